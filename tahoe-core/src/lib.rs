@@ -1,0 +1,27 @@
+//! The core of the tahoe distributed file store.
+//!
+//! This crate holds what every part of the system speaks: the four plugin
+//! kinds ([`codec`], [`cipher`], [`storage`], [`transport`]) and the services
+//! transports carry ([`protocol`]), the one [`Error`] type, node
+//! configuration ([`config`]) and the plugin [`registry`]. Plugins depend on
+//! this crate and nothing else of the project; the `tahoe` binary wires them
+//! together.
+//!
+//! With the `testing` feature, [`testing`] holds the conformance suite of
+//! each plugin kind: every plugin, built-in or third-party, runs its kind's
+//! suite in its own tests with one function call.
+
+pub mod base32;
+pub mod cipher;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod protocol;
+pub mod registry;
+pub mod storage;
+pub mod transport;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, ErrorKind, Result};

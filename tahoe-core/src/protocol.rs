@@ -1,0 +1,194 @@
+//! The services nodes offer each other, as Rust traits.
+//!
+//! These are the storage-server protocol (modelled on Tahoe-LAFS's: allocate
+//! buckets, write, close, read, leases, corruption advisories, mutable slots)
+//! and the queen's announcement protocol. They are defined here, not in a
+//! transport, so that every transport carries the same calls and every caller
+//! is written once against them: a [`crate::transport::Transport`] only moves
+//! these calls and their [`crate::Error`]s between processes.
+//!
+//! Calls are keyed by plain values (storage index, share number, secrets)
+//! rather than remote object references, so that a transport needs nothing
+//! but request/response. An upload proves it owns a bucket with the upload
+//! secret it chose at allocation.
+
+use crate::error::Result;
+use crate::storage::{ShareNum, StorageIndex, TestVector, WriteVector};
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A 32-byte secret (lease renew/cancel secrets, upload secrets, write enablers).
+pub type Secret = [u8; 32];
+
+/// What a storage server says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerVersion {
+    /// The software and version, for people.
+    pub application: String,
+    /// The largest immutable share this server accepts.
+    pub max_share_size: u64,
+    /// Bytes it can still accept, when known.
+    pub available_space: Option<u64>,
+    /// Whether it accepts new shares at all.
+    pub readonly: bool,
+}
+
+/// Arguments of [`StorageService::allocate_buckets`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocateRequest {
+    /// The file's storage index.
+    pub storage_index: StorageIndex,
+    /// The share numbers the client wants to place here.
+    pub share_numbers: Vec<ShareNum>,
+    /// The exact size of each share.
+    pub share_size: u64,
+    /// Lease renew secret for the new shares.
+    pub renew_secret: Secret,
+    /// Lease cancel secret for the new shares.
+    pub cancel_secret: Secret,
+    /// Secret that later writes, close and abort must present.
+    pub upload_secret: Secret,
+}
+
+/// Answer of [`StorageService::allocate_buckets`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocateResponse {
+    /// Shares this server already holds, sealed: no need to upload them.
+    pub already_have: Vec<ShareNum>,
+    /// Shares allocated for this upload: write them, then close.
+    pub allocated: Vec<ShareNum>,
+}
+
+/// A storage server as seen by a client.
+///
+/// # Contract (all methods)
+/// Errors carry their kind across the wire; a server that cannot be reached
+/// yields `Unavailable` or `Timeout` from the transport.
+#[async_trait]
+pub trait StorageService: Send + Sync {
+    /// The server's version and limits.
+    async fn version(&self) -> Result<ServerVersion>;
+
+    /// Reserve space for shares of an immutable file.
+    ///
+    /// Shares already sealed are reported in `already_have`; shares the server
+    /// will not take (no space, readonly) are in neither list.
+    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse>;
+
+    /// Write bytes into an allocated share. `PermissionDenied` with a wrong
+    /// upload secret, `NotFound` for a share not allocated.
+    async fn write_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        upload_secret: Secret,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<()>;
+
+    /// Seal an allocated share: from now on it is listed and readable.
+    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, upload_secret: Secret)
+    -> Result<()>;
+
+    /// Give up an allocated share.
+    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, upload_secret: Secret)
+    -> Result<()>;
+
+    /// The sealed immutable shares held for `si`, with their sizes.
+    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>>;
+
+    /// Read a range of a sealed immutable share (short at the end).
+    async fn read_bucket(&self, si: StorageIndex, shnum: ShareNum, offset: u64, len: u64)
+    -> Result<Bytes>;
+
+    /// Add or renew a lease on every share of `si`.
+    async fn add_lease(&self, si: StorageIndex, renew_secret: Secret, cancel_secret: Secret)
+    -> Result<()>;
+
+    /// Tell the server a share failed verification, for its operator.
+    async fn advise_corrupt_share(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        reason: String,
+    ) -> Result<()>;
+
+    /// Read ranges of mutable shares. An empty `shnums` means every share.
+    async fn slot_readv(
+        &self,
+        si: StorageIndex,
+        shnums: Vec<ShareNum>,
+        ranges: Vec<(u64, u64)>,
+    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>>;
+
+    /// Test-and-write mutable shares, guarded by the slot's write enabler;
+    /// returns whether the writes were applied and the requested ranges as
+    /// they were before any write.
+    async fn slot_testv_and_readv_and_writev(
+        &self,
+        si: StorageIndex,
+        secrets: SlotSecrets,
+        writes: BTreeMap<ShareNum, SlotWrite>,
+        read_ranges: Vec<(u64, u64)>,
+    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)>;
+}
+
+/// Secrets presented to change a mutable slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotSecrets {
+    /// Proves write authority over the slot (derived from the write cap and
+    /// the server's id, so servers cannot reuse it elsewhere).
+    pub write_enabler: Secret,
+    /// Lease renew secret.
+    pub renew_secret: Secret,
+    /// Lease cancel secret.
+    pub cancel_secret: Secret,
+}
+
+/// The tests and writes for one share of a mutable slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotWrite {
+    /// All must hold for any write of the call to happen.
+    pub tests: Vec<TestVector>,
+    /// Applied in order.
+    pub writes: Vec<WriteVector>,
+    /// Truncate or extend afterwards.
+    pub new_length: Option<u64>,
+}
+
+/// A storage server's signed self-description, relayed by the queen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    /// Serialized announcement body (node id, addresses, nickname, capacity,
+    /// version); opaque to the queen except for signature checking.
+    pub body: Bytes,
+    /// Signature over `body` by the announcing node's key.
+    pub signature: Bytes,
+    /// The announcing node's public key.
+    pub public_key: Bytes,
+}
+
+/// A batch of announcements as served to subscribers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncementBatch {
+    /// Pass this to the next [`QueenService::poll_announcements`] call.
+    pub cursor: u64,
+    /// The current announcement of every node that changed since the cursor
+    /// given (all of them for cursor 0).
+    pub announcements: Vec<Announcement>,
+}
+
+/// The queen's rendezvous service.
+#[async_trait]
+pub trait QueenService: Send + Sync {
+    /// Publish or replace this node's announcement. `PermissionDenied` for
+    /// a bad signature.
+    async fn announce(&self, announcement: Announcement) -> Result<()>;
+
+    /// Long-poll for announcements newer than `cursor`: answers at once when
+    /// there are some, otherwise waits up to `wait_ms` and answers with none.
+    /// This keeps subscription push-like over any request/response transport.
+    async fn poll_announcements(&self, cursor: u64, wait_ms: u64) -> Result<AnnouncementBatch>;
+}

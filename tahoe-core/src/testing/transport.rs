@@ -1,0 +1,294 @@
+//! The transport conformance suite.
+//!
+//! The services behind the listener here are fakes that echo their
+//! arguments back in a checkable form: the suite is about the transport
+//! carrying calls, results and errors faithfully, not about storage.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::{
+    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, QueenService, Secret,
+    ServerVersion, SlotSecrets, SlotWrite, StorageService,
+};
+use crate::storage::{ShareNum, StorageIndex, TestVector, WriteVector};
+use crate::testing::pseudo_random_bytes;
+use crate::transport::{LocalServices, Transport};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A storage service that answers from its arguments.
+pub struct EchoStorage;
+
+fn si_byte(si: &StorageIndex) -> u8 {
+    si.0[0]
+}
+
+#[async_trait]
+impl StorageService for EchoStorage {
+    async fn version(&self) -> Result<ServerVersion> {
+        Ok(ServerVersion {
+            application: "echo/1".into(),
+            max_share_size: 1 << 40,
+            available_space: Some(12345),
+            readonly: false,
+        })
+    }
+    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
+        let (have, alloc) = req.share_numbers.iter().partition(|&&n| n % 2 == 0);
+        Ok(AllocateResponse {
+            already_have: have,
+            allocated: alloc,
+        })
+    }
+    async fn write_bucket(
+        &self,
+        _si: StorageIndex,
+        shnum: ShareNum,
+        upload_secret: Secret,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<()> {
+        if upload_secret != [shnum; 32] {
+            return Err(Error::permission_denied("wrong upload secret"));
+        }
+        if data.len() as u64 != offset {
+            return Err(Error::invalid_input(format!("{} != {offset}", data.len())));
+        }
+        Ok(())
+    }
+    async fn close_bucket(&self, _si: StorageIndex, shnum: ShareNum, _s: Secret) -> Result<()> {
+        if shnum == 13 {
+            return Err(Error::corrupt("thirteen"));
+        }
+        Ok(())
+    }
+    async fn abort_bucket(&self, _si: StorageIndex, _shnum: ShareNum, _s: Secret) -> Result<()> {
+        Err(Error::not_found("nothing to abort"))
+    }
+    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
+        Ok((0..si_byte(&si)).map(|n| (n, u64::from(n) * 1000)).collect())
+    }
+    async fn read_bucket(&self, si: StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Result<Bytes> {
+        let seed = u64::from(si_byte(&si)) << 8 | u64::from(shnum);
+        let len = usize::try_from(len).map_err(|_| Error::invalid_input("len"))?;
+        Ok(Bytes::from(pseudo_random_bytes(seed ^ offset, len)))
+    }
+    async fn add_lease(&self, _si: StorageIndex, renew: Secret, cancel: Secret) -> Result<()> {
+        if renew == cancel {
+            return Err(Error::invalid_input("renew == cancel"));
+        }
+        Ok(())
+    }
+    async fn advise_corrupt_share(&self, _si: StorageIndex, _shnum: ShareNum, reason: String) -> Result<()> {
+        Err(Error::new(ErrorKind::Unavailable, reason))
+    }
+    async fn slot_readv(
+        &self,
+        _si: StorageIndex,
+        shnums: Vec<ShareNum>,
+        ranges: Vec<(u64, u64)>,
+    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
+        Ok(shnums
+            .into_iter()
+            .map(|n| {
+                let v = ranges
+                    .iter()
+                    .map(|&(o, l)| Bytes::from(format!("{n}:{o}:{l}")))
+                    .collect();
+                (n, v)
+            })
+            .collect())
+    }
+    async fn slot_testv_and_readv_and_writev(
+        &self,
+        _si: StorageIndex,
+        secrets: SlotSecrets,
+        writes: BTreeMap<ShareNum, SlotWrite>,
+        _read: Vec<(u64, u64)>,
+    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
+        let applied = secrets.write_enabler == [7; 32];
+        let echo = writes
+            .into_iter()
+            .map(|(n, w)| {
+                let mut v: Vec<Bytes> = w.tests.into_iter().map(|t| t.expected).collect();
+                v.extend(w.writes.into_iter().map(|w| w.data));
+                v.push(Bytes::from(format!("{:?}", w.new_length)));
+                (n, v)
+            })
+            .collect();
+        Ok((applied, echo))
+    }
+}
+
+/// A queen service that stores announcements and long-polls.
+#[derive(Default)]
+pub struct EchoQueen {
+    seen: tokio::sync::Mutex<Vec<Announcement>>,
+}
+
+#[async_trait]
+impl QueenService for EchoQueen {
+    async fn announce(&self, a: Announcement) -> Result<()> {
+        if a.signature.is_empty() {
+            return Err(Error::permission_denied("unsigned"));
+        }
+        self.seen.lock().await.push(a);
+        Ok(())
+    }
+    async fn poll_announcements(&self, cursor: u64, wait_ms: u64) -> Result<AnnouncementBatch> {
+        let seen = self.seen.lock().await.clone();
+        if seen.len() as u64 <= cursor {
+            tokio::time::sleep(Duration::from_millis(wait_ms.min(2000))).await;
+        }
+        let from = usize::try_from(cursor).unwrap_or(usize::MAX).min(seen.len());
+        Ok(AnnouncementBatch {
+            cursor: seen.len() as u64,
+            announcements: seen[from..].to_vec(),
+        })
+    }
+}
+
+fn sid(n: u8) -> StorageIndex {
+    StorageIndex([n; 16])
+}
+
+/// Run the transport contract. `bind` is an address in the transport's
+/// syntax to listen on (port 0 where it has ports); `unreachable` an address
+/// where nobody listens. `block_size` is the largest payload the transport
+/// must carry in one call.
+pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, block_size: usize) {
+    let name = transport.name().to_string();
+    let services = LocalServices {
+        storage: Some(Arc::new(EchoStorage)),
+        queen: Some(Arc::new(EchoQueen::default())),
+    };
+    let listener = transport.listen(bind, services).await.expect("listen");
+    let addr = listener.address();
+    let peer = transport.connect(&addr).await.expect("connect");
+    let st = peer.storage.clone();
+
+    // Values come back intact.
+    assert_eq!(st.version().await.expect("version").available_space, Some(12345), "{name}");
+    let resp = st
+        .allocate_buckets(AllocateRequest {
+            storage_index: sid(1),
+            share_numbers: vec![0, 1, 2, 3, 255],
+            share_size: 10,
+            renew_secret: [1; 32],
+            cancel_secret: [2; 32],
+            upload_secret: [3; 32],
+        })
+        .await
+        .expect("allocate");
+    assert_eq!(resp.already_have, vec![0, 2]);
+    assert_eq!(resp.allocated, vec![1, 3, 255]);
+    assert_eq!(st.list_buckets(sid(3)).await.expect("list").into_iter().collect::<Vec<_>>(), vec![(0, 0), (1, 1000), (2, 2000)]);
+
+    // Errors keep their kind.
+    let e = st.write_bucket(sid(1), 4, [5; 32], 0, Bytes::new()).await.expect_err("bad secret");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{name}: error kind lost: {e}");
+    assert_eq!(st.close_bucket(sid(1), 13, [0; 32]).await.expect_err("close").kind(), ErrorKind::Corrupt);
+    assert_eq!(st.abort_bucket(sid(1), 1, [0; 32]).await.expect_err("abort").kind(), ErrorKind::NotFound);
+    let e = st.advise_corrupt_share(sid(1), 1, "bad block".into()).await.expect_err("advise");
+    assert_eq!((e.kind(), e.message()), (ErrorKind::Unavailable, "bad block"), "{name}: message lost");
+
+    // A block-sized payload both ways.
+    let big = Bytes::from(pseudo_random_bytes(42, block_size));
+    st.write_bucket(sid(1), 4, [4; 32], block_size as u64, big.clone())
+        .await
+        .expect("large write");
+    let back = st.read_bucket(sid(2), 9, 5, block_size as u64).await.expect("large read");
+    assert!(back == pseudo_random_bytes((2u64 << 8 | 9) ^ 5, block_size), "{name}: large read garbled");
+
+    // Mutable calls.
+    let r = st.slot_readv(sid(1), vec![1, 2], vec![(0, 10), (5, 6)]).await.expect("readv");
+    assert_eq!(r[&2][1], Bytes::from_static(b"2:5:6"));
+    let mut writes = BTreeMap::new();
+    writes.insert(
+        3,
+        SlotWrite {
+            tests: vec![TestVector { offset: 0, expected: Bytes::from_static(b"t") }],
+            writes: vec![WriteVector { offset: 1, data: Bytes::from_static(b"w") }],
+            new_length: Some(9),
+        },
+    );
+    let secrets = SlotSecrets { write_enabler: [7; 32], renew_secret: [8; 32], cancel_secret: [9; 32] };
+    let (ok, echo) = st
+        .slot_testv_and_readv_and_writev(sid(1), secrets, writes, vec![])
+        .await
+        .expect("testv");
+    assert!(ok);
+    assert_eq!(echo[&3], vec![Bytes::from_static(b"t"), Bytes::from_static(b"w"), Bytes::from("Some(9)")]);
+    st.add_lease(sid(1), [1; 32], [2; 32]).await.expect("lease");
+
+    // Many calls in flight at once on one connection.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64u8 {
+        let st = st.clone();
+        tasks.spawn(async move {
+            let got = st.read_bucket(sid(i), i, 0, 1000).await.expect("concurrent read");
+            assert!(got == pseudo_random_bytes(u64::from(i) << 8 | u64::from(i), 1000), "concurrent replies crossed");
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("concurrent task");
+    }
+
+    // The queen service, with a long poll that returns when data arrives.
+    let q = peer.queen.clone();
+    let empty = q.poll_announcements(0, 10).await.expect("poll empty");
+    assert!(empty.announcements.is_empty());
+    let a = Announcement {
+        body: Bytes::from_static(b"body"),
+        signature: Bytes::from_static(b"sig"),
+        public_key: Bytes::from_static(b"key"),
+    };
+    assert_eq!(
+        q.announce(Announcement { signature: Bytes::new(), ..a.clone() }).await.expect_err("unsigned").kind(),
+        ErrorKind::PermissionDenied
+    );
+    q.announce(a.clone()).await.expect("announce");
+    let batch = q.poll_announcements(0, 1000).await.expect("poll");
+    assert_eq!((batch.cursor, batch.announcements), (1, vec![a]));
+
+    // A node that offers no queen service says so.
+    let storage_only = transport
+        .listen(bind, LocalServices { storage: Some(Arc::new(EchoStorage)), queen: None })
+        .await
+        .expect("second listener");
+    let p2 = transport.connect(&storage_only.address()).await.expect("connect 2");
+    assert_eq!(
+        p2.queen.poll_announcements(0, 0).await.expect_err("no queen").kind(),
+        ErrorKind::NotFound
+    );
+    storage_only.shutdown().await;
+
+    // Nobody there: refused, promptly.
+    let e = tokio::time::timeout(Duration::from_secs(30), transport.connect(unreachable))
+        .await
+        .expect("connect to nobody must not hang");
+    match e {
+        Err(e) => assert!(
+            matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+            "{name}: connecting to nobody gave {e}"
+        ),
+        Ok(p) => {
+            // Lazy transports may connect on first call instead.
+            let e = p.storage.version().await.expect_err("call to nobody");
+            assert!(matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout), "{e}");
+        }
+    }
+
+    // After shutdown, calls fail instead of hanging.
+    listener.shutdown().await;
+    let r = tokio::time::timeout(Duration::from_secs(60), st.version())
+        .await
+        .expect("a call to a stopped listener must not hang");
+    let e = r.expect_err("call after shutdown");
+    assert!(
+        matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{name}: call after shutdown gave {e}"
+    );
+}
