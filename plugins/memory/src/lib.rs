@@ -1,1 +1,306 @@
+//! `memory`: a storage backend that keeps shares in RAM.
+//!
+//! For tests and throw-away demo grids: everything is lost when the process
+//! ends. It implements the whole contract, including the optional capacity
+//! limit, so code above it can be tested against `NoSpace` too. One mutex
+//! guards the maps; share bytes are `Bytes`, so reads copy nothing.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::Deserialize;
+use tahoe_core::registry::{PluginContext, Registry};
+use tahoe_core::storage::{
+    apply_writes, check_pending_write, read_range, tests_hold, Lease, PendingShare, ShareInfo,
+    ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector, WriteVector,
+};
+use tahoe_core::{Error, Result};
+
+/// The registry name.
+pub const NAME: &str = "memory";
+
+/// `[storage.memory]` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Most bytes of share data held at once; absent means unlimited.
+    pub capacity: Option<u64>,
+}
+
+struct Share {
+    data: Bytes,
+    kind: ShareKind,
+}
+
+#[derive(Default)]
+struct State {
+    shares: HashMap<StorageIndex, BTreeMap<ShareNum, Share>>,
+    leases: HashMap<StorageIndex, Vec<Lease>>,
+    /// Bytes of sealed and mutable shares plus reservations of pending ones.
+    used: u64,
+}
+
+/// The in-memory backend.
+#[derive(Clone, Default)]
+pub struct MemoryBackend {
+    state: Arc<Mutex<State>>,
+    capacity: Option<u64>,
+}
+
+impl MemoryBackend {
+    /// An empty backend holding at most `capacity` bytes (`None`: no limit).
+    pub fn new(capacity: Option<u64>) -> Self {
+        MemoryBackend {
+            state: Arc::default(),
+            capacity,
+        }
+    }
+}
+
+fn lock(state: &Mutex<State>) -> Result<MutexGuard<'_, State>> {
+    state
+        .lock()
+        .map_err(|_| Error::internal("memory backend state poisoned"))
+}
+
+impl State {
+    fn reserve(&mut self, capacity: Option<u64>, bytes: u64) -> Result<()> {
+        let after = self.used.saturating_add(bytes);
+        if capacity.is_some_and(|cap| after > cap) {
+            return Err(Error::no_space(format!(
+                "memory backend full: {} of {} bytes used, {bytes} more wanted",
+                self.used,
+                capacity.unwrap_or(0)
+            )));
+        }
+        self.used = after;
+        Ok(())
+    }
+}
+
+/// A share being written. The buffer grows with the writes (so a huge
+/// declared size costs nothing until data arrives); `size` bytes stay
+/// reserved against the capacity until sealed or released.
+struct Pending {
+    backend: MemoryBackend,
+    si: StorageIndex,
+    shnum: ShareNum,
+    size: u64,
+    data: Option<Vec<u8>>,
+}
+
+impl Pending {
+    fn release(&mut self) {
+        if self.data.take().is_some() {
+            if let Ok(mut st) = lock(&self.backend.state) {
+                st.used = st.used.saturating_sub(self.size);
+            }
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[async_trait]
+impl PendingShare for Pending {
+    async fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let buf = self
+            .data
+            .as_mut()
+            .ok_or_else(|| Error::internal("write after seal"))?;
+        check_pending_write(self.size, offset, data.len())?;
+        let off = offset as usize;
+        if buf.len() < off + data.len() {
+            buf.resize(off + data.len(), 0);
+        }
+        buf[off..off + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    async fn seal(mut self: Box<Self>) -> Result<()> {
+        let mut data = self
+            .data
+            .take()
+            .ok_or_else(|| Error::internal("sealed twice"))?;
+        let len = self.size;
+        data.resize(len as usize, 0);
+        let mut st = lock(&self.backend.state)?;
+        let shares = st.shares.entry(self.si).or_default();
+        if shares.contains_key(&self.shnum) {
+            st.used = st.used.saturating_sub(len);
+            return Err(Error::already_exists(format!(
+                "share {} of {} was sealed by another writer",
+                self.shnum, self.si
+            )));
+        }
+        shares.insert(
+            self.shnum,
+            Share {
+                data: Bytes::from(data),
+                kind: ShareKind::Immutable,
+            },
+        );
+        Ok(())
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.release();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StorageBackend for MemoryBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn create(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        size: u64,
+    ) -> Result<Box<dyn PendingShare>> {
+        let mut st = lock(&self.state)?;
+        if st.shares.get(si).is_some_and(|m| m.contains_key(&shnum)) {
+            return Err(Error::already_exists(format!("share {shnum} of {si} exists")));
+        }
+        if usize::try_from(size).is_err() {
+            return Err(Error::no_space(format!("{size} bytes do not fit in memory")));
+        }
+        st.reserve(self.capacity, size)?;
+        drop(st);
+        Ok(Box::new(Pending {
+            backend: self.clone(),
+            si: *si,
+            shnum,
+            size,
+            data: Some(Vec::new()),
+        }))
+    }
+
+    async fn read(&self, si: &StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Result<Bytes> {
+        let st = lock(&self.state)?;
+        let share = st
+            .shares
+            .get(si)
+            .and_then(|m| m.get(&shnum))
+            .ok_or_else(|| Error::not_found(format!("no share {shnum} of {si}")))?;
+        let r = read_range(share.data.len() as u64, offset, len);
+        Ok(share.data.slice(r.start as usize..r.end as usize))
+    }
+
+    async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>> {
+        let st = lock(&self.state)?;
+        Ok(st
+            .shares
+            .get(si)
+            .map(|m| {
+                m.iter()
+                    .map(|(&shnum, s)| ShareInfo {
+                        shnum,
+                        size: s.data.len() as u64,
+                        kind: s.kind,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()> {
+        let mut st = lock(&self.state)?;
+        let removed = st
+            .shares
+            .get_mut(si)
+            .and_then(|m| m.remove(&shnum))
+            .ok_or_else(|| Error::not_found(format!("no share {shnum} of {si}")))?;
+        st.used = st.used.saturating_sub(removed.data.len() as u64);
+        if st.shares.get(si).is_some_and(BTreeMap::is_empty) {
+            st.shares.remove(si);
+            st.leases.remove(si);
+        }
+        Ok(())
+    }
+
+    async fn remaining_capacity(&self) -> Result<Option<u64>> {
+        let st = lock(&self.state)?;
+        Ok(self.capacity.map(|c| c.saturating_sub(st.used)))
+    }
+
+    async fn test_and_write(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        tests: &[TestVector],
+        writes: &[WriteVector],
+        new_length: Option<u64>,
+    ) -> Result<bool> {
+        let mut st = lock(&self.state)?;
+        let existing = st.shares.get(si).and_then(|m| m.get(&shnum));
+        if existing.is_some_and(|s| s.kind == ShareKind::Immutable) {
+            return Err(Error::already_exists(format!(
+                "share {shnum} of {si} is immutable"
+            )));
+        }
+        let current = existing.map(|s| s.data.clone()).unwrap_or_default();
+        if !tests_hold(&current, tests) {
+            return Ok(false);
+        }
+        if existing.is_none() && writes.is_empty() && new_length.unwrap_or(0) == 0 {
+            return Ok(true);
+        }
+        let mut next = current.to_vec();
+        apply_writes(&mut next, writes, new_length)?;
+        let old = current.len() as u64;
+        let new = next.len() as u64;
+        if new > old {
+            st.reserve(self.capacity, new - old)?;
+        } else {
+            st.used = st.used.saturating_sub(old - new);
+        }
+        st.shares.entry(*si).or_default().insert(
+            shnum,
+            Share {
+                data: Bytes::from(next),
+                kind: ShareKind::Mutable,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn add_lease(&self, si: &StorageIndex, lease: &Lease) -> Result<()> {
+        let mut st = lock(&self.state)?;
+        if !st.shares.get(si).is_some_and(|m| !m.is_empty()) {
+            return Err(Error::not_found(format!("no shares of {si} to lease")));
+        }
+        let leases = st.leases.entry(*si).or_default();
+        match leases.iter_mut().find(|l| l.renew_secret == lease.renew_secret) {
+            Some(l) => l.expires_at = l.expires_at.max(lease.expires_at),
+            None => leases.push(lease.clone()),
+        }
+        Ok(())
+    }
+
+    async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>> {
+        let st = lock(&self.state)?;
+        Ok(st.leases.get(si).cloned().unwrap_or_default())
+    }
+}
+
+/// Register `memory` in `registry`.
+pub fn register(registry: &mut Registry) -> Result<()> {
+    registry.add_storage(
+        NAME,
+        "shares in RAM, lost on exit (tests and demos); optional capacity limit",
+        |ctx: &PluginContext| {
+            let cfg: MemoryConfig = ctx.config.parse()?;
+            Ok(Arc::new(MemoryBackend::new(cfg.capacity)) as Arc<dyn StorageBackend>)
+        },
+    )
+}
