@@ -263,9 +263,11 @@ impl NodeConfig {
                 Error::config_invalid(format!("cannot read {}: {e}", file.display()))
             })?;
         }
-        let figment = Figment::from(Serialized::defaults(Sections::default()))
-            .merge(Toml::file_exact(&file))
-            .merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let mut figment = Figment::from(Serialized::defaults(Sections::default()));
+        if file.exists() {
+            figment = figment.merge(Toml::file_exact(&file));
+        }
+        let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
         Self::from_figment(basedir, figment)
     }
 
@@ -365,8 +367,10 @@ impl NodeConfig {
 }
 
 fn origin(figment: &Figment, key: &str) -> String {
+    use figment::Source;
     match figment.find_metadata(key) {
         Some(md) => match &md.source {
+            Some(Source::Code(_)) => " (built-in default)".to_string(),
             Some(src) => format!(" (in {src} {})", md.name),
             None => format!(" (in {})", md.name),
         },

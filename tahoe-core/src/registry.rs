@@ -309,35 +309,57 @@ impl Registry {
                 }
             }
         }
+        // Unknown names are reported against the key that chose them.
+        let choices = [
+            (PluginKind::Codec, "name", config.codec.name.as_str()),
+            (PluginKind::Cipher, "name", config.cipher.name.as_str()),
+            (PluginKind::Storage, "backend", config.storage.backend.as_str()),
+            (PluginKind::Transport, "name", config.transport.name.as_str()),
+        ];
+        for (kind, key, name) in choices {
+            if kind == PluginKind::Storage && !config.storage.enabled {
+                continue;
+            }
+            if !self.names(kind).contains(&name) {
+                let key = format!("{}.{key}", kind.section());
+                return Err(Error::config_invalid(format!(
+                    "{key}{}: unknown {kind} plugin `{name}`; known {kind} plugins: {}",
+                    config.origin(&key),
+                    self.names(kind).join(", ")
+                )));
+            }
+        }
         let ctx = |kind: PluginKind, name: &str| PluginContext {
             config: config.plugin_config(kind.section(), name),
             basedir: config.basedir().to_path_buf(),
         };
-        let in_section = |kind: PluginKind, key: &str| {
-            let k = format!("{}.{key}", kind.section());
-            let origin = config.origin(&k);
-            move |e: Error| e.context(format!("{k}{origin}"))
+        let failed = |kind: PluginKind, name: &str| {
+            let what = format!("{kind} plugin `{name}`");
+            move |e: Error| e.context(what)
         };
         let e = &config.encoding;
         let params = CodecParams::new(e.k, e.n)?;
+        let name = &config.codec.name;
         let codec = self
-            .codec(&config.codec.name, params, &ctx(PluginKind::Codec, &config.codec.name))
-            .map_err(in_section(PluginKind::Codec, "name"))?;
+            .codec(name, params, &ctx(PluginKind::Codec, name))
+            .map_err(failed(PluginKind::Codec, name))?;
+        let name = &config.cipher.name;
         let cipher = self
-            .cipher(&config.cipher.name, &ctx(PluginKind::Cipher, &config.cipher.name))
-            .map_err(in_section(PluginKind::Cipher, "name"))?;
+            .cipher(name, &ctx(PluginKind::Cipher, name))
+            .map_err(failed(PluginKind::Cipher, name))?;
         let storage = if config.storage.enabled {
             let name = &config.storage.backend;
             Some(
                 self.storage(name, &ctx(PluginKind::Storage, name))
-                    .map_err(in_section(PluginKind::Storage, "backend"))?,
+                    .map_err(failed(PluginKind::Storage, name))?,
             )
         } else {
             None
         };
+        let name = &config.transport.name;
         let transport = self
-            .transport(&config.transport.name, &ctx(PluginKind::Transport, &config.transport.name))
-            .map_err(in_section(PluginKind::Transport, "name"))?;
+            .transport(name, &ctx(PluginKind::Transport, name))
+            .map_err(failed(PluginKind::Transport, name))?;
         Ok(Selection {
             codec,
             cipher,

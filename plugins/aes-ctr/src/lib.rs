@@ -101,7 +101,13 @@ pub fn register(registry: &mut Registry) -> Result<()> {
         |ctx: &PluginContext| {
             let cfg: AesCtrConfig = ctx.config.parse()?;
             let cipher = AesCtr::with_key_bits(cfg.key_bits)
-                .map_err(|e| e.context(format!("{}.key_bits{}", ctx.config.key(), ctx.config.origin("key_bits"))))?;
+                .map_err(|e| {
+                    e.context(format!(
+                        "{}.key_bits{}",
+                        ctx.config.key(),
+                        ctx.config.origin("key_bits")
+                    ))
+                })?;
             Ok(Arc::new(cipher) as Arc<dyn Cipher>)
         },
     )
