@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use tahoe_core::config::{NodeConfig, CONFIG_FILE};
+use tahoe_core::config::{CONFIG_FILE, NodeConfig};
 use tahoe_core::registry::PluginKind;
 
 /// A least-authority distributed file store.

@@ -65,10 +65,22 @@ fn validates_a_good_config_and_names_the_plugins() {
 #[test]
 fn bad_configs_fail_with_the_key_and_the_choices() {
     let cases: [(&str, &[&str]); 5] = [
-        ("[codec]\nname = \"zfec\"\n", &["codec.name", "tahoe.toml", "crs, leopard, reed-solomon"]),
-        ("[storage.fs]\npth = \"x\"\n", &["storage.fs.pth", "path", "tahoe.toml"]),
-        ("[storage.fss]\npath = \"x\"\n", &["storage.fss", "fs, memory"]),
-        ("[encoding]\nk = 11\n", &["encoding.k", "tahoe.toml", "between 1 and n=10"]),
+        (
+            "[codec]\nname = \"zfec\"\n",
+            &["codec.name", "tahoe.toml", "crs, leopard, reed-solomon"],
+        ),
+        (
+            "[storage.fs]\npth = \"x\"\n",
+            &["storage.fs.pth", "path", "tahoe.toml"],
+        ),
+        (
+            "[storage.fss]\npath = \"x\"\n",
+            &["storage.fss", "fs, memory"],
+        ),
+        (
+            "[encoding]\nk = 11\n",
+            &["encoding.k", "tahoe.toml", "between 1 and n=10"],
+        ),
         ("[codec]\nname = \"leopard\"\n", &["leopard", "n - k <= k"]),
     ];
     for (toml, needles) in cases {
@@ -86,11 +98,21 @@ fn bad_configs_fail_with_the_key_and_the_choices() {
 #[test]
 fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tahoe.toml"), "[codec]\nname = \"reed-solomon\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("tahoe.toml"),
+        "[codec]\nname = \"reed-solomon\"\n",
+    )
+    .unwrap();
     let path = dir.path().to_str().unwrap();
-    let o = tahoe(&["plugins", "--config", path], &[("TAHOE_CODEC__NAME", "crs")]);
+    let o = tahoe(
+        &["plugins", "--config", path],
+        &[("TAHOE_CODEC__NAME", "crs")],
+    );
     assert!(stdout(&o).contains("codec:     crs"), "{}", stderr(&o));
-    let o = tahoe(&["plugins", "--config", path], &[("TAHOE_CODEC__NAME", "nope")]);
+    let o = tahoe(
+        &["plugins", "--config", path],
+        &[("TAHOE_CODEC__NAME", "nope")],
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("TAHOE_"), "{}", stderr(&o));
 }

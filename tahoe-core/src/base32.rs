@@ -68,7 +68,9 @@ pub fn decode(text: &str) -> Result<Vec<u8>> {
         }
     }
     if acc != 0 {
-        return Err(Error::invalid_input("base32 text has non-zero trailing bits"));
+        return Err(Error::invalid_input(
+            "base32 text has non-zero trailing bits",
+        ));
     }
     Ok(out)
 }

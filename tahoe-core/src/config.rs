@@ -15,9 +15,9 @@
 
 use crate::codec::MAX_SHARES;
 use crate::error::{Error, Result};
+use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::Value;
-use figment::Figment;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -274,8 +274,8 @@ impl NodeConfig {
     /// Build from TOML text alone (defaults beneath, no environment): for
     /// tests and embedding.
     pub fn from_toml(basedir: &Path, toml: &str) -> Result<Self> {
-        let figment = Figment::from(Serialized::defaults(Sections::default()))
-            .merge(Toml::string(toml));
+        let figment =
+            Figment::from(Serialized::defaults(Sections::default())).merge(Toml::string(toml));
         Self::from_figment(basedir, figment)
     }
 
@@ -430,6 +430,8 @@ impl PluginConfig {
 }
 
 #[cfg(test)]
+// figment::Jail's closures return figment's (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -500,7 +502,10 @@ mod tests {
             jail.create_file("tahoe.toml", "[encoding]\nk = \"three\"\n")?;
             let e = NodeConfig::load(jail.directory()).unwrap_err();
             let msg = e.to_string();
-            assert!(msg.contains("tahoe.toml") && msg.contains("encoding.k"), "{msg}");
+            assert!(
+                msg.contains("tahoe.toml") && msg.contains("encoding.k"),
+                "{msg}"
+            );
             Ok(())
         });
     }

@@ -172,7 +172,10 @@ mod tests {
     fn display_has_kind_and_message() {
         let e = Error::corrupt("share 3 failed its block hash");
         assert_eq!(e.to_string(), "corrupt: share 3 failed its block hash");
-        assert_eq!(e.context("server x").message(), "server x: share 3 failed its block hash");
+        assert_eq!(
+            e.context("server x").message(),
+            "server x: share 3 failed its block hash"
+        );
     }
 
     #[test]

@@ -89,23 +89,40 @@ pub trait StorageService: Send + Sync {
     ) -> Result<()>;
 
     /// Seal an allocated share: from now on it is listed and readable.
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, upload_secret: Secret)
-    -> Result<()>;
+    async fn close_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        upload_secret: Secret,
+    ) -> Result<()>;
 
     /// Give up an allocated share.
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, upload_secret: Secret)
-    -> Result<()>;
+    async fn abort_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        upload_secret: Secret,
+    ) -> Result<()>;
 
     /// The sealed immutable shares held for `si`, with their sizes.
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>>;
 
     /// Read a range of a sealed immutable share (short at the end).
-    async fn read_bucket(&self, si: StorageIndex, shnum: ShareNum, offset: u64, len: u64)
-    -> Result<Bytes>;
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes>;
 
     /// Add or renew a lease on every share of `si`.
-    async fn add_lease(&self, si: StorageIndex, renew_secret: Secret, cancel_secret: Secret)
-    -> Result<()>;
+    async fn add_lease(
+        &self,
+        si: StorageIndex,
+        renew_secret: Secret,
+        cancel_secret: Secret,
+    ) -> Result<()>;
 
     /// Tell the server a share failed verification, for its operator.
     async fn advise_corrupt_share(

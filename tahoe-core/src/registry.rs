@@ -237,7 +237,12 @@ impl Registry {
     }
 
     /// Build codec `name` for `params`.
-    pub fn codec(&self, name: &str, params: CodecParams, ctx: &PluginContext) -> Result<Arc<dyn Codec>> {
+    pub fn codec(
+        &self,
+        name: &str,
+        params: CodecParams,
+        ctx: &PluginContext,
+    ) -> Result<Arc<dyn Codec>> {
         (self.codecs.get(name)?)(params, ctx)
     }
 
@@ -292,7 +297,10 @@ impl Registry {
         let own_keys: [(PluginKind, &[&str]); 4] = [
             (PluginKind::Codec, &["name"]),
             (PluginKind::Cipher, &["name"]),
-            (PluginKind::Storage, &["enabled", "backend", "reserved_space", "readonly"]),
+            (
+                PluginKind::Storage,
+                &["enabled", "backend", "reserved_space", "readonly"],
+            ),
             (PluginKind::Transport, &["name", "listen", "advertise"]),
         ];
         for (kind, own) in own_keys {
@@ -313,8 +321,16 @@ impl Registry {
         let choices = [
             (PluginKind::Codec, "name", config.codec.name.as_str()),
             (PluginKind::Cipher, "name", config.cipher.name.as_str()),
-            (PluginKind::Storage, "backend", config.storage.backend.as_str()),
-            (PluginKind::Transport, "name", config.transport.name.as_str()),
+            (
+                PluginKind::Storage,
+                "backend",
+                config.storage.backend.as_str(),
+            ),
+            (
+                PluginKind::Transport,
+                "name",
+                config.transport.name.as_str(),
+            ),
         ];
         for (kind, key, name) in choices {
             if kind == PluginKind::Storage && !config.storage.enabled {
@@ -389,15 +405,25 @@ mod tests {
     #[test]
     fn unknown_name_lists_known_ones() {
         let mut r = Registry::new();
-        r.add_cipher("null", "does nothing", |_| Ok(Arc::new(Null) as Arc<dyn Cipher>))
-            .unwrap();
-        r.add_cipher("zero", "does nothing either", |_| Ok(Arc::new(Null) as Arc<dyn Cipher>))
-            .unwrap();
+        r.add_cipher("null", "does nothing", |_| {
+            Ok(Arc::new(Null) as Arc<dyn Cipher>)
+        })
+        .unwrap();
+        r.add_cipher("zero", "does nothing either", |_| {
+            Ok(Arc::new(Null) as Arc<dyn Cipher>)
+        })
+        .unwrap();
         let ctx = PluginContext::empty(PluginKind::Cipher, "x", Path::new("."));
         let e = r.cipher("rot13", &ctx).err().unwrap();
         assert!(e.to_string().contains("null, zero"), "{e}");
-        assert!(r.add_cipher("null", "", |_| Ok(Arc::new(Null) as Arc<dyn Cipher>)).is_err());
-        assert!(r.add_cipher("Bad Name", "", |_| Ok(Arc::new(Null) as Arc<dyn Cipher>)).is_err());
+        assert!(
+            r.add_cipher("null", "", |_| Ok(Arc::new(Null) as Arc<dyn Cipher>))
+                .is_err()
+        );
+        assert!(
+            r.add_cipher("Bad Name", "", |_| Ok(Arc::new(Null) as Arc<dyn Cipher>))
+                .is_err()
+        );
         assert_eq!(r.plugins().len(), 2);
     }
 }

@@ -175,8 +175,13 @@ pub trait StorageBackend: Send + Sync {
     /// Returns `min(len, size - offset)` bytes, an empty buffer when `offset`
     /// is at or past the end, and `NotFound` when the share does not exist
     /// (pending shares do not exist yet).
-    async fn read(&self, si: &StorageIndex, shnum: ShareNum, offset: u64, len: u64)
-    -> Result<Bytes>;
+    async fn read(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes>;
 
     /// The shares held for `si`, sorted by share number; empty when none.
     async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>>;
@@ -222,7 +227,9 @@ pub trait StorageBackend: Send + Sync {
 /// Shared by backends so that every one of them compares ranges the same way.
 pub fn tests_hold(current: &[u8], tests: &[TestVector]) -> bool {
     tests.iter().all(|t| {
-        let start = usize::try_from(t.offset).unwrap_or(usize::MAX).min(current.len());
+        let start = usize::try_from(t.offset)
+            .unwrap_or(usize::MAX)
+            .min(current.len());
         let end = start.saturating_add(t.expected.len()).min(current.len());
         current[start..end] == t.expected[..]
     })

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use tahoe_core::codec::{
-    check_decode_len, check_encode_input, select_decode_blocks, Block, Codec, CodecParams,
+    Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
@@ -51,19 +51,22 @@ const CHUNK: usize = 16 * 1024;
 /// used; downloads use one set for most segments.
 const DECODE_CACHE: usize = 16;
 
+/// A k×k matrix over GF(2^8), as rows.
+type Matrix = Vec<Vec<u8>>;
+
 /// The zfec-compatible codec.
 pub struct Crs {
     params: CodecParams,
     kernel: Kernel,
     /// Rows k..n of the encoding matrix, each k coefficients.
     parity_rows: Vec<Vec<u8>>,
-    decode_cache: Mutex<HashMap<Vec<u8>, Arc<Vec<Vec<u8>>>>>,
+    decode_cache: Mutex<HashMap<Vec<u8>, Arc<Matrix>>>,
 }
 
 /// Invert a square matrix over GF(2^8) by Gauss-Jordan elimination.
-fn invert(mut m: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
+fn invert(mut m: Matrix) -> Result<Matrix> {
     let k = m.len();
-    let mut inv: Vec<Vec<u8>> = (0..k)
+    let mut inv: Matrix = (0..k)
         .map(|i| (0..k).map(|j| u8::from(i == j)).collect())
         .collect();
     for col in 0..k {
@@ -129,7 +132,7 @@ impl Crs {
         }
     }
 
-    fn decode_matrix(&self, indexes: &[u8]) -> Result<Arc<Vec<Vec<u8>>>> {
+    fn decode_matrix(&self, indexes: &[u8]) -> Result<Arc<Matrix>> {
         let mut cache = self
             .decode_cache
             .lock()

@@ -23,7 +23,10 @@ fn conformance_portable_kernel() {
 fn matches_zfec_fixtures() {
     let text = include_str!("data/zfec-fixtures.txt");
     let mut cases = 0;
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let f: Vec<&str> = line.split(' ').collect();
         let num = |i: usize| f[i].parse::<u64>().expect("number");
         let (k, n, bs, seed) = (num(0) as u16, num(1) as u16, num(2) as usize, num(3));
@@ -35,7 +38,10 @@ fn matches_zfec_fixtures() {
             assert_eq!(blocks.len(), want.len());
             for (i, (b, w)) in blocks.iter().zip(&want).enumerate() {
                 let got = format!("{:x}", Sha256::digest(b));
-                assert_eq!(&got, w, "k={k} n={n} block_size={bs} block {i} ({kernel:?}) differs from zfec");
+                assert_eq!(
+                    &got, w,
+                    "k={k} n={n} block_size={bs} block {i} ({kernel:?}) differs from zfec"
+                );
             }
         }
         cases += 1;

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use tahoe_core::codec::{
-    check_decode_len, check_encode_input, select_decode_blocks, Block, Codec, CodecParams,
+    Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
@@ -49,9 +49,9 @@ impl Leopard {
         let codec = Leopard { params };
         if n > k {
             // Some shapes overflow leopard's tables; find out now, not mid-upload.
-            codec
-                .encode(&vec![0u8; k * ALIGN])
-                .map_err(|e| Error::config_invalid(format!("leopard cannot encode {k}-of-{n}: {e}")))?;
+            codec.encode(&vec![0u8; k * ALIGN]).map_err(|e| {
+                Error::config_invalid(format!("leopard cannot encode {k}-of-{n}: {e}"))
+            })?;
         }
         Ok(codec)
     }

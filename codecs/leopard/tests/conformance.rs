@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 use tahoe_codec_leopard::Leopard;
+use tahoe_core::ErrorKind;
 use tahoe_core::codec::{Codec, CodecParams};
 use tahoe_core::testing::codec;
-use tahoe_core::ErrorKind;
 
 #[test]
 fn conformance() {
@@ -13,7 +13,9 @@ fn conformance() {
 
 #[test]
 fn refuses_more_parity_than_data_clearly() {
-    let e = Leopard::new(CodecParams::new(3, 10).expect("params")).err().expect("3-of-10 refused");
+    let e = Leopard::new(CodecParams::new(3, 10).expect("params"))
+        .err()
+        .expect("3-of-10 refused");
     assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
     assert!(e.to_string().contains("n - k <= k"), "{e}");
 }

@@ -16,7 +16,7 @@ use reed_solomon_erasure::galois_8;
 use reed_solomon_erasure::{Field, ReedSolomon};
 use serde::Deserialize;
 use tahoe_core::codec::{
-    check_decode_len, check_encode_input, select_decode_blocks, Block, Codec, CodecParams,
+    Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
@@ -82,7 +82,9 @@ impl ReedSolomonCodec {
         } else {
             match kernel {
                 Kernel::Simd => Engine::Simd(ReedSolomon::new(k, parity).map_err(rs_error)?),
-                Kernel::Portable => Engine::Portable(ReedSolomon::new(k, parity).map_err(rs_error)?),
+                Kernel::Portable => {
+                    Engine::Portable(ReedSolomon::new(k, parity).map_err(rs_error)?)
+                }
             }
         };
         Ok(ReedSolomonCodec { params, engine })
@@ -154,7 +156,10 @@ pub fn register(registry: &mut Registry) -> Result<()> {
         "Reed-Solomon via reed-solomon-erasure (SIMD when the CPU has AVX2); any k <= n <= 256",
         |params, ctx: &PluginContext| {
             let cfg: ReedSolomonConfig = ctx.config.parse()?;
-            Ok(Arc::new(ReedSolomonCodec::new(params, Kernel::choose(cfg.simd))?) as Arc<dyn Codec>)
+            Ok(
+                Arc::new(ReedSolomonCodec::new(params, Kernel::choose(cfg.simd))?)
+                    as Arc<dyn Codec>,
+            )
         },
     )
 }

@@ -23,5 +23,8 @@ fn kernels_produce_identical_blocks() {
     let simd = ReedSolomonCodec::new(p, Kernel::detect()).expect("codec");
     let portable = ReedSolomonCodec::new(p, Kernel::Portable).expect("codec");
     let data = pseudo_random_bytes(3, 10 * 65_537);
-    assert_eq!(simd.encode(&data).expect("encode"), portable.encode(&data).expect("encode"));
+    assert_eq!(
+        simd.encode(&data).expect("encode"),
+        portable.encode(&data).expect("encode")
+    );
 }

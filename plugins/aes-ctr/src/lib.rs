@@ -11,7 +11,7 @@ use std::sync::Arc;
 use aes::{Aes128, Aes256};
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use serde::Deserialize;
-use tahoe_core::cipher::{check_key_len, Cipher};
+use tahoe_core::cipher::{Cipher, check_key_len};
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
 
@@ -100,14 +100,13 @@ pub fn register(registry: &mut Registry) -> Result<()> {
         "AES-CTR, seekable; 128-bit keys as in Tahoe-LAFS (default) or 256-bit",
         |ctx: &PluginContext| {
             let cfg: AesCtrConfig = ctx.config.parse()?;
-            let cipher = AesCtr::with_key_bits(cfg.key_bits)
-                .map_err(|e| {
-                    e.context(format!(
-                        "{}.key_bits{}",
-                        ctx.config.key(),
-                        ctx.config.origin("key_bits")
-                    ))
-                })?;
+            let cipher = AesCtr::with_key_bits(cfg.key_bits).map_err(|e| {
+                e.context(format!(
+                    "{}.key_bits{}",
+                    ctx.config.key(),
+                    ctx.config.origin("key_bits")
+                ))
+            })?;
             Ok(Arc::new(cipher) as Arc<dyn Cipher>)
         },
     )
@@ -130,7 +129,9 @@ mod tests {
     fn zero_counter_keystream_is_aes_of_zero_block() {
         let key = hex("000102030405060708090a0b0c0d0e0f");
         let mut block = [0u8; 16];
-        AesCtr::aes128().apply_keystream(&key, 0, &mut block).unwrap();
+        AesCtr::aes128()
+            .apply_keystream(&key, 0, &mut block)
+            .unwrap();
         // AES-128(000102..0f, 00..00) = c6a13b37878f5b826f4f8162a1c8d879
         assert_eq!(block.to_vec(), hex("c6a13b37878f5b826f4f8162a1c8d879"));
     }

@@ -34,17 +34,17 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::ErrorKind as IoKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{
-    apply_writes, check_pending_write, read_range, tests_hold, Lease, PendingShare, ShareInfo,
-    ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector, WriteVector,
-    MAX_MUTABLE_SHARE,
+    Lease, MAX_MUTABLE_SHARE, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend,
+    StorageIndex, TestVector, WriteVector, apply_writes, check_pending_write, read_range,
+    tests_hold,
 };
 use tahoe_core::{Error, Result};
 use tokio::sync::Mutex;
@@ -208,7 +208,8 @@ impl FsBackend {
         }
         let result = (|| {
             let f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
-            f.write_all_at(data, 0).map_err(|e| io_err("write", &tmp, e))?;
+            f.write_all_at(data, 0)
+                .map_err(|e| io_err("write", &tmp, e))?;
             f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
             if let Some(parent) = dest.parent() {
                 create_dirs(parent)?;
@@ -269,6 +270,8 @@ fn available_bytes(path: &Path) -> Result<u64> {
     }
     // SAFETY: statvfs returned 0, so `st` is initialized.
     let st = unsafe { st.assume_init() };
+    // The field types are 32-bit on some targets.
+    #[allow(clippy::unnecessary_cast)]
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
@@ -317,7 +320,8 @@ impl PendingShare for Pending {
         let b = backend.clone();
         blocking(move || {
             let result = (|| {
-                file.set_len(size).map_err(|e| io_err("set length of", &tmp, e))?;
+                file.set_len(size)
+                    .map_err(|e| io_err("set length of", &tmp, e))?;
                 file.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
                 drop(file);
                 if b.share_path(&si, shnum, ShareKind::Mutable).exists() {
@@ -443,7 +447,9 @@ impl StorageBackend for FsBackend {
         let file = blocking(move || {
             for kind in [ShareKind::Immutable, ShareKind::Mutable] {
                 if b.share_path(&si, shnum, kind).exists() {
-                    return Err(Error::already_exists(format!("share {shnum} of {si} exists")));
+                    return Err(Error::already_exists(format!(
+                        "share {shnum} of {si} exists"
+                    )));
                 }
             }
             let free = b.free_space()?;
@@ -473,7 +479,13 @@ impl StorageBackend for FsBackend {
         }))
     }
 
-    async fn read(&self, si: &StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Result<Bytes> {
+    async fn read(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
         let b = self.clone();
         let si = *si;
         blocking(move || {
@@ -512,7 +524,9 @@ impl StorageBackend for FsBackend {
                 else {
                     continue;
                 };
-                let meta = entry.metadata().map_err(|e| io_err("stat", &entry.path(), e))?;
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| io_err("stat", &entry.path(), e))?;
                 out.push(ShareInfo {
                     shnum,
                     size: meta.len(),
@@ -577,7 +591,9 @@ impl StorageBackend for FsBackend {
         let (tests, writes) = (tests.to_vec(), writes.to_vec());
         blocking(move || {
             if b.share_path(&si, shnum, ShareKind::Immutable).exists() {
-                return Err(Error::already_exists(format!("share {shnum} of {si} is immutable")));
+                return Err(Error::already_exists(format!(
+                    "share {shnum} of {si} is immutable"
+                )));
             }
             let path = b.share_path(&si, shnum, ShareKind::Mutable);
             let current = read_mutable(&path)?;
@@ -607,7 +623,10 @@ impl StorageBackend for FsBackend {
         blocking(move || {
             let path = b.si_dir(&si).join(LEASES);
             let mut leases = read_leases(&path)?;
-            match leases.iter_mut().find(|l| l.renew_secret == lease.renew_secret) {
+            match leases
+                .iter_mut()
+                .find(|l| l.renew_secret == lease.renew_secret)
+            {
                 Some(l) if l.expires_at >= lease.expires_at => return Ok(()),
                 Some(l) => l.expires_at = lease.expires_at,
                 None => leases.push(lease),
@@ -645,7 +664,17 @@ mod tests {
         assert_eq!(parse_share_name("0"), Some((0, ShareKind::Immutable)));
         assert_eq!(parse_share_name("255"), Some((255, ShareKind::Immutable)));
         assert_eq!(parse_share_name("7.mutable"), Some((7, ShareKind::Mutable)));
-        for bad in ["256", "007", "-1", "", "1a", "leases", "1.mutable.tmp", "+1", " 1"] {
+        for bad in [
+            "256",
+            "007",
+            "-1",
+            "",
+            "1a",
+            "leases",
+            "1.mutable.tmp",
+            "+1",
+            " 1",
+        ] {
             assert_eq!(parse_share_name(bad), None, "{bad:?}");
         }
     }

@@ -10,7 +10,10 @@ async fn conformance() {
     let dir = tempfile::tempdir().unwrap();
     let n = std::sync::atomic::AtomicU32::new(0);
     storage::run(|| {
-        let root = dir.path().join(n.fetch_add(1, std::sync::atomic::Ordering::SeqCst).to_string());
+        let root = dir.path().join(
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                .to_string(),
+        );
         async move { Ok(Arc::new(FsBackend::open(root)?) as Arc<dyn StorageBackend>) }
     })
     .await;
@@ -27,7 +30,10 @@ async fn persistence_and_crash_safety() {
     .await;
     // The crashed upload's temp file was cleaned when the store was reopened.
     let incoming: Vec<_> = std::fs::read_dir(root.join("incoming")).unwrap().collect();
-    assert!(incoming.is_empty(), "stale uploads left in incoming/: {incoming:?}");
+    assert!(
+        incoming.is_empty(),
+        "stale uploads left in incoming/: {incoming:?}"
+    );
 }
 
 #[tokio::test]
@@ -39,7 +45,12 @@ async fn layout_uses_base32_fanout() {
     w.write(0, b"data").await.unwrap();
     w.seal().await.unwrap();
     let name = si.to_base32();
-    let path = dir.path().join("shares").join(&name[..2]).join(&name).join("3");
+    let path = dir
+        .path()
+        .join("shares")
+        .join(&name[..2])
+        .join(&name)
+        .join("3");
     assert_eq!(std::fs::read(path).unwrap(), b"data");
 }
 

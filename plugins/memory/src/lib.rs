@@ -13,8 +13,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{
-    apply_writes, check_pending_write, read_range, tests_hold, Lease, PendingShare, ShareInfo,
-    ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector, WriteVector,
+    Lease, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
+    WriteVector, apply_writes, check_pending_write, read_range, tests_hold,
 };
 use tahoe_core::{Error, Result};
 
@@ -169,10 +169,14 @@ impl StorageBackend for MemoryBackend {
     ) -> Result<Box<dyn PendingShare>> {
         let mut st = lock(&self.state)?;
         if st.shares.get(si).is_some_and(|m| m.contains_key(&shnum)) {
-            return Err(Error::already_exists(format!("share {shnum} of {si} exists")));
+            return Err(Error::already_exists(format!(
+                "share {shnum} of {si} exists"
+            )));
         }
         if usize::try_from(size).is_err() {
-            return Err(Error::no_space(format!("{size} bytes do not fit in memory")));
+            return Err(Error::no_space(format!(
+                "{size} bytes do not fit in memory"
+            )));
         }
         st.reserve(self.capacity, size)?;
         drop(st);
@@ -185,7 +189,13 @@ impl StorageBackend for MemoryBackend {
         }))
     }
 
-    async fn read(&self, si: &StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Result<Bytes> {
+    async fn read(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
         let st = lock(&self.state)?;
         let share = st
             .shares
@@ -276,11 +286,14 @@ impl StorageBackend for MemoryBackend {
 
     async fn add_lease(&self, si: &StorageIndex, lease: &Lease) -> Result<()> {
         let mut st = lock(&self.state)?;
-        if !st.shares.get(si).is_some_and(|m| !m.is_empty()) {
+        if st.shares.get(si).is_none_or(|m| m.is_empty()) {
             return Err(Error::not_found(format!("no shares of {si} to lease")));
         }
         let leases = st.leases.entry(*si).or_default();
-        match leases.iter_mut().find(|l| l.renew_secret == lease.renew_secret) {
+        match leases
+            .iter_mut()
+            .find(|l| l.renew_secret == lease.renew_secret)
+        {
             Some(l) => l.expires_at = l.expires_at.max(lease.expires_at),
             None => leases.push(lease.clone()),
         }

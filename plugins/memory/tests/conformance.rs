@@ -1,14 +1,15 @@
 //! memory against the storage contract, and its capacity limit.
 
 use std::sync::Arc;
+use tahoe_core::ErrorKind;
 use tahoe_core::storage::{StorageBackend, StorageIndex};
 use tahoe_core::testing::storage;
-use tahoe_core::ErrorKind;
 use tahoe_storage_memory::MemoryBackend;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
-    storage::run(|| async { Ok(Arc::new(MemoryBackend::new(None)) as Arc<dyn StorageBackend>) }).await;
+    storage::run(|| async { Ok(Arc::new(MemoryBackend::new(None)) as Arc<dyn StorageBackend>) })
+        .await;
 }
 
 #[tokio::test]

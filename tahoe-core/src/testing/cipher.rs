@@ -10,13 +10,21 @@ pub fn run(cipher: &dyn Cipher) {
     let plain = pseudo_random_bytes(2, 4099);
 
     let mut straight = plain.clone();
-    cipher.apply_keystream(&key, 0, &mut straight).expect("encrypt from 0");
-    assert_ne!(straight, plain, "{name}: the keystream must change the data");
+    cipher
+        .apply_keystream(&key, 0, &mut straight)
+        .expect("encrypt from 0");
+    assert_ne!(
+        straight, plain,
+        "{name}: the keystream must change the data"
+    );
 
     // Involution: applying twice gives the plaintext back.
     let mut back = straight.clone();
     cipher.apply_keystream(&key, 0, &mut back).expect("decrypt");
-    assert_eq!(back, plain, "{name}: applying the keystream twice must restore the data");
+    assert_eq!(
+        back, plain,
+        "{name}: applying the keystream twice must restore the data"
+    );
 
     // Seek: any offset, aligned or not, any length.
     for offset in [0usize, 1, 15, 16, 17, 31, 32, 33, 1000, 4095, 4098] {
@@ -44,13 +52,21 @@ pub fn run(cipher: &dyn Cipher) {
             .expect("chunk");
         at = end;
     }
-    assert_eq!(pieces, straight, "{name}: chunked encryption differs from straight");
+    assert_eq!(
+        pieces, straight,
+        "{name}: chunked encryption differs from straight"
+    );
 
     // Different keys give different streams.
     let other = pseudo_random_bytes(3, cipher.key_len());
     let mut with_other = plain.clone();
-    cipher.apply_keystream(&other, 0, &mut with_other).expect("other key");
-    assert_ne!(with_other, straight, "{name}: different keys gave the same stream");
+    cipher
+        .apply_keystream(&other, 0, &mut with_other)
+        .expect("other key");
+    assert_ne!(
+        with_other, straight,
+        "{name}: different keys gave the same stream"
+    );
 
     // Wrong key lengths are refused.
     for bad in [0, cipher.key_len().saturating_sub(1), cipher.key_len() + 1] {

@@ -44,10 +44,17 @@ pub fn run(make: impl Fn(CodecParams) -> Result<Arc<dyn Codec>>) {
             }
         };
         tried += 1;
-        assert_eq!(codec.params(), params, "params() must report what it was built with");
+        assert_eq!(
+            codec.params(),
+            params,
+            "params() must report what it was built with"
+        );
         check_params(codec.as_ref());
     }
-    assert!(tried >= 2, "the codec accepted too few parameter sets to test");
+    assert!(
+        tried >= 2,
+        "the codec accepted too few parameter sets to test"
+    );
 }
 
 /// Check one codec instance against the contract.
@@ -56,7 +63,14 @@ pub fn check_params(codec: &dyn Codec) {
     let (k, n) = (p.k(), p.n());
     let ctx = format!("{} {k}-of-{n}", codec.name());
     // Sizes: one byte per block, odd sizes, a size around 64 KiB.
-    for (seed, per_block) in [(1u64, 1usize), (2, 7), (3, 63), (4, 64), (5, 1000), (6, 65_537)] {
+    for (seed, per_block) in [
+        (1u64, 1usize),
+        (2, 7),
+        (3, 63),
+        (4, 64),
+        (5, 1000),
+        (6, 65_537),
+    ] {
         if k * per_block > 4 << 20 {
             continue;
         }
@@ -83,16 +97,26 @@ pub fn check_params(codec: &dyn Codec) {
             );
         }
         // Deterministic.
-        assert_eq!(codec.encode(&data).expect("re-encode"), blocks, "{ctx}: not deterministic");
+        assert_eq!(
+            codec.encode(&data).expect("re-encode"),
+            blocks,
+            "{ctx}: not deterministic"
+        );
         for subset in erasure_patterns(k, n) {
             let given: Vec<Block<'_>> = subset
                 .iter()
-                .map(|&i| Block { index: i, data: &blocks[i] })
+                .map(|&i| Block {
+                    index: i,
+                    data: &blocks[i],
+                })
                 .collect();
             let back = codec
                 .decode(&given, data.len())
                 .unwrap_or_else(|e| panic!("{ctx}: decode from {subset:?} failed: {e}"));
-            assert!(back == data, "{ctx}: decode from blocks {subset:?} gave wrong data");
+            assert!(
+                back == data,
+                "{ctx}: decode from blocks {subset:?} gave wrong data"
+            );
         }
     }
     check_bad_input(codec);
@@ -125,10 +149,16 @@ fn check_bad_input(codec: &dyn Codec) {
     let p = codec.params();
     let (k, n) = (p.k(), p.n());
     let ctx = format!("{} {k}-of-{n}", codec.name());
-    assert!(codec.encode(&[]).is_err(), "{ctx}: empty segment must be refused");
+    assert!(
+        codec.encode(&[]).is_err(),
+        "{ctx}: empty segment must be refused"
+    );
     if k > 1 {
         let odd = pseudo_random_bytes(9, k * 4 + 1);
-        assert!(codec.encode(&odd).is_err(), "{ctx}: length not a multiple of k must be refused");
+        assert!(
+            codec.encode(&odd).is_err(),
+            "{ctx}: length not a multiple of k must be refused"
+        );
     }
     let data = pseudo_random_bytes(10, k * 16);
     let blocks = codec.encode(&data).expect("encode");
@@ -146,21 +176,34 @@ fn check_bad_input(codec: &dyn Codec) {
     if k > 1 {
         let mut dup = all[..k - 1].to_vec();
         dup.push(all[0]);
-        assert!(codec.decode(&dup, data.len()).is_err(), "{ctx}: duplicate indexes must be refused");
+        assert!(
+            codec.decode(&dup, data.len()).is_err(),
+            "{ctx}: duplicate indexes must be refused"
+        );
     }
     // Out of range.
     let mut oor = all[..k].to_vec();
     oor[0].index = n;
-    assert!(codec.decode(&oor, data.len()).is_err(), "{ctx}: index n must be refused");
+    assert!(
+        codec.decode(&oor, data.len()).is_err(),
+        "{ctx}: index n must be refused"
+    );
     // Unequal lengths.
     let short = &blocks[k - 1][..blocks[k - 1].len() - 1];
     let mut uneq = all[..k].to_vec();
     uneq[k - 1].data = short;
-    assert!(codec.decode(&uneq, data.len()).is_err(), "{ctx}: a short block must be refused");
+    assert!(
+        codec.decode(&uneq, data.len()).is_err(),
+        "{ctx}: a short block must be refused"
+    );
     // Wrong data length for the blocks.
     assert!(
-        codec.decode(&all[..k], data.len() * 4).is_err() || codec.block_len(data.len() * 4) == blocks[0].len(),
+        codec.decode(&all[..k], data.len() * 4).is_err()
+            || codec.block_len(data.len() * 4) == blocks[0].len(),
         "{ctx}: a data length that does not fit the blocks must be refused"
     );
-    assert!(codec.decode(&all[..k], 0).is_err(), "{ctx}: zero data length must be refused");
+    assert!(
+        codec.decode(&all[..k], 0).is_err(),
+        "{ctx}: zero data length must be refused"
+    );
 }

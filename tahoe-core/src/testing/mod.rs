@@ -3,7 +3,7 @@
 //! A suite states a kind's contract as executable checks. Plugin crates run
 //! them from their own tests, e.g. for a storage backend:
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::test(flavor = "multi_thread")]
 //! async fn conformance() {
 //!     tahoe_core::testing::storage::run(|| async { Ok(my_backend()) }).await;

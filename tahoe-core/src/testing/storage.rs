@@ -76,7 +76,11 @@ where
     let b = open().await.expect("reopen");
     let listed = b.list(&s).await.expect("list");
     let nums: Vec<u8> = listed.iter().map(|i| i.shnum).collect();
-    assert_eq!(nums, vec![1, 2], "after restart: sealed and mutable shares listed, crashed upload not");
+    assert_eq!(
+        nums,
+        vec![1, 2],
+        "after restart: sealed and mutable shares listed, crashed upload not"
+    );
     assert_eq!(
         b.read(&s, 1, 0, 1 << 20).await.expect("read"),
         &data[..],
@@ -100,10 +104,14 @@ async fn immutable_round_trip(b: &dyn StorageBackend) {
         w.write(0, &data[..mid]).await.expect("write head");
         w.seal().await.expect("seal");
         let back = b.read(&s, shnum, 0, len as u64 + 10).await.expect("read");
-        assert!(back == data, "share {shnum} ({len} bytes) did not read back");
+        assert!(
+            back == data,
+            "share {shnum} ({len} bytes) did not read back"
+        );
     }
     let listed = b.list(&s).await.expect("list");
-    let summary: Vec<(u8, u64, ShareKind)> = listed.iter().map(|i| (i.shnum, i.size, i.kind)).collect();
+    let summary: Vec<(u8, u64, ShareKind)> =
+        listed.iter().map(|i| (i.shnum, i.size, i.kind)).collect();
     assert_eq!(
         summary,
         vec![
@@ -119,7 +127,10 @@ async fn immutable_round_trip(b: &dyn StorageBackend) {
     let mut w = b.create(&s, 9, 10).await.expect("create");
     w.write(2, b"ab").await.expect("write");
     w.seal().await.expect("seal");
-    assert_eq!(&b.read(&s, 9, 0, 10).await.expect("read")[..], b"\0\0ab\0\0\0\0\0\0");
+    assert_eq!(
+        &b.read(&s, 9, 0, 10).await.expect("read")[..],
+        b"\0\0ab\0\0\0\0\0\0"
+    );
 }
 
 async fn reads_and_ranges(b: &dyn StorageBackend) {
@@ -129,10 +140,19 @@ async fn reads_and_ranges(b: &dyn StorageBackend) {
     let r = |o: u64, l: u64| b.read(&s, 4, o, l);
     assert_eq!(r(0, 10).await.expect("read"), &data[..10]);
     assert_eq!(r(990, 10).await.expect("read"), &data[990..]);
-    assert_eq!(r(995, 10).await.expect("read past end"), &data[995..], "short read at the end");
+    assert_eq!(
+        r(995, 10).await.expect("read past end"),
+        &data[995..],
+        "short read at the end"
+    );
     assert!(r(1000, 10).await.expect("read at end").is_empty());
     assert!(r(5000, 10).await.expect("read beyond end").is_empty());
-    assert!(r(u64::MAX, u64::MAX).await.expect("absurd range").is_empty());
+    assert!(
+        r(u64::MAX, u64::MAX)
+            .await
+            .expect("absurd range")
+            .is_empty()
+    );
     assert_eq!(r(3, u64::MAX).await.expect("huge len"), &data[3..]);
     assert!(r(0, 0).await.expect("empty read").is_empty());
     let missing = b.read(&s, 5, 0, 10).await.expect_err("missing share");
@@ -145,20 +165,32 @@ async fn pending_is_invisible(b: &dyn StorageBackend) {
     let s = si(4);
     let mut w = b.create(&s, 0, 100).await.expect("create");
     w.write(0, &[7u8; 100]).await.expect("write");
-    assert!(b.list(&s).await.expect("list").is_empty(), "a pending share must not be listed");
+    assert!(
+        b.list(&s).await.expect("list").is_empty(),
+        "a pending share must not be listed"
+    );
     assert_eq!(
-        b.read(&s, 0, 0, 100).await.expect_err("pending read").kind(),
+        b.read(&s, 0, 0, 100)
+            .await
+            .expect_err("pending read")
+            .kind(),
         ErrorKind::NotFound,
         "a pending share must not be readable"
     );
     w.abort().await.expect("abort");
-    assert!(b.list(&s).await.expect("list").is_empty(), "an aborted share must not be listed");
+    assert!(
+        b.list(&s).await.expect("list").is_empty(),
+        "an aborted share must not be listed"
+    );
     // Drop without seal also leaves nothing, and the share can be retried.
     {
         let mut w = b.create(&s, 0, 100).await.expect("create");
         w.write(0, &[8u8; 100]).await.expect("write");
     }
-    assert!(b.list(&s).await.expect("list").is_empty(), "a dropped share must not be listed");
+    assert!(
+        b.list(&s).await.expect("list").is_empty(),
+        "a dropped share must not be listed"
+    );
     put(b, &s, 0, &[9u8; 100]).await;
     assert_eq!(b.read(&s, 0, 0, 100).await.expect("read"), vec![9u8; 100]);
 }
@@ -166,7 +198,11 @@ async fn pending_is_invisible(b: &dyn StorageBackend) {
 async fn sealed_is_immutable(b: &dyn StorageBackend) {
     let s = si(5);
     put(b, &s, 1, b"first").await;
-    let e = b.create(&s, 1, 6).await.err().expect("create over a sealed share");
+    let e = b
+        .create(&s, 1, 6)
+        .await
+        .err()
+        .expect("create over a sealed share");
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
     // Two pending writers for one share: the first seal wins.
     let mut w1 = b.create(&s, 2, 3).await.expect("create 1");
@@ -176,7 +212,11 @@ async fn sealed_is_immutable(b: &dyn StorageBackend) {
     w1.seal().await.expect("first seal");
     let e = w2.seal().await.expect_err("second seal");
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
-    assert_eq!(&b.read(&s, 2, 0, 3).await.expect("read")[..], b"one", "the loser changed the share");
+    assert_eq!(
+        &b.read(&s, 2, 0, 3).await.expect("read")[..],
+        b"one",
+        "the loser changed the share"
+    );
     // Mutable operations cannot touch an immutable share.
     let e = b
         .test_and_write(&s, 1, &[], &[wv(0, b"x")], None)
@@ -193,11 +233,17 @@ async fn write_bounds(b: &dyn StorageBackend) {
         w.write(8, b"abc").await.expect_err("past size").kind(),
         ErrorKind::InvalidInput
     );
-    assert!(w.write(u64::MAX, b"a").await.is_err(), "offset overflow must be refused");
+    assert!(
+        w.write(u64::MAX, b"a").await.is_err(),
+        "offset overflow must be refused"
+    );
     w.write(7, b"abc").await.expect("write up to size");
     w.seal().await.expect("seal");
     let listed = b.list(&s).await.expect("list");
-    assert_eq!(listed[0].size, 10, "share size is the size given at creation");
+    assert_eq!(
+        listed[0].size, 10,
+        "share size is the size given at creation"
+    );
 }
 
 async fn delete_and_list(b: &dyn StorageBackend) {
@@ -206,10 +252,22 @@ async fn delete_and_list(b: &dyn StorageBackend) {
         put(b, &s, n, &[n; 10]).await;
     }
     b.delete(&s, 2).await.expect("delete");
-    let nums: Vec<u8> = b.list(&s).await.expect("list").iter().map(|i| i.shnum).collect();
+    let nums: Vec<u8> = b
+        .list(&s)
+        .await
+        .expect("list")
+        .iter()
+        .map(|i| i.shnum)
+        .collect();
     assert_eq!(nums, vec![1, 3]);
-    assert_eq!(b.delete(&s, 2).await.expect_err("delete twice").kind(), ErrorKind::NotFound);
-    assert_eq!(b.read(&s, 2, 0, 1).await.expect_err("read deleted").kind(), ErrorKind::NotFound);
+    assert_eq!(
+        b.delete(&s, 2).await.expect_err("delete twice").kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        b.read(&s, 2, 0, 1).await.expect_err("read deleted").kind(),
+        ErrorKind::NotFound
+    );
     // A deleted share may be uploaded anew.
     put(b, &s, 2, b"again").await;
     assert_eq!(&b.read(&s, 2, 0, 10).await.expect("read")[..], b"again");
@@ -228,7 +286,10 @@ async fn concurrent_writers(b: Arc<dyn StorageBackend>) {
             tasks.spawn(async move {
                 let data = pseudo_random_bytes(u64::from(file) * 100 + u64::from(shnum), 20_000);
                 let s = si(50 + file);
-                let mut w = b.create(&s, shnum, data.len() as u64).await.expect("create");
+                let mut w = b
+                    .create(&s, shnum, data.len() as u64)
+                    .await
+                    .expect("create");
                 for (i, chunk) in data.chunks(4096).enumerate() {
                     w.write((i * 4096) as u64, chunk).await.expect("write");
                     tokio::task::yield_now().await;
@@ -270,9 +331,17 @@ async fn concurrent_writers(b: Arc<dyn StorageBackend>) {
             Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "a losing racer: {e}"),
         }
     }
-    assert_eq!(winners.len(), 1, "exactly one racing seal must win, got {winners:?}");
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one racing seal must win, got {winners:?}"
+    );
     let back = b.read(&s, 0, 0, 5000).await.expect("read");
-    assert_eq!(back, vec![winners[0]; 5000], "the winner's bytes must be intact");
+    assert_eq!(
+        back,
+        vec![winners[0]; 5000],
+        "the winner's bytes must be intact"
+    );
 }
 
 fn wv(offset: u64, data: &[u8]) -> WriteVector {
@@ -292,41 +361,120 @@ fn tv(offset: u64, expected: &[u8]) -> TestVector {
 async fn mutable_test_and_write(b: &dyn StorageBackend) {
     let s = si(9);
     // Absent share: tests compare against empty contents.
-    assert!(!b.test_and_write(&s, 0, &[tv(0, b"x")], &[wv(0, b"no")], None).await.expect("tw"));
-    assert!(b.list(&s).await.expect("list").is_empty(), "a failed test must not create the share");
-    assert!(b.test_and_write(&s, 0, &[tv(0, b"")], &[], None).await.expect("tw no writes"));
-    assert!(b.list(&s).await.expect("list").is_empty(), "no writes must not create the share");
-    assert!(b.test_and_write(&s, 0, &[tv(0, b"")], &[wv(0, b"hello world")], None).await.expect("tw"));
+    assert!(
+        !b.test_and_write(&s, 0, &[tv(0, b"x")], &[wv(0, b"no")], None)
+            .await
+            .expect("tw")
+    );
+    assert!(
+        b.list(&s).await.expect("list").is_empty(),
+        "a failed test must not create the share"
+    );
+    assert!(
+        b.test_and_write(&s, 0, &[tv(0, b"")], &[], None)
+            .await
+            .expect("tw no writes")
+    );
+    assert!(
+        b.list(&s).await.expect("list").is_empty(),
+        "no writes must not create the share"
+    );
+    assert!(
+        b.test_and_write(&s, 0, &[tv(0, b"")], &[wv(0, b"hello world")], None)
+            .await
+            .expect("tw")
+    );
     let info = b.list(&s).await.expect("list");
-    assert_eq!((info[0].shnum, info[0].size, info[0].kind), (0, 11, ShareKind::Mutable));
+    assert_eq!(
+        (info[0].shnum, info[0].size, info[0].kind),
+        (0, 11, ShareKind::Mutable)
+    );
     // A failing test changes nothing.
-    assert!(!b.test_and_write(&s, 0, &[tv(0, b"jello")], &[wv(0, b"XXXXX")], None).await.expect("tw"));
-    assert_eq!(&b.read(&s, 0, 0, 100).await.expect("read")[..], b"hello world");
+    assert!(
+        !b.test_and_write(&s, 0, &[tv(0, b"jello")], &[wv(0, b"XXXXX")], None)
+            .await
+            .expect("tw")
+    );
+    assert_eq!(
+        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        b"hello world"
+    );
     // Several tests must all hold.
-    assert!(!b
-        .test_and_write(&s, 0, &[tv(0, b"hello"), tv(6, b"earth")], &[wv(0, b"X")], None)
+    assert!(
+        !b.test_and_write(
+            &s,
+            0,
+            &[tv(0, b"hello"), tv(6, b"earth")],
+            &[wv(0, b"X")],
+            None
+        )
         .await
-        .expect("tw"));
+        .expect("tw")
+    );
     // Writes apply in order, extend with zeros, and new_length truncates.
-    assert!(b
-        .test_and_write(&s, 0, &[tv(0, b"hello"), tv(6, b"world")], &[wv(0, b"J"), wv(0, b"y"), wv(13, b"!")], None)
+    assert!(
+        b.test_and_write(
+            &s,
+            0,
+            &[tv(0, b"hello"), tv(6, b"world")],
+            &[wv(0, b"J"), wv(0, b"y"), wv(13, b"!")],
+            None
+        )
         .await
-        .expect("tw"));
-    assert_eq!(&b.read(&s, 0, 0, 100).await.expect("read")[..], b"yello world\0\0!");
-    assert!(b.test_and_write(&s, 0, &[], &[], Some(5)).await.expect("truncate"));
+        .expect("tw")
+    );
+    assert_eq!(
+        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        b"yello world\0\0!"
+    );
+    assert!(
+        b.test_and_write(&s, 0, &[], &[], Some(5))
+            .await
+            .expect("truncate")
+    );
     assert_eq!(&b.read(&s, 0, 0, 100).await.expect("read")[..], b"yello");
-    assert!(b.test_and_write(&s, 0, &[], &[], Some(7)).await.expect("extend"));
-    assert_eq!(&b.read(&s, 0, 0, 100).await.expect("read")[..], b"yello\0\0");
+    assert!(
+        b.test_and_write(&s, 0, &[], &[], Some(7))
+            .await
+            .expect("extend")
+    );
+    assert_eq!(
+        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        b"yello\0\0"
+    );
     // A test range past the end compares against what is there.
-    assert!(!b.test_and_write(&s, 0, &[tv(5, b"\0\0\0")], &[], None).await.expect("tw"));
-    assert!(b.test_and_write(&s, 0, &[tv(5, b"\0\0")], &[], None).await.expect("tw"));
+    assert!(
+        !b.test_and_write(&s, 0, &[tv(5, b"\0\0\0")], &[], None)
+            .await
+            .expect("tw")
+    );
+    assert!(
+        b.test_and_write(&s, 0, &[tv(5, b"\0\0")], &[], None)
+            .await
+            .expect("tw")
+    );
     // Absurd sizes are refused, not allocated.
-    assert!(b.test_and_write(&s, 0, &[], &[wv(u64::MAX - 1, b"ab")], None).await.is_err());
-    assert!(b.test_and_write(&s, 0, &[], &[], Some(u64::MAX)).await.is_err());
-    assert_eq!(&b.read(&s, 0, 0, 100).await.expect("read")[..], b"yello\0\0");
+    assert!(
+        b.test_and_write(&s, 0, &[], &[wv(u64::MAX - 1, b"ab")], None)
+            .await
+            .is_err()
+    );
+    assert!(
+        b.test_and_write(&s, 0, &[], &[], Some(u64::MAX))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        b"yello\0\0"
+    );
     // Mutable shares cannot be created as immutable ones.
     assert_eq!(
-        b.create(&s, 0, 10).await.err().expect("create over mutable").kind(),
+        b.create(&s, 0, 10)
+            .await
+            .err()
+            .expect("create over mutable")
+            .kind(),
         ErrorKind::AlreadyExists
     );
     b.delete(&s, 0).await.expect("delete mutable");
@@ -338,7 +486,11 @@ async fn concurrent_test_and_write(b: Arc<dyn StorageBackend>) {
     // one may succeed, then each increments from what it reads, so the final
     // counter equals the number of successful increments.
     let s = si(10);
-    assert!(b.test_and_write(&s, 0, &[], &[wv(0, &0u64.to_be_bytes())], None).await.expect("init"));
+    assert!(
+        b.test_and_write(&s, 0, &[], &[wv(0, &0u64.to_be_bytes())], None)
+            .await
+            .expect("init")
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let b = b.clone();
@@ -347,10 +499,15 @@ async fn concurrent_test_and_write(b: Arc<dyn StorageBackend>) {
             while done < 20 {
                 let cur = b.read(&s, 0, 0, 8).await.expect("read");
                 let v = u64::from_be_bytes(cur[..8].try_into().expect("8 bytes"));
-                if b
-                    .test_and_write(&s, 0, &[tv(0, &cur)], &[wv(0, &(v + 1).to_be_bytes())], None)
-                    .await
-                    .expect("tw")
+                if b.test_and_write(
+                    &s,
+                    0,
+                    &[tv(0, &cur)],
+                    &[wv(0, &(v + 1).to_be_bytes())],
+                    None,
+                )
+                .await
+                .expect("tw")
                 {
                     done += 1;
                 }
@@ -380,7 +537,10 @@ fn lease(n: u8, expires_at: u64) -> Lease {
 async fn leases(b: &dyn StorageBackend) {
     let s = si(11);
     assert_eq!(
-        b.add_lease(&s, &lease(1, 10)).await.expect_err("lease on nothing").kind(),
+        b.add_lease(&s, &lease(1, 10))
+            .await
+            .expect_err("lease on nothing")
+            .kind(),
         ErrorKind::NotFound
     );
     put(b, &s, 0, b"x").await;
@@ -389,7 +549,10 @@ async fn leases(b: &dyn StorageBackend) {
     // Renewal keeps the later expiry and the position.
     b.add_lease(&s, &lease(1, 30)).await.expect("renew");
     b.add_lease(&s, &lease(2, 5)).await.expect("renew earlier");
-    assert_eq!(b.leases(&s).await.expect("leases"), vec![lease(1, 30), lease(2, 20)]);
+    assert_eq!(
+        b.leases(&s).await.expect("leases"),
+        vec![lease(1, 30), lease(2, 20)]
+    );
     assert!(b.leases(&si(12)).await.expect("no leases").is_empty());
 }
 

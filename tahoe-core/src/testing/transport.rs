@@ -68,9 +68,17 @@ impl StorageService for EchoStorage {
         Err(Error::not_found("nothing to abort"))
     }
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        Ok((0..si_byte(&si)).map(|n| (n, u64::from(n) * 1000)).collect())
+        Ok((0..si_byte(&si))
+            .map(|n| (n, u64::from(n) * 1000))
+            .collect())
     }
-    async fn read_bucket(&self, si: StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Result<Bytes> {
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
         let seed = u64::from(si_byte(&si)) << 8 | u64::from(shnum);
         let len = usize::try_from(len).map_err(|_| Error::invalid_input("len"))?;
         Ok(Bytes::from(pseudo_random_bytes(seed ^ offset, len)))
@@ -81,7 +89,12 @@ impl StorageService for EchoStorage {
         }
         Ok(())
     }
-    async fn advise_corrupt_share(&self, _si: StorageIndex, _shnum: ShareNum, reason: String) -> Result<()> {
+    async fn advise_corrupt_share(
+        &self,
+        _si: StorageIndex,
+        _shnum: ShareNum,
+        reason: String,
+    ) -> Result<()> {
         Err(Error::new(ErrorKind::Unavailable, reason))
     }
     async fn slot_readv(
@@ -142,7 +155,9 @@ impl QueenService for EchoQueen {
         if seen.len() as u64 <= cursor {
             tokio::time::sleep(Duration::from_millis(wait_ms.min(2000))).await;
         }
-        let from = usize::try_from(cursor).unwrap_or(usize::MAX).min(seen.len());
+        let from = usize::try_from(cursor)
+            .unwrap_or(usize::MAX)
+            .min(seen.len());
         Ok(AnnouncementBatch {
             cursor: seen.len() as u64,
             announcements: seen[from..].to_vec(),
@@ -170,7 +185,11 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
     let st = peer.storage.clone();
 
     // Values come back intact.
-    assert_eq!(st.version().await.expect("version").available_space, Some(12345), "{name}");
+    assert_eq!(
+        st.version().await.expect("version").available_space,
+        Some(12345),
+        "{name}"
+    );
     let resp = st
         .allocate_buckets(AllocateRequest {
             storage_index: sid(1),
@@ -184,43 +203,102 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
         .expect("allocate");
     assert_eq!(resp.already_have, vec![0, 2]);
     assert_eq!(resp.allocated, vec![1, 3, 255]);
-    assert_eq!(st.list_buckets(sid(3)).await.expect("list").into_iter().collect::<Vec<_>>(), vec![(0, 0), (1, 1000), (2, 2000)]);
+    assert_eq!(
+        st.list_buckets(sid(3))
+            .await
+            .expect("list")
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![(0, 0), (1, 1000), (2, 2000)]
+    );
 
     // Errors keep their kind.
-    let e = st.write_bucket(sid(1), 4, [5; 32], 0, Bytes::new()).await.expect_err("bad secret");
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{name}: error kind lost: {e}");
-    assert_eq!(st.close_bucket(sid(1), 13, [0; 32]).await.expect_err("close").kind(), ErrorKind::Corrupt);
-    assert_eq!(st.abort_bucket(sid(1), 1, [0; 32]).await.expect_err("abort").kind(), ErrorKind::NotFound);
-    let e = st.advise_corrupt_share(sid(1), 1, "bad block".into()).await.expect_err("advise");
-    assert_eq!((e.kind(), e.message()), (ErrorKind::Unavailable, "bad block"), "{name}: message lost");
+    let e = st
+        .write_bucket(sid(1), 4, [5; 32], 0, Bytes::new())
+        .await
+        .expect_err("bad secret");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::PermissionDenied,
+        "{name}: error kind lost: {e}"
+    );
+    assert_eq!(
+        st.close_bucket(sid(1), 13, [0; 32])
+            .await
+            .expect_err("close")
+            .kind(),
+        ErrorKind::Corrupt
+    );
+    assert_eq!(
+        st.abort_bucket(sid(1), 1, [0; 32])
+            .await
+            .expect_err("abort")
+            .kind(),
+        ErrorKind::NotFound
+    );
+    let e = st
+        .advise_corrupt_share(sid(1), 1, "bad block".into())
+        .await
+        .expect_err("advise");
+    assert_eq!(
+        (e.kind(), e.message()),
+        (ErrorKind::Unavailable, "bad block"),
+        "{name}: message lost"
+    );
 
     // A block-sized payload both ways.
     let big = Bytes::from(pseudo_random_bytes(42, block_size));
     st.write_bucket(sid(1), 4, [4; 32], block_size as u64, big.clone())
         .await
         .expect("large write");
-    let back = st.read_bucket(sid(2), 9, 5, block_size as u64).await.expect("large read");
-    assert!(back == pseudo_random_bytes((2u64 << 8 | 9) ^ 5, block_size), "{name}: large read garbled");
+    let back = st
+        .read_bucket(sid(2), 9, 5, block_size as u64)
+        .await
+        .expect("large read");
+    assert!(
+        back == pseudo_random_bytes((2u64 << 8 | 9) ^ 5, block_size),
+        "{name}: large read garbled"
+    );
 
     // Mutable calls.
-    let r = st.slot_readv(sid(1), vec![1, 2], vec![(0, 10), (5, 6)]).await.expect("readv");
+    let r = st
+        .slot_readv(sid(1), vec![1, 2], vec![(0, 10), (5, 6)])
+        .await
+        .expect("readv");
     assert_eq!(r[&2][1], Bytes::from_static(b"2:5:6"));
     let mut writes = BTreeMap::new();
     writes.insert(
         3,
         SlotWrite {
-            tests: vec![TestVector { offset: 0, expected: Bytes::from_static(b"t") }],
-            writes: vec![WriteVector { offset: 1, data: Bytes::from_static(b"w") }],
+            tests: vec![TestVector {
+                offset: 0,
+                expected: Bytes::from_static(b"t"),
+            }],
+            writes: vec![WriteVector {
+                offset: 1,
+                data: Bytes::from_static(b"w"),
+            }],
             new_length: Some(9),
         },
     );
-    let secrets = SlotSecrets { write_enabler: [7; 32], renew_secret: [8; 32], cancel_secret: [9; 32] };
+    let secrets = SlotSecrets {
+        write_enabler: [7; 32],
+        renew_secret: [8; 32],
+        cancel_secret: [9; 32],
+    };
     let (ok, echo) = st
         .slot_testv_and_readv_and_writev(sid(1), secrets, writes, vec![])
         .await
         .expect("testv");
     assert!(ok);
-    assert_eq!(echo[&3], vec![Bytes::from_static(b"t"), Bytes::from_static(b"w"), Bytes::from("Some(9)")]);
+    assert_eq!(
+        echo[&3],
+        vec![
+            Bytes::from_static(b"t"),
+            Bytes::from_static(b"w"),
+            Bytes::from("Some(9)")
+        ]
+    );
     st.add_lease(sid(1), [1; 32], [2; 32]).await.expect("lease");
 
     // Many calls in flight at once on one connection.
@@ -228,8 +306,14 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
     for i in 0..64u8 {
         let st = st.clone();
         tasks.spawn(async move {
-            let got = st.read_bucket(sid(i), i, 0, 1000).await.expect("concurrent read");
-            assert!(got == pseudo_random_bytes(u64::from(i) << 8 | u64::from(i), 1000), "concurrent replies crossed");
+            let got = st
+                .read_bucket(sid(i), i, 0, 1000)
+                .await
+                .expect("concurrent read");
+            assert!(
+                got == pseudo_random_bytes(u64::from(i) << 8 | u64::from(i), 1000),
+                "concurrent replies crossed"
+            );
         });
     }
     while let Some(r) = tasks.join_next().await {
@@ -246,7 +330,13 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
         public_key: Bytes::from_static(b"key"),
     };
     assert_eq!(
-        q.announce(Announcement { signature: Bytes::new(), ..a.clone() }).await.expect_err("unsigned").kind(),
+        q.announce(Announcement {
+            signature: Bytes::new(),
+            ..a.clone()
+        })
+        .await
+        .expect_err("unsigned")
+        .kind(),
         ErrorKind::PermissionDenied
     );
     q.announce(a.clone()).await.expect("announce");
@@ -255,12 +345,25 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
 
     // A node that offers no queen service says so.
     let storage_only = transport
-        .listen(bind, LocalServices { storage: Some(Arc::new(EchoStorage)), queen: None })
+        .listen(
+            bind,
+            LocalServices {
+                storage: Some(Arc::new(EchoStorage)),
+                queen: None,
+            },
+        )
         .await
         .expect("second listener");
-    let p2 = transport.connect(&storage_only.address()).await.expect("connect 2");
+    let p2 = transport
+        .connect(&storage_only.address())
+        .await
+        .expect("connect 2");
     assert_eq!(
-        p2.queen.poll_announcements(0, 0).await.expect_err("no queen").kind(),
+        p2.queen
+            .poll_announcements(0, 0)
+            .await
+            .expect_err("no queen")
+            .kind(),
         ErrorKind::NotFound
     );
     storage_only.shutdown().await;
@@ -277,7 +380,10 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
         Ok(p) => {
             // Lazy transports may connect on first call instead.
             let e = p.storage.version().await.expect_err("call to nobody");
-            assert!(matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout), "{e}");
+            assert!(
+                matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+                "{e}"
+            );
         }
     }
 

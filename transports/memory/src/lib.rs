@@ -23,7 +23,7 @@ use tahoe_core::protocol::{
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{ShareNum, StorageIndex};
-use tahoe_core::transport::{service_not_offered, Listener, LocalServices, RemotePeer, Transport};
+use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport, service_not_offered};
 use tahoe_core::{Error, Result};
 
 /// The registry name.
@@ -48,7 +48,9 @@ fn lookup(name: &str) -> Result<LocalServices> {
 
 fn parse(address: &str) -> Result<&str> {
     address.strip_prefix(PREFIX).ok_or_else(|| {
-        Error::invalid_input(format!("memory transport address {address:?} must start with {PREFIX:?}"))
+        Error::invalid_input(format!(
+            "memory transport address {address:?} must start with {PREFIX:?}"
+        ))
     })
 }
 
@@ -99,7 +101,9 @@ impl Transport for MemoryTransport {
         };
         let mut h = hub()?;
         if h.contains_key(&name) {
-            return Err(Error::already_exists(format!("{PREFIX}{name} is already in use")));
+            return Err(Error::already_exists(format!(
+                "{PREFIX}{name} is already in use"
+            )));
         }
         h.insert(name.clone(), services);
         Ok(Box::new(MemoryListener { name }))
@@ -164,14 +168,27 @@ impl StorageService for Handle {
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
         self.storage()?.list_buckets(si).await
     }
-    async fn read_bucket(&self, si: StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Result<Bytes> {
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
         self.storage()?.read_bucket(si, shnum, offset, len).await
     }
     async fn add_lease(&self, si: StorageIndex, renew: Secret, cancel: Secret) -> Result<()> {
         self.storage()?.add_lease(si, renew, cancel).await
     }
-    async fn advise_corrupt_share(&self, si: StorageIndex, shnum: ShareNum, reason: String) -> Result<()> {
-        self.storage()?.advise_corrupt_share(si, shnum, reason).await
+    async fn advise_corrupt_share(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        reason: String,
+    ) -> Result<()> {
+        self.storage()?
+            .advise_corrupt_share(si, shnum, reason)
+            .await
     }
     async fn slot_readv(
         &self,

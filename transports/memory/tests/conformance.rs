@@ -15,9 +15,24 @@ async fn conformance() {
 async fn names_are_exclusive() {
     use tahoe_core::transport::LocalServices;
     let t = MemoryTransport;
-    let l = t.listen("memory:taken", LocalServices::default()).await.unwrap();
-    assert!(t.listen("memory:taken", LocalServices::default()).await.is_err());
-    assert!(t.listen("tcp:taken", LocalServices::default()).await.is_err());
+    let l = t
+        .listen("memory:taken", LocalServices::default())
+        .await
+        .unwrap();
+    assert!(
+        t.listen("memory:taken", LocalServices::default())
+            .await
+            .is_err()
+    );
+    assert!(
+        t.listen("tcp:taken", LocalServices::default())
+            .await
+            .is_err()
+    );
     l.shutdown().await;
-    assert!(t.listen("memory:taken", LocalServices::default()).await.is_ok());
+    assert!(
+        t.listen("memory:taken", LocalServices::default())
+            .await
+            .is_ok()
+    );
 }
