@@ -209,6 +209,18 @@ mod tests {
         }
     }
 
+    /// `make test-no-avx2` runs the codec tests on an emulated CPU without
+    /// AVX2 and sets this variable, so the run proves the portable path was
+    /// taken rather than silently testing SIMD again.
+    #[test]
+    fn detection_matches_expectation() {
+        if std::env::var_os("TAHOE_EXPECT_NO_SIMD").is_some() {
+            assert!(!simd_available(), "expected a CPU without the SIMD features");
+            assert_eq!(Kernel::detect(), Kernel::Portable);
+        }
+        assert_eq!(Kernel::choose(false), Kernel::Portable);
+    }
+
     #[test]
     fn field_laws() {
         for a in 1..=255u8 {
