@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use tahoe_core::config::{CONFIG_FILE, NodeConfig};
 use tahoe_core::registry::PluginKind;
@@ -32,6 +33,38 @@ pub enum Command {
         #[arg(long, value_name = "BASEDIR")]
         config: Option<PathBuf>,
     },
+    /// Tools for developers and curious users.
+    Debug {
+        /// Which tool.
+        #[command(subcommand)]
+        command: DebugCommand,
+    },
+}
+
+/// `tahoe debug` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Print the cap FILE gets under these parameters, without a grid
+    /// (a CHK cap, or a LIT cap for files of 55 bytes or less).
+    ChkCap {
+        /// The file, or `-` for standard input (spooled to a temporary file).
+        file: PathBuf,
+        /// Shares needed.
+        #[arg(long, default_value_t = 3)]
+        k: u16,
+        /// Shares made.
+        #[arg(long, default_value_t = 10)]
+        n: u16,
+        /// Maximum segment size in bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        segment_size: u64,
+        /// The convergence secret, base64.
+        #[arg(long)]
+        convergence: String,
+        /// The codec plugin.
+        #[arg(long, default_value = "crs")]
+        codec: String,
+    },
 }
 
 /// Run a parsed command line.
@@ -41,7 +74,74 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Plugins {
             config: Some(basedir),
         } => check_config(&basedir, out),
+        Command::Debug {
+            command:
+                DebugCommand::ChkCap {
+                    file,
+                    k,
+                    n,
+                    segment_size,
+                    convergence,
+                    codec,
+                },
+        } => {
+            let secret = base64::engine::general_purpose::STANDARD
+                .decode(convergence.trim())
+                .context("--convergence must be base64")?;
+            let cap = runtime()?.block_on(chk_cap(&file, k, n, segment_size, secret, &codec))?;
+            writeln!(out, "{cap}")?;
+            Ok(())
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The cap of a file under the given parameters (see `tahoe debug chk-cap`).
+pub async fn chk_cap(
+    file: &std::path::Path,
+    k: u16,
+    n: u16,
+    max_segment_size: u64,
+    convergence: Vec<u8>,
+    codec_name: &str,
+) -> Result<tahoe_core::cap::Cap> {
+    use std::sync::Arc;
+    use tahoe_core::codec::CodecParams;
+    use tahoe_core::immutable::sink::NullSink;
+    use tahoe_core::immutable::source::{spool, FileSource, Source};
+    use tahoe_core::immutable::upload::Uploader;
+    use tahoe_core::immutable::KeyMode;
+    use tahoe_core::registry::PluginContext;
+
+    if max_segment_size == 0 {
+        anyhow::bail!("--segment-size must be at least 1");
+    }
+    let registry = crate::builtin_registry()?;
+    let here = std::path::Path::new(".");
+    let codec = registry.codec(
+        codec_name,
+        CodecParams::new(k, n)?,
+        &PluginContext::empty(PluginKind::Codec, codec_name, here),
+    )?;
+    let cipher = registry.cipher("aes-ctr", &PluginContext::empty(PluginKind::Cipher, "aes-ctr", here))?;
+    let source: Arc<dyn Source> = if file.as_os_str() == "-" {
+        Arc::new(spool(std::io::stdin().lock(), &std::env::temp_dir())?)
+    } else {
+        Arc::new(FileSource::open(file)?)
+    };
+    let uploader = Uploader {
+        codec,
+        cipher,
+        max_segment_size,
+        key_mode: KeyMode::Convergent(convergence),
+    };
+    Ok(uploader.upload(source, &NullSink { n }).await?)
 }
 
 fn list_plugins(out: &mut dyn Write) -> Result<()> {

@@ -12,14 +12,21 @@
 //! suite in its own tests with one function call.
 
 pub mod base32;
+pub mod cap;
 pub mod cipher;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod hash;
+pub mod hashtree;
+pub mod immutable;
+pub mod layout;
 pub mod protocol;
 pub mod registry;
+pub mod server;
 pub mod storage;
 pub mod transport;
+pub mod ueb;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,133 @@
+//! Tahoe's hashes: SHA-256d with tagged inputs.
+//!
+//! Every hash in the formats is `SHA256(SHA256(netstring(tag) || data))`
+//! (SHA-256d, immune to length extension), with a distinct tag per purpose
+//! so that a value hashed for one purpose can never stand in for another.
+//! The tags are part of the format: changing one changes every cap.
+
+use sha2::{Digest, Sha256};
+
+/// The length of every hash in the formats.
+pub const HASH_LEN: usize = 32;
+
+/// A 32-byte hash value.
+pub type Hash = [u8; HASH_LEN];
+
+/// Tags, exactly as Tahoe-LAFS spells them.
+pub mod tags {
+    /// Encryption key → storage index (immutable files).
+    pub const STORAGE_INDEX: &[u8] = b"allmydata_immutable_key_to_storage_index_v1";
+    /// An erasure-coded block.
+    pub const BLOCK: &[u8] = b"allmydata_encoded_subshare_v1";
+    /// The URI extension block.
+    pub const UEB: &[u8] = b"allmydata_uri_extension_v1";
+    /// The whole ciphertext.
+    pub const CIPHERTEXT: &[u8] = b"allmydata_crypttext_v1";
+    /// One ciphertext segment.
+    pub const CIPHERTEXT_SEGMENT: &[u8] = b"allmydata_crypttext_segment_v1";
+    /// Prefix of the convergent-encryption tag.
+    pub const CONVERGENT_ENCRYPTION: &[u8] =
+        b"allmydata_immutable_content_to_key_with_added_secret_v1+";
+    /// Padding leaves of Merkle trees.
+    pub const MERKLE_EMPTY_LEAF: &[u8] = b"Merkle tree empty leaf";
+    /// Interior nodes of Merkle trees.
+    pub const MERKLE_INTERNAL: &[u8] = b"Merkle tree internal node";
+}
+
+/// `len:data,` — Tahoe's netstring.
+pub fn netstring(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 12);
+    out.extend_from_slice(data.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(data);
+    out.push(b',');
+    out
+}
+
+/// An incremental tagged SHA-256d hasher.
+#[derive(Clone)]
+pub struct TaggedHasher {
+    inner: Sha256,
+}
+
+impl TaggedHasher {
+    /// Start a hash under `tag`.
+    pub fn new(tag: &[u8]) -> Self {
+        let mut inner = Sha256::new();
+        inner.update(netstring(tag));
+        TaggedHasher { inner }
+    }
+
+    /// Feed data.
+    pub fn update(&mut self, data: &[u8]) {
+        self.inner.update(data);
+    }
+
+    /// The SHA-256d digest.
+    pub fn finalize(self) -> Hash {
+        let first = self.inner.finalize();
+        Sha256::digest(first).into()
+    }
+}
+
+/// `SHA256d(netstring(tag) || data)`.
+pub fn tagged_hash(tag: &[u8], data: &[u8]) -> Hash {
+    let mut h = TaggedHasher::new(tag);
+    h.update(data);
+    h.finalize()
+}
+
+/// `SHA256d(netstring(tag) || netstring(a) || netstring(b))`.
+pub fn tagged_pair_hash(tag: &[u8], a: &[u8], b: &[u8]) -> Hash {
+    let mut h = TaggedHasher::new(tag);
+    h.update(&netstring(a));
+    h.update(&netstring(b));
+    h.finalize()
+}
+
+/// The hash of one erasure-coded block.
+pub fn block_hash(block: &[u8]) -> Hash {
+    tagged_hash(tags::BLOCK, block)
+}
+
+/// The storage index of an immutable file with encryption key `key`.
+pub fn storage_index(key: &[u8]) -> [u8; 16] {
+    let h = tagged_hash(tags::STORAGE_INDEX, key);
+    let mut si = [0u8; 16];
+    si.copy_from_slice(&h[..16]);
+    si
+}
+
+/// The hasher that turns a plaintext into its convergent encryption key:
+/// tagged with the convergence secret and the encoding parameters, so the
+/// same file uploaded with other parameters (or by a node with another
+/// secret) gets another key. Take the first 16 bytes of the digest.
+pub fn convergence_hasher(k: u16, n: u16, segment_size: u64, secret: &[u8]) -> TaggedHasher {
+    let mut tag = tags::CONVERGENT_ENCRYPTION.to_vec();
+    tag.extend_from_slice(&netstring(secret));
+    tag.extend_from_slice(&netstring(format!("{k},{n},{segment_size}").as_bytes()));
+    TaggedHasher::new(&tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netstrings() {
+        assert_eq!(netstring(b""), b"0:,");
+        assert_eq!(netstring(b"abc"), b"3:abc,");
+    }
+
+    #[test]
+    fn sha256d_is_double() {
+        let direct: Hash = Sha256::digest(Sha256::digest(b"3:tag,data")).into();
+        assert_eq!(tagged_hash(b"tag", b"data"), direct);
+        let mut h = TaggedHasher::new(b"tag");
+        h.update(b"da");
+        h.update(b"ta");
+        assert_eq!(h.finalize(), direct);
+        let pair: Hash = Sha256::digest(Sha256::digest(b"3:tag,1:a,2:bc,")).into();
+        assert_eq!(tagged_pair_hash(b"tag", b"a", b"bc"), pair);
+    }
+}

@@ -1,0 +1,185 @@
+//! Merkle trees as Tahoe builds them.
+//!
+//! A tree is complete and binary, stored as an array: node 0 is the root,
+//! the children of node i are 2i+1 and 2i+2, and the leaves fill the last
+//! level. The leaf list is padded to a power of two with
+//! `tagged_hash("Merkle tree empty leaf", decimal index)`; an interior node
+//! is `tagged_pair_hash("Merkle tree internal node", left, right)`. A tree of
+//! one leaf is that leaf.
+//!
+//! Building needs the whole leaf list (shares carry whole trees); checking a
+//! leaf needs only the siblings along its path, which is how downloads
+//! verify a block without trusting anything but the root.
+
+use crate::error::{Error, Result};
+use crate::hash::{tagged_hash, tagged_pair_hash, tags, Hash};
+
+/// The number of leaves after padding: the next power of two (at least 1).
+pub fn padded_leaves(leaves: usize) -> usize {
+    leaves.max(1).next_power_of_two()
+}
+
+/// The number of nodes of a tree over `leaves` leaves.
+pub fn node_count(leaves: usize) -> usize {
+    2 * padded_leaves(leaves) - 1
+}
+
+/// The hash of padding leaf `i`.
+pub fn empty_leaf_hash(i: usize) -> Hash {
+    tagged_hash(tags::MERKLE_EMPTY_LEAF, i.to_string().as_bytes())
+}
+
+/// The hash of an interior node.
+pub fn pair_hash(left: &Hash, right: &Hash) -> Hash {
+    tagged_pair_hash(tags::MERKLE_INTERNAL, left, right)
+}
+
+/// A complete tree, all nodes present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashTree {
+    nodes: Vec<Hash>,
+}
+
+impl HashTree {
+    /// Build the tree over `leaves`.
+    pub fn new(leaves: &[Hash]) -> Self {
+        let width = padded_leaves(leaves.len());
+        let first_leaf = width - 1;
+        let mut nodes = vec![[0u8; 32]; 2 * width - 1];
+        for i in 0..width {
+            nodes[first_leaf + i] = match leaves.get(i) {
+                Some(h) => *h,
+                None => empty_leaf_hash(i),
+            };
+        }
+        for i in (0..first_leaf).rev() {
+            nodes[i] = pair_hash(&nodes[2 * i + 1], &nodes[2 * i + 2]);
+        }
+        HashTree { nodes }
+    }
+
+    /// The root hash.
+    pub fn root(&self) -> Hash {
+        self.nodes[0]
+    }
+
+    /// Every node, root first (the order shares store them in).
+    pub fn nodes(&self) -> &[Hash] {
+        &self.nodes
+    }
+
+    /// Node `i`.
+    pub fn node(&self, i: usize) -> Option<&Hash> {
+        self.nodes.get(i)
+    }
+
+    /// The index of leaf `leaf`.
+    pub fn leaf_index(&self, leaf: usize) -> usize {
+        self.nodes.len() / 2 + leaf
+    }
+
+    /// The node indexes needed to check leaf `leaf` against the root: the
+    /// sibling of every node on its path, plus the leaf itself when
+    /// `include_leaf`; sorted.
+    pub fn needed_for(&self, leaf: usize, include_leaf: bool) -> Vec<usize> {
+        let mut i = self.leaf_index(leaf);
+        let mut out = Vec::new();
+        if include_leaf {
+            out.push(i);
+        }
+        while i > 0 {
+            out.push(sibling(i));
+            i = (i - 1) / 2;
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+fn sibling(i: usize) -> usize {
+    if i % 2 == 1 { i + 1 } else { i - 1 }
+}
+
+/// Check that `leaf_hash` is leaf `leaf` of a tree of `leaves` leaves with
+/// root `root`, given the tree's nodes through `get(index)`.
+///
+/// `get` returns the claimed hash of a node (from a share, unverified) or
+/// `None` when it is missing. Any claimed node that does not hash up to the
+/// root makes the check fail with `Corrupt`.
+pub fn verify_leaf(
+    root: &Hash,
+    leaves: usize,
+    leaf: usize,
+    leaf_hash: &Hash,
+    get: impl Fn(usize) -> Option<Hash>,
+) -> Result<()> {
+    let width = padded_leaves(leaves);
+    if leaf >= width {
+        return Err(Error::corrupt(format!("leaf {leaf} is outside a tree of {leaves} leaves")));
+    }
+    let mut i = width - 1 + leaf;
+    let mut h = *leaf_hash;
+    while i > 0 {
+        let sib = get(sibling(i))
+            .ok_or_else(|| Error::corrupt(format!("hash tree node {} is missing", sibling(i))))?;
+        h = if i % 2 == 1 { pair_hash(&h, &sib) } else { pair_hash(&sib, &h) };
+        i = (i - 1) / 2;
+    }
+    if &h != root {
+        return Err(Error::corrupt(format!("leaf {leaf} does not hash up to the tree's root")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::tagged_hash;
+
+    fn leaves(n: usize) -> Vec<Hash> {
+        (0..n).map(|i| tagged_hash(b"leaf", &[i as u8])).collect()
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(node_count(1), 1);
+        assert_eq!(node_count(2), 3);
+        assert_eq!(node_count(3), 7);
+        assert_eq!(node_count(8), 15);
+        assert_eq!(node_count(9), 31);
+        let one = leaves(1);
+        assert_eq!(HashTree::new(&one).root(), one[0]);
+    }
+
+    #[test]
+    fn padding_and_pairs() {
+        let l = leaves(3);
+        let t = HashTree::new(&l);
+        let right = pair_hash(&l[2], &empty_leaf_hash(3));
+        let left = pair_hash(&l[0], &l[1]);
+        assert_eq!(t.root(), pair_hash(&left, &right));
+        assert_eq!(t.needed_for(0, true), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn verify_every_leaf_and_reject_tampering() {
+        for n in [1usize, 2, 3, 5, 8, 13] {
+            let l = leaves(n);
+            let t = HashTree::new(&l);
+            for (i, leaf) in l.iter().enumerate() {
+                verify_leaf(&t.root(), n, i, leaf, |j| t.node(j).copied()).unwrap();
+                let wrong = tagged_hash(b"x", b"y");
+                assert!(verify_leaf(&t.root(), n, i, &wrong, |j| t.node(j).copied()).is_err());
+                if n > 1 {
+                    let bad = |j: usize| {
+                        let mut h = *t.node(j)?;
+                        h[0] ^= 1;
+                        Some(h)
+                    };
+                    assert!(verify_leaf(&t.root(), n, i, leaf, bad).is_err());
+                    assert!(verify_leaf(&t.root(), n, i, leaf, |_| None).is_err());
+                }
+            }
+        }
+    }
+}

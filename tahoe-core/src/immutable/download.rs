@@ -1,0 +1,1 @@
+//! The download pipeline (placeholder until written).
