@@ -55,11 +55,14 @@ struct Upload {
     share: Mutex<Option<Box<dyn PendingShare>>>,
 }
 
+/// Uploads in progress, by (storage index, share number).
+type UploadTable = HashMap<(StorageIndex, ShareNum), Arc<Upload>>;
+
 /// A storage server over a backend.
 pub struct StorageServer {
     backend: Arc<dyn StorageBackend>,
     config: ServerConfig,
-    uploads: StdMutex<HashMap<(StorageIndex, ShareNum), Arc<Upload>>>,
+    uploads: StdMutex<UploadTable>,
     corruption_reports: StdMutex<Vec<(StorageIndex, ShareNum, String)>>,
 }
 
@@ -91,7 +94,7 @@ impl StorageServer {
         self.corruption_reports.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    fn uploads(&self) -> Result<std::sync::MutexGuard<'_, HashMap<(StorageIndex, ShareNum), Arc<Upload>>>> {
+    fn uploads(&self) -> Result<std::sync::MutexGuard<'_, UploadTable>> {
         self.uploads
             .lock()
             .map_err(|_| Error::internal("storage server upload table poisoned"))
