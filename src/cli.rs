@@ -113,10 +113,10 @@ pub async fn chk_cap(
 ) -> Result<tahoe_core::cap::Cap> {
     use std::sync::Arc;
     use tahoe_core::codec::CodecParams;
-    use tahoe_core::immutable::sink::NullSink;
-    use tahoe_core::immutable::source::{spool, FileSource, Source};
-    use tahoe_core::immutable::upload::Uploader;
     use tahoe_core::immutable::KeyMode;
+    use tahoe_core::immutable::sink::NullSink;
+    use tahoe_core::immutable::source::{FileSource, Source, spool};
+    use tahoe_core::immutable::upload::Uploader;
     use tahoe_core::registry::PluginContext;
 
     if max_segment_size == 0 {
@@ -129,7 +129,10 @@ pub async fn chk_cap(
         CodecParams::new(k, n)?,
         &PluginContext::empty(PluginKind::Codec, codec_name, here),
     )?;
-    let cipher = registry.cipher("aes-ctr", &PluginContext::empty(PluginKind::Cipher, "aes-ctr", here))?;
+    let cipher = registry.cipher(
+        "aes-ctr",
+        &PluginContext::empty(PluginKind::Cipher, "aes-ctr", here),
+    )?;
     let source: Arc<dyn Source> = if file.as_os_str() == "-" {
         Arc::new(spool(std::io::stdin().lock(), &std::env::temp_dir())?)
     } else {

@@ -1,5 +1,7 @@
 //! `tahoe plugins`, run as a real process.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use std::process::{Command, Output};
 
 fn tahoe(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -2,6 +2,8 @@
 //! test vectors (tests/data/tahoe-lafs-test-vectors.yaml) with the `crs`
 //! codec, and a few through the `tahoe debug chk-cap` command itself.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 use base64::Engine as _;
 
 struct Case {
@@ -38,7 +40,9 @@ fn chk_cases() -> Vec<Case> {
                 .trim()
         };
         let first = entry.lines().next().unwrap_or("");
-        let convergence = first.strip_prefix("convergence: ").unwrap_or_else(|| field("convergence"));
+        let convergence = first
+            .strip_prefix("convergence: ")
+            .unwrap_or_else(|| field("convergence"));
         cases.push(Case {
             convergence: b64(convergence),
             seed: b64(field("seed")),
@@ -67,7 +71,14 @@ fn every_chk_vector_reproduces() {
         let path = dir.path().join(format!("case-{i}"));
         std::fs::write(&path, sample(&c.seed, c.length)).unwrap();
         let cap = rt
-            .block_on(tahoe::cli::chk_cap(&path, c.k, c.n, c.segment_size, c.convergence.clone(), "crs"))
+            .block_on(tahoe::cli::chk_cap(
+                &path,
+                c.k,
+                c.n,
+                c.segment_size,
+                c.convergence.clone(),
+                "crs",
+            ))
             .unwrap();
         if cap.to_string() != c.expected {
             failures.push(format!(
@@ -77,7 +88,12 @@ fn every_chk_vector_reproduces() {
         }
         std::fs::remove_file(&path).unwrap();
     }
-    assert!(failures.is_empty(), "{} of 120 CHK vectors differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of 120 CHK vectors differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -86,7 +102,10 @@ fn the_command_prints_vector_caps() {
     // A small case and a multi-segment one, through the real binary,
     // one of them on standard input.
     let small = cases.iter().find(|c| c.length < 1000).unwrap();
-    let multi = cases.iter().find(|c| c.length > 300_000 && c.k > 1).unwrap();
+    let multi = cases
+        .iter()
+        .find(|c| c.length > 300_000 && c.k > 1)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (c, stdin) in [(small, false), (multi, true)] {
         let path = dir.path().join("sample");
@@ -95,7 +114,11 @@ fn the_command_prints_vector_caps() {
         let args = [
             "debug".to_string(),
             "chk-cap".into(),
-            if stdin { "-".into() } else { path.display().to_string() },
+            if stdin {
+                "-".into()
+            } else {
+                path.display().to_string()
+            },
             "--k".into(),
             c.k.to_string(),
             "--n".into(),
@@ -111,7 +134,11 @@ fn the_command_prints_vector_caps() {
             cmd.stdin(std::fs::File::open(&path).unwrap());
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), c.expected);
     }
 }
@@ -119,7 +146,13 @@ fn the_command_prints_vector_caps() {
 #[test]
 fn small_files_get_lit_caps() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tahoe"))
-        .args(["debug", "chk-cap", "-", "--convergence", "YWFhYWFhYWFhYWFhYWFhYQ=="])
+        .args([
+            "debug",
+            "chk-cap",
+            "-",
+            "--convergence",
+            "YWFhYWFhYWFhYWFhYWFhYQ==",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();

@@ -18,7 +18,7 @@ use std::str::FromStr;
 use crate::base32;
 use crate::codec::MAX_SHARES;
 use crate::error::{Error, Result};
-use crate::hash::{storage_index, Hash};
+use crate::hash::{Hash, storage_index};
 use crate::storage::StorageIndex;
 
 /// The largest file stored inside its cap instead of on servers.
@@ -96,7 +96,9 @@ fn parse_decimal(field: &str, what: &str) -> Result<u64> {
         && field.bytes().all(|b| b.is_ascii_digit())
         && (field == "0" || !field.starts_with('0'));
     if !canonical {
-        return Err(Error::invalid_input(format!("cap field {what} {field:?} is not a decimal number")));
+        return Err(Error::invalid_input(format!(
+            "cap field {what} {field:?} is not a decimal number"
+        )));
     }
     field
         .parse::<u64>()
@@ -133,9 +135,16 @@ impl FromStr for Cap {
                 )));
             }
             let key = base32::decode_array::<16>(f[0]).map_err(|e| e.context("CHK cap key"))?;
-            let ueb_hash = base32::decode_array::<32>(f[1]).map_err(|e| e.context("CHK cap UEB hash"))?;
+            let ueb_hash =
+                base32::decode_array::<32>(f[1]).map_err(|e| e.context("CHK cap UEB hash"))?;
             let (k, n, size) = parse_kn_size(f[2], f[3], f[4])?;
-            return Ok(Cap::Chk(ChkCap { key, ueb_hash, k, n, size }));
+            return Ok(Cap::Chk(ChkCap {
+                key,
+                ueb_hash,
+                k,
+                n,
+                size,
+            }));
         }
         if let Some(rest) = s.strip_prefix("URI:CHK-Verifier:") {
             let f: Vec<&str> = rest.split(':').collect();
@@ -146,9 +155,16 @@ impl FromStr for Cap {
                 )));
             }
             let storage_index = f[0].parse::<StorageIndex>()?;
-            let ueb_hash = base32::decode_array::<32>(f[1]).map_err(|e| e.context("verify cap UEB hash"))?;
+            let ueb_hash =
+                base32::decode_array::<32>(f[1]).map_err(|e| e.context("verify cap UEB hash"))?;
             let (k, n, size) = parse_kn_size(f[2], f[3], f[4])?;
-            return Ok(Cap::ChkVerifier(ChkVerifierCap { storage_index, ueb_hash, k, n, size }));
+            return Ok(Cap::ChkVerifier(ChkVerifierCap {
+                storage_index,
+                ueb_hash,
+                k,
+                n,
+                size,
+            }));
         }
         let shown: String = s.chars().take(16).collect();
         Err(Error::invalid_input(format!(
@@ -214,7 +230,11 @@ impl fmt::Debug for Cap {
 
 impl fmt::Debug for ChkCap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ChkCap(<secret>, {}-of-{}, {} bytes)", self.k, self.n, self.size)
+        write!(
+            f,
+            "ChkCap(<secret>, {}-of-{}, {} bytes)",
+            self.k, self.n, self.size
+        )
     }
 }
 
@@ -242,12 +262,17 @@ mod tests {
             let c: Cap = s.parse().unwrap();
             assert_eq!(c.to_string(), s);
         }
-        let Cap::Chk(chk) = CHK.parse().unwrap() else { panic!() };
+        let Cap::Chk(chk) = CHK.parse().unwrap() else {
+            panic!()
+        };
         let v = Cap::ChkVerifier(chk.verifier());
         let text = v.to_string();
         assert!(text.starts_with("URI:CHK-Verifier:"));
         assert_eq!(text.parse::<Cap>().unwrap(), v);
-        assert!(!format!("{chk:?}").contains("yzxc"), "debug output leaks the key");
+        assert!(
+            !format!("{chk:?}").contains("yzxc"),
+            "debug output leaks the key"
+        );
     }
 
     #[test]

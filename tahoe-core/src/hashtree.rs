@@ -12,7 +12,7 @@
 //! verify a block without trusting anything but the root.
 
 use crate::error::{Error, Result};
-use crate::hash::{tagged_hash, tagged_pair_hash, tags, Hash};
+use crate::hash::{Hash, tagged_hash, tagged_pair_hash, tags};
 
 /// The number of leaves after padding: the next power of two (at least 1).
 pub fn padded_leaves(leaves: usize) -> usize {
@@ -115,18 +115,26 @@ pub fn verify_leaf(
 ) -> Result<()> {
     let width = padded_leaves(leaves);
     if leaf >= width {
-        return Err(Error::corrupt(format!("leaf {leaf} is outside a tree of {leaves} leaves")));
+        return Err(Error::corrupt(format!(
+            "leaf {leaf} is outside a tree of {leaves} leaves"
+        )));
     }
     let mut i = width - 1 + leaf;
     let mut h = *leaf_hash;
     while i > 0 {
         let sib = get(sibling(i))
             .ok_or_else(|| Error::corrupt(format!("hash tree node {} is missing", sibling(i))))?;
-        h = if i % 2 == 1 { pair_hash(&h, &sib) } else { pair_hash(&sib, &h) };
+        h = if i % 2 == 1 {
+            pair_hash(&h, &sib)
+        } else {
+            pair_hash(&sib, &h)
+        };
         i = (i - 1) / 2;
     }
     if &h != root {
-        return Err(Error::corrupt(format!("leaf {leaf} does not hash up to the tree's root")));
+        return Err(Error::corrupt(format!(
+            "leaf {leaf} does not hash up to the tree's root"
+        )));
     }
     Ok(())
 }

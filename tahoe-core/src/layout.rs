@@ -18,7 +18,7 @@
 //! implies.
 
 use crate::error::{Error, Result};
-use crate::hash::{Hash, HASH_LEN};
+use crate::hash::{HASH_LEN, Hash};
 use crate::hashtree::node_count;
 use crate::ueb::MAX_UEB_LEN;
 
@@ -130,7 +130,10 @@ impl ShareLayout {
             v => return Err(bad(format!("unknown share version {v}"))),
         };
         if (bytes.len() as u64) < header {
-            return Err(bad(format!("{} bytes, a v{version} header needs {header}", bytes.len())));
+            return Err(bad(format!(
+                "{} bytes, a v{version} header needs {header}",
+                bytes.len()
+            )));
         }
         let field = |i: usize| -> u64 {
             let at = 4 + i * width;
@@ -161,13 +164,22 @@ impl ShareLayout {
             l.uri_extension,
         ];
         if l.data != header {
-            return Err(bad(format!("data starts at {}, not after the header", l.data)));
+            return Err(bad(format!(
+                "data starts at {}, not after the header",
+                l.data
+            )));
         }
         if order.windows(2).any(|w| w[0] > w[1]) {
             return Err(bad("section offsets are out of order".into()));
         }
-        if l.uri_extension.checked_add(l.field_size()).is_none_or(|end| end > share_size) {
-            return Err(bad(format!("UEB offset {} is past the share's end {share_size}", l.uri_extension)));
+        if l.uri_extension
+            .checked_add(l.field_size())
+            .is_none_or(|end| end > share_size)
+        {
+            return Err(bad(format!(
+                "UEB offset {} is past the share's end {share_size}",
+                l.uri_extension
+            )));
         }
         let chain = l.uri_extension - l.share_hashes;
         if chain % SHARE_HASH_ENTRY != 0 || chain / SHARE_HASH_ENTRY > MAX_SHARE_HASHES {
@@ -228,7 +240,9 @@ pub fn parse_ueb_len(layout: &ShareLayout, field: &[u8], share_size: u64) -> Res
     if field.len() < width {
         return Err(Error::corrupt("UEB length field is truncated"));
     }
-    let len = field[..width].iter().fold(0u64, |v, b| (v << 8) | u64::from(*b));
+    let len = field[..width]
+        .iter()
+        .fold(0u64, |v, b| (v << 8) | u64::from(*b));
     let start = layout.uri_extension + layout.field_size();
     if len > MAX_UEB_LEN as u64 || start + len > share_size {
         return Err(Error::corrupt(format!("UEB length {len} is out of bounds")));
@@ -275,7 +289,10 @@ mod tests {
         let size = l.share_size(400);
         let h = l.header();
         assert!(ShareLayout::parse(&h[..10], size).is_err());
-        assert!(ShareLayout::parse(&h, l.uri_extension).is_err(), "UEB past the end");
+        assert!(
+            ShareLayout::parse(&h, l.uri_extension).is_err(),
+            "UEB past the end"
+        );
         let mut v = h.clone();
         v[3] = 3;
         assert!(ShareLayout::parse(&v, size).is_err(), "unknown version");
@@ -284,7 +301,10 @@ mod tests {
         assert!(ShareLayout::parse(&o, size).is_err(), "offset overflow");
         let mut d = h.clone();
         d[4 + 8 * 2 + 7] = 0x45;
-        assert!(ShareLayout::parse(&d, size).is_err(), "data not after header");
+        assert!(
+            ShareLayout::parse(&d, size).is_err(),
+            "data not after header"
+        );
         assert!(parse_ueb_len(&l, &u64::MAX.to_be_bytes(), size).is_err());
         assert!(parse_share_hashes(&[0u8; 35]).is_err());
     }

@@ -91,7 +91,10 @@ impl StorageServer {
 
     /// Corruption advisories received so far (for operators and tests).
     pub fn corruption_reports(&self) -> Vec<(StorageIndex, ShareNum, String)> {
-        self.corruption_reports.lock().map(|r| r.clone()).unwrap_or_default()
+        self.corruption_reports
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     fn uploads(&self) -> Result<std::sync::MutexGuard<'_, UploadTable>> {
@@ -101,11 +104,9 @@ impl StorageServer {
     }
 
     fn upload(&self, si: StorageIndex, shnum: ShareNum, secret: &Secret) -> Result<Arc<Upload>> {
-        let u = self
-            .uploads()?
-            .get(&(si, shnum))
-            .cloned()
-            .ok_or_else(|| Error::not_found(format!("share {shnum} of {si} is not being uploaded")))?;
+        let u = self.uploads()?.get(&(si, shnum)).cloned().ok_or_else(|| {
+            Error::not_found(format!("share {shnum} of {si} is not being uploaded"))
+        })?;
         if &u.secret != secret {
             return Err(Error::permission_denied(format!(
                 "wrong upload secret for share {shnum} of {si}"
@@ -147,7 +148,10 @@ impl StorageService for StorageServer {
         wanted.sort_unstable();
         wanted.dedup();
         for shnum in wanted {
-            if existing.iter().any(|i| i.shnum == shnum && i.kind == ShareKind::Immutable) {
+            if existing
+                .iter()
+                .any(|i| i.shnum == shnum && i.kind == ShareKind::Immutable)
+            {
                 resp.already_have.push(shnum);
                 continue;
             }
@@ -205,20 +209,28 @@ impl StorageService for StorageServer {
         share.write(offset, &data).await
     }
 
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, upload_secret: Secret) -> Result<()> {
+    async fn close_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        upload_secret: Secret,
+    ) -> Result<()> {
         let u = self.upload(si, shnum, &upload_secret)?;
-        let share = u
-            .share
-            .lock()
-            .await
-            .take()
-            .ok_or_else(|| Error::not_found(format!("share {shnum} of {si} is already closed")))?;
+        let share =
+            u.share.lock().await.take().ok_or_else(|| {
+                Error::not_found(format!("share {shnum} of {si} is already closed"))
+            })?;
         self.uploads()?.remove(&(si, shnum));
         share.seal().await?;
         self.backend.add_lease(&si, &u.lease).await
     }
 
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, upload_secret: Secret) -> Result<()> {
+    async fn abort_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        upload_secret: Secret,
+    ) -> Result<()> {
         let u = self.upload(si, shnum, &upload_secret)?;
         self.uploads()?.remove(&(si, shnum));
         let share = u.share.lock().await.take();
@@ -239,11 +251,22 @@ impl StorageService for StorageServer {
             .collect())
     }
 
-    async fn read_bucket(&self, si: StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Result<Bytes> {
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
         self.backend.read(&si, shnum, offset, len).await
     }
 
-    async fn add_lease(&self, si: StorageIndex, renew_secret: Secret, cancel_secret: Secret) -> Result<()> {
+    async fn add_lease(
+        &self,
+        si: StorageIndex,
+        renew_secret: Secret,
+        cancel_secret: Secret,
+    ) -> Result<()> {
         let lease = Lease {
             renew_secret,
             cancel_secret,
@@ -252,7 +275,12 @@ impl StorageService for StorageServer {
         self.backend.add_lease(&si, &lease).await
     }
 
-    async fn advise_corrupt_share(&self, si: StorageIndex, shnum: ShareNum, reason: String) -> Result<()> {
+    async fn advise_corrupt_share(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        reason: String,
+    ) -> Result<()> {
         // Bounded: a client cannot grow this list without limit.
         let reason: String = reason.chars().take(500).collect();
         if let Ok(mut r) = self.corruption_reports.lock() {

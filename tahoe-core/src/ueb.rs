@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::codec::{CodecParams, MAX_SHARES};
 use crate::error::{Error, Result};
-use crate::hash::{netstring, tagged_hash, tags, Hash};
+use crate::hash::{Hash, netstring, tagged_hash, tags};
 
 /// The largest UEB accepted from a share (real ones are about 500 bytes).
 pub const MAX_UEB_LEN: usize = 16 * 1024;
@@ -69,7 +69,9 @@ impl Segmentation {
     /// shrunk to the file size for small files, rounded up to a multiple of k.
     pub fn for_file(size: u64, max_segment_size: u64, k: u16) -> Result<Self> {
         if size == 0 || max_segment_size == 0 {
-            return Err(Error::invalid_input("empty files and zero segment sizes have no segments"));
+            return Err(Error::invalid_input(
+                "empty files and zero segment sizes have no segments",
+            ));
         }
         let k = u64::from(k);
         let segment_size = next_multiple(size.min(max_segment_size), k);
@@ -100,11 +102,13 @@ impl Segmentation {
 
 fn decimal(v: &[u8], key: &str) -> Result<u64> {
     let s = std::str::from_utf8(v).map_err(|_| corrupt(format!("UEB {key} is not text")))?;
-    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if !canonical {
         return Err(corrupt(format!("UEB {key} {s:?} is not a decimal number")));
     }
-    s.parse().map_err(|_| corrupt(format!("UEB {key} {s:?} is out of range")))
+    s.parse()
+        .map_err(|_| corrupt(format!("UEB {key} {s:?} is out of range")))
 }
 
 fn corrupt(msg: String) -> Error {
@@ -149,8 +153,14 @@ impl Ueb {
         let (k, n) = (self.needed_shares, self.total_shares);
         let mut fields: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
         fields.insert("codec_name", self.codec_name.as_bytes().to_vec());
-        fields.insert("codec_params", format!("{}-{k}-{n}", self.segment_size).into_bytes());
-        fields.insert("tail_codec_params", format!("{}-{k}-{n}", self.tail_padded_size).into_bytes());
+        fields.insert(
+            "codec_params",
+            format!("{}-{k}-{n}", self.segment_size).into_bytes(),
+        );
+        fields.insert(
+            "tail_codec_params",
+            format!("{}-{k}-{n}", self.tail_padded_size).into_bytes(),
+        );
         fields.insert("size", self.size.to_string().into_bytes());
         fields.insert("segment_size", self.segment_size.to_string().into_bytes());
         fields.insert("num_segments", self.num_segments.to_string().into_bytes());
@@ -177,7 +187,10 @@ impl Ueb {
     /// hash has been compared with the cap's).
     pub fn parse(data: &[u8]) -> Result<Ueb> {
         if data.len() > MAX_UEB_LEN {
-            return Err(corrupt(format!("UEB of {} bytes is over the {MAX_UEB_LEN} limit", data.len())));
+            return Err(corrupt(format!(
+                "UEB of {} bytes is over the {MAX_UEB_LEN} limit",
+                data.len()
+            )));
         }
         let mut fields: BTreeMap<String, &[u8]> = BTreeMap::new();
         let mut rest = data;
@@ -187,7 +200,11 @@ impl Ueb {
                 .position(|&b| b == b':')
                 .ok_or_else(|| corrupt("UEB key without ':'".into()))?;
             let key = &rest[..colon];
-            if key.is_empty() || !key.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'-') {
+            if key.is_empty()
+                || !key
+                    .iter()
+                    .all(|b| b.is_ascii_alphabetic() || *b == b'_' || *b == b'-')
+            {
                 return Err(corrupt("UEB key has characters outside [a-zA-Z_-]".into()));
             }
             rest = &rest[colon + 1..];
@@ -207,9 +224,16 @@ impl Ueb {
             }
             rest = &rest[len + 1..];
         }
-        let get = |k: &str| fields.get(k).copied().ok_or_else(|| corrupt(format!("UEB lacks {k}")));
+        let get = |k: &str| {
+            fields
+                .get(k)
+                .copied()
+                .ok_or_else(|| corrupt(format!("UEB lacks {k}")))
+        };
         let hash = |k: &str| -> Result<Hash> {
-            get(k)?.try_into().map_err(|_| corrupt(format!("UEB {k} is not 32 bytes")))
+            get(k)?
+                .try_into()
+                .map_err(|_| corrupt(format!("UEB {k} is not 32 bytes")))
         };
         let codec_name = std::str::from_utf8(get("codec_name")?)
             .map_err(|_| corrupt("UEB codec_name is not text".into()))?
@@ -225,10 +249,14 @@ impl Ueb {
             return Err(corrupt(format!("UEB has k={k}, n={n}")));
         }
         if (cp_k, cp_n) != (k, n) || (tk, tn) != (k, n) || cp_seg != segment_size {
-            return Err(corrupt("UEB codec parameters disagree with its other fields".into()));
+            return Err(corrupt(
+                "UEB codec parameters disagree with its other fields".into(),
+            ));
         }
         if size == 0 || segment_size == 0 || segment_size % k != 0 {
-            return Err(corrupt(format!("UEB sizes are inconsistent: size {size}, segment {segment_size}, k {k}")));
+            return Err(corrupt(format!(
+                "UEB sizes are inconsistent: size {size}, segment {segment_size}, k {k}"
+            )));
         }
         let expect = Segmentation::with_segment_size(size, segment_size, k)?;
         if expect.num_segments != num_segments || expect.tail_padded_size != tail_padded {
@@ -279,18 +307,35 @@ mod tests {
     fn pack_is_sorted_netstrings() {
         let p = sample().pack();
         let text = String::from_utf8_lossy(&p);
-        assert!(text.starts_with("codec_name:3:crs,codec_params:8:300-3-10,crypttext_hash:32:"), "{text}");
-        assert!(text.ends_with("tail_codec_params:8:102-3-10,total_shares:2:10,"), "{text}");
+        assert!(
+            text.starts_with("codec_name:3:crs,codec_params:8:300-3-10,crypttext_hash:32:"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("tail_codec_params:8:102-3-10,total_shares:2:10,"),
+            "{text}"
+        );
         assert_eq!(Ueb::parse(&p).unwrap(), sample());
     }
 
     #[test]
     fn segmentation_rules() {
         let s = Segmentation::for_file(56, 131072, 3).unwrap();
-        assert_eq!((s.segment_size, s.num_segments, s.tail_size, s.tail_padded_size), (57, 1, 56, 57));
+        assert_eq!(
+            (
+                s.segment_size,
+                s.num_segments,
+                s.tail_size,
+                s.tail_padded_size
+            ),
+            (57, 1, 56, 57)
+        );
         let s = Segmentation::for_file(262145, 131072, 3).unwrap();
         assert_eq!(s.segment_size, 131073);
-        assert_eq!((s.num_segments, s.tail_size, s.tail_padded_size), (2, 131072, 131073));
+        assert_eq!(
+            (s.num_segments, s.tail_size, s.tail_padded_size),
+            (2, 131072, 131073)
+        );
         let s = Segmentation::for_file(131072 * 2, 131072, 1).unwrap();
         assert_eq!((s.num_segments, s.tail_size), (2, 131072));
     }
@@ -301,15 +346,25 @@ mod tests {
         let cases: Vec<Vec<u8>> = vec![
             good[..good.len() - 1].to_vec(),
             [good.clone(), b"size:1:5,".to_vec()].concat(),
-            String::from_utf8_lossy(&good).replace("num_segments:1:4", "num_segments:1:5").into_bytes(),
-            String::from_utf8_lossy(&good).replace("total_shares:2:10", "total_shares:1:2").into_bytes(),
-            String::from_utf8_lossy(&good).replace("size:4:1000", "size:4:0000").into_bytes(),
+            String::from_utf8_lossy(&good)
+                .replace("num_segments:1:4", "num_segments:1:5")
+                .into_bytes(),
+            String::from_utf8_lossy(&good)
+                .replace("total_shares:2:10", "total_shares:1:2")
+                .into_bytes(),
+            String::from_utf8_lossy(&good)
+                .replace("size:4:1000", "size:4:0000")
+                .into_bytes(),
             b"codec_name:99999999999999999999:x,".to_vec(),
             vec![b'a'; MAX_UEB_LEN + 1],
             b"bad key!:1:x,".to_vec(),
         ];
         for c in cases {
-            assert!(Ueb::parse(&c).is_err(), "accepted {:?}", String::from_utf8_lossy(&c));
+            assert!(
+                Ueb::parse(&c).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(&c)
+            );
         }
     }
 }

@@ -215,7 +215,10 @@ mod tests {
     #[test]
     fn detection_matches_expectation() {
         if std::env::var_os("TAHOE_EXPECT_NO_SIMD").is_some() {
-            assert!(!simd_available(), "expected a CPU without the SIMD features");
+            assert!(
+                !simd_available(),
+                "expected a CPU without the SIMD features"
+            );
             assert_eq!(Kernel::detect(), Kernel::Portable);
         }
         assert_eq!(Kernel::choose(false), Kernel::Portable);

@@ -1,1 +1,560 @@
-//! The download pipeline (placeholder until written).
+//! The download pipeline.
+//!
+//! 1. Ask every server which shares of the storage index it holds.
+//! 2. Fetch a URI extension block and keep the first whose hash equals the
+//!    cap's: from then on the UEB is trusted, and with it the roots of the
+//!    ciphertext hash tree and of the share hash tree.
+//! 3. Open k shares, primary ones (share number < k) first since decoding
+//!    from them is a copy: each share's block hash tree must be internally
+//!    consistent and its root must hash up, through the share's hash chain,
+//!    to the UEB's share root.
+//! 4. For each segment wanted, fetch the k blocks at once, check each
+//!    against its share's tree, decode, check the ciphertext against the
+//!    ciphertext tree, decrypt, write. Several segments are in flight so
+//!    network waits and CPU work overlap.
+//!
+//! A share that fails any check is dropped, reported (server and share
+//! number) and replaced by another; a server that fails to answer is
+//! replaced the same way but not reported as corrupt. No byte is written
+//! out before the ciphertext it came from has been verified.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+use crate::cap::ChkCap;
+use crate::cipher::Cipher;
+use crate::codec::{Block, Codec, CodecParams};
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::{HASH_LEN, Hash, block_hash, tagged_hash, tags};
+use crate::hashtree::{node_count, pair_hash, verify_leaf};
+use crate::immutable::plan::SharePlan;
+use crate::immutable::sink::ServerRef;
+use crate::layout::{ShareLayout, V2_HEADER, parse_share_hashes, parse_ueb_len};
+use crate::storage::{ShareNum, StorageIndex};
+use crate::ueb::Ueb;
+
+/// The largest hash tree fetched whole (64 MiB: a 1 TiB file in 1 MiB
+/// segments). Larger files are refused rather than exhausting memory.
+pub const MAX_TREE_BYTES: u64 = 64 << 20;
+
+/// Builds the codec a file names in its UEB.
+pub type CodecProvider = dyn Fn(&str, CodecParams) -> Result<Arc<dyn Codec>> + Send + Sync;
+
+/// A share found bad during a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadShare {
+    /// The server holding it.
+    pub server: String,
+    /// The share number.
+    pub shnum: ShareNum,
+    /// What was wrong.
+    pub reason: String,
+    /// True for failed integrity checks, false for a server that failed
+    /// to answer.
+    pub corrupt: bool,
+}
+
+/// What a download saw besides the data.
+#[derive(Debug, Clone, Default)]
+pub struct DownloadReport {
+    /// Shares dropped, with the reason.
+    pub bad_shares: Vec<BadShare>,
+    /// Bytes written out.
+    pub bytes: u64,
+}
+
+/// Downloads immutable files.
+#[derive(Clone)]
+pub struct Downloader {
+    /// Codecs by name (the UEB says which).
+    pub codecs: Arc<CodecProvider>,
+    /// The cipher (Tahoe's AES-128-CTR for CHK files).
+    pub cipher: Arc<dyn Cipher>,
+}
+
+#[derive(Clone)]
+struct Candidate {
+    shnum: ShareNum,
+    server: ServerRef,
+    size: u64,
+}
+
+/// An opened, verified share.
+struct OpenShare {
+    cand: Candidate,
+    layout: ShareLayout,
+    /// The verified block hash tree, all nodes.
+    block_tree: Vec<Hash>,
+}
+
+struct Context {
+    si: StorageIndex,
+    ueb: Ueb,
+    plan: SharePlan,
+    codec: Arc<dyn Codec>,
+    crypttext_tree: Vec<Hash>,
+}
+
+struct ShareSet {
+    active: Vec<Arc<OpenShare>>,
+    spare: VecDeque<Candidate>,
+    bad: Vec<BadShare>,
+}
+
+fn parse_nodes(bytes: &[u8], count: usize) -> Result<Vec<Hash>> {
+    if bytes.len() != count * HASH_LEN {
+        return Err(Error::corrupt(format!(
+            "hash tree of {} bytes, expected {}",
+            bytes.len(),
+            count * HASH_LEN
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(HASH_LEN)
+        .map(|c| {
+            let mut h = [0u8; HASH_LEN];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
+/// Check that every interior node of a whole tree is the hash of its
+/// children, so that a checked root vouches for every leaf.
+fn check_tree(nodes: &[Hash]) -> Result<()> {
+    let first_leaf = nodes.len() / 2;
+    for i in 0..first_leaf {
+        if nodes[i] != pair_hash(&nodes[2 * i + 1], &nodes[2 * i + 2]) {
+            return Err(Error::corrupt(format!(
+                "hash tree node {i} does not match its children"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> Result<Bytes> {
+    let data = c
+        .server
+        .service
+        .read_bucket(si, c.shnum, offset, len)
+        .await?;
+    if data.len() as u64 != len {
+        return Err(Error::corrupt(format!(
+            "share is short: {} bytes at offset {offset}, wanted {len}",
+            data.len()
+        )));
+    }
+    Ok(data)
+}
+
+async fn read_layout(c: &Candidate, si: StorageIndex) -> Result<ShareLayout> {
+    let header = c
+        .server
+        .service
+        .read_bucket(si, c.shnum, 0, V2_HEADER)
+        .await?;
+    ShareLayout::parse(&header, c.size)
+}
+
+impl Downloader {
+    /// Write the bytes of `range` (clamped to the file) of the file `cap`
+    /// names to `out`, fetching shares from `servers`.
+    pub async fn download(
+        &self,
+        cap: &ChkCap,
+        servers: &[ServerRef],
+        range: Range<u64>,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<DownloadReport> {
+        let si = cap.storage_index();
+        let end = range.end.min(cap.size);
+        if range.start > cap.size || range.start > end {
+            return Err(Error::invalid_input(format!(
+                "range {}..{} is outside a file of {} bytes",
+                range.start, range.end, cap.size
+            )));
+        }
+        let mut candidates = locate(si, servers, cap.k).await;
+        let total_found = candidates.len();
+        let mut bad = Vec::new();
+        let ctx = Arc::new(
+            self.context(cap, si, &mut candidates, &mut bad)
+                .await
+                .map_err(|e| {
+                    if e.kind() == ErrorKind::NotEnoughShares {
+                        e.context(format!(
+                            "{total_found} shares found on {} servers",
+                            servers.len()
+                        ))
+                    } else {
+                        e
+                    }
+                })?,
+        );
+        let set = Arc::new(Mutex::new(ShareSet {
+            active: Vec::new(),
+            spare: candidates.into(),
+            bad,
+        }));
+        fill(&ctx, &set).await?;
+
+        let mut report = DownloadReport::default();
+        if end > range.start {
+            let seg_size = ctx.plan.seg.segment_size;
+            let first = range.start / seg_size;
+            let last = (end - 1) / seg_size;
+            let window = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                + 2;
+            let mut inflight = VecDeque::new();
+            let mut next = first;
+            while next <= last || !inflight.is_empty() {
+                while next <= last && inflight.len() < window {
+                    let (ctx, set, cipher) = (ctx.clone(), set.clone(), self.cipher.clone());
+                    let key = cap.key;
+                    inflight.push_back(tokio::spawn(async move {
+                        fetch_segment(&ctx, &set, cipher, key, next).await
+                    }));
+                    next += 1;
+                }
+                let Some(task) = inflight.pop_front() else {
+                    break;
+                };
+                let (seg, plain) = match task.await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => {
+                        for t in inflight {
+                            t.abort();
+                        }
+                        return Err(e);
+                    }
+                    Err(e) => return Err(Error::internal(format!("download task failed: {e}"))),
+                };
+                let seg_start = seg * seg_size;
+                let from = range.start.max(seg_start) - seg_start;
+                let to = end.min(seg_start + plain.len() as u64) - seg_start;
+                out.write_all(&plain[from as usize..to as usize])
+                    .await
+                    .map_err(|e| Error::from(e).context("writing the downloaded file"))?;
+                report.bytes += to - from;
+            }
+            out.flush().await.map_err(Error::from)?;
+        }
+        report.bad_shares = set.lock().await.bad.clone();
+        advise(si, &report.bad_shares, servers);
+        Ok(report)
+    }
+
+    /// Find a UEB matching the cap, build the codec and the plan, and fetch
+    /// a verified ciphertext hash tree.
+    async fn context(
+        &self,
+        cap: &ChkCap,
+        si: StorageIndex,
+        candidates: &mut Vec<Candidate>,
+        bad: &mut Vec<BadShare>,
+    ) -> Result<Context> {
+        let mut found: Option<(Ueb, ShareLayout, Candidate)> = None;
+        let mut tried = std::collections::HashSet::new();
+        for c in candidates.iter() {
+            // One UEB per server is enough to try; a bad one is reported.
+            if !tried.insert((c.server.id.clone(), c.shnum)) {
+                continue;
+            }
+            match fetch_ueb(c, si, cap).await {
+                Ok((ueb, layout)) => {
+                    found = Some((ueb, layout, c.clone()));
+                    break;
+                }
+                Err(e) => bad.push(bad_share(c, &e)),
+            }
+        }
+        let (ueb, layout, ueb_share) = found.ok_or_else(|| {
+            Error::not_enough_shares("no share with a URI extension block matching the cap")
+        })?;
+        // Shares found bad so far are not used again.
+        candidates.retain(|c| {
+            !bad.iter()
+                .any(|b| b.server == c.server.id && b.shnum == c.shnum)
+        });
+        let params = ueb.codec_params()?;
+        let codec =
+            (self.codecs)(&ueb.codec_name, params).map_err(|e| e.context("the file's codec"))?;
+        let plan = SharePlan::from_segmentation(ueb.segmentation(), codec.as_ref())?;
+        let nodes = node_count(plan.seg.num_segments as usize);
+        let tree_bytes = (nodes * HASH_LEN) as u64;
+        if tree_bytes > MAX_TREE_BYTES {
+            return Err(Error::invalid_input(format!(
+                "file has {} segments; hash trees over {MAX_TREE_BYTES} bytes are not supported",
+                plan.seg.num_segments
+            )));
+        }
+        // The ciphertext tree is the same in every share; try the UEB's
+        // share first, then the others.
+        let mut order: Vec<Candidate> = vec![ueb_share.clone()];
+        order.extend(
+            candidates
+                .iter()
+                .filter(|c| c.shnum != ueb_share.shnum || c.server.id != ueb_share.server.id)
+                .cloned(),
+        );
+        for c in order {
+            let layout = if c.shnum == ueb_share.shnum && c.server.id == ueb_share.server.id {
+                layout
+            } else {
+                match read_layout(&c, si).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        bad.push(bad_share(&c, &e));
+                        continue;
+                    }
+                }
+            };
+            let tree = async {
+                layout.check(plan.layout.data_size, plan.seg.num_segments)?;
+                let bytes = read_exact(&c, si, layout.crypttext_hash_tree, tree_bytes).await?;
+                let nodes = parse_nodes(&bytes, nodes)?;
+                check_tree(&nodes)?;
+                if nodes[0] != ueb.crypttext_root_hash {
+                    return Err(Error::corrupt(
+                        "ciphertext hash tree root differs from the UEB's",
+                    ));
+                }
+                Ok(nodes)
+            }
+            .await;
+            match tree {
+                Ok(crypttext_tree) => {
+                    candidates.retain(|c| {
+                        !bad.iter()
+                            .any(|b| b.server == c.server.id && b.shnum == c.shnum)
+                    });
+                    return Ok(Context {
+                        si,
+                        ueb,
+                        plan,
+                        codec,
+                        crypttext_tree,
+                    });
+                }
+                Err(e) => bad.push(bad_share(&c, &e)),
+            }
+        }
+        Err(Error::not_enough_shares(
+            "no share with a valid ciphertext hash tree",
+        ))
+    }
+}
+
+fn bad_share(c: &Candidate, e: &Error) -> BadShare {
+    BadShare {
+        server: c.server.id.clone(),
+        shnum: c.shnum,
+        reason: e.to_string(),
+        corrupt: e.kind() == ErrorKind::Corrupt,
+    }
+}
+
+/// Ask every server for its shares; order the candidates so that primary
+/// shares come first and share numbers spread over servers.
+async fn locate(si: StorageIndex, servers: &[ServerRef], k: u16) -> Vec<Candidate> {
+    let answers = join_all(
+        servers
+            .iter()
+            .map(|s| async move { (s, s.service.list_buckets(si).await) }),
+    )
+    .await;
+    let mut out = Vec::new();
+    for (server, answer) in answers {
+        if let Ok(shares) = answer {
+            for (shnum, size) in shares {
+                out.push(Candidate {
+                    shnum,
+                    server: server.clone(),
+                    size,
+                });
+            }
+        }
+    }
+    // Primary shares first; among copies of one share number, the order
+    // servers were given in (the caller puts faster servers first).
+    out.sort_by_key(|c| (u16::from(c.shnum) >= k, c.shnum));
+    out
+}
+
+async fn fetch_ueb(c: &Candidate, si: StorageIndex, cap: &ChkCap) -> Result<(Ueb, ShareLayout)> {
+    let layout = read_layout(c, si).await?;
+    let field = read_exact(c, si, layout.uri_extension, layout.field_size()).await?;
+    let len = parse_ueb_len(&layout, &field, c.size)?;
+    let bytes = read_exact(c, si, layout.uri_extension + layout.field_size(), len).await?;
+    if crate::ueb::hash_packed(&bytes) != cap.ueb_hash {
+        return Err(Error::corrupt("URI extension block does not match the cap"));
+    }
+    let ueb = Ueb::parse(&bytes)?;
+    if ueb.needed_shares != cap.k || ueb.total_shares != cap.n || ueb.size != cap.size {
+        return Err(Error::corrupt(
+            "URI extension block disagrees with the cap's k, n or size",
+        ));
+    }
+    Ok((ueb, layout))
+}
+
+/// Open one share: layout, block hash tree and share hash chain, all
+/// checked against the UEB's share root.
+async fn open_share(ctx: &Context, c: &Candidate) -> Result<OpenShare> {
+    let layout = read_layout(c, ctx.si).await?;
+    layout.check(ctx.plan.layout.data_size, ctx.plan.seg.num_segments)?;
+    let nodes = node_count(ctx.plan.seg.num_segments as usize);
+    let bytes = read_exact(
+        c,
+        ctx.si,
+        layout.block_hashes,
+        layout.uri_extension - layout.block_hashes,
+    )
+    .await?;
+    let (tree_bytes, chain_bytes) = bytes.split_at(nodes * HASH_LEN);
+    let block_tree = parse_nodes(tree_bytes, nodes)?;
+    check_tree(&block_tree)?;
+    let chain: HashMap<usize, Hash> = parse_share_hashes(chain_bytes)?
+        .into_iter()
+        .map(|(i, h)| (usize::from(i), h))
+        .collect();
+    let n = usize::from(ctx.ueb.total_shares);
+    let leaf_index = node_count(n) / 2 + usize::from(c.shnum);
+    if chain.get(&leaf_index) != Some(&block_tree[0]) {
+        return Err(Error::corrupt(
+            "share hash chain does not carry this share's block tree root",
+        ));
+    }
+    verify_leaf(
+        &ctx.ueb.share_root_hash,
+        n,
+        usize::from(c.shnum),
+        &block_tree[0],
+        |i| chain.get(&i).copied(),
+    )
+    .map_err(|e| e.context("share hash chain"))?;
+    Ok(OpenShare {
+        cand: c.clone(),
+        layout,
+        block_tree,
+    })
+}
+
+/// Open spare shares until k distinct share numbers are active.
+async fn fill(ctx: &Context, set: &Mutex<ShareSet>) -> Result<()> {
+    let k = ctx.plan.k as usize;
+    let mut s = set.lock().await;
+    while s.active.len() < k {
+        let Some(c) = s.spare.pop_front() else {
+            let bad = s.bad.len();
+            return Err(Error::not_enough_shares(format!(
+                "{} good shares of the {k} needed ({bad} bad or unreachable)",
+                s.active.len()
+            )));
+        };
+        if s.active.iter().any(|a| a.cand.shnum == c.shnum) {
+            continue;
+        }
+        match open_share(ctx, &c).await {
+            Ok(share) => s.active.push(Arc::new(share)),
+            Err(e) => s.bad.push(bad_share(&c, &e)),
+        }
+    }
+    s.active.sort_by_key(|a| a.cand.shnum);
+    Ok(())
+}
+
+/// Fetch, verify, decode, check and decrypt one segment.
+async fn fetch_segment(
+    ctx: &Arc<Context>,
+    set: &Mutex<ShareSet>,
+    cipher: Arc<dyn Cipher>,
+    key: [u8; 16],
+    seg: u64,
+) -> Result<(u64, Vec<u8>)> {
+    let plan = &ctx.plan;
+    let (offset_in_data, len) = (seg * plan.block_size, plan.block_len(seg));
+    let blocks = loop {
+        let active = set.lock().await.active.clone();
+        let reads = active.iter().map(|s| async move {
+            let off = s.layout.data + offset_in_data;
+            let data = read_exact(&s.cand, ctx.si, off, len).await?;
+            let leaf = s.block_tree[s.block_tree.len() / 2 + seg as usize];
+            if block_hash(&data) != leaf {
+                return Err(Error::corrupt(format!("block {seg} fails its hash")));
+            }
+            Ok(data)
+        });
+        let results = join_all(reads).await;
+        let mut good = BTreeMap::new();
+        let mut failed = Vec::new();
+        for (s, r) in active.iter().zip(results) {
+            match r {
+                Ok(d) => {
+                    good.insert(s.cand.shnum, d);
+                }
+                Err(e) => failed.push((s.clone(), e)),
+            }
+        }
+        if failed.is_empty() && good.len() == active.len() {
+            break good;
+        }
+        {
+            let mut s = set.lock().await;
+            for (share, e) in &failed {
+                if let Some(pos) = s.active.iter().position(|a| Arc::ptr_eq(a, share)) {
+                    s.active.remove(pos);
+                    s.bad.push(bad_share(&share.cand, e));
+                }
+            }
+        }
+        fill(ctx, set).await?;
+    };
+    let ctx2 = ctx.clone();
+    let padded = plan.padded_segment_len(seg) as usize;
+    let range = plan.seg.segment_range(seg);
+    let plain = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+        let given: Vec<Block<'_>> = blocks
+            .iter()
+            .map(|(&i, d)| Block {
+                index: usize::from(i),
+                data: d,
+            })
+            .collect();
+        let mut data = ctx2.codec.decode(&given, padded)?;
+        data.truncate((range.end - range.start) as usize);
+        let leaf = ctx2.crypttext_tree[ctx2.crypttext_tree.len() / 2 + seg as usize];
+        if tagged_hash(tags::CIPHERTEXT_SEGMENT, &data) != leaf {
+            return Err(Error::corrupt(format!(
+                "segment {seg} fails its ciphertext hash after decoding"
+            )));
+        }
+        // Verified: only now does it become plaintext.
+        cipher.apply_keystream(&key, range.start, &mut data)?;
+        Ok(data)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("decode task failed: {e}")))??;
+    Ok((seg, plain))
+}
+
+/// Tell servers about corrupt shares (best effort, in the background).
+fn advise(si: StorageIndex, bad: &[BadShare], servers: &[ServerRef]) {
+    for b in bad.iter().filter(|b| b.corrupt) {
+        if let Some(server) = servers.iter().find(|s| s.id == b.server) {
+            let (service, shnum, reason) = (server.service.clone(), b.shnum, b.reason.clone());
+            tokio::spawn(async move {
+                let _ = service.advise_corrupt_share(si, shnum, reason).await;
+            });
+        }
+    }
+}

@@ -8,7 +8,7 @@
 use crate::cap::ChkCap;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::hash::{block_hash, tagged_hash, tags, Hash};
+use crate::hash::{Hash, block_hash, tagged_hash, tags};
 use crate::hashtree::HashTree;
 use crate::immutable::plan::SharePlan;
 use crate::layout::pack_share_hashes;
@@ -105,7 +105,8 @@ impl HashCollector {
             return Err(Error::internal("finish before every segment was recorded"));
         }
         let ct_tree = HashTree::new(&self.crypttext_hashes);
-        let block_trees: Vec<HashTree> = self.block_hashes.iter().map(|h| HashTree::new(h)).collect();
+        let block_trees: Vec<HashTree> =
+            self.block_hashes.iter().map(|h| HashTree::new(h)).collect();
         let share_tree = HashTree::new(&block_trees.iter().map(|t| t.root()).collect::<Vec<_>>());
         let ueb = Ueb {
             codec_name: plan.codec_name.clone(),

@@ -60,7 +60,12 @@ impl SharePlan {
             .checked_mul(seg.num_segments - 1)
             .and_then(|d| d.checked_add(tail_block_size))
             .ok_or_else(|| Error::invalid_input("file too large"))?;
-        let layout = ShareLayout::for_upload(block_size, data_size, seg.num_segments, share_hash_count(p.n));
+        let layout = ShareLayout::for_upload(
+            block_size,
+            data_size,
+            seg.num_segments,
+            share_hash_count(p.n),
+        );
         let placeholder = Ueb {
             codec_name: codec.name().to_string(),
             size: seg.size,

@@ -120,7 +120,12 @@ impl ServerSink {
             return Err(Error::unhappy("no storage servers to upload to"));
         }
         let placement = (0..n)
-            .map(|i| (i as ShareNum, servers[usize::from(i) % servers.len()].clone()))
+            .map(|i| {
+                (
+                    i as ShareNum,
+                    servers[usize::from(i) % servers.len()].clone(),
+                )
+            })
             .collect();
         Ok(Self::new(placement, secrets))
     }
@@ -162,7 +167,8 @@ impl ShareSink for ServerSink {
         });
         let mut to_write = Vec::new();
         for (server, shnums, resp) in join_all(requests).await {
-            let resp = resp.map_err(|e| e.context(format!("allocating on server {}", server.id)))?;
+            let resp =
+                resp.map_err(|e| e.context(format!("allocating on server {}", server.id)))?;
             for s in shnums {
                 if resp.allocated.contains(&s) {
                     to_write.push(s);
@@ -192,7 +198,9 @@ impl ShareSink for ServerSink {
                     .service
                     .write_bucket(si, shnum, secret, offset, data)
                     .await
-                    .map_err(|e| e.context(format!("writing share {shnum} to server {}", server.id)))
+                    .map_err(|e| {
+                        e.context(format!("writing share {shnum} to server {}", server.id))
+                    })
             })
         });
         for r in join_all(writes).await {
@@ -211,7 +219,9 @@ impl ShareSink for ServerSink {
                     .service
                     .close_bucket(si, shnum, secret)
                     .await
-                    .map_err(|e| e.context(format!("closing share {shnum} on server {}", server.id)))
+                    .map_err(|e| {
+                        e.context(format!("closing share {shnum} on server {}", server.id))
+                    })
             })
         });
         for r in join_all(closes).await {
@@ -221,7 +231,9 @@ impl ShareSink for ServerSink {
     }
 
     async fn abort(&self) {
-        let Ok((si, shnums)) = self.active() else { return };
+        let Ok((si, shnums)) = self.active() else {
+            return;
+        };
         let aborts = shnums.into_iter().filter_map(|shnum| {
             let server = self.placement.get(&shnum)?.clone();
             let secret = self.secrets.upload;

@@ -19,16 +19,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::cap::{Cap, LitCap, LIT_THRESHOLD};
+use crate::cap::{Cap, LIT_THRESHOLD, LitCap};
 use crate::cipher::Cipher;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::hash::{convergence_hasher, storage_index, tags, Hash, TaggedHasher};
-use crate::immutable::encode::{encode_segment, EncodedSegment, HashCollector};
+use crate::hash::{Hash, TaggedHasher, convergence_hasher, storage_index, tags};
+use crate::immutable::KeyMode;
+use crate::immutable::encode::{EncodedSegment, HashCollector, encode_segment};
 use crate::immutable::plan::SharePlan;
 use crate::immutable::sink::ShareSink;
 use crate::immutable::source::Source;
-use crate::immutable::KeyMode;
 use crate::storage::{ShareNum, StorageIndex};
 
 /// Chunk size of the convergence pass.
@@ -53,7 +53,10 @@ fn join_error(e: tokio::task::JoinError) -> Error {
 
 /// How many segments are encoded at once.
 fn window() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) + 1
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        + 1
 }
 
 impl Uploader {
@@ -150,7 +153,8 @@ impl Uploader {
         };
 
         let mut collector = HashCollector::new(plan);
-        let mut inflight: VecDeque<tokio::task::JoinHandle<Result<EncodedSegment>>> = VecDeque::new();
+        let mut inflight: VecDeque<tokio::task::JoinHandle<Result<EncodedSegment>>> =
+            VecDeque::new();
         let mut input_done = false;
         let window = window();
         let result: Result<()> = async {
@@ -166,14 +170,18 @@ impl Uploader {
                         None => input_done = true,
                     }
                 }
-                let Some(next) = inflight.pop_front() else { break };
+                let Some(next) = inflight.pop_front() else {
+                    break;
+                };
                 let seg = next.await.map_err(join_error)??;
                 collector.add(&seg)?;
                 let offset = plan.block_offset(seg.index);
                 let mut blocks: Vec<Option<Vec<u8>>> = seg.blocks.into_iter().map(Some).collect();
                 let pieces = to_write
                     .iter()
-                    .filter_map(|&s| Some((s, Bytes::from(blocks.get_mut(usize::from(s))?.take()?))))
+                    .filter_map(|&s| {
+                        Some((s, Bytes::from(blocks.get_mut(usize::from(s))?.take()?)))
+                    })
                     .collect();
                 sink.write(offset, pieces).await?;
             }

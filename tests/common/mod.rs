@@ -1,0 +1,300 @@
+//! An in-process grid for pipeline tests: storage servers over the memory
+//! backend, reached through the memory transport, plus a server wrapper
+//! that misbehaves on request (the tests are about the client's checks).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tahoe_core::Result;
+use tahoe_core::cap::{Cap, ChkCap};
+use tahoe_core::codec::{Codec, CodecParams};
+use tahoe_core::immutable::KeyMode;
+use tahoe_core::immutable::download::{DownloadReport, Downloader};
+use tahoe_core::immutable::sink::{ServerRef, ServerSink, UploadSecrets};
+use tahoe_core::immutable::source::BytesSource;
+use tahoe_core::immutable::upload::Uploader;
+use tahoe_core::protocol::{
+    AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite,
+    StorageService,
+};
+use tahoe_core::registry::{PluginContext, PluginKind, Registry};
+use tahoe_core::server::{ServerConfig, StorageServer};
+use tahoe_core::storage::{ShareNum, StorageIndex};
+use tahoe_core::transport::{Listener, LocalServices, Transport};
+use tahoe_storage_memory::MemoryBackend;
+use tahoe_transport_memory::MemoryTransport;
+
+/// How a [`Faulty`] server misbehaves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Behave.
+    None,
+    /// Flip one bit of one byte of a share in every read covering it.
+    Flip { shnum: ShareNum, offset: u64 },
+    /// Pretend a share ends at `len`.
+    Truncate { shnum: ShareNum, len: u64 },
+    /// Answer for another storage index (shares of another file).
+    Redirect(StorageIndex),
+    /// Fail every call as unreachable.
+    Down,
+}
+
+/// A storage service that can be told to misbehave, and counts reads.
+pub struct Faulty {
+    pub inner: Arc<dyn StorageService>,
+    pub fault: Mutex<Fault>,
+    pub reads: AtomicU64,
+}
+
+impl Faulty {
+    fn si(&self, si: StorageIndex) -> StorageIndex {
+        match &*self.fault.lock().unwrap() {
+            Fault::Redirect(other) => *other,
+            _ => si,
+        }
+    }
+    fn down(&self) -> Result<()> {
+        if *self.fault.lock().unwrap() == Fault::Down {
+            return Err(tahoe_core::Error::unavailable("server is down"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StorageService for Faulty {
+    async fn version(&self) -> Result<ServerVersion> {
+        self.down()?;
+        self.inner.version().await
+    }
+    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
+        self.down()?;
+        self.inner.allocate_buckets(req).await
+    }
+    async fn write_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        s: Secret,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<()> {
+        self.down()?;
+        self.inner.write_bucket(si, shnum, s, offset, data).await
+    }
+    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
+        self.down()?;
+        self.inner.close_bucket(si, shnum, s).await
+    }
+    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
+        self.inner.abort_bucket(si, shnum, s).await
+    }
+    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
+        self.down()?;
+        let mut m = self.inner.list_buckets(self.si(si)).await?;
+        if let Fault::Truncate { shnum, len } = &*self.fault.lock().unwrap() {
+            if let Some(size) = m.get_mut(shnum) {
+                *size = (*size).min(*len);
+            }
+        }
+        Ok(m)
+    }
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
+        self.down()?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let data = self
+            .inner
+            .read_bucket(self.si(si), shnum, offset, len)
+            .await?;
+        let fault = self.fault.lock().unwrap().clone();
+        match fault {
+            Fault::Flip {
+                shnum: s,
+                offset: at,
+            } if s == shnum && at >= offset && at < offset + data.len() as u64 => {
+                let mut v = data.to_vec();
+                v[(at - offset) as usize] ^= 0x40;
+                Ok(Bytes::from(v))
+            }
+            Fault::Truncate { shnum: s, len: end } if s == shnum => {
+                let keep = end.saturating_sub(offset).min(data.len() as u64) as usize;
+                Ok(data.slice(..keep))
+            }
+            _ => Ok(data),
+        }
+    }
+    async fn add_lease(&self, si: StorageIndex, r: Secret, c: Secret) -> Result<()> {
+        self.inner.add_lease(si, r, c).await
+    }
+    async fn advise_corrupt_share(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        reason: String,
+    ) -> Result<()> {
+        self.inner.advise_corrupt_share(si, shnum, reason).await
+    }
+    async fn slot_readv(
+        &self,
+        si: StorageIndex,
+        s: Vec<ShareNum>,
+        r: Vec<(u64, u64)>,
+    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
+        self.inner.slot_readv(si, s, r).await
+    }
+    async fn slot_testv_and_readv_and_writev(
+        &self,
+        si: StorageIndex,
+        secrets: SlotSecrets,
+        w: BTreeMap<ShareNum, SlotWrite>,
+        r: Vec<(u64, u64)>,
+    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
+        self.inner
+            .slot_testv_and_readv_and_writev(si, secrets, w, r)
+            .await
+    }
+}
+
+pub struct Grid {
+    pub servers: Vec<Arc<Faulty>>,
+    pub storage: Vec<Arc<StorageServer>>,
+    pub registry: Registry,
+    _listeners: Vec<Box<dyn Listener>>,
+}
+
+impl Grid {
+    /// `count` storage servers, each reached through the memory transport.
+    pub async fn new(count: usize) -> Grid {
+        let transport = MemoryTransport;
+        let mut servers = Vec::new();
+        let mut storage = Vec::new();
+        let mut listeners = Vec::new();
+        for _ in 0..count {
+            let server = Arc::new(StorageServer::new(
+                Arc::new(MemoryBackend::new(None)),
+                ServerConfig::default(),
+            ));
+            let l = transport
+                .listen(
+                    "memory:",
+                    LocalServices {
+                        storage: Some(server.clone()),
+                        queen: None,
+                    },
+                )
+                .await
+                .unwrap();
+            let peer = transport.connect(&l.address()).await.unwrap();
+            servers.push(Arc::new(Faulty {
+                inner: peer.storage,
+                fault: Mutex::new(Fault::None),
+                reads: AtomicU64::new(0),
+            }));
+            storage.push(server);
+            listeners.push(l);
+        }
+        Grid {
+            servers,
+            storage,
+            registry: tahoe::builtin_registry().unwrap(),
+            _listeners: listeners,
+        }
+    }
+
+    pub fn refs(&self) -> Vec<ServerRef> {
+        self.servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ServerRef {
+                id: format!("server-{i}"),
+                service: s.clone() as Arc<dyn StorageService>,
+            })
+            .collect()
+    }
+
+    pub fn codec(&self, name: &str, k: u16, n: u16) -> Arc<dyn Codec> {
+        let ctx = PluginContext::empty(PluginKind::Codec, name, std::path::Path::new("."));
+        self.registry
+            .codec(name, CodecParams::new(k, n).unwrap(), &ctx)
+            .unwrap()
+    }
+
+    pub fn uploader(&self, k: u16, n: u16, max_segment_size: u64) -> Uploader {
+        let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
+        Uploader {
+            codec: self.codec("crs", k, n),
+            cipher: self.registry.cipher("aes-ctr", &ctx).unwrap(),
+            max_segment_size,
+            key_mode: KeyMode::Convergent(b"test convergence secret".to_vec()),
+        }
+    }
+
+    pub fn downloader(&self) -> Downloader {
+        let registry = Arc::new(tahoe::builtin_registry().unwrap());
+        let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
+        let cipher = registry.cipher("aes-ctr", &ctx).unwrap();
+        Downloader {
+            codecs: Arc::new(move |name: &str, params: CodecParams| {
+                let ctx = PluginContext::empty(PluginKind::Codec, name, std::path::Path::new("."));
+                registry.codec(name, params, &ctx)
+            }),
+            cipher,
+        }
+    }
+
+    /// Upload with share i on server i mod count.
+    pub async fn upload(&self, data: &[u8], k: u16, n: u16, seg: u64) -> Cap {
+        let sink =
+            ServerSink::round_robin(&self.refs(), n, UploadSecrets::random().unwrap()).unwrap();
+        self.uploader(k, n, seg)
+            .upload(Arc::new(BytesSource(Bytes::copy_from_slice(data))), &sink)
+            .await
+            .unwrap()
+    }
+
+    pub async fn download_from(
+        &self,
+        cap: &ChkCap,
+        servers: &[ServerRef],
+        range: std::ops::Range<u64>,
+    ) -> Result<(Vec<u8>, DownloadReport)> {
+        let mut out = Vec::new();
+        let report = self
+            .downloader()
+            .download(cap, servers, range, &mut out)
+            .await?;
+        Ok((out, report))
+    }
+
+    pub async fn download(&self, cap: &ChkCap) -> Result<(Vec<u8>, DownloadReport)> {
+        self.download_from(cap, &self.refs(), 0..u64::MAX).await
+    }
+
+    pub fn set_fault(&self, server: usize, fault: Fault) {
+        *self.servers[server].fault.lock().unwrap() = fault;
+    }
+
+    pub fn clear_faults(&self) {
+        for s in &self.servers {
+            *s.fault.lock().unwrap() = Fault::None;
+        }
+    }
+}
+
+pub fn chk(cap: &Cap) -> &ChkCap {
+    match cap {
+        Cap::Chk(c) => c,
+        other => panic!("expected a CHK cap, got {other:?}"),
+    }
+}

@@ -1,0 +1,396 @@
+//! Immutable files end to end in one process: upload through storage
+//! servers reached over the memory transport, download, and survive
+//! missing, corrupt, truncated and foreign shares.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+mod common;
+
+use common::{Fault, Grid, chk};
+use tahoe_core::ErrorKind;
+use tahoe_core::cap::Cap;
+use tahoe_core::testing::{combinations, pseudo_random_bytes};
+
+const SEG: u64 = 4096;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn round_trip_at_edge_sizes() {
+    rt().block_on(async {
+        let grid = Grid::new(10).await;
+        let s = SEG as usize;
+        for size in [
+            0,
+            1,
+            55,
+            56,
+            57,
+            s - 1,
+            s,
+            s + 1,
+            2 * s,
+            7 * s + 13,
+            3 * s - 2,
+        ] {
+            let data = pseudo_random_bytes(size as u64, size);
+            let cap = grid.upload(&data, 3, 10, SEG).await;
+            if size <= 55 {
+                assert!(
+                    matches!(&cap, Cap::Lit(l) if l.data == data),
+                    "size {size} should give a LIT cap"
+                );
+                continue;
+            }
+            let c = chk(&cap);
+            assert_eq!((c.k, c.n, c.size), (3, 10, size as u64));
+            let (back, report) = grid.download(c).await.unwrap();
+            assert!(back == data, "size {size} did not round-trip");
+            assert!(report.bad_shares.is_empty());
+            // The cap string parses back to the same cap.
+            assert_eq!(cap.to_string().parse::<Cap>().unwrap(), cap);
+        }
+    });
+}
+
+#[test]
+fn default_segment_size_and_other_codecs() {
+    rt().block_on(async {
+        let grid = Grid::new(10).await;
+        let data = pseudo_random_bytes(9, (3 << 20) + 12345);
+        let cap = grid.upload(&data, 3, 10, 1 << 20).await;
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+        // A file written with another codec names it in its UEB, and the
+        // downloader picks it from there.
+        for (codec, k, n) in [("reed-solomon", 3, 10), ("leopard", 4, 7)] {
+            let mut up = grid.uploader(k, n, 64 << 10);
+            up.codec = grid.codec(codec, k, n);
+            let sink = tahoe_core::immutable::sink::ServerSink::round_robin(
+                &grid.refs(),
+                n,
+                tahoe_core::immutable::sink::UploadSecrets::random().unwrap(),
+            )
+            .unwrap();
+            let cap = up
+                .upload(
+                    std::sync::Arc::new(tahoe_core::immutable::source::BytesSource(
+                        bytes::Bytes::from(data.clone()),
+                    )),
+                    &sink,
+                )
+                .await
+                .unwrap();
+            assert!(grid.download(chk(&cap)).await.unwrap().0 == data, "{codec}");
+        }
+    });
+}
+
+#[test]
+fn convergence_and_random_keys() {
+    rt().block_on(async {
+        let grid = Grid::new(4).await;
+        let data = pseudo_random_bytes(3, 10_000);
+        let a = grid.upload(&data, 2, 4, SEG).await;
+        let b = grid.upload(&data, 2, 4, SEG).await;
+        assert_eq!(
+            a, b,
+            "convergent uploads of the same data must give the same cap"
+        );
+        let mut up = grid.uploader(2, 4, SEG);
+        up.key_mode = tahoe_core::immutable::KeyMode::Random;
+        let sink = tahoe_core::immutable::sink::ServerSink::round_robin(
+            &grid.refs(),
+            4,
+            tahoe_core::immutable::sink::UploadSecrets::random().unwrap(),
+        )
+        .unwrap();
+        let src = std::sync::Arc::new(tahoe_core::immutable::source::BytesSource(
+            bytes::Bytes::from(data.clone()),
+        ));
+        let r = up.upload(src, &sink).await.unwrap();
+        assert_ne!(r, a);
+        assert!(grid.download(chk(&r)).await.unwrap().0 == data);
+    });
+}
+
+#[test]
+fn every_choice_of_k_surviving_shares() {
+    rt().block_on(async {
+        let grid = Grid::new(5).await;
+        let data = pseudo_random_bytes(11, 3 * SEG as usize + 100);
+        let cap = grid.upload(&data, 3, 5, SEG).await;
+        let refs = grid.refs();
+        for alive in combinations(5, 3) {
+            let servers: Vec<_> = alive.iter().map(|&i| refs[i].clone()).collect();
+            let (back, _) = grid
+                .download_from(chk(&cap), &servers, 0..u64::MAX)
+                .await
+                .unwrap();
+            assert!(
+                back == data,
+                "download from shares {alive:?} gave wrong data"
+            );
+        }
+        for alive in combinations(5, 2) {
+            let servers: Vec<_> = alive.iter().map(|&i| refs[i].clone()).collect();
+            let e = grid
+                .download_from(chk(&cap), &servers, 0..u64::MAX)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotEnoughShares, "{e}");
+        }
+    });
+}
+
+/// Flip every byte of every share in turn: each download either returns
+/// the right data or fails with Corrupt/NotEnoughShares, never wrong data.
+#[test]
+fn any_single_corrupt_byte_is_survived_or_refused() {
+    rt().block_on(async {
+        let grid = Grid::new(4).await;
+        // Two segments, so every section of the share is non-trivial.
+        let data = pseudo_random_bytes(5, 300);
+        let cap = grid.upload(&data, 2, 4, 256).await;
+        let c = chk(&cap).clone();
+        let size = *grid.storage[0]
+            .backend()
+            .list(&c.storage_index())
+            .await
+            .unwrap()
+            .first()
+            .map(|i| &i.size)
+            .unwrap();
+        let mut survived = 0;
+        let mut refused = 0;
+        for server in 0..4 {
+            for offset in 0..size {
+                grid.set_fault(
+                    server,
+                    Fault::Flip {
+                        shnum: server as u8,
+                        offset,
+                    },
+                );
+                match grid.download(&c).await {
+                    Ok((back, _)) => {
+                        assert!(
+                            back == data,
+                            "flipping byte {offset} of share {server} returned wrong data"
+                        );
+                        survived += 1;
+                    }
+                    Err(e) => {
+                        assert!(
+                            matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::NotEnoughShares),
+                            "flipping byte {offset} of share {server}: {e}"
+                        );
+                        refused += 1;
+                    }
+                }
+            }
+            grid.clear_faults();
+        }
+        // One bad share of four, k=2: every single flip must be survived.
+        assert_eq!(
+            refused, 0,
+            "{refused} single-byte corruptions were not survived ({survived} were)"
+        );
+    });
+}
+
+#[test]
+fn corruption_everywhere_is_refused_not_returned() {
+    rt().block_on(async {
+        let grid = Grid::new(3).await;
+        let data = pseudo_random_bytes(6, 5000);
+        let cap = grid.upload(&data, 3, 3, 1024).await;
+        let c = chk(&cap).clone();
+        // With k = n, any bad byte in a checked section must fail the download.
+        for offset in [0x44u64, 0x44 + 1023, 0x44 + 1500] {
+            grid.set_fault(1, Fault::Flip { shnum: 1, offset });
+            let e = grid.download(&c).await.unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::NotEnoughShares),
+                "{e}"
+            );
+        }
+    });
+}
+
+#[test]
+fn corruption_is_reported_with_server_and_share() {
+    rt().block_on(async {
+        let grid = Grid::new(5).await;
+        let data = pseudo_random_bytes(8, 20_000);
+        let cap = grid.upload(&data, 3, 5, SEG).await;
+        let c = chk(&cap).clone();
+        // A byte inside the first block of primary share 0.
+        grid.set_fault(
+            0,
+            Fault::Flip {
+                shnum: 0,
+                offset: 0x44 + 10,
+            },
+        );
+        let (back, report) = grid.download(&c).await.unwrap();
+        assert!(back == data);
+        let bad: Vec<_> = report
+            .bad_shares
+            .iter()
+            .map(|b| (b.server.as_str(), b.shnum, b.corrupt))
+            .collect();
+        assert_eq!(bad, vec![("server-0", 0, true)], "{:?}", report.bad_shares);
+        // The server is told (in the background).
+        for _ in 0..100 {
+            if !grid.storage[0].corruption_reports().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(grid.storage[0].corruption_reports()[0].1, 0);
+        // A server that is down is dropped but not called corrupt.
+        grid.clear_faults();
+        grid.set_fault(1, Fault::Down);
+        let (back, report) = grid.download(&c).await.unwrap();
+        assert!(back == data);
+        assert!(
+            report.bad_shares.iter().all(|b| !b.corrupt),
+            "{:?}",
+            report.bad_shares
+        );
+    });
+}
+
+#[test]
+fn truncated_and_foreign_shares() {
+    rt().block_on(async {
+        let grid = Grid::new(4).await;
+        let data = pseudo_random_bytes(12, 9000);
+        let other = pseudo_random_bytes(13, 9000);
+        let cap = grid.upload(&data, 2, 4, SEG).await;
+        let other_cap = grid.upload(&other, 2, 4, SEG).await;
+        let c = chk(&cap).clone();
+        for len in [0u64, 10, 0x44, 0x44 + 100, 5000] {
+            grid.set_fault(0, Fault::Truncate { shnum: 0, len });
+            grid.set_fault(1, Fault::Truncate { shnum: 1, len });
+            let (back, _) = grid.download(&c).await.unwrap();
+            assert!(back == data, "truncated to {len}");
+            grid.set_fault(2, Fault::Truncate { shnum: 2, len });
+            let e = grid.download(&c).await.unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::NotEnoughShares),
+                "{e}"
+            );
+            grid.clear_faults();
+        }
+        // Servers answering with another file's shares.
+        let foreign = chk(&other_cap).storage_index();
+        for s in 0..3 {
+            grid.set_fault(s, Fault::Redirect(foreign));
+        }
+        let e = grid.download(&c).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotEnoughShares, "{e}");
+        grid.set_fault(2, Fault::None);
+        let (back, report) = grid.download(&c).await.unwrap_or_else(|e| panic!("{e}"));
+        let _ = report;
+        assert!(back == data);
+    });
+}
+
+#[test]
+fn a_cap_with_a_wrong_ueb_hash_finds_nothing() {
+    rt().block_on(async {
+        let grid = Grid::new(4).await;
+        let data = pseudo_random_bytes(14, 5000);
+        let cap = grid.upload(&data, 2, 4, SEG).await;
+        let mut c = chk(&cap).clone();
+        c.ueb_hash[0] ^= 1;
+        let e = grid.download(&c).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotEnoughShares, "{e}");
+        let mut c = chk(&cap).clone();
+        c.size += 1;
+        assert!(
+            grid.download(&c).await.is_err(),
+            "a cap with the wrong size must not download"
+        );
+    });
+}
+
+#[test]
+fn ranged_reads_fetch_only_their_segments() {
+    rt().block_on(async {
+        let grid = Grid::new(3).await;
+        let data = pseudo_random_bytes(15, 10 * SEG as usize + 7);
+        let cap = grid.upload(&data, 3, 3, SEG).await;
+        let c = chk(&cap).clone();
+        let refs = grid.refs();
+        for (start, end) in [
+            (0u64, 1u64),
+            (SEG - 1, SEG + 1),
+            (5 * SEG + 3, 7 * SEG),
+            (10 * SEG, 10 * SEG + 7),
+            (17, 17),
+        ] {
+            let before: u64 = grid
+                .servers
+                .iter()
+                .map(|s| s.reads.load(std::sync::atomic::Ordering::SeqCst))
+                .sum();
+            let (back, _) = grid.download_from(&c, &refs, start..end).await.unwrap();
+            assert!(
+                back[..] == data[start as usize..end as usize],
+                "range {start}..{end}"
+            );
+            let reads: u64 = grid
+                .servers
+                .iter()
+                .map(|s| s.reads.load(std::sync::atomic::Ordering::SeqCst))
+                .sum::<u64>()
+                - before;
+            // Segments are rounded up to a multiple of k: 4098 bytes here.
+            let seg = SEG.div_ceil(3) * 3;
+            let segments = if end > start {
+                (end - 1) / seg - start / seg + 1
+            } else {
+                0
+            };
+            // UEB, ciphertext tree, and per share its header and trees: ten
+            // reads; then one read per block.
+            assert_eq!(
+                reads,
+                if segments == 0 { 10 } else { 10 + 3 * segments },
+                "range {start}..{end} made {reads} reads for {segments} segments"
+            );
+        }
+        assert!(
+            grid.download_from(&c, &refs, c.size + 1..c.size + 2)
+                .await
+                .is_err()
+        );
+    });
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    #[test]
+    fn random_sizes_round_trip(size in 0usize..40_000, k in 1u16..5, extra in 0u16..4, seed in 0u64..1000) {
+        let n = k + extra;
+        let data = pseudo_random_bytes(seed, size);
+        let back = rt().block_on(async {
+            let grid = Grid::new(n as usize).await;
+            let cap = grid.upload(&data, k, n, 3000).await;
+            match &cap {
+                Cap::Lit(l) => l.data.clone(),
+                Cap::Chk(c) => grid.download(c).await.unwrap().0,
+                Cap::ChkVerifier(_) => unreachable!(),
+            }
+        });
+        proptest::prop_assert!(back == data);
+    }
+}
