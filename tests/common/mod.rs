@@ -174,17 +174,25 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// `count` storage servers, each reached through the memory transport.
+    /// `count` storage servers over memory backends, each reached through
+    /// the memory transport.
     pub async fn new(count: usize) -> Grid {
+        Self::with_backends((0..count).map(|_| {
+            Arc::new(StorageServer::new(
+                Arc::new(MemoryBackend::new(None)),
+                ServerConfig::default(),
+            ))
+        }))
+        .await
+    }
+
+    /// A grid of the given storage servers.
+    pub async fn with_backends(servers_in: impl Iterator<Item = Arc<StorageServer>>) -> Grid {
         let transport = MemoryTransport;
         let mut servers = Vec::new();
         let mut storage = Vec::new();
         let mut listeners = Vec::new();
-        for _ in 0..count {
-            let server = Arc::new(StorageServer::new(
-                Arc::new(MemoryBackend::new(None)),
-                ServerConfig::default(),
-            ));
+        for server in servers_in {
             let l = transport
                 .listen(
                     "memory:",

@@ -80,9 +80,9 @@ impl State {
     }
 }
 
-/// A share being written. The buffer grows with the writes (so a huge
-/// declared size costs nothing until data arrives); `size` bytes stay
-/// reserved against the capacity until sealed or released.
+/// A share being written. The buffer's address space is reserved at
+/// creation and its pages are touched as the writes arrive; `size` bytes
+/// stay reserved against the capacity until sealed or released.
 struct Pending {
     backend: MemoryBackend,
     si: StorageIndex,
@@ -173,11 +173,14 @@ impl StorageBackend for MemoryBackend {
                 "share {shnum} of {si} exists"
             )));
         }
-        if usize::try_from(size).is_err() {
-            return Err(Error::no_space(format!(
-                "{size} bytes do not fit in memory"
-            )));
-        }
+        // Reserve address space (not memory: pages are touched only as
+        // data arrives) so that the share never reallocates while growing;
+        // an impossible size is refused here rather than aborting later.
+        let mut data = Vec::new();
+        usize::try_from(size)
+            .ok()
+            .and_then(|len| data.try_reserve_exact(len).ok())
+            .ok_or_else(|| Error::no_space(format!("{size} bytes do not fit in memory")))?;
         st.reserve(self.capacity, size)?;
         drop(st);
         Ok(Box::new(Pending {
@@ -185,7 +188,7 @@ impl StorageBackend for MemoryBackend {
             si: *si,
             shnum,
             size,
-            data: Some(Vec::new()),
+            data: Some(data),
         }))
     }
 

@@ -31,6 +31,9 @@ use crate::immutable::sink::ShareSink;
 use crate::immutable::source::Source;
 use crate::storage::{ShareNum, StorageIndex};
 
+/// A sink write in progress.
+type WriteFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>>;
+
 /// Chunk size of the convergence pass.
 const HASH_CHUNK: usize = 1 << 20;
 
@@ -158,22 +161,35 @@ impl Uploader {
         let mut input_done = false;
         let window = window();
         let result: Result<()> = async {
+            // Segment i's blocks are written while segment i+1 is awaited
+            // and the encoding window refilled, so slow writes and slow
+            // encoding overlap instead of adding up.
+            let mut writing: Option<WriteFuture<'_>> = None;
             loop {
-                while !input_done && inflight.len() < window {
-                    match rx.recv().await {
-                        Some((i, crypttext)) => {
-                            let (plan, codec) = (plan.clone(), self.codec.clone());
-                            inflight.push_back(tokio::task::spawn_blocking(move || {
-                                encode_segment(&plan, codec.as_ref(), i, crypttext)
-                            }));
+                let next = async {
+                    while !input_done && inflight.len() < window {
+                        match rx.recv().await {
+                            Some((i, crypttext)) => {
+                                let (plan, codec) = (plan.clone(), self.codec.clone());
+                                inflight.push_back(tokio::task::spawn_blocking(move || {
+                                    encode_segment(&plan, codec.as_ref(), i, crypttext)
+                                }));
+                            }
+                            None => input_done = true,
                         }
-                        None => input_done = true,
                     }
-                }
-                let Some(next) = inflight.pop_front() else {
-                    break;
+                    match inflight.pop_front() {
+                        Some(task) => Some(task.await),
+                        None => None,
+                    }
                 };
-                let seg = next.await.map_err(join_error)??;
+                let (written, next) = match writing.take() {
+                    Some(w) => futures::join!(w, next),
+                    None => (Ok(()), next.await),
+                };
+                written?;
+                let Some(seg) = next else { break };
+                let seg = seg.map_err(join_error)??;
                 collector.add(&seg)?;
                 let offset = plan.block_offset(seg.index);
                 let mut blocks: Vec<Option<Vec<u8>>> = seg.blocks.into_iter().map(Some).collect();
@@ -183,7 +199,7 @@ impl Uploader {
                         Some((s, Bytes::from(blocks.get_mut(usize::from(s))?.take()?)))
                     })
                     .collect();
-                sink.write(offset, pieces).await?;
+                writing = Some(sink.write(offset, pieces));
             }
             Ok(())
         }

@@ -1,0 +1,145 @@
+//! Throughput and peak memory of the immutable upload and download
+//! pipelines, in process: ten storage servers over the memory transport,
+//! 3-of-10, 1 MiB segments.
+//!
+//! Run: `cargo bench --bench pipeline` (sizes in MiB as arguments, default
+//! `128 1024`). Each measurement runs in a child process so its peak RSS is
+//! its own; the peak is reset between upload and download through
+//! /proc/self/clear_refs. Three runs per size:
+//! - `null`: shares computed and dropped: the pipeline alone;
+//! - `memory`: shares stored in the memory backend (the process then holds
+//!   3.3 bytes of fresh RAM per byte uploaded, so its RSS is not the
+//!   pipeline's and the kernel's page zeroing shows in the upload time);
+//! - `fs`: shares in files under the temp dir: RSS is the pipeline's own.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tahoe_core::immutable::sink::{ServerSink, UploadSecrets};
+use tahoe_core::immutable::source::FileSource;
+use tahoe_core::server::{ServerConfig, StorageServer};
+use tahoe_core::storage::StorageBackend;
+use tahoe_core::testing::pseudo_random_bytes;
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) used by this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn child(size_mib: u64, backend: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0..size_mib {
+            f.write_all(&pseudo_random_bytes(i, 1 << 20)).unwrap();
+        }
+    }
+    rt.block_on(async {
+        let mut grid = common::Grid::new(10).await;
+        if backend == "fs" {
+            // Rebuild the servers over fs backends in the temp dir.
+            grid = common::Grid::with_backends((0..10).map(|i| {
+                let b: Arc<dyn StorageBackend> =
+                    Arc::new(tahoe_storage_fs::FsBackend::open(dir.path().join(format!("s{i}"))).unwrap());
+                Arc::new(StorageServer::new(b, ServerConfig::default()))
+            }))
+            .await;
+        }
+        let uploader = grid.uploader(3, 10, 1 << 20);
+        if backend == "null" {
+            // The pipeline alone: shares are computed and dropped.
+            let sink = tahoe_core::immutable::sink::NullSink { n: 10 };
+            let cpu0 = cpu_seconds();
+            let t = Instant::now();
+            uploader.upload(Arc::new(FileSource::open(&path).unwrap()), &sink).await.unwrap();
+            let up = t.elapsed().as_secs_f64();
+            let cores = (cpu_seconds() - cpu0) / up;
+            let mb = (size_mib << 20) as f64 / 1e6;
+            println!("{size_mib:>5} MiB  null    upload {:>7.1} MB/s  {cores:.2} cores  peak RSS {:>5} MiB", mb / up, peak_rss_kib() / 1024);
+            return;
+        }
+        let sink = ServerSink::round_robin(&grid.refs(), 10, UploadSecrets::random().unwrap()).unwrap();
+        reset_peak_rss();
+        let cpu0 = cpu_seconds();
+        let t = Instant::now();
+        let cap = uploader.upload(Arc::new(FileSource::open(&path).unwrap()), &sink).await.unwrap();
+        let up = t.elapsed().as_secs_f64();
+        let up_rss = peak_rss_kib();
+        let up_cores = (cpu_seconds() - cpu0) / up;
+        reset_peak_rss();
+        let cpu0 = cpu_seconds();
+        let t = Instant::now();
+        let mut out = tokio::io::sink();
+        let report = grid
+            .downloader()
+            .download(common::chk(&cap), &grid.refs(), 0..u64::MAX, &mut out)
+            .await
+            .unwrap();
+        let down = t.elapsed().as_secs_f64();
+        let down_rss = peak_rss_kib();
+        let down_cores = (cpu_seconds() - cpu0) / down;
+        assert_eq!(report.bytes, size_mib << 20);
+        let mb = (size_mib << 20) as f64 / 1e6;
+        println!(
+            "{size_mib:>5} MiB  {backend:<6}  upload {:>7.1} MB/s  {up_cores:.2} cores  peak RSS {:>5} MiB   download {:>7.1} MB/s  {down_cores:.2} cores  peak RSS {:>5} MiB",
+            mb / up,
+            up_rss / 1024,
+            mb / down,
+            down_rss / 1024
+        );
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    if args.first().map(String::as_str) == Some("child") {
+        child(args[1].parse().unwrap(), &args[2]);
+        return;
+    }
+    let sizes: Vec<u64> = if args.is_empty() {
+        vec![128, 1024]
+    } else {
+        args.iter().filter_map(|a| a.parse().ok()).collect()
+    };
+    println!("in-process pipeline, 10 servers, 3-of-10, 1 MiB segments, crs + aes-128-ctr");
+    for size in sizes {
+        for backend in ["null", "memory", "fs"] {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["child", &size.to_string(), backend])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+}
