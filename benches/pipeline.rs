@@ -122,7 +122,10 @@ fn child(size_mib: u64, backend: &str) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     if args.first().map(String::as_str) == Some("child") {
         child(args[1].parse().unwrap(), &args[2]);
         return;

@@ -206,7 +206,7 @@ impl StorageService for StorageServer {
         let share = guard
             .as_mut()
             .ok_or_else(|| Error::not_found(format!("share {shnum} of {si} is already closed")))?;
-        share.write(offset, &data).await
+        share.write(offset, data).await
     }
 
     async fn close_bucket(

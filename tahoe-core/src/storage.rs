@@ -131,7 +131,9 @@ pub trait PendingShare: Send {
     /// otherwise `InvalidInput` and nothing is written. Writes may come in
     /// any order and may overlap (the last one wins). Ranges never written
     /// read as zeros after sealing.
-    async fn write(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// The data is passed as `Bytes` so a backend may keep it without
+    /// copying.
+    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()>;
 
     /// Make the share visible, durably and atomically.
     ///

@@ -294,13 +294,12 @@ impl Drop for Pending {
 
 #[async_trait]
 impl PendingShare for Pending {
-    async fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
         check_pending_write(self.size, offset, data.len())?;
         let file = self
             .file
             .clone()
             .ok_or_else(|| Error::internal("write after seal"))?;
-        let data = data.to_vec();
         let tmp = self.tmp.clone();
         blocking(move || {
             file.write_all_at(&data, offset)

@@ -1,5 +1,6 @@
 //! fs against the storage contract, including restarts and crashes.
 
+use bytes::Bytes;
 use std::sync::Arc;
 use tahoe_core::storage::{StorageBackend, StorageIndex};
 use tahoe_core::testing::storage;
@@ -42,7 +43,7 @@ async fn layout_uses_base32_fanout() {
     let b = FsBackend::open(dir.path()).unwrap();
     let si = StorageIndex([0xff; 16]);
     let mut w = b.create(&si, 3, 4).await.unwrap();
-    w.write(0, b"data").await.unwrap();
+    w.write(0, Bytes::copy_from_slice(b"data")).await.unwrap();
     w.seal().await.unwrap();
     let name = si.to_base32();
     let path = dir
@@ -60,7 +61,7 @@ async fn strays_in_share_directories_are_ignored() {
     let b = FsBackend::open(dir.path()).unwrap();
     let si = StorageIndex([1; 16]);
     let mut w = b.create(&si, 0, 1).await.unwrap();
-    w.write(0, b"x").await.unwrap();
+    w.write(0, Bytes::copy_from_slice(b"x")).await.unwrap();
     w.seal().await.unwrap();
     let name = si.to_base32();
     let sdir = dir.path().join("shares").join(&name[..2]).join(&name);

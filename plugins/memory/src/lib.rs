@@ -29,8 +29,90 @@ pub struct MemoryConfig {
     pub capacity: Option<u64>,
 }
 
+/// A share's bytes as the chunks they were written in: non-overlapping,
+/// sorted, covering the whole share. Keeping the writers' buffers instead of
+/// copying them into one saves a copy of every byte stored (and the fresh
+/// pages it would need); a read inside one chunk is a zero-copy slice.
+#[derive(Clone, Default)]
+struct Content {
+    chunks: Vec<(u64, Bytes)>,
+    len: u64,
+}
+
+impl Content {
+    fn flat(data: Bytes) -> Self {
+        let len = data.len() as u64;
+        Content {
+            chunks: if len == 0 {
+                Vec::new()
+            } else {
+                vec![(0, data)]
+            },
+            len,
+        }
+    }
+
+    /// Assemble a share of `len` bytes from writes in arrival order.
+    fn from_writes(mut writes: Vec<(u64, Bytes)>, len: u64) -> Self {
+        let arrival = writes.clone();
+        writes.sort_by_key(|(o, _)| *o);
+        let disjoint = writes
+            .windows(2)
+            .all(|w| w[0].0 + w[0].1.len() as u64 <= w[1].0);
+        if !disjoint {
+            // Overlapping writes: the last one wins, so replay them in order.
+            let mut flat = vec![0u8; len as usize];
+            for (o, d) in arrival {
+                flat[o as usize..o as usize + d.len()].copy_from_slice(&d);
+            }
+            return Self::flat(Bytes::from(flat));
+        }
+        let mut chunks = Vec::with_capacity(writes.len() + 1);
+        let mut at = 0u64;
+        for (o, d) in writes.into_iter().filter(|(_, d)| !d.is_empty()) {
+            if o > at {
+                chunks.push((at, Bytes::from(vec![0u8; (o - at) as usize])));
+            }
+            at = o + d.len() as u64;
+            chunks.push((o, d));
+        }
+        if len > at {
+            chunks.push((at, Bytes::from(vec![0u8; (len - at) as usize])));
+        }
+        Content { chunks, len }
+    }
+
+    fn read(&self, offset: u64, len: u64) -> Bytes {
+        let r = read_range(self.len, offset, len);
+        if r.is_empty() {
+            return Bytes::new();
+        }
+        let first = self
+            .chunks
+            .partition_point(|(o, d)| o + d.len() as u64 <= r.start);
+        let (o, d) = &self.chunks[first];
+        if r.end <= o + d.len() as u64 {
+            return d.slice((r.start - o) as usize..(r.end - o) as usize);
+        }
+        let mut out = Vec::with_capacity((r.end - r.start) as usize);
+        for (o, d) in &self.chunks[first..] {
+            if *o >= r.end {
+                break;
+            }
+            let from = r.start.max(*o) - o;
+            let to = r.end.min(o + d.len() as u64) - o;
+            out.extend_from_slice(&d[from as usize..to as usize]);
+        }
+        Bytes::from(out)
+    }
+
+    fn to_vec(&self) -> Vec<u8> {
+        self.read(0, self.len).to_vec()
+    }
+}
+
 struct Share {
-    data: Bytes,
+    data: Content,
     kind: ShareKind,
 }
 
@@ -80,15 +162,14 @@ impl State {
     }
 }
 
-/// A share being written. The buffer's address space is reserved at
-/// creation and its pages are touched as the writes arrive; `size` bytes
-/// stay reserved against the capacity until sealed or released.
+/// A share being written: the writes as they came; `size` bytes stay
+/// reserved against the capacity until sealed or released.
 struct Pending {
     backend: MemoryBackend,
     si: StorageIndex,
     shnum: ShareNum,
     size: u64,
-    data: Option<Vec<u8>>,
+    data: Option<Vec<(u64, Bytes)>>,
 }
 
 impl Pending {
@@ -109,27 +190,23 @@ impl Drop for Pending {
 
 #[async_trait]
 impl PendingShare for Pending {
-    async fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        let buf = self
+    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        let writes = self
             .data
             .as_mut()
             .ok_or_else(|| Error::internal("write after seal"))?;
         check_pending_write(self.size, offset, data.len())?;
-        let off = offset as usize;
-        if buf.len() < off + data.len() {
-            buf.resize(off + data.len(), 0);
-        }
-        buf[off..off + data.len()].copy_from_slice(data);
+        writes.push((offset, data));
         Ok(())
     }
 
     async fn seal(mut self: Box<Self>) -> Result<()> {
-        let mut data = self
+        let writes = self
             .data
             .take()
             .ok_or_else(|| Error::internal("sealed twice"))?;
         let len = self.size;
-        data.resize(len as usize, 0);
+        let data = Content::from_writes(writes, len);
         let mut st = lock(&self.backend.state)?;
         let shares = st.shares.entry(self.si).or_default();
         if shares.contains_key(&self.shnum) {
@@ -142,7 +219,7 @@ impl PendingShare for Pending {
         shares.insert(
             self.shnum,
             Share {
-                data: Bytes::from(data),
+                data,
                 kind: ShareKind::Immutable,
             },
         );
@@ -173,14 +250,11 @@ impl StorageBackend for MemoryBackend {
                 "share {shnum} of {si} exists"
             )));
         }
-        // Reserve address space (not memory: pages are touched only as
-        // data arrives) so that the share never reallocates while growing;
-        // an impossible size is refused here rather than aborting later.
-        let mut data = Vec::new();
-        usize::try_from(size)
-            .ok()
-            .and_then(|len| data.try_reserve_exact(len).ok())
-            .ok_or_else(|| Error::no_space(format!("{size} bytes do not fit in memory")))?;
+        if usize::try_from(size).is_err() {
+            return Err(Error::no_space(format!(
+                "{size} bytes do not fit in memory"
+            )));
+        }
         st.reserve(self.capacity, size)?;
         drop(st);
         Ok(Box::new(Pending {
@@ -188,7 +262,7 @@ impl StorageBackend for MemoryBackend {
             si: *si,
             shnum,
             size,
-            data: Some(data),
+            data: Some(Vec::new()),
         }))
     }
 
@@ -205,8 +279,7 @@ impl StorageBackend for MemoryBackend {
             .get(si)
             .and_then(|m| m.get(&shnum))
             .ok_or_else(|| Error::not_found(format!("no share {shnum} of {si}")))?;
-        let r = read_range(share.data.len() as u64, offset, len);
-        Ok(share.data.slice(r.start as usize..r.end as usize))
+        Ok(share.data.read(offset, len))
     }
 
     async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>> {
@@ -218,7 +291,7 @@ impl StorageBackend for MemoryBackend {
                 m.iter()
                     .map(|(&shnum, s)| ShareInfo {
                         shnum,
-                        size: s.data.len() as u64,
+                        size: s.data.len,
                         kind: s.kind,
                     })
                     .collect()
@@ -233,7 +306,7 @@ impl StorageBackend for MemoryBackend {
             .get_mut(si)
             .and_then(|m| m.remove(&shnum))
             .ok_or_else(|| Error::not_found(format!("no share {shnum} of {si}")))?;
-        st.used = st.used.saturating_sub(removed.data.len() as u64);
+        st.used = st.used.saturating_sub(removed.data.len);
         if st.shares.get(si).is_some_and(BTreeMap::is_empty) {
             st.shares.remove(si);
             st.leases.remove(si);
@@ -261,14 +334,14 @@ impl StorageBackend for MemoryBackend {
                 "share {shnum} of {si} is immutable"
             )));
         }
-        let current = existing.map(|s| s.data.clone()).unwrap_or_default();
+        let current = existing.map(|s| s.data.to_vec()).unwrap_or_default();
         if !tests_hold(&current, tests) {
             return Ok(false);
         }
         if existing.is_none() && writes.is_empty() && new_length.unwrap_or(0) == 0 {
             return Ok(true);
         }
-        let mut next = current.to_vec();
+        let mut next = current.clone();
         apply_writes(&mut next, writes, new_length)?;
         let old = current.len() as u64;
         let new = next.len() as u64;
@@ -280,7 +353,7 @@ impl StorageBackend for MemoryBackend {
         st.shares.entry(*si).or_default().insert(
             shnum,
             Share {
-                data: Bytes::from(next),
+                data: Content::flat(Bytes::from(next)),
                 kind: ShareKind::Mutable,
             },
         );

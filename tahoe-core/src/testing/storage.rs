@@ -24,7 +24,9 @@ async fn put(backend: &dyn StorageBackend, s: &StorageIndex, shnum: u8, data: &[
         .create(s, shnum, data.len() as u64)
         .await
         .expect("create");
-    w.write(0, data).await.expect("write");
+    w.write(0, Bytes::copy_from_slice(data))
+        .await
+        .expect("write");
     w.seal().await.expect("seal");
 }
 
@@ -70,7 +72,9 @@ where
         b.add_lease(&s, &lease(1, 100)).await.expect("lease");
         // A crash mid-upload: the pending share is never sealed nor dropped.
         let mut w = b.create(&s, 3, 100).await.expect("create");
-        w.write(0, &[1u8; 100]).await.expect("write");
+        w.write(0, Bytes::copy_from_slice(&[1u8; 100]))
+            .await
+            .expect("write");
         std::mem::forget(w);
     }
     let b = open().await.expect("reopen");
@@ -100,8 +104,12 @@ async fn immutable_round_trip(b: &dyn StorageBackend) {
         let mut w = b.create(&s, shnum, len as u64).await.expect("create");
         // Out of order, in uneven pieces.
         let mid = len / 3;
-        w.write(mid as u64, &data[mid..]).await.expect("write tail");
-        w.write(0, &data[..mid]).await.expect("write head");
+        w.write(mid as u64, Bytes::copy_from_slice(&data[mid..]))
+            .await
+            .expect("write tail");
+        w.write(0, Bytes::copy_from_slice(&data[..mid]))
+            .await
+            .expect("write head");
         w.seal().await.expect("seal");
         let back = b.read(&s, shnum, 0, len as u64 + 10).await.expect("read");
         assert!(
@@ -125,7 +133,9 @@ async fn immutable_round_trip(b: &dyn StorageBackend) {
     assert!(b.list(&si(99)).await.expect("list empty").is_empty());
     // Unwritten ranges read as zeros.
     let mut w = b.create(&s, 9, 10).await.expect("create");
-    w.write(2, b"ab").await.expect("write");
+    w.write(2, Bytes::copy_from_slice(b"ab"))
+        .await
+        .expect("write");
     w.seal().await.expect("seal");
     assert_eq!(
         &b.read(&s, 9, 0, 10).await.expect("read")[..],
@@ -164,7 +174,9 @@ async fn reads_and_ranges(b: &dyn StorageBackend) {
 async fn pending_is_invisible(b: &dyn StorageBackend) {
     let s = si(4);
     let mut w = b.create(&s, 0, 100).await.expect("create");
-    w.write(0, &[7u8; 100]).await.expect("write");
+    w.write(0, Bytes::copy_from_slice(&[7u8; 100]))
+        .await
+        .expect("write");
     assert!(
         b.list(&s).await.expect("list").is_empty(),
         "a pending share must not be listed"
@@ -185,7 +197,9 @@ async fn pending_is_invisible(b: &dyn StorageBackend) {
     // Drop without seal also leaves nothing, and the share can be retried.
     {
         let mut w = b.create(&s, 0, 100).await.expect("create");
-        w.write(0, &[8u8; 100]).await.expect("write");
+        w.write(0, Bytes::copy_from_slice(&[8u8; 100]))
+            .await
+            .expect("write");
     }
     assert!(
         b.list(&s).await.expect("list").is_empty(),
@@ -207,8 +221,12 @@ async fn sealed_is_immutable(b: &dyn StorageBackend) {
     // Two pending writers for one share: the first seal wins.
     let mut w1 = b.create(&s, 2, 3).await.expect("create 1");
     let mut w2 = b.create(&s, 2, 3).await.expect("create 2");
-    w1.write(0, b"one").await.expect("w1");
-    w2.write(0, b"two").await.expect("w2");
+    w1.write(0, Bytes::copy_from_slice(b"one"))
+        .await
+        .expect("w1");
+    w2.write(0, Bytes::copy_from_slice(b"two"))
+        .await
+        .expect("w2");
     w1.seal().await.expect("first seal");
     let e = w2.seal().await.expect_err("second seal");
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
@@ -230,14 +248,21 @@ async fn write_bounds(b: &dyn StorageBackend) {
     let s = si(6);
     let mut w = b.create(&s, 0, 10).await.expect("create");
     assert_eq!(
-        w.write(8, b"abc").await.expect_err("past size").kind(),
+        w.write(8, Bytes::copy_from_slice(b"abc"))
+            .await
+            .expect_err("past size")
+            .kind(),
         ErrorKind::InvalidInput
     );
     assert!(
-        w.write(u64::MAX, b"a").await.is_err(),
+        w.write(u64::MAX, Bytes::copy_from_slice(b"a"))
+            .await
+            .is_err(),
         "offset overflow must be refused"
     );
-    w.write(7, b"abc").await.expect("write up to size");
+    w.write(7, Bytes::copy_from_slice(b"abc"))
+        .await
+        .expect("write up to size");
     w.seal().await.expect("seal");
     let listed = b.list(&s).await.expect("list");
     assert_eq!(
@@ -291,7 +316,9 @@ async fn concurrent_writers(b: Arc<dyn StorageBackend>) {
                     .await
                     .expect("create");
                 for (i, chunk) in data.chunks(4096).enumerate() {
-                    w.write((i * 4096) as u64, chunk).await.expect("write");
+                    w.write((i * 4096) as u64, Bytes::copy_from_slice(chunk))
+                        .await
+                        .expect("write");
                     tokio::task::yield_now().await;
                 }
                 w.seal().await.expect("seal");
@@ -319,7 +346,7 @@ async fn concurrent_writers(b: Arc<dyn StorageBackend>) {
         let b = b.clone();
         racers.spawn(async move {
             let mut w = b.create(&s, 0, 5000).await?;
-            w.write(0, &[who; 5000]).await?;
+            w.write(0, Bytes::copy_from_slice(&[who; 5000])).await?;
             tokio::task::yield_now().await;
             w.seal().await.map(|_| who)
         });
