@@ -46,3 +46,5 @@ test: fmt-check clippy unit test-no-avx2
 bench:
 	$(CARGO) bench --bench codecs
 	$(CARGO) bench --bench ciphers
+	$(CARGO) bench --bench immutable
+	$(CARGO) bench --bench pipeline
