@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tahoe_core::immutable::sink::{NullSink, ServerSink, UploadSecrets};
 use tahoe_core::immutable::source::BytesSource;
 use tahoe_core::testing::pseudo_random_bytes;
@@ -38,8 +38,12 @@ fn bench(c: &mut Criterion) {
         })
     });
     let cap = rt.block_on(async {
-        let sink = ServerSink::round_robin(&grid.refs(), 10, UploadSecrets::random().unwrap()).unwrap();
-        uploader.upload(Arc::new(BytesSource(data.clone())), &sink).await.unwrap()
+        let sink =
+            ServerSink::round_robin(&grid.refs(), 10, UploadSecrets::random().unwrap()).unwrap();
+        uploader
+            .upload(Arc::new(BytesSource(data.clone())), &sink)
+            .await
+            .unwrap()
     });
     let downloader = grid.downloader();
     g.bench_function("download-memory-grid", |b| {
