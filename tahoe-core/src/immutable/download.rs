@@ -449,8 +449,9 @@ async fn open_share(ctx: &Context, c: &Candidate) -> Result<OpenShare> {
     })
 }
 
-/// Open spare shares until k distinct share numbers are active.
-async fn fill(ctx: &Context, set: &Mutex<ShareSet>) -> Result<()> {
+/// Open spare shares until k distinct share numbers are active, and return
+/// them (taken under the same lock, so never fewer than k).
+async fn fill(ctx: &Context, set: &Mutex<ShareSet>) -> Result<Vec<Arc<OpenShare>>> {
     let k = ctx.plan.k as usize;
     let mut s = set.lock().await;
     while s.active.len() < k {
@@ -470,7 +471,7 @@ async fn fill(ctx: &Context, set: &Mutex<ShareSet>) -> Result<()> {
         }
     }
     s.active.sort_by_key(|a| a.cand.shnum);
-    Ok(())
+    Ok(s.active.clone())
 }
 
 /// Fetch, verify, decode, check and decrypt one segment.
@@ -484,7 +485,7 @@ async fn fetch_segment(
     let plan = &ctx.plan;
     let (offset_in_data, len) = (seg * plan.block_size, plan.block_len(seg));
     let blocks = loop {
-        let active = set.lock().await.active.clone();
+        let active = fill(ctx, set).await?;
         let reads = active.iter().map(|s| async move {
             let off = s.layout.data + offset_in_data;
             let data = read_exact(&s.cand, ctx.si, off, len).await?;
@@ -517,7 +518,6 @@ async fn fetch_segment(
                 }
             }
         }
-        fill(ctx, set).await?;
     };
     let ctx2 = ctx.clone();
     let padded = plan.padded_segment_len(seg) as usize;
