@@ -28,5 +28,7 @@ pub fn builtin_registry() -> tahoe_core::Result<Registry> {
     tahoe_storage_memory::register(&mut r)?;
     #[cfg(feature = "memory-transport")]
     tahoe_transport_memory::register(&mut r)?;
+    #[cfg(feature = "tarpc-tcp")]
+    tahoe_transport_tarpc_tcp::register(&mut r)?;
     Ok(r)
 }

@@ -44,7 +44,7 @@ fn lists_every_default_plugin_by_kind() {
     assert_eq!(section("codec"), ["crs", "leopard", "reed-solomon"]);
     assert_eq!(section("cipher"), ["aes-ctr"]);
     assert_eq!(section("storage"), ["fs", "memory"]);
-    assert_eq!(section("transport"), ["memory"]);
+    assert_eq!(section("transport"), ["memory", "tarpc-tcp"]);
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn validates_a_good_config_and_names_the_plugins() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("tahoe.toml"),
-        "[encoding]\nk = 4\nhappy = 5\nn = 6\n[codec]\nname = \"leopard\"\n[cipher.aes-ctr]\nkey_bits = 256\n[storage]\nbackend = \"memory\"\n[storage.memory]\ncapacity = 1000\n",
+        "[encoding]\nk = 4\nhappy = 5\nn = 6\n[codec]\nname = \"leopard\"\n[cipher.aes-ctr]\nkey_bits = 256\n[storage]\nbackend = \"memory\"\n[storage.memory]\ncapacity = 1000\n[transport]\nname = \"memory\"\n",
     )
     .unwrap();
     let o = tahoe(&["plugins", "--config", dir.path().to_str().unwrap()], &[]);
@@ -102,7 +102,7 @@ fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("tahoe.toml"),
-        "[codec]\nname = \"reed-solomon\"\n",
+        "[codec]\nname = \"reed-solomon\"\n[transport]\nname = \"memory\"\n",
     )
     .unwrap();
     let path = dir.path().to_str().unwrap();

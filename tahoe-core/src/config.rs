@@ -194,10 +194,8 @@ impl Default for Sections {
                 readonly: false,
                 sections: BTreeMap::new(),
             },
-            // The networked transport arrives with the grid; until then the
-            // in-process one is the only choice.
             transport: TransportSection {
-                name: "memory".into(),
+                name: "tarpc-tcp".into(),
                 listen: String::new(),
                 advertise: String::new(),
                 sections: BTreeMap::new(),

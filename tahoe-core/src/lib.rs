@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod hash;
 pub mod hashtree;
+pub mod identity;
 pub mod immutable;
 pub mod layout;
 pub mod protocol;

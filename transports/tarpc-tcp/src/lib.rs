@@ -1,0 +1,233 @@
+//! `tarpc-tcp`: the network transport. tarpc over TCP inside TLS 1.3.
+//!
+//! Identity without a certificate authority: each node makes a self-signed
+//! certificate from its Ed25519 node key once (`private/tls.crt`) and its
+//! address names the SHA-256 of that certificate:
+//! `tahoe+tcp://<fingerprint>@<host>:<port>`. A client accepts the server
+//! only if the certificate it presents hashes to the fingerprint, so an
+//! address is also a pin, like a Tahoe furl. Storage calls carry their own
+//! authority (upload secrets, write enablers), so servers do not ask clients
+//! for certificates.
+//!
+//! Hostile peers: frames are length-prefixed and limited (`max_frame_bytes`),
+//! the TLS handshake must finish within a deadline, connections are capped,
+//! and a connection that misbehaves is closed and logged once without
+//! touching others. Every call has a deadline; a lost connection is
+//! re-established on a later call, with exponential backoff between
+//! attempts. The tarpc service definition stays inside this crate; callers
+//! see only `tahoe_core::protocol`'s traits.
+
+mod service;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use tahoe_core::registry::{PluginContext, Registry};
+use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport};
+use tahoe_core::{Error, Result};
+
+pub use tls::{Identity, fingerprint_of};
+
+/// The registry name.
+pub const NAME: &str = "tarpc-tcp";
+
+/// The address scheme.
+pub const SCHEME: &str = "tahoe+tcp://";
+
+/// `[transport.tarpc-tcp]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TarpcTcpConfig {
+    /// Largest frame accepted or sent. Must exceed the largest block
+    /// (max segment size / k) and hash-tree read plus a little framing.
+    pub max_frame_bytes: usize,
+    /// Deadline of an ordinary call, in seconds.
+    pub call_timeout_secs: u64,
+    /// Deadline of connecting (TCP and TLS), in seconds.
+    pub connect_timeout_secs: u64,
+    /// Most simultaneous incoming connections.
+    pub max_connections: usize,
+}
+
+impl Default for TarpcTcpConfig {
+    fn default() -> Self {
+        TarpcTcpConfig {
+            max_frame_bytes: (16 << 20) + (64 << 10),
+            call_timeout_secs: 60,
+            connect_timeout_secs: 10,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// A parsed `tahoe+tcp://FINGERPRINT@HOST:PORT` address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddress {
+    /// The base32 SHA-256 of the peer's certificate.
+    pub fingerprint: String,
+    /// `host:port`.
+    pub host_port: String,
+}
+
+impl PeerAddress {
+    /// Parse and check an address.
+    pub fn parse(address: &str) -> Result<Self> {
+        let rest = address.strip_prefix(SCHEME).ok_or_else(|| {
+            Error::invalid_input(format!("address {address:?} does not start with {SCHEME}"))
+        })?;
+        let (fingerprint, host_port) = rest.split_once('@').ok_or_else(|| {
+            Error::invalid_input(format!("address {address:?} lacks FINGERPRINT@"))
+        })?;
+        if fingerprint.len() != 52 || tahoe_core::base32::decode(fingerprint).is_err() {
+            return Err(Error::invalid_input(format!(
+                "address {address:?}: the fingerprint must be 52 base32 characters"
+            )));
+        }
+        if host_port
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(Error::invalid_input(format!(
+                "address {address:?} lacks a :PORT"
+            )));
+        }
+        Ok(PeerAddress {
+            fingerprint: fingerprint.to_string(),
+            host_port: host_port.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{SCHEME}{}@{}", self.fingerprint, self.host_port)
+    }
+}
+
+/// The transport.
+pub struct TarpcTcp {
+    identity: Arc<Identity>,
+    config: TarpcTcpConfig,
+}
+
+impl TarpcTcp {
+    /// A transport speaking as `identity`.
+    pub fn new(identity: Identity, config: TarpcTcpConfig) -> Self {
+        TarpcTcp {
+            identity: Arc::new(identity),
+            config,
+        }
+    }
+
+    /// The transport of the node in `basedir` (its key must exist; the
+    /// certificate is made on first use).
+    pub fn for_node(basedir: &Path, config: TarpcTcpConfig) -> Result<Self> {
+        Ok(Self::new(Identity::load_or_create(basedir)?, config))
+    }
+
+    /// This node's certificate fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.identity.fingerprint
+    }
+}
+
+struct TcpListenerHandle {
+    address: String,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[async_trait]
+impl Listener for TcpListenerHandle {
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    async fn shutdown(mut self: Box<Self>) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TcpListenerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+#[async_trait]
+impl Transport for TarpcTcp {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn listen(&self, bind: &str, services: LocalServices) -> Result<Box<dyn Listener>> {
+        let bind = if bind.is_empty() { "127.0.0.1:0" } else { bind };
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| Error::from(e).context(format!("cannot listen on {bind}")))?;
+        let local: SocketAddr = listener.local_addr()?;
+        let address = PeerAddress {
+            fingerprint: self.identity.fingerprint.clone(),
+            host_port: local.to_string(),
+        }
+        .to_string();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(service::serve(
+            listener,
+            self.identity.clone(),
+            self.config.clone(),
+            services,
+            rx,
+        ));
+        Ok(Box::new(TcpListenerHandle {
+            address,
+            shutdown: tx,
+            task: Some(task),
+        }))
+    }
+
+    async fn connect(&self, address: &str) -> Result<RemotePeer> {
+        let peer = PeerAddress::parse(address)?;
+        let remote = Arc::new(service::Remote::new(peer, self.config.clone()));
+        // Connect now, so that a bad address or key fails here; later losses
+        // reconnect lazily.
+        remote.client().await?;
+        Ok(RemotePeer {
+            storage: remote.clone(),
+            queen: remote,
+        })
+    }
+}
+
+/// Register `tarpc-tcp` in `registry`.
+pub fn register(registry: &mut Registry) -> Result<()> {
+    registry.add_transport(
+        NAME,
+        "tarpc over TCP with TLS 1.3; peers pinned by certificate fingerprint (tahoe+tcp://FP@HOST:PORT)",
+        |ctx: &PluginContext| {
+            let cfg: TarpcTcpConfig = ctx.config.parse()?;
+            if cfg.max_frame_bytes < 1 << 16 {
+                return Err(Error::config_invalid(format!(
+                    "{}.max_frame_bytes{} must be at least 65536",
+                    ctx.config.key(),
+                    ctx.config.origin("max_frame_bytes")
+                )));
+            }
+            Ok(Arc::new(TarpcTcp::for_node(&ctx.basedir, cfg)?) as Arc<dyn Transport>)
+        },
+    )
+}
+
+/// The default call deadline.
+pub(crate) fn secs(s: u64) -> Duration {
+    Duration::from_secs(s.max(1))
+}

@@ -1,0 +1,167 @@
+//! Certificates made from node keys, and a verifier that pins them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tahoe_core::identity::{NodeKey, write_private};
+use tahoe_core::{Error, Result};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime,
+};
+use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// Where the certificate is kept.
+pub const CERT_FILE: &str = "private/tls.crt";
+
+/// The fingerprint of a certificate: base32 SHA-256 of its DER bytes.
+pub fn fingerprint_of(cert_der: &[u8]) -> String {
+    tahoe_core::base32::encode(&Sha256::digest(cert_der))
+}
+
+/// A node's TLS credentials.
+pub struct Identity {
+    /// The certificate (DER).
+    pub cert: CertificateDer<'static>,
+    key_pkcs8: Vec<u8>,
+    /// The certificate's fingerprint.
+    pub fingerprint: String,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl Identity {
+    /// The identity of the node in `basedir`: its key, and the certificate
+    /// made from it (created and saved on first use).
+    pub fn load_or_create(basedir: &Path) -> Result<Self> {
+        let key = NodeKey::load(basedir)?;
+        let cert_path = basedir.join(CERT_FILE);
+        let cert = match std::fs::read(&cert_path) {
+            Ok(der) => der,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let der = make_certificate(&key)?;
+                write_private(&cert_path, &der)?;
+                der
+            }
+            Err(e) => return Err(Error::from(e).context(cert_path.display())),
+        };
+        Ok(Self::from_parts(cert, key.pkcs8_der().to_vec()))
+    }
+
+    /// An identity from a fresh key (tests).
+    pub fn ephemeral() -> Result<Self> {
+        let key = NodeKey::generate()?;
+        let cert = make_certificate(&key)?;
+        Ok(Self::from_parts(cert, key.pkcs8_der().to_vec()))
+    }
+
+    fn from_parts(cert: Vec<u8>, key_pkcs8: Vec<u8>) -> Self {
+        Identity {
+            fingerprint: fingerprint_of(&cert),
+            cert: CertificateDer::from(cert),
+            key_pkcs8,
+        }
+    }
+
+    /// A TLS server configuration presenting this identity.
+    pub fn server_config(&self) -> Result<rustls::ServerConfig> {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()));
+        rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| Error::internal(format!("tls: {e}")))?
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert.clone()], key)
+            .map_err(|e| Error::internal(format!("tls certificate: {e}")))
+    }
+}
+
+fn make_certificate(key: &NodeKey) -> Result<Vec<u8>> {
+    let der = PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec());
+    let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_ED25519)
+        .map_err(|e| Error::internal(format!("certificate key: {e}")))?;
+    let mut params = rcgen::CertificateParams::new(vec!["tahoe.invalid".to_string()])
+        .map_err(|e| Error::internal(format!("certificate: {e}")))?;
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(9999, 12, 31);
+    let cert = params
+        .self_signed(&pair)
+        .map_err(|e| Error::internal(format!("certificate: {e}")))?;
+    Ok(cert.der().to_vec())
+}
+
+/// Accepts exactly the certificate whose fingerprint is pinned.
+#[derive(Debug)]
+struct Pinned {
+    fingerprint: String,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if fingerprint_of(end_entity) == self.fingerprint {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "the peer's certificate does not match the fingerprint in its address".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not accepted".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A TLS client configuration that accepts only `fingerprint`.
+pub fn client_config(fingerprint: &str) -> Result<rustls::ClientConfig> {
+    let provider = provider();
+    Ok(
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| Error::internal(format!("tls: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                fingerprint: fingerprint.to_string(),
+                provider,
+            }))
+            .with_no_client_auth(),
+    )
+}

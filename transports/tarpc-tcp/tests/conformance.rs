@@ -1,0 +1,114 @@
+//! tarpc-tcp against the transport contract, and its authentication.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use tahoe_core::ErrorKind;
+use tahoe_core::testing::transport;
+use tahoe_core::transport::{LocalServices, Transport};
+use tahoe_transport_tarpc_tcp::{Identity, PeerAddress, TarpcTcp, TarpcTcpConfig};
+
+fn node() -> TarpcTcp {
+    TarpcTcp::new(Identity::ephemeral().unwrap(), TarpcTcpConfig::default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance() {
+    let t: Arc<dyn Transport> = Arc::new(node());
+    // A port nobody listens on: bind one and drop it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fp = "a".repeat(52);
+    let nobody = format!("tahoe+tcp://{fp}@127.0.0.1:{port}");
+    transport::run(t, "127.0.0.1:0", &nobody, 4 << 20).await;
+}
+
+#[tokio::test]
+async fn a_peer_with_another_key_is_refused() {
+    let server = node();
+    let l = server
+        .listen("127.0.0.1:0", LocalServices::default())
+        .await
+        .unwrap();
+    let mut addr = PeerAddress::parse(&l.address()).unwrap();
+    addr.fingerprint = Identity::ephemeral().unwrap().fingerprint;
+    let e = node().connect(&addr.to_string()).await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_frames_do_not_hurt_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = node();
+    let services = LocalServices {
+        storage: Some(Arc::new(tahoe_core::testing::transport::EchoStorage)),
+        queen: None,
+    };
+    let l = server.listen("127.0.0.1:0", services).await.unwrap();
+    let addr = PeerAddress::parse(&l.address()).unwrap();
+    // Plain garbage instead of TLS.
+    let mut s = tokio::net::TcpStream::connect(&addr.host_port)
+        .await
+        .unwrap();
+    s.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3])
+        .await
+        .unwrap();
+    s.write_all(&vec![0xAB; 100_000]).await.unwrap();
+    let mut buf = [0u8; 16];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await;
+    // A client whose frames exceed the server's limit is cut off.
+    let small = TarpcTcpConfig {
+        max_frame_bytes: 1 << 16,
+        ..Default::default()
+    };
+    let limited = TarpcTcp::new(Identity::ephemeral().unwrap(), small);
+    let l2 = limited
+        .listen(
+            "127.0.0.1:0",
+            LocalServices {
+                storage: Some(Arc::new(tahoe_core::testing::transport::EchoStorage)),
+                queen: None,
+            },
+        )
+        .await
+        .unwrap();
+    let peer = node().connect(&l2.address()).await.unwrap();
+    let big = bytes::Bytes::from(vec![0u8; 1 << 20]);
+    let e = peer
+        .storage
+        .write_bucket(
+            tahoe_core::storage::StorageIndex([0; 16]),
+            1,
+            [1; 32],
+            1 << 20,
+            big,
+        )
+        .await;
+    assert!(e.is_err(), "an oversized frame must be refused");
+    // The servers still serve well-behaved clients.
+    let ok = node().connect(&l.address()).await.unwrap();
+    assert_eq!(
+        ok.storage.version().await.unwrap().available_space,
+        Some(12345)
+    );
+    let ok2 = node().connect(&l2.address()).await.unwrap();
+    assert!(ok2.storage.version().await.is_ok());
+}
+
+#[test]
+fn addresses_are_checked() {
+    let fp = "a".repeat(52);
+    assert!(PeerAddress::parse(&format!("tahoe+tcp://{fp}@127.0.0.1:80")).is_ok());
+    for bad in [
+        format!("tcp://{fp}@127.0.0.1:80"),
+        format!("tahoe+tcp://{fp}127.0.0.1:80"),
+        "tahoe+tcp://short@127.0.0.1:80".to_string(),
+        format!("tahoe+tcp://{fp}@127.0.0.1"),
+        format!("tahoe+tcp://{fp}@127.0.0.1:99999"),
+    ] {
+        assert!(PeerAddress::parse(&bad).is_err(), "{bad}");
+    }
+}
