@@ -33,6 +33,92 @@ pub enum Command {
         #[arg(long, value_name = "BASEDIR")]
         config: Option<PathBuf>,
     },
+    /// Create a queen (the grid's introducer) in BASEDIR.
+    CreateQueen {
+        /// The queen's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+        /// A name for people.
+        #[arg(long, default_value = "queen")]
+        nickname: String,
+        /// Address to listen on (default: 127.0.0.1 and a free port, kept).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create a client (a storage node and gateway) in BASEDIR.
+    CreateClient {
+        /// The client's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+        /// The queen's address (the contents of its introducer.url); by
+        /// default read from BASEDIR/introducer.url.
+        #[arg(long)]
+        introducer: Option<String>,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        nickname: String,
+        /// Do not store shares for others (a pure gateway).
+        #[arg(long)]
+        no_storage: bool,
+    },
+    /// Run a node in the foreground (logs to stderr and BASEDIR/logs/).
+    Run {
+        /// The node's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+    },
+    /// Start a node in the background.
+    Start {
+        /// The node's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+    },
+    /// Stop a background node and wait for it to exit.
+    Stop {
+        /// The node's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+    },
+    /// Stop, then start a node.
+    Restart {
+        /// The node's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+    },
+    /// Show a node's role, id, queen connection and known servers.
+    Status {
+        /// The node's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+    },
+    /// Upload a file (or standard input with `-`) and print its cap.
+    Put {
+        /// A client's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+        /// The file, or `-`.
+        file: PathBuf,
+    },
+    /// Download a file by its cap, to OUT or standard output.
+    Get {
+        /// A client's base directory.
+        #[arg(long)]
+        basedir: PathBuf,
+        /// The cap (URI:CHK:... or URI:LIT:...).
+        cap: String,
+        /// Where to write (default or `-`: standard output).
+        out: Option<PathBuf>,
+    },
+    /// Run a whole grid on this machine: a queen and storage nodes.
+    Demo {
+        /// Where to keep the nodes (default: a temporary directory, removed
+        /// on exit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// How many storage nodes.
+        #[arg(long, default_value_t = 10)]
+        clients: usize,
+    },
     /// Tools for developers and curious users.
     Debug {
         /// Which tool.
@@ -74,6 +160,65 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Plugins {
             config: Some(basedir),
         } => check_config(&basedir, out),
+        Command::CreateQueen {
+            basedir,
+            nickname,
+            listen,
+        } => {
+            let address = runtime()?.block_on(crate::node::create_queen(
+                &basedir,
+                &nickname,
+                listen.as_deref(),
+            ))?;
+            writeln!(out, "queen created in {}", basedir.display())?;
+            writeln!(
+                out,
+                "introducer URL (also in {}): {address}",
+                basedir.join(crate::node::INTRODUCER_FILE).display()
+            )?;
+            Ok(())
+        }
+        Command::CreateClient {
+            basedir,
+            introducer,
+            nickname,
+            no_storage,
+        } => {
+            crate::node::create_client(&basedir, introducer.as_deref(), &nickname, !no_storage)?;
+            writeln!(out, "client created in {}", basedir.display())?;
+            Ok(())
+        }
+        Command::Run { basedir } => {
+            crate::daemon::init_logging(Some(&basedir))?;
+            runtime()?.block_on(crate::node::run(&basedir))
+        }
+        Command::Start { basedir } => crate::daemon::start(&basedir, out),
+        Command::Stop { basedir } => crate::daemon::stop(&basedir, out),
+        Command::Restart { basedir } => {
+            if crate::node::running_pid(&basedir).is_some() {
+                crate::daemon::stop(&basedir, out)?;
+            }
+            crate::daemon::start(&basedir, out)
+        }
+        Command::Status { basedir } => crate::daemon::status(&basedir, out),
+        Command::Put { basedir, file } => {
+            crate::daemon::init_logging(None)?;
+            let cap = runtime()?.block_on(crate::transfer::put(&basedir, &file))?;
+            writeln!(out, "{cap}")?;
+            Ok(())
+        }
+        Command::Get {
+            basedir,
+            cap,
+            out: dest,
+        } => {
+            crate::daemon::init_logging(None)?;
+            runtime()?.block_on(crate::transfer::get(&basedir, &cap, dest.as_deref()))
+        }
+        Command::Demo { dir, clients } => {
+            crate::daemon::init_logging(None)?;
+            runtime()?.block_on(crate::demo::run(dir, clients, out))
+        }
         Command::Debug {
             command:
                 DebugCommand::ChkCap {

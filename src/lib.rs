@@ -5,6 +5,10 @@
 //! `tahoe-core`'s registry; everything else lives in the libraries.
 
 pub mod cli;
+pub mod daemon;
+pub mod demo;
+pub mod node;
+pub mod transfer;
 
 use tahoe_core::registry::Registry;
 

@@ -41,6 +41,9 @@ pub struct NodeSection {
     pub nickname: String,
     /// `"client"` or `"queen"`.
     pub role: Role,
+    /// The queen's address (`tahoe+tcp://FINGERPRINT@HOST:PORT`), for
+    /// clients; empty means `BASEDIR/introducer.url`.
+    pub introducer: String,
 }
 
 /// A node's role in the grid.
@@ -177,6 +180,7 @@ impl Default for Sections {
             node: NodeSection {
                 nickname: String::new(),
                 role: Role::Client,
+                introducer: String::new(),
             },
             encoding: EncodingSection {
                 k: 3,

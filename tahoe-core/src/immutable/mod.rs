@@ -14,6 +14,7 @@
 
 pub mod download;
 pub mod encode;
+pub mod placement;
 pub mod plan;
 pub mod sink;
 pub mod source;

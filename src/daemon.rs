@@ -1,0 +1,175 @@
+//! Background nodes (`start`, `stop`, `status`) and logging.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+
+use crate::node::{STATUS_FILE, Status, running_pid};
+
+/// Log directory under a base directory.
+pub const LOG_DIR: &str = "logs";
+
+/// Log to stderr, and for a node also to `BASEDIR/logs/tahoe.log`.
+/// `TAHOE_LOG` sets the filter (default `info` for nodes, `warn` otherwise).
+pub fn init_logging(basedir: Option<&Path>) -> Result<()> {
+    let default = if basedir.is_some() { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAHOE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match basedir {
+        Some(dir) => {
+            let logs = dir.join(LOG_DIR);
+            std::fs::create_dir_all(&logs)
+                .with_context(|| format!("creating {}", logs.display()))?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(logs.join("tahoe.log"))
+                .with_context(|| format!("opening {}", logs.join("tahoe.log").display()))?;
+            let file = std::sync::Arc::new(file);
+            let _ = builder
+                .with_ansi(false)
+                .with_writer(std::io::stderr.and(move || FileWriter(file.clone())))
+                .try_init();
+        }
+        None => {
+            let _ = builder.with_writer(std::io::stderr).try_init();
+        }
+    }
+    Ok(())
+}
+
+struct FileWriter(std::sync::Arc<std::fs::File>);
+
+impl Write for FileWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        (&*self.0).flush()
+    }
+}
+
+/// `tahoe start`: run the node in the background and wait until it is up.
+pub fn start(basedir: &Path, out: &mut dyn Write) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    if !basedir.join(tahoe_core::config::CONFIG_FILE).exists() {
+        bail!(
+            "{} is not a node's base directory (no tahoe.toml)",
+            basedir.display()
+        );
+    }
+    if let Some(pid) = running_pid(basedir) {
+        bail!(
+            "a node is already running in {} (pid {pid})",
+            basedir.display()
+        );
+    }
+    let logs = basedir.join(LOG_DIR);
+    std::fs::create_dir_all(&logs)?;
+    let output = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(logs.join("stderr.log"))?;
+    let _ = std::fs::remove_file(basedir.join(STATUS_FILE));
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("run")
+        .arg("--basedir")
+        .arg(basedir)
+        .stdin(std::process::Stdio::null())
+        .stdout(output.try_clone()?)
+        .stderr(output)
+        .process_group(0)
+        .spawn()
+        .context("starting the node process")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(logs.join("stderr.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            bail!(
+                "the node exited at once ({status}):\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        if basedir.join(STATUS_FILE).exists() {
+            writeln!(
+                out,
+                "node started in {} (pid {})",
+                basedir.display(),
+                child.id()
+            )?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "the node did not come up within 20 s; see {}",
+        logs.display()
+    )
+}
+
+#[allow(unsafe_code)]
+fn terminate(pid: u32) -> Result<()> {
+    let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
+    // SAFETY: kill(2) with a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    if rc != 0 {
+        bail!(
+            "cannot signal pid {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// `tahoe stop`: SIGTERM, then wait for a clean exit.
+pub fn stop(basedir: &Path, out: &mut dyn Write) -> Result<()> {
+    let Some(pid) = running_pid(basedir) else {
+        bail!("no node is running in {}", basedir.display());
+    };
+    terminate(pid)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if !crate::node::process_alive(pid) {
+            writeln!(out, "node stopped (pid {pid})")?;
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the node (pid {pid}) did not exit within 30 s")
+}
+
+/// `tahoe status`.
+pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
+    let cfg = tahoe_core::config::NodeConfig::load(basedir)?;
+    let key = tahoe_core::identity::NodeKey::load(basedir)?;
+    writeln!(out, "role:        {:?}", cfg.node.role)?;
+    writeln!(out, "node id:     {}", key.node_id())?;
+    let Some(pid) = running_pid(basedir) else {
+        writeln!(out, "state:       not running")?;
+        return Ok(());
+    };
+    writeln!(out, "state:       running (pid {pid})")?;
+    let status: Option<Status> = std::fs::read(basedir.join(STATUS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(s) = status {
+        writeln!(out, "address:     {}", s.address)?;
+        if let Some(c) = s.queen_connected {
+            writeln!(
+                out,
+                "queen:       {}",
+                if c { "connected" } else { "not connected" }
+            )?;
+        }
+        writeln!(out, "servers:     {} known", s.known_servers)?;
+        for (nick, addr) in s.servers {
+            writeln!(out, "  {nick:<12} {addr}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! `tahoe demo`: a whole grid on this machine in one command.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::node::{STATUS_FILE, Status, create_client, create_queen, running_pid};
+
+struct Children(Vec<(PathBuf, std::process::Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (dir, child) in &mut self.0 {
+            if let Some(pid) = running_pid(dir) {
+                let mut sink = Vec::new();
+                let _ = crate::daemon::stop(dir, &mut sink);
+                let _ = pid;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(dir: &Path) -> Result<std::process::Child> {
+    std::fs::create_dir_all(dir.join(crate::daemon::LOG_DIR))?;
+    let log = std::fs::File::create(dir.join(crate::daemon::LOG_DIR).join("stderr.log"))?;
+    std::process::Command::new(std::env::current_exe()?)
+        .args(["run", "--basedir"])
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting a node")
+}
+
+/// Create (or reuse) the grid under `dir`, run it until Ctrl-C.
+pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> Result<()> {
+    let temp;
+    let root = match dir {
+        Some(d) => d,
+        None => {
+            temp = std::env::temp_dir().join(format!("tahoe-demo-{}", std::process::id()));
+            temp.clone()
+        }
+    };
+    let queen = root.join("queen");
+    if !queen.join(tahoe_core::config::CONFIG_FILE).exists() {
+        create_queen(&queen, "queen", None).await?;
+    }
+    let introducer = std::fs::read_to_string(queen.join(crate::node::INTRODUCER_FILE))?;
+    let mut dirs = vec![queen.clone()];
+    for i in 0..clients {
+        let c = root.join(format!("node{i}"));
+        if !c.join(tahoe_core::config::CONFIG_FILE).exists() {
+            create_client(&c, Some(introducer.trim()), &format!("node{i}"), true)?;
+        }
+        dirs.push(c);
+    }
+    let mut children = Children(Vec::new());
+    for d in &dirs {
+        children.0.push((d.clone(), spawn(d)?));
+    }
+    // Wait until the first client knows every storage node.
+    let first = &dirs[1.min(dirs.len() - 1)];
+    for _ in 0..200 {
+        let known = std::fs::read(first.join(STATUS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Status>(&b).ok())
+            .map(|s| s.known_servers)
+            .unwrap_or(0);
+        if known >= clients {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let exe = std::env::current_exe()?;
+    writeln!(
+        out,
+        "A grid is running: a queen and {clients} storage nodes under {}.",
+        root.display()
+    )?;
+    writeln!(out, "Upload and download through node0:")?;
+    writeln!(
+        out,
+        "  {} put --basedir {} FILE",
+        exe.display(),
+        first.display()
+    )?;
+    writeln!(
+        out,
+        "  {} get --basedir {} CAP OUT",
+        exe.display(),
+        first.display()
+    )?;
+    writeln!(
+        out,
+        "  {} status --basedir {}",
+        exe.display(),
+        first.display()
+    )?;
+    writeln!(out, "Press Ctrl-C to stop.")?;
+    out.flush()?;
+    let _ = tokio::signal::ctrl_c().await;
+    writeln!(out, "stopping...")?;
+    drop(children);
+    if root.starts_with(std::env::temp_dir())
+        && root
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tahoe-demo-"))
+    {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(())
+}

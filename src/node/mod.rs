@@ -1,0 +1,520 @@
+//! A node: creating its base directory, running it, and the client session
+//! that `tahoe put` and `tahoe get` use.
+//!
+//! `run` is the composition root: configuration → plugins → services →
+//! listener → background tasks, and the reverse on shutdown (stop
+//! announcing, stop listening, remove the pid file).
+
+pub mod announce;
+pub mod broker;
+pub mod queen;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use tahoe_core::cap::{Cap, ChkCap};
+use tahoe_core::config::{CONFIG_FILE, NodeConfig, Role};
+use tahoe_core::identity::{NodeKey, write_private};
+use tahoe_core::immutable::KeyMode;
+use tahoe_core::immutable::download::{DownloadReport, Downloader};
+use tahoe_core::immutable::placement::HappySink;
+use tahoe_core::immutable::sink::UploadSecrets;
+use tahoe_core::immutable::source::Source;
+use tahoe_core::immutable::upload::Uploader;
+use tahoe_core::registry::{PluginContext, PluginKind, Registry, Selection};
+use tahoe_core::server::{ServerConfig, StorageServer};
+use tahoe_core::transport::{Listener, LocalServices};
+
+use announce::AnnouncementBody;
+use broker::Broker;
+use queen::Queen;
+
+/// The queen's address, written by `create-queen` for clients to copy.
+pub const INTRODUCER_FILE: &str = "introducer.url";
+/// The shared root directory's write cap.
+pub const VDRIVE_FILE: &str = "vdrive.cap";
+/// The convergence secret (base32).
+pub const CONVERGENCE_FILE: &str = "private/convergence";
+/// The running node's process id.
+pub const PID_FILE: &str = "node.pid";
+/// What the running node reports about itself.
+pub const STATUS_FILE: &str = "status.json";
+/// Known storage servers, kept across restarts.
+pub const SERVERS_FILE: &str = "servers.json";
+
+/// How often a storage server re-announces itself.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    Ok(b)
+}
+
+fn fresh_basedir(basedir: &Path) -> Result<()> {
+    if basedir.join(CONFIG_FILE).exists() {
+        bail!(
+            "{} already holds a node ({} exists)",
+            basedir.display(),
+            CONFIG_FILE
+        );
+    }
+    std::fs::create_dir_all(basedir).with_context(|| format!("creating {}", basedir.display()))?;
+    Ok(())
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `tahoe create-queen`.
+pub async fn create_queen(basedir: &Path, nickname: &str, listen: Option<&str>) -> Result<String> {
+    fresh_basedir(basedir)?;
+    // A queen's address must not change: pick a port now and keep it.
+    let listen = match listen {
+        Some(l) => l.to_string(),
+        None => {
+            let probe =
+                std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+            probe.local_addr()?.to_string()
+        }
+    };
+    let config = format!(
+        "[node]\nnickname = {}\nrole = \"queen\"\n\n[storage]\nenabled = false\n\n[transport]\nlisten = {}\n",
+        toml_string(nickname),
+        toml_string(&listen)
+    );
+    std::fs::write(basedir.join(CONFIG_FILE), config)?;
+    NodeKey::create(basedir)?;
+    let cfg = NodeConfig::load(basedir)?;
+    let registry = crate::builtin_registry()?;
+    let sel = registry.select(&cfg)?;
+    let listener = sel
+        .transport
+        .listen(&listen, LocalServices::default())
+        .await
+        .with_context(|| format!("checking that {listen} can be listened on"))?;
+    let address = advertised(&cfg, listener.as_ref());
+    listener.shutdown().await;
+    std::fs::write(basedir.join(INTRODUCER_FILE), format!("{address}\n"))?;
+    // The root directory arrives with directories; its write key is made
+    // now so that the grid's root never changes.
+    let cap = format!(
+        "URI:DIR2:{}:{}",
+        tahoe_core::base32::encode(&random_bytes::<16>()?),
+        tahoe_core::base32::encode(&random_bytes::<32>()?)
+    );
+    write_private(&basedir.join(VDRIVE_FILE), format!("{cap}\n").as_bytes())?;
+    Ok(address)
+}
+
+/// `tahoe create-client`.
+pub fn create_client(
+    basedir: &Path,
+    introducer: Option<&str>,
+    nickname: &str,
+    storage: bool,
+) -> Result<()> {
+    let copied = basedir.join(INTRODUCER_FILE);
+    let introducer = match introducer {
+        Some(i) => i.trim().to_string(),
+        None => std::fs::read_to_string(&copied)
+            .map(|s| s.trim().to_string())
+            .with_context(|| {
+                format!("no --introducer given and no {} to read", copied.display())
+            })?,
+    };
+    fresh_basedir(basedir)?;
+    let config = format!(
+        "[node]\nnickname = {}\nrole = \"client\"\nintroducer = {}\n\n[storage]\nenabled = {storage}\n",
+        toml_string(nickname),
+        toml_string(&introducer)
+    );
+    std::fs::write(basedir.join(CONFIG_FILE), config)?;
+    NodeKey::create(basedir)?;
+    let secret = tahoe_core::base32::encode(&random_bytes::<16>()?);
+    write_private(
+        &basedir.join(CONVERGENCE_FILE),
+        format!("{secret}\n").as_bytes(),
+    )?;
+    Ok(())
+}
+
+fn advertised(cfg: &NodeConfig, listener: &dyn Listener) -> String {
+    if cfg.transport.advertise.is_empty() {
+        listener.address()
+    } else {
+        cfg.transport.advertise.clone()
+    }
+}
+
+fn introducer_of(cfg: &NodeConfig) -> Result<String> {
+    if !cfg.node.introducer.is_empty() {
+        return Ok(cfg.node.introducer.clone());
+    }
+    let path = cfg.basedir().join(INTRODUCER_FILE);
+    std::fs::read_to_string(&path)
+        .map(|s| s.trim().to_string())
+        .with_context(|| {
+            format!(
+                "node.introducer is not set and {} cannot be read",
+                path.display()
+            )
+        })
+}
+
+fn convergence_secret(basedir: &Path) -> Result<Vec<u8>> {
+    let path = basedir.join(CONVERGENCE_FILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(tahoe_core::base32::decode(text.trim())
+        .with_context(|| format!("{} is not base32", path.display()))?)
+}
+
+/// What `status.json` says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// "client" or "queen".
+    pub role: String,
+    /// The node id.
+    pub node_id: String,
+    /// Where it listens.
+    pub address: String,
+    /// For clients: whether the queen answered lately.
+    pub queen_connected: Option<bool>,
+    /// Storage servers known (clients) or announced (queen).
+    pub known_servers: usize,
+    /// Nicknames and addresses of the known servers.
+    pub servers: Vec<(String, String)>,
+    /// Process id.
+    pub pid: u32,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether a process with this id is alive.
+pub fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+}
+
+/// The pid in a base directory's pid file, if its process is alive.
+pub fn running_pid(basedir: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(basedir.join(PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    process_alive(pid).then_some(pid)
+}
+
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(basedir: &Path) -> Result<Self> {
+        if let Some(pid) = running_pid(basedir) {
+            bail!(
+                "a node is already running in {} (pid {pid})",
+                basedir.display()
+            );
+        }
+        let path = basedir.join(PID_FILE);
+        std::fs::write(&path, format!("{}\n", std::process::id()))?;
+        Ok(PidFile(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Everything a running node holds, for ordered shutdown.
+struct Running {
+    listener: Box<dyn Listener>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// `tahoe run`: serve until SIGINT or SIGTERM.
+pub async fn run(basedir: &Path) -> Result<()> {
+    let cfg = NodeConfig::load(basedir)?;
+    let registry = crate::builtin_registry()?;
+    let sel = registry.select(&cfg)?;
+    let key = Arc::new(NodeKey::load(basedir)?);
+    let _pid = PidFile::create(basedir)?;
+    let running = match cfg.node.role {
+        Role::Queen => start_queen(&cfg, &sel, &key).await?,
+        Role::Client => start_client(&cfg, &sel, &key).await?,
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    for t in &running.tasks {
+        t.abort();
+    }
+    running.listener.shutdown().await;
+    let _ = std::fs::remove_file(basedir.join(STATUS_FILE));
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn write_status(basedir: &Path, status: &Status) {
+    if let Ok(json) = serde_json::to_vec_pretty(status) {
+        let path = basedir.join(STATUS_FILE);
+        let tmp = path.with_extension("tmp");
+        let _ = std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, &path));
+    }
+}
+
+async fn start_queen(cfg: &NodeConfig, sel: &Selection, key: &NodeKey) -> Result<Running> {
+    let queen = Arc::new(Queen::new()?);
+    let services = LocalServices {
+        storage: None,
+        queen: Some(queen.clone()),
+    };
+    let listener = sel
+        .transport
+        .listen(&cfg.transport.listen, services)
+        .await
+        .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
+    let address = advertised(cfg, listener.as_ref());
+    tracing::info!("queen {} listening at {address}", key.node_id());
+    std::fs::write(cfg.basedir().join(INTRODUCER_FILE), format!("{address}\n"))?;
+    let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
+    let status = tokio::spawn(async move {
+        loop {
+            write_status(
+                &basedir,
+                &Status {
+                    role: "queen".into(),
+                    node_id: node_id.clone(),
+                    address: address.clone(),
+                    queen_connected: None,
+                    known_servers: queen.server_count(),
+                    servers: Vec::new(),
+                    pid: std::process::id(),
+                },
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    Ok(Running {
+        listener,
+        tasks: vec![status],
+    })
+}
+
+async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> Result<Running> {
+    let introducer = introducer_of(cfg)?;
+    let storage = sel.storage.as_ref().map(|backend| {
+        Arc::new(StorageServer::new(
+            backend.clone(),
+            ServerConfig {
+                reserved_space: cfg.storage.reserved_space,
+                readonly: cfg.storage.readonly,
+                ..ServerConfig::default()
+            },
+        ))
+    });
+    let services = LocalServices {
+        storage: storage.clone().map(|s| s as _),
+        queen: None,
+    };
+    let listener = sel
+        .transport
+        .listen(&cfg.transport.listen, services)
+        .await
+        .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
+    let address = advertised(cfg, listener.as_ref());
+    tracing::info!("client {} listening at {address}", key.node_id());
+    let broker = Arc::new(Broker::new(
+        sel.transport.clone(),
+        introducer,
+        Some(cfg.basedir().join(SERVERS_FILE)),
+    ));
+    let mut tasks = vec![tokio::spawn(broker.clone().subscribe())];
+    if let Some(server) = storage {
+        let (broker, key, nickname, address) = (
+            broker.clone(),
+            key.clone(),
+            cfg.node.nickname.clone(),
+            address.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let space = server.backend().remaining_capacity().await.ok().flatten();
+                let body = AnnouncementBody {
+                    node_id: key.node_id(),
+                    nickname: nickname.clone(),
+                    address: address.clone(),
+                    available_space: space,
+                    version: concat!("tahoe-rs/", env!("CARGO_PKG_VERSION")).into(),
+                    seq: now_ms(),
+                };
+                let sent = async {
+                    broker
+                        .queen()
+                        .await?
+                        .announce(announce::sign(&key, &body)?)
+                        .await
+                }
+                .await;
+                match sent {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(200);
+                        tokio::time::sleep(ANNOUNCE_EVERY).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!("announcing to the queen failed: {e}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }));
+    }
+    let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let known = broker.known();
+            write_status(
+                &basedir,
+                &Status {
+                    role: "client".into(),
+                    node_id: node_id.clone(),
+                    address: address.clone(),
+                    queen_connected: Some(broker.queen_connected()),
+                    known_servers: known.len(),
+                    servers: known.into_iter().map(|b| (b.nickname, b.address)).collect(),
+                    pid: std::process::id(),
+                },
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }));
+    Ok(Running { listener, tasks })
+}
+
+/// A client's upload/download session without a running node: it reads the
+/// node's configuration and secrets, asks the queen for servers (or uses
+/// the saved list when the queen is away) and talks to them directly.
+pub struct Session {
+    cfg: NodeConfig,
+    registry: Arc<Registry>,
+    sel: Selection,
+    broker: Broker,
+}
+
+impl Session {
+    /// Open the session of the client in `basedir`.
+    pub async fn open(basedir: &Path) -> Result<Self> {
+        let cfg = NodeConfig::load(basedir)?;
+        if cfg.node.role != Role::Client {
+            bail!(
+                "{} is a queen; put and get need a client's base directory",
+                basedir.display()
+            );
+        }
+        let registry = Arc::new(crate::builtin_registry()?);
+        let sel = registry.select(&cfg)?;
+        let broker = Broker::new(
+            sel.transport.clone(),
+            introducer_of(&cfg)?,
+            Some(basedir.join(SERVERS_FILE)),
+        );
+        Ok(Session {
+            cfg,
+            registry,
+            sel,
+            broker,
+        })
+    }
+
+    async fn servers(&self, want: usize) -> Result<Vec<tahoe_core::immutable::sink::ServerRef>> {
+        if let Err(e) = self.broker.wait_for(want, Duration::from_secs(5)).await {
+            if self.broker.known().is_empty() {
+                return Err(e.into());
+            }
+            tracing::warn!("{e}; using the servers known so far");
+        }
+        Ok(self.broker.servers().await)
+    }
+
+    /// Upload and return the cap.
+    pub async fn put(&self, source: Arc<dyn Source>) -> Result<Cap> {
+        let e = &self.cfg.encoding;
+        let uploader = Uploader {
+            codec: self.sel.codec.clone(),
+            cipher: self.sel.cipher.clone(),
+            max_segment_size: e.max_segment_size,
+            key_mode: KeyMode::Convergent(convergence_secret(self.cfg.basedir())?),
+        };
+        if source.size() <= tahoe_core::cap::LIT_THRESHOLD {
+            return Ok(uploader
+                .upload(source, &tahoe_core::immutable::sink::NullSink { n: e.n })
+                .await?);
+        }
+        let servers = self.servers(usize::from(e.n)).await?;
+        let sink = HappySink::new(servers, e.k, e.happy, e.n, UploadSecrets::random()?);
+        Ok(uploader.upload(source, &sink).await?)
+    }
+
+    /// Download `cap` (a range of it) into `out`.
+    pub async fn get(
+        &self,
+        cap: &ChkCap,
+        range: std::ops::Range<u64>,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<DownloadReport> {
+        let servers = self.servers(usize::from(cap.n)).await?;
+        let registry = self.registry.clone();
+        let basedir = self.cfg.basedir().to_path_buf();
+        let downloader = Downloader {
+            codecs: Arc::new(move |name: &str, params| {
+                registry.codec(
+                    name,
+                    params,
+                    &PluginContext::empty(PluginKind::Codec, name, &basedir),
+                )
+            }),
+            cipher: self.sel.cipher.clone(),
+        };
+        Ok(downloader.download(cap, &servers, range, out).await?)
+    }
+
+    /// The servers known to this client.
+    pub fn known(&self) -> Vec<AnnouncementBody> {
+        self.broker.known()
+    }
+}

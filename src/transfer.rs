@@ -1,0 +1,168 @@
+//! `tahoe put` and `tahoe get`, with a progress line on a terminal.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tahoe_core::cap::Cap;
+use tahoe_core::immutable::source::{FileSource, Source, spool};
+use tokio::io::AsyncWrite;
+
+use crate::node::Session;
+
+/// Transfers smaller than this get no progress line.
+const PROGRESS_MIN: u64 = 4 << 20;
+
+/// Counts the bytes read from a source.
+struct Counted {
+    inner: Box<dyn Source>,
+    read: Arc<AtomicU64>,
+}
+
+impl Source for Counted {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> tahoe_core::Result<()> {
+        self.inner.read_at(offset, buf)?;
+        self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Prints `label: x of y MB` to stderr until dropped, on a terminal only.
+struct Progress {
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(label: &'static str, done: Arc<AtomicU64>, total: u64) -> Self {
+        if total < PROGRESS_MIN || !std::io::stderr().is_terminal() {
+            return Progress { task: None };
+        }
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let d = done.load(Ordering::Relaxed).min(total);
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                eprint!(
+                    "\r{label}: {:.1} of {:.1} MB ({:.0}%, {:.1} MB/s)   ",
+                    d as f64 / 1e6,
+                    total as f64 / 1e6,
+                    100.0 * d as f64 / total as f64,
+                    d as f64 / 1e6 / secs
+                );
+            }
+        });
+        Progress { task: Some(task) }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            eprintln!();
+        }
+    }
+}
+
+/// `tahoe put`.
+pub async fn put(basedir: &Path, file: &Path) -> Result<Cap> {
+    let session = Session::open(basedir).await?;
+    let inner: Box<dyn Source> = if file.as_os_str() == "-" {
+        let dir = basedir.to_path_buf();
+        Box::new(
+            tokio::task::spawn_blocking(move || spool(std::io::stdin().lock(), &dir))
+                .await
+                .context("spooling standard input")??,
+        )
+    } else {
+        Box::new(FileSource::open(file)?)
+    };
+    let read = Arc::new(AtomicU64::new(0));
+    // A convergent upload reads the data twice.
+    let total = inner.size() * 2;
+    let source = Arc::new(Counted {
+        inner,
+        read: read.clone(),
+    });
+    let _progress = Progress::start("uploading", read, total);
+    session.put(source).await
+}
+
+/// Counts the bytes written through it.
+struct CountingWriter<W> {
+    inner: W,
+    written: Arc<AtomicU64>,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// `tahoe get`.
+pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let cap: Cap = cap.trim().parse().context("reading the cap")?;
+    let to_stdout = out.is_none_or(|p| p.as_os_str() == "-");
+    let writer: Box<dyn AsyncWrite + Unpin + Send> = if to_stdout {
+        Box::new(tokio::io::stdout())
+    } else {
+        let path = out.unwrap_or(Path::new("-"));
+        Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .with_context(|| format!("creating {}", path.display()))?,
+        )
+    };
+    let written = Arc::new(AtomicU64::new(0));
+    let mut writer = CountingWriter {
+        inner: writer,
+        written: written.clone(),
+    };
+    match cap {
+        Cap::Lit(l) => writer.write_all(&l.data).await?,
+        Cap::Chk(c) => {
+            let session = Session::open(basedir).await?;
+            let _progress = Progress::start("downloading", written, c.size);
+            let report = session.get(&c, 0..u64::MAX, &mut writer).await?;
+            for b in report.bad_shares.iter().filter(|b| b.corrupt) {
+                tracing::warn!(
+                    "share {} on server {} is corrupt: {}",
+                    b.shnum,
+                    b.server,
+                    b.reason
+                );
+            }
+        }
+        Cap::ChkVerifier(_) => bail!("a verify cap cannot be downloaded (it cannot decrypt)"),
+    }
+    writer.flush().await?;
+    Ok(())
+}
