@@ -36,6 +36,9 @@ pub struct Broker {
     queen: tokio::sync::Mutex<Option<Arc<dyn QueenService>>>,
     known: Mutex<BTreeMap<String, Known>>,
     queen_connected: AtomicBool,
+    /// Woken when the queen answers again after being away (it may have
+    /// restarted and forgotten us: storage servers re-announce at once).
+    pub queen_back: tokio::sync::Notify,
     cache: Option<PathBuf>,
 }
 
@@ -53,6 +56,7 @@ impl Broker {
             queen: tokio::sync::Mutex::new(None),
             known: Mutex::new(BTreeMap::new()),
             queen_connected: AtomicBool::new(false),
+            queen_back: tokio::sync::Notify::new(),
             cache,
         };
         if let Some(path) = &b.cache {
@@ -145,7 +149,11 @@ impl Broker {
         .await;
         match result {
             Ok(batch) => {
-                self.queen_connected.store(true, Ordering::Relaxed);
+                let was = self.queen_connected.swap(true, Ordering::Relaxed);
+                // A new epoch in the cursor means the queen restarted.
+                if !was || (cursor != 0 && cursor >> 32 != batch.cursor >> 32) {
+                    self.queen_back.notify_waiters();
+                }
                 self.learn(batch.announcements, true);
                 Ok(batch.cursor)
             }

@@ -170,8 +170,8 @@ fn convergence_secret(basedir: &Path) -> Result<Vec<u8>> {
     let path = basedir.join(CONVERGENCE_FILE);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(tahoe_core::base32::decode(text.trim())
-        .with_context(|| format!("{} is not base32", path.display()))?)
+    tahoe_core::base32::decode(text.trim())
+        .with_context(|| format!("{} is not base32", path.display()))
 }
 
 /// What `status.json` says.
@@ -393,7 +393,10 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
                 match sent {
                     Ok(()) => {
                         backoff = Duration::from_millis(200);
-                        tokio::time::sleep(ANNOUNCE_EVERY).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(ANNOUNCE_EVERY) => {}
+                            _ = broker.queen_back.notified() => {}
+                        }
                     }
                     Err(e) => {
                         tracing::debug!("announcing to the queen failed: {e}");
@@ -486,8 +489,14 @@ impl Session {
                 .await?);
         }
         let servers = self.servers(usize::from(e.n)).await?;
+        let reachable = servers.len();
         let sink = HappySink::new(servers, e.k, e.happy, e.n, UploadSecrets::random()?);
-        Ok(uploader.upload(source, &sink).await?)
+        uploader.upload(source, &sink).await.map_err(|err| {
+            let known = self.broker.known().len();
+            anyhow::Error::new(err).context(format!(
+                "{known} storage server(s) known, {reachable} reachable"
+            ))
+        })
     }
 
     /// Download `cap` (a range of it) into `out`.

@@ -39,7 +39,7 @@ pub fn permuted(servers: &[ServerRef], si: &StorageIndex) -> Vec<ServerRef> {
             (h.finalize().into(), s.clone())
         })
         .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_by_key(|k| k.0);
     keyed.into_iter().map(|(_, s)| s).collect()
 }
 
@@ -128,7 +128,7 @@ impl HappySink {
     fn unhappy(&self, achieved: usize, known: usize, notes: &[String]) -> Error {
         let mut msg = format!(
             "shares could be placed on only {achieved} server(s), but {} are needed \
-             (servers of happiness, k={}, n={}); {known} storage server(s) known",
+             (servers of happiness, k={}, n={}); {known} server(s) tried",
             self.happy, self.k, self.n
         );
         if !notes.is_empty() {

@@ -1,0 +1,519 @@
+//! End-to-end tests of whole grids: real `tahoe` processes talking TLS over
+//! TCP on 127.0.0.1, each in its own temporary base directory.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tahoe_core::testing::pseudo_random_bytes;
+
+const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
+
+/// Run a `tahoe` command to completion, killing it after `secs`.
+fn tahoe(args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
+    let mut cmd = Command::new(EXE);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TAHOE_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`tahoe {}` did not finish within {secs} s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[allow(unsafe_code)]
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) has no memory effects.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+struct Grid {
+    dir: tempfile::TempDir,
+    queen: PathBuf,
+    clients: Vec<PathBuf>,
+    running: BTreeMap<PathBuf, Child>,
+}
+
+impl Grid {
+    fn new(clients: usize) -> Grid {
+        let dir = tempfile::tempdir().unwrap();
+        let queen = dir.path().join("queen");
+        let o = tahoe(
+            &["create-queen", "--basedir", queen.to_str().unwrap()],
+            &[],
+            30,
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let url = std::fs::read_to_string(queen.join("introducer.url")).unwrap();
+        let mut g = Grid {
+            dir,
+            queen: queen.clone(),
+            clients: Vec::new(),
+            running: BTreeMap::new(),
+        };
+        for i in 0..clients {
+            let c = g.dir.path().join(format!("node{i}"));
+            let o = tahoe(
+                &[
+                    "create-client",
+                    "--basedir",
+                    c.to_str().unwrap(),
+                    "--introducer",
+                    url.trim(),
+                    "--nickname",
+                    &format!("node{i}"),
+                ],
+                &[],
+                30,
+            );
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            g.clients.push(c);
+        }
+        g.start(&queen);
+        for c in g.clients.clone() {
+            g.start(&c);
+        }
+        g.wait_known(&g.clients[0].clone(), clients);
+        g
+    }
+
+    fn start(&mut self, basedir: &Path) {
+        let log = std::fs::File::create(basedir.join("test-run.log")).unwrap();
+        let child = Command::new(EXE)
+            .args(["run", "--basedir", basedir.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.running.insert(basedir.to_path_buf(), child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !basedir.join("status.json").exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not start",
+                basedir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn status(&self, basedir: &Path) -> serde_json::Value {
+        std::fs::read(basedir.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    fn wait_known(&self, client: &Path, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let known = self.status(client)["known_servers"].as_u64().unwrap_or(0);
+            if known as usize >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} knows {known} of {count} servers",
+                client.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM and wait: a clean stop.
+    fn stop(&mut self, basedir: &Path) {
+        let mut child = self.running.remove(basedir).unwrap();
+        signal(&child, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop on SIGTERM",
+                basedir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!basedir.join("node.pid").exists(), "pid file left behind");
+    }
+
+    fn kill9(&mut self, basedir: &Path) {
+        let mut child = self.running.remove(basedir).unwrap();
+        signal(&child, libc::SIGKILL);
+        let _ = child.wait();
+        let _ = std::fs::remove_file(basedir.join("status.json"));
+    }
+
+    fn put(&self, client: &Path, file: &Path, env: &[(&str, &str)]) -> Result<String, String> {
+        let o = tahoe(
+            &[
+                "put",
+                "--basedir",
+                client.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ],
+            env,
+            120,
+        );
+        if o.status.success() {
+            Ok(text(&o.stdout).trim().to_string())
+        } else {
+            Err(text(&o.stderr))
+        }
+    }
+
+    fn get(&self, client: &Path, cap: &str) -> Result<Vec<u8>, String> {
+        let out = self.dir.path().join("download");
+        let o = tahoe(
+            &[
+                "get",
+                "--basedir",
+                client.to_str().unwrap(),
+                cap,
+                out.to_str().unwrap(),
+            ],
+            &[],
+            120,
+        );
+        if o.status.success() {
+            Ok(std::fs::read(&out).unwrap())
+        } else {
+            Err(text(&o.stderr))
+        }
+    }
+
+    fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+}
+
+impl Drop for Grid {
+    fn drop(&mut self) {
+        for child in self.running.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn upload_download_and_survive_seven_of_ten_failing() {
+    let mut g = Grid::new(10);
+    let c0 = g.clients[0].clone();
+    let mut caps = Vec::new();
+    for (i, size) in [10usize, 1000, (1 << 20) + 3, 5 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let data = pseudo_random_bytes(i as u64, size);
+        let f = g.file(&format!("f{i}"), &data);
+        let cap = g.put(&c0, &f, &[]).unwrap();
+        assert!(
+            cap.starts_with(if size <= 55 { "URI:LIT:" } else { "URI:CHK:" }),
+            "{cap}"
+        );
+        assert!(
+            g.get(&c0, &cap).unwrap() == data,
+            "size {size} did not round-trip"
+        );
+        caps.push((cap, data));
+    }
+    // Seven storage nodes go away; k = 3 shares are still out there.
+    for i in 3..10 {
+        let c = g.clients[i].clone();
+        g.stop(&c);
+    }
+    for (cap, data) in &caps {
+        assert!(
+            &g.get(&c0, cap).unwrap() == data,
+            "{cap} lost with 7 of 10 nodes down"
+        );
+    }
+    // With three servers left, happiness 7 cannot be reached.
+    let f = g.file("late", &pseudo_random_bytes(99, 100_000));
+    let err = g.put(&c0, &f, &[]).unwrap_err();
+    assert!(
+        err.contains("only 3 server(s)") && err.contains("7 are needed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kill_dash_nine_during_an_upload_leaves_no_half_share() {
+    let mut g = Grid::new(10);
+    let c0 = g.clients[0].clone();
+    let data = pseudo_random_bytes(7, 48 << 20);
+    let f = g.file("big", &data);
+    let put = Command::new(EXE)
+        .args([
+            "put",
+            "--basedir",
+            c0.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill a storage node once it is receiving data.
+    let victim = g.clients[5].clone();
+    let incoming = victim.join("storage/incoming");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&incoming).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the victim never received a share"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    g.kill9(&victim);
+    let out = put.wait_with_output().unwrap();
+    let result = if out.status.success() {
+        Ok(text(&out.stdout).trim().to_string())
+    } else {
+        Err(text(&out.stderr))
+    };
+    g.start(&victim);
+    // After the restart nothing half-written is visible: the store dropped
+    // its unsealed upload and every share it lists is whole.
+    assert_eq!(
+        std::fs::read_dir(&incoming).map(|d| d.count()).unwrap_or(0),
+        0
+    );
+    for entry in walk(&victim.join("storage/shares")) {
+        let rel = entry
+            .strip_prefix(victim.join("storage"))
+            .unwrap()
+            .to_path_buf();
+        let sibling = g.clients.iter().filter(|c| **c != victim).find_map(|c| {
+            std::fs::read_dir(c.join("storage").join(rel.parent().unwrap()))
+                .ok()?
+                .flatten()
+                .find(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .chars()
+                        .all(|ch| ch.is_ascii_digit())
+                })
+                .map(|e| e.metadata().unwrap().len())
+        });
+        if let Some(len) = sibling {
+            assert_eq!(
+                std::fs::metadata(&entry).unwrap().len(),
+                len,
+                "{} is not a whole share",
+                entry.display()
+            );
+        }
+    }
+    match result {
+        Ok(cap) => {
+            assert!(
+                g.get(&c0, &cap).unwrap() == data,
+                "the upload that survived a kill -9 is wrong"
+            );
+        }
+        Err(e) => assert!(
+            e.contains("unhappy") || e.contains("unavailable"),
+            "unclear failure: {e}"
+        ),
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn clients_ride_out_a_queen_restart() {
+    let small = [
+        ("TAHOE_ENCODING__K", "2"),
+        ("TAHOE_ENCODING__HAPPY", "3"),
+        ("TAHOE_ENCODING__N", "4"),
+    ];
+    let mut g = Grid::new(4);
+    let c0 = g.clients[0].clone();
+    let queen = g.queen.clone();
+    g.stop(&queen);
+    // The queen is down: clients work from what they know.
+    let data = pseudo_random_bytes(3, 300_000);
+    let f = g.file("while-down", &data);
+    let cap = g.put(&c0, &f, &small).unwrap();
+    assert!(g.get(&c0, &cap).unwrap() == data);
+    // It comes back (same key, same address) and learns every server again.
+    g.start(&queen);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let known = g.status(&queen)["known_servers"].as_u64().unwrap_or(0);
+        if known == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted queen knows {known} of 4 servers"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = tahoe(&["status", "--basedir", c0.to_str().unwrap()], &[], 30);
+    assert!(
+        text(&status.stdout).contains("queen:       connected"),
+        "{}",
+        text(&status.stdout)
+    );
+}
+
+#[test]
+fn a_wrong_queen_fingerprint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let queen = dir.path().join("queen");
+    assert!(
+        tahoe(
+            &["create-queen", "--basedir", queen.to_str().unwrap()],
+            &[],
+            30
+        )
+        .status
+        .success()
+    );
+    let url = std::fs::read_to_string(queen.join("introducer.url")).unwrap();
+    // Same address, someone else's key.
+    let (scheme_fp, rest) = url.trim().split_once('@').unwrap();
+    let fake = format!(
+        "{}{}@{rest}",
+        &scheme_fp[..scheme_fp.len() - 52],
+        "a".repeat(52)
+    );
+    let client = dir.path().join("client");
+    assert!(
+        tahoe(
+            &[
+                "create-client",
+                "--basedir",
+                client.to_str().unwrap(),
+                "--introducer",
+                &fake
+            ],
+            &[],
+            30
+        )
+        .status
+        .success()
+    );
+    let mut q = Command::new(EXE)
+        .args(["run", "--basedir", queen.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !queen.join("status.json").exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let f = dir.path().join("f");
+    std::fs::write(&f, vec![1u8; 1000]).unwrap();
+    let o = tahoe(
+        &[
+            "put",
+            "--basedir",
+            client.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ],
+        &[],
+        60,
+    );
+    let _ = q.kill();
+    let _ = q.wait();
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("not the node its address names"), "{err}");
+}
+
+#[test]
+fn nodes_refuse_bad_basedirs_and_taken_ports() {
+    let o = tahoe(&["run", "--basedir", "/nonexistent/tahoe-node"], &[], 30);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("/nonexistent/tahoe-node"),
+        "{}",
+        text(&o.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let queen = dir.path().join("queen");
+    let o = tahoe(
+        &[
+            "create-queen",
+            "--basedir",
+            queen.to_str().unwrap(),
+            "--listen",
+            &addr,
+        ],
+        &[],
+        30,
+    );
+    assert!(!o.status.success(), "a taken port must be refused");
+    assert!(text(&o.stderr).contains(&addr), "{}", text(&o.stderr));
+    // A config error stops the node with the key named.
+    let q2 = dir.path().join("q2");
+    assert!(
+        tahoe(
+            &["create-queen", "--basedir", q2.to_str().unwrap()],
+            &[],
+            30
+        )
+        .status
+        .success()
+    );
+    std::fs::write(q2.join("tahoe.toml"), "[encoding]\nk = 0\n").unwrap();
+    let o = tahoe(&["run", "--basedir", q2.to_str().unwrap()], &[], 30);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("encoding.k"),
+        "{}",
+        text(&o.stderr)
+    );
+}
