@@ -19,7 +19,10 @@ use crate::protocol::{
     AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite,
     StorageService,
 };
-use crate::storage::{Lease, PendingShare, ShareKind, ShareNum, StorageBackend, StorageIndex};
+use crate::storage::{
+    Lease, PendingShare, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
+    WriteVector, tests_hold,
+};
 
 /// How long a lease lasts (Tahoe's default: 31 days).
 pub const LEASE_DURATION_SECS: u64 = 31 * 24 * 3600;
@@ -73,7 +76,40 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Mutable shares are stored as the slot's 32-byte write enabler followed
+/// by the share data, so the backend's atomic test-and-write can check the
+/// enabler and change the data in one step.
+const WE_LEN: u64 = 32;
+
+/// The most ranges one slot read may ask for, and the most bytes each.
+const MAX_READ_RANGES: usize = 256;
+const MAX_READ_LEN: u64 = 64 << 20;
+
+fn check_ranges(ranges: &[(u64, u64)]) -> Result<()> {
+    if ranges.len() > MAX_READ_RANGES || ranges.iter().any(|&(_, l)| l > MAX_READ_LEN) {
+        return Err(Error::invalid_input("too many or too large read ranges"));
+    }
+    Ok(())
+}
+
 impl StorageServer {
+    async fn read_slot(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for &(offset, len) in ranges {
+            out.push(
+                self.backend
+                    .read(si, shnum, offset.saturating_add(WE_LEN), len)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+
     /// A server storing into `backend`.
     pub fn new(backend: Arc<dyn StorageBackend>, config: ServerConfig) -> Self {
         StorageServer {
@@ -293,20 +329,135 @@ impl StorageService for StorageServer {
 
     async fn slot_readv(
         &self,
-        _si: StorageIndex,
-        _shnums: Vec<ShareNum>,
-        _ranges: Vec<(u64, u64)>,
+        si: StorageIndex,
+        shnums: Vec<ShareNum>,
+        ranges: Vec<(u64, u64)>,
     ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        Err(Error::unavailable("mutable slots are not served yet"))
+        check_ranges(&ranges)?;
+        let mutable: Vec<ShareNum> = self
+            .backend
+            .list(&si)
+            .await?
+            .into_iter()
+            .filter(|i| {
+                i.kind == ShareKind::Mutable && (shnums.is_empty() || shnums.contains(&i.shnum))
+            })
+            .map(|i| i.shnum)
+            .collect();
+        let mut out = BTreeMap::new();
+        for shnum in mutable {
+            out.insert(shnum, self.read_slot(&si, shnum, &ranges).await?);
+        }
+        Ok(out)
     }
 
     async fn slot_testv_and_readv_and_writev(
         &self,
-        _si: StorageIndex,
-        _secrets: SlotSecrets,
-        _writes: BTreeMap<ShareNum, SlotWrite>,
-        _read_ranges: Vec<(u64, u64)>,
+        si: StorageIndex,
+        secrets: SlotSecrets,
+        writes: BTreeMap<ShareNum, SlotWrite>,
+        read_ranges: Vec<(u64, u64)>,
     ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        Err(Error::unavailable("mutable slots are not served yet"))
+        check_ranges(&read_ranges)?;
+        let existing: Vec<ShareNum> = self
+            .backend
+            .list(&si)
+            .await?
+            .into_iter()
+            .filter(|i| i.kind == ShareKind::Mutable)
+            .map(|i| i.shnum)
+            .collect();
+        // The write enabler guards every existing share of the slot.
+        for &shnum in &existing {
+            let we = self.backend.read(&si, shnum, 0, WE_LEN).await?;
+            if we[..] != secrets.write_enabler {
+                return Err(Error::permission_denied(format!(
+                    "wrong write enabler for slot {si} (share {shnum})"
+                )));
+            }
+        }
+        let mut reads = BTreeMap::new();
+        for &shnum in &existing {
+            reads.insert(shnum, self.read_slot(&si, shnum, &read_ranges).await?);
+        }
+        // Evaluate every test first; write only if all hold.
+        for (shnum, w) in &writes {
+            let current = if existing.contains(shnum) {
+                let len = self
+                    .backend
+                    .list(&si)
+                    .await?
+                    .iter()
+                    .find(|i| i.shnum == *shnum)
+                    .map(|i| i.size)
+                    .unwrap_or(0);
+                self.backend
+                    .read(&si, *shnum, WE_LEN, len.saturating_sub(WE_LEN))
+                    .await?
+            } else {
+                Bytes::new()
+            };
+            if !tests_hold(&current, &w.tests) {
+                return Ok((false, reads));
+            }
+        }
+        if self.config.readonly && !writes.is_empty() {
+            return Err(Error::permission_denied("this storage server is read-only"));
+        }
+        for (shnum, w) in writes {
+            // Shift into the container (after the write enabler) and make the
+            // whole change one atomic test-and-write per share: it also
+            // re-checks the enabler and the tests against concurrent writers.
+            let mut tests = vec![TestVector {
+                offset: 0,
+                expected: if existing.contains(&shnum) {
+                    Bytes::copy_from_slice(&secrets.write_enabler)
+                } else {
+                    Bytes::new()
+                },
+            }];
+            tests.extend(w.tests.into_iter().map(|t| TestVector {
+                offset: t.offset.saturating_add(WE_LEN),
+                expected: t.expected,
+            }));
+            let mut vectors = Vec::new();
+            if !existing.contains(&shnum) {
+                vectors.push(WriteVector {
+                    offset: 0,
+                    data: Bytes::copy_from_slice(&secrets.write_enabler),
+                });
+            }
+            for v in w.writes {
+                let offset = v
+                    .offset
+                    .checked_add(WE_LEN)
+                    .ok_or_else(|| Error::invalid_input("write offset overflows"))?;
+                vectors.push(WriteVector {
+                    offset,
+                    data: v.data,
+                });
+            }
+            let new_length = match w.new_length {
+                Some(n) => Some(
+                    n.checked_add(WE_LEN)
+                        .ok_or_else(|| Error::invalid_input("length overflows"))?,
+                ),
+                None => None,
+            };
+            if !self
+                .backend
+                .test_and_write(&si, shnum, &tests, &vectors, new_length)
+                .await?
+            {
+                return Ok((false, reads));
+            }
+        }
+        let lease = Lease {
+            renew_secret: secrets.renew_secret,
+            cancel_secret: secrets.cancel_secret,
+            expires_at: now() + LEASE_DURATION_SECS,
+        };
+        let _ = self.backend.add_lease(&si, &lease).await;
+        Ok((true, reads))
     }
 }
