@@ -48,3 +48,4 @@ bench:
 	$(CARGO) bench --bench ciphers
 	$(CARGO) bench --bench immutable
 	$(CARGO) bench --bench pipeline
+	$(CARGO) bench --bench grid

@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::cap::{Cap, LIT_THRESHOLD, LitCap};
 use crate::cipher::Cipher;
@@ -33,6 +34,9 @@ use crate::storage::{ShareNum, StorageIndex};
 
 /// A sink write in progress.
 type WriteFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>>;
+
+/// Segments being written to the servers at once.
+const WRITES_IN_FLIGHT: usize = 4;
 
 /// Chunk size of the convergence pass.
 const HASH_CHUNK: usize = 1 << 20;
@@ -161,10 +165,10 @@ impl Uploader {
         let mut input_done = false;
         let window = window();
         let result: Result<()> = async {
-            // Segment i's blocks are written while segment i+1 is awaited
-            // and the encoding window refilled, so slow writes and slow
-            // encoding overlap instead of adding up.
-            let mut writing: Option<WriteFuture<'_>> = None;
+            // Up to WRITES_IN_FLIGHT segments' blocks are on their way to
+            // the servers while later segments are read and encoded, so
+            // round trips to the servers overlap each other and the CPU work.
+            let mut writing: FuturesUnordered<WriteFuture<'_>> = FuturesUnordered::new();
             loop {
                 let next = async {
                     while !input_done && inflight.len() < window {
@@ -183,11 +187,16 @@ impl Uploader {
                         None => None,
                     }
                 };
-                let (written, next) = match writing.take() {
-                    Some(w) => futures::join!(w, next),
-                    None => (Ok(()), next.await),
+                tokio::pin!(next);
+                let next = loop {
+                    if writing.is_empty() {
+                        break next.await;
+                    }
+                    tokio::select! {
+                        n = &mut next => break n,
+                        Some(w) = writing.next() => w?,
+                    }
                 };
-                written?;
                 let Some(seg) = next else { break };
                 let seg = seg.map_err(join_error)??;
                 collector.add(&seg)?;
@@ -199,7 +208,15 @@ impl Uploader {
                         Some((s, Bytes::from(blocks.get_mut(usize::from(s))?.take()?)))
                     })
                     .collect();
-                writing = Some(sink.write(offset, pieces));
+                writing.push(sink.write(offset, pieces));
+                while writing.len() >= WRITES_IN_FLIGHT {
+                    if let Some(w) = writing.next().await {
+                        w?;
+                    }
+                }
+            }
+            while let Some(w) = writing.next().await {
+                w?;
             }
             Ok(())
         }
