@@ -143,11 +143,21 @@ pub fn create_client(
     Ok(())
 }
 
+/// The address to announce: the bound one, or `transport.advertise`. An
+/// advertise value without a scheme is a `HOST:PORT` that replaces the
+/// bound one in the listener's address (keeping its key fingerprint).
 fn advertised(cfg: &NodeConfig, listener: &dyn Listener) -> String {
-    if cfg.transport.advertise.is_empty() {
-        listener.address()
+    let bound = listener.address();
+    let adv = &cfg.transport.advertise;
+    if adv.is_empty() {
+        bound
+    } else if adv.contains("://") {
+        adv.clone()
     } else {
-        cfg.transport.advertise.clone()
+        match bound.split_once('@') {
+            Some((scheme_and_key, _)) => format!("{scheme_and_key}@{adv}"),
+            None => adv.clone(),
+        }
     }
 }
 
