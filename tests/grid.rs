@@ -517,3 +517,44 @@ fn nodes_refuse_bad_basedirs_and_taken_ports() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn start_status_stop_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let queen = dir.path().join("queen");
+    let q = queen.to_str().unwrap();
+    assert!(
+        tahoe(&["create-queen", "--basedir", q], &[], 30)
+            .status
+            .success()
+    );
+    let o = tahoe(&["start", "--basedir", q], &[], 30);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = tahoe(&["start", "--basedir", q], &[], 30);
+    assert!(!o.status.success(), "a second start must be refused");
+    assert!(
+        text(&o.stderr).contains("already running"),
+        "{}",
+        text(&o.stderr)
+    );
+    let s = text(&tahoe(&["status", "--basedir", q], &[], 30).stdout);
+    assert!(
+        s.contains("role:        Queen") && s.contains("state:       running"),
+        "{s}"
+    );
+    let o = tahoe(&["restart", "--basedir", q], &[], 60);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = tahoe(&["stop", "--basedir", q], &[], 60);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = text(&tahoe(&["status", "--basedir", q], &[], 30).stdout);
+    assert!(s.contains("not running"), "{s}");
+    assert!(
+        queen.join("logs/tahoe.log").exists(),
+        "the node logs to BASEDIR/logs/"
+    );
+    let key_mode = std::fs::metadata(queen.join("private/node.key")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777,
+        0o600
+    );
+}

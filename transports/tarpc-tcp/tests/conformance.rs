@@ -112,3 +112,33 @@ fn addresses_are_checked() {
         assert!(PeerAddress::parse(&bad).is_err(), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_stalled_peer_is_cut_off_and_blocks_nobody() {
+    use tokio::io::AsyncReadExt;
+    let quick = TarpcTcpConfig {
+        connect_timeout_secs: 1,
+        ..Default::default()
+    };
+    let server = TarpcTcp::new(Identity::ephemeral().unwrap(), quick);
+    let services = LocalServices {
+        storage: Some(Arc::new(tahoe_core::testing::transport::EchoStorage)),
+        queen: None,
+    };
+    let l = server.listen("127.0.0.1:0", services).await.unwrap();
+    let addr = PeerAddress::parse(&l.address()).unwrap();
+    // Connects and says nothing.
+    let mut stalled = tokio::net::TcpStream::connect(&addr.host_port)
+        .await
+        .unwrap();
+    // Others are served meanwhile.
+    let peer = node().connect(&l.address()).await.unwrap();
+    assert!(peer.storage.version().await.is_ok());
+    // The staller is disconnected after the handshake deadline.
+    let mut buf = [0u8; 1];
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), stalled.read(&mut buf)).await;
+    assert!(
+        matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+        "a stalled connection must be closed: {r:?}"
+    );
+}
