@@ -237,6 +237,26 @@ pub fn tests_hold(current: &[u8], tests: &[TestVector]) -> bool {
     })
 }
 
+/// Add `lease` to `leases`, or renew the lease with the same renew secret
+/// (keeping the later expiry). Returns whether anything changed. Shared by
+/// backends so that renewal means the same everywhere.
+pub fn merge_lease(leases: &mut Vec<Lease>, lease: &Lease) -> bool {
+    match leases
+        .iter_mut()
+        .find(|l| l.renew_secret == lease.renew_secret)
+    {
+        Some(l) if l.expires_at >= lease.expires_at => false,
+        Some(l) => {
+            l.expires_at = lease.expires_at;
+            true
+        }
+        None => {
+            leases.push(lease.clone());
+            true
+        }
+    }
+}
+
 /// The largest mutable share a backend must accept through
 /// [`apply_writes`] (1 GiB): bounds memory for hostile write vectors, since
 /// such backends hold the whole container in memory while rewriting it.

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
 use tahoe_core::codec::{
     Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
 };
@@ -29,19 +28,8 @@ use tahoe_gf256::{self as gf, Kernel};
 /// The registry name, as recorded in Tahoe's URI extension blocks.
 pub const NAME: &str = "crs";
 
-/// `[codec.crs]` settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CrsConfig {
-    /// Use SIMD when the CPU supports it (`false` forces the portable kernel).
-    pub simd: bool,
-}
-
-impl Default for CrsConfig {
-    fn default() -> Self {
-        CrsConfig { simd: true }
-    }
-}
+/// `[codec.crs]` settings: whether to use SIMD.
+pub type CrsConfig = tahoe_gf256::SimdConfig;
 
 /// Bytes per block processed at a time when encoding (keeps k inputs and
 /// n-k outputs of one chunk in L2).

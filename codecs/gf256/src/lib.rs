@@ -13,6 +13,21 @@
 use reed_solomon_erasure::galois_8;
 use std::sync::OnceLock;
 
+/// The `simd` setting that the codecs built on this crate read from their
+/// config sections (`[codec.crs]`, `[codec.reed-solomon]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimdConfig {
+    /// Use SIMD when the CPU supports it (`false` forces the portable kernel).
+    pub simd: bool,
+}
+
+impl Default for SimdConfig {
+    fn default() -> Self {
+        SimdConfig { simd: true }
+    }
+}
+
 /// Which slice kernel to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {

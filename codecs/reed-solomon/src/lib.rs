@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use reed_solomon_erasure::galois_8;
 use reed_solomon_erasure::{Field, ReedSolomon};
-use serde::Deserialize;
 use tahoe_core::codec::{
     Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
 };
@@ -25,19 +24,8 @@ use tahoe_gf256::{Kernel, PortableField};
 /// The registry name.
 pub const NAME: &str = "reed-solomon";
 
-/// `[codec.reed-solomon]` settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReedSolomonConfig {
-    /// Use SIMD when the CPU supports it (`false` forces pure Rust).
-    pub simd: bool,
-}
-
-impl Default for ReedSolomonConfig {
-    fn default() -> Self {
-        ReedSolomonConfig { simd: true }
-    }
-}
+/// `[codec.reed-solomon]` settings: whether to use SIMD.
+pub type ReedSolomonConfig = tahoe_gf256::SimdConfig;
 
 enum Engine {
     Simd(ReedSolomon<galois_8::Field>),

@@ -43,8 +43,8 @@ use serde::Deserialize;
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{
     Lease, MAX_MUTABLE_SHARE, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend,
-    StorageIndex, TestVector, WriteVector, apply_writes, check_pending_write, read_range,
-    tests_hold,
+    StorageIndex, TestVector, WriteVector, apply_writes, check_pending_write, merge_lease,
+    read_range, tests_hold,
 };
 use tahoe_core::{Error, Result};
 use tokio::sync::Mutex;
@@ -622,13 +622,8 @@ impl StorageBackend for FsBackend {
         blocking(move || {
             let path = b.si_dir(&si).join(LEASES);
             let mut leases = read_leases(&path)?;
-            match leases
-                .iter_mut()
-                .find(|l| l.renew_secret == lease.renew_secret)
-            {
-                Some(l) if l.expires_at >= lease.expires_at => return Ok(()),
-                Some(l) => l.expires_at = lease.expires_at,
-                None => leases.push(lease),
+            if !merge_lease(&mut leases, &lease) {
+                return Ok(());
             }
             b.replace_file(&path, &encode_leases(&leases))
         })

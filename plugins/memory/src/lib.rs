@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{
     Lease, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
-    WriteVector, apply_writes, check_pending_write, read_range, tests_hold,
+    WriteVector, apply_writes, check_pending_write, merge_lease, read_range, tests_hold,
 };
 use tahoe_core::{Error, Result};
 
@@ -366,13 +366,7 @@ impl StorageBackend for MemoryBackend {
             return Err(Error::not_found(format!("no shares of {si} to lease")));
         }
         let leases = st.leases.entry(*si).or_default();
-        match leases
-            .iter_mut()
-            .find(|l| l.renew_secret == lease.renew_secret)
-        {
-            Some(l) => l.expires_at = l.expires_at.max(lease.expires_at),
-            None => leases.push(lease.clone()),
-        }
+        merge_lease(leases, lease);
         Ok(())
     }
 

@@ -177,6 +177,33 @@ impl HappySink {
     }
 }
 
+impl HappySink {
+    /// Run `op` for every placed share at once; a server whose call fails
+    /// is dropped from the upload (which fails only if happiness is lost).
+    async fn on_each_placed<F, Fut>(&self, mut op: F) -> Result<()>
+    where
+        F: FnMut(StorageIndex, ShareNum, ServerRef) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let (si, targets) = {
+            let p = self.placed()?;
+            let si =
+                p.si.ok_or_else(|| Error::internal("upload used before start"))?;
+            (si, p.writing.clone())
+        };
+        let calls = targets.into_iter().map(|(shnum, server)| {
+            let call = op(si, shnum, server.clone());
+            async move { (server, call.await) }
+        });
+        for (server, r) in join_all(calls).await {
+            if let Err(e) = r {
+                self.drop_server(&server.id, &e).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ShareSink for HappySink {
     async fn start(&self, si: &StorageIndex, share_size: u64) -> Result<Vec<ShareNum>> {
@@ -255,50 +282,31 @@ impl ShareSink for HappySink {
     }
 
     async fn write(&self, offset: u64, pieces: Vec<(ShareNum, Bytes)>) -> Result<()> {
-        let (si, targets) = {
-            let p = self.placed()?;
-            let si = p.si.ok_or_else(|| Error::internal("write before start"))?;
-            let targets: Vec<(ShareNum, ServerRef, Bytes)> = pieces
-                .into_iter()
-                .filter_map(|(s, d)| Some((s, p.writing.get(&s)?.clone(), d)))
-                .collect();
-            (si, targets)
-        };
+        let mut pieces: BTreeMap<ShareNum, Bytes> = pieces.into_iter().collect();
         let secret = self.secrets.upload;
-        let results = join_all(targets.into_iter().map(|(shnum, server, data)| async move {
-            let r = server
-                .service
-                .write_bucket(si, shnum, secret, offset, data)
-                .await;
-            (server, r)
-        }))
-        .await;
-        for (server, r) in results {
-            if let Err(e) = r {
-                self.drop_server(&server.id, &e).await?;
+        self.on_each_placed(|si, shnum, server| {
+            let data = pieces.remove(&shnum);
+            async move {
+                match data {
+                    Some(d) => {
+                        server
+                            .service
+                            .write_bucket(si, shnum, secret, offset, d)
+                            .await
+                    }
+                    None => Ok(()),
+                }
             }
-        }
-        Ok(())
+        })
+        .await
     }
 
     async fn finish(&self) -> Result<()> {
-        let (si, targets) = {
-            let p = self.placed()?;
-            let si = p.si.ok_or_else(|| Error::internal("finish before start"))?;
-            (si, p.writing.clone())
-        };
         let secret = self.secrets.upload;
-        let results = join_all(targets.into_iter().map(|(shnum, server)| async move {
-            let r = server.service.close_bucket(si, shnum, secret).await;
-            (server, r)
-        }))
-        .await;
-        for (server, r) in results {
-            if let Err(e) = r {
-                self.drop_server(&server.id, &e).await?;
-            }
-        }
-        Ok(())
+        self.on_each_placed(|si, shnum, server| async move {
+            server.service.close_bucket(si, shnum, secret).await
+        })
+        .await
     }
 
     async fn abort(&self) {
