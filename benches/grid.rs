@@ -30,10 +30,10 @@ fn tahoe(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-/// Run and return (seconds, peak RSS in KiB, stdout). The child is reaped
-/// with wait4(2), which also gives its peak RSS.
+/// Run and return (seconds, peak RSS in KiB, CPU seconds, stdout). The
+/// child is reaped with wait4(2), which also gives its peak RSS and CPU.
 #[allow(unsafe_code, clippy::zombie_processes)]
-fn timed(args: &[&str]) -> (f64, u64, String) {
+fn timed(args: &[&str]) -> (f64, u64, f64, String) {
     let start = Instant::now();
     let child = Command::new(EXE)
         .args(args)
@@ -54,9 +54,11 @@ fn timed(args: &[&str]) -> (f64, u64, String) {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid);
     assert_eq!(status, 0, "tahoe {} failed", args.join(" "));
+    let cpu = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (
         start.elapsed().as_secs_f64(),
         usage.ru_maxrss as u64,
+        cpu(usage.ru_utime) + cpu(usage.ru_stime),
         reader.join().unwrap().trim().to_string(),
     )
 }
@@ -165,6 +167,7 @@ fn main() {
     let mut gateway_peak = 0;
     for size in sizes {
         let (mut up, mut down) = (Vec::new(), Vec::new());
+        let (mut gw_cpu, mut nodes_cpu, mut wall) = (0.0, 0.0, 0.0);
         for run in 0..3 {
             let file = root.join("input");
             {
@@ -176,15 +179,20 @@ fn main() {
                         .unwrap();
                 }
             }
-            let (t, rss, cap) = timed(&[
+            let ticks0: u64 = nodes.0.iter().map(|c| cpu_ticks(c.id())).sum();
+            let (t, rss, cpu, cap) = timed(&[
                 "put",
                 "--basedir",
                 gateway.to_str().unwrap(),
                 file.to_str().unwrap(),
             ]);
+            let ticks1: u64 = nodes.0.iter().map(|c| cpu_ticks(c.id())).sum();
+            gw_cpu += cpu;
+            nodes_cpu += (ticks1 - ticks0) as f64 / 100.0;
+            wall += t;
             gateway_peak = gateway_peak.max(rss);
             up.push((size << 20) as f64 / 1e6 / t);
-            let (t, rss, _) = timed(&[
+            let (t, rss, _, _) = timed(&[
                 "get",
                 "--basedir",
                 gateway.to_str().unwrap(),
@@ -204,6 +212,12 @@ fn main() {
             down.iter()
                 .map(|v| (v * 10.0).round() / 10.0)
                 .collect::<Vec<_>>()
+        );
+        println!(
+            "         uploads used {:.2} cores: gateway {:.2}, storage nodes {:.2}",
+            (gw_cpu + nodes_cpu) / wall,
+            gw_cpu / wall,
+            nodes_cpu / wall
         );
     }
     let storage_peak = nodes.0[1..]
