@@ -147,6 +147,21 @@ pub fn select_decode_blocks<'a>(
     Ok(chosen)
 }
 
+/// The fast path every systematic codec shares: when `chosen` (as returned
+/// by [`select_decode_blocks`]) is exactly the k primary blocks, the segment
+/// is their first `per_block` bytes laid end to end; no arithmetic needed.
+/// `None` when any parity block is among them.
+pub fn concat_primaries(chosen: &[Block<'_>], per_block: usize) -> Option<Vec<u8>> {
+    if !chosen.iter().enumerate().all(|(i, b)| b.index == i) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(chosen.len() * per_block);
+    for b in chosen {
+        out.extend_from_slice(&b.data[..per_block]);
+    }
+    Some(out)
+}
+
 /// Shared argument check for [`Codec::encode`] implementations.
 pub fn check_encode_input(params: CodecParams, data: &[u8]) -> Result<()> {
     if data.is_empty() || data.len() % params.k() != 0 {

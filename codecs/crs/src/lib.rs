@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tahoe_core::codec::{
-    Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
+    Block, Codec, CodecParams, check_decode_len, check_encode_input, concat_primaries,
+    select_decode_blocks,
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
@@ -180,13 +181,10 @@ impl Codec for Crs {
         let k = self.params.k();
         let bs = data_len / k;
         let chosen = select_decode_blocks(self.params, blocks, bs)?;
-        let mut out = vec![0u8; data_len];
-        if chosen.iter().enumerate().all(|(i, b)| b.index == i) {
-            for (i, b) in chosen.iter().enumerate() {
-                out[i * bs..(i + 1) * bs].copy_from_slice(b.data);
-            }
-            return Ok(out);
+        if let Some(data) = concat_primaries(&chosen, bs) {
+            return Ok(data);
         }
+        let mut out = vec![0u8; data_len];
         let indexes: Vec<u8> = chosen.iter().map(|b| b.index as u8).collect();
         let inv = self.decode_matrix(&indexes)?;
         for (i, dest) in out.chunks_exact_mut(bs).enumerate() {

@@ -13,7 +13,8 @@
 use std::sync::Arc;
 
 use tahoe_core::codec::{
-    Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
+    Block, Codec, CodecParams, check_decode_len, check_encode_input, concat_primaries,
+    select_decode_blocks,
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
@@ -94,13 +95,10 @@ impl Codec for Leopard {
         let (k, n) = (self.params.k(), self.params.n());
         let bs = data_len / k;
         let chosen = select_decode_blocks(self.params, blocks, self.block_len(data_len))?;
-        let mut out = Vec::with_capacity(data_len);
-        if chosen.iter().enumerate().all(|(i, b)| b.index == i) {
-            for b in &chosen {
-                out.extend_from_slice(&b.data[..bs]);
-            }
-            return Ok(out);
+        if let Some(data) = concat_primaries(&chosen, bs) {
+            return Ok(data);
         }
+        let mut out = Vec::with_capacity(data_len);
         let mut shards: Vec<Vec<u8>> = vec![Vec::new(); n];
         for b in &chosen {
             shards[b.index] = b.data.to_vec();

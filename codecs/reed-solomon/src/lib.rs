@@ -15,7 +15,8 @@ use std::sync::Arc;
 use reed_solomon_erasure::galois_8;
 use reed_solomon_erasure::{Field, ReedSolomon};
 use tahoe_core::codec::{
-    Block, Codec, CodecParams, check_decode_len, check_encode_input, select_decode_blocks,
+    Block, Codec, CodecParams, check_decode_len, check_encode_input, concat_primaries,
+    select_decode_blocks,
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
@@ -111,13 +112,10 @@ impl Codec for ReedSolomonCodec {
         let k = self.params.k();
         let bs = data_len / k;
         let chosen = select_decode_blocks(self.params, blocks, bs)?;
-        let mut out = Vec::with_capacity(data_len);
-        if chosen.iter().enumerate().all(|(i, b)| b.index == i) {
-            for b in &chosen {
-                out.extend_from_slice(b.data);
-            }
-            return Ok(out);
+        if let Some(data) = concat_primaries(&chosen, bs) {
+            return Ok(data);
         }
+        let mut out = Vec::with_capacity(data_len);
         let mut slots: Vec<Option<Vec<u8>>> = vec![None; self.params.n()];
         for b in &chosen {
             slots[b.index] = Some(b.data.to_vec());
