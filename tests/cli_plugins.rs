@@ -125,3 +125,16 @@ fn missing_basedir_is_an_error() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("/nonexistent/node"));
 }
+
+#[test]
+fn shared_library_plugins_are_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tahoe.toml"),
+        "[plugins]\nload = [\"libmystore.so\"]\n[transport]\nname = \"memory\"\n",
+    )
+    .unwrap();
+    let o = tahoe(&["plugins", "--config", dir.path().to_str().unwrap()], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("libmystore.so"), "{}", stderr(&o));
+}

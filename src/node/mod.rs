@@ -269,6 +269,11 @@ pub async fn run(basedir: &Path) -> Result<()> {
     let sel = registry.select(&cfg)?;
     let key = Arc::new(NodeKey::load(basedir)?);
     let _pid = PidFile::create(basedir)?;
+    if let Some(port) = cfg.web.port {
+        tracing::warn!(
+            "web.port = {port} is set, but this build has no web gateway yet; ignoring it"
+        );
+    }
     let running = match cfg.node.role {
         Role::Queen => start_queen(&cfg, &sel, &key).await?,
         Role::Client => start_client(&cfg, &sel, &key).await?,

@@ -317,6 +317,13 @@ impl Registry {
                 }
             }
         }
+        if let Some(path) = config.plugins.load.first() {
+            return Err(Error::plugin_incompatible(format!(
+                "plugins.load{}: loading shared-library plugins ({}) is not supported by this build yet",
+                config.origin("plugins.load"),
+                path.display()
+            )));
+        }
         // Unknown names are reported against the key that chose them.
         let choices = [
             (PluginKind::Codec, "name", config.codec.name.as_str()),
