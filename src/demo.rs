@@ -12,11 +12,10 @@ struct Children(Vec<(PathBuf, std::process::Child)>);
 
 impl Drop for Children {
     fn drop(&mut self) {
+        // A clean stop (SIGTERM, wait) for each node, then make sure.
         for (dir, child) in &mut self.0 {
-            if let Some(pid) = running_pid(dir) {
-                let mut sink = Vec::new();
-                let _ = crate::daemon::stop(dir, &mut sink);
-                let _ = pid;
+            if running_pid(dir).is_some() {
+                let _ = crate::daemon::stop(dir, &mut std::io::sink());
             }
             let _ = child.kill();
             let _ = child.wait();
