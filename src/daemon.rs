@@ -13,10 +13,11 @@ use crate::node::{STATUS_FILE, Status, running_pid};
 pub const LOG_DIR: &str = "logs";
 
 /// Log to stderr, and for a node also to `BASEDIR/logs/tahoe.log`.
-/// `TAHOE_LOG` sets the filter (default `info` for nodes, `warn` otherwise).
+/// `RUST_LOG` sets the filter (default `info` for nodes, `warn` otherwise);
+/// not a `TAHOE_*` variable, since those are configuration keys.
 pub fn init_logging(basedir: Option<&Path>) -> Result<()> {
     let default = if basedir.is_some() { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TAHOE_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match basedir {

@@ -56,6 +56,17 @@ pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> R
         let c = root.join(format!("node{i}"));
         if !c.join(tahoe_core::config::CONFIG_FILE).exists() {
             create_client(&c, Some(introducer.trim()), &format!("node{i}"), true)?;
+            if clients < 10 {
+                // Fewer nodes than the default 3-of-7-of-10 needs: scale the
+                // encoding down so that uploads can succeed.
+                let n = clients.max(1);
+                let happy = n.min(7);
+                let k = happy.min(3);
+                let mut toml = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(c.join(tahoe_core::config::CONFIG_FILE))?;
+                writeln!(toml, "\n[encoding]\nk = {k}\nhappy = {happy}\nn = {n}")?;
+            }
         }
         dirs.push(c);
     }

@@ -4,7 +4,9 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = tahoe::cli::Cli::parse();
-    let mut stdout = std::io::stdout().lock();
+    // Not locked for the whole command: `tahoe get` streams to standard
+    // output from another thread, which would wait on that lock forever.
+    let mut stdout = std::io::stdout();
     match tahoe::cli::run(cli, &mut stdout) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
