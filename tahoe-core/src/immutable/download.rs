@@ -281,10 +281,7 @@ impl Downloader {
             Error::not_enough_shares("no share with a URI extension block matching the cap")
         })?;
         // Shares found bad so far are not used again.
-        candidates.retain(|c| {
-            !bad.iter()
-                .any(|b| b.server == c.server.id && b.shnum == c.shnum)
-        });
+        drop_bad(candidates, bad);
         let params = ueb.codec_params()?;
         let codec =
             (self.codecs)(&ueb.codec_name, params).map_err(|e| e.context("the file's codec"))?;
@@ -333,10 +330,7 @@ impl Downloader {
             .await;
             match tree {
                 Ok(crypttext_tree) => {
-                    candidates.retain(|c| {
-                        !bad.iter()
-                            .any(|b| b.server == c.server.id && b.shnum == c.shnum)
-                    });
+                    drop_bad(candidates, bad);
                     return Ok(Context {
                         si,
                         ueb,
@@ -352,6 +346,14 @@ impl Downloader {
             "no share with a valid ciphertext hash tree",
         ))
     }
+}
+
+/// Forget candidates already found bad.
+fn drop_bad(candidates: &mut Vec<Candidate>, bad: &[BadShare]) {
+    candidates.retain(|c| {
+        !bad.iter()
+            .any(|b| b.server == c.server.id && b.shnum == c.shnum)
+    });
 }
 
 fn bad_share(c: &Candidate, e: &Error) -> BadShare {
