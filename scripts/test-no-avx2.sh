@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run the codec test binaries on an emulated x86-64 CPU without AVX2
-# (qemu user mode), reusing the binaries `cargo test --workspace` built, so
+# Run the codec and SHA-256 lane test binaries on an emulated x86-64 CPU
+# without AVX2 or the SHA extensions (qemu user mode), reusing the binaries `cargo test --workspace` built, so
 # nothing is compiled again. Proves the run-time SIMD choice: a binary built
 # here must not die with an illegal instruction on an older CPU.
 set -euo pipefail
@@ -18,7 +18,7 @@ if ! command -v "$QEMU" >/dev/null 2>&1; then
 fi
 mapfile -t exes < <("$CARGO" test --workspace --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, sys
-want = {"tahoe-gf256", "tahoe-codec-crs", "tahoe-codec-reed-solomon"}
+want = {"tahoe-gf256", "tahoe-codec-crs", "tahoe-codec-reed-solomon", "tahoe-sha256x"}
 for line in sys.stdin:
     try:
         m = json.loads(line)
@@ -33,11 +33,11 @@ for line in sys.stdin:
     if name in want:
         print(m["executable"])
 ')
-if [ "${#exes[@]}" -lt 3 ]; then
-    echo "error: expected the gf256, crs and reed-solomon test binaries, found ${#exes[@]}" >&2
+if [ "${#exes[@]}" -lt 4 ]; then
+    echo "error: expected the gf256, crs, reed-solomon and sha256x test binaries, found ${#exes[@]}" >&2
     exit 1
 fi
 for exe in "${exes[@]}"; do
-    echo "== $(basename "$exe") on an emulated CPU without AVX2"
+    echo "== $(basename "$exe") on an emulated CPU without AVX2 or SHA-NI"
     TAHOE_EXPECT_NO_SIMD=1 "$QEMU" -cpu Nehalem "$exe"
 done

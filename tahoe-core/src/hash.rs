@@ -5,7 +5,7 @@
 //! so that a value hashed for one purpose can never stand in for another.
 //! The tags are part of the format: changing one changes every cap.
 
-use sha2::{Digest, Sha256};
+use tahoe_sha256x::Sha256;
 
 /// The length of every hash in the formats.
 pub const HASH_LEN: usize = 32;
@@ -54,7 +54,7 @@ impl TaggedHasher {
     /// Start a hash under `tag`.
     pub fn new(tag: &[u8]) -> Self {
         let mut inner = Sha256::new();
-        inner.update(netstring(tag));
+        inner.update(&netstring(tag));
         TaggedHasher { inner }
     }
 
@@ -63,10 +63,17 @@ impl TaggedHasher {
         self.inner.update(data);
     }
 
+    /// Feed `data[i]` to `hashers[i]` for every `i`, several streams side
+    /// by side where the CPU allows (see `tahoe-sha256x`): the same result
+    /// as feeding each in turn, faster.
+    pub fn update_many(hashers: &mut [&mut TaggedHasher], data: &[&[u8]]) {
+        let mut inner: Vec<&mut Sha256> = hashers.iter_mut().map(|h| &mut h.inner).collect();
+        tahoe_sha256x::update_many(&mut inner, data);
+    }
+
     /// The SHA-256d digest.
     pub fn finalize(self) -> Hash {
-        let first = self.inner.finalize();
-        Sha256::digest(first).into()
+        tahoe_sha256x::digest(&self.inner.finalize())
     }
 }
 
@@ -121,6 +128,7 @@ mod tests {
 
     #[test]
     fn sha256d_is_double() {
+        use sha2::{Digest, Sha256};
         let direct: Hash = Sha256::digest(Sha256::digest(b"3:tag,data")).into();
         assert_eq!(tagged_hash(b"tag", b"data"), direct);
         let mut h = TaggedHasher::new(b"tag");
@@ -129,5 +137,18 @@ mod tests {
         assert_eq!(h.finalize(), direct);
         let pair: Hash = Sha256::digest(Sha256::digest(b"3:tag,1:a,2:bc,")).into();
         assert_eq!(tagged_pair_hash(b"tag", b"a", b"bc"), pair);
+    }
+
+    #[test]
+    fn many_at_once_equals_one_by_one() {
+        let blocks: Vec<Vec<u8>> = (0..11u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
+        let mut hashers: Vec<TaggedHasher> =
+            (0..11).map(|_| TaggedHasher::new(tags::BLOCK)).collect();
+        let mut refs: Vec<&mut TaggedHasher> = hashers.iter_mut().collect();
+        let data: Vec<&[u8]> = blocks.iter().map(|b| &b[..]).collect();
+        TaggedHasher::update_many(&mut refs, &data);
+        for (h, b) in hashers.into_iter().zip(&blocks) {
+            assert_eq!(h.finalize(), block_hash(b));
+        }
     }
 }

@@ -50,7 +50,10 @@ fn encode_with<F: Field<Elem = u8>>(
     shards: &[&[u8]],
     bs: usize,
 ) -> Result<Vec<Vec<u8>>> {
-    let mut parity = vec![vec![0u8; bs]; rs.parity_shard_count()];
+    // Fresh buffers one by one, not cloned: see the crs codec's encode.
+    let mut parity: Vec<Vec<u8>> = (0..rs.parity_shard_count())
+        .map(|_| vec![0u8; bs])
+        .collect();
     rs.encode_sep(shards, &mut parity).map_err(rs_error)?;
     Ok(parity)
 }

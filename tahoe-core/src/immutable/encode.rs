@@ -8,7 +8,7 @@
 use crate::cap::ChkCap;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::hash::{Hash, block_hash, tagged_hash, tags};
+use crate::hash::{Hash, TaggedHasher, tags};
 use crate::hashtree::HashTree;
 use crate::immutable::plan::SharePlan;
 use crate::layout::pack_share_hashes;
@@ -33,9 +33,9 @@ pub fn encode_segment(
     index: u64,
     mut crypttext: Vec<u8>,
 ) -> Result<EncodedSegment> {
-    let crypttext_hash = tagged_hash(tags::CIPHERTEXT_SEGMENT, &crypttext);
+    let unpadded = crypttext.len();
     let padded = plan.padded_segment_len(index) as usize;
-    if crypttext.len() > padded {
+    if unpadded > padded {
         return Err(Error::internal("segment longer than planned"));
     }
     crypttext.resize(padded, 0);
@@ -47,7 +47,21 @@ pub fn encode_segment(
             codec.name()
         )));
     }
-    let block_hashes = blocks.iter().map(|b| block_hash(b)).collect();
+    // The segment hash and the N block hashes are independent streams:
+    // hash them side by side.
+    let mut hashers: Vec<TaggedHasher> =
+        std::iter::once(TaggedHasher::new(tags::CIPHERTEXT_SEGMENT))
+            .chain(blocks.iter().map(|_| TaggedHasher::new(tags::BLOCK)))
+            .collect();
+    let data: Vec<&[u8]> = std::iter::once(&crypttext[..unpadded])
+        .chain(blocks.iter().map(|b| &b[..]))
+        .collect();
+    TaggedHasher::update_many(&mut hashers.iter_mut().collect::<Vec<_>>(), &data);
+    let mut digests = hashers.into_iter().map(TaggedHasher::finalize);
+    let crypttext_hash = digests
+        .next()
+        .ok_or_else(|| Error::internal("no segment hash"))?;
+    let block_hashes = digests.collect();
     Ok(EncodedSegment {
         index,
         crypttext_hash,
