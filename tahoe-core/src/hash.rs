@@ -97,6 +97,16 @@ pub fn block_hash(block: &[u8]) -> Hash {
     tagged_hash(tags::BLOCK, block)
 }
 
+/// The hashes of several blocks, computed side by side.
+pub fn block_hashes(blocks: &[&[u8]]) -> Vec<Hash> {
+    let mut hashers: Vec<TaggedHasher> = blocks
+        .iter()
+        .map(|_| TaggedHasher::new(tags::BLOCK))
+        .collect();
+    TaggedHasher::update_many(&mut hashers.iter_mut().collect::<Vec<_>>(), blocks);
+    hashers.into_iter().map(TaggedHasher::finalize).collect()
+}
+
 /// The storage index of an immutable file with encryption key `key`.
 pub fn storage_index(key: &[u8]) -> [u8; 16] {
     let h = tagged_hash(tags::STORAGE_INDEX, key);

@@ -31,7 +31,7 @@ use crate::cap::ChkCap;
 use crate::cipher::Cipher;
 use crate::codec::{Block, Codec, CodecParams};
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::{HASH_LEN, Hash, block_hash, tagged_hash, tags};
+use crate::hash::{HASH_LEN, Hash, block_hashes, tagged_hash, tags};
 use crate::hashtree::{node_count, pair_hash, verify_leaf};
 use crate::immutable::plan::SharePlan;
 use crate::immutable::sink::ServerRef;
@@ -476,6 +476,38 @@ async fn fill(ctx: &Context, set: &Mutex<ShareSet>) -> Result<Vec<Arc<OpenShare>
     Ok(s.active.clone())
 }
 
+/// Check each fetched block of segment `seg` against its share's block
+/// hash tree, all of them side by side on a blocking thread (hashing is the
+/// bulk of a download's CPU). A block that fails becomes a `Corrupt` error
+/// in its place.
+async fn verify_blocks(
+    active: &[Arc<OpenShare>],
+    seg: u64,
+    fetched: Vec<Result<Bytes>>,
+) -> Result<Vec<Result<Bytes>>> {
+    let leaves: Vec<Hash> = active
+        .iter()
+        .map(|s| s.block_tree[s.block_tree.len() / 2 + seg as usize])
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let ok: Vec<&[u8]> = fetched.iter().filter_map(|r| r.as_deref().ok()).collect();
+        let mut digests = block_hashes(&ok).into_iter();
+        fetched
+            .into_iter()
+            .zip(leaves)
+            .map(|(r, leaf)| {
+                let data = r?;
+                match digests.next() {
+                    Some(d) if d == leaf => Ok(data),
+                    _ => Err(Error::corrupt(format!("block {seg} fails its hash"))),
+                }
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| Error::internal(format!("block check task failed: {e}")))
+}
+
 /// Fetch, verify, decode, check and decrypt one segment.
 async fn fetch_segment(
     ctx: &Arc<Context>,
@@ -490,14 +522,9 @@ async fn fetch_segment(
         let active = fill(ctx, set).await?;
         let reads = active.iter().map(|s| async move {
             let off = s.layout.data + offset_in_data;
-            let data = read_exact(&s.cand, ctx.si, off, len).await?;
-            let leaf = s.block_tree[s.block_tree.len() / 2 + seg as usize];
-            if block_hash(&data) != leaf {
-                return Err(Error::corrupt(format!("block {seg} fails its hash")));
-            }
-            Ok(data)
+            read_exact(&s.cand, ctx.si, off, len).await
         });
-        let results = join_all(reads).await;
+        let results = verify_blocks(&active, seg, join_all(reads).await).await?;
         let mut good = BTreeMap::new();
         let mut failed = Vec::new();
         for (s, r) in active.iter().zip(results) {
