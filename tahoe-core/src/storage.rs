@@ -192,6 +192,13 @@ pub trait StorageBackend: Send + Sync {
     async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()>;
 
     /// Bytes the backend can still accept, or `None` when it cannot tell.
+    ///
+    /// # Contract
+    /// Space promised to pending shares (the `size` given to
+    /// [`StorageBackend::create`], until the share is sealed, aborted or
+    /// dropped) counts as used, so that uploads started together cannot
+    /// overcommit the store. Counting a pending share's written bytes twice
+    /// meanwhile is allowed (it errs on the safe side).
     async fn remaining_capacity(&self) -> Result<Option<u64>>;
 
     /// Atomically test and change a mutable share, creating it if absent.

@@ -78,6 +78,13 @@ struct Inner {
     root: PathBuf,
     stripes: Vec<Mutex<()>>,
     counter: AtomicU64,
+    /// Bytes promised to pending shares (their full size, from `create`
+    /// until sealed, aborted or dropped). Free space is what the filesystem
+    /// reports minus this, so many uploads started at once cannot together
+    /// promise more than the disk holds. Bytes a pending share has already
+    /// written are counted twice (on disk and here) until it is sealed: the
+    /// error is on the safe side, as in Tahoe-LAFS.
+    promised: std::sync::Mutex<u64>,
 }
 
 /// The filesystem backend.
@@ -158,6 +165,7 @@ impl FsBackend {
                 root,
                 stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
                 counter: AtomicU64::new(0),
+                promised: std::sync::Mutex::new(0),
             }),
         })
     }
@@ -242,7 +250,14 @@ impl FsBackend {
         Ok(())
     }
 
+    /// Free space as the filesystem reports it, less what pending shares
+    /// have been promised.
     fn free_space(&self) -> Result<u64> {
+        let promised = *self.promised()?;
+        Ok(self.disk_free()?.saturating_sub(promised))
+    }
+
+    fn disk_free(&self) -> Result<u64> {
         // The root may not exist yet: ask about its nearest existing ancestor.
         let existing = self
             .inner
@@ -251,6 +266,33 @@ impl FsBackend {
             .find(|p| !p.as_os_str().is_empty() && p.exists())
             .unwrap_or(Path::new("."));
         available_bytes(existing)
+    }
+
+    fn promised(&self) -> Result<std::sync::MutexGuard<'_, u64>> {
+        self.inner
+            .promised
+            .lock()
+            .map_err(|_| Error::internal("fs backend reservation table poisoned"))
+    }
+
+    /// Promise `size` bytes to a new pending share if they fit, atomically
+    /// with the check (two creates cannot both take the last free bytes).
+    fn reserve(&self, size: u64) -> Result<Reservation> {
+        let mut promised = self.promised()?;
+        let free = self.disk_free()?.saturating_sub(*promised);
+        if size > free {
+            return Err(Error::no_space(format!(
+                "share of {size} bytes does not fit: {free} bytes free under {} \
+                 (after {} bytes promised to uploads in progress)",
+                self.root().display(),
+                *promised
+            )));
+        }
+        *promised += size;
+        Ok(Reservation {
+            backend: self.clone(),
+            size,
+        })
     }
 }
 
@@ -275,6 +317,21 @@ fn available_bytes(path: &Path) -> Result<u64> {
     Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
+/// Bytes promised to one pending share, given back when it is dropped
+/// (sealed, aborted or abandoned alike).
+struct Reservation {
+    backend: FsBackend,
+    size: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Ok(mut promised) = self.backend.promised() {
+            *promised = promised.saturating_sub(self.size);
+        }
+    }
+}
+
 struct Pending {
     backend: FsBackend,
     si: StorageIndex,
@@ -282,6 +339,7 @@ struct Pending {
     size: u64,
     tmp: PathBuf,
     file: Option<Arc<File>>,
+    _reservation: Reservation,
 }
 
 impl Drop for Pending {
@@ -443,7 +501,7 @@ impl StorageBackend for FsBackend {
         let si = *si;
         let tmp = self.temp_path();
         let t = tmp.clone();
-        let file = blocking(move || {
+        let (file, reservation) = blocking(move || {
             for kind in [ShareKind::Immutable, ShareKind::Mutable] {
                 if b.share_path(&si, shnum, kind).exists() {
                     return Err(Error::already_exists(format!(
@@ -451,21 +509,16 @@ impl StorageBackend for FsBackend {
                     )));
                 }
             }
-            let free = b.free_space()?;
-            if size > free {
-                return Err(Error::no_space(format!(
-                    "share of {size} bytes does not fit: {free} bytes free under {}",
-                    b.root().display()
-                )));
-            }
+            let reservation = b.reserve(size)?;
             if let Some(parent) = t.parent() {
                 create_dirs(parent)?;
             }
-            OpenOptions::new()
+            let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&t)
-                .map_err(|e| io_err("create", &t, e))
+                .map_err(|e| io_err("create", &t, e))?;
+            Ok((file, reservation))
         })
         .await?;
         Ok(Box::new(Pending {
@@ -475,6 +528,7 @@ impl StorageBackend for FsBackend {
             size,
             tmp,
             file: Some(Arc::new(file)),
+            _reservation: reservation,
         }))
     }
 

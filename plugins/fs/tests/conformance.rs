@@ -71,3 +71,45 @@ async fn strays_in_share_directories_are_ignored() {
     let nums: Vec<u8> = b.list(&si).await.unwrap().iter().map(|i| i.shnum).collect();
     assert_eq!(nums, vec![0]);
 }
+
+/// Pending shares are promised their full size at `create`: uploads started
+/// together cannot overcommit the disk, and the promise is given back when
+/// a pending share is sealed, aborted or dropped. (Nothing is written, so
+/// the sizes can be a large part of the real free space.)
+#[tokio::test]
+async fn pending_shares_hold_their_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = FsBackend::open(dir.path().join("store")).unwrap();
+    let free = b.remaining_capacity().await.unwrap().unwrap();
+    // 60% of the free space: one fits, a second at the same time does not,
+    // whatever else the machine writes meanwhile (within 20%).
+    let size = free / 10 * 6;
+    let si = StorageIndex([7; 16]);
+    let first = b.create(&si, 0, size).await.unwrap();
+    let left = b.remaining_capacity().await.unwrap().unwrap();
+    assert!(
+        left <= free - size / 2,
+        "free {free}, promised {size}, still {left} left"
+    );
+    let e = b
+        .create(&si, 1, size)
+        .await
+        .err()
+        .expect("second promise overcommits the disk");
+    assert_eq!(e.kind(), tahoe_core::ErrorKind::NoSpace, "{e}");
+    assert!(e.to_string().contains("promised"), "{e}");
+    // Dropping, aborting or sealing gives the space back.
+    drop(first);
+    let second = b.create(&si, 1, size).await.unwrap();
+    second.abort().await.unwrap();
+    let mut third = b.create(&si, 2, 3).await.unwrap();
+    third.write(0, Bytes::from_static(b"abc")).await.unwrap();
+    third.seal().await.unwrap();
+    let fourth = b.create(&si, 3, size).await.unwrap();
+    drop(fourth);
+    let after = b.remaining_capacity().await.unwrap().unwrap();
+    assert!(
+        after > free - size / 2,
+        "space not given back: {after} of {free}"
+    );
+}
