@@ -67,8 +67,25 @@ impl Sha256 {
     }
 
     /// Feed `data`.
-    pub fn update(&mut self, data: &[u8]) {
-        update_many(&mut [self], &[data]);
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.len = self.len.wrapping_add(data.len() as u64);
+        if self.buf_len > 0 {
+            let take = (BLOCK - self.buf_len).min(data.len());
+            self.buf[self.buf_len..self.buf_len + take].copy_from_slice(&data[..take]);
+            self.buf_len += take;
+            data = &data[take..];
+            if self.buf_len < BLOCK {
+                return;
+            }
+            let block = self.buf;
+            compress_one(&mut self.state, &block);
+            self.buf_len = 0;
+        }
+        let whole = data.len() / BLOCK * BLOCK;
+        compress_one(&mut self.state, &data[..whole]);
+        let rest = &data[whole..];
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.buf_len = rest.len();
     }
 
     /// The digest of everything fed.
@@ -107,6 +124,10 @@ pub fn digest(data: &[u8]) -> [u8; 32] {
 /// If the two slices differ in length (a caller's bug).
 pub fn update_many(hashers: &mut [&mut Sha256], data: &[&[u8]]) {
     assert_eq!(hashers.len(), data.len(), "one data slice per hasher");
+    if let ([h], [d]) = (&mut *hashers, data) {
+        h.update(d);
+        return;
+    }
     let mut rest: Vec<&[u8]> = data.to_vec();
     // 1. Top up partly filled buffers; compress the ones that fill.
     let mut full: Vec<usize> = Vec::new();
