@@ -56,6 +56,10 @@ pub struct ShareLayout {
 
 impl ShareLayout {
     /// The v2 layout for a new share.
+    ///
+    /// The arguments come from a [`crate::immutable::plan::SharePlan`],
+    /// which bounds them (at most `MAX_SEGMENTS` segments of at most
+    /// `MAX_SEGMENT_SIZE` bytes), so no offset can overflow.
     pub fn for_upload(
         block_size: u64,
         data_size: u64,

@@ -215,7 +215,7 @@ impl Ueb {
             let len = usize::try_from(decimal(&rest[..colon], "value length")?)
                 .map_err(|_| corrupt("UEB value length out of range".into()))?;
             rest = &rest[colon + 1..];
-            if rest.len() < len + 1 || rest[len] != b',' {
+            if len >= rest.len() || rest[len] != b',' {
                 return Err(corrupt("UEB value runs past the end or lacks ','".into()));
             }
             let key = String::from_utf8_lossy(key).into_owned();

@@ -39,10 +39,6 @@ use crate::layout::{ShareLayout, V2_HEADER, parse_share_hashes, parse_ueb_len};
 use crate::storage::{ShareNum, StorageIndex};
 use crate::ueb::Ueb;
 
-/// The largest hash tree fetched whole (64 MiB: a 1 TiB file in 1 MiB
-/// segments). Larger files are refused rather than exhausting memory.
-pub const MAX_TREE_BYTES: u64 = 64 << 20;
-
 /// Builds the codec a file names in its UEB.
 pub type CodecProvider = dyn Fn(&str, CodecParams) -> Result<Arc<dyn Codec>> + Send + Sync;
 
@@ -286,14 +282,9 @@ impl Downloader {
         let codec =
             (self.codecs)(&ueb.codec_name, params).map_err(|e| e.context("the file's codec"))?;
         let plan = SharePlan::from_segmentation(ueb.segmentation(), codec.as_ref())?;
+        // Trees are read whole; the plan bounds their size (MAX_SEGMENTS).
         let nodes = node_count(plan.seg.num_segments as usize);
         let tree_bytes = (nodes * HASH_LEN) as u64;
-        if tree_bytes > MAX_TREE_BYTES {
-            return Err(Error::invalid_input(format!(
-                "file has {} segments; hash trees over {MAX_TREE_BYTES} bytes are not supported",
-                plan.seg.num_segments
-            )));
-        }
         // The ciphertext tree is the same in every share; try the UEB's
         // share first, then the others.
         let mut order: Vec<Candidate> = vec![ueb_share.clone()];

@@ -6,10 +6,19 @@
 //! fixed sizes, so a UEB with placeholder hashes has the final length).
 
 use crate::codec::Codec;
+use crate::config::MAX_SEGMENT_SIZE;
 use crate::error::{Error, Result};
 use crate::hashtree::HashTree;
 use crate::layout::ShareLayout;
 use crate::ueb::{Segmentation, Ueb};
+
+/// The most segments a file may have (2^20: 1 TiB in 1 MiB segments, 64 TiB
+/// in the largest). Downloads read each hash tree whole, so this bounds
+/// them to 64 MiB; uploads keep every block hash until the end (32 bytes
+/// per share per segment). The same limit applies both ways, so nothing is
+/// stored that could not be read back, and a hostile cap cannot make a
+/// downloader plan trees beyond memory or overflow an offset.
+pub const MAX_SEGMENTS: u64 = 1 << 20;
 
 /// Everything the encoder and the servers need to know about the shares.
 #[derive(Debug, Clone)]
@@ -51,6 +60,23 @@ impl SharePlan {
     /// Plan from a known segmentation (downloads take it from the UEB).
     pub fn from_segmentation(seg: Segmentation, codec: &dyn Codec) -> Result<SharePlan> {
         let p = codec.params();
+        if seg.segment_size > MAX_SEGMENT_SIZE {
+            return Err(Error::invalid_input(format!(
+                "segments of {} bytes are over the {MAX_SEGMENT_SIZE}-byte limit",
+                seg.segment_size
+            )));
+        }
+        if seg.num_segments > MAX_SEGMENTS {
+            return Err(Error::invalid_input(format!(
+                "a file of {} bytes in segments of {} bytes has {} segments, over the \
+                 {MAX_SEGMENTS} supported: use a larger segment size \
+                 (encoding.max_segment_size)",
+                seg.size, seg.segment_size, seg.num_segments
+            )));
+        }
+        if seg.num_segments == 0 {
+            return Err(Error::invalid_input("a file has at least one segment"));
+        }
         let to_usize = |v: u64| {
             usize::try_from(v).map_err(|_| Error::invalid_input(format!("segment of {v} bytes")))
         };
