@@ -59,6 +59,22 @@ fn round_trip_at_edge_sizes() {
     });
 }
 
+/// Blocks larger than one call may carry (k = 1 and 20 MiB segments: 20 MiB
+/// blocks, the servers refuse more than 8 MiB per call) travel in several
+/// calls each way.
+#[test]
+fn blocks_larger_than_one_call_round_trip() {
+    rt().block_on(async {
+        let grid = Grid::new(3).await;
+        let data = pseudo_random_bytes(11, (45 << 20) + 7);
+        let cap = grid.upload(&data, 1, 3, 20 << 20).await;
+        let c = chk(&cap);
+        let (back, report) = grid.download(c).await.unwrap();
+        assert!(back == data, "45 MiB in 20 MiB blocks did not round-trip");
+        assert!(report.bad_shares.is_empty(), "{:?}", report.bad_shares);
+    });
+}
+
 #[test]
 fn default_segment_size_and_other_codecs() {
     rt().block_on(async {

@@ -207,3 +207,35 @@ async fn mutable_slots_are_guarded_by_the_write_enabler() {
     // Mutable shares are not immutable buckets.
     assert!(s.list_buckets(si).await.unwrap().is_empty());
 }
+
+/// One call carries at most MAX_CALL_DATA bytes of share data, whatever
+/// the peer asks, so a read of a huge range cannot make the server allocate
+/// the whole share; the chunked helpers move more in several calls.
+#[tokio::test]
+async fn calls_carry_bounded_data_and_the_helpers_split_larger_transfers() {
+    use tahoe_core::protocol::{MAX_CALL_DATA, read_bucket_chunked, write_bucket_chunked};
+    let s = server(ServerConfig::default(), None);
+    let si = StorageIndex([4; 16]);
+    let size = 2 * MAX_CALL_DATA + 5;
+    s.allocate_buckets(req(vec![0], size)).await.unwrap();
+    let too_big = Bytes::from(vec![1u8; MAX_CALL_DATA as usize + 1]);
+    let e = s
+        .write_bucket(si, 0, [3; 32], 0, too_big)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    write_bucket_chunked(&s, si, 0, [3; 32], 0, Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    s.close_bucket(si, 0, [3; 32]).await.unwrap();
+    for len in [MAX_CALL_DATA + 1, u64::MAX] {
+        let e = s.read_bucket(si, 0, 0, len).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    }
+    let all = read_bucket_chunked(&s, si, 0, 0, size).await.unwrap();
+    assert_eq!(&all[..], &data[..]);
+    // Short at the end, like a single read.
+    let tail = read_bucket_chunked(&s, si, 0, 3, u64::MAX).await.unwrap();
+    assert_eq!(&tail[..], &data[3..]);
+}

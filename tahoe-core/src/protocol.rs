@@ -19,6 +19,67 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The most share bytes one `read_bucket` or `write_bucket` call carries
+/// (8 MiB). Servers refuse more with `InvalidInput`, so one call's memory is
+/// bounded whatever a peer asks; transports must carry a call of this size
+/// (tarpc-tcp's frame limit is checked against it). Callers with more data
+/// use [`read_bucket_chunked`] and [`write_bucket_chunked`].
+pub const MAX_CALL_DATA: u64 = 8 << 20;
+
+/// Read `len` bytes at `offset` of a sealed immutable share in calls of at
+/// most [`MAX_CALL_DATA`] (one call when it fits). Short at the end of the
+/// share, like `read_bucket`.
+pub async fn read_bucket_chunked(
+    service: &dyn StorageService,
+    si: StorageIndex,
+    shnum: ShareNum,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes> {
+    if len <= MAX_CALL_DATA {
+        return service.read_bucket(si, shnum, offset, len).await;
+    }
+    let mut out = bytes::BytesMut::new();
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(MAX_CALL_DATA);
+        let part = service
+            .read_bucket(si, shnum, offset.saturating_add(done), want)
+            .await?;
+        out.extend_from_slice(&part);
+        if (part.len() as u64) < want {
+            break; // the end of the share
+        }
+        done += want;
+    }
+    Ok(out.freeze())
+}
+
+/// Write `data` at `offset` into an allocated share in calls of at most
+/// [`MAX_CALL_DATA`] (one call when it fits), in order.
+pub async fn write_bucket_chunked(
+    service: &dyn StorageService,
+    si: StorageIndex,
+    shnum: ShareNum,
+    upload_secret: Secret,
+    offset: u64,
+    data: Bytes,
+) -> Result<()> {
+    let step = MAX_CALL_DATA as usize;
+    if data.len() <= step {
+        return service
+            .write_bucket(si, shnum, upload_secret, offset, data)
+            .await;
+    }
+    for start in (0..data.len()).step_by(step) {
+        let part = data.slice(start..(start + step).min(data.len()));
+        service
+            .write_bucket(si, shnum, upload_secret, offset + start as u64, part)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A 32-byte secret (lease renew/cancel secrets, upload secrets, write enablers).
 pub type Secret = [u8; 32];
 
@@ -78,7 +139,8 @@ pub trait StorageService: Send + Sync {
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse>;
 
     /// Write bytes into an allocated share. `PermissionDenied` with a wrong
-    /// upload secret, `NotFound` for a share not allocated.
+    /// upload secret, `NotFound` for a share not allocated, `InvalidInput`
+    /// for more than [`MAX_CALL_DATA`] bytes.
     async fn write_bucket(
         &self,
         si: StorageIndex,
@@ -108,6 +170,7 @@ pub trait StorageService: Send + Sync {
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>>;
 
     /// Read a range of a sealed immutable share (short at the end).
+    /// `InvalidInput` when `len` is over [`MAX_CALL_DATA`].
     async fn read_bucket(
         &self,
         si: StorageIndex,

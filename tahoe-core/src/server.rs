@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::{
-    AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite,
-    StorageService,
+    AllocateRequest, AllocateResponse, MAX_CALL_DATA, Secret, ServerVersion, SlotSecrets,
+    SlotWrite, StorageService,
 };
 use crate::storage::{
     Lease, PendingShare, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
@@ -81,13 +81,22 @@ fn now() -> u64 {
 /// enabler and change the data in one step.
 const WE_LEN: u64 = 32;
 
-/// The most ranges one slot read may ask for, and the most bytes each.
+/// The most ranges one slot read may ask for (each at most
+/// [`MAX_CALL_DATA`] bytes).
 const MAX_READ_RANGES: usize = 256;
-const MAX_READ_LEN: u64 = 64 << 20;
 
 fn check_ranges(ranges: &[(u64, u64)]) -> Result<()> {
-    if ranges.len() > MAX_READ_RANGES || ranges.iter().any(|&(_, l)| l > MAX_READ_LEN) {
+    if ranges.len() > MAX_READ_RANGES || ranges.iter().any(|&(_, l)| l > MAX_CALL_DATA) {
         return Err(Error::invalid_input("too many or too large read ranges"));
+    }
+    Ok(())
+}
+
+fn check_call_data(what: &str, len: u64) -> Result<()> {
+    if len > MAX_CALL_DATA {
+        return Err(Error::invalid_input(format!(
+            "{what} of {len} bytes in one call; the limit is {MAX_CALL_DATA}"
+        )));
     }
     Ok(())
 }
@@ -237,6 +246,7 @@ impl StorageService for StorageServer {
         offset: u64,
         data: Bytes,
     ) -> Result<()> {
+        check_call_data("a write", data.len() as u64)?;
         let u = self.upload(si, shnum, &upload_secret)?;
         let mut guard = u.share.lock().await;
         let share = guard
@@ -294,6 +304,7 @@ impl StorageService for StorageServer {
         offset: u64,
         len: u64,
     ) -> Result<Bytes> {
+        check_call_data("a read", len)?;
         self.backend.read(&si, shnum, offset, len).await
     }
 

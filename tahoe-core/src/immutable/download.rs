@@ -36,6 +36,7 @@ use crate::hashtree::{node_count, pair_hash, verify_leaf};
 use crate::immutable::plan::SharePlan;
 use crate::immutable::sink::ServerRef;
 use crate::layout::{ShareLayout, V2_HEADER, parse_share_hashes, parse_ueb_len};
+use crate::protocol::read_bucket_chunked;
 use crate::storage::{ShareNum, StorageIndex};
 use crate::ueb::Ueb;
 
@@ -136,11 +137,7 @@ fn check_tree(nodes: &[Hash]) -> Result<()> {
 }
 
 async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> Result<Bytes> {
-    let data = c
-        .server
-        .service
-        .read_bucket(si, c.shnum, offset, len)
-        .await?;
+    let data = read_bucket_chunked(c.server.service.as_ref(), si, c.shnum, offset, len).await?;
     if data.len() as u64 != len {
         return Err(Error::corrupt(format!(
             "share is short: {} bytes at offset {offset}, wanted {len}",

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::immutable::sink::{ServerRef, ShareSink, UploadSecrets};
-use crate::protocol::AllocateRequest;
+use crate::protocol::{AllocateRequest, write_bucket_chunked};
 use crate::storage::{ShareNum, StorageIndex};
 
 /// The servers in the order this storage index sees them.
@@ -289,9 +289,7 @@ impl ShareSink for HappySink {
             async move {
                 match data {
                     Some(d) => {
-                        server
-                            .service
-                            .write_bucket(si, shnum, secret, offset, d)
+                        write_bucket_chunked(server.service.as_ref(), si, shnum, secret, offset, d)
                             .await
                     }
                     None => Ok(()),

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::future::join_all;
 
 use crate::error::{Error, Result};
-use crate::protocol::{AllocateRequest, Secret, StorageService};
+use crate::protocol::{AllocateRequest, Secret, StorageService, write_bucket_chunked};
 use crate::storage::{ShareNum, StorageIndex};
 
 /// Receives the shares of one upload.
@@ -194,9 +194,7 @@ impl ShareSink for ServerSink {
             let server = self.placement.get(&shnum)?.clone();
             let secret = self.secrets.upload;
             Some(async move {
-                server
-                    .service
-                    .write_bucket(si, shnum, secret, offset, data)
+                write_bucket_chunked(server.service.as_ref(), si, shnum, secret, offset, data)
                     .await
                     .map_err(|e| {
                         e.context(format!("writing share {shnum} to server {}", server.id))

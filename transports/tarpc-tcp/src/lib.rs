@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use tahoe_core::protocol::MAX_CALL_DATA;
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport};
 use tahoe_core::{Error, Result};
@@ -39,12 +40,17 @@ pub const NAME: &str = "tarpc-tcp";
 /// The address scheme.
 pub const SCHEME: &str = "tahoe+tcp://";
 
+/// The smallest (and default) frame limit: one call's largest share data
+/// ([`MAX_CALL_DATA`]) plus room for the rest of the call.
+pub const MIN_FRAME_BYTES: u64 = MAX_CALL_DATA + (64 << 10);
+
 /// `[transport.tarpc-tcp]` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TarpcTcpConfig {
-    /// Largest frame accepted or sent. Must exceed the largest block
-    /// (max segment size / k) and hash-tree read plus a little framing.
+    /// Largest frame accepted or sent: at least [`MIN_FRAME_BYTES`] (callers
+    /// split share data into calls of at most [`MAX_CALL_DATA`] bytes), and
+    /// what a peer can make this node buffer per connection.
     pub max_frame_bytes: usize,
     /// Deadline of an ordinary call, in seconds.
     pub call_timeout_secs: u64,
@@ -57,7 +63,7 @@ pub struct TarpcTcpConfig {
 impl Default for TarpcTcpConfig {
     fn default() -> Self {
         TarpcTcpConfig {
-            max_frame_bytes: (16 << 20) + (64 << 10),
+            max_frame_bytes: MIN_FRAME_BYTES as usize,
             call_timeout_secs: 60,
             connect_timeout_secs: 10,
             max_connections: 1024,
@@ -215,9 +221,10 @@ pub fn register(registry: &mut Registry) -> Result<()> {
         "tarpc over TCP with TLS 1.3; peers pinned by certificate fingerprint (tahoe+tcp://FP@HOST:PORT)",
         |ctx: &PluginContext| {
             let cfg: TarpcTcpConfig = ctx.config.parse()?;
-            if cfg.max_frame_bytes < 1 << 16 {
+            if (cfg.max_frame_bytes as u64) < MIN_FRAME_BYTES {
                 return Err(Error::config_invalid(format!(
-                    "{}.max_frame_bytes{} must be at least 65536",
+                    "{}.max_frame_bytes{} must be at least {MIN_FRAME_BYTES}: one call carries \
+                     up to {MAX_CALL_DATA} bytes of share data plus headers",
                     ctx.config.key(),
                     ctx.config.origin("max_frame_bytes")
                 )));
