@@ -86,10 +86,15 @@ const WE_LEN: u64 = 32;
 const MAX_READ_RANGES: usize = 256;
 
 fn check_ranges(ranges: &[(u64, u64)]) -> Result<()> {
-    if ranges.len() > MAX_READ_RANGES || ranges.iter().any(|&(_, l)| l > MAX_CALL_DATA) {
-        return Err(Error::invalid_input("too many or too large read ranges"));
+    if ranges.len() > MAX_READ_RANGES {
+        return Err(Error::invalid_input(format!(
+            "{} read ranges in one call; the limit is {MAX_READ_RANGES}",
+            ranges.len()
+        )));
     }
-    Ok(())
+    ranges
+        .iter()
+        .try_for_each(|&(_, len)| check_call_data("a read range", len))
 }
 
 fn check_call_data(what: &str, len: u64) -> Result<()> {

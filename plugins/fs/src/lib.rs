@@ -254,10 +254,11 @@ impl FsBackend {
     /// have been promised.
     fn free_space(&self) -> Result<u64> {
         let promised = *self.promised()?;
-        Ok(self.disk_free()?.saturating_sub(promised))
+        self.free_beyond(promised)
     }
 
-    fn disk_free(&self) -> Result<u64> {
+    /// Free space on the filesystem beyond `promised` bytes.
+    fn free_beyond(&self, promised: u64) -> Result<u64> {
         // The root may not exist yet: ask about its nearest existing ancestor.
         let existing = self
             .inner
@@ -265,7 +266,7 @@ impl FsBackend {
             .ancestors()
             .find(|p| !p.as_os_str().is_empty() && p.exists())
             .unwrap_or(Path::new("."));
-        available_bytes(existing)
+        Ok(available_bytes(existing)?.saturating_sub(promised))
     }
 
     fn promised(&self) -> Result<std::sync::MutexGuard<'_, u64>> {
@@ -279,7 +280,7 @@ impl FsBackend {
     /// with the check (two creates cannot both take the last free bytes).
     fn reserve(&self, size: u64) -> Result<Reservation> {
         let mut promised = self.promised()?;
-        let free = self.disk_free()?.saturating_sub(*promised);
+        let free = self.free_beyond(*promised)?;
         if size > free {
             return Err(Error::no_space(format!(
                 "share of {size} bytes does not fit: {free} bytes free under {} \

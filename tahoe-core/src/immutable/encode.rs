@@ -8,7 +8,7 @@
 use crate::cap::ChkCap;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::hash::{Hash, TaggedHasher, tags};
+use crate::hash::{Hash, tagged_hashes, tags};
 use crate::hashtree::HashTree;
 use crate::immutable::plan::SharePlan;
 use crate::layout::pack_share_hashes;
@@ -49,15 +49,11 @@ pub fn encode_segment(
     }
     // The segment hash and the N block hashes are independent streams:
     // hash them side by side.
-    let mut hashers: Vec<TaggedHasher> =
-        std::iter::once(TaggedHasher::new(tags::CIPHERTEXT_SEGMENT))
-            .chain(blocks.iter().map(|_| TaggedHasher::new(tags::BLOCK)))
+    let items: Vec<(&[u8], &[u8])> =
+        std::iter::once((tags::CIPHERTEXT_SEGMENT, &crypttext[..unpadded]))
+            .chain(blocks.iter().map(|b| (tags::BLOCK, &b[..])))
             .collect();
-    let data: Vec<&[u8]> = std::iter::once(&crypttext[..unpadded])
-        .chain(blocks.iter().map(|b| &b[..]))
-        .collect();
-    TaggedHasher::update_many(&mut hashers.iter_mut().collect::<Vec<_>>(), &data);
-    let mut digests = hashers.into_iter().map(TaggedHasher::finalize);
+    let mut digests = tagged_hashes(&items).into_iter();
     let crypttext_hash = digests
         .next()
         .ok_or_else(|| Error::internal("no segment hash"))?;
