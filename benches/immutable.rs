@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tahoe_core::immutable::sink::{NullSink, ServerSink, UploadSecrets};
+use tahoe_core::immutable::sink::NullSink;
 use tahoe_core::immutable::source::BytesSource;
 use tahoe_core::testing::pseudo_random_bytes;
 
@@ -38,8 +38,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     let cap = rt.block_on(async {
-        let sink =
-            ServerSink::round_robin(&grid.refs(), 10, UploadSecrets::random().unwrap()).unwrap();
+        let sink = grid.sink(3, 10);
         uploader
             .upload(Arc::new(BytesSource(data.clone())), &sink)
             .await

@@ -24,7 +24,6 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tahoe_core::immutable::sink::{ServerSink, UploadSecrets};
 use tahoe_core::immutable::source::FileSource;
 use tahoe_core::server::{ServerConfig, StorageServer};
 use tahoe_core::storage::StorageBackend;
@@ -92,7 +91,7 @@ fn child(size_mib: u64, backend: &str) {
             println!("{size_mib:>5} MiB  null    upload {:>7.1} MB/s  {cores:.2} cores  peak RSS {:>5} MiB", mb / up, peak_rss_kib() / 1024);
             return;
         }
-        let sink = ServerSink::round_robin(&grid.refs(), 10, UploadSecrets::random().unwrap()).unwrap();
+        let sink = grid.sink(3, 10);
         reset_peak_rss();
         let cpu0 = cpu_seconds();
         let t = Instant::now();

@@ -126,21 +126,53 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<W> {
     }
 }
 
+/// Where `tahoe get CAP OUT` writes until the whole file has verified: a
+/// hidden file next to OUT, renamed over it at the end, so OUT is never a
+/// partial or unverified file (and an existing OUT survives a failed get).
+fn partial_path(out: &Path) -> std::path::PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
+    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
 /// `tahoe get`.
 pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
-    use tokio::io::AsyncWriteExt;
     let cap: Cap = cap.trim().parse().context("reading the cap")?;
-    let to_stdout = out.is_none_or(|p| p.as_os_str() == "-");
-    let writer: Box<dyn AsyncWrite + Unpin + Send> = if to_stdout {
-        Box::new(tokio::io::stdout())
-    } else {
-        let path = out.unwrap_or(Path::new("-"));
-        Box::new(
-            tokio::fs::File::create(path)
-                .await
-                .with_context(|| format!("creating {}", path.display()))?,
-        )
+    let out = out.filter(|p| p.as_os_str() != "-");
+    let Some(path) = out else {
+        return download(basedir, &cap, Box::new(tokio::io::stdout())).await;
     };
+    let tmp = partial_path(path);
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .await
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    let result = async {
+        download(basedir, &cap, Box::new(file)).await?;
+        // Durable before it takes OUT's name.
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("syncing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+async fn download(
+    basedir: &Path,
+    cap: &Cap,
+    writer: Box<dyn AsyncWrite + Unpin + Send>,
+) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
     let written = Arc::new(AtomicU64::new(0));
     let mut writer = CountingWriter {
         inner: writer,
@@ -151,7 +183,7 @@ pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
         Cap::Chk(c) => {
             let session = Session::open(basedir).await?;
             let _progress = Progress::start("downloading", written, c.size);
-            let report = session.get(&c, 0..u64::MAX, &mut writer).await?;
+            let report = session.get(c, 0..u64::MAX, &mut writer).await?;
             for b in report.bad_shares.iter().filter(|b| b.corrupt) {
                 tracing::warn!(
                     "share {} on server {} is corrupt: {}",

@@ -87,12 +87,7 @@ fn default_segment_size_and_other_codecs() {
         for (codec, k, n) in [("reed-solomon", 3, 10), ("leopard", 4, 7)] {
             let mut up = grid.uploader(k, n, 64 << 10);
             up.codec = grid.codec(codec, k, n);
-            let sink = tahoe_core::immutable::sink::ServerSink::round_robin(
-                &grid.refs(),
-                n,
-                tahoe_core::immutable::sink::UploadSecrets::random().unwrap(),
-            )
-            .unwrap();
+            let sink = grid.sink(k, n);
             let cap = up
                 .upload(
                     std::sync::Arc::new(tahoe_core::immutable::source::BytesSource(
@@ -120,12 +115,7 @@ fn convergence_and_random_keys() {
         );
         let mut up = grid.uploader(2, 4, SEG);
         up.key_mode = tahoe_core::immutable::KeyMode::Random;
-        let sink = tahoe_core::immutable::sink::ServerSink::round_robin(
-            &grid.refs(),
-            4,
-            tahoe_core::immutable::sink::UploadSecrets::random().unwrap(),
-        )
-        .unwrap();
+        let sink = grid.sink(2, 4);
         let src = std::sync::Arc::new(tahoe_core::immutable::source::BytesSource(
             bytes::Bytes::from(data.clone()),
         ));
@@ -165,57 +155,117 @@ fn every_choice_of_k_surviving_shares() {
 }
 
 /// Flip every byte of every share in turn: each download either returns
-/// the right data or fails with Corrupt/NotEnoughShares, never wrong data.
+/// the right data or fails, never wrong data; a flip in a checked byte of
+/// a share the download used gets that share reported (in the download's
+/// report, or to its server when the download fails). Shares other than
+/// the first k are only read when earlier ones are missing, so each share
+/// is tested with the shares before it (but one) made unreachable.
 #[test]
 fn any_single_corrupt_byte_is_survived_or_refused() {
+    use std::sync::atomic::Ordering;
     rt().block_on(async {
         let grid = Grid::new(4).await;
         // Two segments, so every section of the share is non-trivial.
         let data = pseudo_random_bytes(5, 300);
         let cap = grid.upload(&data, 2, 4, 256).await;
         let c = chk(&cap).clone();
-        let size = *grid.storage[0]
+        let si = c.storage_index();
+        let holders: Vec<usize> = {
+            let mut h = Vec::new();
+            for s in 0..4u8 {
+                h.push(grid.holder(&si, s).await);
+            }
+            h
+        };
+        let size = *grid.storage[holders[0]]
             .backend()
-            .list(&c.storage_index())
+            .list(&si)
             .await
             .unwrap()
             .first()
             .map(|i| &i.size)
             .unwrap();
-        let mut survived = 0;
-        let mut refused = 0;
-        for server in 0..4 {
+        let header = tahoe_core::layout::ShareLayout::parse(
+            &grid.storage[holders[0]]
+                .backend()
+                .read(&si, 0, tahoe_core::storage::ShareKind::Immutable, 0, 0x44)
+                .await
+                .unwrap(),
+            size,
+        )
+        .unwrap();
+        // Bytes no reader checks: the header's informational block and data
+        // sizes, and the unused plaintext hash tree; and the sections every
+        // share repeats (ciphertext tree, UEB), which are read from share 0
+        // only.
+        let width = header.field_size();
+        let unchecked = |shnum: u8, o: u64| {
+            (4..4 + 2 * width).contains(&o)
+                || (header.plaintext_hash_tree..header.crypttext_hash_tree).contains(&o)
+                || (shnum != 0
+                    && ((header.crypttext_hash_tree..header.block_hashes).contains(&o)
+                        || o >= header.uri_extension))
+        };
+        let (mut survived, mut reported) = (0, 0);
+        for shnum in 0..4u8 {
+            let server = holders[usize::from(shnum)];
+            // Share `shnum` among the first two the download opens.
+            for before in 1..shnum {
+                grid.set_fault(holders[usize::from(before)], Fault::Down);
+            }
             for offset in 0..size {
-                grid.set_fault(
-                    server,
-                    Fault::Flip {
-                        shnum: server as u8,
-                        offset,
-                    },
-                );
+                grid.set_fault(server, Fault::Flip { shnum, offset });
+                let advised = grid.servers[server].advised.load(Ordering::SeqCst);
                 match grid.download(&c).await {
-                    Ok((back, _)) => {
+                    Ok((back, report)) => {
                         assert!(
                             back == data,
-                            "flipping byte {offset} of share {server} returned wrong data"
+                            "flipping byte {offset} of share {shnum} returned wrong data"
+                        );
+                        let named = report
+                            .bad_shares
+                            .iter()
+                            .any(|b| b.shnum == shnum && b.corrupt);
+                        assert_eq!(
+                            named,
+                            !unchecked(shnum, offset),
+                            "flipping byte {offset} of share {shnum}: reported {:?}",
+                            report.bad_shares
                         );
                         survived += 1;
                     }
                     Err(e) => {
                         assert!(
                             matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::NotEnoughShares),
-                            "flipping byte {offset} of share {server}: {e}"
+                            "flipping byte {offset} of share {shnum}: {e}"
                         );
-                        refused += 1;
+                        assert!(
+                            !unchecked(shnum, offset),
+                            "an unchecked byte failed a download"
+                        );
+                        // No spare share was left: the server is told anyway
+                        // (in the background).
+                        let mut told = false;
+                        for _ in 0..200 {
+                            told = grid.servers[server].advised.load(Ordering::SeqCst) > advised;
+                            if told {
+                                break;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                        assert!(
+                            told,
+                            "flipping byte {offset} of share {shnum}: not reported to its server"
+                        );
+                        reported += 1;
                     }
                 }
             }
             grid.clear_faults();
         }
-        // One bad share of four, k=2: every single flip must be survived.
-        assert_eq!(
-            refused, 0,
-            "{refused} single-byte corruptions were not survived ({survived} were)"
+        assert!(
+            survived > 0 && reported > 0,
+            "{survived} survived, {reported} refused"
         );
     });
 }
@@ -228,8 +278,9 @@ fn corruption_everywhere_is_refused_not_returned() {
         let cap = grid.upload(&data, 3, 3, 1024).await;
         let c = chk(&cap).clone();
         // With k = n, any bad byte in a checked section must fail the download.
-        for offset in [0x44u64, 0x44 + 1023, 0x44 + 1500] {
-            grid.set_fault(1, Fault::Flip { shnum: 1, offset });
+        for offset in [0x24u64, 0x24 + 1023, 0x24 + 1500] {
+            grid.set_share_fault(&c.storage_index(), 1, Fault::Flip { shnum: 1, offset })
+                .await;
             let e = grid.download(&c).await.unwrap_err();
             assert!(
                 matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::NotEnoughShares),
@@ -247,11 +298,13 @@ fn corruption_is_reported_with_server_and_share() {
         let cap = grid.upload(&data, 3, 5, SEG).await;
         let c = chk(&cap).clone();
         // A byte inside the first block of primary share 0.
+        let si = c.storage_index();
+        let h0 = grid.holder(&si, 0).await;
         grid.set_fault(
-            0,
+            h0,
             Fault::Flip {
                 shnum: 0,
-                offset: 0x44 + 10,
+                offset: 0x24 + 10,
             },
         );
         let (back, report) = grid.download(&c).await.unwrap();
@@ -261,18 +314,24 @@ fn corruption_is_reported_with_server_and_share() {
             .iter()
             .map(|b| (b.server.as_str(), b.shnum, b.corrupt))
             .collect();
-        assert_eq!(bad, vec![("server-0", 0, true)], "{:?}", report.bad_shares);
+        let name = format!("server-{h0}");
+        assert_eq!(
+            bad,
+            vec![(name.as_str(), 0, true)],
+            "{:?}",
+            report.bad_shares
+        );
         // The server is told (in the background).
         for _ in 0..100 {
-            if !grid.storage[0].corruption_reports().is_empty() {
+            if !grid.storage[h0].corruption_reports().is_empty() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        assert_eq!(grid.storage[0].corruption_reports()[0].1, 0);
+        assert_eq!(grid.storage[h0].corruption_reports()[0].1, 0);
         // A server that is down is dropped but not called corrupt.
         grid.clear_faults();
-        grid.set_fault(1, Fault::Down);
+        grid.set_fault(grid.holder(&si, 1).await, Fault::Down);
         let (back, report) = grid.download(&c).await.unwrap();
         assert!(back == data);
         assert!(
@@ -292,12 +351,16 @@ fn truncated_and_foreign_shares() {
         let cap = grid.upload(&data, 2, 4, SEG).await;
         let other_cap = grid.upload(&other, 2, 4, SEG).await;
         let c = chk(&cap).clone();
-        for len in [0u64, 10, 0x44, 0x44 + 100, 5000] {
-            grid.set_fault(0, Fault::Truncate { shnum: 0, len });
-            grid.set_fault(1, Fault::Truncate { shnum: 1, len });
+        let si = c.storage_index();
+        for len in [0u64, 10, 0x24, 0x24 + 100, 5000] {
+            for s in [0, 1] {
+                grid.set_share_fault(&si, s, Fault::Truncate { shnum: s, len })
+                    .await;
+            }
             let (back, _) = grid.download(&c).await.unwrap();
             assert!(back == data, "truncated to {len}");
-            grid.set_fault(2, Fault::Truncate { shnum: 2, len });
+            grid.set_share_fault(&si, 2, Fault::Truncate { shnum: 2, len })
+                .await;
             let e = grid.download(&c).await.unwrap_err();
             assert!(
                 matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::NotEnoughShares),
@@ -307,12 +370,13 @@ fn truncated_and_foreign_shares() {
         }
         // Servers answering with another file's shares.
         let foreign = chk(&other_cap).storage_index();
-        for s in 0..3 {
+        let honest = grid.holder(&si, 3).await;
+        for s in (0..4).filter(|&s| s != honest) {
             grid.set_fault(s, Fault::Redirect(foreign));
         }
         let e = grid.download(&c).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotEnoughShares, "{e}");
-        grid.set_fault(2, Fault::None);
+        grid.set_fault(grid.holder(&si, 2).await, Fault::None);
         let (back, _) = grid.download(&c).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(back == data);
     });

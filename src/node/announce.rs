@@ -2,13 +2,16 @@
 //!
 //! The body is JSON, signed with the node's Ed25519 key; the node id is the
 //! hash of that key, so a forged announcement for someone else's id fails
-//! the check. The address inside names the node's TLS fingerprint, so
-//! whoever trusts the announcement also pins the right connection.
+//! the check. The address inside must pin the same key (for tarpc-tcp its
+//! fingerprint is the node id), so whoever trusts the announcement also
+//! pins the right connection, and nobody can announce another node's
+//! address as theirs.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tahoe_core::identity::{NodeKey, node_id_of, verify};
 use tahoe_core::protocol::Announcement;
+use tahoe_core::transport::Transport;
 use tahoe_core::{Error, Result};
 
 /// The largest announcement body accepted.
@@ -42,8 +45,18 @@ pub fn sign(key: &NodeKey, body: &AnnouncementBody) -> Result<Announcement> {
     })
 }
 
-/// Check an announcement and return its body.
-pub fn check(a: &Announcement) -> Result<AnnouncementBody> {
+/// Longest nickname, in bytes.
+pub const MAX_NICKNAME: usize = 200;
+/// Longest address, in bytes.
+pub const MAX_ADDRESS: usize = 500;
+/// Longest version string, in bytes.
+pub const MAX_VERSION: usize = 100;
+
+/// Check an announcement and return its body: the signature verifies, the
+/// node id is the signing key's, every field is within its limit, and the
+/// address pins that same key (`transport` says which key an address
+/// pins), so that a server's id, signing key and TLS identity are one.
+pub fn check(a: &Announcement, transport: &dyn Transport) -> Result<AnnouncementBody> {
     if a.body.len() > MAX_BODY || a.public_key.len() != 32 || a.signature.len() != 64 {
         return Err(Error::permission_denied("malformed announcement"));
     }
@@ -56,8 +69,27 @@ pub fn check(a: &Announcement) -> Result<AnnouncementBody> {
             "announcement names another node's id",
         ));
     }
-    if body.nickname.len() > 200 || body.address.len() > 500 {
+    if body.nickname.len() > MAX_NICKNAME
+        || body.address.len() > MAX_ADDRESS
+        || body.version.len() > MAX_VERSION
+    {
         return Err(Error::permission_denied("announcement fields too long"));
+    }
+    match transport.pinned_node_id(&body.address) {
+        Ok(Some(id)) if id == body.node_id => {}
+        Ok(None) => {} // an in-process transport: nothing to pin
+        Ok(Some(_)) => {
+            return Err(Error::permission_denied(format!(
+                "announcement of {} gives an address that names another node's key",
+                body.node_id
+            )));
+        }
+        Err(e) => {
+            return Err(Error::permission_denied(format!(
+                "announcement of {} gives an unusable address: {e}",
+                body.node_id
+            )));
+        }
     }
     Ok(body)
 }
@@ -65,12 +97,20 @@ pub fn check(a: &Announcement) -> Result<AnnouncementBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tahoe_transport_tarpc_tcp::{TarpcTcp, TarpcTcpConfig};
+
+    fn transport() -> TarpcTcp {
+        TarpcTcp::new(
+            tahoe_transport_tarpc_tcp::Identity::ephemeral().expect("identity"),
+            TarpcTcpConfig::default(),
+        )
+    }
 
     fn body(key: &NodeKey) -> AnnouncementBody {
         AnnouncementBody {
             node_id: key.node_id(),
             nickname: "n".into(),
-            address: "tahoe+tcp://x@127.0.0.1:1".into(),
+            address: format!("tahoe+tcp://{}@127.0.0.1:1", key.node_id()),
             available_space: Some(5),
             version: "t".into(),
             seq: 1,
@@ -79,17 +119,30 @@ mod tests {
 
     #[test]
     fn signed_announcements_check_and_forgeries_do_not() {
+        let t = transport();
         let key = NodeKey::generate().unwrap();
         let a = sign(&key, &body(&key)).unwrap();
-        assert_eq!(check(&a).unwrap(), body(&key));
+        assert_eq!(check(&a, &t).unwrap(), body(&key));
         let mut tampered = a.clone();
         let mut b = tampered.body.to_vec();
         b[5] ^= 1;
         tampered.body = Bytes::from(b);
-        assert!(check(&tampered).is_err());
+        assert!(check(&tampered, &t).is_err());
         // Signed by another key while claiming this key's id.
         let other = NodeKey::generate().unwrap();
         let forged = sign(&other, &body(&key)).unwrap();
-        assert!(check(&forged).is_err());
+        assert!(check(&forged, &t).is_err());
+        // Its own id, but someone else's address (key fingerprint).
+        let mut stolen = body(&other);
+        stolen.address = body(&key).address;
+        let e = check(&sign(&other, &stolen).unwrap(), &t).unwrap_err();
+        assert!(e.to_string().contains("another node's key"), "{e}");
+        // Fields over their limits, and addresses of no transport.
+        let mut long = body(&key);
+        long.version = "v".repeat(MAX_VERSION + 1);
+        assert!(check(&sign(&key, &long).unwrap(), &t).is_err());
+        let mut junk = body(&key);
+        junk.address = "memory:x".into();
+        assert!(check(&sign(&key, &junk).unwrap(), &t).is_err());
     }
 }

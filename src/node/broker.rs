@@ -14,11 +14,18 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use tahoe_core::immutable::sink::ServerRef;
-use tahoe_core::protocol::{Announcement, QueenService};
+use tahoe_core::protocol::{Announcement, QueenAddress, QueenService};
 use tahoe_core::transport::{RemotePeer, Transport};
 use tahoe_core::{Error, Result};
 
 use super::announce::{AnnouncementBody, check};
+
+/// Where an address points on the network: what follows the key (`@`), so
+/// that two ids announced at one place count as one machine.
+fn location_of(address: Option<&str>) -> String {
+    let a = address.unwrap_or_default();
+    a.rsplit_once('@').map(|(_, l)| l).unwrap_or(a).to_string()
+}
 
 /// How long one subscription poll waits at the queen.
 const POLL_WAIT_MS: u64 = 25_000;
@@ -32,7 +39,7 @@ struct Known {
 /// A client's view of the grid.
 pub struct Broker {
     transport: Arc<dyn Transport>,
-    queen_address: String,
+    queen_address: QueenAddress,
     queen: tokio::sync::Mutex<Option<Arc<dyn QueenService>>>,
     known: Mutex<BTreeMap<String, Known>>,
     queen_connected: AtomicBool,
@@ -47,7 +54,7 @@ impl Broker {
     /// what it learns in `cache` (loaded now if present).
     pub fn new(
         transport: Arc<dyn Transport>,
-        queen_address: String,
+        queen_address: QueenAddress,
         cache: Option<PathBuf>,
     ) -> Self {
         let b = Broker {
@@ -80,11 +87,12 @@ impl Broker {
         if let Some(q) = q.as_ref() {
             return Ok(q.clone());
         }
+        let address = &self.queen_address.address;
         let peer = self
             .transport
-            .connect(&self.queen_address)
+            .connect(address)
             .await
-            .map_err(|e| e.context(format!("connecting to the queen at {}", self.queen_address)))?;
+            .map_err(|e| e.context(format!("connecting to the queen at {address}")))?;
         *q = Some(peer.queen.clone());
         Ok(peer.queen)
     }
@@ -95,9 +103,12 @@ impl Broker {
         };
         let mut changed = false;
         for a in list {
-            let Ok(body) = check(&a) else {
-                tracing::warn!("ignoring an invalid announcement from the queen");
-                continue;
+            let body = match check(&a, self.transport.as_ref()) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!("ignoring an invalid announcement from the queen: {e}");
+                    continue;
+                }
             };
             let newer = known
                 .get(&body.node_id)
@@ -138,12 +149,19 @@ impl Broker {
         }
     }
 
-    /// One poll of the queen; returns the new cursor.
+    /// The grid secret, for calls to the queen.
+    pub fn grid_secret(&self) -> tahoe_core::protocol::GridSecret {
+        self.queen_address.secret
+    }
+
+    /// One poll of the queen (a page of announcements); returns the new
+    /// cursor. Callers poll again at once: a page with more behind it
+    /// answers without waiting.
     pub async fn poll(&self, cursor: u64, wait_ms: u64) -> Result<u64> {
         let result = async {
             self.queen()
                 .await?
-                .poll_announcements(cursor, wait_ms)
+                .poll_announcements(self.queen_address.secret, cursor, wait_ms)
                 .await
         }
         .await;
@@ -227,8 +245,10 @@ impl Broker {
                         entry.peer = Some(peer.clone());
                     }
                 }
+                let location = location_of(k.get(&id).map(|e| e.body.address.as_str()));
                 out.push(ServerRef {
                     id,
+                    location,
                     service: peer.storage,
                 });
             }

@@ -21,10 +21,11 @@ use tahoe_core::identity::{NodeKey, write_private};
 use tahoe_core::immutable::KeyMode;
 use tahoe_core::immutable::download::{DownloadReport, Downloader};
 use tahoe_core::immutable::placement::HappySink;
-use tahoe_core::immutable::sink::UploadSecrets;
 use tahoe_core::immutable::source::Source;
-use tahoe_core::immutable::upload::Uploader;
+use tahoe_core::immutable::upload::{CHK_CIPHER, Uploader};
+use tahoe_core::protocol::QueenAddress;
 use tahoe_core::registry::{PluginContext, PluginKind, Registry, Selection};
+use tahoe_core::secrets::ClientSecret;
 use tahoe_core::server::{ServerConfig, StorageServer};
 use tahoe_core::transport::{Listener, LocalServices};
 
@@ -32,8 +33,15 @@ use announce::AnnouncementBody;
 use broker::Broker;
 use queen::Queen;
 
-/// The queen's address, written by `create-queen` for clients to copy.
+/// The queen's address with the grid secret, written by `create-queen`
+/// (mode 0600) for clients to copy.
 pub const INTRODUCER_FILE: &str = "introducer.url";
+/// Where a client keeps the queen's address it was created with (0600).
+pub const CLIENT_INTRODUCER_FILE: &str = "private/introducer.url";
+/// The queen's grid secret (base32).
+pub const GRID_SECRET_FILE: &str = "private/grid.secret";
+/// Held locked (`flock`) by the running node: one node per base directory.
+pub const LOCK_FILE: &str = "node.lock";
 /// The shared root directory's write cap.
 pub const VDRIVE_FILE: &str = "vdrive.cap";
 /// The convergence secret (base32).
@@ -99,7 +107,17 @@ pub async fn create_queen(basedir: &Path, nickname: &str, listen: Option<&str>) 
         .with_context(|| format!("checking that {listen} can be listened on"))?;
     let address = advertised(&cfg, listener.as_ref());
     listener.shutdown().await;
-    std::fs::write(basedir.join(INTRODUCER_FILE), format!("{address}\n"))?;
+    let secret = random_bytes::<32>()?;
+    write_private(
+        &basedir.join(GRID_SECRET_FILE),
+        format!("{}\n", tahoe_core::base32::encode(&secret)).as_bytes(),
+    )?;
+    let url = QueenAddress { address, secret };
+    write_private(
+        &basedir.join(INTRODUCER_FILE),
+        format!("{url}\n").as_bytes(),
+    )?;
+    let address = url.to_string();
     // The root directory arrives with directories; its write key is made
     // now so that the grid's root never changes.
     let cap = format!(
@@ -127,14 +145,21 @@ pub fn create_client(
                 format!("no --introducer given and no {} to read", copied.display())
             })?,
     };
+    QueenAddress::parse(&introducer).context("the --introducer given")?;
     fresh_basedir(basedir)?;
+    // The queen's address carries the grid secret: it goes to a private
+    // file, not into the (world-readable) tahoe.toml.
     let config = format!(
-        "[node]\nnickname = {}\nrole = \"client\"\nintroducer = {}\n\n[storage]\nenabled = {storage}\n",
+        "[node]\nnickname = {}\nrole = \"client\"\n\n[storage]\nenabled = {storage}\n",
         toml_string(nickname),
-        toml_string(&introducer)
     );
     std::fs::write(basedir.join(CONFIG_FILE), config)?;
     NodeKey::create(basedir)?;
+    write_private(
+        &basedir.join(CLIENT_INTRODUCER_FILE),
+        format!("{introducer}\n").as_bytes(),
+    )?;
+    ClientSecret::load_or_create(basedir)?;
     let secret = tahoe_core::base32::encode(&random_bytes::<16>()?);
     write_private(
         &basedir.join(CONVERGENCE_FILE),
@@ -161,19 +186,29 @@ fn advertised(cfg: &NodeConfig, listener: &dyn Listener) -> String {
     }
 }
 
-fn introducer_of(cfg: &NodeConfig) -> Result<String> {
+/// The queen's address: `node.introducer`, else the one the client was
+/// created with, else an `introducer.url` copied into the base directory.
+fn introducer_of(cfg: &NodeConfig) -> Result<QueenAddress> {
     if !cfg.node.introducer.is_empty() {
-        return Ok(cfg.node.introducer.clone());
+        return QueenAddress::parse(&cfg.node.introducer)
+            .with_context(|| format!("node.introducer{}", cfg.origin("node.introducer")));
     }
-    let path = cfg.basedir().join(INTRODUCER_FILE);
-    std::fs::read_to_string(&path)
-        .map(|s| s.trim().to_string())
-        .with_context(|| {
-            format!(
-                "node.introducer is not set and {} cannot be read",
-                path.display()
-            )
-        })
+    let basedir = cfg.basedir();
+    for file in [CLIENT_INTRODUCER_FILE, INTRODUCER_FILE] {
+        let path = basedir.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                return QueenAddress::parse(&text).with_context(|| path.display().to_string());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    bail!(
+        "node.introducer is not set and neither {} nor {} exists",
+        basedir.join(CLIENT_INTRODUCER_FILE).display(),
+        basedir.join(INTRODUCER_FILE).display()
+    )
 }
 
 fn convergence_secret(basedir: &Path) -> Result<Vec<u8>> {
@@ -234,25 +269,52 @@ pub fn running_pid(basedir: &Path) -> Option<u32> {
     process_alive(pid).then_some(pid)
 }
 
-struct PidFile(PathBuf);
+/// The running node's claim on its base directory: an exclusive lock on
+/// `node.lock`, held for the life of the process (the kernel drops it when
+/// the process dies, however it dies), and the pid file for `stop` and
+/// `status`.
+struct NodeLock {
+    _lock: std::fs::File,
+    pid_file: PathBuf,
+}
 
-impl PidFile {
-    fn create(basedir: &Path) -> Result<Self> {
-        if let Some(pid) = running_pid(basedir) {
-            bail!(
-                "a node is already running in {} (pid {pid})",
-                basedir.display()
-            );
+impl NodeLock {
+    fn take(basedir: &Path) -> Result<Self> {
+        let path = basedir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = running_pid(basedir)
+                    .map(|p| format!(" (pid {p})"))
+                    .unwrap_or_default();
+                bail!(
+                    "a node is already running in {}{pid}: {} is locked",
+                    basedir.display(),
+                    path.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
         }
-        let path = basedir.join(PID_FILE);
-        std::fs::write(&path, format!("{}\n", std::process::id()))?;
-        Ok(PidFile(path))
+        let pid_file = basedir.join(PID_FILE);
+        std::fs::write(&pid_file, format!("{}\n", std::process::id()))?;
+        Ok(NodeLock {
+            _lock: lock,
+            pid_file,
+        })
     }
 }
 
-impl Drop for PidFile {
+impl Drop for NodeLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.pid_file);
     }
 }
 
@@ -268,7 +330,7 @@ pub async fn run(basedir: &Path) -> Result<()> {
     let registry = crate::builtin_registry()?;
     let sel = registry.select(&cfg)?;
     let key = Arc::new(NodeKey::load(basedir)?);
-    let _pid = PidFile::create(basedir)?;
+    let _lock = NodeLock::take(basedir)?;
     if let Some(port) = cfg.web.port {
         tracing::warn!(
             "web.port = {port} is set, but this build has no web gateway yet; ignoring it"
@@ -311,8 +373,17 @@ fn write_status(basedir: &Path, status: &Status) {
     }
 }
 
+fn grid_secret(basedir: &Path) -> Result<tahoe_core::protocol::GridSecret> {
+    let path = basedir.join(GRID_SECRET_FILE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    tahoe_core::base32::decode_array::<32>(text.trim())
+        .with_context(|| format!("{} is not a 32-byte base32 secret", path.display()))
+}
+
 async fn start_queen(cfg: &NodeConfig, sel: &Selection, key: &NodeKey) -> Result<Running> {
-    let queen = Arc::new(Queen::new()?);
+    let secret = grid_secret(cfg.basedir())?;
+    let queen = Arc::new(Queen::new(secret, sel.transport.clone())?);
     let services = LocalServices {
         storage: None,
         queen: Some(queen.clone()),
@@ -324,7 +395,14 @@ async fn start_queen(cfg: &NodeConfig, sel: &Selection, key: &NodeKey) -> Result
         .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
     let address = advertised(cfg, listener.as_ref());
     tracing::info!("queen {} listening at {address}", key.node_id());
-    std::fs::write(cfg.basedir().join(INTRODUCER_FILE), format!("{address}\n"))?;
+    let url = QueenAddress {
+        address: address.clone(),
+        secret,
+    };
+    write_private(
+        &cfg.basedir().join(INTRODUCER_FILE),
+        format!("{url}\n").as_bytes(),
+    )?;
     let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
     let status = tokio::spawn(async move {
         loop {
@@ -357,6 +435,9 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
             ServerConfig {
                 reserved_space: cfg.storage.reserved_space,
                 readonly: cfg.storage.readonly,
+                bucket_timeout: Duration::from_secs(cfg.storage.bucket_timeout_secs),
+                max_pending_buckets: cfg.storage.max_pending_buckets,
+                max_pending_bytes: cfg.storage.max_pending_bytes,
                 ..ServerConfig::default()
             },
         ))
@@ -378,6 +459,16 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
         Some(cfg.basedir().join(SERVERS_FILE)),
     ));
     let mut tasks = vec![tokio::spawn(broker.clone().subscribe())];
+    if let Some(server) = storage.clone() {
+        // Buckets nobody writes to give their space back even when no
+        // allocation comes to sweep them.
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                server.expire_idle_uploads();
+            }
+        }));
+    }
     if let Some(server) = storage {
         let (broker, key, nickname, address) = (
             broker.clone(),
@@ -401,7 +492,7 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
                     broker
                         .queen()
                         .await?
-                        .announce(announce::sign(&key, &body)?)
+                        .announce(broker.grid_secret(), announce::sign(&key, &body)?)
                         .await
                 }
                 .await;
@@ -505,7 +596,8 @@ impl Session {
         }
         let servers = self.servers(usize::from(e.n)).await?;
         let reachable = servers.len();
-        let sink = HappySink::new(servers, e.k, e.happy, e.n, UploadSecrets::random()?);
+        let secret = ClientSecret::load_or_create(self.cfg.basedir())?;
+        let sink = HappySink::new(servers, e.k, e.happy, e.n, secret);
         uploader.upload(source, &sink).await.map_err(|err| {
             let known = self.broker.known().len();
             anyhow::Error::new(err).context(format!(
@@ -532,7 +624,11 @@ impl Session {
                     &PluginContext::empty(PluginKind::Codec, name, &basedir),
                 )
             }),
-            cipher: self.sel.cipher.clone(),
+            // A CHK cap fixes its cipher, whatever [cipher] says.
+            cipher: self.registry.cipher(
+                CHK_CIPHER,
+                &PluginContext::empty(PluginKind::Cipher, CHK_CIPHER, self.cfg.basedir()),
+            )?,
         };
         Ok(downloader.download(cap, &servers, range, out).await?)
     }

@@ -91,6 +91,14 @@ pub struct StorageSection {
     pub reserved_space: u64,
     /// Serve existing shares but accept no new ones.
     pub readonly: bool,
+    /// Abort a bucket allocated and then not written to for this many
+    /// seconds (its space comes back; a retry can allocate it again).
+    pub bucket_timeout_secs: u64,
+    /// Most buckets one peer connection may have pending at once.
+    pub max_pending_buckets: usize,
+    /// Most bytes (declared share sizes) one peer connection may have
+    /// pending at once.
+    pub max_pending_bytes: u64,
     /// Per-backend sub-tables.
     #[serde(flatten, default)]
     pub sections: BTreeMap<String, Value>,
@@ -196,6 +204,9 @@ impl Default for Sections {
                 backend: "fs".into(),
                 reserved_space: 0,
                 readonly: false,
+                bucket_timeout_secs: 300,
+                max_pending_buckets: 1024,
+                max_pending_bytes: 64 << 30,
                 sections: BTreeMap::new(),
             },
             transport: TransportSection {

@@ -63,6 +63,12 @@ impl TaggedHasher {
         self.inner.update(data);
     }
 
+    /// Feed `data[i]` to `hashers[i]`, side by side where the CPU allows.
+    pub fn update_many(hashers: &mut [&mut TaggedHasher], data: &[&[u8]]) {
+        let mut inner: Vec<&mut Sha256> = hashers.iter_mut().map(|h| &mut h.inner).collect();
+        tahoe_sha256x::update_many(&mut inner, data);
+    }
+
     /// The SHA-256d digest.
     pub fn finalize(self) -> Hash {
         tahoe_sha256x::digest(&self.inner.finalize())

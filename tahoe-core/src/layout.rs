@@ -12,7 +12,8 @@
 //! UEB                    length (4 or 8 bytes) then the URI extension block
 //! ```
 //!
-//! We write v2 (no 4 GiB limits) and read both. A header comes from a
+//! We write v1 when every value fits its 4-byte fields and v2 (no 4 GiB
+//! limits) only when not, as Tahoe does, and read both. A header comes from a
 //! server and is checked before any offset is used: every section must lie
 //! inside the share, in order, with exactly the size the verified UEB
 //! implies.
@@ -55,7 +56,7 @@ pub struct ShareLayout {
 }
 
 impl ShareLayout {
-    /// The v2 layout for a new share.
+    /// The layout for a new share: v1 when it fits, else v2.
     ///
     /// The arguments come from a [`crate::immutable::plan::SharePlan`],
     /// which bounds them (at most `MAX_SEGMENTS` segments of at most
@@ -66,15 +67,34 @@ impl ShareLayout {
         num_segments: u64,
         num_share_hashes: u64,
     ) -> ShareLayout {
+        let v1 = Self::with_header(1, block_size, data_size, num_segments, num_share_hashes);
+        // Tahoe writes v1 whenever its 4-byte fields can hold every value
+        // (sizes and offsets up to the UEB's), v2 only beyond: so do we,
+        // and our shares are Tahoe's bytes.
+        let fits = |v: u64| v < 1 << 32;
+        if fits(block_size) && fits(data_size) && fits(v1.uri_extension) {
+            v1
+        } else {
+            Self::with_header(2, block_size, data_size, num_segments, num_share_hashes)
+        }
+    }
+
+    fn with_header(
+        version: u32,
+        block_size: u64,
+        data_size: u64,
+        num_segments: u64,
+        num_share_hashes: u64,
+    ) -> ShareLayout {
         let tree = node_count(num_segments as usize) as u64 * HASH_LEN as u64;
-        let data = V2_HEADER;
+        let data = if version == 1 { V1_HEADER } else { V2_HEADER };
         let plaintext_hash_tree = data + data_size;
         let crypttext_hash_tree = plaintext_hash_tree + tree;
         let block_hashes = crypttext_hash_tree + tree;
         let share_hashes = block_hashes + tree;
         let uri_extension = share_hashes + num_share_hashes * SHARE_HASH_ENTRY;
         ShareLayout {
-            version: 2,
+            version,
             block_size,
             data_size,
             data,
@@ -196,9 +216,13 @@ impl ShareLayout {
     /// hash trees have one node per tree position and the blocks fit.
     pub fn check(&self, data_size: u64, num_segments: u64) -> Result<()> {
         let tree = (node_count(num_segments as usize) * HASH_LEN) as u64;
-        let ok = self.crypttext_hash_tree + tree == self.block_hashes
-            && self.block_hashes + tree == self.share_hashes
-            && self.data + data_size <= self.plaintext_hash_tree;
+        // Tahoe's writers (and ours) place every section exactly: the
+        // blocks, then three trees of the same size. Anything else is not
+        // a share of this file.
+        let ok = self.data.checked_add(data_size) == Some(self.plaintext_hash_tree)
+            && self.plaintext_hash_tree.checked_add(tree) == Some(self.crypttext_hash_tree)
+            && self.crypttext_hash_tree.checked_add(tree) == Some(self.block_hashes)
+            && self.block_hashes.checked_add(tree) == Some(self.share_hashes);
         if !ok {
             return Err(Error::corrupt(format!(
                 "share sections do not fit a file of {num_segments} segments and {data_size} bytes of blocks"
@@ -259,8 +283,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn v1_when_it_fits_v2_beyond() {
+        let small = ShareLayout::for_upload(1000, 2500, 3, 5);
+        assert_eq!((small.version, small.data), (1, V1_HEADER));
+        assert_eq!(small.header().len() as u64, V1_HEADER);
+        let big = ShareLayout::for_upload(1 << 31, 5 << 30, 3, 5);
+        assert_eq!((big.version, big.data), (2, V2_HEADER));
+        let parsed = ShareLayout::parse(&big.header(), big.share_size(400)).unwrap();
+        assert_eq!(parsed, big);
+    }
+
+    #[test]
     fn v2_round_trip_and_sizes() {
-        let l = ShareLayout::for_upload(1000, 2500, 3, 5);
+        let l = ShareLayout::with_header(2, 1000, 2500, 3, 5);
         let size = l.share_size(400);
         let parsed = ShareLayout::parse(&l.header(), size).unwrap();
         assert_eq!(parsed, l);
@@ -273,15 +308,7 @@ mod tests {
 
     #[test]
     fn v1_is_read() {
-        let mut l = ShareLayout::for_upload(10, 10, 1, 1);
-        l.version = 1;
-        let shift = V2_HEADER - V1_HEADER;
-        l.data -= shift;
-        l.plaintext_hash_tree -= shift;
-        l.crypttext_hash_tree -= shift;
-        l.block_hashes -= shift;
-        l.share_hashes -= shift;
-        l.uri_extension -= shift;
+        let l = ShareLayout::for_upload(10, 10, 1, 1);
         let h = l.header();
         assert_eq!(h.len() as u64, V1_HEADER);
         assert_eq!(ShareLayout::parse(&h, l.share_size(10)).unwrap(), l);
@@ -289,7 +316,7 @@ mod tests {
 
     #[test]
     fn hostile_headers() {
-        let l = ShareLayout::for_upload(1000, 2500, 3, 5);
+        let l = ShareLayout::with_header(2, 1000, 2500, 3, 5);
         let size = l.share_size(400);
         let h = l.header();
         assert!(ShareLayout::parse(&h[..10], size).is_err());

@@ -24,6 +24,7 @@ pub mod immutable;
 pub mod layout;
 pub mod protocol;
 pub mod registry;
+pub mod secrets;
 pub mod server;
 pub mod storage;
 pub mod transport;

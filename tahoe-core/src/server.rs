@@ -1,14 +1,29 @@
 //! The storage server: Tahoe's storage protocol over a [`StorageBackend`].
 //!
 //! This is where authority is checked, so the backend below can stay a dumb
-//! share store: an upload's writes must present the upload secret chosen at
-//! allocation, shares are size-limited, `readonly` and `reserved_space` are
-//! honoured, and pending uploads live in a table keyed by (storage index,
-//! share number) so any transport can carry the calls.
+//! share store. What a server holds, it may lose; what it must never do is
+//! let one client's calls hurt another's data or the server itself:
+//!
+//! - an upload's writes, close and abort must present the upload secret
+//!   chosen at allocation (clients derive one per server, so a server cannot
+//!   use what it was sent anywhere else);
+//! - a mutable share keeps its slot's write enabler in a header the server
+//!   owns: every read skips it, immutable reads never reach mutable shares,
+//!   and secrets are compared in constant time;
+//! - every peer has budgets: one call carries at most [`MAX_CALL_DATA`]
+//!   bytes in and out, a connection (a [`StorageService::open_session`])
+//!   holds a bounded number and size of pending buckets, a bucket nobody
+//!   writes to expires, and a bucket whose connection closes is aborted;
+//! - space decisions (allocations, mutable growth) are made one at a time,
+//!   so `reserved_space` holds however many requests arrive at once;
+//! - one slot call's tests and writes apply to all its shares or to none:
+//!   calls on one slot are serialized here, every test is checked before
+//!   any write, and a write that fails half-way is rolled back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,8 +35,8 @@ use crate::protocol::{
     SlotWrite, StorageService,
 };
 use crate::storage::{
-    Lease, PendingShare, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
-    WriteVector, tests_hold,
+    Lease, MAX_MUTABLE_SHARE, PendingShare, ShareKind, ShareNum, StorageBackend, StorageIndex,
+    TestVector, WriteVector, constant_time_eq,
 };
 
 /// How long a lease lasts (Tahoe's default: 31 days).
@@ -40,7 +55,17 @@ pub struct ServerConfig {
     pub readonly: bool,
     /// Largest share accepted.
     pub max_share_size: u64,
+    /// A bucket that is allocated and then not written for this long is
+    /// aborted (its space is given back; a retry may allocate it again).
+    pub bucket_timeout: Duration,
+    /// Most buckets one connection may have pending at once.
+    pub max_pending_buckets: usize,
+    /// Most bytes (declared share sizes) one connection may have pending.
+    pub max_pending_bytes: u64,
 }
+
+/// Default of [`ServerConfig::bucket_timeout`]: five minutes.
+pub const DEFAULT_BUCKET_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -48,6 +73,9 @@ impl Default for ServerConfig {
             reserved_space: 0,
             readonly: false,
             max_share_size: DEFAULT_MAX_SHARE_SIZE,
+            bucket_timeout: DEFAULT_BUCKET_TIMEOUT,
+            max_pending_buckets: 1024,
+            max_pending_bytes: DEFAULT_MAX_SHARE_SIZE,
         }
     }
 }
@@ -55,18 +83,132 @@ impl Default for ServerConfig {
 struct Upload {
     secret: Secret,
     lease: Lease,
+    size: u64,
+    /// The session that allocated it (0: calls made without a session).
+    owner: u64,
+    last_active: StdMutex<Instant>,
     share: Mutex<Option<Box<dyn PendingShare>>>,
+}
+
+impl Upload {
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_active.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.last_active
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
 }
 
 /// Uploads in progress, by (storage index, share number).
 type UploadTable = HashMap<(StorageIndex, ShareNum), Arc<Upload>>;
 
-/// A storage server over a backend.
-pub struct StorageServer {
+/// How many locks serialize slot calls (by storage index).
+const SLOT_STRIPES: usize = 64;
+
+/// Most corruption advisories remembered (and logged).
+const MAX_CORRUPTION_REPORTS: usize = 10_000;
+
+/// The most ranges one slot read may ask for.
+const MAX_READ_RANGES: usize = 256;
+
+/// The most test and write vectors one slot call may carry per share.
+const MAX_VECTORS: usize = 1024;
+
+/// Mutable shares are stored as the slot's 32-byte write enabler followed
+/// by the share data: the backend's atomic test-and-write then checks the
+/// enabler and changes the data in one step, and every read the server
+/// makes of a mutable share starts after it.
+const WE_LEN: u64 = 32;
+
+#[derive(Default)]
+struct Corruption {
+    seen: HashSet<(StorageIndex, ShareNum)>,
+    reports: Vec<(StorageIndex, ShareNum, String)>,
+}
+
+struct Shared {
     backend: Arc<dyn StorageBackend>,
     config: ServerConfig,
     uploads: StdMutex<UploadTable>,
-    corruption_reports: StdMutex<Vec<(StorageIndex, ShareNum, String)>>,
+    corruption: StdMutex<Corruption>,
+    /// Held while deciding whether space is left and taking it.
+    space: Mutex<()>,
+    slots: Vec<Mutex<()>>,
+    next_session: AtomicU64,
+}
+
+impl Shared {
+    fn uploads(&self) -> Result<std::sync::MutexGuard<'_, UploadTable>> {
+        self.uploads
+            .lock()
+            .map_err(|_| Error::internal("storage server upload table poisoned"))
+    }
+
+    /// Forget (and so abort: a dropped pending share is discarded) every
+    /// upload nobody wrote to within the bucket timeout.
+    fn expire_idle(&self) -> usize {
+        let timeout = self.config.bucket_timeout;
+        let Ok(mut table) = self.uploads() else {
+            return 0;
+        };
+        let before = table.len();
+        table.retain(|_, u| u.idle_for() < timeout);
+        before - table.len()
+    }
+
+    async fn room_for(&self, bytes: u64) -> Result<bool> {
+        Ok(match self.backend.remaining_capacity().await? {
+            Some(free) => free >= bytes.saturating_add(self.config.reserved_space),
+            None => true,
+        })
+    }
+
+    fn slot_lock(&self, si: &StorageIndex) -> &Mutex<()> {
+        let i = usize::from(si.0[0]) | (usize::from(si.0[1]) << 8);
+        &self.slots[i % self.slots.len()]
+    }
+}
+
+/// One connection's view of the server: its pending buckets are its own,
+/// counted against its budget, and aborted when it is dropped.
+struct Session {
+    id: u64,
+    /// Whether the per-connection budgets apply (not to calls made in
+    /// process without a session).
+    limited: bool,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let id = self.id;
+        if let Ok(mut table) = self.shared.uploads() {
+            let before = table.len();
+            table.retain(|_, u| u.owner != id);
+            let aborted = before - table.len();
+            if aborted > 0 {
+                tracing::info!("connection closed: aborted {aborted} unfinished upload(s)");
+            }
+        }
+    }
+}
+
+/// A storage server over a backend.
+///
+/// Cloning gives another handle to the same server. Calls made on the
+/// server directly share one session without per-connection budgets (for
+/// in-process use); transports call [`StorageService::open_session`] for
+/// every peer connection.
+#[derive(Clone)]
+pub struct StorageServer {
+    shared: Arc<Shared>,
+    session: Arc<Session>,
 }
 
 fn now() -> u64 {
@@ -76,14 +218,22 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Mutable shares are stored as the slot's 32-byte write enabler followed
-/// by the share data, so the backend's atomic test-and-write can check the
-/// enabler and change the data in one step.
-const WE_LEN: u64 = 32;
+fn lease(renew_secret: Secret, cancel_secret: Secret) -> Lease {
+    Lease {
+        renew_secret,
+        cancel_secret,
+        expires_at: now() + LEASE_DURATION_SECS,
+    }
+}
 
-/// The most ranges one slot read may ask for (each at most
-/// [`MAX_CALL_DATA`] bytes).
-const MAX_READ_RANGES: usize = 256;
+fn check_call_data(what: &str, len: u64) -> Result<()> {
+    if len > MAX_CALL_DATA {
+        return Err(Error::invalid_input(format!(
+            "{what} of {len} bytes in one call; the limit is {MAX_CALL_DATA}"
+        )));
+    }
+    Ok(())
+}
 
 fn check_ranges(ranges: &[(u64, u64)]) -> Result<()> {
     if ranges.len() > MAX_READ_RANGES {
@@ -97,67 +247,137 @@ fn check_ranges(ranges: &[(u64, u64)]) -> Result<()> {
         .try_for_each(|&(_, len)| check_call_data("a read range", len))
 }
 
-fn check_call_data(what: &str, len: u64) -> Result<()> {
-    if len > MAX_CALL_DATA {
+/// Everything one slot call sends must fit one call's budget, whatever the
+/// number of shares and vectors.
+fn check_slot_writes(writes: &BTreeMap<ShareNum, SlotWrite>) -> Result<()> {
+    let mut total = 0u64;
+    for (shnum, w) in writes {
+        if w.tests.len() > MAX_VECTORS || w.writes.len() > MAX_VECTORS {
+            return Err(Error::invalid_input(format!(
+                "share {shnum}: {} tests and {} writes in one call; the limit is {MAX_VECTORS} each",
+                w.tests.len(),
+                w.writes.len()
+            )));
+        }
+        for t in &w.tests {
+            check_call_data("a test vector", t.length)?;
+            total = total.saturating_add(t.expected.len() as u64);
+        }
+        for v in &w.writes {
+            total = total.saturating_add(v.data.len() as u64);
+        }
+    }
+    check_call_data("a slot call's test and write data", total)
+}
+
+/// Shift a share's data coordinates past the server's header.
+fn shifted(offset: u64) -> Result<u64> {
+    offset
+        .checked_add(WE_LEN)
+        .ok_or_else(|| Error::invalid_input("offset overflows"))
+}
+
+/// The container length after `w` is applied to one of `old_len` bytes.
+fn length_after(old_len: u64, w: &SlotWrite) -> Result<u64> {
+    let mut len = old_len;
+    for v in &w.writes {
+        let end = shifted(v.offset)?
+            .checked_add(v.data.len() as u64)
+            .ok_or_else(|| Error::invalid_input("write vector overflows"))?;
+        len = len.max(end);
+    }
+    if let Some(n) = w.new_length {
+        len = shifted(n)?;
+    }
+    if len > MAX_MUTABLE_SHARE {
         return Err(Error::invalid_input(format!(
-            "{what} of {len} bytes in one call; the limit is {MAX_CALL_DATA}"
+            "a mutable share of {len} bytes is over the {MAX_MUTABLE_SHARE}-byte limit"
         )));
     }
-    Ok(())
+    Ok(len)
+}
+
+/// What it takes to undo one share's writes.
+struct Undo {
+    shnum: ShareNum,
+    /// `None`: the share was created by this call (undo deletes it).
+    old: Option<(u64, Vec<WriteVector>)>,
 }
 
 impl StorageServer {
-    async fn read_slot(
-        &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
-        ranges: &[(u64, u64)],
-    ) -> Result<Vec<Bytes>> {
-        let mut out = Vec::with_capacity(ranges.len());
-        for &(offset, len) in ranges {
-            out.push(
-                self.backend
-                    .read(si, shnum, offset.saturating_add(WE_LEN), len)
-                    .await?,
-            );
-        }
-        Ok(out)
-    }
-
     /// A server storing into `backend`.
     pub fn new(backend: Arc<dyn StorageBackend>, config: ServerConfig) -> Self {
-        StorageServer {
+        let shared = Arc::new(Shared {
             backend,
             config,
             uploads: StdMutex::new(HashMap::new()),
-            corruption_reports: StdMutex::new(Vec::new()),
+            corruption: StdMutex::new(Corruption::default()),
+            space: Mutex::new(()),
+            slots: (0..SLOT_STRIPES).map(|_| Mutex::new(())).collect(),
+            next_session: AtomicU64::new(1),
+        });
+        let session = Arc::new(Session {
+            id: 0,
+            limited: false,
+            shared: shared.clone(),
+        });
+        StorageServer { shared, session }
+    }
+
+    /// A handle with per-connection budgets whose pending buckets are
+    /// aborted when the last clone of it is dropped.
+    pub fn session(&self) -> StorageServer {
+        let id = self.shared.next_session.fetch_add(1, Ordering::Relaxed);
+        StorageServer {
+            shared: self.shared.clone(),
+            session: Arc::new(Session {
+                id,
+                limited: true,
+                shared: self.shared.clone(),
+            }),
         }
     }
 
     /// The backend.
     pub fn backend(&self) -> &Arc<dyn StorageBackend> {
-        &self.backend
+        &self.shared.backend
+    }
+
+    /// Abort every bucket nobody wrote to within the bucket timeout;
+    /// returns how many. Allocations do this too; nodes also run it
+    /// periodically so that abandoned space comes back without them.
+    pub fn expire_idle_uploads(&self) -> usize {
+        let n = self.shared.expire_idle();
+        if n > 0 {
+            tracing::info!("expired {n} upload(s) nobody wrote to");
+        }
+        n
+    }
+
+    /// How many buckets are being uploaded.
+    pub fn pending_uploads(&self) -> usize {
+        self.shared.uploads().map(|t| t.len()).unwrap_or(0)
     }
 
     /// Corruption advisories received so far (for operators and tests).
     pub fn corruption_reports(&self) -> Vec<(StorageIndex, ShareNum, String)> {
-        self.corruption_reports
+        self.shared
+            .corruption
             .lock()
-            .map(|r| r.clone())
+            .map(|r| r.reports.clone())
             .unwrap_or_default()
     }
 
-    fn uploads(&self) -> Result<std::sync::MutexGuard<'_, UploadTable>> {
-        self.uploads
-            .lock()
-            .map_err(|_| Error::internal("storage server upload table poisoned"))
-    }
-
     fn upload(&self, si: StorageIndex, shnum: ShareNum, secret: &Secret) -> Result<Arc<Upload>> {
-        let u = self.uploads()?.get(&(si, shnum)).cloned().ok_or_else(|| {
-            Error::not_found(format!("share {shnum} of {si} is not being uploaded"))
-        })?;
-        if &u.secret != secret {
+        let u = self
+            .shared
+            .uploads()?
+            .get(&(si, shnum))
+            .cloned()
+            .ok_or_else(|| {
+                Error::not_found(format!("share {shnum} of {si} is not being uploaded"))
+            })?;
+        if !constant_time_eq(&u.secret, secret) {
             return Err(Error::permission_denied(format!(
                 "wrong upload secret for share {shnum} of {si}"
             )));
@@ -165,38 +385,198 @@ impl StorageServer {
         Ok(u)
     }
 
-    async fn room_for(&self, bytes: u64) -> Result<bool> {
-        Ok(match self.backend.remaining_capacity().await? {
-            Some(free) => free >= bytes.saturating_add(self.config.reserved_space),
-            None => true,
+    /// Remove `u` from the upload table, unless another upload replaced it.
+    fn forget(&self, si: StorageIndex, shnum: ShareNum, u: &Arc<Upload>) -> Result<()> {
+        let mut table = self.shared.uploads()?;
+        if table.get(&(si, shnum)).is_some_and(|t| Arc::ptr_eq(t, u)) {
+            table.remove(&(si, shnum));
+        }
+        Ok(())
+    }
+
+    /// This session's pending buckets and bytes.
+    fn pending_of_session(&self, table: &UploadTable) -> (usize, u64) {
+        table
+            .values()
+            .filter(|u| u.owner == self.session.id)
+            .fold((0, 0u64), |(n, b), u| (n + 1, b.saturating_add(u.size)))
+    }
+
+    fn over_budget(&self, size: u64) -> Result<Option<String>> {
+        if !self.session.limited {
+            return Ok(None);
+        }
+        let (count, bytes) = self.pending_of_session(&*self.shared.uploads()?);
+        let c = &self.shared.config;
+        Ok(if count >= c.max_pending_buckets {
+            Some(format!(
+                "this connection already has {count} buckets pending (limit {})",
+                c.max_pending_buckets
+            ))
+        } else if bytes.saturating_add(size) > c.max_pending_bytes {
+            Some(format!(
+                "this connection already has {bytes} bytes pending (limit {})",
+                c.max_pending_bytes
+            ))
+        } else {
+            None
         })
+    }
+
+    /// Read ranges of the data of mutable share `shnum`, within `budget`.
+    async fn read_slot(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        ranges: &[(u64, u64)],
+        budget: &mut u64,
+    ) -> Result<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for &(offset, len) in ranges {
+            let data = self
+                .shared
+                .backend
+                .read(
+                    si,
+                    shnum,
+                    ShareKind::Mutable,
+                    offset.saturating_add(WE_LEN),
+                    len,
+                )
+                .await?;
+            *budget = budget.checked_sub(data.len() as u64).ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "a slot read would return more than {MAX_CALL_DATA} bytes; ask for fewer ranges or shares"
+                ))
+            })?;
+            out.push(data);
+        }
+        Ok(out)
+    }
+
+    async fn mutable_shares(&self, si: &StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
+        Ok(self
+            .shared
+            .backend
+            .list(si)
+            .await?
+            .into_iter()
+            .filter(|i| i.kind == ShareKind::Mutable)
+            .map(|i| (i.shnum, i.size))
+            .collect())
+    }
+
+    /// Every test of `w` against the current data of share `shnum`
+    /// (absent: empty), each compared in constant time.
+    async fn tests_hold(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        exists: bool,
+        tests: &[TestVector],
+    ) -> Result<bool> {
+        let mut all = true;
+        for t in tests {
+            let current = if exists {
+                self.shared
+                    .backend
+                    .read(
+                        si,
+                        shnum,
+                        ShareKind::Mutable,
+                        t.offset.saturating_add(WE_LEN),
+                        t.length,
+                    )
+                    .await?
+            } else {
+                Bytes::new()
+            };
+            all &= constant_time_eq(&current, &t.expected);
+        }
+        Ok(all)
+    }
+
+    /// Snapshot what `w` will overwrite in an existing share.
+    async fn undo_for(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        old_len: u64,
+        w: &SlotWrite,
+    ) -> Result<Undo> {
+        let mut old = Vec::new();
+        for v in &w.writes {
+            let offset = shifted(v.offset)?;
+            let data = self
+                .shared
+                .backend
+                .read(si, shnum, ShareKind::Mutable, offset, v.data.len() as u64)
+                .await?;
+            old.push(WriteVector { offset, data });
+        }
+        Ok(Undo {
+            shnum,
+            old: Some((old_len, old)),
+        })
+    }
+
+    async fn rollback(&self, si: &StorageIndex, done: Vec<Undo>, we: &Secret) {
+        for undo in done.into_iter().rev() {
+            let r = match undo.old {
+                None => self.shared.backend.delete(si, undo.shnum).await,
+                Some((len, old)) => self
+                    .shared
+                    .backend
+                    .test_and_write(
+                        si,
+                        undo.shnum,
+                        &[TestVector::equals(0, Bytes::copy_from_slice(we))],
+                        &old,
+                        Some(len),
+                    )
+                    .await
+                    .map(|_| ()),
+            };
+            if let Err(e) = r {
+                tracing::error!(
+                    "could not roll back share {} of slot {si} after a failed write: {e}",
+                    undo.shnum
+                );
+            }
+        }
     }
 }
 
 #[async_trait]
 impl StorageService for StorageServer {
     async fn version(&self) -> Result<ServerVersion> {
-        let free = self.backend.remaining_capacity().await?;
+        let free = self.shared.backend.remaining_capacity().await?;
+        let c = &self.shared.config;
         Ok(ServerVersion {
             application: concat!("tahoe-rs/", env!("CARGO_PKG_VERSION")).to_string(),
-            max_share_size: self.config.max_share_size,
-            available_space: free.map(|f| f.saturating_sub(self.config.reserved_space)),
-            readonly: self.config.readonly,
+            max_share_size: c.max_share_size,
+            available_space: free.map(|f| f.saturating_sub(c.reserved_space)),
+            readonly: c.readonly,
         })
+    }
+
+    fn open_session(&self) -> Option<Arc<dyn StorageService>> {
+        Some(Arc::new(self.session()))
     }
 
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
         let si = req.storage_index;
-        let existing = self.backend.list(&si).await?;
+        self.expire_idle_uploads();
+        let existing = self.shared.backend.list(&si).await?;
         let mut resp = AllocateResponse::default();
-        let lease = Lease {
-            renew_secret: req.renew_secret,
-            cancel_secret: req.cancel_secret,
-            expires_at: now() + LEASE_DURATION_SECS,
-        };
+        let lease = lease(req.renew_secret, req.cancel_secret);
         let mut wanted: Vec<ShareNum> = req.share_numbers.clone();
         wanted.sort_unstable();
         wanted.dedup();
+        let config = &self.shared.config;
+        // One allocation at a time decides about space, so that requests
+        // arriving together cannot all see the same free bytes.
+        let _space = self.shared.space.lock().await;
         for shnum in wanted {
             if existing
                 .iter()
@@ -205,17 +585,32 @@ impl StorageService for StorageServer {
                 resp.already_have.push(shnum);
                 continue;
             }
-            if self.config.readonly
-                || req.share_size > self.config.max_share_size
-                || !self.room_for(req.share_size).await?
-            {
+            if config.readonly || req.share_size > config.max_share_size {
                 continue;
             }
-            if self.uploads()?.contains_key(&(si, shnum)) {
-                // Someone else is uploading it; Tahoe leaves it to them.
+            let current = self.shared.uploads()?.get(&(si, shnum)).cloned();
+            if let Some(u) = &current {
+                if !constant_time_eq(&u.secret, &req.upload_secret) {
+                    // Someone else is uploading it; Tahoe leaves it to them.
+                    continue;
+                }
+            }
+            if let Some(why) = self.over_budget(req.share_size)? {
+                tracing::warn!("refused to allocate share {shnum} of {si}: {why}");
+                break;
+            }
+            // A retry of the same upload (same secret) takes its bucket over
+            // and starts it afresh.
+            if let Some(u) = current {
+                self.forget(si, shnum, &u)?;
+                if let Some(old) = u.share.lock().await.take() {
+                    let _ = old.abort().await;
+                }
+            }
+            if !self.shared.room_for(req.share_size).await? {
                 continue;
             }
-            let pending = match self.backend.create(&si, shnum, req.share_size).await {
+            let pending = match self.shared.backend.create(&si, shnum, req.share_size).await {
                 Ok(p) => p,
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     resp.already_have.push(shnum);
@@ -227,9 +622,12 @@ impl StorageService for StorageServer {
             let upload = Arc::new(Upload {
                 secret: req.upload_secret,
                 lease: lease.clone(),
+                size: req.share_size,
+                owner: self.session.id,
+                last_active: StdMutex::new(Instant::now()),
                 share: Mutex::new(Some(pending)),
             });
-            let mut table = self.uploads()?;
+            let mut table = self.shared.uploads()?;
             if table.contains_key(&(si, shnum)) {
                 continue;
             }
@@ -238,7 +636,7 @@ impl StorageService for StorageServer {
         }
         if !resp.already_have.is_empty() {
             // The uploader's lease covers shares it will not re-send.
-            let _ = self.backend.add_lease(&si, &lease).await;
+            let _ = self.shared.backend.add_lease(&si, &lease).await;
         }
         Ok(resp)
     }
@@ -253,11 +651,14 @@ impl StorageService for StorageServer {
     ) -> Result<()> {
         check_call_data("a write", data.len() as u64)?;
         let u = self.upload(si, shnum, &upload_secret)?;
+        u.touch();
         let mut guard = u.share.lock().await;
         let share = guard
             .as_mut()
             .ok_or_else(|| Error::not_found(format!("share {shnum} of {si} is already closed")))?;
-        share.write(offset, data).await
+        share.write(offset, data).await?;
+        u.touch();
+        Ok(())
     }
 
     async fn close_bucket(
@@ -271,9 +672,9 @@ impl StorageService for StorageServer {
             u.share.lock().await.take().ok_or_else(|| {
                 Error::not_found(format!("share {shnum} of {si} is already closed"))
             })?;
-        self.uploads()?.remove(&(si, shnum));
+        self.forget(si, shnum, &u)?;
         share.seal().await?;
-        self.backend.add_lease(&si, &u.lease).await
+        self.shared.backend.add_lease(&si, &u.lease).await
     }
 
     async fn abort_bucket(
@@ -283,7 +684,7 @@ impl StorageService for StorageServer {
         upload_secret: Secret,
     ) -> Result<()> {
         let u = self.upload(si, shnum, &upload_secret)?;
-        self.uploads()?.remove(&(si, shnum));
+        self.forget(si, shnum, &u)?;
         let share = u.share.lock().await.take();
         match share {
             Some(s) => s.abort().await,
@@ -293,6 +694,7 @@ impl StorageService for StorageServer {
 
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
         Ok(self
+            .shared
             .backend
             .list(&si)
             .await?
@@ -310,7 +712,11 @@ impl StorageService for StorageServer {
         len: u64,
     ) -> Result<Bytes> {
         check_call_data("a read", len)?;
-        self.backend.read(&si, shnum, offset, len).await
+        // Immutable shares only: a mutable share holds its write enabler.
+        self.shared
+            .backend
+            .read(&si, shnum, ShareKind::Immutable, offset, len)
+            .await
     }
 
     async fn add_lease(
@@ -319,12 +725,10 @@ impl StorageService for StorageServer {
         renew_secret: Secret,
         cancel_secret: Secret,
     ) -> Result<()> {
-        let lease = Lease {
-            renew_secret,
-            cancel_secret,
-            expires_at: now() + LEASE_DURATION_SECS,
-        };
-        self.backend.add_lease(&si, &lease).await
+        self.shared
+            .backend
+            .add_lease(&si, &lease(renew_secret, cancel_secret))
+            .await
     }
 
     async fn advise_corrupt_share(
@@ -333,11 +737,13 @@ impl StorageService for StorageServer {
         shnum: ShareNum,
         reason: String,
     ) -> Result<()> {
-        // Bounded: a client cannot grow this list without limit.
+        // Bounded, and logged once per share: a client cannot grow the list
+        // or the log without limit.
         let reason: String = reason.chars().take(500).collect();
-        if let Ok(mut r) = self.corruption_reports.lock() {
-            if r.len() < 10_000 {
-                r.push((si, shnum, reason));
+        if let Ok(mut c) = self.shared.corruption.lock() {
+            if c.seen.len() < MAX_CORRUPTION_REPORTS && c.seen.insert((si, shnum)) {
+                tracing::warn!("share {shnum} of {si} was reported corrupt: {reason:?}");
+                c.reports.push((si, shnum, reason));
             }
         }
         Ok(())
@@ -350,19 +756,15 @@ impl StorageService for StorageServer {
         ranges: Vec<(u64, u64)>,
     ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
         check_ranges(&ranges)?;
-        let mutable: Vec<ShareNum> = self
-            .backend
-            .list(&si)
-            .await?
-            .into_iter()
-            .filter(|i| {
-                i.kind == ShareKind::Mutable && (shnums.is_empty() || shnums.contains(&i.shnum))
-            })
-            .map(|i| i.shnum)
-            .collect();
+        let mut budget = MAX_CALL_DATA;
         let mut out = BTreeMap::new();
-        for shnum in mutable {
-            out.insert(shnum, self.read_slot(&si, shnum, &ranges).await?);
+        for shnum in self.mutable_shares(&si).await?.into_keys() {
+            if shnums.is_empty() || shnums.contains(&shnum) {
+                out.insert(
+                    shnum,
+                    self.read_slot(&si, shnum, &ranges, &mut budget).await?,
+                );
+            }
         }
         Ok(out)
     }
@@ -375,105 +777,117 @@ impl StorageService for StorageServer {
         read_ranges: Vec<(u64, u64)>,
     ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
         check_ranges(&read_ranges)?;
-        let existing: Vec<ShareNum> = self
-            .backend
-            .list(&si)
-            .await?
-            .into_iter()
-            .filter(|i| i.kind == ShareKind::Mutable)
-            .map(|i| i.shnum)
-            .collect();
+        check_slot_writes(&writes)?;
+        let we = secrets.write_enabler;
+        let _slot = self.shared.slot_lock(&si).lock().await;
+        let existing = self.mutable_shares(&si).await?;
         // The write enabler guards every existing share of the slot.
-        for &shnum in &existing {
-            let we = self.backend.read(&si, shnum, 0, WE_LEN).await?;
-            if we[..] != secrets.write_enabler {
+        for &shnum in existing.keys() {
+            let stored = self
+                .shared
+                .backend
+                .read(&si, shnum, ShareKind::Mutable, 0, WE_LEN)
+                .await?;
+            if !constant_time_eq(&stored, &we) {
                 return Err(Error::permission_denied(format!(
                     "wrong write enabler for slot {si} (share {shnum})"
                 )));
             }
         }
+        let mut budget = MAX_CALL_DATA;
         let mut reads = BTreeMap::new();
-        for &shnum in &existing {
-            reads.insert(shnum, self.read_slot(&si, shnum, &read_ranges).await?);
+        for &shnum in existing.keys() {
+            reads.insert(
+                shnum,
+                self.read_slot(&si, shnum, &read_ranges, &mut budget)
+                    .await?,
+            );
         }
-        // Evaluate every test first; write only if all hold.
+        // Every test of every share first; nothing is written unless all hold.
         for (shnum, w) in &writes {
-            let current = if existing.contains(shnum) {
-                let len = self
-                    .backend
-                    .list(&si)
-                    .await?
-                    .iter()
-                    .find(|i| i.shnum == *shnum)
-                    .map(|i| i.size)
-                    .unwrap_or(0);
-                self.backend
-                    .read(&si, *shnum, WE_LEN, len.saturating_sub(WE_LEN))
-                    .await?
-            } else {
-                Bytes::new()
-            };
-            if !tests_hold(&current, &w.tests) {
-                return Ok((false, reads));
-            }
-        }
-        if self.config.readonly && !writes.is_empty() {
-            return Err(Error::permission_denied("this storage server is read-only"));
-        }
-        for (shnum, w) in writes {
-            // Shift into the container (after the write enabler) and make the
-            // whole change one atomic test-and-write per share: it also
-            // re-checks the enabler and the tests against concurrent writers.
-            let mut tests = vec![TestVector {
-                offset: 0,
-                expected: if existing.contains(&shnum) {
-                    Bytes::copy_from_slice(&secrets.write_enabler)
-                } else {
-                    Bytes::new()
-                },
-            }];
-            tests.extend(w.tests.into_iter().map(|t| TestVector {
-                offset: t.offset.saturating_add(WE_LEN),
-                expected: t.expected,
-            }));
-            let mut vectors = Vec::new();
-            if !existing.contains(&shnum) {
-                vectors.push(WriteVector {
-                    offset: 0,
-                    data: Bytes::copy_from_slice(&secrets.write_enabler),
-                });
-            }
-            for v in w.writes {
-                let offset = v
-                    .offset
-                    .checked_add(WE_LEN)
-                    .ok_or_else(|| Error::invalid_input("write offset overflows"))?;
-                vectors.push(WriteVector {
-                    offset,
-                    data: v.data,
-                });
-            }
-            let new_length = match w.new_length {
-                Some(n) => Some(
-                    n.checked_add(WE_LEN)
-                        .ok_or_else(|| Error::invalid_input("length overflows"))?,
-                ),
-                None => None,
-            };
             if !self
-                .backend
-                .test_and_write(&si, shnum, &tests, &vectors, new_length)
+                .tests_hold(&si, *shnum, existing.contains_key(shnum), &w.tests)
                 .await?
             {
                 return Ok((false, reads));
             }
         }
-        let lease = Lease {
-            renew_secret: secrets.renew_secret,
-            cancel_secret: secrets.cancel_secret,
-            expires_at: now() + LEASE_DURATION_SECS,
+        let changes = writes
+            .iter()
+            .any(|(_, w)| !w.writes.is_empty() || w.new_length.is_some());
+        if self.shared.config.readonly && changes {
+            return Err(Error::permission_denied("this storage server is read-only"));
+        }
+        // Check sizes and space for the whole call before writing anything.
+        let mut growth = 0u64;
+        for (shnum, w) in &writes {
+            let old = existing.get(shnum).copied().unwrap_or(0);
+            let new = length_after(old.max(WE_LEN), w)?;
+            growth = growth.saturating_add(new.saturating_sub(old));
+        }
+        let _space = if growth > 0 {
+            let guard = self.shared.space.lock().await;
+            if !self.shared.room_for(growth).await? {
+                return Err(Error::no_space(format!(
+                    "no room for {growth} more bytes of slot {si}"
+                )));
+            }
+            Some(guard)
+        } else {
+            None
         };
-        let _ = self.backend.add_lease(&si, &lease).await;
+        let mut done: Vec<Undo> = Vec::new();
+        for (shnum, w) in writes {
+            if w.writes.is_empty() && w.new_length.is_none() {
+                continue;
+            }
+            let old_len = existing.get(&shnum).copied();
+            let (guard, mut vectors, undo) = match old_len {
+                Some(len) => (
+                    TestVector::equals(0, Bytes::copy_from_slice(&we)),
+                    Vec::new(),
+                    self.undo_for(&si, shnum, len, &w).await?,
+                ),
+                None => (
+                    TestVector::absent(),
+                    vec![WriteVector {
+                        offset: 0,
+                        data: Bytes::copy_from_slice(&we),
+                    }],
+                    Undo { shnum, old: None },
+                ),
+            };
+            for v in w.writes {
+                vectors.push(WriteVector {
+                    offset: shifted(v.offset)?,
+                    data: v.data,
+                });
+            }
+            let new_length = w.new_length.map(shifted).transpose()?;
+            let applied = self
+                .shared
+                .backend
+                .test_and_write(&si, shnum, &[guard], &vectors, new_length)
+                .await;
+            match applied {
+                Ok(true) => done.push(undo),
+                Ok(false) => {
+                    // Only another writer behind the server's back can do
+                    // this (the slot is locked here).
+                    self.rollback(&si, done, &we).await;
+                    return Ok((false, reads));
+                }
+                Err(e) => {
+                    self.rollback(&si, done, &we).await;
+                    return Err(e.context(format!("writing share {shnum} of slot {si}")));
+                }
+            }
+        }
+        let _ = self
+            .shared
+            .backend
+            .add_lease(&si, &lease(secrets.renew_secret, secrets.cancel_secret))
+            .await;
         Ok((true, reads))
     }
 }

@@ -88,16 +88,43 @@ pub struct ShareInfo {
     pub kind: ShareKind,
 }
 
-/// One condition of a [`StorageBackend::test_and_write`]: the bytes at
-/// `offset` must equal `expected` (a missing share or a range past its end
-/// reads as empty, so `expected = []` at offset 0 tests for "no data").
+/// One condition of a [`StorageBackend::test_and_write`], with Tahoe's
+/// meaning: read `length` bytes at `offset` (short, or empty, where the
+/// share ends; a missing share reads as empty) and compare them with
+/// `expected`. So `(0, 1, [])` holds exactly when the share is absent or
+/// empty, and `(o, n, b)` with `b.len() == n` holds when those bytes are
+/// there. The comparison takes the same time whatever the bytes are, since
+/// test vectors carry secrets (write enablers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestVector {
     /// Where the compared range starts.
     pub offset: u64,
-    /// The bytes that must be there (compared over `expected.len()` bytes,
-    /// with bytes past the end of the share reading as absent).
+    /// How many bytes to read there.
+    pub length: u64,
+    /// What those bytes must be, exactly (a shorter value means the share
+    /// must end inside the range).
     pub expected: Bytes,
+}
+
+impl TestVector {
+    /// The test "these bytes are at `offset`".
+    pub fn equals(offset: u64, expected: impl Into<Bytes>) -> Self {
+        let expected = expected.into();
+        TestVector {
+            offset,
+            length: expected.len() as u64,
+            expected,
+        }
+    }
+
+    /// The test "the share is absent or empty".
+    pub fn absent() -> Self {
+        TestVector {
+            offset: 0,
+            length: 1,
+            expected: Bytes::new(),
+        }
+    }
 }
 
 /// One write of a [`StorageBackend::test_and_write`].
@@ -171,16 +198,20 @@ pub trait StorageBackend: Send + Sync {
         size: u64,
     ) -> Result<Box<dyn PendingShare>>;
 
-    /// Read up to `len` bytes of a sealed or mutable share from `offset`.
+    /// Read up to `len` bytes from `offset` of share `shnum` of `si`, which
+    /// must be of `kind` (a sealed immutable share, or a mutable one).
     ///
     /// # Contract
     /// Returns `min(len, size - offset)` bytes, an empty buffer when `offset`
-    /// is at or past the end, and `NotFound` when the share does not exist
-    /// (pending shares do not exist yet).
+    /// is at or past the end, and `NotFound` when no share of that kind
+    /// exists (pending shares do not exist yet). A share of the other kind
+    /// is never read: the storage server relies on this to keep a mutable
+    /// share's write enabler out of every immutable read.
     async fn read(
         &self,
         si: &StorageIndex,
         shnum: ShareNum,
+        kind: ShareKind,
         offset: u64,
         len: u64,
     ) -> Result<Bytes>;
@@ -233,15 +264,25 @@ pub trait StorageBackend: Send + Sync {
 
 /// Apply test vectors to the current contents of a mutable share.
 ///
-/// Shared by backends so that every one of them compares ranges the same way.
+/// Shared by backends so that every one of them compares ranges the same
+/// way. Every vector is evaluated, each in constant time for its length, so
+/// the time taken says nothing about which byte differed.
 pub fn tests_hold(current: &[u8], tests: &[TestVector]) -> bool {
-    tests.iter().all(|t| {
-        let start = usize::try_from(t.offset)
-            .unwrap_or(usize::MAX)
-            .min(current.len());
-        let end = start.saturating_add(t.expected.len()).min(current.len());
-        current[start..end] == t.expected[..]
-    })
+    let mut all = true;
+    for t in tests {
+        let r = read_range(current.len() as u64, t.offset, t.length);
+        all &= constant_time_eq(&current[r.start as usize..r.end as usize], &t.expected);
+    }
+    all
+}
+
+/// Compare two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 /// Add `lease` to `leases`, or renew the lease with the same renew secret
@@ -342,15 +383,26 @@ mod tests {
     #[test]
     fn test_vectors_compare_ranges() {
         let cur = b"hello world";
-        let tv = |o, e: &'static [u8]| TestVector {
-            offset: o,
-            expected: Bytes::from_static(e),
-        };
+        let tv = |o, e: &'static [u8]| TestVector::equals(o, Bytes::from_static(e));
         assert!(tests_hold(cur, &[tv(0, b"hello")]));
         assert!(!tests_hold(cur, &[tv(0, b"jello")]));
         assert!(tests_hold(cur, &[tv(20, b"")]));
         assert!(!tests_hold(cur, &[tv(9, b"ldx")]));
         assert!(tests_hold(b"", &[tv(0, b"")]));
+        // "Absent" holds on an empty share only, never on one with data.
+        assert!(tests_hold(b"", &[TestVector::absent()]));
+        assert!(!tests_hold(cur, &[TestVector::absent()]));
+        // A shorter expectation means the share must end there.
+        let ends = TestVector {
+            offset: 6,
+            length: 10,
+            expected: Bytes::from_static(b"world"),
+        };
+        assert!(tests_hold(cur, std::slice::from_ref(&ends)));
+        assert!(!tests_hold(b"hello world!", &[ends]));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
     #[test]

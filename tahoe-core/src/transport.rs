@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 /// The services a node offers on a listener. A node offers storage, the
 /// queen service, or both; calls to a service it does not offer fail with
-/// `NotFound`.
+/// `NotFound`. Transports serve each connection with its own
+/// [`StorageService::open_session`] (when the service offers sessions) and
+/// drop it when the connection closes.
 #[derive(Clone, Default)]
 pub struct LocalServices {
     /// The storage server, when this node stores shares.
@@ -65,6 +67,18 @@ pub trait Transport: Send + Sync {
     /// handles may reconnect by themselves; calls on a lost connection fail
     /// with `Unavailable` or `Timeout`, never hang forever.
     async fn connect(&self, address: &str) -> Result<RemotePeer>;
+
+    /// The node id that a connection to `address` proves the peer holds
+    /// the key of.
+    ///
+    /// # Contract
+    /// `Ok(Some(id))` when connecting to `address` succeeds only with a
+    /// peer holding the key of node `id` (the address pins it);
+    /// `Ok(None)` when the transport authenticates nobody (in-process
+    /// transports); `InvalidInput` when `address` is not this transport's.
+    /// The queen and clients use it to refuse announcements whose address
+    /// names another node's key.
+    fn pinned_node_id(&self, address: &str) -> Result<Option<String>>;
 }
 
 /// A [`StorageService`]/[`QueenService`] error for a node that does not

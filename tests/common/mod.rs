@@ -15,7 +15,8 @@ use tahoe_core::cap::{Cap, ChkCap};
 use tahoe_core::codec::{Codec, CodecParams};
 use tahoe_core::immutable::KeyMode;
 use tahoe_core::immutable::download::{DownloadReport, Downloader};
-use tahoe_core::immutable::sink::{ServerRef, ServerSink, UploadSecrets};
+use tahoe_core::immutable::placement::HappySink;
+use tahoe_core::immutable::sink::ServerRef;
 use tahoe_core::immutable::source::BytesSource;
 use tahoe_core::immutable::upload::Uploader;
 use tahoe_core::protocol::{
@@ -23,6 +24,7 @@ use tahoe_core::protocol::{
     StorageService,
 };
 use tahoe_core::registry::{PluginContext, PluginKind, Registry};
+use tahoe_core::secrets::ClientSecret;
 use tahoe_core::server::{ServerConfig, StorageServer};
 use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::transport::{Listener, LocalServices, Transport};
@@ -49,6 +51,8 @@ pub struct Faulty {
     pub inner: Arc<dyn StorageService>,
     pub fault: Mutex<Fault>,
     pub reads: AtomicU64,
+    /// Corruption advisories received.
+    pub advised: AtomicU64,
 }
 
 impl Faulty {
@@ -143,6 +147,7 @@ impl StorageService for Faulty {
         shnum: ShareNum,
         reason: String,
     ) -> Result<()> {
+        self.advised.fetch_add(1, Ordering::SeqCst);
         self.inner.advise_corrupt_share(si, shnum, reason).await
     }
     async fn slot_readv(
@@ -208,6 +213,7 @@ impl Grid {
                 inner: peer.storage,
                 fault: Mutex::new(Fault::None),
                 reads: AtomicU64::new(0),
+                advised: AtomicU64::new(0),
             }));
             storage.push(server);
             listeners.push(l);
@@ -226,6 +232,7 @@ impl Grid {
             .enumerate()
             .map(|(i, s)| ServerRef {
                 id: format!("server-{i}"),
+                location: format!("memory-{i}"),
                 service: s.clone() as Arc<dyn StorageService>,
             })
             .collect()
@@ -261,10 +268,39 @@ impl Grid {
         }
     }
 
-    /// Upload with share i on server i mod count.
+    /// The sink uploads use in production, over every server of the grid,
+    /// needing as many servers as the shares allow (n, or every server when
+    /// there are fewer).
+    pub fn sink(&self, k: u16, n: u16) -> HappySink {
+        let happy = n.min(self.servers.len() as u16).max(k);
+        HappySink::new(self.refs(), k, happy, n, ClientSecret::random().unwrap())
+    }
+
+    /// Which server (index) holds share `shnum` of `si`.
+    pub async fn holder(&self, si: &StorageIndex, shnum: ShareNum) -> usize {
+        for (i, s) in self.storage.iter().enumerate() {
+            if s.backend()
+                .list(si)
+                .await
+                .unwrap()
+                .iter()
+                .any(|info| info.shnum == shnum)
+            {
+                return i;
+            }
+        }
+        panic!("no server holds share {shnum} of {si}")
+    }
+
+    /// Make the server holding share `shnum` of `si` misbehave.
+    pub async fn set_share_fault(&self, si: &StorageIndex, shnum: ShareNum, fault: Fault) {
+        let server = self.holder(si, shnum).await;
+        self.set_fault(server, fault);
+    }
+
+    /// Upload through the production sink.
     pub async fn upload(&self, data: &[u8], k: u16, n: u16, seg: u64) -> Cap {
-        let sink =
-            ServerSink::round_robin(&self.refs(), n, UploadSecrets::random().unwrap()).unwrap();
+        let sink = self.sink(k, n);
         self.uploader(k, n, seg)
             .upload(Arc::new(BytesSource(Bytes::copy_from_slice(data))), &sink)
             .await

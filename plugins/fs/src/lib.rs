@@ -537,27 +537,27 @@ impl StorageBackend for FsBackend {
         &self,
         si: &StorageIndex,
         shnum: ShareNum,
+        kind: ShareKind,
         offset: u64,
         len: u64,
     ) -> Result<Bytes> {
         let b = self.clone();
         let si = *si;
         blocking(move || {
-            for kind in [ShareKind::Immutable, ShareKind::Mutable] {
-                let path = b.share_path(&si, shnum, kind);
-                let file = match File::open(&path) {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == IoKind::NotFound => continue,
-                    Err(e) => return Err(io_err("open", &path, e)),
-                };
-                let size = file.metadata().map_err(|e| io_err("stat", &path, e))?.len();
-                let r = read_range(size, offset, len);
-                let mut buf = vec![0u8; (r.end - r.start) as usize];
-                file.read_exact_at(&mut buf, r.start)
-                    .map_err(|e| io_err("read", &path, e))?;
-                return Ok(Bytes::from(buf));
-            }
-            Err(Error::not_found(format!("no share {shnum} of {si}")))
+            let path = b.share_path(&si, shnum, kind);
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == IoKind::NotFound => {
+                    return Err(Error::not_found(format!("no share {shnum} of {si}")));
+                }
+                Err(e) => return Err(io_err("open", &path, e)),
+            };
+            let size = file.metadata().map_err(|e| io_err("stat", &path, e))?.len();
+            let r = read_range(size, offset, len);
+            let mut buf = vec![0u8; (r.end - r.start) as usize];
+            file.read_exact_at(&mut buf, r.start)
+                .map_err(|e| io_err("read", &path, e))?;
+            Ok(Bytes::from(buf))
         })
         .await
     }

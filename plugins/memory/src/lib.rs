@@ -270,6 +270,7 @@ impl StorageBackend for MemoryBackend {
         &self,
         si: &StorageIndex,
         shnum: ShareNum,
+        kind: ShareKind,
         offset: u64,
         len: u64,
     ) -> Result<Bytes> {
@@ -278,6 +279,7 @@ impl StorageBackend for MemoryBackend {
             .shares
             .get(si)
             .and_then(|m| m.get(&shnum))
+            .filter(|s| s.kind == kind)
             .ok_or_else(|| Error::not_found(format!("no share {shnum} of {si}")))?;
         Ok(share.data.read(offset, len))
     }

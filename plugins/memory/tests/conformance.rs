@@ -10,6 +10,11 @@ use tahoe_storage_memory::MemoryBackend;
 async fn conformance() {
     storage::run(|| async { Ok(Arc::new(MemoryBackend::new(None)) as Arc<dyn StorageBackend>) })
         .await;
+    // Again with a limit, so the suite's capacity checks have numbers.
+    storage::run(|| async {
+        Ok(Arc::new(MemoryBackend::new(Some(1 << 30))) as Arc<dyn StorageBackend>)
+    })
+    .await;
 }
 
 #[tokio::test]

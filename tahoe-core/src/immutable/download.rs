@@ -36,7 +36,7 @@ use crate::hashtree::{node_count, pair_hash, verify_leaf};
 use crate::immutable::plan::SharePlan;
 use crate::immutable::sink::ServerRef;
 use crate::layout::{ShareLayout, V2_HEADER, parse_share_hashes, parse_ueb_len};
-use crate::protocol::read_bucket_chunked;
+use crate::protocol::{StorageService, read_bucket_chunked};
 use crate::storage::{ShareNum, StorageIndex};
 use crate::ueb::Ueb;
 
@@ -137,7 +137,17 @@ fn check_tree(nodes: &[Hash]) -> Result<()> {
 }
 
 async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> Result<Bytes> {
-    let data = read_bucket_chunked(c.server.service.as_ref(), si, c.shnum, offset, len).await?;
+    read_exact_from(c.server.service.as_ref(), si, c.shnum, offset, len).await
+}
+
+async fn read_exact_from(
+    service: &dyn StorageService,
+    si: StorageIndex,
+    shnum: ShareNum,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes> {
+    let data = read_bucket_chunked(service, si, shnum, offset, len).await?;
     if data.len() as u64 != len {
         return Err(Error::corrupt(format!(
             "share is short: {} bytes at offset {offset}, wanted {len}",
@@ -148,12 +158,43 @@ async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> R
 }
 
 async fn read_layout(c: &Candidate, si: StorageIndex) -> Result<ShareLayout> {
-    let header = c
-        .server
-        .service
-        .read_bucket(si, c.shnum, 0, V2_HEADER)
-        .await?;
-    ShareLayout::parse(&header, c.size)
+    read_layout_from(c.server.service.as_ref(), si, c.shnum, c.size).await
+}
+
+async fn read_layout_from(
+    service: &dyn StorageService,
+    si: StorageIndex,
+    shnum: ShareNum,
+    size: u64,
+) -> Result<ShareLayout> {
+    let header = service.read_bucket(si, shnum, 0, V2_HEADER).await?;
+    ShareLayout::parse(&header, size)
+}
+
+/// The packed URI extension block of share `shnum` (of `size` bytes) of
+/// `si` at `service`, unverified, with the share's layout.
+pub(crate) async fn read_packed_ueb(
+    service: &dyn StorageService,
+    si: StorageIndex,
+    shnum: ShareNum,
+    size: u64,
+) -> Result<(Bytes, ShareLayout)> {
+    let layout = read_layout_from(service, si, shnum, size).await?;
+    let field = read_exact_from(
+        service,
+        si,
+        shnum,
+        layout.uri_extension,
+        layout.field_size(),
+    )
+    .await?;
+    let len = parse_ueb_len(&layout, &field, size)?;
+    let start = layout
+        .uri_extension
+        .checked_add(layout.field_size())
+        .ok_or_else(|| Error::corrupt("UEB offset overflows"))?;
+    let bytes = read_exact_from(service, si, shnum, start, len).await?;
+    Ok((bytes, layout))
 }
 
 impl Downloader {
@@ -166,6 +207,7 @@ impl Downloader {
         range: Range<u64>,
         out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<DownloadReport> {
+        crate::immutable::upload::check_chk_cipher(self.cipher.as_ref())?;
         let si = cap.storage_index();
         let end = range.end.min(cap.size);
         if range.start > cap.size || range.start > end {
@@ -177,28 +219,51 @@ impl Downloader {
         let mut candidates = locate(si, servers, cap.k).await;
         let total_found = candidates.len();
         let mut bad = Vec::new();
-        let ctx = Arc::new(
-            self.context(cap, si, &mut candidates, &mut bad)
-                .await
-                .map_err(|e| {
-                    if e.kind() == ErrorKind::NotEnoughShares {
-                        e.context(format!(
-                            "{total_found} shares found on {} servers",
-                            servers.len()
-                        ))
-                    } else {
-                        e
-                    }
-                })?,
-        );
+        let ctx = match self.context(cap, si, &mut candidates, &mut bad).await {
+            Ok(ctx) => Arc::new(ctx),
+            Err(e) => {
+                // Servers hear of the bad shares found even when the
+                // download cannot finish.
+                advise(si, &bad, servers);
+                return Err(if e.kind() == ErrorKind::NotEnoughShares {
+                    e.context(format!(
+                        "{total_found} shares found on {} servers",
+                        servers.len()
+                    ))
+                } else {
+                    e
+                });
+            }
+        };
         let set = Arc::new(Mutex::new(ShareSet {
             active: Vec::new(),
             spare: candidates.into(),
             bad,
         }));
-        fill(&ctx, &set).await?;
+        let result = self.stream(cap, &ctx, &set, range.start, end, out).await;
+        let bad = set.lock().await.bad.clone();
+        advise(si, &bad, servers);
+        let bytes = result?;
+        Ok(DownloadReport {
+            bad_shares: bad,
+            bytes,
+        })
+    }
 
-        let mut report = DownloadReport::default();
+    /// Fetch, check, decode and write the segments covering `start..end`;
+    /// returns the bytes written.
+    async fn stream(
+        &self,
+        cap: &ChkCap,
+        ctx: &Arc<Context>,
+        set: &Arc<Mutex<ShareSet>>,
+        start: u64,
+        end: u64,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<u64> {
+        fill(ctx, set).await?;
+        let mut written = 0;
+        let range = start..end;
         if end > range.start {
             let seg_size = ctx.plan.seg.segment_size;
             let first = range.start / seg_size;
@@ -237,13 +302,11 @@ impl Downloader {
                 out.write_all(&plain[from as usize..to as usize])
                     .await
                     .map_err(|e| Error::from(e).context("writing the downloaded file"))?;
-                report.bytes += to - from;
+                written += to - from;
             }
             out.flush().await.map_err(Error::from)?;
         }
-        report.bad_shares = set.lock().await.bad.clone();
-        advise(si, &report.bad_shares, servers);
-        Ok(report)
+        Ok(written)
     }
 
     /// Find a UEB matching the cap, build the codec and the plan, and fetch
@@ -381,10 +444,7 @@ async fn locate(si: StorageIndex, servers: &[ServerRef], k: u16) -> Vec<Candidat
 }
 
 async fn fetch_ueb(c: &Candidate, si: StorageIndex, cap: &ChkCap) -> Result<(Ueb, ShareLayout)> {
-    let layout = read_layout(c, si).await?;
-    let field = read_exact(c, si, layout.uri_extension, layout.field_size()).await?;
-    let len = parse_ueb_len(&layout, &field, c.size)?;
-    let bytes = read_exact(c, si, layout.uri_extension + layout.field_size(), len).await?;
+    let (bytes, layout) = read_packed_ueb(c.server.service.as_ref(), si, c.shnum, c.size).await?;
     if crate::ueb::hash_packed(&bytes) != cap.ueb_hash {
         return Err(Error::corrupt("URI extension block does not match the cap"));
     }

@@ -150,7 +150,8 @@ impl HashCollector {
                 tail.extend_from_slice(&ct_nodes);
                 tail.extend_from_slice(&bt.nodes().concat());
                 tail.extend_from_slice(&pack_share_hashes(&chain));
-                tail.extend_from_slice(&(packed.len() as u64).to_be_bytes());
+                let len = (packed.len() as u64).to_be_bytes();
+                tail.extend_from_slice(&len[8 - plan.layout.field_size() as usize..]);
                 tail.extend_from_slice(&packed);
                 tail
             })

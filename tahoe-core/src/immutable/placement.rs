@@ -14,6 +14,12 @@
 //! [`HappySink`] does this as a [`ShareSink`]: it places at start, and when a
 //! server fails in the middle of an upload it drops that server's shares and
 //! carries on as long as happiness still holds.
+//!
+//! Happiness counts network locations, not ids: two ids announced at one
+//! address are one machine. A share a server says it already holds counts
+//! only once its URI extension block has been read back and found equal to
+//! the upload's (checked at the end, when that block is known), so a
+//! server cannot make an upload succeed on shares it does not have.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
@@ -24,8 +30,10 @@ use futures::future::join_all;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::immutable::sink::{ServerRef, ShareSink, UploadSecrets};
-use crate::protocol::{AllocateRequest, write_bucket_chunked};
+use crate::immutable::download::read_packed_ueb;
+use crate::immutable::sink::{ServerRef, ShareSink};
+use crate::protocol::{AllocateRequest, Secret, write_bucket_chunked};
+use crate::secrets::{ClientSecret, ServerSecrets};
 use crate::storage::{ShareNum, StorageIndex};
 
 /// The servers in the order this storage index sees them.
@@ -85,36 +93,57 @@ struct Placed {
     si: Option<StorageIndex>,
     /// Shares this upload writes, and where.
     writing: BTreeMap<ShareNum, ServerRef>,
-    /// Who holds (or will hold) each share.
-    holders: BTreeMap<ShareNum, BTreeSet<String>>,
+    /// Shares servers said they already hold; they count once their UEB
+    /// is checked at the end.
+    claimed: BTreeMap<ShareNum, Vec<ServerRef>>,
+    /// What each server is given (derived for it alone).
+    secrets: BTreeMap<String, ServerSecrets>,
+}
+
+impl Placed {
+    /// Who holds (or will hold) each share, by network location.
+    fn holders(&self) -> BTreeMap<ShareNum, BTreeSet<String>> {
+        let mut h: BTreeMap<ShareNum, BTreeSet<String>> = BTreeMap::new();
+        for (s, server) in &self.writing {
+            h.entry(*s).or_default().insert(server.location.clone());
+        }
+        for (s, servers) in &self.claimed {
+            for server in servers {
+                h.entry(*s).or_default().insert(server.location.clone());
+            }
+        }
+        h
+    }
+
+    fn upload_secret(&self, id: &str) -> Secret {
+        self.secrets.get(id).map(|s| s.upload).unwrap_or([0; 32])
+    }
 }
 
 /// A sink that places shares by the permuted ring and enforces happiness.
+///
+/// Each server gets secrets derived for it alone from the client's secret,
+/// the file's storage index and the server's id, so no server can act on
+/// another's buckets or leases with what it was sent.
 pub struct HappySink {
     servers: Vec<ServerRef>,
     k: u16,
     happy: u16,
     n: u16,
-    secrets: UploadSecrets,
+    secret: ClientSecret,
     placed: Mutex<Placed>,
 }
 
 impl HappySink {
     /// Place `n` shares on `servers` (all known, connected servers), needing
-    /// `happy` of them.
-    pub fn new(
-        servers: Vec<ServerRef>,
-        k: u16,
-        happy: u16,
-        n: u16,
-        secrets: UploadSecrets,
-    ) -> Self {
+    /// `happy` distinct server locations; secrets derive from `secret`.
+    pub fn new(servers: Vec<ServerRef>, k: u16, happy: u16, n: u16, secret: ClientSecret) -> Self {
         HappySink {
             servers,
             k,
             happy,
             n,
-            secrets,
+            secret,
             placed: Mutex::new(Placed::default()),
         }
     }
@@ -140,7 +169,7 @@ impl HappySink {
     /// Drop every share a failed server was to hold; fail if happiness is
     /// lost.
     async fn drop_server(&self, id: &str, why: &Error) -> Result<()> {
-        let (si, dropped, achieved) = {
+        let (si, dropped, achieved, secret) = {
             let mut p = self.placed()?;
             let dropped: Vec<(ShareNum, ServerRef)> = p
                 .writing
@@ -151,19 +180,16 @@ impl HappySink {
             for (shnum, _) in &dropped {
                 p.writing.remove(shnum);
             }
-            for ids in p.holders.values_mut() {
-                ids.remove(id);
+            for servers in p.claimed.values_mut() {
+                servers.retain(|s| s.id != id);
             }
-            p.holders.retain(|_, ids| !ids.is_empty());
-            (p.si, dropped, happiness(&p.holders))
+            p.claimed.retain(|_, s| !s.is_empty());
+            (p.si, dropped, happiness(&p.holders()), p.upload_secret(id))
         };
         tracing::warn!("dropping server {id} from the upload: {why}");
         if let Some(si) = si {
             for (shnum, server) in dropped {
-                let _ = server
-                    .service
-                    .abort_bucket(si, shnum, self.secrets.upload)
-                    .await;
+                let _ = server.service.abort_bucket(si, shnum, secret).await;
             }
         }
         if achieved < usize::from(self.happy) {
@@ -175,24 +201,27 @@ impl HappySink {
         }
         Ok(())
     }
-}
 
-impl HappySink {
     /// Run `op` for every placed share at once; a server whose call fails
     /// is dropped from the upload (which fails only if happiness is lost).
     async fn on_each_placed<F, Fut>(&self, mut op: F) -> Result<()>
     where
-        F: FnMut(StorageIndex, ShareNum, ServerRef) -> Fut,
+        F: FnMut(StorageIndex, ShareNum, ServerRef, Secret) -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
         let (si, targets) = {
             let p = self.placed()?;
             let si =
                 p.si.ok_or_else(|| Error::internal("upload used before start"))?;
-            (si, p.writing.clone())
+            let targets: Vec<(ShareNum, ServerRef, Secret)> = p
+                .writing
+                .iter()
+                .map(|(n, s)| (*n, s.clone(), p.upload_secret(&s.id)))
+                .collect();
+            (si, targets)
         };
-        let calls = targets.into_iter().map(|(shnum, server)| {
-            let call = op(si, shnum, server.clone());
+        let calls = targets.into_iter().map(|(shnum, server, secret)| {
+            let call = op(si, shnum, server.clone(), secret);
             async move { (server, call.await) }
         });
         for (server, r) in join_all(calls).await {
@@ -202,15 +231,87 @@ impl HappySink {
         }
         Ok(())
     }
+
+    /// Check every claimed share's UEB against the upload's; claims that do
+    /// not hold are forgotten (a server cannot make an upload count shares
+    /// it does not have). Fails if happiness is lost.
+    async fn check_claims(&self, ueb: &[u8]) -> Result<()> {
+        let (si, claims) = {
+            let p = self.placed()?;
+            let Some(si) = p.si else { return Ok(()) };
+            let claims: Vec<(ShareNum, ServerRef)> = p
+                .claimed
+                .iter()
+                .flat_map(|(n, servers)| servers.iter().map(move |s| (*n, s.clone())))
+                .collect();
+            (si, claims)
+        };
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let checks = claims.into_iter().map(|(shnum, server)| async move {
+            let verdict = async {
+                let size = server
+                    .service
+                    .list_buckets(si)
+                    .await?
+                    .get(&shnum)
+                    .copied()
+                    .ok_or_else(|| Error::corrupt("the share is not listed"))?;
+                let (theirs, _) = read_packed_ueb(server.service.as_ref(), si, shnum, size).await?;
+                if theirs[..] != *ueb {
+                    return Err(Error::corrupt("its URI extension block differs"));
+                }
+                Ok(())
+            }
+            .await;
+            (shnum, server, verdict)
+        });
+        let mut notes = Vec::new();
+        let achieved = {
+            let results = join_all(checks).await;
+            let mut p = self.placed()?;
+            for (shnum, server, verdict) in results {
+                if let Err(e) = verdict {
+                    tracing::warn!(
+                        "server {} claimed share {shnum} of {si}, which does not check out: {e}",
+                        server.id
+                    );
+                    notes.push(format!(
+                        "server {} claimed share {shnum} but {e}",
+                        server.id
+                    ));
+                    if let Some(list) = p.claimed.get_mut(&shnum) {
+                        list.retain(|s| s.id != server.id);
+                    }
+                }
+            }
+            p.claimed.retain(|_, s| !s.is_empty());
+            happiness(&p.holders())
+        };
+        if achieved < usize::from(self.happy) {
+            return Err(self.unhappy(achieved, self.servers.len(), &notes));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl ShareSink for HappySink {
     async fn start(&self, si: &StorageIndex, share_size: u64) -> Result<Vec<ShareNum>> {
+        let file = self.secret.for_file(si);
+        let secrets: BTreeMap<String, ServerSecrets> = self
+            .servers
+            .iter()
+            .map(|s| (s.id.clone(), file.for_server(&s.id)))
+            .collect();
         let mut usable: Vec<ServerRef> = permuted(&self.servers, si);
         let mut unplaced: VecDeque<ShareNum> = (0..self.n).map(|i| i as ShareNum).collect();
-        let mut writing: BTreeMap<ShareNum, ServerRef> = BTreeMap::new();
-        let mut holders: BTreeMap<ShareNum, BTreeSet<String>> = BTreeMap::new();
+        let mut placed = Placed {
+            si: Some(*si),
+            secrets,
+            ..Placed::default()
+        };
         let mut notes = Vec::new();
         while !unplaced.is_empty() && !usable.is_empty() {
             // One round: each usable server is asked for at most one share.
@@ -220,16 +321,20 @@ impl ShareSink for HappySink {
                 asks.push((server.clone(), vec![s]));
             }
             let answers = join_all(asks.into_iter().map(|(server, shares)| {
-                let req = AllocateRequest {
+                let secrets = placed.secrets.get(&server.id).cloned();
+                let req = secrets.map(|sec| AllocateRequest {
                     storage_index: *si,
                     share_numbers: shares.clone(),
                     share_size,
-                    renew_secret: self.secrets.renew,
-                    cancel_secret: self.secrets.cancel,
-                    upload_secret: self.secrets.upload,
-                };
+                    renew_secret: sec.renew,
+                    cancel_secret: sec.cancel,
+                    upload_secret: sec.upload,
+                });
                 async move {
-                    let r = server.service.allocate_buckets(req).await;
+                    let r = match req {
+                        Some(req) => server.service.allocate_buckets(req).await,
+                        None => Err(Error::internal("no secrets for this server")),
+                    };
                     (server, shares, r)
                 }
             }))
@@ -240,10 +345,9 @@ impl ShareSink for HappySink {
                         let mut took_all = true;
                         for s in shares {
                             if resp.allocated.contains(&s) {
-                                writing.insert(s, server.clone());
-                                holders.entry(s).or_default().insert(server.id.clone());
+                                placed.writing.insert(s, server.clone());
                             } else if resp.already_have.contains(&s) {
-                                holders.entry(s).or_default().insert(server.id.clone());
+                                placed.claimed.entry(s).or_default().push(server.clone());
                             } else {
                                 took_all = false;
                                 unplaced.push_back(s);
@@ -262,29 +366,22 @@ impl ShareSink for HappySink {
                 }
             }
         }
-        let achieved = happiness(&holders);
+        let achieved = happiness(&placed.holders());
         if achieved < usize::from(self.happy) {
-            for (shnum, server) in &writing {
-                let _ = server
-                    .service
-                    .abort_bucket(*si, *shnum, self.secrets.upload)
-                    .await;
+            for (shnum, server) in &placed.writing {
+                let secret = placed.upload_secret(&server.id);
+                let _ = server.service.abort_bucket(*si, *shnum, secret).await;
             }
             return Err(self.unhappy(achieved, self.servers.len(), &notes));
         }
-        let to_write: Vec<ShareNum> = writing.keys().copied().collect();
-        *self.placed()? = Placed {
-            si: Some(*si),
-            writing,
-            holders,
-        };
+        let to_write: Vec<ShareNum> = placed.writing.keys().copied().collect();
+        *self.placed()? = placed;
         Ok(to_write)
     }
 
     async fn write(&self, offset: u64, pieces: Vec<(ShareNum, Bytes)>) -> Result<()> {
         let mut pieces: BTreeMap<ShareNum, Bytes> = pieces.into_iter().collect();
-        let secret = self.secrets.upload;
-        self.on_each_placed(|si, shnum, server| {
+        self.on_each_placed(|si, shnum, server, secret| {
             let data = pieces.remove(&shnum);
             async move {
                 match data {
@@ -299,23 +396,36 @@ impl ShareSink for HappySink {
         .await
     }
 
-    async fn finish(&self) -> Result<()> {
-        let secret = self.secrets.upload;
-        self.on_each_placed(|si, shnum, server| async move {
+    async fn finish(&self, ueb: &[u8]) -> Result<()> {
+        if let Err(e) = self.check_claims(ueb).await {
+            self.abort().await;
+            return Err(e);
+        }
+        self.on_each_placed(|si, shnum, server, secret| async move {
             server.service.close_bucket(si, shnum, secret).await
         })
         .await
     }
 
     async fn abort(&self) {
-        let Ok((si, targets)) = self.placed().map(|p| (p.si, p.writing.clone())) else {
+        let Ok((si, targets)) = self.placed().map(|p| {
+            let t: Vec<(ShareNum, ServerRef, Secret)> = p
+                .writing
+                .iter()
+                .map(|(n, s)| (*n, s.clone(), p.upload_secret(&s.id)))
+                .collect();
+            (p.si, t)
+        }) else {
             return;
         };
         let Some(si) = si else { return };
-        let secret = self.secrets.upload;
-        join_all(targets.into_iter().map(|(shnum, server)| async move {
-            let _ = server.service.abort_bucket(si, shnum, secret).await;
-        }))
+        join_all(
+            targets
+                .into_iter()
+                .map(|(shnum, server, secret)| async move {
+                    let _ = server.service.abort_bucket(si, shnum, secret).await;
+                }),
+        )
         .await;
     }
 }

@@ -105,20 +105,14 @@ impl Uploader {
             source.read_at(0, &mut data)?;
             return Ok(Cap::Lit(LitCap { data }));
         }
-        if self.cipher.key_len() != 16 {
-            return Err(Error::config_invalid(format!(
-                "URI:CHK caps carry 128-bit keys, but cipher {} uses {}-bit keys",
-                self.cipher.name(),
-                self.cipher.key_len() * 8
-            )));
-        }
+        check_chk_cipher(self.cipher.as_ref())?;
         let plan = SharePlan::new(size, self.max_segment_size, self.codec.as_ref())?;
         let key = self.key_for(source.clone(), &plan).await?;
         let si = StorageIndex(storage_index(&key));
         let to_write = sink.start(&si, plan.share_size).await?;
         match self.push(source, &plan, key, &to_write, sink).await {
-            Ok(cap) => {
-                sink.finish().await?;
+            Ok((cap, ueb)) => {
+                sink.finish(&ueb).await?;
                 Ok(Cap::Chk(cap))
             }
             Err(e) => {
@@ -135,7 +129,7 @@ impl Uploader {
         key: [u8; 16],
         to_write: &[ShareNum],
         sink: &dyn ShareSink,
-    ) -> Result<crate::cap::ChkCap> {
+    ) -> Result<(crate::cap::ChkCap, Vec<u8>)> {
         let header = Bytes::from(plan.layout.header());
         sink.write(0, to_write.iter().map(|&s| (s, header.clone())).collect())
             .await?;
@@ -143,16 +137,48 @@ impl Uploader {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(2);
         let reader = {
             let (plan, cipher) = (plan.clone(), self.cipher.clone());
+            // A convergent key is a hash of the plaintext read in the first
+            // pass; hash it again as it is read now, so that a file that
+            // changed in between is refused instead of stored under a key
+            // that does not match its contents.
+            let mut again = match &self.key_mode {
+                KeyMode::Convergent(secret) => Some(convergence_hasher(
+                    plan.k,
+                    plan.n,
+                    plan.seg.segment_size,
+                    secret,
+                )),
+                KeyMode::Random => None,
+            };
             tokio::task::spawn_blocking(move || -> Result<Hash> {
                 let mut whole = TaggedHasher::new(tags::CIPHERTEXT);
+                let mut plain = Vec::new();
                 for i in 0..plan.seg.num_segments {
                     let r = plan.seg.segment_range(i);
                     let mut buf = vec![0u8; (r.end - r.start) as usize];
                     source.read_at(r.start, &mut buf)?;
-                    cipher.apply_keystream(&key, r.start, &mut buf)?;
-                    whole.update(&buf);
+                    match again.as_mut() {
+                        Some(h) => {
+                            plain.clear();
+                            plain.extend_from_slice(&buf);
+                            cipher.apply_keystream(&key, r.start, &mut buf)?;
+                            TaggedHasher::update_many(&mut [h, &mut whole], &[&plain, &buf]);
+                        }
+                        None => {
+                            cipher.apply_keystream(&key, r.start, &mut buf)?;
+                            whole.update(&buf);
+                        }
+                    }
                     if tx.blocking_send((i, buf)).is_err() {
                         return Err(Error::internal("upload stopped"));
+                    }
+                }
+                if let Some(h) = again {
+                    if h.finalize()[..16] != key {
+                        return Err(Error::invalid_input(
+                            "the file changed while it was being uploaded (its contents no \
+                             longer match the key computed from them); upload it again",
+                        ));
                     }
                 }
                 Ok(whole.finalize())
@@ -233,6 +259,26 @@ impl Uploader {
             .filter_map(|&s| Some((s, Bytes::from(tails.get_mut(usize::from(s))?.take()?))))
             .collect();
         sink.write(plan.layout.plaintext_hash_tree, pieces).await?;
-        Ok(finished.cap)
+        Ok((finished.cap, finished.ueb))
     }
+}
+
+/// The cipher URI:CHK files are encrypted with: Tahoe's format fixes
+/// AES-128-CTR (provided by the `aes-ctr` plugin at its default 128 bits),
+/// so that a CHK cap always means the same bytes. Another cipher would
+/// make files that Tahoe, and our own downloads of CHK caps, read as
+/// garbage; it is refused rather than recorded.
+pub const CHK_CIPHER: &str = "aes-ctr";
+
+/// Refuse any cipher but AES-128-CTR for CHK files.
+pub fn check_chk_cipher(cipher: &dyn Cipher) -> Result<()> {
+    if cipher.name() != CHK_CIPHER || cipher.key_len() != 16 {
+        return Err(Error::config_invalid(format!(
+            "URI:CHK files are encrypted with AES-128-CTR (cipher {CHK_CIPHER} with 128-bit \
+             keys) as Tahoe-LAFS's format requires, but cipher {} with {}-bit keys was given",
+            cipher.name(),
+            cipher.key_len() * 8
+        )));
+    }
+    Ok(())
 }

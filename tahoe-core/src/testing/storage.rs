@@ -7,6 +7,9 @@
 
 use crate::error::{ErrorKind, Result};
 use crate::storage::{Lease, ShareKind, StorageBackend, StorageIndex, TestVector, WriteVector};
+
+const IMM: ShareKind = ShareKind::Immutable;
+const MUT: ShareKind = ShareKind::Mutable;
 use crate::testing::pseudo_random_bytes;
 use bytes::Bytes;
 use std::future::Future;
@@ -86,11 +89,14 @@ where
         "after restart: sealed and mutable shares listed, crashed upload not"
     );
     assert_eq!(
-        b.read(&s, 1, 0, 1 << 20).await.expect("read"),
+        b.read(&s, 1, IMM, 0, 1 << 20).await.expect("read"),
         &data[..],
         "sealed share changed across restart"
     );
-    assert_eq!(&b.read(&s, 2, 0, 100).await.expect("read")[..], b"mutable");
+    assert_eq!(
+        &b.read(&s, 2, MUT, 0, 100).await.expect("read")[..],
+        b"mutable"
+    );
     assert_eq!(b.leases(&s).await.expect("leases"), vec![lease(1, 100)]);
     // The crashed share can be uploaded again.
     put(b.as_ref(), &s, 3, &[2u8; 50]).await;
@@ -111,7 +117,10 @@ async fn immutable_round_trip(b: &dyn StorageBackend) {
             .await
             .expect("write head");
         w.seal().await.expect("seal");
-        let back = b.read(&s, shnum, 0, len as u64 + 10).await.expect("read");
+        let back = b
+            .read(&s, shnum, IMM, 0, len as u64 + 10)
+            .await
+            .expect("read");
         assert!(
             back == data,
             "share {shnum} ({len} bytes) did not read back"
@@ -138,7 +147,7 @@ async fn immutable_round_trip(b: &dyn StorageBackend) {
         .expect("write");
     w.seal().await.expect("seal");
     assert_eq!(
-        &b.read(&s, 9, 0, 10).await.expect("read")[..],
+        &b.read(&s, 9, IMM, 0, 10).await.expect("read")[..],
         b"\0\0ab\0\0\0\0\0\0"
     );
 }
@@ -147,7 +156,7 @@ async fn reads_and_ranges(b: &dyn StorageBackend) {
     let s = si(2);
     let data = pseudo_random_bytes(5, 1000);
     put(b, &s, 4, &data).await;
-    let r = |o: u64, l: u64| b.read(&s, 4, o, l);
+    let r = |o: u64, l: u64| b.read(&s, 4, IMM, o, l);
     assert_eq!(r(0, 10).await.expect("read"), &data[..10]);
     assert_eq!(r(990, 10).await.expect("read"), &data[990..]);
     assert_eq!(
@@ -165,9 +174,12 @@ async fn reads_and_ranges(b: &dyn StorageBackend) {
     );
     assert_eq!(r(3, u64::MAX).await.expect("huge len"), &data[3..]);
     assert!(r(0, 0).await.expect("empty read").is_empty());
-    let missing = b.read(&s, 5, 0, 10).await.expect_err("missing share");
+    let missing = b.read(&s, 5, IMM, 0, 10).await.expect_err("missing share");
     assert_eq!(missing.kind(), ErrorKind::NotFound);
-    let missing = b.read(&si(3), 4, 0, 10).await.expect_err("missing index");
+    let missing = b
+        .read(&si(3), 4, IMM, 0, 10)
+        .await
+        .expect_err("missing index");
     assert_eq!(missing.kind(), ErrorKind::NotFound);
 }
 
@@ -182,7 +194,7 @@ async fn pending_is_invisible(b: &dyn StorageBackend) {
         "a pending share must not be listed"
     );
     assert_eq!(
-        b.read(&s, 0, 0, 100)
+        b.read(&s, 0, IMM, 0, 100)
             .await
             .expect_err("pending read")
             .kind(),
@@ -206,7 +218,10 @@ async fn pending_is_invisible(b: &dyn StorageBackend) {
         "a dropped share must not be listed"
     );
     put(b, &s, 0, &[9u8; 100]).await;
-    assert_eq!(b.read(&s, 0, 0, 100).await.expect("read"), vec![9u8; 100]);
+    assert_eq!(
+        b.read(&s, 0, IMM, 0, 100).await.expect("read"),
+        vec![9u8; 100]
+    );
 }
 
 async fn sealed_is_immutable(b: &dyn StorageBackend) {
@@ -231,7 +246,7 @@ async fn sealed_is_immutable(b: &dyn StorageBackend) {
     let e = w2.seal().await.expect_err("second seal");
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
     assert_eq!(
-        &b.read(&s, 2, 0, 3).await.expect("read")[..],
+        &b.read(&s, 2, IMM, 0, 3).await.expect("read")[..],
         b"one",
         "the loser changed the share"
     );
@@ -241,7 +256,10 @@ async fn sealed_is_immutable(b: &dyn StorageBackend) {
         .await
         .expect_err("test_and_write on an immutable share");
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
-    assert_eq!(&b.read(&s, 1, 0, 10).await.expect("read")[..], b"first");
+    assert_eq!(
+        &b.read(&s, 1, IMM, 0, 10).await.expect("read")[..],
+        b"first"
+    );
 }
 
 async fn write_bounds(b: &dyn StorageBackend) {
@@ -290,16 +308,25 @@ async fn delete_and_list(b: &dyn StorageBackend) {
         ErrorKind::NotFound
     );
     assert_eq!(
-        b.read(&s, 2, 0, 1).await.expect_err("read deleted").kind(),
+        b.read(&s, 2, IMM, 0, 1)
+            .await
+            .expect_err("read deleted")
+            .kind(),
         ErrorKind::NotFound
     );
     // A deleted share may be uploaded anew.
     put(b, &s, 2, b"again").await;
-    assert_eq!(&b.read(&s, 2, 0, 10).await.expect("read")[..], b"again");
+    assert_eq!(
+        &b.read(&s, 2, IMM, 0, 10).await.expect("read")[..],
+        b"again"
+    );
     // Other storage indexes are unaffected.
     put(b, &si(8), 2, b"other").await;
     b.delete(&s, 2).await.expect("delete");
-    assert_eq!(&b.read(&si(8), 2, 0, 10).await.expect("read")[..], b"other");
+    assert_eq!(
+        &b.read(&si(8), 2, IMM, 0, 10).await.expect("read")[..],
+        b"other"
+    );
 }
 
 async fn concurrent_writers(b: Arc<dyn StorageBackend>) {
@@ -334,7 +361,7 @@ async fn concurrent_writers(b: Arc<dyn StorageBackend>) {
         for shnum in 0..10u8 {
             let data = pseudo_random_bytes(u64::from(file) * 100 + u64::from(shnum), 20_000);
             assert!(
-                b.read(&s, shnum, 0, 1 << 20).await.expect("read") == data,
+                b.read(&s, shnum, IMM, 0, 1 << 20).await.expect("read") == data,
                 "concurrent writes mixed up share {shnum} of file {file}"
             );
         }
@@ -363,7 +390,7 @@ async fn concurrent_writers(b: Arc<dyn StorageBackend>) {
         1,
         "exactly one racing seal must win, got {winners:?}"
     );
-    let back = b.read(&s, 0, 0, 5000).await.expect("read");
+    let back = b.read(&s, 0, IMM, 0, 5000).await.expect("read");
     assert_eq!(
         back,
         vec![winners[0]; 5000],
@@ -379,10 +406,7 @@ fn wv(offset: u64, data: &[u8]) -> WriteVector {
 }
 
 fn tv(offset: u64, expected: &[u8]) -> TestVector {
-    TestVector {
-        offset,
-        expected: Bytes::copy_from_slice(expected),
-    }
+    TestVector::equals(offset, Bytes::copy_from_slice(expected))
 }
 
 async fn mutable_test_and_write(b: &dyn StorageBackend) {
@@ -407,14 +431,35 @@ async fn mutable_test_and_write(b: &dyn StorageBackend) {
         "no writes must not create the share"
     );
     assert!(
-        b.test_and_write(&s, 0, &[tv(0, b"")], &[wv(0, b"hello world")], None)
-            .await
-            .expect("tw")
+        b.test_and_write(
+            &s,
+            0,
+            &[TestVector::absent()],
+            &[wv(0, b"hello world")],
+            None
+        )
+        .await
+        .expect("tw")
     );
     let info = b.list(&s).await.expect("list");
     assert_eq!(
         (info[0].shnum, info[0].size, info[0].kind),
         (0, 11, ShareKind::Mutable)
+    );
+    // "Absent" must fail once the share has data: two creators racing for
+    // a new share cannot both win.
+    assert!(
+        !b.test_and_write(&s, 0, &[TestVector::absent()], &[wv(0, b"X")], None)
+            .await
+            .expect("tw absent on existing")
+    );
+    // Reads are by kind: a mutable share is not an immutable one.
+    assert_eq!(
+        b.read(&s, 0, IMM, 0, 100)
+            .await
+            .expect_err("mutable share read as immutable")
+            .kind(),
+        ErrorKind::NotFound
     );
     // A failing test changes nothing.
     assert!(
@@ -423,7 +468,7 @@ async fn mutable_test_and_write(b: &dyn StorageBackend) {
             .expect("tw")
     );
     assert_eq!(
-        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        &b.read(&s, 0, MUT, 0, 100).await.expect("read")[..],
         b"hello world"
     );
     // Several tests must all hold.
@@ -451,7 +496,7 @@ async fn mutable_test_and_write(b: &dyn StorageBackend) {
         .expect("tw")
     );
     assert_eq!(
-        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        &b.read(&s, 0, MUT, 0, 100).await.expect("read")[..],
         b"yello world\0\0!"
     );
     assert!(
@@ -459,14 +504,17 @@ async fn mutable_test_and_write(b: &dyn StorageBackend) {
             .await
             .expect("truncate")
     );
-    assert_eq!(&b.read(&s, 0, 0, 100).await.expect("read")[..], b"yello");
+    assert_eq!(
+        &b.read(&s, 0, MUT, 0, 100).await.expect("read")[..],
+        b"yello"
+    );
     assert!(
         b.test_and_write(&s, 0, &[], &[], Some(7))
             .await
             .expect("extend")
     );
     assert_eq!(
-        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        &b.read(&s, 0, MUT, 0, 100).await.expect("read")[..],
         b"yello\0\0"
     );
     // A test range past the end compares against what is there.
@@ -492,7 +540,7 @@ async fn mutable_test_and_write(b: &dyn StorageBackend) {
             .is_err()
     );
     assert_eq!(
-        &b.read(&s, 0, 0, 100).await.expect("read")[..],
+        &b.read(&s, 0, MUT, 0, 100).await.expect("read")[..],
         b"yello\0\0"
     );
     // Mutable shares cannot be created as immutable ones.
@@ -524,7 +572,7 @@ async fn concurrent_test_and_write(b: Arc<dyn StorageBackend>) {
         tasks.spawn(async move {
             let mut done = 0u64;
             while done < 20 {
-                let cur = b.read(&s, 0, 0, 8).await.expect("read");
+                let cur = b.read(&s, 0, MUT, 0, 8).await.expect("read");
                 let v = u64::from_be_bytes(cur[..8].try_into().expect("8 bytes"));
                 if b.test_and_write(
                     &s,
@@ -545,7 +593,7 @@ async fn concurrent_test_and_write(b: Arc<dyn StorageBackend>) {
     while let Some(r) = tasks.join_next().await {
         r.expect("task panicked");
     }
-    let cur = b.read(&s, 0, 0, 8).await.expect("read");
+    let cur = b.read(&s, 0, MUT, 0, 8).await.expect("read");
     assert_eq!(
         u64::from_be_bytes(cur[..8].try_into().expect("8 bytes")),
         160,
@@ -583,10 +631,44 @@ async fn leases(b: &dyn StorageBackend) {
     assert!(b.leases(&si(12)).await.expect("no leases").is_empty());
 }
 
+/// Space promised to a pending share, and grown by a mutable one, counts
+/// as used (the `remaining_capacity` contract). Backends that cannot tell
+/// (`None`) have nothing to check. Backends on a real disk see other
+/// processes' writes too, so each step allows half its size of noise.
 async fn capacity(b: &dyn StorageBackend) {
-    // Only checks the call works and is consistent; numbers are the backend's.
-    let before = b.remaining_capacity().await.expect("capacity");
-    if let Some(before) = before {
-        assert!(before > 0, "a fresh backend reports no room at all");
+    const SIZE: u64 = 64 << 20;
+    let Some(before) = b.remaining_capacity().await.expect("capacity") else {
+        return;
+    };
+    assert!(before > 0, "a fresh backend reports no room at all");
+    if before < 2 * SIZE {
+        return; // too small a store to measure a pending share in
     }
+    let free = || async { b.remaining_capacity().await.expect("capacity").unwrap_or(0) };
+    let s = si(13);
+    let pending = b.create(&s, 0, SIZE).await.expect("create");
+    let during = free().await;
+    assert!(
+        during + SIZE / 2 <= before,
+        "a pending share of {SIZE} bytes must count as used: {before} free before, {during} after"
+    );
+    pending.abort().await.expect("abort");
+    let after = free().await;
+    assert!(
+        after + SIZE / 2 >= before,
+        "an aborted share must give its space back: {before} before, {after} after"
+    );
+    let grown = vec![7u8; (SIZE / 4) as usize];
+    assert!(
+        b.test_and_write(&s, 1, &[TestVector::absent()], &[wv(0, &grown)], None)
+            .await
+            .expect("mutable write")
+    );
+    let with_mutable = free().await;
+    assert!(
+        with_mutable + SIZE / 8 <= after,
+        "a mutable share of {} bytes must count as used: {after} before, {with_mutable} after",
+        SIZE / 4
+    );
+    b.delete(&s, 1).await.expect("delete");
 }

@@ -18,15 +18,143 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A storage service that answers from its arguments.
-pub struct EchoStorage;
+/// A storage service that answers from its arguments, and counts the
+/// sessions transports open on it (one per connection) and drop.
+#[derive(Default)]
+pub struct EchoStorage {
+    sessions: Arc<SessionCount>,
+}
+
+/// Sessions opened and still open.
+#[derive(Default)]
+pub struct SessionCount {
+    opened: std::sync::atomic::AtomicUsize,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+struct EchoSession {
+    count: Arc<SessionCount>,
+}
+
+impl Drop for EchoSession {
+    fn drop(&mut self) {
+        self.count
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The grid secret [`EchoQueen`] wants.
+pub const ECHO_GRID_SECRET: Secret = [42; 32];
 
 fn si_byte(si: &StorageIndex) -> u8 {
     si.0[0]
 }
 
+impl EchoStorage {
+    fn session(&self) -> EchoStorage {
+        self.sessions
+            .opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.sessions
+            .open
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        EchoStorage {
+            sessions: self.sessions.clone(),
+        }
+    }
+}
+
+/// A session handed out by [`EchoStorage`]: the same echo, plus a guard
+/// that counts it closed when the transport drops it.
+struct EchoSessionStorage {
+    echo: EchoStorage,
+    _guard: EchoSession,
+}
+
+#[async_trait]
+impl StorageService for EchoSessionStorage {
+    async fn version(&self) -> Result<ServerVersion> {
+        let mut v = self.echo.version().await?;
+        v.application = "echo/session".into();
+        Ok(v)
+    }
+    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
+        self.echo.allocate_buckets(req).await
+    }
+    async fn write_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        secret: Secret,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<()> {
+        self.echo
+            .write_bucket(si, shnum, secret, offset, data)
+            .await
+    }
+    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
+        self.echo.close_bucket(si, shnum, s).await
+    }
+    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
+        self.echo.abort_bucket(si, shnum, s).await
+    }
+    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
+        self.echo.list_buckets(si).await
+    }
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
+        self.echo.read_bucket(si, shnum, offset, len).await
+    }
+    async fn add_lease(&self, si: StorageIndex, r: Secret, c: Secret) -> Result<()> {
+        self.echo.add_lease(si, r, c).await
+    }
+    async fn advise_corrupt_share(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        reason: String,
+    ) -> Result<()> {
+        self.echo.advise_corrupt_share(si, shnum, reason).await
+    }
+    async fn slot_readv(
+        &self,
+        si: StorageIndex,
+        shnums: Vec<ShareNum>,
+        ranges: Vec<(u64, u64)>,
+    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
+        self.echo.slot_readv(si, shnums, ranges).await
+    }
+    async fn slot_testv_and_readv_and_writev(
+        &self,
+        si: StorageIndex,
+        secrets: SlotSecrets,
+        writes: BTreeMap<ShareNum, SlotWrite>,
+        read: Vec<(u64, u64)>,
+    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
+        self.echo
+            .slot_testv_and_readv_and_writev(si, secrets, writes, read)
+            .await
+    }
+}
+
 #[async_trait]
 impl StorageService for EchoStorage {
+    fn open_session(&self) -> Option<Arc<dyn StorageService>> {
+        Some(Arc::new(EchoSessionStorage {
+            echo: self.session(),
+            _guard: EchoSession {
+                count: self.sessions.clone(),
+            },
+        }))
+    }
+
     async fn version(&self) -> Result<ServerVersion> {
         Ok(ServerVersion {
             application: "echo/1".into(),
@@ -143,14 +271,25 @@ pub struct EchoQueen {
 
 #[async_trait]
 impl QueenService for EchoQueen {
-    async fn announce(&self, a: Announcement) -> Result<()> {
+    async fn announce(&self, grid_secret: Secret, a: Announcement) -> Result<()> {
+        if grid_secret != ECHO_GRID_SECRET {
+            return Err(Error::permission_denied("wrong grid secret"));
+        }
         if a.signature.is_empty() {
             return Err(Error::permission_denied("unsigned"));
         }
         self.seen.lock().await.push(a);
         Ok(())
     }
-    async fn poll_announcements(&self, cursor: u64, wait_ms: u64) -> Result<AnnouncementBatch> {
+    async fn poll_announcements(
+        &self,
+        grid_secret: Secret,
+        cursor: u64,
+        wait_ms: u64,
+    ) -> Result<AnnouncementBatch> {
+        if grid_secret != ECHO_GRID_SECRET {
+            return Err(Error::permission_denied("wrong grid secret"));
+        }
         let seen = self.seen.lock().await.clone();
         if seen.len() as u64 <= cursor {
             tokio::time::sleep(Duration::from_millis(wait_ms.min(2000))).await;
@@ -161,6 +300,7 @@ impl QueenService for EchoQueen {
         Ok(AnnouncementBatch {
             cursor: seen.len() as u64,
             announcements: seen[from..].to_vec(),
+            more: false,
         })
     }
 }
@@ -175,14 +315,40 @@ fn sid(n: u8) -> StorageIndex {
 /// must carry in one call.
 pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, block_size: usize) {
     let name = transport.name().to_string();
+    let echo = EchoStorage::default();
+    let sessions = echo.sessions.clone();
     let services = LocalServices {
-        storage: Some(Arc::new(EchoStorage)),
+        storage: Some(Arc::new(echo)),
         queen: Some(Arc::new(EchoQueen::default())),
     };
     let listener = transport.listen(bind, services).await.expect("listen");
     let addr = listener.address();
     let peer = transport.connect(&addr).await.expect("connect");
     let st = peer.storage.clone();
+
+    // Each connection is served by a session of its own, closed with it.
+    assert_eq!(
+        st.version().await.expect("version").application,
+        "echo/session",
+        "{name}: calls must go to the session opened for the connection"
+    );
+    {
+        let other = transport.connect(&addr).await.expect("connect again");
+        other.storage.version().await.expect("version");
+        assert!(
+            sessions.opened.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+            "{name}: a second connection must open a second session"
+        );
+        assert!(sessions.open.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+    let closed = async {
+        while sessions.open.load(std::sync::atomic::Ordering::SeqCst) > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), closed)
+        .await
+        .unwrap_or_else(|_| panic!("{name}: a dropped connection's session must be closed"));
 
     // Values come back intact.
     assert_eq!(
@@ -270,10 +436,7 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
     writes.insert(
         3,
         SlotWrite {
-            tests: vec![TestVector {
-                offset: 0,
-                expected: Bytes::from_static(b"t"),
-            }],
+            tests: vec![TestVector::equals(0, Bytes::from_static(b"t"))],
             writes: vec![WriteVector {
                 offset: 1,
                 data: Bytes::from_static(b"w"),
@@ -322,7 +485,16 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
 
     // The queen service, with a long poll that returns when data arrives.
     let q = peer.queen.clone();
-    let empty = q.poll_announcements(0, 10).await.expect("poll empty");
+    let g = ECHO_GRID_SECRET;
+    assert_eq!(
+        q.poll_announcements([0; 32], 0, 10)
+            .await
+            .expect_err("wrong grid secret")
+            .kind(),
+        ErrorKind::PermissionDenied,
+        "{name}: the grid secret must reach the queen"
+    );
+    let empty = q.poll_announcements(g, 0, 10).await.expect("poll empty");
     assert!(empty.announcements.is_empty());
     let a = Announcement {
         body: Bytes::from_static(b"body"),
@@ -330,17 +502,20 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
         public_key: Bytes::from_static(b"key"),
     };
     assert_eq!(
-        q.announce(Announcement {
-            signature: Bytes::new(),
-            ..a.clone()
-        })
+        q.announce(
+            g,
+            Announcement {
+                signature: Bytes::new(),
+                ..a.clone()
+            }
+        )
         .await
         .expect_err("unsigned")
         .kind(),
         ErrorKind::PermissionDenied
     );
-    q.announce(a.clone()).await.expect("announce");
-    let batch = q.poll_announcements(0, 1000).await.expect("poll");
+    q.announce(g, a.clone()).await.expect("announce");
+    let batch = q.poll_announcements(g, 0, 1000).await.expect("poll");
     assert_eq!((batch.cursor, batch.announcements), (1, vec![a]));
 
     // A node that offers no queen service says so.
@@ -348,7 +523,7 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
         .listen(
             bind,
             LocalServices {
-                storage: Some(Arc::new(EchoStorage)),
+                storage: Some(Arc::new(EchoStorage::default())),
                 queen: None,
             },
         )
@@ -360,7 +535,7 @@ pub async fn run(transport: Arc<dyn Transport>, bind: &str, unreachable: &str, b
         .expect("connect 2");
     assert_eq!(
         p2.queen
-            .poll_announcements(0, 0)
+            .poll_announcements(g, 0, 0)
             .await
             .expect_err("no queen")
             .kind(),

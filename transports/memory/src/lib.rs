@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, QueenService, Secret,
-    ServerVersion, SlotSecrets, SlotWrite, StorageService,
+    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
+    Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
 };
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{ShareNum, StorageIndex};
@@ -111,25 +111,46 @@ impl Transport for MemoryTransport {
 
     async fn connect(&self, address: &str) -> Result<RemotePeer> {
         let name = parse(address)?.to_string();
-        lookup(&name)?;
-        let handle = Arc::new(Handle { name });
+        let services = lookup(&name)?;
+        // Like a network connection, each handle gets a session of its own
+        // from the storage service, closed when the handle is dropped.
+        let session = services.storage.as_ref().map(|listened| {
+            let served = listened.open_session().unwrap_or_else(|| listened.clone());
+            (listened.clone(), served)
+        });
+        let handle = Arc::new(Handle { name, session });
         Ok(RemotePeer {
             storage: handle.clone(),
             queen: handle,
         })
     }
+
+    fn pinned_node_id(&self, address: &str) -> Result<Option<String>> {
+        // In-process peers prove nothing about keys.
+        parse(address).map(|_| None)
+    }
 }
 
-/// A connected peer: resolves its name on each call.
+/// A connected peer: resolves its name on each call, so that calls fail
+/// once the listener is gone.
 struct Handle {
     name: String,
+    /// The storage service listened with, and the session serving us.
+    session: Option<(Arc<dyn StorageService>, Arc<dyn StorageService>)>,
 }
 
 impl Handle {
     fn storage(&self) -> Result<Arc<dyn StorageService>> {
-        lookup(&self.name)?
+        let now = lookup(&self.name)?
             .storage
-            .ok_or_else(|| service_not_offered("storage"))
+            .ok_or_else(|| service_not_offered("storage"))?;
+        match &self.session {
+            Some((listened, served)) if Arc::ptr_eq(listened, &now) => Ok(served.clone()),
+            _ => Err(Error::unavailable(format!(
+                "{PREFIX}{} is another listener now",
+                self.name
+            ))),
+        }
     }
 
     fn queen(&self) -> Result<Arc<dyn QueenService>> {
@@ -213,11 +234,18 @@ impl StorageService for Handle {
 
 #[async_trait]
 impl QueenService for Handle {
-    async fn announce(&self, announcement: Announcement) -> Result<()> {
-        self.queen()?.announce(announcement).await
+    async fn announce(&self, grid: GridSecret, announcement: Announcement) -> Result<()> {
+        self.queen()?.announce(grid, announcement).await
     }
-    async fn poll_announcements(&self, cursor: u64, wait_ms: u64) -> Result<AnnouncementBatch> {
-        self.queen()?.poll_announcements(cursor, wait_ms).await
+    async fn poll_announcements(
+        &self,
+        grid: GridSecret,
+        cursor: u64,
+        wait_ms: u64,
+    ) -> Result<AnnouncementBatch> {
+        self.queen()?
+            .poll_announcements(grid, cursor, wait_ms)
+            .await
     }
 }
 

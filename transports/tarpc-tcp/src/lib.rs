@@ -2,17 +2,20 @@
 //!
 //! Identity without a certificate authority: each node makes a self-signed
 //! certificate from its Ed25519 node key once (`private/tls.crt`) and its
-//! address names the SHA-256 of that certificate:
-//! `tahoe+tcp://<fingerprint>@<host>:<port>`. A client accepts the server
-//! only if the certificate it presents hashes to the fingerprint, so an
-//! address is also a pin, like a Tahoe furl. Storage calls carry their own
-//! authority (upload secrets, write enablers), so servers do not ask clients
-//! for certificates.
+//! address names its node id, the SHA-256 of that key:
+//! `tahoe+tcp://<node id>@<host>:<port>`. A client accepts the server only
+//! if the key in the certificate it presents (which also signs the
+//! handshake) has that id, so an address is also a pin, like a Tahoe furl,
+//! and the id a storage server announces is the one its address pins.
+//! Storage calls carry their own authority (upload secrets, write
+//! enablers), so servers do not ask clients for certificates.
 //!
 //! Hostile peers: frames are length-prefixed and limited (`max_frame_bytes`),
-//! the TLS handshake must finish within a deadline, connections are capped,
-//! and a connection that misbehaves is closed and logged once without
-//! touching others. Every call has a deadline; a lost connection is
+//! the TLS handshake must finish within a deadline, connections are capped
+//! in all and per IP address, idle ones are closed, the requests in flight
+//! on a listener are bounded in memory, and a connection that misbehaves
+//! is closed and logged once without touching others. Each connection is
+//! served by its own storage session, dropped when it closes. Every call has a deadline; a lost connection is
 //! re-established on a later call, with exponential backoff between
 //! attempts. The tarpc service definition stays inside this crate; callers
 //! see only `tahoe_core::protocol`'s traits.
@@ -58,6 +61,17 @@ pub struct TarpcTcpConfig {
     pub connect_timeout_secs: u64,
     /// Most simultaneous incoming connections.
     pub max_connections: usize,
+    /// Most simultaneous incoming connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// An incoming connection with no request in flight and no bytes moved
+    /// for this long is closed (clients reconnect when they next call).
+    pub idle_timeout_secs: u64,
+    /// The memory the requests being served on a listener may take
+    /// together, in bytes: at most this divided by `max_frame_bytes`
+    /// requests are served at once (at least one); each connection holds
+    /// at most one more, read and waiting. So all buffered requests take at
+    /// most `max_request_memory + max_connections * max_frame_bytes`.
+    pub max_request_memory: u64,
 }
 
 impl Default for TarpcTcpConfig {
@@ -66,8 +80,20 @@ impl Default for TarpcTcpConfig {
             max_frame_bytes: MIN_FRAME_BYTES as usize,
             call_timeout_secs: 60,
             connect_timeout_secs: 10,
-            max_connections: 1024,
+            max_connections: 256,
+            max_connections_per_ip: 64,
+            idle_timeout_secs: 120,
+            max_request_memory: 512 << 20,
         }
+    }
+}
+
+impl TarpcTcpConfig {
+    /// How many requests a listener serves at once.
+    pub fn requests_in_flight(&self) -> usize {
+        usize::try_from(self.max_request_memory / (self.max_frame_bytes.max(1) as u64))
+            .unwrap_or(usize::MAX)
+            .max(1)
     }
 }
 
@@ -211,6 +237,11 @@ impl Transport for TarpcTcp {
             storage: remote.clone(),
             queen: remote,
         })
+    }
+
+    fn pinned_node_id(&self, address: &str) -> Result<Option<String>> {
+        // The fingerprint is the node id of the key TLS proves.
+        PeerAddress::parse(address).map(|a| Some(a.fingerprint))
     }
 }
 

@@ -1,16 +1,19 @@
 //! The tarpc service that carries `tahoe_core::protocol`, its server loop,
 //! and the client side that implements the protocol traits over it.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, QueenService, Secret,
-    ServerVersion, SlotSecrets, SlotWrite, StorageService,
+    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
+    Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
 };
 use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::transport::{LocalServices, service_not_offered};
@@ -20,7 +23,8 @@ use tarpc::context::Context;
 use tarpc::serde_transport;
 use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
-use tokio::sync::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{Mutex, Semaphore};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::LengthDelimitedCodec;
 
@@ -64,8 +68,12 @@ pub(crate) trait Node {
         writes: BTreeMap<ShareNum, SlotWrite>,
         read: Vec<(u64, u64)>,
     ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>), Error>;
-    async fn announce(a: Announcement) -> Result<(), Error>;
-    async fn poll_announcements(cursor: u64, wait_ms: u64) -> Result<AnnouncementBatch, Error>;
+    async fn announce(grid: GridSecret, a: Announcement) -> Result<(), Error>;
+    async fn poll_announcements(
+        grid: GridSecret,
+        cursor: u64,
+        wait_ms: u64,
+    ) -> Result<AnnouncementBatch, Error>;
 }
 
 /// The server side: dispatches to the node's local services.
@@ -181,16 +189,19 @@ impl Node for NodeServer {
             .slot_testv_and_readv_and_writev(si, secrets, writes, read)
             .await
     }
-    async fn announce(self, _: Context, a: Announcement) -> Result<()> {
-        self.queen()?.announce(a).await
+    async fn announce(self, _: Context, grid: GridSecret, a: Announcement) -> Result<()> {
+        self.queen()?.announce(grid, a).await
     }
     async fn poll_announcements(
         self,
         _: Context,
+        grid: GridSecret,
         cursor: u64,
         wait_ms: u64,
     ) -> Result<AnnouncementBatch> {
-        self.queen()?.poll_announcements(cursor, wait_ms).await
+        self.queen()?
+            .poll_announcements(grid, cursor, wait_ms)
+            .await
     }
 }
 
@@ -198,6 +209,112 @@ fn codec(config: &TarpcTcpConfig) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .max_frame_length(config.max_frame_bytes)
         .new_codec()
+}
+
+/// Connections open per peer IP address.
+#[derive(Default)]
+struct PerIp(StdMutex<HashMap<IpAddr, usize>>);
+
+/// One connection's place in [`PerIp`], given back when dropped.
+struct IpSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut t = self.0.lock().ok()?;
+        let n = t.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.table.0.lock() {
+            if let Some(n) = t.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    t.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Records when bytes last moved on a stream, so idle connections can be
+/// told from busy ones.
+struct Watched<S> {
+    inner: S,
+    last: Arc<StdMutex<Instant>>,
+}
+
+impl<S> Watched<S> {
+    fn touch(&self) {
+        if let Ok(mut t) = self.last.lock() {
+            *t = Instant::now();
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Most requests one connection has in flight at once.
+const REQUESTS_PER_CONNECTION: usize = 64;
+
+/// What every connection shares.
+struct Limits {
+    config: TarpcTcpConfig,
+    /// One permit per request in flight on the whole listener: with every
+    /// request at most a frame, this bounds the memory they take.
+    requests: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
 }
 
 /// Accept connections until told to stop.
@@ -215,8 +332,12 @@ pub(crate) async fn serve(
             return;
         }
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    let server = NodeServer { services };
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let limits = Arc::new(Limits {
+        requests: Arc::new(Semaphore::new(config.requests_in_flight())),
+        per_ip: Arc::new(PerIp::default()),
+        config: config.clone(),
+    });
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -238,31 +359,30 @@ pub(crate) async fn serve(
             );
             continue;
         };
-        let (tls, server, config) = (tls.clone(), server.clone(), config.clone());
+        let Some(ip_slot) = limits.per_ip.take(peer.ip(), config.max_connections_per_ip) else {
+            tracing::warn!(
+                "refusing connection from {peer}: {} connections open from {}",
+                config.max_connections_per_ip,
+                peer.ip()
+            );
+            continue;
+        };
+        // Each connection gets its own storage session, dropped with it.
+        let conn = NodeServer {
+            services: LocalServices {
+                storage: services
+                    .storage
+                    .as_ref()
+                    .map(|s| s.open_session().unwrap_or_else(|| s.clone())),
+                queen: services.queen.clone(),
+            },
+        };
+        let (tls, limits) = (tls.clone(), limits.clone());
         let mut stop = shutdown.clone();
         connections.spawn(async move {
-            let _permit = permit;
-            let _ = stream.set_nodelay(true);
-            let handshake =
-                tokio::time::timeout(secs(config.connect_timeout_secs), tls.accept(stream)).await;
-            let stream = match handshake {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::warn!("TLS handshake with {peer} failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!("TLS handshake with {peer} timed out");
-                    return;
-                }
-            };
-            let framed = tokio_util::codec::Framed::new(stream, codec(&config));
-            let transport = serde_transport::new(framed, Bincode::default());
-            let requests = BaseChannel::with_defaults(transport)
-                .execute(server.serve())
-                .for_each_concurrent(64, |response| response);
+            let _permits = (permit, ip_slot);
             tokio::select! {
-                _ = requests => tracing::debug!("connection from {peer} closed"),
+                _ = connection(stream, peer, tls, conn, limits) => {}
                 _ = stop.changed() => {}
             }
         });
@@ -270,6 +390,100 @@ pub(crate) async fn serve(
         while connections.try_join_next().is_some() {}
     }
     connections.shutdown().await;
+}
+
+/// Serve one connection until it closes, misbehaves or stays idle.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: TlsAcceptor,
+    server: NodeServer,
+    limits: Arc<Limits>,
+) {
+    let config = &limits.config;
+    let _ = stream.set_nodelay(true);
+    let handshake =
+        tokio::time::timeout(secs(config.connect_timeout_secs), tls.accept(stream)).await;
+    let stream = match handshake {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::warn!("TLS handshake with {peer} failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("TLS handshake with {peer} timed out");
+            return;
+        }
+    };
+    let last = Arc::new(StdMutex::new(Instant::now()));
+    let watched = Watched {
+        inner: stream,
+        last: last.clone(),
+    };
+    let framed = tokio_util::codec::Framed::new(watched, codec(config));
+    let transport = serde_transport::new(framed, Bincode::default());
+    let mut requests = BaseChannel::with_defaults(transport).requests();
+    let per_connection = Arc::new(Semaphore::new(REQUESTS_PER_CONNECTION));
+    let mut running = tokio::task::JoinSet::new();
+    let idle = secs(config.idle_timeout_secs);
+    let idle_now = || {
+        per_connection.available_permits() == REQUESTS_PER_CONNECTION
+            && last.lock().map(|t| t.elapsed() >= idle).unwrap_or(true)
+    };
+    loop {
+        // Room on this connection first, so that it reads no more requests
+        // than it may hold; then room on the listener, so that all
+        // connections together serve a bounded number at once. (Waiting
+        // for the latter while reading would let idle connections hold it.)
+        let Ok(mine) = per_connection.clone().acquire_owned().await else {
+            break;
+        };
+        let next = tokio::select! {
+            r = requests.next() => r,
+            _ = async {
+                loop {
+                    tokio::time::sleep(idle / 4).await;
+                    if idle_now() {
+                        break;
+                    }
+                }
+            } => {
+                tracing::debug!("closing the connection from {peer}: idle for {idle:?}");
+                break;
+            }
+        };
+        match next {
+            Some(Ok(request)) => {
+                let Ok(global) = limits.requests.clone().acquire_owned().await else {
+                    break;
+                };
+                let serve = server.clone().serve();
+                let last = last.clone();
+                running.spawn(async move {
+                    request.execute(serve).await;
+                    if let Ok(mut t) = last.lock() {
+                        *t = Instant::now();
+                    }
+                    drop((mine, global));
+                });
+            }
+            Some(Err(e)) => {
+                tracing::warn!("closing the connection from {peer}: {e}");
+                break;
+            }
+            None => {
+                tracing::debug!("connection from {peer} closed");
+                break;
+            }
+        }
+        while running.try_join_next().is_some() {}
+    }
+    // Let answers already computed reach the peer, briefly.
+    let _ = tokio::time::timeout(Duration::from_millis(200), async {
+        while running.join_next().await.is_some() {}
+        while requests.next().await.is_some() {}
+    })
+    .await;
 }
 
 enum ConnState {
@@ -398,14 +612,31 @@ impl Remote {
     }
 }
 
-/// One call: get a client, run `f` with a deadline, map transport errors.
+/// Whether a failed call never left this node: the connection was already
+/// gone (the server closed it as idle, say), so sending it again on a new
+/// connection cannot make it happen twice.
+fn unsent(e: &RpcError) -> bool {
+    matches!(e, RpcError::Shutdown | RpcError::Send(_))
+}
+
+/// One call: get a client, run the body with a deadline, map transport
+/// errors. A call that could not be sent because the connection had closed
+/// is sent once more on a fresh one. The body is evaluated again for that,
+/// so it clones what it sends.
 macro_rules! call {
     ($self:ident, $timeout:expr, |$c:ident, $ctx:ident| $body:expr) => {{
-        let $c = $self.client().await?;
-        let $ctx = $self.context($timeout);
-        match $body.await {
-            Ok(r) => r,
-            Err(e) => Err($self.rpc_error(e).await),
+        let mut again = true;
+        loop {
+            let $c = $self.client().await?;
+            let $ctx = $self.context($timeout);
+            match $body.await {
+                Ok(r) => break r,
+                Err(e) if again && unsent(&e) => {
+                    again = false;
+                    $self.mark_down(&e.to_string()).await;
+                }
+                Err(e) => break Err($self.rpc_error(e).await),
+            }
         }
     }};
 }
@@ -422,7 +653,8 @@ impl StorageService for Remote {
         call!(self, self.timeout(), |c, ctx| c.version(ctx))
     }
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        call!(self, self.timeout(), |c, ctx| c.allocate_buckets(ctx, req))
+        call!(self, self.timeout(), |c, ctx| c
+            .allocate_buckets(ctx, req.clone()))
     }
     async fn write_bucket(
         &self,
@@ -432,8 +664,14 @@ impl StorageService for Remote {
         offset: u64,
         data: Bytes,
     ) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .write_bucket(ctx, si, shnum, secret, offset, data))
+        call!(self, self.timeout(), |c, ctx| c.write_bucket(
+            ctx,
+            si,
+            shnum,
+            secret,
+            offset,
+            data.clone()
+        ))
     }
     async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
         call!(self, self.timeout(), |c, ctx| c
@@ -466,8 +704,12 @@ impl StorageService for Remote {
         shnum: ShareNum,
         reason: String,
     ) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .advise_corrupt_share(ctx, si, shnum, reason))
+        call!(self, self.timeout(), |c, ctx| c.advise_corrupt_share(
+            ctx,
+            si,
+            shnum,
+            reason.clone()
+        ))
     }
     async fn slot_readv(
         &self,
@@ -475,8 +717,12 @@ impl StorageService for Remote {
         shnums: Vec<ShareNum>,
         ranges: Vec<(u64, u64)>,
     ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        call!(self, self.timeout(), |c, ctx| c
-            .slot_readv(ctx, si, shnums, ranges))
+        call!(self, self.timeout(), |c, ctx| c.slot_readv(
+            ctx,
+            si,
+            shnums.clone(),
+            ranges.clone()
+        ))
     }
     async fn slot_testv_and_readv_and_writev(
         &self,
@@ -487,19 +733,32 @@ impl StorageService for Remote {
     ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
         call!(self, self.timeout(), |c, ctx| c
             .slot_testv_and_readv_and_writev(
-                ctx, si, secrets, writes, read
+                ctx,
+                si,
+                secrets.clone(),
+                writes.clone(),
+                read.clone()
             ))
     }
 }
 
 #[async_trait]
 impl QueenService for Remote {
-    async fn announce(&self, a: Announcement) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c.announce(ctx, a))
+    async fn announce(&self, grid: GridSecret, a: Announcement) -> Result<()> {
+        call!(self, self.timeout(), |c, ctx| c.announce(
+            ctx,
+            grid,
+            a.clone()
+        ))
     }
-    async fn poll_announcements(&self, cursor: u64, wait_ms: u64) -> Result<AnnouncementBatch> {
+    async fn poll_announcements(
+        &self,
+        grid: GridSecret,
+        cursor: u64,
+        wait_ms: u64,
+    ) -> Result<AnnouncementBatch> {
         let timeout = self.timeout() + Duration::from_millis(wait_ms);
         call!(self, timeout, |c, ctx| c
-            .poll_announcements(ctx, cursor, wait_ms))
+            .poll_announcements(ctx, grid, cursor, wait_ms))
     }
 }

@@ -1,10 +1,15 @@
 //! Certificates made from node keys, and a verifier that pins them.
+//!
+//! A node's fingerprint is its node id: the base32 SHA-256 of its raw
+//! Ed25519 public key. The certificate is only a wrapper that TLS needs
+//! around that key; the verifier reads the key out of it, and the handshake
+//! signature is checked with that same key. So an address names a key, the
+//! key names a node id, and whoever completes the handshake holds it.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-use tahoe_core::identity::{NodeKey, write_private};
+use tahoe_core::identity::{NodeKey, node_id_of, write_private};
 use tahoe_core::{Error, Result};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::client::danger::{
@@ -18,9 +23,27 @@ use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
 /// Where the certificate is kept.
 pub const CERT_FILE: &str = "private/tls.crt";
 
-/// The fingerprint of a certificate: base32 SHA-256 of its DER bytes.
-pub fn fingerprint_of(cert_der: &[u8]) -> String {
-    tahoe_core::base32::encode(&Sha256::digest(cert_der))
+/// How an Ed25519 SubjectPublicKeyInfo starts (RFC 8410): SEQUENCE,
+/// AlgorithmIdentifier id-Ed25519 with no parameters, BIT STRING of 33
+/// bytes (no unused bits, then the 32-byte key).
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// The fingerprint a certificate answers to: the node id of the Ed25519
+/// key it carries. Certificates with any other kind of key have none.
+pub fn fingerprint_of(cert_der: &[u8]) -> Result<String> {
+    let der = CertificateDer::from(cert_der);
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|e| Error::permission_denied(format!("unreadable peer certificate: {e:?}")))?;
+    let spki = cert.subject_public_key_info();
+    let spki: &[u8] = spki.as_ref();
+    match spki.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
+        Some(key) if key.len() == 32 => Ok(node_id_of(key)),
+        _ => Err(Error::permission_denied(
+            "the peer's certificate does not carry an Ed25519 key",
+        )),
+    }
 }
 
 /// A node's TLS credentials.
@@ -51,22 +74,29 @@ impl Identity {
             }
             Err(e) => return Err(Error::from(e).context(cert_path.display())),
         };
-        Ok(Self::from_parts(cert, key.pkcs8_der().to_vec()))
+        Self::from_parts(cert, &key)
     }
 
     /// An identity from a fresh key (tests).
     pub fn ephemeral() -> Result<Self> {
         let key = NodeKey::generate()?;
         let cert = make_certificate(&key)?;
-        Ok(Self::from_parts(cert, key.pkcs8_der().to_vec()))
+        Self::from_parts(cert, &key)
     }
 
-    fn from_parts(cert: Vec<u8>, key_pkcs8: Vec<u8>) -> Self {
-        Identity {
-            fingerprint: fingerprint_of(&cert),
-            cert: CertificateDer::from(cert),
-            key_pkcs8,
+    fn from_parts(cert: Vec<u8>, key: &NodeKey) -> Result<Self> {
+        // A certificate kept from before must carry this node's key.
+        let fingerprint = fingerprint_of(&cert)?;
+        if fingerprint != key.node_id() {
+            return Err(Error::corrupt(format!(
+                "{CERT_FILE} carries another key than private/node.key; remove it to make a new one"
+            )));
         }
+        Ok(Identity {
+            fingerprint,
+            cert: CertificateDer::from(cert),
+            key_pkcs8: key.pkcs8_der().to_vec(),
+        })
     }
 
     /// A TLS server configuration presenting this identity.
@@ -111,7 +141,7 @@ impl ServerCertVerifier for Pinned {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if fingerprint_of(end_entity) == self.fingerprint {
+        if fingerprint_of(end_entity).is_ok_and(|f| f == self.fingerprint) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(

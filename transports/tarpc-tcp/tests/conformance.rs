@@ -44,7 +44,9 @@ async fn garbage_and_oversized_frames_do_not_hurt_the_server() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = node();
     let services = LocalServices {
-        storage: Some(Arc::new(tahoe_core::testing::transport::EchoStorage)),
+        storage: Some(Arc::new(
+            tahoe_core::testing::transport::EchoStorage::default(),
+        )),
         queen: None,
     };
     let l = server.listen("127.0.0.1:0", services).await.unwrap();
@@ -69,7 +71,9 @@ async fn garbage_and_oversized_frames_do_not_hurt_the_server() {
         .listen(
             "127.0.0.1:0",
             LocalServices {
-                storage: Some(Arc::new(tahoe_core::testing::transport::EchoStorage)),
+                storage: Some(Arc::new(
+                    tahoe_core::testing::transport::EchoStorage::default(),
+                )),
                 queen: None,
             },
         )
@@ -122,7 +126,9 @@ async fn a_stalled_peer_is_cut_off_and_blocks_nobody() {
     };
     let server = TarpcTcp::new(Identity::ephemeral().unwrap(), quick);
     let services = LocalServices {
-        storage: Some(Arc::new(tahoe_core::testing::transport::EchoStorage)),
+        storage: Some(Arc::new(
+            tahoe_core::testing::transport::EchoStorage::default(),
+        )),
         queen: None,
     };
     let l = server.listen("127.0.0.1:0", services).await.unwrap();
