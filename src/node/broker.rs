@@ -66,12 +66,11 @@ impl Broker {
             queen_back: tokio::sync::Notify::new(),
             cache,
         };
-        if let Some(path) = &b.cache {
-            if let Ok(text) = std::fs::read(path) {
-                if let Ok(list) = serde_json::from_slice::<Vec<Announcement>>(&text) {
-                    b.learn(list, false);
-                }
-            }
+        if let Some(path) = &b.cache
+            && let Ok(text) = std::fs::read(path)
+            && let Ok(list) = serde_json::from_slice::<Vec<Announcement>>(&text)
+        {
+            b.learn(list, false);
         }
         b
     }
@@ -133,17 +132,18 @@ impl Broker {
                 changed = true;
             }
         }
-        if changed && save {
-            if let Some(path) = &self.cache {
-                let list: Vec<&Announcement> = known.values().map(|k| &k.announcement).collect();
-                if let Ok(json) = serde_json::to_vec(&list) {
-                    let tmp = path.with_extension("tmp");
-                    if std::fs::write(&tmp, json)
-                        .and_then(|_| std::fs::rename(&tmp, path))
-                        .is_err()
-                    {
-                        tracing::warn!("cannot save the server list to {}", path.display());
-                    }
+        if changed
+            && save
+            && let Some(path) = &self.cache
+        {
+            let list: Vec<&Announcement> = known.values().map(|k| &k.announcement).collect();
+            if let Ok(json) = serde_json::to_vec(&list) {
+                let tmp = path.with_extension("tmp");
+                if std::fs::write(&tmp, json)
+                    .and_then(|_| std::fs::rename(&tmp, path))
+                    .is_err()
+                {
+                    tracing::warn!("cannot save the server list to {}", path.display());
                 }
             }
         }
@@ -240,10 +240,8 @@ impl Broker {
         let mut out = Vec::new();
         if let Ok(mut k) = self.known.lock() {
             for (id, peer, fresh) in connected.into_iter().flatten() {
-                if fresh {
-                    if let Some(entry) = k.get_mut(&id) {
-                        entry.peer = Some(peer.clone());
-                    }
+                if fresh && let Some(entry) = k.get_mut(&id) {
+                    entry.peer = Some(peer.clone());
                 }
                 let location = location_of(k.get(&id).map(|e| e.body.address.as_str()));
                 out.push(ServerRef {

@@ -164,7 +164,7 @@ pub fn concat_primaries(chosen: &[Block<'_>], per_block: usize) -> Option<Vec<u8
 
 /// Shared argument check for [`Codec::encode`] implementations.
 pub fn check_encode_input(params: CodecParams, data: &[u8]) -> Result<()> {
-    if data.is_empty() || data.len() % params.k() != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(params.k()) {
         return Err(Error::invalid_input(format!(
             "segment of {} bytes is not a non-zero multiple of k={}",
             data.len(),
@@ -176,7 +176,7 @@ pub fn check_encode_input(params: CodecParams, data: &[u8]) -> Result<()> {
 
 /// Shared argument check for the `data_len` of [`Codec::decode`].
 pub fn check_decode_len(params: CodecParams, data_len: usize) -> Result<()> {
-    if data_len == 0 || data_len % params.k() != 0 {
+    if data_len == 0 || !data_len.is_multiple_of(params.k()) {
         return Err(Error::invalid_input(format!(
             "segment length {data_len} is not a non-zero multiple of k={}",
             params.k

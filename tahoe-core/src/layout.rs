@@ -206,7 +206,7 @@ impl ShareLayout {
             )));
         }
         let chain = l.uri_extension - l.share_hashes;
-        if chain % SHARE_HASH_ENTRY != 0 || chain / SHARE_HASH_ENTRY > MAX_SHARE_HASHES {
+        if !chain.is_multiple_of(SHARE_HASH_ENTRY) || chain / SHARE_HASH_ENTRY > MAX_SHARE_HASHES {
             return Err(bad(format!("share hash section of {chain} bytes")));
         }
         Ok(l)
@@ -249,7 +249,7 @@ pub fn pack_share_hashes(entries: &[(u16, Hash)]) -> Vec<u8> {
 
 /// Parse share-hash-chain entries.
 pub fn parse_share_hashes(bytes: &[u8]) -> Result<Vec<(u16, Hash)>> {
-    if bytes.len() % SHARE_HASH_ENTRY as usize != 0 {
+    if !bytes.len().is_multiple_of(SHARE_HASH_ENTRY as usize) {
         return Err(Error::corrupt("share hash chain has a partial entry"));
     }
     Ok(bytes

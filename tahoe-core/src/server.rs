@@ -589,11 +589,11 @@ impl StorageService for StorageServer {
                 continue;
             }
             let current = self.shared.uploads()?.get(&(si, shnum)).cloned();
-            if let Some(u) = &current {
-                if !constant_time_eq(&u.secret, &req.upload_secret) {
-                    // Someone else is uploading it; Tahoe leaves it to them.
-                    continue;
-                }
+            if let Some(u) = &current
+                && !constant_time_eq(&u.secret, &req.upload_secret)
+            {
+                // Someone else is uploading it; Tahoe leaves it to them.
+                continue;
             }
             if let Some(why) = self.over_budget(req.share_size)? {
                 tracing::warn!("refused to allocate share {shnum} of {si}: {why}");
@@ -740,11 +740,12 @@ impl StorageService for StorageServer {
         // Bounded, and logged once per share: a client cannot grow the list
         // or the log without limit.
         let reason: String = reason.chars().take(500).collect();
-        if let Ok(mut c) = self.shared.corruption.lock() {
-            if c.seen.len() < MAX_CORRUPTION_REPORTS && c.seen.insert((si, shnum)) {
-                tracing::warn!("share {shnum} of {si} was reported corrupt: {reason:?}");
-                c.reports.push((si, shnum, reason));
-            }
+        if let Ok(mut c) = self.shared.corruption.lock()
+            && c.seen.len() < MAX_CORRUPTION_REPORTS
+            && c.seen.insert((si, shnum))
+        {
+            tracing::warn!("share {shnum} of {si} was reported corrupt: {reason:?}");
+            c.reports.push((si, shnum, reason));
         }
         Ok(())
     }

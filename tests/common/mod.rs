@@ -44,6 +44,10 @@ pub enum Fault {
     Redirect(StorageIndex),
     /// Fail every call as unreachable.
     Down,
+    /// Lie at allocation: claim to hold every share asked for.
+    ClaimAll,
+    /// Fail every write (a server dying mid-upload).
+    FailWrites,
 }
 
 /// A storage service that can be told to misbehave, and counts reads.
@@ -53,6 +57,8 @@ pub struct Faulty {
     pub reads: AtomicU64,
     /// Corruption advisories received.
     pub advised: AtomicU64,
+    /// Upload secrets this server was given.
+    pub upload_secrets: Mutex<Vec<Secret>>,
 }
 
 impl Faulty {
@@ -78,6 +84,13 @@ impl StorageService for Faulty {
     }
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
         self.down()?;
+        self.upload_secrets.lock().unwrap().push(req.upload_secret);
+        if *self.fault.lock().unwrap() == Fault::ClaimAll {
+            return Ok(AllocateResponse {
+                already_have: req.share_numbers,
+                allocated: Vec::new(),
+            });
+        }
         self.inner.allocate_buckets(req).await
     }
     async fn write_bucket(
@@ -89,6 +102,9 @@ impl StorageService for Faulty {
         data: Bytes,
     ) -> Result<()> {
         self.down()?;
+        if *self.fault.lock().unwrap() == Fault::FailWrites {
+            return Err(tahoe_core::Error::unavailable("disk gone"));
+        }
         self.inner.write_bucket(si, shnum, s, offset, data).await
     }
     async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
@@ -101,10 +117,10 @@ impl StorageService for Faulty {
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
         self.down()?;
         let mut m = self.inner.list_buckets(self.si(si)).await?;
-        if let Fault::Truncate { shnum, len } = &*self.fault.lock().unwrap() {
-            if let Some(size) = m.get_mut(shnum) {
-                *size = (*size).min(*len);
-            }
+        if let Fault::Truncate { shnum, len } = &*self.fault.lock().unwrap()
+            && let Some(size) = m.get_mut(shnum)
+        {
+            *size = (*size).min(*len);
         }
         Ok(m)
     }
@@ -214,6 +230,7 @@ impl Grid {
                 fault: Mutex::new(Fault::None),
                 reads: AtomicU64::new(0),
                 advised: AtomicU64::new(0),
+                upload_secrets: Mutex::new(Vec::new()),
             }));
             storage.push(server);
             listeners.push(l);

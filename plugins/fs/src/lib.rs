@@ -433,7 +433,7 @@ fn encode_leases(leases: &[Lease]) -> Vec<u8> {
 }
 
 fn decode_leases(path: &Path, data: &[u8]) -> Result<Vec<Lease>> {
-    if data.len() % LEASE_RECORD != 0 {
+    if !data.len().is_multiple_of(LEASE_RECORD) {
         return Err(Error::corrupt(format!(
             "lease file {} has {} bytes, not a multiple of {LEASE_RECORD}",
             path.display(),

@@ -174,10 +174,10 @@ struct Pending {
 
 impl Pending {
     fn release(&mut self) {
-        if self.data.take().is_some() {
-            if let Ok(mut st) = lock(&self.backend.state) {
-                st.used = st.used.saturating_sub(self.size);
-            }
+        if self.data.take().is_some()
+            && let Ok(mut st) = lock(&self.backend.state)
+        {
+            st.used = st.used.saturating_sub(self.size);
         }
     }
 }

@@ -173,13 +173,13 @@ impl Uploader {
                         return Err(Error::internal("upload stopped"));
                     }
                 }
-                if let Some(h) = again {
-                    if h.finalize()[..16] != key {
-                        return Err(Error::invalid_input(
-                            "the file changed while it was being uploaded (its contents no \
+                if let Some(h) = again
+                    && h.finalize()[..16] != key
+                {
+                    return Err(Error::invalid_input(
+                        "the file changed while it was being uploaded (its contents no \
                              longer match the key computed from them); upload it again",
-                        ));
-                    }
+                    ));
                 }
                 Ok(whole.finalize())
             })

@@ -80,8 +80,16 @@ pub fn run(cipher: &dyn Cipher) {
         );
     }
 
-    // A range running past u64 offsets must not panic (an error, or real
-    // keystream if the cipher's stream is that long).
+    // A range running past the last u64 offset cannot belong to a file: it
+    // is refused, not wrapped around or panicked on.
     let mut d = vec![0u8; 32];
-    let _ = cipher.apply_keystream(&key, u64::MAX - 8, &mut d);
+    assert!(
+        cipher.apply_keystream(&key, u64::MAX - 8, &mut d).is_err(),
+        "{name}: a range past u64::MAX must be refused"
+    );
+    assert_eq!(
+        d,
+        vec![0u8; 32],
+        "{name}: a refused range must be left alone"
+    );
 }

@@ -238,12 +238,12 @@ impl PerIp {
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        if let Ok(mut t) = self.table.0.lock() {
-            if let Some(n) = t.get_mut(&self.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    t.remove(&self.ip);
-                }
+        if let Ok(mut t) = self.table.0.lock()
+            && let Some(n) = t.get_mut(&self.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.remove(&self.ip);
             }
         }
     }
