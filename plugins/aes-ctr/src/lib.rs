@@ -85,6 +85,14 @@ impl Cipher for AesCtr {
 
     fn apply_keystream(&self, key: &[u8], offset: u64, data: &mut [u8]) -> Result<()> {
         check_key_len(self, key)?;
+        // Files are addressed by u64 offsets; a range past the last one is
+        // a caller's bug, not keystream to wrap around into.
+        if offset.checked_add(data.len() as u64).is_none() {
+            return Err(tahoe_core::Error::invalid_input(format!(
+                "{} bytes at offset {offset} run past the largest file offset",
+                data.len()
+            )));
+        }
         if self.key_len == 16 {
             apply::<ctr::Ctr128BE<Aes128>>(key, offset, data)
         } else {

@@ -426,8 +426,10 @@ async fn connection(
     let per_connection = Arc::new(Semaphore::new(REQUESTS_PER_CONNECTION));
     let mut running = tokio::task::JoinSet::new();
     let idle = secs(config.idle_timeout_secs);
+    // Idle: no request in flight (only the permit held for the next read
+    // is taken) and no bytes moved for `idle`.
     let idle_now = || {
-        per_connection.available_permits() == REQUESTS_PER_CONNECTION
+        per_connection.available_permits() + 1 == REQUESTS_PER_CONNECTION
             && last.lock().map(|t| t.elapsed() >= idle).unwrap_or(true)
     };
     loop {

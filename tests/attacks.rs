@@ -1,0 +1,518 @@
+//! The test plays a hostile peer against real nodes over tarpc-tcp (TLS
+//! over TCP on 127.0.0.1): it closes other servers' buckets with the
+//! secrets it was sent, asks the queen in without the grid secret, forges
+//! identities, floods the queen, allocates buckets it never writes, writes
+//! slots beyond capacity, reads slots for their write enablers and holds
+//! idle connections up to the cap. Each attack must fail while the honest
+//! node keeps serving.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tahoe::node::announce::{AnnouncementBody, sign};
+use tahoe_core::identity::NodeKey;
+use tahoe_core::immutable::placement::HappySink;
+use tahoe_core::immutable::sink::ServerRef;
+use tahoe_core::protocol::{
+    AllocateRequest, AllocateResponse, QueenAddress, Secret, ServerVersion, SlotSecrets, SlotWrite,
+    StorageService,
+};
+use tahoe_core::secrets::ClientSecret;
+use tahoe_core::server::{ServerConfig, StorageServer};
+use tahoe_core::storage::{ShareNum, StorageIndex, WriteVector};
+use tahoe_core::testing::pseudo_random_bytes;
+use tahoe_core::transport::{Listener, LocalServices, Transport};
+use tahoe_core::{ErrorKind, Result};
+use tahoe_storage_memory::MemoryBackend;
+use tahoe_transport_tarpc_tcp::{Identity, TarpcTcp, TarpcTcpConfig};
+
+const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
+
+fn attacker() -> TarpcTcp {
+    TarpcTcp::new(Identity::ephemeral().unwrap(), TarpcTcpConfig::default())
+}
+
+/// A `tahoe run` process, killed when dropped.
+struct Node {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Node {
+        let log = std::fs::File::create(dir.join("test-run.log")).unwrap();
+        let mut cmd = Command::new(EXE);
+        cmd.args(["run", "--basedir", dir.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TAHOE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(env.iter().copied());
+        let node = Node {
+            child: cmd.spawn().unwrap(),
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !dir.join("status.json").exists() {
+            assert!(Instant::now() < deadline, "{} did not start", dir.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node
+    }
+
+    fn address(&self) -> String {
+        let status: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.dir.join("status.json")).unwrap()).unwrap();
+        status["address"].as_str().unwrap().to_string()
+    }
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(EXE)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tahoe {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn create_queen(dir: &Path) -> QueenAddress {
+    run(&["create-queen", "--basedir", dir.to_str().unwrap()]);
+    QueenAddress::parse(&std::fs::read_to_string(dir.join("introducer.url")).unwrap()).unwrap()
+}
+
+fn announcement(key: &NodeKey, address: String) -> tahoe_core::protocol::Announcement {
+    sign(
+        key,
+        &AnnouncementBody {
+            node_id: key.node_id(),
+            nickname: "mallory".into(),
+            address,
+            available_space: None,
+            version: "evil/1".into(),
+            seq: 1,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queen_refuses_strangers_and_forgers_and_outlasts_a_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let qdir = dir.path().join("queen");
+    let url = create_queen(&qdir);
+    let _queen = Node::start(&qdir, &[]);
+    let peer = attacker().connect(&url.address).await.unwrap();
+    let q = peer.queen;
+    // Without the grid secret: nothing.
+    let e = q.poll_announcements([0; 32], 0, 0).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let me = NodeKey::generate().unwrap();
+    let own = format!("tahoe+tcp://{}@127.0.0.1:9", me.node_id());
+    let e = q
+        .announce([0; 32], announcement(&me, own.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    // With it, but announcing an address that pins someone else's key.
+    let victim = NodeKey::generate().unwrap();
+    let stolen = format!("tahoe+tcp://{}@127.0.0.1:9", victim.node_id());
+    let e = q
+        .announce(url.secret, announcement(&me, stolen))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    // A flood of valid identities: the queen takes them and still answers,
+    // in pages of bounded size.
+    let flood = 700;
+    let keys: Vec<NodeKey> = (0..flood).map(|_| NodeKey::generate().unwrap()).collect();
+    for chunk in keys.chunks(50) {
+        let calls = chunk.iter().map(|k| {
+            let a = announcement(k, format!("tahoe+tcp://{}@127.0.0.1:9", k.node_id()));
+            q.announce(url.secret, a)
+        });
+        for r in futures::future::join_all(calls).await {
+            r.unwrap();
+        }
+    }
+    let (mut cursor, mut seen, mut pages) = (0, 0, 0);
+    loop {
+        let t = Instant::now();
+        let b = q.poll_announcements(url.secret, cursor, 0).await.unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "a page took {:?}",
+            t.elapsed()
+        );
+        assert!(b.announcements.len() <= tahoe_core::protocol::MAX_ANNOUNCEMENTS_PER_BATCH);
+        seen += b.announcements.len();
+        cursor = b.cursor;
+        pages += 1;
+        if !b.more {
+            break;
+        }
+    }
+    assert_eq!(seen, flood);
+    assert!(pages >= 3, "{pages} pages");
+}
+
+fn put(offset: u64, data: Bytes) -> SlotWrite {
+    SlotWrite {
+        tests: vec![],
+        writes: vec![WriteVector { offset, data }],
+        new_length: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_node_holds_its_budgets_against_a_hostile_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = create_queen(&dir.path().join("queen"));
+    let sdir = dir.path().join("storage");
+    run(&[
+        "create-client",
+        "--basedir",
+        sdir.to_str().unwrap(),
+        "--introducer",
+        &url.to_string(),
+    ]);
+    let config = sdir.join("tahoe.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml = toml.replace(
+        "[storage]\n",
+        "[storage]\nbackend = \"memory\"\nmax_pending_buckets = 8\n",
+    );
+    toml.push_str(
+        "\n[storage.memory]\ncapacity = 16777216\n\n[transport.tarpc-tcp]\n\
+         max_connections_per_ip = 4\nidle_timeout_secs = 2\n",
+    );
+    std::fs::write(&config, toml).unwrap();
+    let node = Node::start(&sdir, &[]);
+    let addr = node.address();
+    let t = attacker();
+    let si = StorageIndex([1; 16]);
+    let alloc = |secret: u8| AllocateRequest {
+        storage_index: si,
+        share_numbers: (0..100).collect(),
+        share_size: 1000,
+        renew_secret: [secret; 32],
+        cancel_secret: [secret; 32],
+        upload_secret: [secret; 32],
+    };
+    // Buckets allocated and never written: one connection gets its budget
+    // only, and loses them when it goes.
+    {
+        let hog = t.connect(&addr).await.unwrap();
+        let r = hog.storage.allocate_buckets(alloc(1)).await.unwrap();
+        assert_eq!(r.allocated.len(), 8, "{r:?}");
+    }
+    let honest = t.connect(&addr).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = honest.storage.allocate_buckets(alloc(2)).await.unwrap();
+        if r.allocated.first() == Some(&0) {
+            break; // the hog's share 0 was aborted when it left
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hog's buckets were never aborted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(honest);
+    // Slot writes beyond capacity, and beyond one call's budget.
+    let evil = t.connect(&addr).await.unwrap().storage;
+    let secrets = SlotSecrets {
+        write_enabler: [0xab; 32],
+        renew_secret: [3; 32],
+        cancel_secret: [3; 32],
+    };
+    let slot = StorageIndex([2; 16]);
+    let big = Bytes::from(vec![7u8; 7 << 20]);
+    let mut outcome = Vec::new();
+    for shnum in 0..3u8 {
+        let w: BTreeMap<ShareNum, SlotWrite> = [(shnum, put(0, big.clone()))].into();
+        outcome.push(
+            evil.slot_testv_and_readv_and_writev(slot, secrets.clone(), w, vec![])
+                .await
+                .map(|r| r.0)
+                .map_err(|e| e.kind()),
+        );
+    }
+    assert_eq!(
+        outcome,
+        vec![Ok(true), Ok(true), Err(ErrorKind::NoSpace)],
+        "a 16 MiB store took three 7 MiB slot shares"
+    );
+    let three: BTreeMap<ShareNum, SlotWrite> = (3..6u8)
+        .map(|s| (s, put(0, Bytes::from(vec![1u8; 3 << 20]))))
+        .collect();
+    // (Over this transport such a call does not even fit a frame; the
+    // server's own budget is tested in tests/storage_server.rs.)
+    let e = evil
+        .slot_testv_and_readv_and_writev(slot, secrets.clone(), three, vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::Unavailable),
+        "{e}"
+    );
+    assert!(evil.version().await.is_ok(), "the node stopped serving");
+    // Reading the slot back, every way, never shows its write enabler.
+    assert_eq!(
+        evil.read_bucket(slot, 0, 0, 64).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let r = evil.slot_readv(slot, vec![0], vec![(0, 64)]).await.unwrap();
+    assert_eq!(r[&0][0], Bytes::from(vec![7u8; 64]));
+    // Idle connections up to the per-address cap: the next is refused,
+    // and once they are closed as idle, connections are taken again.
+    let mut held = Vec::new();
+    let refused = loop {
+        match t.connect(&addr).await {
+            Ok(p) => held.push(p),
+            Err(e) => break e,
+        }
+        assert!(held.len() <= 4, "more than 4 connections from one address");
+    };
+    assert_eq!(refused.kind(), ErrorKind::Unavailable, "{refused}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let fresh = t.connect(&addr).await.unwrap();
+    assert!(!fresh.storage.version().await.unwrap().readonly);
+    // The old handles reconnect on their next call.
+    assert!(evil.version().await.is_ok());
+    drop(held);
+}
+
+/// A storage server that, handed an allocation, tries to close the same
+/// buckets on every other server with the secrets it was given.
+struct BucketCloser {
+    inner: StorageServer,
+    others: Vec<Arc<dyn StorageService>>,
+    refused: AtomicUsize,
+    tried: AtomicUsize,
+}
+
+#[async_trait]
+impl StorageService for BucketCloser {
+    async fn version(&self) -> Result<ServerVersion> {
+        self.inner.version().await
+    }
+    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
+        let r = self.inner.allocate_buckets(req.clone()).await?;
+        // The others have answered their allocations by now (the uploader
+        // waits for every answer before writing): strike.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for other in &self.others {
+            for shnum in 0..10 {
+                self.tried.fetch_add(1, Ordering::SeqCst);
+                if other
+                    .close_bucket(req.storage_index, shnum, req.upload_secret)
+                    .await
+                    .is_err()
+                {
+                    self.refused.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        Ok(r)
+    }
+    async fn write_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        s: Secret,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<()> {
+        self.inner.write_bucket(si, shnum, s, offset, data).await
+    }
+    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
+        self.inner.close_bucket(si, shnum, s).await
+    }
+    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
+        self.inner.abort_bucket(si, shnum, s).await
+    }
+    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
+        self.inner.list_buckets(si).await
+    }
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        o: u64,
+        l: u64,
+    ) -> Result<Bytes> {
+        self.inner.read_bucket(si, shnum, o, l).await
+    }
+    async fn add_lease(&self, si: StorageIndex, r: Secret, c: Secret) -> Result<()> {
+        self.inner.add_lease(si, r, c).await
+    }
+    async fn advise_corrupt_share(&self, si: StorageIndex, n: ShareNum, why: String) -> Result<()> {
+        self.inner.advise_corrupt_share(si, n, why).await
+    }
+    async fn slot_readv(
+        &self,
+        si: StorageIndex,
+        s: Vec<ShareNum>,
+        r: Vec<(u64, u64)>,
+    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
+        self.inner.slot_readv(si, s, r).await
+    }
+    async fn slot_testv_and_readv_and_writev(
+        &self,
+        si: StorageIndex,
+        secrets: SlotSecrets,
+        w: BTreeMap<ShareNum, SlotWrite>,
+        r: Vec<(u64, u64)>,
+    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
+        self.inner
+            .slot_testv_and_readv_and_writev(si, secrets, w, r)
+            .await
+    }
+}
+
+async fn serve(storage: Arc<dyn StorageService>) -> Box<dyn Listener> {
+    let t = TarpcTcp::new(Identity::ephemeral().unwrap(), TarpcTcpConfig::default());
+    t.listen(
+        "127.0.0.1:0",
+        LocalServices {
+            storage: Some(storage),
+            queen: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn server_ref(address: &str, service: Arc<dyn StorageService>) -> ServerRef {
+    let (id, location) = address
+        .trim_start_matches("tahoe+tcp://")
+        .split_once('@')
+        .unwrap();
+    ServerRef {
+        id: id.to_string(),
+        location: location.to_string(),
+        service,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cannot_use_its_secrets_at_other_servers() {
+    let client = attacker();
+    let mut listeners = Vec::new();
+    let mut refs = Vec::new();
+    let mut honest: Vec<Arc<dyn StorageService>> = Vec::new();
+    for _ in 0..4 {
+        let server =
+            StorageServer::new(Arc::new(MemoryBackend::new(None)), ServerConfig::default());
+        let l = serve(Arc::new(server)).await;
+        let remote = client.connect(&l.address()).await.unwrap().storage;
+        refs.push(server_ref(&l.address(), remote.clone()));
+        // The closer reaches the others over its own connections.
+        honest.push(attacker().connect(&l.address()).await.unwrap().storage);
+        listeners.push(l);
+    }
+    let closer = Arc::new(BucketCloser {
+        inner: StorageServer::new(Arc::new(MemoryBackend::new(None)), ServerConfig::default()),
+        others: honest,
+        refused: AtomicUsize::new(0),
+        tried: AtomicUsize::new(0),
+    });
+    let l = serve(closer.clone()).await;
+    refs.push(server_ref(
+        &l.address(),
+        client.connect(&l.address()).await.unwrap().storage,
+    ));
+    listeners.push(l);
+
+    let registry = tahoe::builtin_registry().unwrap();
+    let ctx =
+        |kind, name: &str| tahoe_core::registry::PluginContext::empty(kind, name, Path::new("."));
+    let uploader = tahoe_core::immutable::upload::Uploader {
+        codec: registry
+            .codec(
+                "crs",
+                tahoe_core::codec::CodecParams::new(2, 5).unwrap(),
+                &ctx(tahoe_core::registry::PluginKind::Codec, "crs"),
+            )
+            .unwrap(),
+        cipher: registry
+            .cipher(
+                "aes-ctr",
+                &ctx(tahoe_core::registry::PluginKind::Cipher, "aes-ctr"),
+            )
+            .unwrap(),
+        max_segment_size: 64 << 10,
+        key_mode: tahoe_core::immutable::KeyMode::Convergent(b"attack test".to_vec()),
+    };
+    let data = pseudo_random_bytes(21, 300_000);
+    let sink = HappySink::new(refs.clone(), 2, 5, 5, ClientSecret::random().unwrap());
+    let cap = uploader
+        .upload(
+            Arc::new(tahoe_core::immutable::source::BytesSource(Bytes::from(
+                data.clone(),
+            ))),
+            &sink,
+        )
+        .await
+        .unwrap();
+    assert!(
+        closer.tried.load(Ordering::SeqCst) > 0,
+        "the attack never ran"
+    );
+    assert_eq!(
+        closer.refused.load(Ordering::SeqCst),
+        closer.tried.load(Ordering::SeqCst),
+        "another server accepted a secret it was never given"
+    );
+    let tahoe_core::cap::Cap::Chk(chk) = cap else {
+        panic!("not a CHK cap")
+    };
+    let downloader = tahoe_core::immutable::download::Downloader {
+        codecs: Arc::new(move |name: &str, params| {
+            registry.codec(
+                name,
+                params,
+                &ctx(tahoe_core::registry::PluginKind::Codec, name),
+            )
+        }),
+        cipher: tahoe::builtin_registry()
+            .unwrap()
+            .cipher(
+                "aes-ctr",
+                &ctx(tahoe_core::registry::PluginKind::Cipher, "aes-ctr"),
+            )
+            .unwrap(),
+    };
+    let mut back = Vec::new();
+    downloader
+        .download(&chk, &refs, 0..u64::MAX, &mut back)
+        .await
+        .unwrap();
+    assert!(back == data, "the file did not survive the attack");
+}
