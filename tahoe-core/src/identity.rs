@@ -48,6 +48,10 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| Error::from(e).context(tmp.display()))?;
+    // `mode` applies only to a file this call creates: a leftover temp file
+    // of another mode is made private before the secret goes into it.
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::from(e).context(tmp.display()))?;
     f.write_all(data)?;
     f.sync_all()?;
     fs::rename(&tmp, path).map_err(|e| Error::from(e).context(path.display()))?;
@@ -173,6 +177,17 @@ mod tests {
             NodeKey::create(dir.path()).is_err(),
             "must not overwrite a key"
         );
+        // A leftover world-readable temp file does not make a secret public.
+        let other = dir.path().join("private/other");
+        fs::write(other.with_extension("tmp"), b"old").unwrap();
+        fs::set_permissions(
+            other.with_extension("tmp"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        write_private(&other, b"secret").unwrap();
+        let mode = fs::metadata(&other).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         let again = NodeKey::load(dir.path()).unwrap();
         assert_eq!(again.node_id(), key.node_id());
         let sig = key.sign(b"hello");
