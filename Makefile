@@ -2,7 +2,7 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deps fmt-check clippy unit test-no-avx2 bench
+.PHONY: all build test deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
@@ -16,6 +16,7 @@ deps:
 
 fmt-check: deps
 	$(CARGO) fmt --all --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml --check
 
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -28,7 +29,26 @@ unit:
 test-no-avx2: unit
 	CARGO=$(CARGO) scripts/test-no-avx2.sh
 
-test: fmt-check clippy unit test-no-avx2
+# Fuzz targets (fuzz/README.md): `make fuzz` runs each for FUZZ_SECONDS;
+# `make test` runs each briefly. One stable toolchain here, so no
+# sanitizer (-s none): libFuzzer's coverage guidance, with panics, overflow
+# checks and aborts as the failures.
+FUZZ_TARGETS = cap ueb share_layout announcement rpc_frame
+FUZZ_SECONDS ?= 600
+
+fuzz-deps:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --version 0.13.2 --locked
+
+fuzz: fuzz-deps
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t && \
+		$(CARGO) fuzz run -s none -a $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+test: fmt-check clippy unit test-no-avx2 fuzz-smoke
 
 # Benchmarks are not tests: run them on a quiet machine and compare figures
 # taken in the same run.

@@ -129,6 +129,8 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<W> {
 /// Where `tahoe get CAP OUT` writes until the whole file has verified: a
 /// hidden file next to OUT, renamed over it at the end, so OUT is never a
 /// partial or unverified file (and an existing OUT survives a failed get).
+/// An OUT that exists and is not a regular file (`/dev/null`, a pipe) is
+/// written directly instead.
 fn partial_path(out: &Path) -> std::path::PathBuf {
     let name = out
         .file_name()
@@ -144,6 +146,16 @@ pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
     let Some(path) = out else {
         return download(basedir, &cap, Box::new(tokio::io::stdout())).await;
     };
+    // Devices, pipes and the like are written as they are: only a regular
+    // file (or a new one) can be replaced by renaming.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        return download(basedir, &cap, Box::new(file)).await;
+    }
     let tmp = partial_path(path);
     let file = tokio::fs::OpenOptions::new()
         .write(true)

@@ -246,6 +246,46 @@ fn upload_download_and_survive_seven_of_ten_failing() {
         );
         caps.push((cap, data));
     }
+    // A get that fails leaves OUT as it was, and no partial file; a get to
+    // a device writes to the device (and leaves it one).
+    let out = g.dir.path().join("kept");
+    std::fs::write(&out, b"keep me").unwrap();
+    let (good, _) = &caps[3];
+    // The same cap with another UEB hash: no share matches it.
+    let mut parts: Vec<&str> = good.split(':').collect();
+    let wrong_hash = "a".repeat(parts[3].len());
+    parts[3] = &wrong_hash;
+    let bad = parts.join(":");
+    let o = tahoe(
+        &[
+            "get",
+            "--basedir",
+            c0.to_str().unwrap(),
+            &bad,
+            out.to_str().unwrap(),
+        ],
+        &[],
+        60,
+    );
+    assert!(!o.status.success(), "a cap of nothing downloaded");
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let leftovers: Vec<_> = std::fs::read_dir(g.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let o = tahoe(
+        &["get", "--basedir", c0.to_str().unwrap(), good, "/dev/null"],
+        &[],
+        60,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = std::fs::metadata("/dev/null").unwrap().file_type();
+        assert!(kind.is_char_device(), "tahoe get replaced /dev/null");
+    }
     // Seven storage nodes go away; k = 3 shares are still out there.
     for i in 3..10 {
         let c = g.clients[i].clone();
@@ -303,48 +343,85 @@ fn kill_dash_nine_during_an_upload_leaves_no_half_share() {
     };
     g.start(&victim);
     // After the restart nothing half-written is visible: the store dropped
-    // its unsealed upload and every share it lists is whole.
+    // its unsealed upload.
     assert_eq!(
         std::fs::read_dir(&incoming).map(|d| d.count()).unwrap_or(0),
         0
     );
-    for entry in walk(&victim.join("storage/shares")) {
-        let rel = entry
-            .strip_prefix(victim.join("storage"))
-            .unwrap()
-            .to_path_buf();
-        let sibling = g.clients.iter().filter(|c| **c != victim).find_map(|c| {
-            std::fs::read_dir(c.join("storage").join(rel.parent().unwrap()))
-                .ok()?
-                .flatten()
-                .find(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .chars()
-                        .all(|ch| ch.is_ascii_digit())
-                })
-                .map(|e| e.metadata().unwrap().len())
-        });
-        if let Some(len) = sibling {
-            assert_eq!(
-                std::fs::metadata(&entry).unwrap().len(),
-                len,
-                "{} is not a whole share",
-                entry.display()
-            );
-        }
-    }
+    // The file's storage index, whether or not the upload went through.
+    let secret = std::fs::read_to_string(c0.join("private/convergence")).unwrap();
+    let secret = tahoe_core::base32::decode(secret.trim()).unwrap();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let o = tahoe(
+        &[
+            "debug",
+            "chk-cap",
+            f.to_str().unwrap(),
+            "--k",
+            "3",
+            "--n",
+            "10",
+            "--segment-size",
+            "1048576",
+            "--convergence",
+            &b64,
+        ],
+        &[],
+        60,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let expected_cap = text(&o.stdout).trim().to_string();
+    let si = match expected_cap.parse::<tahoe_core::cap::Cap>().unwrap() {
+        tahoe_core::cap::Cap::Chk(c) => c.storage_index().to_base32(),
+        other => panic!("not a CHK cap: {other:?}"),
+    };
+    let holds = |node: &Path| {
+        walk(&node.join("storage/shares")).iter().any(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d == si.as_str())
+        })
+    };
     match result {
         Ok(cap) => {
+            assert_eq!(cap, expected_cap);
             assert!(
                 g.get(&c0, &cap).unwrap() == data,
                 "the upload that survived a kill -9 is wrong"
             );
+            // Whatever share the victim lists must verify: with only it and
+            // two other holders up, the file must still download.
+            if holds(&victim) {
+                let keep: Vec<PathBuf> = g
+                    .clients
+                    .iter()
+                    .filter(|c| **c != victim && holds(c))
+                    .take(2)
+                    .cloned()
+                    .collect();
+                for c in g.clients.clone() {
+                    if c != victim && !keep.contains(&c) {
+                        g.kill9(&c);
+                    }
+                }
+                let back = g
+                    .get(&c0, &cap)
+                    .unwrap_or_else(|e| panic!("a share the victim lists does not verify: {e}"));
+                assert!(back == data);
+            }
         }
-        Err(e) => assert!(
-            e.contains("unhappy") || e.contains("unavailable"),
-            "unclear failure: {e}"
-        ),
+        Err(e) => {
+            assert!(
+                e.contains("unhappy") || e.contains("unavailable"),
+                "unclear failure: {e}"
+            );
+            // A failed upload seals nothing, least of all on the victim.
+            assert!(
+                !holds(&victim),
+                "the victim lists a share of a failed upload"
+            );
+        }
     }
 }
 
@@ -557,4 +634,36 @@ fn start_status_stop_in_the_background() {
         std::os::unix::fs::PermissionsExt::mode(&key_mode.permissions()) & 0o777,
         0o600
     );
+}
+
+/// One node per base directory, held by a lock rather than the pid file:
+/// with the pid file gone, a second node on the directory is still refused.
+#[test]
+fn a_second_node_on_one_basedir_is_refused_by_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let queen = dir.path().join("queen");
+    let q = queen.to_str().unwrap();
+    assert!(
+        tahoe(&["create-queen", "--basedir", q], &[], 30)
+            .status
+            .success()
+    );
+    let mut first = Command::new(EXE)
+        .args(["run", "--basedir", q])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !queen.join("status.json").exists() {
+        assert!(Instant::now() < deadline, "the first node did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_file(queen.join("node.pid")).unwrap();
+    let o = tahoe(&["run", "--basedir", q], &[], 30);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(!o.status.success(), "a second node ran on the same basedir");
+    assert!(text(&o.stderr).contains("locked"), "{}", text(&o.stderr));
 }

@@ -41,7 +41,7 @@ fn shares_are_the_bytes_tahoe_writes() {
         .build()
         .unwrap();
     let cases = doc["cases"].as_array().unwrap();
-    assert!(cases.len() >= 5);
+    assert!(cases.len() >= 7);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let num = |k: &str| case[k].as_u64().unwrap();

@@ -82,18 +82,91 @@ impl HashTree {
     /// sibling of every node on its path, plus the leaf itself when
     /// `include_leaf`; sorted.
     pub fn needed_for(&self, leaf: usize, include_leaf: bool) -> Vec<usize> {
+        let mut out = self.chain(leaf, include_leaf);
+        out.sort_unstable();
+        out
+    }
+
+    /// The same nodes in the order Tahoe-LAFS writes them into a share: it
+    /// puts the siblings from the leaf up (then the leaf) into a Python set
+    /// and writes the set in its iteration order, so matching Tahoe's bytes
+    /// means following CPython's set layout ([`cpython_set_order`]).
+    pub fn tahoe_chain_order(&self, leaf: usize) -> Vec<usize> {
+        let mut chain = self.chain(leaf, false);
+        chain.push(self.leaf_index(leaf));
+        cpython_set_order(&chain)
+    }
+
+    /// Siblings from the leaf up to the root's children, then the leaf.
+    fn chain(&self, leaf: usize, include_leaf: bool) -> Vec<usize> {
         let mut i = self.leaf_index(leaf);
         let mut out = Vec::new();
-        if include_leaf {
-            out.push(i);
-        }
+        let here = i;
         while i > 0 {
             out.push(sibling(i));
             i = (i - 1) / 2;
         }
-        out.sort_unstable();
+        if include_leaf {
+            out.push(here);
+        }
         out
     }
+}
+
+/// The iteration order of a CPython (3.x) `set` of small non-negative ints
+/// built by adding `items` in order: open addressing on `hash(i) = i` in a
+/// table of 8 slots to start, 9 linear probes then a perturbed jump, and a
+/// resize to the next power of two above 4 × used once 3/5 full, whose
+/// re-insertion follows the old table's slot order. Tahoe-LAFS writes share
+/// hash chains in this order; readers accept any.
+pub fn cpython_set_order(items: &[usize]) -> Vec<usize> {
+    const MIN_SIZE: usize = 8;
+    const LINEAR_PROBES: usize = 9;
+    const PERTURB_SHIFT: u32 = 5;
+    fn insert(table: &mut [Option<usize>], key: usize) {
+        let mask = table.len() - 1;
+        let mut perturb = key;
+        let mut i = key & mask;
+        loop {
+            let probes = if i + LINEAR_PROBES <= mask {
+                LINEAR_PROBES
+            } else {
+                0
+            };
+            for j in i..=i + probes {
+                match table[j] {
+                    None => {
+                        table[j] = Some(key);
+                        return;
+                    }
+                    Some(k) if k == key => return,
+                    Some(_) => {}
+                }
+            }
+            perturb >>= PERTURB_SHIFT;
+            i = (i * 5 + 1 + perturb) & mask;
+        }
+    }
+    let mut table: Vec<Option<usize>> = vec![None; MIN_SIZE];
+    let mut used = 0;
+    for &key in items {
+        if table.contains(&Some(key)) {
+            continue;
+        }
+        insert(&mut table, key);
+        used += 1;
+        if used * 5 >= (table.len() - 1) * 3 {
+            let mut size = MIN_SIZE;
+            while size <= used * 4 {
+                size <<= 1;
+            }
+            let old = std::mem::replace(&mut table, vec![None; size]);
+            for k in old.into_iter().flatten() {
+                insert(&mut table, k);
+            }
+        }
+    }
+    table.into_iter().flatten().collect()
 }
 
 fn sibling(i: usize) -> usize {
@@ -187,6 +260,23 @@ mod tests {
                     assert!(verify_leaf(&t.root(), n, i, leaf, bad).is_err());
                     assert!(verify_leaf(&t.root(), n, i, leaf, |_| None).is_err());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn chains_follow_cpython_set_order() {
+        // Orders the real Tahoe-LAFS 1.20 wrote (share 0).
+        let order = |n: usize| HashTree::new(&vec![[0u8; 32]; n]).tahoe_chain_order(0);
+        assert_eq!(order(10), vec![2, 4, 8, 15, 16]);
+        assert_eq!(order(6), vec![8, 2, 4, 7]);
+        assert_eq!(order(100), vec![128, 32, 64, 2, 4, 8, 16, 127]);
+        for n in [1usize, 2, 3, 5, 17, 33, 100, 256] {
+            let t = HashTree::new(&vec![[0u8; 32]; n]);
+            for leaf in 0..n {
+                let mut a = t.tahoe_chain_order(leaf);
+                a.sort_unstable();
+                assert_eq!(a, t.needed_for(leaf, true), "same nodes, n={n} leaf={leaf}");
             }
         }
     }

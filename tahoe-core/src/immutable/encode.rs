@@ -141,7 +141,7 @@ impl HashCollector {
             .enumerate()
             .map(|(shnum, bt)| {
                 let chain: Vec<(u16, Hash)> = share_tree
-                    .needed_for(shnum, true)
+                    .tahoe_chain_order(shnum)
                     .into_iter()
                     .map(|i| (i as u16, share_tree.nodes()[i]))
                     .collect();

@@ -35,6 +35,7 @@ use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport};
 use tahoe_core::{Error, Result};
 
+pub use service::decode_request_frame;
 pub use tls::{Identity, fingerprint_of};
 
 /// The registry name.

@@ -211,6 +211,19 @@ fn codec(config: &TarpcTcpConfig) -> LengthDelimitedCodec {
         .new_codec()
 }
 
+/// Decode one incoming frame as the server does (bincode, tarpc's request
+/// envelope around this crate's `Node` requests); whether it decoded. For
+/// the fuzz target of RPC frames: a peer's frame must decode or be refused,
+/// never panic or allocate beyond it.
+pub fn decode_request_frame(frame: &[u8]) -> bool {
+    use tarpc::tokio_serde::Deserializer;
+    let mut codec =
+        Bincode::<tarpc::ClientMessage<NodeRequest>, tarpc::Response<NodeResponse>>::default();
+    Pin::new(&mut codec)
+        .deserialize(&bytes::BytesMut::from(frame))
+        .is_ok()
+}
+
 /// Connections open per peer IP address.
 #[derive(Default)]
 struct PerIp(StdMutex<HashMap<IpAddr, usize>>);
