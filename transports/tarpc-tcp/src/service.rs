@@ -211,14 +211,78 @@ fn codec(config: &TarpcTcpConfig) -> LengthDelimitedCodec {
         .new_codec()
 }
 
-/// Decode one incoming frame as the server does (bincode, tarpc's request
-/// envelope around this crate's `Node` requests); whether it decoded. For
+/// The longest deadline a request may carry. tarpc turns the relative
+/// deadline a peer sends into `Instant::now() + deadline`, which panics on
+/// overflow (found by the `rpc_frame` fuzz target); frames with a longer one
+/// are refused before tarpc decodes them.
+const MAX_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+/// The start of a request frame as bincode lays it out: tarpc's
+/// `ClientMessage` variant, and for a request the context's deadline, its
+/// first field.
+#[derive(serde::Deserialize)]
+enum FrameHead {
+    Request(Duration),
+    Cancel,
+}
+
+/// The server's wire codec: tarpc's bincode, after a look at the deadline.
+struct ServerCodec {
+    inner: Bincode<tarpc::ClientMessage<NodeRequest>, tarpc::Response<NodeResponse>>,
+}
+
+impl ServerCodec {
+    fn new() -> Self {
+        ServerCodec {
+            inner: Bincode::default(),
+        }
+    }
+}
+
+fn vet_frame(frame: &[u8]) -> std::io::Result<()> {
+    use bincode::Options as _;
+    let head: FrameHead = bincode::DefaultOptions::new()
+        .allow_trailing_bytes()
+        .deserialize(frame)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    match head {
+        FrameHead::Request(d) if d > MAX_DEADLINE => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a request deadline {d:?} away"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl tarpc::tokio_serde::Deserializer<tarpc::ClientMessage<NodeRequest>> for ServerCodec {
+    type Error = std::io::Error;
+
+    fn deserialize(
+        mut self: Pin<&mut Self>,
+        src: &bytes::BytesMut,
+    ) -> std::io::Result<tarpc::ClientMessage<NodeRequest>> {
+        vet_frame(src)?;
+        Pin::new(&mut self.inner).deserialize(src)
+    }
+}
+
+impl tarpc::tokio_serde::Serializer<tarpc::Response<NodeResponse>> for ServerCodec {
+    type Error = std::io::Error;
+
+    fn serialize(
+        mut self: Pin<&mut Self>,
+        item: &tarpc::Response<NodeResponse>,
+    ) -> std::io::Result<bytes::Bytes> {
+        Pin::new(&mut self.inner).serialize(item)
+    }
+}
+
+/// Decode one incoming frame as the server does; whether it decoded. For
 /// the fuzz target of RPC frames: a peer's frame must decode or be refused,
 /// never panic or allocate beyond it.
 pub fn decode_request_frame(frame: &[u8]) -> bool {
     use tarpc::tokio_serde::Deserializer;
-    let mut codec =
-        Bincode::<tarpc::ClientMessage<NodeRequest>, tarpc::Response<NodeResponse>>::default();
+    let mut codec = ServerCodec::new();
     Pin::new(&mut codec)
         .deserialize(&bytes::BytesMut::from(frame))
         .is_ok()
@@ -434,7 +498,7 @@ async fn connection(
         last: last.clone(),
     };
     let framed = tokio_util::codec::Framed::new(watched, codec(config));
-    let transport = serde_transport::new(framed, Bincode::default());
+    let transport = serde_transport::new(framed, ServerCodec::new());
     let mut requests = BaseChannel::with_defaults(transport).requests();
     let per_connection = Arc::new(Semaphore::new(REQUESTS_PER_CONNECTION));
     let mut running = tokio::task::JoinSet::new();
@@ -775,5 +839,31 @@ impl QueenService for Remote {
         let timeout = self.timeout() + Duration::from_millis(wait_ms);
         call!(self, timeout, |c, ctx| c
             .poll_announcements(ctx, grid, cursor, wait_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tarpc::tokio_serde::Serializer;
+
+    #[test]
+    fn frames_decode_or_are_refused_without_panicking() {
+        // Found by the rpc_frame fuzz target: a request whose deadline is
+        // so far away that tarpc's `now + deadline` overflowed.
+        let far = [
+            0x00, 0xfd, 0xfe, 0xeb, 0x65, 0x0d, 0xc5, 0x14, 0xc4, 0xeb, 0xeb,
+        ];
+        assert!(!decode_request_frame(&far));
+        // A real request still decodes.
+        let mut codec =
+            Bincode::<tarpc::Response<()>, tarpc::ClientMessage<NodeRequest>>::default();
+        let request = tarpc::ClientMessage::Request(tarpc::Request {
+            context: tarpc::context::current(),
+            id: 7,
+            message: NodeRequest::Version {},
+        });
+        let frame = Pin::new(&mut codec).serialize(&request).expect("serialize");
+        assert!(decode_request_frame(&frame));
     }
 }
