@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::future::Future;
 use tahoe_core::protocol::{
     AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
     Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
@@ -500,66 +502,60 @@ async fn connection(
     let framed = tokio_util::codec::Framed::new(watched, codec(config));
     let transport = serde_transport::new(framed, ServerCodec::new());
     let mut requests = BaseChannel::with_defaults(transport).requests();
-    let per_connection = Arc::new(Semaphore::new(REQUESTS_PER_CONNECTION));
-    let mut running = tokio::task::JoinSet::new();
+    // Requests in flight are driven here, in the connection's own task (no
+    // task per request: on a busy machine the hand-offs cost latency).
+    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send>>> =
+        FuturesUnordered::new();
     let idle = secs(config.idle_timeout_secs);
-    // Idle: no request in flight (only the permit held for the next read
-    // is taken) and no bytes moved for `idle`.
-    let idle_now = || {
-        per_connection.available_permits() + 1 == REQUESTS_PER_CONNECTION
-            && last.lock().map(|t| t.elapsed() >= idle).unwrap_or(true)
+    let touch = |last: &StdMutex<Instant>| {
+        if let Ok(mut t) = last.lock() {
+            *t = Instant::now();
+        }
     };
     loop {
-        // Room on this connection first, so that it reads no more requests
-        // than it may hold; then room on the listener, so that all
-        // connections together serve a bounded number at once. (Waiting
-        // for the latter while reading would let idle connections hold it.)
-        let Ok(mine) = per_connection.clone().acquire_owned().await else {
-            break;
-        };
-        let next = tokio::select! {
-            r = requests.next() => r,
-            _ = async {
-                loop {
-                    tokio::time::sleep(idle / 4).await;
-                    if idle_now() {
-                        break;
-                    }
+        // A connection reads no more requests than it may hold.
+        let room = running.len() < REQUESTS_PER_CONNECTION;
+        tokio::select! {
+            Some(()) = running.next(), if !running.is_empty() => touch(&last),
+            next = requests.next(), if room => match next {
+                Some(Ok(request)) => {
+                    // Room on the listener too, so that all connections
+                    // together serve a bounded number at once; the requests
+                    // already running go on meanwhile.
+                    let global = loop {
+                        tokio::select! {
+                            p = limits.requests.clone().acquire_owned() => break p,
+                            Some(()) = running.next(), if !running.is_empty() => touch(&last),
+                        }
+                    };
+                    let Ok(global) = global else { break };
+                    let serve = server.clone().serve();
+                    running.push(Box::pin(async move {
+                        request.execute(serve).await;
+                        drop(global);
+                    }));
                 }
-            } => {
-                tracing::debug!("closing the connection from {peer}: idle for {idle:?}");
-                break;
-            }
-        };
-        match next {
-            Some(Ok(request)) => {
-                let Ok(global) = limits.requests.clone().acquire_owned().await else {
+                Some(Err(e)) => {
+                    tracing::warn!("closing the connection from {peer}: {e}");
                     break;
-                };
-                let serve = server.clone().serve();
-                let last = last.clone();
-                running.spawn(async move {
-                    request.execute(serve).await;
-                    if let Ok(mut t) = last.lock() {
-                        *t = Instant::now();
-                    }
-                    drop((mine, global));
-                });
-            }
-            Some(Err(e)) => {
-                tracing::warn!("closing the connection from {peer}: {e}");
-                break;
-            }
-            None => {
-                tracing::debug!("connection from {peer} closed");
-                break;
+                }
+                None => {
+                    tracing::debug!("connection from {peer} closed");
+                    break;
+                }
+            },
+            // Idle: no request in flight and no bytes moved for `idle`.
+            _ = tokio::time::sleep(idle / 4), if running.is_empty() => {
+                if last.lock().map(|t| t.elapsed() >= idle).unwrap_or(true) {
+                    tracing::debug!("closing the connection from {peer}: idle for {idle:?}");
+                    break;
+                }
             }
         }
-        while running.try_join_next().is_some() {}
     }
     // Let answers already computed reach the peer, briefly.
     let _ = tokio::time::timeout(Duration::from_millis(200), async {
-        while running.join_next().await.is_some() {}
+        while running.next().await.is_some() {}
         while requests.next().await.is_some() {}
     })
     .await;
