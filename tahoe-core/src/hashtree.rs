@@ -133,10 +133,10 @@ pub fn cpython_set_order(items: &[usize]) -> Vec<usize> {
             } else {
                 0
             };
-            for j in i..=i + probes {
-                match table[j] {
+            for slot in &mut table[i..=i + probes] {
+                match *slot {
                     None => {
-                        table[j] = Some(key);
+                        *slot = Some(key);
                         return;
                     }
                     Some(k) if k == key => return,
