@@ -386,9 +386,11 @@ impl tahoe_core::storage::StorageBackend for FailsShare {
         self.inner.delete(si, shnum).await
     }
     async fn remaining_capacity(&self) -> tahoe_core::Result<Option<u64>> {
-        // Like a real disk's free-space query, this lets others run.
+        // Like a real disk's free-space query, this lets others run between
+        // the answer and its use.
+        let free = self.inner.remaining_capacity().await;
         tokio::task::yield_now().await;
-        self.inner.remaining_capacity().await
+        free
     }
     async fn test_and_write(
         &self,
