@@ -666,6 +666,22 @@ async fn pending_buckets_expire_are_taken_over_and_have_budgets() {
         1,
         "a closed connection's buckets are aborted"
     );
+    // A budget of pending bytes too.
+    let s = server(
+        ServerConfig {
+            max_pending_bytes: 10,
+            ..Default::default()
+        },
+        None,
+    );
+    let conn = s.session();
+    assert_eq!(
+        conn.allocate_buckets(req(vec![0, 1], 6))
+            .await
+            .unwrap()
+            .allocated,
+        vec![0]
+    );
 }
 
 #[tokio::test]

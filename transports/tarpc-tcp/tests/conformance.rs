@@ -148,3 +148,65 @@ async fn a_stalled_peer_is_cut_off_and_blocks_nobody() {
         "a stalled connection must be closed: {r:?}"
     );
 }
+
+/// A queen that takes its time over every call.
+struct SlowQueen;
+
+#[async_trait::async_trait]
+impl tahoe_core::protocol::QueenService for SlowQueen {
+    async fn announce(
+        &self,
+        _: tahoe_core::protocol::GridSecret,
+        _: tahoe_core::protocol::Announcement,
+    ) -> tahoe_core::Result<()> {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Ok(())
+    }
+    async fn poll_announcements(
+        &self,
+        _: tahoe_core::protocol::GridSecret,
+        _: u64,
+        _: u64,
+    ) -> tahoe_core::Result<tahoe_core::protocol::AnnouncementBatch> {
+        Ok(Default::default())
+    }
+}
+
+/// The requests a listener serves at once are bounded across all its
+/// connections (`max_request_memory / max_frame_bytes`): with room for one,
+/// calls from four connections are served one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded_across_connections() {
+    let config = TarpcTcpConfig {
+        max_request_memory: TarpcTcpConfig::default().max_frame_bytes as u64,
+        ..TarpcTcpConfig::default()
+    };
+    assert_eq!(config.requests_in_flight(), 1);
+    let server = TarpcTcp::new(Identity::ephemeral().unwrap(), config);
+    let services = LocalServices {
+        storage: None,
+        queen: Some(Arc::new(SlowQueen)),
+    };
+    let l = server.listen("127.0.0.1:0", services).await.unwrap();
+    let mut peers = Vec::new();
+    for _ in 0..4 {
+        peers.push(node().connect(&l.address()).await.unwrap());
+    }
+    let announcement = tahoe_core::protocol::Announcement {
+        body: bytes::Bytes::new(),
+        signature: bytes::Bytes::new(),
+        public_key: bytes::Bytes::new(),
+    };
+    let started = std::time::Instant::now();
+    let calls = peers
+        .iter()
+        .map(|p| p.queen.announce([0; 32], announcement.clone()));
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(1100),
+        "four 300 ms calls took {took:?}: served at once"
+    );
+}
