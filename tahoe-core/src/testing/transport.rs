@@ -23,6 +23,8 @@ use std::time::Duration;
 #[derive(Default)]
 pub struct EchoStorage {
     sessions: Arc<SessionCount>,
+    /// Set on the sessions it hands out: counts them closed when dropped.
+    session: Option<EchoSession>,
 }
 
 /// Sessions opened and still open.
@@ -51,113 +53,28 @@ fn si_byte(si: &StorageIndex) -> u8 {
     si.0[0]
 }
 
-impl EchoStorage {
-    fn session(&self) -> EchoStorage {
-        self.sessions
-            .opened
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.sessions
-            .open
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        EchoStorage {
-            sessions: self.sessions.clone(),
-        }
-    }
-}
-
-/// A session handed out by [`EchoStorage`]: the same echo, plus a guard
-/// that counts it closed when the transport drops it.
-struct EchoSessionStorage {
-    echo: EchoStorage,
-    _guard: EchoSession,
-}
-
-#[async_trait]
-impl StorageService for EchoSessionStorage {
-    async fn version(&self) -> Result<ServerVersion> {
-        let mut v = self.echo.version().await?;
-        v.application = "echo/session".into();
-        Ok(v)
-    }
-    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        self.echo.allocate_buckets(req).await
-    }
-    async fn write_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<()> {
-        self.echo
-            .write_bucket(si, shnum, secret, offset, data)
-            .await
-    }
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.echo.close_bucket(si, shnum, s).await
-    }
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.echo.abort_bucket(si, shnum, s).await
-    }
-    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        self.echo.list_buckets(si).await
-    }
-    async fn read_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes> {
-        self.echo.read_bucket(si, shnum, offset, len).await
-    }
-    async fn add_lease(&self, si: StorageIndex, r: Secret, c: Secret) -> Result<()> {
-        self.echo.add_lease(si, r, c).await
-    }
-    async fn advise_corrupt_share(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        reason: String,
-    ) -> Result<()> {
-        self.echo.advise_corrupt_share(si, shnum, reason).await
-    }
-    async fn slot_readv(
-        &self,
-        si: StorageIndex,
-        shnums: Vec<ShareNum>,
-        ranges: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        self.echo.slot_readv(si, shnums, ranges).await
-    }
-    async fn slot_testv_and_readv_and_writev(
-        &self,
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        writes: BTreeMap<ShareNum, SlotWrite>,
-        read: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        self.echo
-            .slot_testv_and_readv_and_writev(si, secrets, writes, read)
-            .await
-    }
-}
-
 #[async_trait]
 impl StorageService for EchoStorage {
     fn open_session(&self) -> Option<Arc<dyn StorageService>> {
-        Some(Arc::new(EchoSessionStorage {
-            echo: self.session(),
-            _guard: EchoSession {
+        for n in [&self.sessions.opened, &self.sessions.open] {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Some(Arc::new(EchoStorage {
+            sessions: self.sessions.clone(),
+            session: Some(EchoSession {
                 count: self.sessions.clone(),
-            },
+            }),
         }))
     }
 
     async fn version(&self) -> Result<ServerVersion> {
         Ok(ServerVersion {
-            application: "echo/1".into(),
+            application: if self.session.is_some() {
+                "echo/session"
+            } else {
+                "echo/1"
+            }
+            .into(),
             max_share_size: 1 << 40,
             available_space: Some(12345),
             readonly: false,
