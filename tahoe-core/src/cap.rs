@@ -1,5 +1,7 @@
-//! Capability strings for immutable files: `URI:CHK:`, `URI:CHK-Verifier:`
-//! and `URI:LIT:`.
+//! Capability strings: immutable files (`URI:CHK:`, `URI:CHK-Verifier:`,
+//! `URI:LIT:`) and mutable files (`URI:SSK:`, `URI:SSK-RO:`,
+//! `URI:SSK-Verifier:` for SDMF; `URI:MDMF:`, `URI:MDMF-RO:`,
+//! `URI:MDMF-Verifier:` for MDMF).
 //!
 //! A cap is the whole authority over a file, so it is parsed strictly: the
 //! exact number of fields, canonical base32 of the exact length, canonical
@@ -10,7 +12,15 @@
 //! URI:CHK:<key>:<UEB hash>:<k>:<n>:<size>          read cap
 //! URI:CHK-Verifier:<storage index>:<UEB hash>:<k>:<n>:<size>
 //! URI:LIT:<data>                                    files of 55 bytes or less
+//! URI:SSK:<write key>:<fingerprint>                  SDMF write cap (MDMF: URI:MDMF:)
+//! URI:SSK-RO:<read key>:<fingerprint>                SDMF read cap (URI:MDMF-RO:)
+//! URI:SSK-Verifier:<storage index>:<fingerprint>     (URI:MDMF-Verifier:)
 //! ```
+//!
+//! Authority diminishes write → read → verify, each derived from the one
+//! before by a one-way hash ([`crate::mutable::keys`]). Tahoe-LAFS accepts
+//! (and drops) extra `:`-separated fields after an MDMF cap; they carry
+//! nothing and would break exact round trips, so they are refused here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +29,8 @@ use crate::base32;
 use crate::codec::MAX_SHARES;
 use crate::error::{Error, Result};
 use crate::hash::{Hash, storage_index};
+use crate::mutable::MutableFormat;
+use crate::mutable::keys;
 use crate::storage::StorageIndex;
 
 /// The largest file stored inside its cap instead of on servers.
@@ -62,7 +74,73 @@ pub struct LitCap {
     pub data: Vec<u8>,
 }
 
-/// Any immutable-file cap.
+/// The write cap of a mutable file: the write key (which yields every
+/// other key) and the fingerprint of the verification key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SskWriteCap {
+    /// SDMF or MDMF.
+    pub format: MutableFormat,
+    /// Decrypts the signing key stored in the shares.
+    pub write_key: [u8; 16],
+    /// Pins the verification key.
+    pub fingerprint: Hash,
+}
+
+/// The read cap of a mutable file.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SskReadCap {
+    /// SDMF or MDMF.
+    pub format: MutableFormat,
+    /// Decrypts the data.
+    pub read_key: [u8; 16],
+    /// Pins the verification key.
+    pub fingerprint: Hash,
+}
+
+/// The verify cap of a mutable file: checks shares, cannot read them.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SskVerifierCap {
+    /// SDMF or MDMF.
+    pub format: MutableFormat,
+    /// Where the shares are.
+    pub storage_index: StorageIndex,
+    /// Pins the verification key.
+    pub fingerprint: Hash,
+}
+
+impl SskWriteCap {
+    /// The read cap this write cap diminishes to.
+    pub fn read_cap(&self) -> SskReadCap {
+        SskReadCap {
+            format: self.format,
+            read_key: keys::read_key(&self.write_key),
+            fingerprint: self.fingerprint,
+        }
+    }
+
+    /// The storage index.
+    pub fn storage_index(&self) -> StorageIndex {
+        self.read_cap().storage_index()
+    }
+}
+
+impl SskReadCap {
+    /// The verify cap this read cap diminishes to.
+    pub fn verifier(&self) -> SskVerifierCap {
+        SskVerifierCap {
+            format: self.format,
+            storage_index: self.storage_index(),
+            fingerprint: self.fingerprint,
+        }
+    }
+
+    /// The storage index.
+    pub fn storage_index(&self) -> StorageIndex {
+        keys::storage_index(&self.read_key)
+    }
+}
+
+/// Any cap.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Cap {
     /// `URI:CHK:`
@@ -71,6 +149,99 @@ pub enum Cap {
     ChkVerifier(ChkVerifierCap),
     /// `URI:LIT:`
     Lit(LitCap),
+    /// `URI:SSK:` or `URI:MDMF:`
+    SskWrite(SskWriteCap),
+    /// `URI:SSK-RO:` or `URI:MDMF-RO:`
+    SskRead(SskReadCap),
+    /// `URI:SSK-Verifier:` or `URI:MDMF-Verifier:`
+    SskVerifier(SskVerifierCap),
+}
+
+/// The three mutable cap kinds.
+#[derive(Clone, Copy)]
+enum SskKind {
+    Write,
+    Read,
+    Verify,
+}
+
+/// The prefix of a mutable cap of `kind` and `format`.
+fn ssk_prefix(format: MutableFormat, kind: SskKind) -> &'static str {
+    match (format, kind) {
+        (MutableFormat::Sdmf, SskKind::Write) => "URI:SSK:",
+        (MutableFormat::Sdmf, SskKind::Read) => "URI:SSK-RO:",
+        (MutableFormat::Sdmf, SskKind::Verify) => "URI:SSK-Verifier:",
+        (MutableFormat::Mdmf, SskKind::Write) => "URI:MDMF:",
+        (MutableFormat::Mdmf, SskKind::Read) => "URI:MDMF-RO:",
+        (MutableFormat::Mdmf, SskKind::Verify) => "URI:MDMF-Verifier:",
+    }
+}
+
+/// Parse a mutable cap, or `None` when `s` has no mutable-cap prefix.
+fn parse_ssk(s: &str) -> Option<Result<Cap>> {
+    for format in [MutableFormat::Sdmf, MutableFormat::Mdmf] {
+        for kind in [SskKind::Write, SskKind::Read, SskKind::Verify] {
+            let prefix = ssk_prefix(format, kind);
+            let Some(rest) = s.strip_prefix(prefix) else {
+                continue;
+            };
+            return Some((|| {
+                let f: Vec<&str> = rest.split(':').collect();
+                if f.len() != 2 {
+                    return Err(Error::invalid_input(format!(
+                        "{prefix} cap has {} fields, expected 2 (key:fingerprint)",
+                        f.len()
+                    )));
+                }
+                let key = base32::decode_array::<16>(f[0])
+                    .map_err(|e| e.context(format!("{prefix} cap key")))?;
+                let fingerprint = base32::decode_array::<32>(f[1])
+                    .map_err(|e| e.context(format!("{prefix} cap fingerprint")))?;
+                Ok(match kind {
+                    SskKind::Write => Cap::SskWrite(SskWriteCap {
+                        format,
+                        write_key: key,
+                        fingerprint,
+                    }),
+                    SskKind::Read => Cap::SskRead(SskReadCap {
+                        format,
+                        read_key: key,
+                        fingerprint,
+                    }),
+                    SskKind::Verify => Cap::SskVerifier(SskVerifierCap {
+                        format,
+                        storage_index: StorageIndex(key),
+                        fingerprint,
+                    }),
+                })
+            })());
+        }
+    }
+    None
+}
+
+impl Cap {
+    /// The most a holder of this cap may do with a mutable file's contents:
+    /// its read cap (`None` for immutable caps and verify caps).
+    pub fn mutable_read_cap(&self) -> Option<SskReadCap> {
+        match self {
+            Cap::SskWrite(w) => Some(w.read_cap()),
+            Cap::SskRead(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// The kind of cap, for messages: `CHK read`, `SDMF write`, ...
+    pub fn kind_name(&self) -> String {
+        match self {
+            Cap::Chk(_) => "immutable (CHK) read".into(),
+            Cap::ChkVerifier(_) => "immutable (CHK) verify".into(),
+            Cap::Lit(_) => "literal (LIT)".into(),
+            Cap::SskWrite(c) => format!("{} write", c.format.name().to_uppercase()),
+            Cap::SskRead(c) => format!("{} read", c.format.name().to_uppercase()),
+            Cap::SskVerifier(c) => format!("{} verify", c.format.name().to_uppercase()),
+        }
+    }
 }
 
 impl ChkCap {
@@ -166,9 +337,13 @@ impl FromStr for Cap {
                 size,
             }));
         }
+        if let Some(parsed) = parse_ssk(s) {
+            return parsed;
+        }
         let shown: String = s.chars().take(16).collect();
         Err(Error::invalid_input(format!(
-            "not an immutable-file cap (expected URI:CHK:, URI:CHK-Verifier: or URI:LIT:): {shown:?}..."
+            "not a cap (expected URI:CHK:, URI:CHK-Verifier:, URI:LIT:, URI:SSK:, URI:SSK-RO:, \
+             URI:SSK-Verifier:, URI:MDMF:, URI:MDMF-RO: or URI:MDMF-Verifier:): {shown:?}..."
         )))
     }
 }
@@ -207,12 +382,63 @@ impl fmt::Display for LitCap {
     }
 }
 
+impl fmt::Display for SskWriteCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = ssk_prefix(self.format, SskKind::Write);
+        let (k, fp) = (
+            base32::encode(&self.write_key),
+            base32::encode(&self.fingerprint),
+        );
+        write!(f, "{p}{k}:{fp}")
+    }
+}
+
+impl fmt::Display for SskReadCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = ssk_prefix(self.format, SskKind::Read);
+        let (k, fp) = (
+            base32::encode(&self.read_key),
+            base32::encode(&self.fingerprint),
+        );
+        write!(f, "{p}{k}:{fp}")
+    }
+}
+
+impl fmt::Display for SskVerifierCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = ssk_prefix(self.format, SskKind::Verify);
+        let fp = base32::encode(&self.fingerprint);
+        write!(f, "{p}{}:{fp}", self.storage_index)
+    }
+}
+
+impl fmt::Debug for SskWriteCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SskWriteCap({}, <secret>)", self.format.name())
+    }
+}
+
+impl fmt::Debug for SskReadCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SskReadCap({}, <secret>)", self.format.name())
+    }
+}
+
+impl fmt::Debug for SskVerifierCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
 impl fmt::Display for Cap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cap::Chk(c) => c.fmt(f),
             Cap::ChkVerifier(c) => c.fmt(f),
             Cap::Lit(c) => c.fmt(f),
+            Cap::SskWrite(c) => c.fmt(f),
+            Cap::SskRead(c) => c.fmt(f),
+            Cap::SskVerifier(c) => c.fmt(f),
         }
     }
 }
@@ -224,6 +450,9 @@ impl fmt::Debug for Cap {
             Cap::Chk(c) => c.fmt(f),
             Cap::ChkVerifier(c) => write!(f, "{c}"),
             Cap::Lit(c) => c.fmt(f),
+            Cap::SskWrite(c) => c.fmt(f),
+            Cap::SskRead(c) => c.fmt(f),
+            Cap::SskVerifier(c) => c.fmt(f),
         }
     }
 }
@@ -276,6 +505,35 @@ mod tests {
     }
 
     #[test]
+    fn mutable_caps_round_trip_and_diminish() {
+        let w = "URI:SSK:fs6ul2fju2fvb2cfx7gt6ngycm:hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq";
+        for prefix in [
+            "URI:SSK:",
+            "URI:SSK-RO:",
+            "URI:SSK-Verifier:",
+            "URI:MDMF:",
+            "URI:MDMF-RO:",
+            "URI:MDMF-Verifier:",
+        ] {
+            let s = format!("{prefix}{}", &w["URI:SSK:".len()..]);
+            let c: Cap = s.parse().unwrap();
+            assert_eq!(c.to_string(), s);
+        }
+        let Cap::SskWrite(wc) = w.parse().unwrap() else {
+            panic!()
+        };
+        let r = wc.read_cap();
+        let v = r.verifier();
+        assert_eq!(r.fingerprint, wc.fingerprint);
+        assert_eq!(v.storage_index, wc.storage_index());
+        assert_ne!(r.read_key, wc.write_key);
+        assert!(r.to_string().starts_with("URI:SSK-RO:"));
+        assert!(v.to_string().starts_with("URI:SSK-Verifier:"));
+        assert!(!format!("{wc:?}").contains("fs6u"));
+        assert!(!format!("{r:?}").contains(&base32::encode(&r.read_key)));
+    }
+
+    #[test]
     fn strict() {
         let bad = [
             "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1",
@@ -290,6 +548,12 @@ mod tests {
             "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:+56",
             "URI:LIT:mz1",
             "URI:SSK:abc:def",
+            "URI:SSK:fs6ul2fju2fvb2cfx7gt6ngycm:hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq:3",
+            "URI:MDMF:fs6ul2fju2fvb2cfx7gt6ngycm:hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq:3:131073",
+            "URI:SSK:fs6ul2fju2fvb2cfx7gt6ngycm",
+            "URI:SSK-RO:fs6ul2fju2fvb2cfx7gt6ngyc:hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq",
+            "URI:MDMF-Verifier:fs6ul2fju2fvb2cfx7gt6ngycm:hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbQ",
+            "URI:SSK-X:fs6ul2fju2fvb2cfx7gt6ngycm:hncpinwszbggrurbvuaaexnftk3j5wfr7473pj2g734mo2isxlbq",
             "",
         ];
         for b in bad {

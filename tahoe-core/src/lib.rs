@@ -22,6 +22,7 @@ pub mod hashtree;
 pub mod identity;
 pub mod immutable;
 pub mod layout;
+pub mod mutable;
 pub mod protocol;
 pub mod registry;
 pub mod secrets;

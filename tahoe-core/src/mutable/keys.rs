@@ -1,0 +1,424 @@
+//! The keys of a mutable file and how every other secret follows from them.
+//!
+//! ```text
+//! RSA-2048 signing key ──DER (PKCS#8)──▶ write key = H(WRITEKEY, der)[..16]
+//!        │                                   │
+//!        │                                   ├─▶ read key = H(READKEY, write key)[..16]
+//!        │                                   │      ├─▶ storage index = H(SI, read key)[..16]
+//!        │                                   │      └─▶ data key = H(DATAKEY, salt, read key)[..16]
+//!        │                                   ├─▶ write enabler per server (secrets::write_enabler)
+//!        │                                   └─▶ encrypted private key = AES-CTR(write key, der)
+//!        └─▶ verification key ──DER (SPKI)──▶ fingerprint = H(PUBKEY, der)
+//! ```
+//!
+//! `H` is Tahoe's tagged SHA-256d with its own tags, so the caps made here
+//! are the ones Tahoe-LAFS makes from the same key (the test vectors check
+//! it). Signatures are RSA-PSS with SHA-256, MGF1-SHA-256 and the longest
+//! salt the key allows (222 bytes for 2048 bits), as Tahoe signs; a
+//! signature with any other salt length is refused, as Tahoe refuses it.
+//!
+//! Why the `rsa` crate: it is the one pure-Rust implementation that
+//! generates RSA keys and signs and verifies PSS with a chosen salt length
+//! (ring can do neither: it has no key generation, and its PSS fixes the
+//! salt at the digest length, so it cannot even check Tahoe's signatures),
+//! and it has had a public audit. Its known weakness (RUSTSEC-2023-0071,
+//! the Marvin timing attack) concerns decryption oracles; we never decrypt
+//! with RSA, and signing is blinded (`sign_with_rng`). Key generation is
+//! slow (hundreds of milliseconds), hence [`KeyPool`].
+
+use std::sync::{Arc, Mutex};
+
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use rsa::traits::PublicKeyParts;
+use rsa::{Pss, RsaPrivateKey, RsaPublicKey};
+use sha2::{Digest, Sha256};
+
+use crate::cipher::Cipher;
+use crate::error::{Error, Result};
+use crate::hash::{Hash, tagged_hash, tagged_pair_hash};
+use crate::storage::StorageIndex;
+
+/// Tahoe-LAFS's tags for mutable-file keys (`allmydata/util/hashutil.py`).
+pub mod tags {
+    /// Private key → write key.
+    pub const WRITEKEY: &[u8] = b"allmydata_mutable_privkey_to_writekey_v1";
+    /// Verification key → fingerprint.
+    pub const PUBKEY: &[u8] = b"allmydata_mutable_pubkey_to_fingerprint_v1";
+    /// Write key → read key.
+    pub const READKEY: &[u8] = b"allmydata_mutable_writekey_to_readkey_v1";
+    /// Salt and read key → data key.
+    pub const DATAKEY: &[u8] = b"allmydata_mutable_readkey_to_datakey_v1";
+    /// Read key → storage index.
+    pub const STORAGE_INDEX: &[u8] = b"allmydata_mutable_readkey_to_storage_index_v1";
+}
+
+/// The size of keys Tahoe-LAFS makes, and we make.
+pub const KEY_BITS: usize = 2048;
+/// Verification keys outside this range are refused (they come from
+/// shares; a huge one would only cost time to check).
+pub const MIN_KEY_BITS: usize = 2048;
+/// See [`MIN_KEY_BITS`].
+pub const MAX_KEY_BITS: usize = 4096;
+
+fn truncated16(h: Hash) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h[..16]);
+    out
+}
+
+/// The write key of the private key whose PKCS#8 DER is `private_der`.
+pub fn write_key(private_der: &[u8]) -> [u8; 16] {
+    truncated16(tagged_hash(tags::WRITEKEY, private_der))
+}
+
+/// The read key that goes with a write key.
+pub fn read_key(write_key: &[u8; 16]) -> [u8; 16] {
+    truncated16(tagged_hash(tags::READKEY, write_key))
+}
+
+/// The storage index that goes with a read key.
+pub fn storage_index(read_key: &[u8; 16]) -> StorageIndex {
+    StorageIndex(truncated16(tagged_hash(tags::STORAGE_INDEX, read_key)))
+}
+
+/// The fingerprint of a verification key (SubjectPublicKeyInfo DER).
+pub fn fingerprint(public_der: &[u8]) -> Hash {
+    tagged_hash(tags::PUBKEY, public_der)
+}
+
+/// The AES key of the data encrypted under `salt` (the SDMF IV, or one
+/// MDMF segment's salt).
+pub fn data_key(salt: &[u8; 16], read_key: &[u8; 16]) -> [u8; 16] {
+    truncated16(tagged_pair_hash(tags::DATAKEY, salt, read_key))
+}
+
+/// AES-128-CTR from counter 0 under `key`, in place (encrypts and decrypts).
+pub fn apply_ctr(cipher: &dyn Cipher, key: &[u8; 16], data: &mut [u8]) -> Result<()> {
+    cipher.apply_keystream(key, 0, data)
+}
+
+/// The PSS parameters Tahoe signs with, for a key of `modulus_bytes`.
+fn pss_for(modulus_bits: usize) -> Pss {
+    // EMSA-PSS: emLen = ceil((modBits - 1) / 8); the longest salt leaves
+    // room for the hash and the two marker bytes.
+    let em_len = (modulus_bits - 1).div_ceil(8);
+    Pss::new_with_salt::<Sha256>(em_len - 32 - 2)
+}
+
+/// A verification key, as carried in every share.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifyingKey {
+    key: RsaPublicKey,
+    der: Vec<u8>,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VerifyingKey({} bits)", self.key.n().bits())
+    }
+}
+
+impl VerifyingKey {
+    /// Parse a SubjectPublicKeyInfo DER. The bytes must be the canonical
+    /// encoding of the key they hold (so that the fingerprint of what was
+    /// parsed is the fingerprint of these bytes).
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        let key = RsaPublicKey::from_public_key_der(der)
+            .map_err(|e| Error::corrupt(format!("verification key does not parse: {e}")))?;
+        let bits = key.n().bits();
+        if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
+            return Err(Error::corrupt(format!(
+                "verification key has {bits} bits; {MIN_KEY_BITS} to {MAX_KEY_BITS} are accepted"
+            )));
+        }
+        let canonical = key
+            .to_public_key_der()
+            .map_err(|e| Error::corrupt(format!("verification key: {e}")))?;
+        if canonical.as_bytes() != der {
+            return Err(Error::corrupt(
+                "verification key is not in canonical DER".to_string(),
+            ));
+        }
+        Ok(VerifyingKey {
+            key,
+            der: der.to_vec(),
+        })
+    }
+
+    /// The SubjectPublicKeyInfo DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The fingerprint caps carry.
+    pub fn fingerprint(&self) -> Hash {
+        fingerprint(&self.der)
+    }
+
+    /// Check a Tahoe signature (RSA-PSS-SHA256, longest salt) of `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<()> {
+        let digest = Sha256::digest(message);
+        self.key
+            .verify(pss_for(self.key.n().bits()), &digest, signature)
+            .map_err(|_| Error::corrupt("signature does not verify".to_string()))
+    }
+}
+
+/// The signing key of a mutable file (the whole write authority).
+#[derive(Clone)]
+pub struct SigningKey {
+    key: RsaPrivateKey,
+    der: Arc<Vec<u8>>,
+    public: VerifyingKey,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({} bits, <secret>)", self.key.n().bits())
+    }
+}
+
+impl SigningKey {
+    fn from_key(key: RsaPrivateKey) -> Result<Self> {
+        let bits = key.n().bits();
+        if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
+            return Err(Error::invalid_input(format!(
+                "signing key has {bits} bits; {MIN_KEY_BITS} to {MAX_KEY_BITS} are accepted"
+            )));
+        }
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| Error::internal(format!("encoding a private key: {e}")))?;
+        let public_der = key
+            .to_public_key()
+            .to_public_key_der()
+            .map_err(|e| Error::internal(format!("encoding a public key: {e}")))?;
+        Ok(SigningKey {
+            public: VerifyingKey {
+                key: key.to_public_key(),
+                der: public_der.as_bytes().to_vec(),
+            },
+            der: Arc::new(der.as_bytes().to_vec()),
+            key,
+        })
+    }
+
+    /// A fresh 2048-bit key (slow: use a [`KeyPool`]).
+    pub fn generate() -> Result<Self> {
+        let key = RsaPrivateKey::new(&mut rand_core::OsRng, KEY_BITS)
+            .map_err(|e| Error::internal(format!("generating an RSA key: {e}")))?;
+        Self::from_key(key)
+    }
+
+    /// Parse a PEM private key, PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1
+    /// (`BEGIN RSA PRIVATE KEY`).
+    pub fn from_pem(pem: &str) -> Result<Self> {
+        let key = if pem.contains("BEGIN RSA PRIVATE KEY") {
+            RsaPrivateKey::from_pkcs1_pem(pem)
+                .map_err(|e| Error::invalid_input(format!("PKCS#1 private key: {e}")))?
+        } else {
+            RsaPrivateKey::from_pkcs8_pem(pem)
+                .map_err(|e| Error::invalid_input(format!("PKCS#8 private key: {e}")))?
+        };
+        Self::from_key(key)
+    }
+
+    /// Parse a PKCS#8 DER private key (as decrypted from a share). The
+    /// bytes must be the canonical encoding, so that their write key is the
+    /// key's.
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        let key = RsaPrivateKey::from_pkcs8_der(der)
+            .map_err(|e| Error::corrupt(format!("private key does not parse: {e}")))?;
+        let me = Self::from_key(key)?;
+        if me.der.as_slice() != der {
+            return Err(Error::corrupt(
+                "private key is not in canonical DER".to_string(),
+            ));
+        }
+        Ok(me)
+    }
+
+    /// The PKCS#8 DER Tahoe hashes and stores (encrypted) in shares.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The PKCS#8 PEM, for `tahoe debug` and key files.
+    pub fn to_pem(&self) -> Result<String> {
+        let pem = self
+            .key
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .map_err(|e| Error::internal(format!("encoding a private key: {e}")))?;
+        Ok(pem.as_str().to_string())
+    }
+
+    /// The verification key.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.public
+    }
+
+    /// The write key.
+    pub fn write_key(&self) -> [u8; 16] {
+        write_key(&self.der)
+    }
+
+    /// The length of this key's signatures (its modulus in bytes).
+    pub fn signature_len(&self) -> usize {
+        self.key.size()
+    }
+
+    /// Sign `message` as Tahoe does (RSA-PSS-SHA256, longest salt; blinded).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let digest = Sha256::digest(message);
+        self.key
+            .sign_with_rng(&mut rand_core::OsRng, pss_for(self.key.n().bits()), &digest)
+            .map_err(|e| Error::internal(format!("signing: {e}")))
+    }
+}
+
+/// A few signing keys made ahead of time on a background thread, so that
+/// creating a mutable file does not wait for RSA key generation.
+///
+/// [`KeyPool::take`] hands out a pooled key when there is one (and starts a
+/// refill), or makes one on the spot when the pool is empty. Keys never
+/// leave the process: a pooled key is as secret as any other.
+#[derive(Clone)]
+pub struct KeyPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    target: usize,
+    state: Mutex<PoolState>,
+}
+
+struct PoolState {
+    keys: Vec<SigningKey>,
+    refilling: bool,
+}
+
+impl KeyPool {
+    /// A pool that keeps `target` keys ready and starts filling now.
+    pub fn new(target: usize) -> Self {
+        let pool = KeyPool {
+            inner: Arc::new(PoolInner {
+                target,
+                state: Mutex::new(PoolState {
+                    keys: Vec::new(),
+                    refilling: false,
+                }),
+            }),
+        };
+        pool.refill();
+        pool
+    }
+
+    /// Keys ready now.
+    pub fn ready(&self) -> usize {
+        self.lock().keys.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Start a background refill unless one runs or the pool is full.
+    fn refill(&self) {
+        {
+            let mut s = self.lock();
+            if s.refilling || s.keys.len() >= self.inner.target {
+                return;
+            }
+            s.refilling = true;
+        }
+        // A weak handle: a dropped pool stops refilling.
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("rsa-keygen".into())
+            .spawn(move || {
+                loop {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let key = SigningKey::generate();
+                    let mut s = inner.state.lock().unwrap_or_else(|p| p.into_inner());
+                    match key {
+                        Ok(k) => s.keys.push(k),
+                        Err(e) => {
+                            tracing::warn!("background key generation failed: {e}");
+                            s.refilling = false;
+                            return;
+                        }
+                    }
+                    if s.keys.len() >= inner.target {
+                        s.refilling = false;
+                        return;
+                    }
+                }
+            });
+        if spawned.is_err() {
+            self.lock().refilling = false;
+        }
+    }
+
+    /// A key: from the pool when one is ready, else made now (off the
+    /// async runtime).
+    pub async fn take(&self) -> Result<SigningKey> {
+        let pooled = self.lock().keys.pop();
+        self.refill();
+        match pooled {
+            Some(k) => Ok(k),
+            None => tokio::task::spawn_blocking(SigningKey::generate)
+                .await
+                .map_err(|e| Error::internal(format!("key generation task: {e}")))?,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_and_tampering_is_caught() {
+        let key = SigningKey::generate().expect("keygen");
+        let sig = key.sign(b"prefix").expect("sign");
+        assert_eq!(sig.len(), 256);
+        let vk = VerifyingKey::from_der(key.verifying_key().der()).expect("vk");
+        vk.verify(b"prefix", &sig).expect("verifies");
+        assert!(vk.verify(b"prefiy", &sig).is_err());
+        let mut bad = sig.clone();
+        bad[10] ^= 1;
+        assert!(vk.verify(b"prefix", &bad).is_err());
+        // A PSS signature with a short salt (not Tahoe's) is refused.
+        let digest = Sha256::digest(b"prefix");
+        let short = key
+            .key
+            .sign_with_rng(&mut rand_core::OsRng, Pss::new::<Sha256>(), &digest)
+            .expect("sign");
+        assert!(vk.verify(b"prefix", &short).is_err());
+        // The DER round trips and gives the same write key.
+        let again = SigningKey::from_der(key.der()).expect("der");
+        assert_eq!(again.write_key(), key.write_key());
+        let pem = key.to_pem().expect("pem");
+        assert_eq!(
+            SigningKey::from_pem(&pem).expect("pem").write_key(),
+            key.write_key()
+        );
+        assert!(!format!("{key:?}").contains(&crate::base32::encode(&key.write_key())));
+    }
+
+    #[tokio::test]
+    async fn the_pool_hands_out_distinct_keys_and_refills() {
+        let pool = KeyPool::new(2);
+        let a = pool.take().await.expect("a");
+        let b = pool.take().await.expect("b");
+        assert_ne!(a.der(), b.der());
+        for _ in 0..200 {
+            if pool.ready() == 2 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the pool did not refill in 10 s");
+    }
+}

@@ -1,0 +1,436 @@
+//! Reading one version of a mutable file, every hash checked.
+//!
+//! For the version the [`ServerMap`] picked, k shares are chosen (distinct
+//! share numbers, on distinct servers where possible). Before any of its
+//! blocks is used, a share's block hash tree is read and checked: the
+//! stored tree must be exactly the tree of its own leaves, and its root
+//! must hash up the share's hash chain to the signed root hash. Each block
+//! (MDMF: salt and block) must then hash to its leaf. A share that fails
+//! any check, or whose server fails, is dropped for another; the read
+//! fails only when fewer than k good shares remain.
+//!
+//! Only the segments that hold the requested range are fetched, a few at
+//! a time and in order, so memory stays at a few segments (plus one block
+//! hash tree per share in use: 32 bytes per segment per tree).
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use futures::future::join_all;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::cipher::Cipher;
+use crate::codec::{Block, Codec, CodecParams};
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::Hash;
+use crate::hashtree::{HashTree, verify_leaf};
+use crate::immutable::download::{BadShare, CodecProvider};
+use crate::mutable::MUTABLE_CODEC;
+use crate::mutable::encode::block_leaves;
+use crate::mutable::keys::{apply_ctr, data_key};
+use crate::mutable::layout::{
+    Geometry, MutableFormat, Prefix, SALT_LEN, decode_chain, decode_hashes,
+};
+use crate::mutable::servermap::{ServerMap, ShareEntry};
+use crate::protocol::StorageService;
+use crate::storage::{ShareNum, StorageIndex};
+
+/// Segments fetched and decoded at once.
+const WINDOW: usize = 4;
+
+/// What a read saw besides the data.
+#[derive(Debug, Clone)]
+pub struct ReadReport {
+    /// The version read.
+    pub prefix: Prefix,
+    /// Shares dropped, with the reason.
+    pub bad_shares: Vec<BadShare>,
+    /// Bytes written out.
+    pub bytes: u64,
+}
+
+/// Reads mutable files.
+#[derive(Clone)]
+pub struct Retriever {
+    /// Builds the codec for a version's k and n (must be zfec's, `crs`).
+    pub codecs: Arc<CodecProvider>,
+    /// AES-128-CTR.
+    pub cipher: Arc<dyn Cipher>,
+}
+
+/// One share being read from.
+struct Source {
+    entry: ShareEntry,
+    service: Arc<dyn StorageService>,
+    server_id: String,
+    /// The verified block hash tree, once fetched.
+    tree: tokio::sync::OnceCell<Vec<Hash>>,
+}
+
+/// The shares of the version and which are still good.
+struct Shares {
+    si: StorageIndex,
+    prefix: Prefix,
+    geo: Geometry,
+    sources: Vec<Arc<Source>>,
+    state: Mutex<SharesState>,
+}
+
+struct SharesState {
+    bad: BTreeSet<usize>,
+    report: Vec<BadShare>,
+}
+
+impl Shares {
+    /// Pick k good sources with distinct share numbers, preferring
+    /// servers not yet used.
+    fn pick(&self) -> Result<Vec<usize>> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let k = usize::from(self.prefix.k);
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut shnums = BTreeSet::new();
+        let mut servers = BTreeSet::new();
+        for pass in 0..2 {
+            for (i, s) in self.sources.iter().enumerate() {
+                if chosen.len() == k {
+                    break;
+                }
+                if st.bad.contains(&i) || shnums.contains(&s.entry.shnum) {
+                    continue;
+                }
+                if pass == 0 && servers.contains(&s.entry.server) {
+                    continue;
+                }
+                shnums.insert(s.entry.shnum);
+                servers.insert(s.entry.server);
+                chosen.push(i);
+            }
+        }
+        if chosen.len() < k {
+            return Err(Error::not_enough_shares(format!(
+                "version {} has {} good share(s) left, {k} needed: {}",
+                self.prefix.seqnum,
+                chosen.len(),
+                st.report
+                    .iter()
+                    .map(|b| format!("share {} on {}: {}", b.shnum, b.server, b.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+        Ok(chosen)
+    }
+
+    fn drop_source(&self, i: usize, err: &Error) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.bad.insert(i) {
+            let s = &self.sources[i];
+            st.report.push(BadShare {
+                server: s.server_id.clone(),
+                shnum: s.entry.shnum,
+                reason: err.message().to_string(),
+                corrupt: err.kind() == ErrorKind::Corrupt,
+            });
+        }
+    }
+
+    /// Read `ranges` of source `i`'s share; each must come back whole.
+    async fn read(&self, i: usize, ranges: Vec<(u64, u64)>) -> Result<Vec<bytes::Bytes>> {
+        let s = &self.sources[i];
+        let mut got = s
+            .service
+            .slot_readv(self.si, vec![s.entry.shnum], ranges.clone())
+            .await?;
+        let data = got.remove(&s.entry.shnum).ok_or_else(|| {
+            Error::corrupt(format!("server no longer has share {}", s.entry.shnum))
+        })?;
+        if data.len() != ranges.len()
+            || data.iter().zip(&ranges).any(|(d, r)| d.len() as u64 != r.1)
+        {
+            return Err(Error::corrupt(format!(
+                "share {} is shorter than its offsets say",
+                s.entry.shnum
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Source `i`'s block hash tree, fetched and checked once.
+    async fn tree(&self, i: usize) -> Result<Vec<Hash>> {
+        let s = self.sources[i].clone();
+        s.tree
+            .get_or_try_init(|| async {
+                let o = &s.entry.head.offsets;
+                let have = s.entry.data.len() as u64;
+                let bytes_of =
+                    |r: &Range<u64>| s.entry.data.slice(r.start as usize..r.end as usize);
+                let mut want = Vec::new();
+                for r in [&o.share_hash_chain, &o.block_hash_tree] {
+                    if r.end > have {
+                        want.push((r.start, r.end - r.start));
+                    }
+                }
+                let mut fetched = self.read(i, want).await?.into_iter();
+                let mut region = |r: &Range<u64>| {
+                    if r.end > have {
+                        fetched.next().unwrap_or_default()
+                    } else {
+                        bytes_of(r)
+                    }
+                };
+                let chain = decode_chain(&region(&o.share_hash_chain))?;
+                let nodes = decode_hashes(&region(&o.block_hash_tree))?;
+                check_block_tree(&self.geo, &nodes)?;
+                verify_leaf(
+                    &self.prefix.root_hash,
+                    usize::from(self.prefix.n),
+                    usize::from(s.entry.shnum),
+                    &nodes[0],
+                    |idx| {
+                        chain
+                            .iter()
+                            .find(|(j, _)| usize::from(*j) == idx)
+                            .map(|(_, h)| *h)
+                    },
+                )
+                .map_err(|e| e.context("share hash chain does not reach the signed root"))?;
+                Ok(nodes)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Fetch segment `seg`'s block from source `i`, checked: (salt, block).
+    async fn block(&self, i: usize, seg: u64) -> Result<([u8; SALT_LEN], Vec<u8>)> {
+        let tree = self.tree(i).await?;
+        let geo = &self.geo;
+        let s = &self.sources[i];
+        let salted = geo.format == MutableFormat::Mdmf;
+        let extra = if salted { SALT_LEN as u64 } else { 0 };
+        let at = s.entry.head.offsets.share_data.start + geo.block_offset(seg);
+        let len = geo.block_len(seg) + extra;
+        let data = self.read(i, vec![(at, len)]).await?.remove(0);
+        let (salt, block) = if salted {
+            let mut salt = [0u8; SALT_LEN];
+            salt.copy_from_slice(&data[..SALT_LEN]);
+            (salt, data[SALT_LEN..].to_vec())
+        } else {
+            (self.prefix.iv.unwrap_or_default(), data.to_vec())
+        };
+        let blocks = [block];
+        let leaf = block_leaves(geo.format, &salt, &blocks)[0];
+        let first_leaf = tree.len() / 2;
+        if tree[first_leaf + seg as usize] != leaf {
+            return Err(Error::corrupt(format!(
+                "block {seg} of share {} does not match its hash",
+                s.entry.shnum
+            )));
+        }
+        let [block] = blocks;
+        Ok((salt, block))
+    }
+}
+
+/// A stored block hash tree must be the complete tree of its own leaves,
+/// padded as Tahoe pads: anything else is corrupt.
+fn check_block_tree(geo: &Geometry, nodes: &[Hash]) -> Result<()> {
+    let expected_len = (geo.block_hash_tree_len() / 32) as usize;
+    if nodes.len() != expected_len {
+        return Err(Error::corrupt(format!(
+            "block hash tree has {} nodes, {expected_len} expected",
+            nodes.len()
+        )));
+    }
+    let first_leaf = nodes.len() / 2;
+    let rebuilt = HashTree::new(&nodes[first_leaf..first_leaf + geo.segments as usize]);
+    if rebuilt.nodes() != nodes {
+        return Err(Error::corrupt(
+            "block hash tree is not the tree of its leaves".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+impl Retriever {
+    /// The codec for a version.
+    pub fn codec(&self, prefix: &Prefix) -> Result<Arc<dyn Codec>> {
+        (self.codecs)(
+            MUTABLE_CODEC,
+            CodecParams::new(u16::from(prefix.k), u16::from(prefix.n))?,
+        )
+    }
+
+    /// Write bytes `range` (clamped to the file) of the newest version in
+    /// `map` to `out`. `read_key` must be the cap's.
+    pub async fn read(
+        &self,
+        map: &ServerMap,
+        read_key: &[u8; 16],
+        range: Range<u64>,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ReadReport> {
+        let Some((prefix, entries)) = map.best()? else {
+            return Err(Error::not_found(format!(
+                "no server holds a share of mutable file {} ({} of {} servers answered)",
+                map.storage_index,
+                map.answered,
+                map.servers.len()
+            )));
+        };
+        let mut report = self
+            .read_version(map, prefix, entries, read_key, range, out)
+            .await?;
+        report.bad_shares.extend(map.bad_shares());
+        Ok(report)
+    }
+
+    /// Read `range` of one version given its verified share entries.
+    pub async fn read_version(
+        &self,
+        map: &ServerMap,
+        prefix: &Prefix,
+        entries: &[ShareEntry],
+        read_key: &[u8; 16],
+        range: Range<u64>,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<ReadReport> {
+        let shares = self.shares(map, prefix, entries);
+        let start = range.start.min(prefix.data_length);
+        let end = range.end.min(prefix.data_length).max(start);
+        let codec = self.codec(prefix)?;
+        let geo = shares.geo;
+        let mut stream = futures::stream::iter(geo.segments_for(start, end))
+            .map(|seg| {
+                let shares = &shares;
+                let codec = codec.clone();
+                async move { self.segment(shares, codec, read_key, seg).await }
+            })
+            .buffered(WINDOW);
+        let mut written = 0u64;
+        while let Some(item) = stream.next().await {
+            let (seg, plain) = item?;
+            let seg_start = seg * geo.segment_size;
+            let from = start.saturating_sub(seg_start) as usize;
+            let to = ((end - seg_start) as usize).min(plain.len());
+            out.write_all(&plain[from..to])
+                .await
+                .map_err(|e| Error::new(ErrorKind::Io, format!("writing the file out: {e}")))?;
+            written += (to - from) as u64;
+        }
+        drop(stream);
+        let st = shares.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        Ok(ReadReport {
+            prefix: prefix.clone(),
+            bad_shares: st.report,
+            bytes: written,
+        })
+    }
+
+    /// Decrypted plaintext of whole segments `segs` of a version (used by
+    /// writes at an offset, which re-encode the segments they touch).
+    pub async fn segments(
+        &self,
+        map: &ServerMap,
+        prefix: &Prefix,
+        entries: &[ShareEntry],
+        read_key: &[u8; 16],
+        segs: Range<u64>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let shares = self.shares(map, prefix, entries);
+        let codec = self.codec(prefix)?;
+        let mut out = Vec::new();
+        for seg in segs {
+            out.push(self.segment(&shares, codec.clone(), read_key, seg).await?.1);
+        }
+        Ok(out)
+    }
+
+    /// Every share's verified block hash tree (for writes at an offset,
+    /// which must recompute each tree's root).
+    pub async fn block_trees(
+        &self,
+        map: &ServerMap,
+        prefix: &Prefix,
+        entries: &[ShareEntry],
+    ) -> Result<Vec<(ShareNum, Vec<Hash>)>> {
+        let shares = self.shares(map, prefix, entries);
+        let trees = join_all((0..shares.sources.len()).map(|i| shares.tree(i))).await;
+        let mut out = Vec::new();
+        for (i, t) in trees.into_iter().enumerate() {
+            match t {
+                Ok(t) => out.push((shares.sources[i].entry.shnum, t)),
+                Err(e) => shares.drop_source(i, &e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn shares(&self, map: &ServerMap, prefix: &Prefix, entries: &[ShareEntry]) -> Shares {
+        Shares {
+            si: map.storage_index,
+            prefix: prefix.clone(),
+            geo: prefix.geometry(),
+            sources: entries
+                .iter()
+                .map(|e| {
+                    Arc::new(Source {
+                        entry: e.clone(),
+                        service: map.service(e.server),
+                        server_id: map.servers[e.server].id.clone(),
+                        tree: tokio::sync::OnceCell::new(),
+                    })
+                })
+                .collect(),
+            state: Mutex::new(SharesState {
+                bad: BTreeSet::new(),
+                report: Vec::new(),
+            }),
+        }
+    }
+
+    /// Fetch, check, decode and decrypt one segment.
+    async fn segment(
+        &self,
+        shares: &Shares,
+        codec: Arc<dyn Codec>,
+        read_key: &[u8; 16],
+        seg: u64,
+    ) -> Result<(u64, Vec<u8>)> {
+        loop {
+            let chosen = shares.pick()?;
+            let got = join_all(chosen.iter().map(|&i| shares.block(i, seg))).await;
+            let mut blocks = Vec::with_capacity(chosen.len());
+            let mut failed = false;
+            for (&i, r) in chosen.iter().zip(got) {
+                match r {
+                    Ok(b) => blocks.push((usize::from(shares.sources[i].entry.shnum), b)),
+                    Err(e) => {
+                        shares.drop_source(i, &e);
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                continue;
+            }
+            let geo = shares.geo;
+            let cipher = self.cipher.clone();
+            let key = *read_key;
+            return tokio::task::spawn_blocking(move || -> Result<(u64, Vec<u8>)> {
+                let refs: Vec<Block<'_>> = blocks
+                    .iter()
+                    .map(|(i, (_, b))| Block { index: *i, data: b })
+                    .collect();
+                let mut plain = codec.decode(&refs, geo.padded_segment_len(seg) as usize)?;
+                plain.truncate(geo.segment_len(seg) as usize);
+                let salt = blocks[0].1.0;
+                apply_ctr(cipher.as_ref(), &data_key(&salt, &key), &mut plain)?;
+                Ok((seg, plain))
+            })
+            .await
+            .map_err(|e| Error::internal(format!("decode task: {e}")))?;
+        }
+    }
+}
