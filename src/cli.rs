@@ -91,20 +91,31 @@ pub enum Command {
         #[arg(long)]
         basedir: PathBuf,
     },
-    /// Upload a file (or standard input with `-`) and print its cap.
+    /// Upload a file (or standard input with `-`) and print its cap; with
+    /// a mutable file's write cap as TARGET, replace that file's contents.
     Put {
         /// A client's base directory.
         #[arg(long)]
         basedir: PathBuf,
+        /// Make a mutable file (SDMF unless --format says otherwise) and
+        /// print its write cap.
+        #[arg(long)]
+        mutable: bool,
+        /// chk (immutable, the default), sdmf or mdmf (mutable).
+        #[arg(long)]
+        format: Option<String>,
         /// The file, or `-`.
         file: PathBuf,
+        /// A mutable file's write cap (URI:SSK: or URI:MDMF:) to overwrite.
+        target: Option<String>,
     },
     /// Download a file by its cap, to OUT or standard output.
     Get {
         /// A client's base directory.
         #[arg(long)]
         basedir: PathBuf,
-        /// The cap (URI:CHK:... or URI:LIT:...).
+        /// The cap: immutable (URI:CHK:, URI:LIT:) or mutable (write or
+        /// read cap of SDMF or MDMF).
         cap: String,
         /// Where to write (default or `-`: standard output).
         out: Option<PathBuf>,
@@ -150,6 +161,16 @@ pub enum DebugCommand {
         /// The codec plugin.
         #[arg(long, default_value = "crs")]
         codec: String,
+    },
+    /// Print the write cap, read cap and verify cap (one a line) of the
+    /// mutable file a private key signs, without a grid.
+    MutableCap {
+        /// The RSA private key, PEM (PKCS#1 or PKCS#8).
+        #[arg(long)]
+        key: PathBuf,
+        /// sdmf or mdmf.
+        #[arg(long, default_value = "sdmf")]
+        format: String,
     },
 }
 
@@ -201,10 +222,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             crate::daemon::start(&basedir, out)
         }
         Command::Status { basedir } => crate::daemon::status(&basedir, out),
-        Command::Put { basedir, file } => {
+        Command::Put {
+            basedir,
+            mutable,
+            format,
+            file,
+            target,
+        } => {
             crate::daemon::init_logging(None)?;
-            let cap = runtime()?.block_on(crate::transfer::put(&basedir, &file))?;
-            writeln!(out, "{cap}")?;
+            let how = crate::transfer::PutKind::from_args(mutable, format.as_deref(), target)?;
+            if let Some(cap) = runtime()?.block_on(crate::transfer::put(&basedir, &file, how))? {
+                writeln!(out, "{cap}")?;
+            }
             Ok(())
         }
         Command::Get {
@@ -235,6 +264,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 .context("--convergence must be base64")?;
             let cap = runtime()?.block_on(chk_cap(&file, k, n, segment_size, secret, &codec))?;
             writeln!(out, "{cap}")?;
+            Ok(())
+        }
+        Command::Debug {
+            command: DebugCommand::MutableCap { key, format },
+        } => {
+            let format = tahoe_core::mutable::MutableFormat::parse(&format)?;
+            let pem = std::fs::read_to_string(&key)
+                .with_context(|| format!("reading {}", key.display()))?;
+            let key = tahoe_core::mutable::keys::SigningKey::from_pem(&pem)
+                .with_context(|| format!("reading the key in {}", key.display()))?;
+            let write = key.write_cap(format);
+            let read = write.read_cap();
+            writeln!(out, "{write}")?;
+            writeln!(out, "{read}")?;
+            writeln!(out, "{}", read.verifier())?;
             Ok(())
         }
     }

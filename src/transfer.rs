@@ -9,7 +9,8 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tahoe_core::cap::Cap;
+use tahoe_core::cap::{Cap, SskWriteCap};
+use tahoe_core::mutable::MutableFormat;
 use tahoe_core::immutable::source::{FileSource, Source, spool};
 use tokio::io::AsyncWrite;
 
@@ -73,8 +74,54 @@ impl Drop for Progress {
     }
 }
 
-/// `tahoe put`.
-pub async fn put(basedir: &Path, file: &Path) -> Result<Cap> {
+/// What `tahoe put` makes.
+#[derive(Debug, Clone)]
+pub enum PutKind {
+    /// An immutable file (CHK, or LIT when small).
+    Immutable,
+    /// A new mutable file.
+    Mutable(MutableFormat),
+    /// New contents for an existing mutable file.
+    Overwrite(SskWriteCap),
+}
+
+impl PutKind {
+    /// From `--mutable`, `--format` and the optional target cap.
+    pub fn from_args(mutable: bool, format: Option<&str>, target: Option<String>) -> Result<Self> {
+        if let Some(target) = target {
+            let cap: Cap = target.trim().parse().context("reading the target cap")?;
+            return match cap {
+                Cap::SskWrite(w) => {
+                    if let Some(f) = format {
+                        if !f.eq_ignore_ascii_case(w.format.name()) {
+                            bail!(
+                                "--format {f} was given, but the target is an {} file",
+                                w.format.name().to_uppercase()
+                            );
+                        }
+                    }
+                    Ok(PutKind::Overwrite(w))
+                }
+                other => bail!(
+                    "the target must be a mutable file's write cap (URI:SSK: or URI:MDMF:); \
+                     this is a{} {} cap",
+                    if other.kind_name().starts_with(['a', 'e', 'i', 'o', 'u']) { "n" } else { "" },
+                    other.kind_name()
+                ),
+            };
+        }
+        match format.map(str::to_ascii_lowercase).as_deref() {
+            None if mutable => Ok(PutKind::Mutable(MutableFormat::Sdmf)),
+            None => Ok(PutKind::Immutable),
+            Some("chk") if mutable => bail!("--format chk makes an immutable file; drop --mutable"),
+            Some("chk") => Ok(PutKind::Immutable),
+            Some(f) => Ok(PutKind::Mutable(MutableFormat::parse(f)?)),
+        }
+    }
+}
+
+/// `tahoe put`: the new cap, or `None` after an overwrite.
+pub async fn put(basedir: &Path, file: &Path, how: PutKind) -> Result<Option<Cap>> {
     let session = Session::open(basedir).await?;
     let inner: Box<dyn Source> = if file.as_os_str() == "-" {
         let dir = basedir.to_path_buf();
@@ -87,14 +134,28 @@ pub async fn put(basedir: &Path, file: &Path) -> Result<Cap> {
         Box::new(FileSource::open(file)?)
     };
     let read = Arc::new(AtomicU64::new(0));
-    // A convergent upload reads the data twice.
-    let total = inner.size() * 2;
+    // A convergent upload reads the data twice; a mutable one once (twice
+    // for a large overwrite, whose second phase re-reads: the bar then
+    // stops at 100% early).
+    let total = match how {
+        PutKind::Immutable => inner.size() * 2,
+        _ => inner.size(),
+    };
     let source = Arc::new(Counted {
         inner,
         read: read.clone(),
     });
     let _progress = Progress::start("uploading", read, total);
-    session.put(source).await
+    match how {
+        PutKind::Immutable => Ok(Some(session.put(source).await?)),
+        PutKind::Mutable(format) => Ok(Some(Cap::SskWrite(
+            session.put_mutable(format, source).await?,
+        ))),
+        PutKind::Overwrite(cap) => {
+            session.overwrite(&cap, source).await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Counts the bytes written through it.
@@ -205,7 +266,24 @@ async fn download(
                 );
             }
         }
-        Cap::ChkVerifier(_) => bail!("a verify cap cannot be downloaded (it cannot decrypt)"),
+        Cap::SskWrite(_) | Cap::SskRead(_) => {
+            let Some(read) = cap.mutable_read_cap() else {
+                bail!("not a mutable read cap");
+            };
+            let session = Session::open(basedir).await?;
+            let report = session.get_mutable(&read, 0..u64::MAX, &mut writer).await?;
+            for b in report.bad_shares.iter().filter(|b| b.corrupt) {
+                tracing::warn!(
+                    "share {} on server {} is corrupt: {}",
+                    b.shnum,
+                    b.server,
+                    b.reason
+                );
+            }
+        }
+        Cap::ChkVerifier(_) | Cap::SskVerifier(_) => {
+            bail!("a verify cap cannot be downloaded (it cannot decrypt)")
+        }
     }
     writer.flush().await?;
     Ok(())

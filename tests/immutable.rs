@@ -467,7 +467,7 @@ proptest::proptest! {
             match &cap {
                 Cap::Lit(l) => l.data.clone(),
                 Cap::Chk(c) => grid.download(c).await.unwrap().0,
-                Cap::ChkVerifier(_) => unreachable!(),
+                other => unreachable!("an upload made {}", other.kind_name()),
             }
         });
         proptest::prop_assert!(back == data);

@@ -1,8 +1,11 @@
 //! Conformance with Tahoe-LAFS: reproduce every CHK cap of its published
 //! test vectors (tests/data/tahoe-lafs-test-vectors.yaml) with the `crs`
-//! codec, and a few through the `tahoe debug chk-cap` command itself.
+//! codec, every SSK and MDMF cap from its key, and a few of each through
+//! the `tahoe debug chk-cap` and `tahoe debug mutable-cap` commands.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
+
+mod common;
 
 use base64::Engine as _;
 
@@ -158,4 +161,104 @@ fn small_files_get_lit_caps() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "URI:LIT:");
+}
+
+/// (format, key PEM, expected write cap) of every SSK case, in order.
+fn ssk_cases() -> Vec<(String, String, String)> {
+    let text = include_str!("data/tahoe-lafs-test-vectors.yaml");
+    let mut out = Vec::new();
+    for entry in text.split("\n- ").skip(1) {
+        if !entry.contains("kind: ssk") {
+            continue;
+        }
+        let field = |name: &str| -> String {
+            entry
+                .lines()
+                .find_map(|l| l.trim_start().strip_prefix(&format!("{name}: ")))
+                .unwrap_or_else(|| panic!("case lacks {name}: {entry}"))
+                .trim()
+                .to_string()
+        };
+        let keys = common::vector_keys(entry);
+        assert_eq!(keys.len(), 1, "one key per case");
+        out.push((field("format"), keys[0].clone(), field("expected")));
+    }
+    out
+}
+
+#[test]
+fn every_ssk_and_mdmf_vector_reproduces() {
+    use tahoe_core::mutable::MutableFormat;
+    use tahoe_core::mutable::keys::SigningKey;
+    let cases = ssk_cases();
+    assert_eq!(cases.len(), 240, "the vector file has 240 SSK/MDMF cases");
+    assert_eq!(cases.iter().filter(|c| c.0 == "mdmf").count(), 120);
+    let mut failures = Vec::new();
+    for (i, (format, pem, expected)) in cases.iter().enumerate() {
+        let key = SigningKey::from_pem(pem).unwrap();
+        let write = key.write_cap(MutableFormat::parse(format).unwrap());
+        if write.to_string() != *expected {
+            failures.push(format!("case {i} ({format}): got {write}, want {expected}"));
+        }
+        // Exact round trip, and diminishing keeps the fingerprint.
+        let parsed: tahoe_core::cap::Cap = expected.parse().unwrap();
+        assert_eq!(parsed.to_string(), *expected);
+        let read = write.read_cap();
+        assert_eq!(read.fingerprint, write.fingerprint);
+        assert_eq!(read.verifier().storage_index, write.storage_index());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 240 SSK/MDMF vectors differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_mutable_cap_command_prints_vector_caps() {
+    let cases = ssk_cases();
+    let dir = tempfile::tempdir().unwrap();
+    let sdmf = cases.iter().find(|c| c.0 == "sdmf").unwrap();
+    let mdmf = cases.iter().find(|c| c.0 == "mdmf").unwrap();
+    for (format, pem, expected) in [sdmf, mdmf] {
+        let path = dir.path().join("key.pem");
+        std::fs::write(&path, pem).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tahoe"))
+            .args(["debug", "mutable-cap", "--key"])
+            .arg(&path)
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], expected);
+        let prefixes = match format.as_str() {
+            "sdmf" => ["URI:SSK:", "URI:SSK-RO:", "URI:SSK-Verifier:"],
+            _ => ["URI:MDMF:", "URI:MDMF-RO:", "URI:MDMF-Verifier:"],
+        };
+        for (line, prefix) in lines.iter().zip(prefixes) {
+            assert!(line.starts_with(prefix), "{line}");
+        }
+        // The fingerprint is the same on all three.
+        let fp = |l: &str| l.rsplit(':').next().unwrap().to_string();
+        assert_eq!(fp(lines[0]), fp(lines[1]));
+        assert_eq!(fp(lines[1]), fp(lines[2]));
+    }
+    // A file that is not a key is refused with a message naming it.
+    let bad = dir.path().join("not-a-key.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tahoe"))
+        .args(["debug", "mutable-cap", "--key"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not-a-key.pem"));
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use tahoe_core::cap::{Cap, ChkCap};
+use tahoe_core::cap::{Cap, ChkCap, SskReadCap, SskWriteCap};
 use tahoe_core::config::{CONFIG_FILE, NodeConfig, Role};
 use tahoe_core::identity::{NodeKey, write_private};
 use tahoe_core::immutable::KeyMode;
@@ -23,6 +23,10 @@ use tahoe_core::immutable::download::{DownloadReport, Downloader};
 use tahoe_core::immutable::placement::HappySink;
 use tahoe_core::immutable::source::Source;
 use tahoe_core::immutable::upload::{CHK_CIPHER, Uploader};
+use tahoe_core::mutable::MutableFormat;
+use tahoe_core::mutable::file::MutableClient;
+use tahoe_core::mutable::keys::{KeyPool, SigningKey};
+use tahoe_core::mutable::retrieve::ReadReport;
 use tahoe_core::protocol::QueenAddress;
 use tahoe_core::registry::{PluginContext, PluginKind, Registry, Selection};
 use tahoe_core::secrets::ClientSecret;
@@ -614,23 +618,80 @@ impl Session {
         out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     ) -> Result<DownloadReport> {
         let servers = self.servers(usize::from(cap.n)).await?;
-        let registry = self.registry.clone();
-        let basedir = self.cfg.basedir().to_path_buf();
         let downloader = Downloader {
-            codecs: Arc::new(move |name: &str, params| {
-                registry.codec(
-                    name,
-                    params,
-                    &PluginContext::empty(PluginKind::Codec, name, &basedir),
-                )
-            }),
+            codecs: self.codec_provider(),
             // A CHK cap fixes its cipher, whatever [cipher] says.
-            cipher: self.registry.cipher(
-                CHK_CIPHER,
-                &PluginContext::empty(PluginKind::Cipher, CHK_CIPHER, self.cfg.basedir()),
-            )?,
+            cipher: self.chk_cipher()?,
         };
         Ok(downloader.download(cap, &servers, range, out).await?)
+    }
+
+    /// Builds codecs by name for formats that record or fix theirs.
+    fn codec_provider(&self) -> Arc<tahoe_core::immutable::download::CodecProvider> {
+        let registry = self.registry.clone();
+        let basedir = self.cfg.basedir().to_path_buf();
+        Arc::new(move |name: &str, params| {
+            registry.codec(
+                name,
+                params,
+                &PluginContext::empty(PluginKind::Codec, name, &basedir),
+            )
+        })
+    }
+
+    /// AES-128-CTR, which CHK, SDMF and MDMF files all fix.
+    fn chk_cipher(&self) -> Result<Arc<dyn tahoe_core::cipher::Cipher>> {
+        Ok(self.registry.cipher(
+            CHK_CIPHER,
+            &PluginContext::empty(PluginKind::Cipher, CHK_CIPHER, self.cfg.basedir()),
+        )?)
+    }
+
+    /// A mutable-file client over the servers known now.
+    async fn mutable(&self, keys: KeyPool) -> Result<MutableClient> {
+        let e = &self.cfg.encoding;
+        let servers = self.servers(usize::from(e.n)).await?;
+        Ok(MutableClient::new(
+            servers,
+            self.codec_provider(),
+            self.chk_cipher()?,
+            ClientSecret::load_or_create(self.cfg.basedir())?,
+            keys,
+            e.k,
+            e.happy,
+            e.n,
+        )?)
+    }
+
+    /// Create a mutable file holding `source`.
+    pub async fn put_mutable(
+        &self,
+        format: MutableFormat,
+        source: Arc<dyn Source>,
+    ) -> Result<SskWriteCap> {
+        // The key is made while the servers are found.
+        let keygen = tokio::task::spawn_blocking(SigningKey::generate);
+        let client = self.mutable(KeyPool::new(0)).await?;
+        let key = keygen.await.context("key generation")??;
+        Ok(client.create_with_key(key, format, source).await?)
+    }
+
+    /// Replace the contents of the mutable file `cap`.
+    pub async fn overwrite(&self, cap: &SskWriteCap, source: Arc<dyn Source>) -> Result<()> {
+        let client = self.mutable(KeyPool::new(0)).await?;
+        client.overwrite(cap, source).await?;
+        Ok(())
+    }
+
+    /// Read a range of the mutable file `cap` into `out`.
+    pub async fn get_mutable(
+        &self,
+        cap: &SskReadCap,
+        range: std::ops::Range<u64>,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<ReadReport> {
+        let client = self.mutable(KeyPool::new(0)).await?;
+        Ok(client.read(cap, range, out).await?)
     }
 
     /// The servers known to this client.

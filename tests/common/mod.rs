@@ -19,6 +19,8 @@ use tahoe_core::immutable::placement::HappySink;
 use tahoe_core::immutable::sink::ServerRef;
 use tahoe_core::immutable::source::BytesSource;
 use tahoe_core::immutable::upload::Uploader;
+use tahoe_core::mutable::file::MutableClient;
+use tahoe_core::mutable::keys::{KeyPool, SigningKey};
 use tahoe_core::protocol::{
     AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite,
     StorageService,
@@ -48,6 +50,9 @@ pub enum Fault {
     ClaimAll,
     /// Fail every write (a server dying mid-upload).
     FailWrites,
+    /// Serve these mutable shares whatever is stored, and accept every
+    /// slot write without applying it (a server rolling a file back).
+    Stale(BTreeMap<ShareNum, Bytes>),
 }
 
 /// A storage service that can be told to misbehave, and counts reads.
@@ -59,6 +64,10 @@ pub struct Faulty {
     pub advised: AtomicU64,
     /// Upload secrets this server was given.
     pub upload_secrets: Mutex<Vec<Secret>>,
+    /// Bytes returned by slot reads.
+    pub slot_read_bytes: AtomicU64,
+    /// Bytes sent in slot writes.
+    pub slot_written_bytes: AtomicU64,
 }
 
 impl Faulty {
@@ -172,7 +181,47 @@ impl StorageService for Faulty {
         s: Vec<ShareNum>,
         r: Vec<(u64, u64)>,
     ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        self.inner.slot_readv(si, s, r).await
+        self.down()?;
+        let fault = self.fault.lock().unwrap().clone();
+        let mut got = match &fault {
+            Fault::Stale(shares) => shares
+                .iter()
+                .filter(|(n, _)| s.is_empty() || s.contains(n))
+                .map(|(&n, data)| {
+                    let ranges = r
+                        .iter()
+                        .map(|&(o, l)| {
+                            let start = (o as usize).min(data.len());
+                            let end = (o.saturating_add(l) as usize).min(data.len());
+                            data.slice(start..end)
+                        })
+                        .collect();
+                    (n, ranges)
+                })
+                .collect(),
+            _ => self.inner.slot_readv(si, s, r.clone()).await?,
+        };
+        for (&shnum, ranges) in got.iter_mut() {
+            for (data, &(offset, _)) in ranges.iter_mut().zip(&r) {
+                *data = match fault {
+                    Fault::Flip { shnum: s, offset: at }
+                        if s == shnum && at >= offset && at < offset + data.len() as u64 =>
+                    {
+                        let mut v = data.to_vec();
+                        v[(at - offset) as usize] ^= 0x01;
+                        Bytes::from(v)
+                    }
+                    Fault::Truncate { shnum: s, len: end } if s == shnum => {
+                        let keep = end.saturating_sub(offset).min(data.len() as u64) as usize;
+                        data.slice(..keep)
+                    }
+                    _ => data.clone(),
+                };
+                self.slot_read_bytes
+                    .fetch_add(data.len() as u64, Ordering::SeqCst);
+            }
+        }
+        Ok(got)
     }
     async fn slot_testv_and_readv_and_writev(
         &self,
@@ -181,6 +230,20 @@ impl StorageService for Faulty {
         w: BTreeMap<ShareNum, SlotWrite>,
         r: Vec<(u64, u64)>,
     ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
+        self.down()?;
+        let sent: usize = w
+            .values()
+            .flat_map(|sw| sw.writes.iter().map(|v| v.data.len()))
+            .sum();
+        self.slot_written_bytes
+            .fetch_add(sent as u64, Ordering::SeqCst);
+        match &*self.fault.lock().unwrap() {
+            Fault::FailWrites => {
+                return Err(tahoe_core::Error::unavailable("server failed the write"));
+            }
+            Fault::Stale(_) => return Ok((true, BTreeMap::new())),
+            _ => {}
+        }
         self.inner
             .slot_testv_and_readv_and_writev(si, secrets, w, r)
             .await
@@ -231,6 +294,8 @@ impl Grid {
                 reads: AtomicU64::new(0),
                 advised: AtomicU64::new(0),
                 upload_secrets: Mutex::new(Vec::new()),
+                slot_read_bytes: AtomicU64::new(0),
+                slot_written_bytes: AtomicU64::new(0),
             }));
             storage.push(server);
             listeners.push(l);
@@ -342,6 +407,41 @@ impl Grid {
         self.download_from(cap, &self.refs(), 0..u64::MAX).await
     }
 
+    /// A mutable-file client over every server of the grid (happy = the
+    /// servers there are, up to n), with small MDMF segments so that
+    /// small test files have several.
+    pub fn mutable_client(&self, k: u16, n: u16, mdmf_segment_size: u64) -> MutableClient {
+        let registry = Arc::new(tahoe::builtin_registry().unwrap());
+        let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
+        let cipher = registry.cipher("aes-ctr", &ctx).unwrap();
+        let happy = n.min(self.servers.len() as u16).max(k);
+        let mut c = MutableClient::new(
+            self.refs(),
+            self.downloader().codecs,
+            cipher,
+            ClientSecret::random().unwrap(),
+            KeyPool::new(0),
+            k,
+            happy,
+            n,
+        )
+        .unwrap();
+        c.mdmf_segment_size = mdmf_segment_size;
+        c
+    }
+
+    /// What server `i` stores for mutable file `si` now.
+    pub async fn slot_contents(&self, i: usize, si: &StorageIndex) -> BTreeMap<ShareNum, Bytes> {
+        self.servers[i]
+            .inner
+            .slot_readv(*si, vec![], vec![(0, 1 << 30)])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(n, mut v)| (n, v.pop().unwrap()))
+            .collect()
+    }
+
     pub fn set_fault(&self, server: usize, fault: Fault) {
         *self.servers[server].fault.lock().unwrap() = fault;
     }
@@ -351,6 +451,39 @@ impl Grid {
             *s.fault.lock().unwrap() = Fault::None;
         }
     }
+}
+
+/// The `i`-th RSA key of Tahoe's test vectors (tests need many keys, and
+/// generating them is slow).
+pub fn test_key(i: usize) -> SigningKey {
+    let text = include_str!("../data/tahoe-lafs-test-vectors.yaml");
+    let pem = vector_keys(text)
+        .into_iter()
+        .nth(i)
+        .expect("the vector file has 240 keys");
+    SigningKey::from_pem(&pem).unwrap()
+}
+
+/// Every PEM private key of the vector file, in order (YAML folds each
+/// line of the quoted PEM with a blank line; this undoes that).
+pub fn vector_keys(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<Vec<String>> = None;
+    for line in text.lines() {
+        let t = line.trim().trim_start_matches("key: '").trim_end_matches('\'');
+        if t.starts_with("-----BEGIN") {
+            cur = Some(vec![t.to_string()]);
+        } else if let Some(lines) = cur.as_mut() {
+            if !t.is_empty() {
+                lines.push(t.to_string());
+            }
+            if t.starts_with("-----END") {
+                out.push(lines.join("\n") + "\n");
+                cur = None;
+            }
+        }
+    }
+    out
 }
 
 pub fn chk(cap: &Cap) -> &ChkCap {

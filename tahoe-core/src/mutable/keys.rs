@@ -263,6 +263,15 @@ impl SigningKey {
         write_key(&self.der)
     }
 
+    /// The write cap of the file this key signs, in `format`.
+    pub fn write_cap(&self, format: crate::mutable::MutableFormat) -> crate::cap::SskWriteCap {
+        crate::cap::SskWriteCap {
+            format,
+            write_key: self.write_key(),
+            fingerprint: self.public.fingerprint(),
+        }
+    }
+
     /// The length of this key's signatures (its modulus in bytes).
     pub fn signature_len(&self) -> usize {
         self.key.size()

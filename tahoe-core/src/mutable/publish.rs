@@ -73,11 +73,7 @@ impl WriteKeys {
         let mut enc_privkey = signing.der().to_vec();
         apply_ctr(cipher, &wk, &mut enc_privkey)?;
         Ok(WriteKeys {
-            cap: SskWriteCap {
-                format,
-                write_key: wk,
-                fingerprint: signing.verifying_key().fingerprint(),
-            },
+            cap: signing.write_cap(format),
             read_key: read_key(&wk),
             signing,
             enc_privkey,

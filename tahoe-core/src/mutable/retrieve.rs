@@ -60,6 +60,38 @@ pub struct Retriever {
     pub cipher: Arc<dyn Cipher>,
 }
 
+/// Counts the bytes written through it.
+struct Counting<'a> {
+    inner: &'a mut (dyn AsyncWrite + Unpin + Send),
+    written: u64,
+}
+
+impl AsyncWrite for Counting<'_> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut *self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = r {
+            self.written += n as u64;
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
+}
+
 /// One share being read from.
 struct Source {
     entry: ShareEntry,
@@ -271,19 +303,48 @@ impl Retriever {
         range: Range<u64>,
         out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<ReadReport> {
-        let Some((prefix, entries)) = map.best()? else {
+        let candidates = map.candidates()?;
+        if candidates.is_empty() {
             return Err(Error::not_found(format!(
                 "no server holds a share of mutable file {} ({} of {} servers answered)",
                 map.storage_index,
                 map.answered,
                 map.servers.len()
             )));
-        };
-        let mut report = self
-            .read_version(map, prefix, entries, read_key, range, out)
-            .await?;
-        report.bad_shares.extend(map.bad_shares());
-        Ok(report)
+        }
+        let mut skipped: Vec<BadShare> = Vec::new();
+        let mut last = None;
+        for (prefix, entries) in candidates {
+            // Count what reaches `out`: once anything has, a failure can no
+            // longer fall back to an older version.
+            let mut counting = Counting { inner: &mut *out, written: 0 };
+            match self
+                .read_version(map, prefix, entries, read_key, range.clone(), &mut counting)
+                .await
+            {
+                Ok(mut report) => {
+                    report.bad_shares.extend(skipped);
+                    report.bad_shares.extend(map.bad_shares());
+                    return Ok(report);
+                }
+                Err(e) if counting.written == 0 && e.kind() == ErrorKind::NotEnoughShares => {
+                    tracing::warn!(
+                        "version {} of {} could not be read ({e}); trying an older one",
+                        prefix.seqnum,
+                        map.storage_index
+                    );
+                    skipped.push(BadShare {
+                        server: String::new(),
+                        shnum: 0,
+                        reason: format!("version {} undeliverable: {}", prefix.seqnum, e.message()),
+                        corrupt: true,
+                    });
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::internal("no version was tried".to_string())))
     }
 
     /// Read `range` of one version given its verified share entries.

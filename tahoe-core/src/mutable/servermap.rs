@@ -226,12 +226,22 @@ impl ServerMap {
     /// that cannot be recovered is held by a majority of the servers asked
     /// (returning the older one would be a rollback).
     pub fn best(&self) -> Result<Option<(&Prefix, &[ShareEntry])>> {
-        let recoverable = self
+        Ok(self.candidates()?.into_iter().next())
+    }
+
+    /// Every version that has enough shares and may be returned, newest
+    /// first: a reader tries them in turn when a newer one turns out not
+    /// to be deliverable (its blocks fail their hashes), but never falls
+    /// back past a version held by a majority of the servers asked.
+    pub fn candidates(&self) -> Result<Vec<(&Prefix, &[ShareEntry])>> {
+        let mut recoverable: Vec<(&Prefix, &[ShareEntry])> = self
             .versions
             .iter()
             .filter(|(p, shares)| Self::distinct_shares(shares) >= usize::from(p.k))
-            .max_by(|a, b| (a.0.seqnum, a.0.root_hash).cmp(&(b.0.seqnum, b.0.root_hash)));
-        let Some((prefix, shares)) = recoverable else {
+            .map(|(p, s)| (p, s.as_slice()))
+            .collect();
+        recoverable.sort_by(|a, b| (b.0.seqnum, b.0.root_hash).cmp(&(a.0.seqnum, a.0.root_hash)));
+        let Some(&(prefix, _)) = recoverable.first() else {
             if self.versions.is_empty() && self.unusable.is_empty() {
                 if self.answered == 0 && !self.failures.is_empty() {
                     return Err(Error::unavailable(format!(
@@ -239,7 +249,7 @@ impl ServerMap {
                         self.failure_summary()
                     )));
                 }
-                return Ok(None);
+                return Ok(Vec::new());
             }
             return Err(Error::not_enough_shares(format!(
                 "no version of the file is recoverable: {}",
@@ -247,7 +257,7 @@ impl ServerMap {
             )));
         };
         for (p, s) in &self.versions {
-            if p.seqnum > prefix.seqnum && 2 * Self::distinct_servers(s) > self.servers.len() {
+            if p.seqnum > prefix.seqnum && self.majority_holds(s) {
                 return Err(Error::not_enough_shares(format!(
                     "version {} is held by {} of the {} servers asked but has only {} of the {} \
                      shares needed; refusing to fall back to version {}",
@@ -260,7 +270,17 @@ impl ServerMap {
                 )));
             }
         }
-        Ok(Some((prefix, shares)))
+        // A version held by a majority ends the list: nothing older may
+        // be returned in its place.
+        if let Some(stop) = recoverable.iter().position(|(_, s)| self.majority_holds(s)) {
+            recoverable.truncate(stop + 1);
+        }
+        Ok(recoverable)
+    }
+
+    /// Whether more than half of the servers asked hold these shares.
+    pub fn majority_holds(&self, shares: &[ShareEntry]) -> bool {
+        2 * Self::distinct_servers(shares) > self.servers.len()
     }
 
     /// A short account of what was found, for error messages.
