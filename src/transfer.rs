@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tahoe_core::cap::{Cap, SskWriteCap};
-use tahoe_core::mutable::MutableFormat;
 use tahoe_core::immutable::source::{FileSource, Source, spool};
+use tahoe_core::mutable::MutableFormat;
 use tokio::io::AsyncWrite;
 
 use crate::node::Session;
@@ -105,7 +105,11 @@ impl PutKind {
                 other => bail!(
                     "the target must be a mutable file's write cap (URI:SSK: or URI:MDMF:); \
                      this is a{} {} cap",
-                    if other.kind_name().starts_with(['a', 'e', 'i', 'o', 'u']) { "n" } else { "" },
+                    if other.kind_name().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "n"
+                    } else {
+                        ""
+                    },
                     other.kind_name()
                 ),
             };

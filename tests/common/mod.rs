@@ -204,9 +204,10 @@ impl StorageService for Faulty {
         for (&shnum, ranges) in got.iter_mut() {
             for (data, &(offset, _)) in ranges.iter_mut().zip(&r) {
                 *data = match fault {
-                    Fault::Flip { shnum: s, offset: at }
-                        if s == shnum && at >= offset && at < offset + data.len() as u64 =>
-                    {
+                    Fault::Flip {
+                        shnum: s,
+                        offset: at,
+                    } if s == shnum && at >= offset && at < offset + data.len() as u64 => {
                         let mut v = data.to_vec();
                         v[(at - offset) as usize] ^= 0x01;
                         Bytes::from(v)
@@ -470,7 +471,10 @@ pub fn vector_keys(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur: Option<Vec<String>> = None;
     for line in text.lines() {
-        let t = line.trim().trim_start_matches("key: '").trim_end_matches('\'');
+        let t = line
+            .trim()
+            .trim_start_matches("key: '")
+            .trim_end_matches('\'');
         if t.starts_with("-----BEGIN") {
             cur = Some(vec![t.to_string()]);
         } else if let Some(lines) = cur.as_mut() {

@@ -13,15 +13,14 @@
 //!
 //! `H` is Tahoe's tagged SHA-256d with its own tags, so the caps made here
 //! are the ones Tahoe-LAFS makes from the same key (the test vectors check
-//! it). Signatures are RSA-PSS with SHA-256, MGF1-SHA-256 and the longest
-//! salt the key allows (222 bytes for 2048 bits), as Tahoe signs; a
-//! signature with any other salt length is refused, as Tahoe refuses it.
+//! it). Signatures are RSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte
+//! salt, as Tahoe signs (`allmydata/crypto/rsa.py`, kept from pycryptopp);
+//! a signature with any other salt length is refused, as Tahoe refuses it.
 //!
 //! Why the `rsa` crate: it is the one pure-Rust implementation that
 //! generates RSA keys and signs and verifies PSS with a chosen salt length
-//! (ring can do neither: it has no key generation, and its PSS fixes the
-//! salt at the digest length, so it cannot even check Tahoe's signatures),
-//! and it has had a public audit. Its known weakness (RUSTSEC-2023-0071,
+//! (ring has no RSA key generation, and no PKCS#8 re-encoding of a key to
+//! hash), and it has had a public audit. Its known weakness (RUSTSEC-2023-0071,
 //! the Marvin timing attack) concerns decryption oracles; we never decrypt
 //! with RSA, and signing is blinded (`sign_with_rng`). Key generation is
 //! slow (hundreds of milliseconds), hence [`KeyPool`].
@@ -98,12 +97,12 @@ pub fn apply_ctr(cipher: &dyn Cipher, key: &[u8; 16], data: &mut [u8]) -> Result
     cipher.apply_keystream(key, 0, data)
 }
 
-/// The PSS parameters Tahoe signs with, for a key of `modulus_bytes`.
-fn pss_for(modulus_bits: usize) -> Pss {
-    // EMSA-PSS: emLen = ceil((modBits - 1) / 8); the longest salt leaves
-    // room for the hash and the two marker bytes.
-    let em_len = (modulus_bits - 1).div_ceil(8);
-    Pss::new_with_salt::<Sha256>(em_len - 32 - 2)
+/// Tahoe's PSS salt length (pycryptopp's, which Tahoe keeps).
+pub const PSS_SALT_LEN: usize = 32;
+
+/// The PSS parameters Tahoe signs and verifies with.
+fn pss() -> Pss {
+    Pss::new_with_salt::<Sha256>(PSS_SALT_LEN)
 }
 
 /// A verification key, as carried in every share.
@@ -156,11 +155,11 @@ impl VerifyingKey {
         fingerprint(&self.der)
     }
 
-    /// Check a Tahoe signature (RSA-PSS-SHA256, longest salt) of `message`.
+    /// Check a Tahoe signature (RSA-PSS-SHA256, 32-byte salt) of `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<()> {
         let digest = Sha256::digest(message);
         self.key
-            .verify(pss_for(self.key.n().bits()), &digest, signature)
+            .verify(pss(), &digest, signature)
             .map_err(|_| Error::corrupt("signature does not verify".to_string()))
     }
 }
@@ -277,11 +276,11 @@ impl SigningKey {
         self.key.size()
     }
 
-    /// Sign `message` as Tahoe does (RSA-PSS-SHA256, longest salt; blinded).
+    /// Sign `message` as Tahoe does (RSA-PSS-SHA256, 32-byte salt; blinded).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
         let digest = Sha256::digest(message);
         self.key
-            .sign_with_rng(&mut rand_core::OsRng, pss_for(self.key.n().bits()), &digest)
+            .sign_with_rng(&mut rand_core::OsRng, pss(), &digest)
             .map_err(|e| Error::internal(format!("signing: {e}")))
     }
 }
@@ -398,13 +397,17 @@ mod tests {
         let mut bad = sig.clone();
         bad[10] ^= 1;
         assert!(vk.verify(b"prefix", &bad).is_err());
-        // A PSS signature with a short salt (not Tahoe's) is refused.
+        // A PSS signature with another salt length (not Tahoe's) is refused.
         let digest = Sha256::digest(b"prefix");
-        let short = key
+        let other = key
             .key
-            .sign_with_rng(&mut rand_core::OsRng, Pss::new::<Sha256>(), &digest)
+            .sign_with_rng(
+                &mut rand_core::OsRng,
+                Pss::new_with_salt::<Sha256>(222),
+                &digest,
+            )
             .expect("sign");
-        assert!(vk.verify(b"prefix", &short).is_err());
+        assert!(vk.verify(b"prefix", &other).is_err());
         // The DER round trips and gives the same write key.
         let again = SigningKey::from_der(key.der()).expect("der");
         assert_eq!(again.write_key(), key.write_key());

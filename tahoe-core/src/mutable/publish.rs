@@ -477,8 +477,13 @@ impl Publisher {
             return Err(conflict.clone());
         }
         if !second.is_empty() {
+            // Go on only when the first phase went through whole, or left
+            // the new version recoverable without the second phase.
             let written = Self::shares_written(&writers, &first);
-            if written < usize::from(version.prefix.k) {
+            let failed = first
+                .iter()
+                .any(|s| writers.get(s).is_some_and(|w| w.failed.is_some()));
+            if failed && written < usize::from(version.prefix.k) {
                 return Err(Error::unhappy(format!(
                     "only {written} share(s) of the new version could be written ({}); the \
                      previous version was left in place",

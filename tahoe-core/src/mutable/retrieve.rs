@@ -317,7 +317,10 @@ impl Retriever {
         for (prefix, entries) in candidates {
             // Count what reaches `out`: once anything has, a failure can no
             // longer fall back to an older version.
-            let mut counting = Counting { inner: &mut *out, written: 0 };
+            let mut counting = Counting {
+                inner: &mut *out,
+                written: 0,
+            };
             match self
                 .read_version(map, prefix, entries, read_key, range.clone(), &mut counting)
                 .await
