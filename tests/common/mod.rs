@@ -435,7 +435,7 @@ impl Grid {
     pub async fn slot_contents(&self, i: usize, si: &StorageIndex) -> BTreeMap<ShareNum, Bytes> {
         self.servers[i]
             .inner
-            .slot_readv(*si, vec![], vec![(0, 1 << 30)])
+            .slot_readv(*si, vec![], vec![(0, 4 << 20)])
             .await
             .unwrap()
             .into_iter()

@@ -207,6 +207,48 @@ impl SignedVersion {
         }
     }
 
+    /// The writes that turn share `shnum` of the version this one replaces
+    /// into this version, when only segments `touched` changed and the
+    /// layout did not: the header, the share hash chain, the signature,
+    /// and the block hash tree nodes on the paths of the touched leaves.
+    pub fn share_update(&self, shnum: usize, touched: std::ops::Range<u64>) -> Vec<(u64, Vec<u8>)> {
+        let o = &self.offsets;
+        let tree = &self.block_trees[shnum];
+        let mut nodes = std::collections::BTreeSet::new();
+        for seg in touched {
+            let mut i = tree.leaf_index(seg as usize);
+            nodes.insert(i);
+            while i > 0 {
+                i = (i - 1) / 2;
+                nodes.insert(i);
+            }
+        }
+        let mut out = vec![
+            (0, header(&self.prefix, o)),
+            (o.share_hash_chain.start, encode_chain(&self.chain(shnum))),
+            (o.signature.start, self.signature.clone()),
+        ];
+        // Runs of adjacent nodes go as one write.
+        let mut run: Option<(usize, Vec<u8>)> = None;
+        for i in nodes {
+            match &mut run {
+                Some((start, bytes)) if *start + bytes.len() / 32 == i => {
+                    bytes.extend_from_slice(&tree.nodes()[i])
+                }
+                _ => {
+                    if let Some((start, bytes)) = run.take() {
+                        out.push((o.block_hash_tree.start + 32 * start as u64, bytes));
+                    }
+                    run = Some((i, tree.nodes()[i].to_vec()));
+                }
+            }
+        }
+        if let Some((start, bytes)) = run {
+            out.push((o.block_hash_tree.start + 32 * start as u64, bytes));
+        }
+        out
+    }
+
     /// Where segment `segnum`'s block goes in every share, and its bytes
     /// as written (MDMF: salt then block).
     pub fn block_write(&self, seg: &EncodedSegment, shnum: usize) -> (u64, Vec<u8>) {

@@ -172,6 +172,7 @@ impl MutableClient {
             source: source_segments(geo, source),
             kept_leaves: None,
             targets: None,
+            in_place: false,
             seqnum,
             read_key,
         })
@@ -488,6 +489,7 @@ impl MutableClient {
             source,
             kept_leaves: Some(kept),
             targets: Some(targets),
+            in_place: geo.segments == old.segments,
             seqnum: map.highest_seqnum() + 1,
             read_key: keys.read_key,
         };
