@@ -171,16 +171,19 @@ impl Grid {
     }
 
     fn put(&self, client: &Path, file: &Path, env: &[(&str, &str)]) -> Result<String, String> {
-        let o = tahoe(
-            &[
-                "put",
-                "--basedir",
-                client.to_str().unwrap(),
-                file.to_str().unwrap(),
-            ],
-            env,
-            120,
-        );
+        self.put_with(client, &[file.to_str().unwrap()], env)
+    }
+
+    /// `tahoe put --basedir CLIENT ARGS...`: standard output, or the error.
+    fn put_with(
+        &self,
+        client: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<String, String> {
+        let mut all = vec!["put", "--basedir", client.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let o = tahoe(&all, env, 120);
         if o.status.success() {
             Ok(text(&o.stdout).trim().to_string())
         } else {
@@ -666,4 +669,97 @@ fn a_second_node_on_one_basedir_is_refused_by_the_lock() {
     let _ = first.wait();
     assert!(!o.status.success(), "a second node ran on the same basedir");
     assert!(text(&o.stderr).contains("locked"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn mutable_files_from_the_command_line() {
+    use tahoe_core::cap::Cap;
+    let g = Grid::new(10);
+    let (c0, c1) = (g.clients[0].clone(), g.clients[1].clone());
+    // SDMF (--mutable's default) and MDMF of several segments.
+    let small = pseudo_random_bytes(1, 5000);
+    let f = g.file("small", &small);
+    let sdmf = g
+        .put_with(&c0, &["--mutable", f.to_str().unwrap()], &[])
+        .unwrap();
+    assert!(sdmf.starts_with("URI:SSK:"), "{sdmf}");
+    let big = pseudo_random_bytes(2, (3 << 20) + 17);
+    let f = g.file("big", &big);
+    let mdmf = g
+        .put_with(&c0, &["--format", "mdmf", f.to_str().unwrap()], &[])
+        .unwrap();
+    assert!(mdmf.starts_with("URI:MDMF:"), "{mdmf}");
+    assert!(g.get(&c1, &sdmf).unwrap() == small);
+    assert!(g.get(&c1, &mdmf).unwrap() == big);
+    // The read cap reads too; the verify cap cannot.
+    let Ok(Cap::SskWrite(w)) = mdmf.parse::<Cap>() else {
+        panic!()
+    };
+    let read = w.read_cap().to_string();
+    assert!(g.get(&c1, &read).unwrap() == big);
+    let err = g
+        .get(&c1, &w.read_cap().verifier().to_string())
+        .unwrap_err();
+    assert!(err.contains("verify cap cannot be downloaded"), "{err}");
+    // `put FILE WRITECAP` replaces the contents, from another client.
+    let newer = pseudo_random_bytes(3, 70_000);
+    let f = g.file("newer", &newer);
+    let out = g.put_with(&c1, &[f.to_str().unwrap(), &sdmf], &[]).unwrap();
+    assert!(out.is_empty(), "an overwrite prints nothing: {out}");
+    assert!(g.get(&c0, &sdmf).unwrap() == newer);
+    // Caps of the wrong kind for the operation.
+    let err = g
+        .put_with(&c1, &[f.to_str().unwrap(), &read], &[])
+        .unwrap_err();
+    assert!(
+        err.contains("write cap") && err.contains("MDMF read"),
+        "{err}"
+    );
+    let chk = g.put(&c0, &f, &[]).unwrap();
+    let err = g
+        .put_with(&c1, &[f.to_str().unwrap(), &chk], &[])
+        .unwrap_err();
+    assert!(err.contains("write cap"), "{err}");
+    let err = g
+        .put_with(
+            &c1,
+            &["--mutable", "--format", "chk", f.to_str().unwrap()],
+            &[],
+        )
+        .unwrap_err();
+    assert!(err.contains("--format chk"), "{err}");
+    let err = g
+        .put_with(&c1, &["--format", "mdmf", f.to_str().unwrap(), &sdmf], &[])
+        .unwrap_err();
+    assert!(err.contains("SDMF"), "{err}");
+    // Two clients overwriting at once: both finish (the loser retries)
+    // and the file is one of the two, whole.
+    let a = pseudo_random_bytes(4, 200_000);
+    let b = pseudo_random_bytes(5, 200_000);
+    let (fa, fb) = (g.file("a", &a), g.file("b", &b));
+    let spawn = |client: &Path, file: &Path| {
+        Command::new(EXE)
+            .args([
+                "put",
+                "--basedir",
+                client.to_str().unwrap(),
+                file.to_str().unwrap(),
+                &mdmf,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (pa, pb) = (spawn(&c0, &fa), spawn(&c1, &fb));
+    for p in [pa, pb] {
+        let o = p.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let last = g.get(&c0, &mdmf).unwrap();
+    assert!(
+        last == a || last == b,
+        "the file is neither writer's version"
+    );
 }
