@@ -8,6 +8,16 @@
 //! the figures are the software's, not the disk's), else the temp dir.
 //!
 //! Run: `cargo bench --bench grid` (sizes in MiB as arguments, default 16 128).
+//!
+//! `cargo bench --bench grid -- --mutable [--tahoe BASE]` measures mutable
+//! files instead: MDMF create, read, overwrite of 1 MB and a 5-byte write
+//! at an offset, through a client that keeps its connections (as a
+//! gateway does) and a key pool filled while idle; with `--tahoe`, the same
+//! operations on a running Tahoe-LAFS 1.20 grid (`../shared/bench/
+//! tahoe-grid.sh`, work folder BASE) through its web API, in turns with
+//! ours, each grid frozen (SIGSTOP) while the other is measured; then a
+//! 1 GiB MDMF file through `tahoe put --format mdmf` / `tahoe get` with
+//! the gateway's peak RSS. `scripts/bench-mutable.sh` runs all of it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -102,6 +112,13 @@ impl Drop for Nodes {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mutable = args.iter().any(|a| a == "--mutable");
+    let tahoe_base = args
+        .iter()
+        .position(|a| a == "--tahoe")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let sizes: Vec<u64> = {
         let a: Vec<u64> = std::env::args()
             .skip(1)
@@ -160,6 +177,10 @@ fn main() {
         }
         assert!(Instant::now() < deadline, "grid did not come up");
         std::thread::sleep(Duration::from_millis(100));
+    }
+    if mutable {
+        mutable_bench(root, &gateway, &nodes, tahoe_base.as_deref());
+        return;
     }
     println!(
         "grid: queen + 10 storage nodes (processes, TLS on 127.0.0.1), gateway = tahoe put/get, 3-of-10, 1 MiB segments"
@@ -239,4 +260,208 @@ fn main() {
         "idle grid (11 processes, {secs} s): {:.2}% of one core",
         (after - before) as f64 / 100.0 / secs as f64 * 100.0
     );
+}
+
+/// SIGSTOP or SIGCONT every pid.
+#[allow(unsafe_code)]
+fn signal_all(pids: &[u32], sig: i32) {
+    for &p in pids {
+        // SAFETY: kill(2) has no memory effects.
+        unsafe {
+            libc::kill(p as i32, sig);
+        }
+    }
+}
+
+/// One Tahoe web API call with curl: (seconds as curl measured it, body).
+fn curl(args: &[&str]) -> (f64, String) {
+    let o = Command::new("curl")
+        .args(["-sS", "-f", "-w", "\n%{time_total}"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "curl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, t) = text.rsplit_once('\n').unwrap();
+    (t.trim().parse().unwrap(), body.to_string())
+}
+
+fn mutable_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Path>) {
+    use std::sync::Arc;
+    use tahoe_core::immutable::source::BytesSource;
+    use tahoe_core::mutable::MutableFormat;
+    use tahoe_core::mutable::keys::KeyPool;
+
+    const RUNS: usize = 5;
+    const POOL: usize = 2;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let session = rt.block_on(tahoe::node::Session::open(gateway)).unwrap();
+    let client = rt
+        .block_on(session.mutable_client(KeyPool::new(POOL)))
+        .unwrap();
+    let ours_pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
+    let tahoe_pids: Vec<u32> = tahoe_base
+        .map(|b| {
+            std::fs::read_dir(b.join("pids"))
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                        .filter_map(|t| t.trim().parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    if tahoe_base.is_some() {
+        assert!(
+            !tahoe_pids.is_empty(),
+            "no Tahoe-LAFS grid is running (no pid files)"
+        );
+    }
+    let tgw = "http://127.0.0.1:23300";
+    let ops = ["create", "read", "overwrite", "write 5 B at offset"];
+    let mut ours: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    let wait_pool = || {
+        while client.keys.ready() < POOL {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for run in 0..RUNS {
+        let a = pseudo_random_bytes(7_000 + run as u64, 1_000_000);
+        let b = pseudo_random_bytes(8_000 + run as u64, 1_000_000);
+        signal_all(&tahoe_pids, libc::SIGSTOP);
+        wait_pool();
+        std::thread::sleep(Duration::from_millis(300));
+        rt.block_on(async {
+            let t = Instant::now();
+            let cap = client
+                .create(
+                    MutableFormat::Mdmf,
+                    Arc::new(BytesSource(bytes::Bytes::from(a.clone()))),
+                )
+                .await
+                .unwrap();
+            ours[0].push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let mut out = Vec::new();
+            client
+                .read(&cap.read_cap(), 0..u64::MAX, &mut out)
+                .await
+                .unwrap();
+            ours[1].push(t.elapsed().as_secs_f64());
+            assert!(out == a);
+            let t = Instant::now();
+            client
+                .overwrite(&cap, Arc::new(BytesSource(bytes::Bytes::from(b.clone()))))
+                .await
+                .unwrap();
+            ours[2].push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            client
+                .write_at(&cap, 500_000, bytes::Bytes::from_static(b"hello"))
+                .await
+                .unwrap();
+            ours[3].push(t.elapsed().as_secs_f64());
+            let mut out = Vec::new();
+            client
+                .read(&cap.read_cap(), 500_000..500_005, &mut out)
+                .await
+                .unwrap();
+            assert_eq!(out, b"hello");
+        });
+        if tahoe_base.is_some() {
+            signal_all(&ours_pids, libc::SIGSTOP);
+            signal_all(&tahoe_pids, libc::SIGCONT);
+            std::thread::sleep(Duration::from_millis(500));
+            let fa = root.join("tahoe-a");
+            let fb = root.join("tahoe-b");
+            let five = root.join("five");
+            std::fs::write(&fa, &a).unwrap();
+            std::fs::write(&fb, &b).unwrap();
+            std::fs::write(&five, b"hello").unwrap();
+            let (t, cap) = curl(&[
+                "-T",
+                fa.to_str().unwrap(),
+                &format!("{tgw}/uri?format=mdmf"),
+            ]);
+            assert!(cap.starts_with("URI:MDMF:"), "{cap}");
+            theirs[0].push(t);
+            let (t, body) = curl(&[&format!("{tgw}/uri/{cap}")]);
+            assert_eq!(body.len(), a.len());
+            theirs[1].push(t);
+            theirs[2].push(curl(&["-T", fb.to_str().unwrap(), &format!("{tgw}/uri/{cap}")]).0);
+            theirs[3].push(
+                curl(&[
+                    "-T",
+                    five.to_str().unwrap(),
+                    &format!("{tgw}/uri/{cap}?offset=500000"),
+                ])
+                .0,
+            );
+            signal_all(&ours_pids, libc::SIGCONT);
+        }
+    }
+    signal_all(&tahoe_pids, libc::SIGCONT);
+    println!(
+        "mutable (MDMF, 1 MB, 3-of-10, 10 storage node processes; ours through a client keeping its \
+         connections and a pool of {POOL} keys; Tahoe-LAFS 1.20 through its web API, curl's time_total), median of {RUNS}:"
+    );
+    println!("| op | ours ms | tahoe ms | ours faster by |");
+    println!("|---|---|---|---|");
+    for (i, op) in ops.iter().enumerate() {
+        let o = median(ours[i].clone()) * 1e3;
+        if theirs[i].is_empty() {
+            println!("| {op} | {o:.1} | - | - |");
+        } else {
+            let t = median(theirs[i].clone()) * 1e3;
+            println!("| {op} | {o:.1} | {t:.1} | {:.1}x |", t / o);
+        }
+    }
+    // 1 GiB MDMF through the command line: time and the gateway's peak RSS.
+    let file = root.join("big");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        for i in 0..1024 {
+            f.write_all(&pseudo_random_bytes(9_000_000 + i, 1 << 20))
+                .unwrap();
+        }
+    }
+    let (t, rss, _, cap) = timed(&[
+        "put",
+        "--basedir",
+        gateway.to_str().unwrap(),
+        "--format",
+        "mdmf",
+        file.to_str().unwrap(),
+    ]);
+    println!(
+        "1 GiB MDMF: tahoe put --format mdmf {:.1} s ({:.1} MB/s), peak RSS {} MiB",
+        t,
+        1073.741824 / t,
+        rss / 1024
+    );
+    let (t, rss, _, _) = timed(&[
+        "get",
+        "--basedir",
+        gateway.to_str().unwrap(),
+        &cap,
+        "/dev/null",
+    ]);
+    println!(
+        "1 GiB MDMF: tahoe get {:.1} s ({:.1} MB/s), peak RSS {} MiB",
+        t,
+        1073.741824 / t,
+        rss / 1024
+    );
+    let _ = std::fs::remove_file(&file);
 }

@@ -647,8 +647,9 @@ impl Session {
         )?)
     }
 
-    /// A mutable-file client over the servers known now.
-    async fn mutable(&self, keys: KeyPool) -> Result<MutableClient> {
+    /// A mutable-file client over the servers known now, with `keys` as
+    /// its source of signing keys.
+    pub async fn mutable_client(&self, keys: KeyPool) -> Result<MutableClient> {
         let e = &self.cfg.encoding;
         let servers = self.servers(usize::from(e.n)).await?;
         Ok(MutableClient::new(
@@ -671,14 +672,14 @@ impl Session {
     ) -> Result<SskWriteCap> {
         // The key is made while the servers are found.
         let keygen = tokio::task::spawn_blocking(SigningKey::generate);
-        let client = self.mutable(KeyPool::new(0)).await?;
+        let client = self.mutable_client(KeyPool::new(0)).await?;
         let key = keygen.await.context("key generation")??;
         Ok(client.create_with_key(key, format, source).await?)
     }
 
     /// Replace the contents of the mutable file `cap`.
     pub async fn overwrite(&self, cap: &SskWriteCap, source: Arc<dyn Source>) -> Result<()> {
-        let client = self.mutable(KeyPool::new(0)).await?;
+        let client = self.mutable_client(KeyPool::new(0)).await?;
         client.overwrite(cap, source).await?;
         Ok(())
     }
@@ -690,7 +691,7 @@ impl Session {
         range: std::ops::Range<u64>,
         out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     ) -> Result<ReadReport> {
-        let client = self.mutable(KeyPool::new(0)).await?;
+        let client = self.mutable_client(KeyPool::new(0)).await?;
         Ok(client.read(cap, range, out).await?)
     }
 
