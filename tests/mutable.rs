@@ -567,3 +567,51 @@ fn caps_of_the_wrong_kind_and_missing_files_are_clear_errors() {
         let _ = BTreeMap::<u8, u8>::new();
     });
 }
+
+#[test]
+fn a_newer_version_a_minority_cannot_deliver_is_skipped() {
+    rt().block_on(async {
+        let (grid, client) = setup().await;
+        let cap = client
+            .create_with_key(test_key(43), MutableFormat::Sdmf, src(b"version one"))
+            .await
+            .unwrap();
+        let si = cap.storage_index();
+        let v1: Vec<_> =
+            futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
+        client.overwrite(&cap, src(b"version two")).await.unwrap();
+        // Seven servers went back to version one; the three holding version
+        // two (k of them: it looks recoverable, signatures and all) serve
+        // broken blocks. A minority offering what it cannot deliver does
+        // not make the file unreadable: the reader falls back, and says so.
+        for (i, shares) in v1.iter().enumerate().take(7) {
+            grid.set_fault(i, Fault::Stale(shares.clone()));
+        }
+        for s in 7..10 {
+            let contents = grid.slot_contents(s, &si).await;
+            let (&shnum, share) = contents.iter().next().unwrap();
+            let head = ShareHead::parse(share).unwrap();
+            grid.set_fault(
+                s,
+                Fault::Flip {
+                    shnum,
+                    offset: head.offsets.share_data.start,
+                },
+            );
+        }
+        let mut out = Vec::new();
+        let r = client
+            .read(&cap.read_cap(), 0..u64::MAX, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(out, b"version one");
+        assert_eq!(r.prefix.seqnum, 1);
+        assert!(
+            r.bad_shares
+                .iter()
+                .any(|b| b.reason.contains("version 2 undeliverable")),
+            "{:?}",
+            r.bad_shares
+        );
+    });
+}

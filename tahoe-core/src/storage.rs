@@ -319,23 +319,7 @@ pub fn apply_writes(
     writes: &[WriteVector],
     new_length: Option<u64>,
 ) -> Result<()> {
-    let mut final_len = current.len() as u64;
-    for w in writes {
-        let end = w
-            .offset
-            .checked_add(w.data.len() as u64)
-            .ok_or_else(|| Error::invalid_input("write vector overflows"))?;
-        final_len = final_len.max(end);
-    }
-    if let Some(n) = new_length {
-        final_len = n;
-    }
-    let peak = final_len.max(current.len() as u64);
-    if peak > MAX_MUTABLE_SHARE {
-        return Err(Error::invalid_input(format!(
-            "mutable share would grow to {peak} bytes, over the {MAX_MUTABLE_SHARE} limit"
-        )));
-    }
+    length_after_writes(current.len() as u64, writes, new_length)?;
     for w in writes {
         let off = w.offset as usize;
         let end = off + w.data.len();
@@ -348,6 +332,35 @@ pub fn apply_writes(
         current.resize(n as usize, 0);
     }
     Ok(())
+}
+
+/// The length a mutable share of `current_len` bytes has after `writes`
+/// and `new_length`; `InvalidInput` when it (or any moment of the update)
+/// would exceed [`MAX_MUTABLE_SHARE`]. Backends check this before they
+/// change anything.
+pub fn length_after_writes(
+    current_len: u64,
+    writes: &[WriteVector],
+    new_length: Option<u64>,
+) -> Result<u64> {
+    let mut final_len = current_len;
+    for w in writes {
+        let end = w
+            .offset
+            .checked_add(w.data.len() as u64)
+            .ok_or_else(|| Error::invalid_input("write vector overflows"))?;
+        final_len = final_len.max(end);
+    }
+    if let Some(n) = new_length {
+        final_len = n;
+    }
+    let peak = final_len.max(current_len);
+    if peak > MAX_MUTABLE_SHARE {
+        return Err(Error::invalid_input(format!(
+            "mutable share would grow to {peak} bytes, over the {MAX_MUTABLE_SHARE} limit"
+        )));
+    }
+    Ok(final_len)
 }
 
 /// Check a write against a pending share's declared size.

@@ -5,6 +5,8 @@
 //! ```text
 //! shares/<2-char prefix>/<storage index>/<shnum>          sealed immutable share
 //! shares/<2-char prefix>/<storage index>/<shnum>.mutable  mutable share
+//! shares/<2-char prefix>/<storage index>/<shnum>.mutable.journal
+//!                                                 an update being applied
 //! shares/<2-char prefix>/<storage index>/leases           lease records
 //! incoming/<unique name>                                  data not yet sealed
 //! ```
@@ -18,8 +20,16 @@
 //! - an immutable share is written to `incoming/`, fsynced, then hard-linked
 //!   to its final name (which fails if the name exists, so the first seal
 //!   wins) and the directory fsynced;
-//! - a mutable share or the lease file is rewritten whole into `incoming/`,
-//!   fsynced and renamed over the old one.
+//! - the lease file, and a mutable share of up to [`REWRITE_LIMIT`] bytes,
+//!   is rewritten whole into `incoming/`, fsynced and renamed over the old
+//!   one;
+//! - a larger mutable share is changed in place behind a redo journal: the
+//!   writes go first to `<shnum>.mutable.journal` (written to `incoming/`,
+//!   fsynced, renamed into place), then into the share, which is fsynced
+//!   before the journal is removed. A journal left by a crash is applied
+//!   again (writes are idempotent) before the share is next read or
+//!   written. So a large share written piece by piece (an MDMF publish)
+//!   costs each call its own bytes, not the whole share's.
 //!
 //! A crash leaves at most files in `incoming/`, which are never listed and
 //! are removed when the backend is next opened. One process uses a root at a
@@ -43,14 +53,98 @@ use serde::Deserialize;
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{
     Lease, MAX_MUTABLE_SHARE, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend,
-    StorageIndex, TestVector, WriteVector, apply_writes, check_pending_write, merge_lease,
-    read_range, tests_hold,
+    StorageIndex, TestVector, WriteVector, apply_writes, check_pending_write, constant_time_eq,
+    length_after_writes, merge_lease, read_range, tests_hold,
 };
 use tahoe_core::{Error, Result};
 use tokio::sync::Mutex;
 
 /// The registry name.
 pub const NAME: &str = "fs";
+
+/// Mutable shares up to this size are rewritten whole on every change
+/// (two fsyncs); larger ones are changed in place behind a journal.
+pub const REWRITE_LIMIT: u64 = 1 << 20;
+
+const JOURNAL_SUFFIX: &str = ".journal";
+const JOURNAL_MAGIC: &[u8] = b"tahoe-rs fs journal v1\n";
+const JOURNAL_TAG: &[u8] = b"tahoe-rs fs journal checksum v1";
+
+/// A journal: magic, new length (`u64::MAX`: none), count, then each
+/// write's offset, length and bytes, and a hash of all of it.
+fn encode_journal(writes: &[WriteVector], new_length: Option<u64>) -> Vec<u8> {
+    let mut out = JOURNAL_MAGIC.to_vec();
+    out.extend_from_slice(&new_length.unwrap_or(u64::MAX).to_be_bytes());
+    out.extend_from_slice(&(writes.len() as u64).to_be_bytes());
+    for w in writes {
+        out.extend_from_slice(&w.offset.to_be_bytes());
+        out.extend_from_slice(&(w.data.len() as u64).to_be_bytes());
+        out.extend_from_slice(&w.data);
+    }
+    let h = tahoe_core::hash::tagged_hash(JOURNAL_TAG, &out);
+    out.extend_from_slice(&h);
+    out
+}
+
+type Journal = (Vec<WriteVector>, Option<u64>);
+
+fn decode_journal(path: &Path, data: &[u8]) -> Result<Journal> {
+    let bad = |why: &str| Error::corrupt(format!("journal {}: {why}", path.display()));
+    if data.len() < JOURNAL_MAGIC.len() + 16 + 32 || !data.starts_with(JOURNAL_MAGIC) {
+        return Err(bad("not a journal"));
+    }
+    let (body, hash) = data.split_at(data.len() - 32);
+    if tahoe_core::hash::tagged_hash(JOURNAL_TAG, body)[..] != *hash {
+        return Err(bad("checksum does not match"));
+    }
+    let mut at = JOURNAL_MAGIC.len();
+    let u64_at = |at: &mut usize| -> Result<u64> {
+        let b = body.get(*at..*at + 8).ok_or_else(|| bad("truncated"))?;
+        *at += 8;
+        Ok(u64::from_be_bytes(
+            b.try_into().map_err(|_| bad("truncated"))?,
+        ))
+    };
+    let new_length = Some(u64_at(&mut at)?).filter(|&n| n != u64::MAX);
+    let count = u64_at(&mut at)?;
+    let mut writes = Vec::new();
+    for _ in 0..count {
+        let offset = u64_at(&mut at)?;
+        let len = u64_at(&mut at)? as usize;
+        let end = at
+            .checked_add(len)
+            .filter(|&e| e <= body.len())
+            .ok_or_else(|| bad("truncated"))?;
+        writes.push(WriteVector {
+            offset,
+            data: Bytes::copy_from_slice(&body[at..end]),
+        });
+        at = end;
+    }
+    if at != body.len() {
+        return Err(bad("trailing bytes"));
+    }
+    length_after_writes(0, &writes, new_length)?;
+    Ok((writes, new_length))
+}
+
+/// Apply writes to an open share file and fsync it.
+fn apply_in_place(
+    file: &File,
+    path: &Path,
+    writes: &[WriteVector],
+    new_length: Option<u64>,
+) -> Result<()> {
+    for w in writes {
+        file.write_all_at(&w.data, w.offset)
+            .map_err(|e| io_err("write", path, e))?;
+    }
+    if let Some(n) = new_length {
+        file.set_len(n)
+            .map_err(|e| io_err("set length of", path, e))?;
+    }
+    file.sync_all().map_err(|e| io_err("fsync", path, e))
+}
 
 /// `[storage.fs]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +280,78 @@ impl FsBackend {
             ShareKind::Mutable => format!("{shnum}{MUTABLE_SUFFIX}"),
         };
         self.si_dir(si).join(name)
+    }
+
+    fn journal_path(&self, si: &StorageIndex, shnum: ShareNum) -> PathBuf {
+        self.si_dir(si)
+            .join(format!("{shnum}{MUTABLE_SUFFIX}{JOURNAL_SUFFIX}"))
+    }
+
+    /// Finish an in-place update a crash interrupted (blocking; the
+    /// caller holds the share's lock).
+    fn replay_journal(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()> {
+        let journal = self.journal_path(si, shnum);
+        let data = match fs::read(&journal) {
+            Ok(d) => d,
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("read", &journal, e)),
+        };
+        let (writes, new_length) = decode_journal(&journal, &data)?;
+        let path = self.share_path(si, shnum, ShareKind::Mutable);
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err("open", &path, e))?;
+        apply_in_place(&file, &path, &writes, new_length)?;
+        fs::remove_file(&journal).map_err(|e| io_err("remove", &journal, e))?;
+        sync_dir(&self.si_dir(si))
+    }
+
+    /// Test and change an existing large share in place, behind a journal.
+    fn update_in_place(
+        &self,
+        si: &StorageIndex,
+        shnum: ShareNum,
+        file: &File,
+        size: u64,
+        tests: &[TestVector],
+        writes: &[WriteVector],
+        new_length: Option<u64>,
+    ) -> Result<bool> {
+        let path = self.share_path(si, shnum, ShareKind::Mutable);
+        let mut all = true;
+        for t in tests {
+            let r = read_range(size, t.offset, t.length);
+            let mut buf = vec![0u8; (r.end - r.start) as usize];
+            file.read_exact_at(&mut buf, r.start)
+                .map_err(|e| io_err("read", &path, e))?;
+            all &= constant_time_eq(&buf, &t.expected);
+        }
+        if !all {
+            return Ok(false);
+        }
+        length_after_writes(size, writes, new_length)?;
+        if writes.is_empty() && new_length.is_none() {
+            return Ok(true);
+        }
+        let journal = self.journal_path(si, shnum);
+        let tmp = self.temp_path();
+        let staged = (|| {
+            let f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+            f.write_all_at(&encode_journal(writes, new_length), 0)
+                .map_err(|e| io_err("write", &tmp, e))?;
+            f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
+            fs::rename(&tmp, &journal).map_err(|e| io_err("rename onto", &journal, e))?;
+            sync_dir(&self.si_dir(si))
+        })();
+        if let Err(e) = staged {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        apply_in_place(file, &path, writes, new_length)?;
+        fs::remove_file(&journal).map_err(|e| io_err("remove", &journal, e))?;
+        sync_dir(&self.si_dir(si))?;
+        Ok(true)
     }
 
     fn temp_path(&self) -> PathBuf {
@@ -541,6 +707,12 @@ impl StorageBackend for FsBackend {
         offset: u64,
         len: u64,
     ) -> Result<Bytes> {
+        if kind == ShareKind::Mutable && self.journal_path(si, shnum).exists() {
+            let _guard = self.stripe(si, Some(shnum)).lock().await;
+            let b = self.clone();
+            let si = *si;
+            blocking(move || b.replay_journal(&si, shnum)).await?;
+        }
         let b = self.clone();
         let si = *si;
         blocking(move || {
@@ -610,6 +782,7 @@ impl StorageBackend for FsBackend {
         let b = self.clone();
         let si = *si;
         blocking(move || {
+            let _ = fs::remove_file(b.journal_path(&si, shnum));
             for kind in [ShareKind::Immutable, ShareKind::Mutable] {
                 let path = b.share_path(&si, shnum, kind);
                 match fs::remove_file(&path) {
@@ -649,7 +822,27 @@ impl StorageBackend for FsBackend {
                     "share {shnum} of {si} is immutable"
                 )));
             }
+            b.replay_journal(&si, shnum)?;
             let path = b.share_path(&si, shnum, ShareKind::Mutable);
+            match fs::metadata(&path) {
+                Ok(m) if m.len() > REWRITE_LIMIT && m.len() <= MAX_MUTABLE_SHARE => {
+                    let file = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&path)
+                        .map_err(|e| io_err("open", &path, e))?;
+                    return b.update_in_place(
+                        &si,
+                        shnum,
+                        &file,
+                        m.len(),
+                        &tests,
+                        &writes,
+                        new_length,
+                    );
+                }
+                _ => {}
+            }
             let current = read_mutable(&path)?;
             let exists = current.is_some();
             let mut data = current.unwrap_or_default();
@@ -707,6 +900,92 @@ pub fn register(registry: &mut Registry) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wv(offset: u64, data: &[u8]) -> WriteVector {
+        WriteVector {
+            offset,
+            data: Bytes::copy_from_slice(data),
+        }
+    }
+
+    #[tokio::test]
+    async fn large_mutable_shares_change_in_place_as_a_rewrite_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FsBackend::open(dir.path()).unwrap();
+        let si = StorageIndex([3; 16]);
+        let mut model = vec![7u8; (REWRITE_LIMIT + 5000) as usize];
+        assert!(
+            b.test_and_write(&si, 1, &[TestVector::absent()], &[wv(0, &model)], None)
+                .await
+                .unwrap()
+        );
+        let steps: Vec<(Vec<WriteVector>, Option<u64>)> = vec![
+            (vec![wv(10, b"abc"), wv(REWRITE_LIMIT, b"tail")], None),
+            (vec![wv(model.len() as u64 + 100, b"past the end")], None),
+            (vec![wv(5, b"x")], Some(REWRITE_LIMIT + 3000)),
+            (vec![], Some(REWRITE_LIMIT + 4000)),
+        ];
+        for (writes, new_length) in steps {
+            let test = TestVector::equals(0, Bytes::copy_from_slice(&model[..16]));
+            assert!(
+                b.test_and_write(&si, 1, &[test], &writes, new_length)
+                    .await
+                    .unwrap()
+            );
+            apply_writes(&mut model, &writes, new_length).unwrap();
+            let got = b
+                .read(&si, 1, ShareKind::Mutable, 0, 1 << 30)
+                .await
+                .unwrap();
+            assert!(got == model, "in-place update differs from a rewrite");
+            assert!(!b.journal_path(&si, 1).exists());
+        }
+        // A failing test changes nothing.
+        let wrong = TestVector::equals(0, Bytes::from_static(b"nope"));
+        assert!(
+            !b.test_and_write(&si, 1, &[wrong], &[wv(0, b"zzzz")], None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            b.read(&si, 1, ShareKind::Mutable, 0, 1 << 30)
+                .await
+                .unwrap()
+                == model
+        );
+    }
+
+    #[tokio::test]
+    async fn a_journal_left_by_a_crash_is_applied_before_the_next_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FsBackend::open(dir.path()).unwrap();
+        let si = StorageIndex([4; 16]);
+        let mut model = vec![1u8; (REWRITE_LIMIT + 10) as usize];
+        assert!(
+            b.test_and_write(&si, 0, &[TestVector::absent()], &[wv(0, &model)], None)
+                .await
+                .unwrap()
+        );
+        // The crash: the journal is in place, the share not yet changed.
+        let writes = vec![wv(3, b"journaled"), wv(REWRITE_LIMIT + 8, b"end")];
+        std::fs::write(b.journal_path(&si, 0), encode_journal(&writes, None)).unwrap();
+        apply_writes(&mut model, &writes, None).unwrap();
+        let got = b
+            .read(&si, 0, ShareKind::Mutable, 0, 1 << 30)
+            .await
+            .unwrap();
+        assert!(got == model);
+        assert!(!b.journal_path(&si, 0).exists());
+        // A damaged journal is an error, never applied half-way.
+        let mut bad = encode_journal(&[wv(0, b"evil")], None);
+        let n = bad.len();
+        bad[n - 40] ^= 1;
+        std::fs::write(b.journal_path(&si, 0), &bad).unwrap();
+        let err = b.read(&si, 0, ShareKind::Mutable, 0, 16).await.unwrap_err();
+        assert_eq!(err.kind(), tahoe_core::ErrorKind::Corrupt);
+        // Journals are not shares.
+        assert_eq!(b.list(&si).await.unwrap().len(), 1);
+    }
 
     #[test]
     fn share_names_are_canonical() {

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::storage::{
     Lease, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
-    WriteVector, apply_writes, check_pending_write, merge_lease, read_range, tests_hold,
+    WriteVector, apply_writes, check_pending_write, length_after_writes, merge_lease, read_range,
+    tests_hold,
 };
 use tahoe_core::{Error, Result};
 
@@ -106,7 +107,18 @@ impl Content {
         Bytes::from(out)
     }
 
-    fn to_vec(&self) -> Vec<u8> {
+    /// The bytes as one vector, without a copy when they are one chunk
+    /// nobody else holds.
+    fn into_vec(self) -> Vec<u8> {
+        if self.chunks.len() == 1 {
+            if let Some((_, only)) = self.chunks.into_iter().next() {
+                return match only.try_into_mut() {
+                    Ok(unique) => unique.into(),
+                    Err(shared) => shared.to_vec(),
+                };
+            }
+            return Vec::new();
+        }
         self.read(0, self.len).to_vec()
     }
 }
@@ -336,29 +348,39 @@ impl StorageBackend for MemoryBackend {
                 "share {shnum} of {si} is immutable"
             )));
         }
-        let current = existing.map(|s| s.data.to_vec()).unwrap_or_default();
-        if !tests_hold(&current, tests) {
+        let old = existing.map_or(0, |s| s.data.len);
+        if !tests_hold(
+            &existing
+                .map(|s| s.data.read(0, s.data.len))
+                .unwrap_or_default(),
+            tests,
+        ) {
             return Ok(false);
         }
         if existing.is_none() && writes.is_empty() && new_length.unwrap_or(0) == 0 {
             return Ok(true);
         }
-        let mut next = current.clone();
-        apply_writes(&mut next, writes, new_length)?;
-        let old = current.len() as u64;
-        let new = next.len() as u64;
+        // Sizes and space first, so that a refused write changes nothing.
+        let new = length_after_writes(old, writes, new_length)?;
         if new > old {
             st.reserve(self.capacity, new - old)?;
         } else {
             st.used = st.used.saturating_sub(old - new);
         }
-        st.shares.entry(*si).or_default().insert(
-            shnum,
-            Share {
-                data: Content::flat(Bytes::from(next)),
+        // Then in place: a large share written piece by piece costs each
+        // call its own bytes, not the share's.
+        let slot = st
+            .shares
+            .entry(*si)
+            .or_default()
+            .entry(shnum)
+            .or_insert(Share {
+                data: Content::default(),
                 kind: ShareKind::Mutable,
-            },
-        );
+            });
+        let mut data = std::mem::take(&mut slot.data).into_vec();
+        apply_writes(&mut data, writes, new_length)?;
+        slot.data = Content::flat(Bytes::from(data));
         Ok(true)
     }
 

@@ -197,16 +197,19 @@ impl MutableClient {
     ) -> Result<SskWriteCap> {
         let keys = WriteKeys::new(key, format, self.cipher.as_ref())?;
         let (k, n) = (self.k as u8, self.n as u8);
-        let map = self.servermap_of(&keys.cap.read_cap()).await;
-        if !map.checkstrings.is_empty() {
-            return Err(Error::already_exists(format!(
+        // A fresh key has no shares anywhere: no need to ask. Every share
+        // is written only where none exists, so a key used before shows up
+        // as a conflict.
+        let map = ServerMap::empty(&self.servers, keys.cap.storage_index());
+        let plan = self.full_plan(format, k, source, 1, keys.read_key)?;
+        match self.publisher(k, n)?.publish(&map, &keys, plan).await {
+            Ok(_) => Ok(keys.cap),
+            Err(e) if e.kind() == ErrorKind::Conflict => Err(Error::already_exists(format!(
                 "mutable file {} already has shares; refusing to create it again",
                 map.storage_index
-            )));
+            ))),
+            Err(e) => Err(e),
         }
-        let plan = self.full_plan(format, k, source, 1, keys.read_key)?;
-        self.publisher(k, n)?.publish(&map, &keys, plan).await?;
-        Ok(keys.cap)
     }
 
     /// The servermap of a file.

@@ -184,15 +184,26 @@ struct ServerWriter {
 }
 
 impl ServerWriter {
+    /// Queue a write (split so that no call carries more than about
+    /// [`FLUSH_BYTES`]).
     fn push(&mut self, shnum: ShareNum, offset: u64, data: Vec<u8>) {
         if self.failed.is_some() {
             return;
         }
-        self.pending_bytes += data.len();
-        self.pending.entry(shnum).or_default().push(WriteVector {
-            offset,
-            data: Bytes::from(data),
-        });
+        let data = Bytes::from(data);
+        let mut at = 0;
+        while at < data.len() || (at == 0 && data.is_empty()) {
+            let end = (at + FLUSH_BYTES).min(data.len());
+            self.pending_bytes += end - at;
+            self.pending.entry(shnum).or_default().push(WriteVector {
+                offset: offset + at as u64,
+                data: data.slice(at..end),
+            });
+            if end == data.len() {
+                break;
+            }
+            at = end;
+        }
     }
 
     /// Wait for the call in flight; records a failure.
@@ -214,46 +225,87 @@ impl ServerWriter {
         }
     }
 
-    /// Send what is pending (with `last` also setting each share's final
-    /// length). `provisional` is what later calls test.
+    /// Send what is pending, in calls of about [`FLUSH_BYTES`], one in
+    /// flight at a time. With `final_len`, this is the share's last
+    /// flush: its last call writes the real header (every write at offset
+    /// 0 goes into it, so earlier calls still find the provisional
+    /// checkstring they test) and sets the share's length.
     async fn flush(&mut self, provisional: &[u8], final_len: Option<u64>) {
-        self.settle().await;
-        if self.failed.is_some() || (self.pending.is_empty() && final_len.is_none()) {
-            return;
-        }
-        let mut writes = BTreeMap::new();
-        let pending = std::mem::take(&mut self.pending);
+        let mut vectors: Vec<(ShareNum, WriteVector)> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .flat_map(|(shnum, v)| v.into_iter().map(move |w| (shnum, w)))
+            .collect();
         self.pending_bytes = 0;
-        for (&shnum, test) in &self.shares {
-            let mut vectors = pending.get(&shnum).cloned().unwrap_or_default();
-            if final_len.is_none() && test.expected.as_ref() != provisional {
-                // The first call leaves the provisional checkstring, which
-                // later calls test (and a racing writer would not match).
-                vectors.push(WriteVector {
-                    offset: 0,
-                    data: Bytes::copy_from_slice(provisional),
-                });
+        if final_len.is_some() {
+            // Stable: the header writes keep their order, after the rest.
+            vectors.sort_by_key(|(_, w)| w.offset == 0);
+        }
+        let mut batches: Vec<Vec<(ShareNum, WriteVector)>> = Vec::new();
+        let mut size = usize::MAX;
+        for (shnum, w) in vectors {
+            let header = final_len.is_some() && w.offset == 0;
+            let fits = size.saturating_add(w.data.len()) <= FLUSH_BYTES;
+            let in_header_batch = batches
+                .last()
+                .is_some_and(|b| b.iter().any(|(_, v)| v.offset == 0));
+            if batches.is_empty() || !(fits || header && in_header_batch) {
+                batches.push(Vec::new());
+                size = 0;
             }
-            writes.insert(
-                shnum,
-                SlotWrite {
-                    tests: vec![test.clone()],
-                    writes: vectors,
-                    new_length: final_len,
-                },
-            );
+            size += w.data.len();
+            if let Some(b) = batches.last_mut() {
+                b.push((shnum, w));
+            }
         }
-        for test in self.shares.values_mut() {
-            *test = TestVector::equals(0, Bytes::copy_from_slice(provisional));
+        if batches.is_empty() && final_len.is_some() {
+            batches.push(Vec::new());
         }
-        let service = self.service.clone();
-        let (si, secrets) = (self.si, self.secrets.clone());
-        self.in_flight = Some(tokio::spawn(async move {
-            let (ok, _) = service
-                .slot_testv_and_readv_and_writev(si, secrets, writes, vec![])
-                .await?;
-            Ok(ok)
-        }));
+        let count = batches.len();
+        for (i, batch) in batches.into_iter().enumerate() {
+            self.settle().await;
+            if self.failed.is_some() {
+                return;
+            }
+            let last = final_len.is_some() && i + 1 == count;
+            let mut writes = BTreeMap::new();
+            for (&shnum, test) in &self.shares {
+                let mut vs: Vec<WriteVector> = batch
+                    .iter()
+                    .filter(|(s, _)| *s == shnum)
+                    .map(|(_, w)| w.clone())
+                    .collect();
+                if !last && test.expected.as_ref() != provisional {
+                    // The first call leaves the provisional checkstring,
+                    // which later calls test (a racing writer's would not
+                    // match).
+                    vs.push(WriteVector {
+                        offset: 0,
+                        data: Bytes::copy_from_slice(provisional),
+                    });
+                }
+                writes.insert(
+                    shnum,
+                    SlotWrite {
+                        tests: vec![test.clone()],
+                        writes: vs,
+                        new_length: if last { final_len } else { None },
+                    },
+                );
+            }
+            if !last {
+                for test in self.shares.values_mut() {
+                    *test = TestVector::equals(0, Bytes::copy_from_slice(provisional));
+                }
+            }
+            let service = self.service.clone();
+            let (si, secrets) = (self.si, self.secrets.clone());
+            self.in_flight = Some(tokio::spawn(async move {
+                let (ok, _) = service
+                    .slot_testv_and_readv_and_writev(si, secrets, writes, vec![])
+                    .await?;
+                Ok(ok)
+            }));
+        }
     }
 }
 

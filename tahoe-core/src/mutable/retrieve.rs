@@ -40,6 +40,9 @@ use crate::storage::{ShareNum, StorageIndex};
 /// Segments fetched and decoded at once.
 const WINDOW: usize = 4;
 
+/// The most bytes one read call asks for (well inside a call's budget).
+const READ_CHUNK: u64 = 4 << 20;
+
 /// What a read saw besides the data.
 #[derive(Debug, Clone)]
 pub struct ReadReport {
@@ -169,7 +172,29 @@ impl Shares {
     }
 
     /// Read `ranges` of source `i`'s share; each must come back whole.
+    /// Ranges too large for one call (an SDMF block of a large file) are
+    /// read in pieces.
     async fn read(&self, i: usize, ranges: Vec<(u64, u64)>) -> Result<Vec<bytes::Bytes>> {
+        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        if total > READ_CHUNK {
+            let mut out = Vec::with_capacity(ranges.len());
+            for (offset, len) in ranges {
+                let mut buf = Vec::with_capacity(len as usize);
+                let mut at = 0;
+                while at < len {
+                    let n = (len - at).min(READ_CHUNK);
+                    let piece = self.read_call(i, vec![(offset + at, n)]).await?;
+                    buf.extend_from_slice(&piece[0]);
+                    at += n;
+                }
+                out.push(bytes::Bytes::from(buf));
+            }
+            return Ok(out);
+        }
+        self.read_call(i, ranges).await
+    }
+
+    async fn read_call(&self, i: usize, ranges: Vec<(u64, u64)>) -> Result<Vec<bytes::Bytes>> {
         let s = &self.sources[i];
         let mut got = s
             .service

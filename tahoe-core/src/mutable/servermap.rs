@@ -140,6 +140,22 @@ impl ServerMap {
         map
     }
 
+    /// The map of a file nobody has written yet (a fresh key): every server
+    /// counts as answering and holding nothing, so a publish tests each
+    /// share for absence and a share that exists after all is a conflict.
+    pub fn empty(servers: &[ServerRef], si: StorageIndex) -> Self {
+        ServerMap {
+            servers: servers.to_vec(),
+            storage_index: si,
+            answered: servers.len(),
+            versions: BTreeMap::new(),
+            checkstrings: BTreeMap::new(),
+            unusable: Vec::new(),
+            failures: Vec::new(),
+            verifying_key: None,
+        }
+    }
+
     /// Parse one share's head and check its key and signature.
     fn check_share(
         &mut self,
