@@ -380,6 +380,8 @@ fn mutable_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<
             assert_eq!(out, b"hello");
         });
         if tahoe_base.is_some() {
+            // Our pool refills before Tahoe is measured, too.
+            wait_pool();
             signal_all(&ours_pids, libc::SIGSTOP);
             signal_all(&tahoe_pids, libc::SIGCONT);
             std::thread::sleep(Duration::from_millis(500));

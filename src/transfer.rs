@@ -92,13 +92,11 @@ impl PutKind {
             let cap: Cap = target.trim().parse().context("reading the target cap")?;
             return match cap {
                 Cap::SskWrite(w) => {
-                    if let Some(f) = format {
-                        if !f.eq_ignore_ascii_case(w.format.name()) {
-                            bail!(
-                                "--format {f} was given, but the target is an {} file",
-                                w.format.name().to_uppercase()
-                            );
-                        }
+                    if let Some(f) = format.filter(|f| !f.eq_ignore_ascii_case(w.format.name())) {
+                        bail!(
+                            "--format {f} was given, but the target is an {} file",
+                            w.format.name().to_uppercase()
+                        );
                     }
                     Ok(PutKind::Overwrite(w))
                 }

@@ -838,6 +838,13 @@ impl StorageService for StorageServer {
             None
         };
         let mut done: Vec<Undo> = Vec::new();
+        // Undo records let a call that changes several shares put back the
+        // ones done when a later one fails; a call changing one share
+        // relies on the backend's own atomicity and needs none.
+        let changing = writes
+            .values()
+            .filter(|w| !w.writes.is_empty() || w.new_length.is_some())
+            .count();
         for (shnum, w) in writes {
             if w.writes.is_empty() && w.new_length.is_none() {
                 continue;
@@ -847,7 +854,11 @@ impl StorageService for StorageServer {
                 Some(len) => (
                     TestVector::equals(0, Bytes::copy_from_slice(&we)),
                     Vec::new(),
-                    self.undo_for(&si, shnum, len, &w).await?,
+                    if changing > 1 {
+                        Some(self.undo_for(&si, shnum, len, &w).await?)
+                    } else {
+                        None
+                    },
                 ),
                 None => (
                     TestVector::absent(),
@@ -855,7 +866,7 @@ impl StorageService for StorageServer {
                         offset: 0,
                         data: Bytes::copy_from_slice(&we),
                     }],
-                    Undo { shnum, old: None },
+                    Some(Undo { shnum, old: None }),
                 ),
             };
             for v in w.writes {
@@ -871,7 +882,7 @@ impl StorageService for StorageServer {
                 .test_and_write(&si, shnum, &[guard], &vectors, new_length)
                 .await;
             match applied {
-                Ok(true) => done.push(undo),
+                Ok(true) => done.extend(undo),
                 Ok(false) => {
                     // Only another writer behind the server's back can do
                     // this (the slot is locked here).

@@ -313,12 +313,12 @@ impl FsBackend {
         si: &StorageIndex,
         shnum: ShareNum,
         file: &File,
-        size: u64,
         tests: &[TestVector],
         writes: &[WriteVector],
         new_length: Option<u64>,
     ) -> Result<bool> {
         let path = self.share_path(si, shnum, ShareKind::Mutable);
+        let size = file.metadata().map_err(|e| io_err("stat", &path, e))?.len();
         let mut all = true;
         for t in tests {
             let r = read_range(size, t.offset, t.length);
@@ -831,15 +831,7 @@ impl StorageBackend for FsBackend {
                         .write(true)
                         .open(&path)
                         .map_err(|e| io_err("open", &path, e))?;
-                    return b.update_in_place(
-                        &si,
-                        shnum,
-                        &file,
-                        m.len(),
-                        &tests,
-                        &writes,
-                        new_length,
-                    );
+                    return b.update_in_place(&si, shnum, &file, &tests, &writes, new_length);
                 }
                 _ => {}
             }

@@ -33,6 +33,10 @@ use crate::mutable::servermap::ServerMap;
 use crate::mutable::{DEFAULT_MDMF_SEGMENT_SIZE, MAX_SDMF_SIZE, MUTABLE_CODEC};
 use crate::secrets::ClientSecret;
 
+/// A change `modify` applies: the current contents in, the new contents
+/// out (`None`: leave the file as it is).
+pub type Change = dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + Send + Sync;
+
 /// How many times a write is tried when other writers keep winning.
 pub const MAX_ATTEMPTS: u32 = 10;
 
@@ -352,7 +356,7 @@ impl MutableClient {
     pub async fn modify(
         &self,
         cap: &SskWriteCap,
-        change: &(dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + Send + Sync),
+        change: &Change,
     ) -> Result<Option<PublishReport>> {
         self.retrying("modify", || async {
             let map = self.servermap_of(&cap.read_cap()).await;

@@ -295,11 +295,24 @@ impl SigningKey {
     }
 }
 
+/// Run the calling thread at the lowest CPU priority (Linux nice 19), so
+/// that refilling the pool never slows the operations in progress.
+#[allow(unsafe_code)]
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority(2) only changes the scheduling of the calling
+    // thread (on Linux, PRIO_PROCESS with who = 0 means this thread).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
+}
+
 /// A few signing keys made ahead of time on a background thread, so that
 /// creating a mutable file does not wait for RSA key generation.
 ///
 /// [`KeyPool::take`] hands out a pooled key when there is one (and starts a
-/// refill), or makes one on the spot when the pool is empty. Keys never
+/// refill, at the lowest CPU priority), or makes one on the spot when the
+/// pool is empty. Keys never
 /// leave the process: a pooled key is as secret as any other.
 #[derive(Clone)]
 pub struct KeyPool {
@@ -355,6 +368,7 @@ impl KeyPool {
         let spawned = std::thread::Builder::new()
             .name("rsa-keygen".into())
             .spawn(move || {
+                lower_priority();
                 loop {
                     let Some(inner) = weak.upgrade() else { return };
                     let key = SigningKey::generate();

@@ -226,7 +226,7 @@ impl Prefix {
                 }
             }
             MutableFormat::Mdmf => {
-                if self.segment_size == 0 || self.segment_size % k != 0 {
+                if self.segment_size == 0 || !self.segment_size.is_multiple_of(k) {
                     return Err(Error::corrupt(format!(
                         "MDMF segment size {} is not a positive multiple of k={k}",
                         self.segment_size
@@ -571,7 +571,7 @@ pub fn encode_chain(chain: &[(u16, Hash)]) -> Vec<u8> {
 
 /// Parse a share hash chain; node indexes must be strictly increasing.
 pub fn decode_chain(bytes: &[u8]) -> Result<Vec<(u16, Hash)>> {
-    if bytes.len() % CHAIN_ENTRY_LEN != 0 {
+    if !bytes.len().is_multiple_of(CHAIN_ENTRY_LEN) {
         return Err(Error::corrupt(format!(
             "share hash chain is {} bytes, not a multiple of {CHAIN_ENTRY_LEN}",
             bytes.len()
@@ -594,7 +594,7 @@ pub fn decode_chain(bytes: &[u8]) -> Result<Vec<(u16, Hash)>> {
 
 /// Split a serialized hash list into hashes.
 pub fn decode_hashes(bytes: &[u8]) -> Result<Vec<Hash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(Error::corrupt(format!(
             "hash list is {} bytes, not a multiple of 32",
             bytes.len()

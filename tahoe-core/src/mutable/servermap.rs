@@ -256,7 +256,7 @@ impl ServerMap {
             .filter(|(p, shares)| Self::distinct_shares(shares) >= usize::from(p.k))
             .map(|(p, s)| (p, s.as_slice()))
             .collect();
-        recoverable.sort_by(|a, b| (b.0.seqnum, b.0.root_hash).cmp(&(a.0.seqnum, a.0.root_hash)));
+        recoverable.sort_by_key(|v| std::cmp::Reverse((v.0.seqnum, v.0.root_hash)));
         let Some(&(prefix, _)) = recoverable.first() else {
             if self.versions.is_empty() && self.unusable.is_empty() {
                 if self.answered == 0 && !self.failures.is_empty() {
