@@ -113,6 +113,15 @@ pub struct PublishReport {
     pub failures: Vec<(String, String)>,
 }
 
+/// Aborts a task when dropped (an encoder whose consumer gave up).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Where one share goes and what must be there now.
 #[derive(Debug, Clone)]
 struct Placement {
@@ -641,33 +650,46 @@ impl Publisher {
             })
             .collect();
         let first = plan.segments.start;
-        let mut stream = futures::stream::iter(plan.segments.clone())
-            .map(|seg| {
-                let codec = self.codec.clone();
-                let cipher = self.cipher.clone();
-                let source = plan.source.clone();
-                let salt = plan.salts[(seg - first) as usize];
-                let read_key = plan.read_key;
-                async move {
-                    tokio::task::spawn_blocking(move || -> Result<EncodedSegment> {
-                        let plain = source(seg)?;
-                        encode_segment(
-                            &geo,
-                            codec.as_ref(),
-                            cipher.as_ref(),
-                            &read_key,
-                            seg,
-                            salt,
-                            &plain,
-                        )
-                    })
-                    .await
-                    .map_err(|e| Error::internal(format!("encode task: {e}")))?
+        // Encoding runs in its own task, a few segments ahead, so that it
+        // goes on while this loop waits for a server to take a call.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<EncodedSegment>>(WINDOW);
+        let (codec, cipher) = (self.codec.clone(), self.cipher.clone());
+        let (source, salts, read_key) = (plan.source.clone(), plan.salts.clone(), plan.read_key);
+        let segments = plan.segments.clone();
+        let producer = tokio::spawn(async move {
+            let mut stream = futures::stream::iter(segments)
+                .map(|seg| {
+                    let (codec, cipher, source) = (codec.clone(), cipher.clone(), source.clone());
+                    let salt = salts[(seg - first) as usize];
+                    async move {
+                        tokio::task::spawn_blocking(move || -> Result<EncodedSegment> {
+                            let plain = source(seg)?;
+                            encode_segment(
+                                &geo,
+                                codec.as_ref(),
+                                cipher.as_ref(),
+                                &read_key,
+                                seg,
+                                salt,
+                                &plain,
+                            )
+                        })
+                        .await
+                        .map_err(|e| Error::internal(format!("encode task: {e}")))?
+                    }
+                })
+                .buffered(WINDOW);
+            while let Some(seg) = stream.next().await {
+                if tx.send(seg).await.is_err() {
+                    return;
                 }
-            })
-            .buffered(WINDOW);
-        while let Some(seg) = stream.next().await {
+            }
+        });
+        let _stop = AbortOnDrop(producer);
+        let mut received = 0u64;
+        while let Some(seg) = rx.recv().await {
             let seg = seg?;
+            received += 1;
             for (shnum, l) in leaves.iter_mut().enumerate() {
                 l[seg.segnum as usize] = seg.leaves[shnum];
             }
@@ -684,6 +706,12 @@ impl Publisher {
                     w.flush(provisional, None).await;
                 }
             }
+        }
+        if received != plan.segments.end - plan.segments.start {
+            return Err(Error::internal(format!(
+                "the encoder stopped after {received} of {} segments",
+                plan.segments.end - plan.segments.start
+            )));
         }
         Ok(leaves)
     }

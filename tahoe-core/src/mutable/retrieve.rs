@@ -37,8 +37,24 @@ use crate::mutable::servermap::{ServerMap, ShareEntry};
 use crate::protocol::StorageService;
 use crate::storage::{ShareNum, StorageIndex};
 
-/// Segments fetched and decoded at once.
-const WINDOW: usize = 4;
+/// Groups of segments fetched and decoded at once.
+const WINDOW: usize = 3;
+
+/// About this much plaintext is fetched per share read (consecutive
+/// segments' blocks are adjacent in a share, so a group is one range).
+const GROUP_BYTES: u64 = 1 << 20;
+
+/// Segments per group for a version.
+fn group_len(geo: &Geometry) -> u64 {
+    (GROUP_BYTES / geo.segment_size.max(1)).max(1)
+}
+
+/// `segs` cut into runs of at most `len`.
+fn groups(segs: Range<u64>, len: u64) -> impl Iterator<Item = Range<u64>> {
+    let end = segs.end;
+    segs.step_by(len as usize)
+        .map(move |s| s..(s + len).min(end))
+}
 
 /// The most bytes one read call asks for (well inside a call's budget).
 const READ_CHUNK: u64 = 4 << 20;
@@ -259,34 +275,43 @@ impl Shares {
             .cloned()
     }
 
-    /// Fetch segment `seg`'s block from source `i`, checked: (salt, block).
-    async fn block(&self, i: usize, seg: u64) -> Result<([u8; SALT_LEN], Vec<u8>)> {
+    /// Fetch the blocks of consecutive segments `segs` from source `i` in
+    /// one read (they are adjacent in the share), each checked against its
+    /// leaf: (salt, block) per segment.
+    async fn blocks(&self, i: usize, segs: Range<u64>) -> Result<Vec<([u8; SALT_LEN], Vec<u8>)>> {
         let tree = self.tree(i).await?;
         let geo = &self.geo;
         let s = &self.sources[i];
         let salted = geo.format == MutableFormat::Mdmf;
         let extra = if salted { SALT_LEN as u64 } else { 0 };
-        let at = s.entry.head.offsets.share_data.start + geo.block_offset(seg);
-        let len = geo.block_len(seg) + extra;
-        let data = self.read(i, vec![(at, len)]).await?.remove(0);
-        let (salt, block) = if salted {
-            let mut salt = [0u8; SALT_LEN];
-            salt.copy_from_slice(&data[..SALT_LEN]);
-            (salt, data[SALT_LEN..].to_vec())
-        } else {
-            (self.prefix.iv.unwrap_or_default(), data.to_vec())
-        };
-        let blocks = [block];
-        let leaf = block_leaves(geo.format, &salt, &blocks)[0];
+        let base = s.entry.head.offsets.share_data.start;
+        let at = base + geo.block_offset(segs.start);
+        let last = segs.end - 1;
+        let end = base + geo.block_offset(last) + extra + geo.block_len(last);
+        let data = self.read(i, vec![(at, end - at)]).await?.remove(0);
         let first_leaf = tree.len() / 2;
-        if tree[first_leaf + seg as usize] != leaf {
-            return Err(Error::corrupt(format!(
-                "block {seg} of share {} does not match its hash",
-                s.entry.shnum
-            )));
+        let mut out = Vec::with_capacity((segs.end - segs.start) as usize);
+        for seg in segs {
+            let from = (base + geo.block_offset(seg) - at) as usize;
+            let piece = &data[from..from + (extra + geo.block_len(seg)) as usize];
+            let (salt, block) = if salted {
+                let mut salt = [0u8; SALT_LEN];
+                salt.copy_from_slice(&piece[..SALT_LEN]);
+                (salt, piece[SALT_LEN..].to_vec())
+            } else {
+                (self.prefix.iv.unwrap_or_default(), piece.to_vec())
+            };
+            let blocks = [block];
+            if tree[first_leaf + seg as usize] != block_leaves(geo.format, &salt, &blocks)[0] {
+                return Err(Error::corrupt(format!(
+                    "block {seg} of share {} does not match its hash",
+                    s.entry.shnum
+                )));
+            }
+            let [block] = blocks;
+            out.push((salt, block));
         }
-        let [block] = blocks;
-        Ok((salt, block))
+        Ok(out)
     }
 }
 
@@ -390,23 +415,25 @@ impl Retriever {
         let end = range.end.min(prefix.data_length).max(start);
         let codec = self.codec(prefix)?;
         let geo = shares.geo;
-        let mut stream = futures::stream::iter(geo.segments_for(start, end))
-            .map(|seg| {
-                let shares = &shares;
-                let codec = codec.clone();
-                async move { self.segment(shares, codec, read_key, seg).await }
-            })
-            .buffered(WINDOW);
+        let mut stream =
+            futures::stream::iter(groups(geo.segments_for(start, end), group_len(&geo)))
+                .map(|segs| {
+                    let shares = &shares;
+                    let codec = codec.clone();
+                    async move { self.segments_group(shares, codec, read_key, segs).await }
+                })
+                .buffered(WINDOW);
         let mut written = 0u64;
         while let Some(item) = stream.next().await {
-            let (seg, plain) = item?;
-            let seg_start = seg * geo.segment_size;
-            let from = start.saturating_sub(seg_start) as usize;
-            let to = ((end - seg_start) as usize).min(plain.len());
-            out.write_all(&plain[from..to])
-                .await
-                .map_err(|e| Error::new(ErrorKind::Io, format!("writing the file out: {e}")))?;
-            written += (to - from) as u64;
+            for (seg, plain) in item? {
+                let seg_start = seg * geo.segment_size;
+                let from = start.saturating_sub(seg_start) as usize;
+                let to = ((end - seg_start) as usize).min(plain.len());
+                out.write_all(&plain[from..to])
+                    .await
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("writing the file out: {e}")))?;
+                written += (to - from) as u64;
+            }
         }
         drop(stream);
         let st = shares.state.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -430,8 +457,13 @@ impl Retriever {
         let shares = self.shares(map, prefix, entries);
         let codec = self.codec(prefix)?;
         let mut out = Vec::new();
-        for seg in segs {
-            out.push(self.segment(&shares, codec.clone(), read_key, seg).await?.1);
+        for group in groups(segs, group_len(&shares.geo)) {
+            for (_, plain) in self
+                .segments_group(&shares, codec.clone(), read_key, group)
+                .await?
+            {
+                out.push(plain);
+            }
         }
         Ok(out)
     }
@@ -479,22 +511,23 @@ impl Retriever {
         }
     }
 
-    /// Fetch, check, decode and decrypt one segment.
-    async fn segment(
+    /// Fetch, check, decode and decrypt consecutive segments `segs`: one
+    /// read per share for the whole group.
+    async fn segments_group(
         &self,
         shares: &Shares,
         codec: Arc<dyn Codec>,
         read_key: &[u8; 16],
-        seg: u64,
-    ) -> Result<(u64, Vec<u8>)> {
+        segs: Range<u64>,
+    ) -> Result<Vec<(u64, Vec<u8>)>> {
         loop {
             let chosen = shares.pick()?;
-            let got = join_all(chosen.iter().map(|&i| shares.block(i, seg))).await;
-            let mut blocks = Vec::with_capacity(chosen.len());
+            let got = join_all(chosen.iter().map(|&i| shares.blocks(i, segs.clone()))).await;
+            let mut per_share = Vec::with_capacity(chosen.len());
             let mut failed = false;
             for (&i, r) in chosen.iter().zip(got) {
                 match r {
-                    Ok(b) => blocks.push((usize::from(shares.sources[i].entry.shnum), b)),
+                    Ok(b) => per_share.push((usize::from(shares.sources[i].entry.shnum), b)),
                     Err(e) => {
                         shares.drop_source(i, &e);
                         failed = true;
@@ -507,16 +540,24 @@ impl Retriever {
             let geo = shares.geo;
             let cipher = self.cipher.clone();
             let key = *read_key;
-            return tokio::task::spawn_blocking(move || -> Result<(u64, Vec<u8>)> {
-                let refs: Vec<Block<'_>> = blocks
-                    .iter()
-                    .map(|(i, (_, b))| Block { index: *i, data: b })
-                    .collect();
-                let mut plain = codec.decode(&refs, geo.padded_segment_len(seg) as usize)?;
-                plain.truncate(geo.segment_len(seg) as usize);
-                let salt = blocks[0].1.0;
-                apply_ctr(cipher.as_ref(), &data_key(&salt, &key), &mut plain)?;
-                Ok((seg, plain))
+            let segs = segs.clone();
+            return tokio::task::spawn_blocking(move || -> Result<Vec<(u64, Vec<u8>)>> {
+                let mut out = Vec::with_capacity((segs.end - segs.start) as usize);
+                for (j, seg) in segs.enumerate() {
+                    let refs: Vec<Block<'_>> = per_share
+                        .iter()
+                        .map(|(i, blocks)| Block {
+                            index: *i,
+                            data: &blocks[j].1,
+                        })
+                        .collect();
+                    let mut plain = codec.decode(&refs, geo.padded_segment_len(seg) as usize)?;
+                    plain.truncate(geo.segment_len(seg) as usize);
+                    let salt = per_share[0].1[j].0;
+                    apply_ctr(cipher.as_ref(), &data_key(&salt, &key), &mut plain)?;
+                    out.push((seg, plain));
+                }
+                Ok(out)
             })
             .await
             .map_err(|e| Error::internal(format!("decode task: {e}")))?;
