@@ -96,6 +96,16 @@ fn cpu_ticks(pid: u32) -> u64 {
     f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
 }
 
+/// `mib` MiB of pseudo-random data, one seed per MiB from `seed`.
+fn write_random_file(path: &Path, mib: u64, seed: u64) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..mib {
+        f.write_all(&pseudo_random_bytes(seed + i, 1 << 20))
+            .unwrap();
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -192,15 +202,8 @@ fn main() {
         let (mut gw_cpu, mut nodes_cpu, mut wall) = (0.0, 0.0, 0.0);
         for run in 0..3 {
             let file = root.join("input");
-            {
-                use std::io::Write;
-                let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-                let seed = size * 1000 + run + u64::from(std::process::id());
-                for i in 0..size {
-                    f.write_all(&pseudo_random_bytes(seed * 100_000 + i, 1 << 20))
-                        .unwrap();
-                }
-            }
+            let seed = size * 1000 + run + u64::from(std::process::id());
+            write_random_file(&file, size, seed * 100_000);
             let ticks0: u64 = nodes.0.iter().map(|c| cpu_ticks(c.id())).sum();
             let (t, rss, cpu, cap) = timed(&[
                 "put",
@@ -435,14 +438,7 @@ fn mutable_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<
     }
     // 1 GiB MDMF through the command line: time and the gateway's peak RSS.
     let file = root.join("big");
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
-        for i in 0..1024 {
-            f.write_all(&pseudo_random_bytes(9_000_000 + i, 1 << 20))
-                .unwrap();
-        }
-    }
+    write_random_file(&file, 1024, 9_000_000);
     let (t, rss, _, cap) = timed(&[
         "put",
         "--basedir",

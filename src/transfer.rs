@@ -242,6 +242,18 @@ pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
     result
 }
 
+/// Log the shares a download found corrupt (their servers were told).
+fn warn_corrupt(bad: &[tahoe_core::immutable::download::BadShare]) {
+    for b in bad.iter().filter(|b| b.corrupt) {
+        tracing::warn!(
+            "share {} on server {} is corrupt: {}",
+            b.shnum,
+            b.server,
+            b.reason
+        );
+    }
+}
+
 async fn download(
     basedir: &Path,
     cap: &Cap,
@@ -259,14 +271,7 @@ async fn download(
             let session = Session::open(basedir).await?;
             let _progress = Progress::start("downloading", written, c.size);
             let report = session.get(c, 0..u64::MAX, &mut writer).await?;
-            for b in report.bad_shares.iter().filter(|b| b.corrupt) {
-                tracing::warn!(
-                    "share {} on server {} is corrupt: {}",
-                    b.shnum,
-                    b.server,
-                    b.reason
-                );
-            }
+            warn_corrupt(&report.bad_shares);
         }
         Cap::SskWrite(_) | Cap::SskRead(_) => {
             let Some(read) = cap.mutable_read_cap() else {
@@ -274,14 +279,7 @@ async fn download(
             };
             let session = Session::open(basedir).await?;
             let report = session.get_mutable(&read, 0..u64::MAX, &mut writer).await?;
-            for b in report.bad_shares.iter().filter(|b| b.corrupt) {
-                tracing::warn!(
-                    "share {} on server {} is corrupt: {}",
-                    b.shnum,
-                    b.server,
-                    b.reason
-                );
-            }
+            warn_corrupt(&report.bad_shares);
         }
         Cap::ChkVerifier(_) | Cap::SskVerifier(_) => {
             bail!("a verify cap cannot be downloaded (it cannot decrypt)")

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use common::{Fault, Grid, test_key};
+use common::{Fault, Grid, rt, test_key};
 use tahoe_core::ErrorKind;
 use tahoe_core::cap::SskWriteCap;
 use tahoe_core::immutable::source::BytesSource;
@@ -19,14 +18,6 @@ use tahoe_core::mutable::MutableFormat;
 use tahoe_core::mutable::file::MutableClient;
 use tahoe_core::mutable::layout::ShareHead;
 use tahoe_core::testing::pseudo_random_bytes;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn src(data: &[u8]) -> Arc<BytesSource> {
     Arc::new(BytesSource(Bytes::copy_from_slice(data)))
@@ -36,6 +27,28 @@ async fn read_all(c: &MutableClient, cap: &SskWriteCap) -> tahoe_core::Result<(V
     let mut out = Vec::new();
     let r = c.read(&cap.read_cap(), 0..u64::MAX, &mut out).await?;
     Ok((out, r.prefix.seqnum))
+}
+
+/// An SDMF file written as `old` then `new`, after which servers 0 to 6
+/// serve (and keep, whatever is written) the shares of `old`.
+async fn seven_rolled_back(
+    grid: &Grid,
+    client: &MutableClient,
+    key: usize,
+    old: &[u8],
+    new: &[u8],
+) -> SskWriteCap {
+    let cap = client
+        .create_with_key(test_key(key), MutableFormat::Sdmf, src(old))
+        .await
+        .unwrap();
+    let si = cap.storage_index();
+    let v1: Vec<_> = futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
+    client.overwrite(&cap, src(new)).await.unwrap();
+    for (i, shares) in v1.iter().enumerate().take(7) {
+        grid.set_fault(i, Fault::Stale(shares.clone()));
+    }
+    cap
 }
 
 /// 10 servers, 3-of-10, MDMF segments of 999 bytes.
@@ -334,9 +347,7 @@ fn bad_signatures_wrong_keys_and_truncated_prefixes_are_skipped() {
             .await
             .unwrap();
         let si = cap.storage_index();
-        let contents = grid.slot_contents(0, &si).await;
-        let (&shnum, share) = contents.iter().next().unwrap();
-        let head = ShareHead::parse(share).unwrap();
+        let (shnum, head) = grid.mutable_head(0, &si).await;
         // A flipped signature byte, a flipped prefix byte (the signature no
         // longer covers it), a truncated prefix, a flipped key byte.
         let faults = [
@@ -414,9 +425,7 @@ fn corrupt_blocks_and_chains_that_miss_the_root_are_dropped() {
             .unwrap();
         let si = cap.storage_index();
         for s in 0..10 {
-            let contents = grid.slot_contents(s, &si).await;
-            let (&shnum, share) = contents.iter().next().unwrap();
-            let head = ShareHead::parse(share).unwrap();
+            let (shnum, head) = grid.mutable_head(s, &si).await;
             let o = &head.offsets;
             // Alternate: a block byte, a share hash chain byte, a block
             // hash tree byte; 7 of 10 servers lie, 3 honest ones remain.
@@ -448,9 +457,7 @@ fn corrupt_blocks_and_chains_that_miss_the_root_are_dropped() {
             r.bad_shares
         );
         // One more liar: only two honest shares, a clear error.
-        let contents = grid.slot_contents(7, &si).await;
-        let (&shnum, share) = contents.iter().next().unwrap();
-        let head = ShareHead::parse(share).unwrap();
+        let (shnum, head) = grid.mutable_head(7, &si).await;
         grid.set_fault(
             7,
             Fault::Flip {
@@ -467,19 +474,10 @@ fn corrupt_blocks_and_chains_that_miss_the_root_are_dropped() {
 fn rolled_back_servers_do_not_roll_back_readers() {
     rt().block_on(async {
         let (grid, client) = setup().await;
-        let cap = client
-            .create_with_key(test_key(39), MutableFormat::Sdmf, src(b"old"))
-            .await
-            .unwrap();
-        let si = cap.storage_index();
-        let old: Vec<_> =
-            futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
-        client.overwrite(&cap, src(b"new")).await.unwrap();
         // Seven of ten servers serve the old version (and swallow writes):
         // three hold the new one, enough to recover it, so it wins.
-        for (i, shares) in old.iter().enumerate().take(7) {
-            grid.set_fault(i, Fault::Stale(shares.clone()));
-        }
+        let cap = seven_rolled_back(&grid, &client, 39, b"old", b"new").await;
+        let si = cap.storage_index();
         assert_eq!(read_all(&client, &cap).await.unwrap(), (b"new".to_vec(), 2));
         // A newer version held by a majority that cannot be delivered (its
         // blocks are corrupt on six servers) is not quietly replaced by an
@@ -487,9 +485,7 @@ fn rolled_back_servers_do_not_roll_back_readers() {
         grid.clear_faults();
         client.overwrite(&cap, src(b"newest")).await.unwrap();
         for s in 0..10 {
-            let contents = grid.slot_contents(s, &si).await;
-            let (&shnum, share) = contents.iter().next().unwrap();
-            let head = ShareHead::parse(share).unwrap();
+            let (shnum, head) = grid.mutable_head(s, &si).await;
             if s < 8 {
                 grid.set_fault(
                     s,
@@ -564,7 +560,6 @@ fn caps_of_the_wrong_kind_and_missing_files_are_clear_errors() {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-        let _ = BTreeMap::<u8, u8>::new();
     });
 }
 
@@ -572,25 +567,14 @@ fn caps_of_the_wrong_kind_and_missing_files_are_clear_errors() {
 fn a_newer_version_a_minority_cannot_deliver_is_skipped() {
     rt().block_on(async {
         let (grid, client) = setup().await;
-        let cap = client
-            .create_with_key(test_key(43), MutableFormat::Sdmf, src(b"version one"))
-            .await
-            .unwrap();
-        let si = cap.storage_index();
-        let v1: Vec<_> =
-            futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
-        client.overwrite(&cap, src(b"version two")).await.unwrap();
         // Seven servers went back to version one; the three holding version
         // two (k of them: it looks recoverable, signatures and all) serve
         // broken blocks. A minority offering what it cannot deliver does
         // not make the file unreadable: the reader falls back, and says so.
-        for (i, shares) in v1.iter().enumerate().take(7) {
-            grid.set_fault(i, Fault::Stale(shares.clone()));
-        }
+        let cap = seven_rolled_back(&grid, &client, 43, b"version one", b"version two").await;
+        let si = cap.storage_index();
         for s in 7..10 {
-            let contents = grid.slot_contents(s, &si).await;
-            let (&shnum, share) = contents.iter().next().unwrap();
-            let head = ShareHead::parse(share).unwrap();
+            let (shnum, head) = grid.mutable_head(s, &si).await;
             grid.set_fault(
                 s,
                 Fault::Flip {

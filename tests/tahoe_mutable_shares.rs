@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::Grid;
+use common::{Grid, rt};
 use tahoe_core::cap::Cap;
 use tahoe_core::codec::CodecParams;
 use tahoe_core::mutable::MutableFormat;
@@ -76,14 +76,6 @@ fn cases() -> Vec<Case> {
             }
         })
         .collect()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         for seg in 0..geo.segments.min(4) {
             assert!(geo.block_offset(seg) + geo.block_len(seg) <= geo.share_data_len());
         }
-        assert_eq!(head.prefix.checkstring().len(), head.prefix.format.checkstring_len());
+        assert_eq!(
+            head.prefix.checkstring().len(),
+            head.prefix.format.checkstring_len()
+        );
     }
     let _ = decode_chain(data);
     let _ = decode_hashes(data);

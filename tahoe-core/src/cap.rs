@@ -382,33 +382,39 @@ impl fmt::Display for LitCap {
     }
 }
 
+/// `<prefix><key>:<fingerprint>`, the shape of every mutable cap.
+fn fmt_ssk(
+    f: &mut fmt::Formatter<'_>,
+    prefix: &str,
+    key: &[u8],
+    fingerprint: &Hash,
+) -> fmt::Result {
+    write!(
+        f,
+        "{prefix}{}:{}",
+        base32::encode(key),
+        base32::encode(fingerprint)
+    )
+}
+
 impl fmt::Display for SskWriteCap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = ssk_prefix(self.format, SskKind::Write);
-        let (k, fp) = (
-            base32::encode(&self.write_key),
-            base32::encode(&self.fingerprint),
-        );
-        write!(f, "{p}{k}:{fp}")
+        fmt_ssk(f, p, &self.write_key, &self.fingerprint)
     }
 }
 
 impl fmt::Display for SskReadCap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = ssk_prefix(self.format, SskKind::Read);
-        let (k, fp) = (
-            base32::encode(&self.read_key),
-            base32::encode(&self.fingerprint),
-        );
-        write!(f, "{p}{k}:{fp}")
+        fmt_ssk(f, p, &self.read_key, &self.fingerprint)
     }
 }
 
 impl fmt::Display for SskVerifierCap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = ssk_prefix(self.format, SskKind::Verify);
-        let fp = base32::encode(&self.fingerprint);
-        write!(f, "{p}{}:{fp}", self.storage_index)
+        fmt_ssk(f, p, &self.storage_index.0, &self.fingerprint)
     }
 }
 

@@ -21,6 +21,7 @@ use tahoe_core::immutable::source::BytesSource;
 use tahoe_core::immutable::upload::Uploader;
 use tahoe_core::mutable::file::MutableClient;
 use tahoe_core::mutable::keys::{KeyPool, SigningKey};
+use tahoe_core::mutable::layout::ShareHead;
 use tahoe_core::protocol::{
     AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite,
     StorageService,
@@ -443,6 +444,13 @@ impl Grid {
             .collect()
     }
 
+    /// Server `i`'s (first) share of mutable file `si`, parsed.
+    pub async fn mutable_head(&self, i: usize, si: &StorageIndex) -> (ShareNum, ShareHead) {
+        let contents = self.slot_contents(i, si).await;
+        let (&shnum, share) = contents.iter().next().unwrap();
+        (shnum, ShareHead::parse(share).unwrap())
+    }
+
     pub fn set_fault(&self, server: usize, fault: Fault) {
         *self.servers[server].fault.lock().unwrap() = fault;
     }
@@ -452,6 +460,15 @@ impl Grid {
             *s.fault.lock().unwrap() = Fault::None;
         }
     }
+}
+
+/// A two-thread runtime for tests that drive a grid.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The `i`-th RSA key of Tahoe's test vectors (tests need many keys, and

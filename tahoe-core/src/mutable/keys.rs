@@ -106,6 +106,16 @@ pub fn apply_ctr(cipher: &dyn Cipher, key: &[u8; 16], data: &mut [u8]) -> Result
 /// length, which is what ring's RSA-PSS-SHA256 uses.
 pub const PSS_SALT_LEN: usize = 32;
 
+/// Refuse keys outside [`MIN_KEY_BITS`]..=[`MAX_KEY_BITS`].
+fn check_bits(which: &str, bits: usize) -> Result<()> {
+    if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
+        return Err(Error::invalid_input(format!(
+            "{which} key has {bits} bits; {MIN_KEY_BITS} to {MAX_KEY_BITS} are accepted"
+        )));
+    }
+    Ok(())
+}
+
 /// A verification key, as carried in every share.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifyingKey {
@@ -128,12 +138,7 @@ impl VerifyingKey {
     pub fn from_der(der: &[u8]) -> Result<Self> {
         let key = RsaPublicKey::from_public_key_der(der)
             .map_err(|e| Error::corrupt(format!("verification key does not parse: {e}")))?;
-        let bits = key.n().bits();
-        if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
-            return Err(Error::corrupt(format!(
-                "verification key has {bits} bits; {MIN_KEY_BITS} to {MAX_KEY_BITS} are accepted"
-            )));
-        }
+        check_bits("verification", key.n().bits()).map_err(|e| Error::corrupt(e.message()))?;
         let canonical = key
             .to_public_key_der()
             .map_err(|e| Error::corrupt(format!("verification key: {e}")))?;
@@ -189,12 +194,7 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     fn from_key(key: RsaPrivateKey) -> Result<Self> {
-        let bits = key.n().bits();
-        if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
-            return Err(Error::invalid_input(format!(
-                "signing key has {bits} bits; {MIN_KEY_BITS} to {MAX_KEY_BITS} are accepted"
-            )));
-        }
+        check_bits("signing", key.n().bits())?;
         let der = key
             .to_pkcs8_der()
             .map_err(|e| Error::internal(format!("encoding a private key: {e}")))?;
