@@ -162,7 +162,11 @@ impl MutableClient {
                 }
                 len.div_ceil(k64) * k64
             }
-            MutableFormat::Mdmf => self.mdmf_segment_size.max(1).div_ceil(k64) * k64,
+            MutableFormat::Mdmf => {
+                // Within what readers accept, a multiple of k.
+                let max = crate::mutable::layout::MAX_MDMF_SEGMENT_SIZE - k64 + 1;
+                self.mdmf_segment_size.clamp(1, max).div_ceil(k64) * k64
+            }
         };
         let geo = Geometry::new(format, k64, segment_size, len);
         let salts = random_salts(match format {

@@ -101,6 +101,9 @@ const MAX_SIGNATURE: u64 = 1024;
 const MAX_CHAIN_ENTRIES: u64 = 8;
 /// The most segments an MDMF file may have here (1 TiB at 128 KiB).
 pub const MAX_SEGMENTS: u64 = 1 << 23;
+/// The largest MDMF segment read here (Tahoe makes 128 KiB ones; a reader
+/// holds a few segments at once).
+pub const MAX_MDMF_SEGMENT_SIZE: u64 = 16 << 20;
 
 /// The signed prefix of a share: what identifies a version.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -218,6 +221,13 @@ impl Prefix {
         }
         match self.format {
             MutableFormat::Sdmf => {
+                if self.data_length > crate::mutable::MAX_SDMF_SIZE {
+                    return Err(Error::corrupt(format!(
+                        "SDMF file of {} bytes: more than the {} an SDMF file may hold here",
+                        self.data_length,
+                        crate::mutable::MAX_SDMF_SIZE
+                    )));
+                }
                 if self.segment_size != self.data_length.div_ceil(k) * k {
                     return Err(Error::corrupt(format!(
                         "SDMF segment size {} is not the data length {} rounded up to k={k}",
@@ -226,6 +236,12 @@ impl Prefix {
                 }
             }
             MutableFormat::Mdmf => {
+                if self.segment_size > MAX_MDMF_SEGMENT_SIZE {
+                    return Err(Error::corrupt(format!(
+                        "MDMF segment size {} is over the {MAX_MDMF_SEGMENT_SIZE} read here",
+                        self.segment_size
+                    )));
+                }
                 if self.segment_size == 0 || !self.segment_size.is_multiple_of(k) {
                     return Err(Error::corrupt(format!(
                         "MDMF segment size {} is not a positive multiple of k={k}",
@@ -699,6 +715,16 @@ mod tests {
         assert!(Prefix::parse(&p.signed_bytes()).is_err());
         let mut p = prefix(MutableFormat::Mdmf, 56);
         p.segment_size = 131072;
+        assert!(Prefix::parse(&p.signed_bytes()).is_err());
+        // Lengths near 2^64 (found by the fuzzer: the SDMF rounding
+        // overflowed) and absurd segment sizes are refused, not computed.
+        for format in [MutableFormat::Sdmf, MutableFormat::Mdmf] {
+            let mut p = prefix(format, 56);
+            p.data_length = u64::MAX - 2;
+            assert!(Prefix::parse(&p.signed_bytes()).is_err());
+        }
+        let mut p = prefix(MutableFormat::Mdmf, 56);
+        p.segment_size = (1 << 40) * 3;
         assert!(Prefix::parse(&p.signed_bytes()).is_err());
         let mut b = prefix(MutableFormat::Mdmf, 56).signed_bytes();
         b[0] = 2;
