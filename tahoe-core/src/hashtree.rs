@@ -173,6 +173,21 @@ fn sibling(i: usize) -> usize {
     if i % 2 == 1 { i + 1 } else { i - 1 }
 }
 
+/// Check that every interior node of a whole stored tree (root first, as
+/// [`HashTree::nodes`]) is the hash of its children, so that a checked
+/// root vouches for every leaf.
+pub fn check_interior_nodes(nodes: &[Hash]) -> Result<()> {
+    let first_leaf = nodes.len() / 2;
+    for i in 0..first_leaf {
+        if nodes[i] != pair_hash(&nodes[2 * i + 1], &nodes[2 * i + 2]) {
+            return Err(Error::corrupt(format!(
+                "hash tree node {i} does not match its children"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Check that `leaf_hash` is leaf `leaf` of a tree of `leaves` leaves with
 /// root `root`, given the tree's nodes through `get(index)`.
 ///

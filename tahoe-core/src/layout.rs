@@ -262,6 +262,26 @@ pub fn parse_share_hashes(bytes: &[u8]) -> Result<Vec<(u16, Hash)>> {
         .collect())
 }
 
+/// Parse the `count` nodes of a stored hash tree (32 bytes each, nothing
+/// more or less).
+pub fn parse_hash_nodes(bytes: &[u8], count: usize) -> Result<Vec<Hash>> {
+    if bytes.len() != count * HASH_LEN {
+        return Err(Error::corrupt(format!(
+            "hash tree of {} bytes, expected {}",
+            bytes.len(),
+            count * HASH_LEN
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(HASH_LEN)
+        .map(|c| {
+            let mut h = [0u8; HASH_LEN];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
 /// Parse a UEB length field, bounded by [`MAX_UEB_LEN`] and the share's end.
 pub fn parse_ueb_len(layout: &ShareLayout, field: &[u8], share_size: u64) -> Result<u64> {
     let width = layout.field_size() as usize;

@@ -32,10 +32,10 @@ use crate::cipher::Cipher;
 use crate::codec::{Block, Codec, CodecParams};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{HASH_LEN, Hash, block_hashes, tagged_hash, tags};
-use crate::hashtree::{node_count, pair_hash, verify_leaf};
+use crate::hashtree::{check_interior_nodes, node_count, verify_leaf};
 use crate::immutable::plan::SharePlan;
 use crate::immutable::sink::ServerRef;
-use crate::layout::{ShareLayout, V2_HEADER, parse_share_hashes, parse_ueb_len};
+use crate::layout::{ShareLayout, V2_HEADER, parse_hash_nodes, parse_share_hashes, parse_ueb_len};
 use crate::protocol::{StorageService, read_bucket_chunked};
 use crate::storage::{ShareNum, StorageIndex};
 use crate::ueb::Ueb;
@@ -102,38 +102,6 @@ struct ShareSet {
     active: Vec<Arc<OpenShare>>,
     spare: VecDeque<Candidate>,
     bad: Vec<BadShare>,
-}
-
-fn parse_nodes(bytes: &[u8], count: usize) -> Result<Vec<Hash>> {
-    if bytes.len() != count * HASH_LEN {
-        return Err(Error::corrupt(format!(
-            "hash tree of {} bytes, expected {}",
-            bytes.len(),
-            count * HASH_LEN
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(HASH_LEN)
-        .map(|c| {
-            let mut h = [0u8; HASH_LEN];
-            h.copy_from_slice(c);
-            h
-        })
-        .collect())
-}
-
-/// Check that every interior node of a whole tree is the hash of its
-/// children, so that a checked root vouches for every leaf.
-fn check_tree(nodes: &[Hash]) -> Result<()> {
-    let first_leaf = nodes.len() / 2;
-    for i in 0..first_leaf {
-        if nodes[i] != pair_hash(&nodes[2 * i + 1], &nodes[2 * i + 2]) {
-            return Err(Error::corrupt(format!(
-                "hash tree node {i} does not match its children"
-            )));
-        }
-    }
-    Ok(())
 }
 
 async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> Result<Bytes> {
@@ -369,8 +337,8 @@ impl Downloader {
             let tree = async {
                 layout.check(plan.layout.data_size, plan.seg.num_segments)?;
                 let bytes = read_exact(&c, si, layout.crypttext_hash_tree, tree_bytes).await?;
-                let nodes = parse_nodes(&bytes, nodes)?;
-                check_tree(&nodes)?;
+                let nodes = parse_hash_nodes(&bytes, nodes)?;
+                check_interior_nodes(&nodes)?;
                 if nodes[0] != ueb.crypttext_root_hash {
                     return Err(Error::corrupt(
                         "ciphertext hash tree root differs from the UEB's",
@@ -471,8 +439,8 @@ async fn open_share(ctx: &Context, c: &Candidate) -> Result<OpenShare> {
     )
     .await?;
     let (tree_bytes, chain_bytes) = bytes.split_at(nodes * HASH_LEN);
-    let block_tree = parse_nodes(tree_bytes, nodes)?;
-    check_tree(&block_tree)?;
+    let block_tree = parse_hash_nodes(tree_bytes, nodes)?;
+    check_interior_nodes(&block_tree)?;
     let chain: HashMap<usize, Hash> = parse_share_hashes(chain_bytes)?
         .into_iter()
         .map(|(i, h)| (usize::from(i), h))

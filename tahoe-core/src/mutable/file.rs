@@ -22,7 +22,7 @@ use crate::codec::CodecParams;
 use crate::error::{Error, ErrorKind, Result};
 use crate::immutable::download::CodecProvider;
 use crate::immutable::sink::ServerRef;
-use crate::immutable::source::Source;
+use crate::immutable::source::{BytesSource, Source};
 use crate::immutable::upload::check_chk_cipher;
 use crate::mutable::encode::random_salts;
 use crate::mutable::keys::{KeyPool, SigningKey};
@@ -62,24 +62,6 @@ pub struct MutableClient {
     pub happy: u16,
     /// Largest MDMF segment (rounded up to a multiple of k).
     pub mdmf_segment_size: u64,
-}
-
-/// A source over bytes in memory.
-struct Memory(Bytes);
-
-impl Source for Memory {
-    fn size(&self) -> u64 {
-        self.0.len() as u64
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let start = offset as usize;
-        let end = start + buf.len();
-        if end > self.0.len() {
-            return Err(Error::internal("read past the end of a buffer".to_string()));
-        }
-        buf.copy_from_slice(&self.0[start..end]);
-        Ok(())
-    }
 }
 
 /// Segment plaintext read from a [`Source`].
@@ -375,7 +357,7 @@ impl MutableClient {
                 return Ok(None);
             };
             let (k, n) = self.shape(&map)?;
-            let source: Arc<dyn Source> = Arc::new(Memory(Bytes::from(new)));
+            let source: Arc<dyn Source> = Arc::new(BytesSource(Bytes::from(new)));
             let plan = self.full_plan(
                 cap.format,
                 k,
@@ -463,7 +445,7 @@ impl MutableClient {
                 .read(map, &keys.read_key, 0..u64::MAX, &mut whole)
                 .await?;
             let source: Arc<dyn Source> =
-                Arc::new(Memory(Bytes::from(patched(&whole, offset, data))));
+                Arc::new(BytesSource(Bytes::from(patched(&whole, offset, data))));
             let plan = self.full_plan(
                 MutableFormat::Mdmf,
                 prefix.k,

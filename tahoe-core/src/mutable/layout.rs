@@ -22,6 +22,7 @@
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::hashtree::node_count;
+use crate::layout::{SHARE_HASH_ENTRY, pack_share_hashes, parse_share_hashes};
 
 /// SDMF or MDMF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,7 +94,7 @@ pub const MDMF_HEADER_LEN: usize = MDMF_PREFIX_LEN + 8 * 8;
 /// share hash chain (8 × 34).
 pub const MDMF_SHARE_DATA: u64 = MDMF_HEADER_LEN as u64 + 1220 + 260 + 292 + 8 * 34;
 /// One share hash chain entry: `>H32s`.
-pub const CHAIN_ENTRY_LEN: usize = 2 + 32;
+pub const CHAIN_ENTRY_LEN: usize = SHARE_HASH_ENTRY as usize;
 /// Upper bounds on the variable regions of a share we accept.
 const MAX_KEY_REGION: u64 = 4096;
 const MAX_SIGNATURE: u64 = 1024;
@@ -573,57 +574,23 @@ pub fn header(p: &Prefix, o: &Offsets) -> Vec<u8> {
     h
 }
 
-/// Serialize a share hash chain (`>H32s`, sorted by node index).
+/// Serialize a share hash chain (`>H32s`, sorted by node index, as Tahoe
+/// writes mutable chains).
 pub fn encode_chain(chain: &[(u16, Hash)]) -> Vec<u8> {
     let mut sorted = chain.to_vec();
     sorted.sort_by_key(|(i, _)| *i);
-    let mut out = Vec::with_capacity(sorted.len() * CHAIN_ENTRY_LEN);
-    for (i, h) in sorted {
-        out.extend_from_slice(&i.to_be_bytes());
-        out.extend_from_slice(&h);
-    }
-    out
+    pack_share_hashes(&sorted)
 }
 
 /// Parse a share hash chain; node indexes must be strictly increasing.
 pub fn decode_chain(bytes: &[u8]) -> Result<Vec<(u16, Hash)>> {
-    if !bytes.len().is_multiple_of(CHAIN_ENTRY_LEN) {
-        return Err(Error::corrupt(format!(
-            "share hash chain is {} bytes, not a multiple of {CHAIN_ENTRY_LEN}",
-            bytes.len()
-        )));
+    let chain = parse_share_hashes(bytes)?;
+    if chain.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(Error::corrupt(
+            "share hash chain is not sorted by node index".to_string(),
+        ));
     }
-    let mut out: Vec<(u16, Hash)> = Vec::with_capacity(bytes.len() / CHAIN_ENTRY_LEN);
-    for e in bytes.chunks_exact(CHAIN_ENTRY_LEN) {
-        let i = u16::from_be_bytes([e[0], e[1]]);
-        if out.last().is_some_and(|(last, _)| *last >= i) {
-            return Err(Error::corrupt(
-                "share hash chain is not sorted by node index".to_string(),
-            ));
-        }
-        let mut h = [0u8; 32];
-        h.copy_from_slice(&e[2..]);
-        out.push((i, h));
-    }
-    Ok(out)
-}
-
-/// Split a serialized hash list into hashes.
-pub fn decode_hashes(bytes: &[u8]) -> Result<Vec<Hash>> {
-    if !bytes.len().is_multiple_of(32) {
-        return Err(Error::corrupt(format!(
-            "hash list is {} bytes, not a multiple of 32",
-            bytes.len()
-        )));
-    }
-    Ok(bytes
-        .chunks_exact(32)
-        .map(|c| {
-            let mut h = [0u8; 32];
-            h.copy_from_slice(c);
-            h
-        })
-        .collect())
+    Ok(chain)
 }
 
 /// A share's head parsed: prefix and offsets (nothing verified yet).

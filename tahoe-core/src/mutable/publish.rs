@@ -535,12 +535,8 @@ impl Publisher {
                 })
                 .collect(),
         };
-        if let Some(conflict) = writers
-            .values()
-            .filter_map(|w| w.failed.as_ref())
-            .find(|e| e.kind() == ErrorKind::Conflict)
-        {
-            return Err(conflict.clone());
+        if let Some(conflict) = Self::conflict(&writers) {
+            return Err(conflict);
         }
         if !second.is_empty() {
             // Go on only when the first phase went through whole, or left
@@ -572,12 +568,8 @@ impl Publisher {
         }
         let all: Vec<usize> = writers.keys().copied().collect();
         let written = Self::shares_written(&writers, &all);
-        if let Some(conflict) = writers
-            .values()
-            .filter_map(|w| w.failed.as_ref())
-            .find(|e| e.kind() == ErrorKind::Conflict)
-        {
-            return Err(conflict.clone());
+        if let Some(conflict) = Self::conflict(&writers) {
+            return Err(conflict);
         }
         if written < usize::from(version.prefix.k) {
             return Err(Error::unhappy(format!(
@@ -599,6 +591,14 @@ impl Publisher {
             );
         }
         Ok(report(&writers))
+    }
+
+    /// A conflict any writer met: another writer got there first.
+    fn conflict(writers: &BTreeMap<usize, ServerWriter>) -> Option<Error> {
+        writers
+            .values()
+            .filter_map(|w| w.failed.clone())
+            .find(|e| e.kind() == ErrorKind::Conflict)
     }
 
     fn shares_written(writers: &BTreeMap<usize, ServerWriter>, which: &[usize]) -> usize {

@@ -25,14 +25,13 @@ use crate::cipher::Cipher;
 use crate::codec::{Block, Codec, CodecParams};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Hash;
-use crate::hashtree::{HashTree, verify_leaf};
+use crate::hashtree::{check_interior_nodes, empty_leaf_hash, verify_leaf};
 use crate::immutable::download::{BadShare, CodecProvider};
+use crate::layout::parse_hash_nodes;
 use crate::mutable::MUTABLE_CODEC;
 use crate::mutable::encode::block_leaves;
 use crate::mutable::keys::{apply_ctr, data_key};
-use crate::mutable::layout::{
-    Geometry, MutableFormat, Prefix, SALT_LEN, decode_chain, decode_hashes,
-};
+use crate::mutable::layout::{Geometry, MutableFormat, Prefix, SALT_LEN, decode_chain};
 use crate::mutable::servermap::{ServerMap, ShareEntry};
 use crate::protocol::StorageService;
 use crate::storage::{ShareNum, StorageIndex};
@@ -254,7 +253,8 @@ impl Shares {
                     }
                 };
                 let chain = decode_chain(&region(&o.share_hash_chain))?;
-                let nodes = decode_hashes(&region(&o.block_hash_tree))?;
+                let count = (self.geo.block_hash_tree_len() / 32) as usize;
+                let nodes = parse_hash_nodes(&region(&o.block_hash_tree), count)?;
                 check_block_tree(&self.geo, &nodes)?;
                 verify_leaf(
                     &self.prefix.root_hash,
@@ -318,21 +318,15 @@ impl Shares {
 /// A stored block hash tree must be the complete tree of its own leaves,
 /// padded as Tahoe pads: anything else is corrupt.
 fn check_block_tree(geo: &Geometry, nodes: &[Hash]) -> Result<()> {
-    let expected_len = (geo.block_hash_tree_len() / 32) as usize;
-    if nodes.len() != expected_len {
-        return Err(Error::corrupt(format!(
-            "block hash tree has {} nodes, {expected_len} expected",
-            nodes.len()
-        )));
-    }
     let first_leaf = nodes.len() / 2;
-    let rebuilt = HashTree::new(&nodes[first_leaf..first_leaf + geo.segments as usize]);
-    if rebuilt.nodes() != nodes {
-        return Err(Error::corrupt(
-            "block hash tree is not the tree of its leaves".to_string(),
-        ));
+    for i in geo.segments as usize..nodes.len() - first_leaf {
+        if nodes[first_leaf + i] != empty_leaf_hash(i) {
+            return Err(Error::corrupt(format!(
+                "block hash tree padding leaf {i} is not Tahoe's empty leaf"
+            )));
+        }
     }
-    Ok(())
+    check_interior_nodes(nodes)
 }
 
 impl Retriever {

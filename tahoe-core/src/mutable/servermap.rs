@@ -93,14 +93,8 @@ impl ServerMap {
         }))
         .await;
         let mut map = ServerMap {
-            servers: servers.to_vec(),
-            storage_index: si,
             answered: 0,
-            versions: BTreeMap::new(),
-            checkstrings: BTreeMap::new(),
-            unusable: Vec::new(),
-            failures: Vec::new(),
-            verifying_key: None,
+            ..ServerMap::empty(servers, si)
         };
         let mut checked: BTreeMap<(Vec<u8>, Vec<u8>), bool> = BTreeMap::new();
         for (server, answer) in answers.into_iter().enumerate() {
