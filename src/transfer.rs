@@ -102,13 +102,8 @@ impl PutKind {
                 }
                 other => bail!(
                     "the target must be a mutable file's write cap (URI:SSK: or URI:MDMF:); \
-                     this is a{} {} cap",
-                    if other.kind_name().starts_with(['a', 'e', 'i', 'o', 'u']) {
-                        "n"
-                    } else {
-                        ""
-                    },
-                    other.kind_name()
+                     this is {} cap",
+                    other.a_kind()
                 ),
             };
         }
@@ -283,6 +278,9 @@ async fn download(
         }
         Cap::ChkVerifier(_) | Cap::SskVerifier(_) => {
             bail!("a verify cap cannot be downloaded (it cannot decrypt)")
+        }
+        Cap::Dir(_) => {
+            bail!("this is a directory: list it with tahoe ls, copy it with tahoe cp -r")
         }
     }
     writer.flush().await?;

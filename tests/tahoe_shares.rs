@@ -13,22 +13,11 @@
 mod common;
 
 use base64::Engine as _;
-use common::Grid;
+use common::{Grid, hex, unhex};
 use sha2::{Digest, Sha256};
 use tahoe_core::immutable::KeyMode;
 use tahoe_core::storage::ShareKind;
 use tahoe_core::testing::pseudo_random_bytes;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 #[test]
 fn shares_are_the_bytes_tahoe_writes() {

@@ -1,7 +1,10 @@
 //! Capability strings: immutable files (`URI:CHK:`, `URI:CHK-Verifier:`,
 //! `URI:LIT:`) and mutable files (`URI:SSK:`, `URI:SSK-RO:`,
 //! `URI:SSK-Verifier:` for SDMF; `URI:MDMF:`, `URI:MDMF-RO:`,
-//! `URI:MDMF-Verifier:` for MDMF).
+//! `URI:MDMF-Verifier:` for MDMF) and directories, which are files holding
+//! packed entries ([`crate::dirnode`]): a directory cap is the cap of that
+//! file under a directory prefix (`URI:DIR2:` for `URI:SSK:`, and so on,
+//! see [`DIR_PREFIXES`]).
 //!
 //! A cap is the whole authority over a file, so it is parsed strictly: the
 //! exact number of fields, canonical base32 of the exact length, canonical
@@ -155,6 +158,112 @@ pub enum Cap {
     SskRead(SskReadCap),
     /// `URI:SSK-Verifier:` or `URI:MDMF-Verifier:`
     SskVerifier(SskVerifierCap),
+    /// `URI:DIR2...:`, a directory.
+    Dir(DirCap),
+}
+
+/// A directory's cap: the cap of the file that holds its entries. Mutable
+/// directories are SDMF or MDMF files (write, read or verify cap);
+/// immutable ones are CHK or LIT files.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum DirCap {
+    /// `URI:DIR2:` or `URI:DIR2-MDMF:`: read and change the entries.
+    Write(SskWriteCap),
+    /// `URI:DIR2-RO:` or `URI:DIR2-MDMF-RO:`: read the entries (and only
+    /// the read caps of the children).
+    Read(SskReadCap),
+    /// `URI:DIR2-Verifier:` or `URI:DIR2-MDMF-Verifier:`.
+    Verify(SskVerifierCap),
+    /// `URI:DIR2-CHK:`: an immutable directory.
+    Chk(ChkCap),
+    /// `URI:DIR2-CHK-Verifier:`.
+    ChkVerifier(ChkVerifierCap),
+    /// `URI:DIR2-LIT:`: an immutable directory small enough for its cap.
+    Lit(LitCap),
+}
+
+/// Each directory prefix and the prefix of the file cap it wraps. The
+/// rest of the string is the same.
+pub const DIR_PREFIXES: [(&str, &str); 9] = [
+    ("URI:DIR2:", "URI:SSK:"),
+    ("URI:DIR2-RO:", "URI:SSK-RO:"),
+    ("URI:DIR2-Verifier:", "URI:SSK-Verifier:"),
+    ("URI:DIR2-MDMF:", "URI:MDMF:"),
+    ("URI:DIR2-MDMF-RO:", "URI:MDMF-RO:"),
+    ("URI:DIR2-MDMF-Verifier:", "URI:MDMF-Verifier:"),
+    ("URI:DIR2-CHK:", "URI:CHK:"),
+    ("URI:DIR2-CHK-Verifier:", "URI:CHK-Verifier:"),
+    ("URI:DIR2-LIT:", "URI:LIT:"),
+];
+
+/// The prefixes of the file caps this version knows.
+const FILE_PREFIXES: [&str; 9] = [
+    "URI:CHK:",
+    "URI:CHK-Verifier:",
+    "URI:LIT:",
+    "URI:SSK:",
+    "URI:SSK-RO:",
+    "URI:SSK-Verifier:",
+    "URI:MDMF:",
+    "URI:MDMF-RO:",
+    "URI:MDMF-Verifier:",
+];
+
+/// Whether `s` starts like a cap of a kind this version knows (so it must
+/// parse), rather than one of a future kind.
+pub fn is_known_cap_kind(s: &str) -> bool {
+    FILE_PREFIXES.iter().any(|p| s.starts_with(p))
+        || DIR_PREFIXES.iter().any(|(p, _)| s.starts_with(p))
+}
+
+impl DirCap {
+    /// The cap of the file holding the entries.
+    pub fn file_cap(&self) -> Cap {
+        match self {
+            DirCap::Write(c) => Cap::SskWrite(c.clone()),
+            DirCap::Read(c) => Cap::SskRead(c.clone()),
+            DirCap::Verify(c) => Cap::SskVerifier(c.clone()),
+            DirCap::Chk(c) => Cap::Chk(c.clone()),
+            DirCap::ChkVerifier(c) => Cap::ChkVerifier(c.clone()),
+            DirCap::Lit(c) => Cap::Lit(c.clone()),
+        }
+    }
+
+    /// The directory whose entries `file` holds (`None` for a directory).
+    pub fn from_file_cap(file: Cap) -> Option<DirCap> {
+        Some(match file {
+            Cap::SskWrite(c) => DirCap::Write(c),
+            Cap::SskRead(c) => DirCap::Read(c),
+            Cap::SskVerifier(c) => DirCap::Verify(c),
+            Cap::Chk(c) => DirCap::Chk(c),
+            Cap::ChkVerifier(c) => DirCap::ChkVerifier(c),
+            Cap::Lit(c) => DirCap::Lit(c),
+            Cap::Dir(_) => return None,
+        })
+    }
+
+    /// Whether the entries can change.
+    pub fn is_mutable(&self) -> bool {
+        matches!(self, DirCap::Write(_) | DirCap::Read(_) | DirCap::Verify(_))
+    }
+}
+
+impl fmt::Display for DirCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file_cap().to_string();
+        let (dir, inner) = DIR_PREFIXES
+            .iter()
+            .filter(|(_, inner)| file.starts_with(inner))
+            .max_by_key(|(_, inner)| inner.len())
+            .expect("every directory's file cap has a prefix in DIR_PREFIXES");
+        write!(f, "{dir}{}", &file[inner.len()..])
+    }
+}
+
+impl fmt::Debug for DirCap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DirCap({:?})", self.file_cap())
+    }
 }
 
 /// The three mutable cap kinds.
@@ -231,9 +340,44 @@ impl Cap {
         }
     }
 
+    /// The read-only cap this cap diminishes to: itself when it is not a
+    /// write cap.
+    pub fn read_only(&self) -> Cap {
+        match self {
+            Cap::SskWrite(w) => Cap::SskRead(w.read_cap()),
+            Cap::Dir(DirCap::Write(w)) => Cap::Dir(DirCap::Read(w.read_cap())),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether this cap can change what it names.
+    pub fn is_write(&self) -> bool {
+        matches!(self, Cap::SskWrite(_) | Cap::Dir(DirCap::Write(_)))
+    }
+
+    /// Whether what it names can change (by anyone).
+    pub fn is_mutable(&self) -> bool {
+        match self {
+            Cap::SskWrite(_) | Cap::SskRead(_) | Cap::SskVerifier(_) => true,
+            Cap::Dir(d) => d.is_mutable(),
+            Cap::Chk(_) | Cap::ChkVerifier(_) | Cap::Lit(_) => false,
+        }
+    }
+
+    /// The kind with its article, for messages: `an SDMF write`, `a
+    /// directory (...)`.
+    pub fn a_kind(&self) -> String {
+        let kind = self.kind_name();
+        let an = kind.starts_with(['a', 'e', 'i', 'o', 'u'])
+            || kind.starts_with("SDMF")
+            || kind.starts_with("MDMF");
+        format!("{} {kind}", if an { "an" } else { "a" })
+    }
+
     /// The kind of cap, for messages: `CHK read`, `SDMF write`, ...
     pub fn kind_name(&self) -> String {
         match self {
+            Cap::Dir(d) => format!("directory ({})", d.file_cap().kind_name()),
             Cap::Chk(_) => "immutable (CHK) read".into(),
             Cap::ChkVerifier(_) => "immutable (CHK) verify".into(),
             Cap::Lit(_) => "literal (LIT)".into(),
@@ -340,10 +484,19 @@ impl FromStr for Cap {
         if let Some(parsed) = parse_ssk(s) {
             return parsed;
         }
+        if let Some((dir, inner)) = DIR_PREFIXES.iter().find(|(dir, _)| s.starts_with(dir)) {
+            let file: Cap = format!("{inner}{}", &s[dir.len()..])
+                .parse()
+                .map_err(|e: Error| e.context(format!("{dir} cap")))?;
+            return Ok(Cap::Dir(
+                DirCap::from_file_cap(file).expect("a file cap's prefix is not a directory's"),
+            ));
+        }
         let shown: String = s.chars().take(16).collect();
         Err(Error::invalid_input(format!(
             "not a cap (expected URI:CHK:, URI:CHK-Verifier:, URI:LIT:, URI:SSK:, URI:SSK-RO:, \
-             URI:SSK-Verifier:, URI:MDMF:, URI:MDMF-RO: or URI:MDMF-Verifier:): {shown:?}..."
+             URI:SSK-Verifier:, URI:MDMF:, URI:MDMF-RO:, URI:MDMF-Verifier: or a directory's \
+             URI:DIR2...:): {shown:?}..."
         )))
     }
 }
@@ -445,6 +598,7 @@ impl fmt::Display for Cap {
             Cap::SskWrite(c) => c.fmt(f),
             Cap::SskRead(c) => c.fmt(f),
             Cap::SskVerifier(c) => c.fmt(f),
+            Cap::Dir(c) => fmt::Display::fmt(c, f),
         }
     }
 }
@@ -459,6 +613,7 @@ impl fmt::Debug for Cap {
             Cap::SskWrite(c) => c.fmt(f),
             Cap::SskRead(c) => c.fmt(f),
             Cap::SskVerifier(c) => c.fmt(f),
+            Cap::Dir(c) => c.fmt(f),
         }
     }
 }
@@ -537,6 +692,57 @@ mod tests {
         assert!(v.to_string().starts_with("URI:SSK-Verifier:"));
         assert!(!format!("{wc:?}").contains("fs6u"));
         assert!(!format!("{r:?}").contains(&base32::encode(&r.read_key)));
+    }
+
+    /// Caps the real Tahoe-LAFS 1.20 printed (shared/reference/tahoe-1.20):
+    /// a root directory's three caps, an immutable and a literal directory.
+    #[test]
+    fn directory_caps_round_trip_and_diminish() {
+        let rw = "URI:DIR2:i7ryyroiagwqag2wgpkkuk3xxy:ujf2wyw5k3po3zupayfnm3fqlrftplet6ktd3e4ks6umqqyklwdq";
+        let ro = "URI:DIR2-RO:czytd764lgjmb2yx3ldvqc4jre:ujf2wyw5k3po3zupayfnm3fqlrftplet6ktd3e4ks6umqqyklwdq";
+        let verify = "URI:DIR2-Verifier:xiecght4v5th232fp5nvdxdyz4:ujf2wyw5k3po3zupayfnm3fqlrftplet6ktd3e4ks6umqqyklwdq";
+        let chk = "URI:DIR2-CHK:2rbt62oh54iqryivubnkopr27u:abultw2hfmanpccnm3fp3hccgflcuuif777b6e47d3sywieywp5q:3:10:133";
+        for s in [
+            rw,
+            ro,
+            verify,
+            chk,
+            "URI:DIR2-LIT:",
+            "URI:DIR2-LIT:mzxw6ytboi",
+        ] {
+            let c: Cap = s.parse().unwrap();
+            assert!(matches!(c, Cap::Dir(_)), "{s}");
+            assert_eq!(c.to_string(), s);
+        }
+        let c: Cap = rw.parse().unwrap();
+        assert!(c.is_write() && c.is_mutable());
+        assert_eq!(c.read_only().to_string(), ro);
+        let Cap::Dir(DirCap::Read(r)) = c.read_only() else {
+            panic!()
+        };
+        assert_eq!(Cap::Dir(DirCap::Verify(r.verifier())).to_string(), verify);
+        let imm: Cap = chk.parse().unwrap();
+        assert!(!imm.is_write() && !imm.is_mutable());
+        assert_eq!(imm.read_only(), imm);
+        for s in [
+            "URI:DIR2-MDMF:w334plf5hafvt5kq3zqi7cwcwa:4jwr3o3r63umac3ifea6j4b5lz4exmdq2q62vzi6kyf6llok6ena",
+            "URI:DIR2-MDMF-RO:w334plf5hafvt5kq3zqi7cwcwa:4jwr3o3r63umac3ifea6j4b5lz4exmdq2q62vzi6kyf6llok6ena",
+            "URI:DIR2-MDMF-Verifier:w334plf5hafvt5kq3zqi7cwcwa:4jwr3o3r63umac3ifea6j4b5lz4exmdq2q62vzi6kyf6llok6ena",
+        ] {
+            assert_eq!(s.parse::<Cap>().unwrap().to_string(), s);
+        }
+        assert!(
+            !format!("{c:?}").contains("i7ryy"),
+            "debug output leaks the key"
+        );
+        for bad in [
+            "URI:DIR2:i7ryyroiagwqag2wgpkkuk3xxy",
+            "URI:DIR2-CHK:2rbt62oh54iqryivubnkopr27u:abultw2hfmanpccnm3fp3hccgflcuuif777b6e47d3sywieywp5q:3:10",
+            "URI:DIR2-LIT:mz1",
+            "URI:DIR2-X:i7ryyroiagwqag2wgpkkuk3xxy:ujf2wyw5k3po3zupayfnm3fqlrftplet6ktd3e4ks6umqqyklwdq",
+        ] {
+            assert!(bad.parse::<Cap>().is_err(), "accepted {bad:?}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod cap;
 pub mod cipher;
 pub mod codec;
 pub mod config;
+pub mod dirnode;
 pub mod error;
 pub mod hash;
 pub mod hashtree;

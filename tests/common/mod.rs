@@ -513,3 +513,25 @@ pub fn chk(cap: &Cap) -> &ChkCap {
         other => panic!("expected a CHK cap, got {other:?}"),
     }
 }
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes from hex.
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The built-in AES-128-CTR cipher.
+pub fn aes_ctr() -> Arc<dyn tahoe_core::cipher::Cipher> {
+    let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
+    tahoe::builtin_registry()
+        .unwrap()
+        .cipher("aes-ctr", &ctx)
+        .unwrap()
+}

@@ -7,11 +7,13 @@
 //!   [`sink::ShareSink`];
 //! - [`download`]: finding, verifying and decoding shares, streaming the
 //!   plaintext (or a range of it) out;
-//! - [`source`]: where plaintext comes from (files, memory, streams).
+//! - [`source`]: where plaintext comes from (files, memory, streams);
+//! - [`client`]: upload and download over a set of servers.
 //!
 //! Everything here is written against the plugin traits only: any codec,
 //! cipher, transport and backend.
 
+pub mod client;
 pub mod download;
 pub mod encode;
 pub mod placement;

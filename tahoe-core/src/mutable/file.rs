@@ -35,10 +35,12 @@ use crate::secrets::ClientSecret;
 
 /// A change `modify` applies: the current contents in, the new contents
 /// out (`None`: leave the file as it is).
-pub type Change = dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + Send + Sync;
+pub type Change<'a> = dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + Send + Sync + 'a;
 
-/// How many times a write is tried when other writers keep winning.
-pub const MAX_ATTEMPTS: u32 = 10;
+/// How many times a write is tried when other writers keep winning
+/// (enough for a few dozen writers changing one file at once: each round
+/// lets at least one through).
+pub const MAX_ATTEMPTS: u32 = 24;
 
 /// A client's view of the grid for mutable files.
 #[derive(Clone)]
@@ -291,9 +293,12 @@ impl MutableClient {
             tries += 1;
             match attempt().await {
                 Err(e) if e.kind() == ErrorKind::Conflict && tries < MAX_ATTEMPTS => {
-                    let mut r = [0u8; 2];
+                    // Exponential backoff with full jitter: writers that
+                    // collided spread out more each time they collide.
+                    let mut r = [0u8; 4];
                     let _ = getrandom::fill(&mut r);
-                    let ms = 5 * u64::from(tries) + u64::from(u16::from_le_bytes(r) % 50);
+                    let ceiling = (10u64 << tries.min(7)).min(1000);
+                    let ms = u64::from(u32::from_le_bytes(r)) % (ceiling + 1);
                     tracing::debug!("{what}: another writer won ({e}); retrying in {ms} ms");
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
@@ -342,7 +347,7 @@ impl MutableClient {
     pub async fn modify(
         &self,
         cap: &SskWriteCap,
-        change: &Change,
+        change: &Change<'_>,
     ) -> Result<Option<PublishReport>> {
         self.retrying("modify", || async {
             let map = self.servermap_of(&cap.read_cap()).await;
