@@ -13,7 +13,9 @@ use bytes::Bytes;
 use tahoe_core::Result;
 use tahoe_core::cap::{Cap, ChkCap};
 use tahoe_core::codec::{Codec, CodecParams};
+use tahoe_core::dirnode::client::DirClient;
 use tahoe_core::immutable::KeyMode;
+use tahoe_core::immutable::client::ImmutableClient;
 use tahoe_core::immutable::download::{DownloadReport, Downloader};
 use tahoe_core::immutable::placement::HappySink;
 use tahoe_core::immutable::sink::ServerRef;
@@ -430,6 +432,26 @@ impl Grid {
         .unwrap();
         c.mdmf_segment_size = mdmf_segment_size;
         c
+    }
+
+    /// A directory client over every server of the grid, whose new
+    /// directories take the test keys `keys` (then make their own).
+    pub fn dir_client(&self, k: u16, n: u16, keys: std::ops::Range<usize>) -> DirClient {
+        let mutable = self.mutable_client(k, n, 128 << 10);
+        for i in keys.rev() {
+            mutable.keys.put(test_key(i));
+        }
+        let happy = n.min(self.servers.len() as u16).max(k);
+        DirClient {
+            immutable: ImmutableClient {
+                servers: self.refs(),
+                uploader: self.uploader(k, n, 1 << 20),
+                downloader: self.downloader(),
+                happy,
+                secret: ClientSecret::random().unwrap(),
+            },
+            mutable,
+        }
     }
 
     /// What server `i` stores for mutable file `si` now.

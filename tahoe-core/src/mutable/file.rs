@@ -28,7 +28,7 @@ use crate::mutable::encode::random_salts;
 use crate::mutable::keys::{KeyPool, SigningKey};
 use crate::mutable::layout::{Geometry, MutableFormat, Prefix};
 use crate::mutable::publish::{Plan, PublishReport, Publisher, SegmentSource, WriteKeys};
-use crate::mutable::retrieve::{ReadReport, Retriever};
+use crate::mutable::retrieve::{Counting, ReadReport, Retriever};
 use crate::mutable::servermap::ServerMap;
 use crate::mutable::{DEFAULT_MDMF_SEGMENT_SIZE, MAX_SDMF_SIZE, MUTABLE_CODEC};
 use crate::secrets::ClientSecret;
@@ -215,15 +215,51 @@ impl MutableClient {
         .await
     }
 
-    /// Write bytes `range` of the newest version to `out`.
+    /// Write bytes `range` of the newest version to `out`. A read that a
+    /// writer raced (the shares changed between the servermap and the
+    /// blocks) is tried again, while nothing has reached `out`.
     pub async fn read(
         &self,
         cap: &SskReadCap,
         range: Range<u64>,
         out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     ) -> Result<ReadReport> {
-        let map = self.servermap_of(cap).await;
-        self.retriever().read(&map, &cap.read_key, range, out).await
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let map = self.servermap_of(cap).await;
+            let mut counting = Counting {
+                inner: &mut *out,
+                written: 0,
+            };
+            let result = self
+                .retriever()
+                .read(&map, &cap.read_key, range.clone(), &mut counting)
+                .await;
+            match result {
+                Err(e) if counting.written == 0 && tries < MAX_ATTEMPTS => {
+                    let e = self.raced(cap, &map, e).await;
+                    if e.kind() != ErrorKind::Conflict {
+                        return Err(e);
+                    }
+                    backoff("read", tries, &e).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `err`, a failed read of `map`'s newest version, as a `Conflict`
+    /// when the file has changed since `map` was made (a writer replaced
+    /// the shares while they were read), else as it is.
+    async fn raced(&self, cap: &SskReadCap, map: &ServerMap, err: Error) -> Error {
+        if !matches!(err.kind(), ErrorKind::NotEnoughShares | ErrorKind::Corrupt) {
+            return err;
+        }
+        if map.changed_in(&self.servermap_of(cap).await) {
+            return Error::conflict(format!("the file changed while it was read ({err})"));
+        }
+        err
     }
 
     /// The newest version's size and prefix.
@@ -293,14 +329,7 @@ impl MutableClient {
             tries += 1;
             match attempt().await {
                 Err(e) if e.kind() == ErrorKind::Conflict && tries < MAX_ATTEMPTS => {
-                    // Exponential backoff with full jitter: writers that
-                    // collided spread out more each time they collide.
-                    let mut r = [0u8; 4];
-                    let _ = getrandom::fill(&mut r);
-                    let ceiling = (10u64 << tries.min(7)).min(1000);
-                    let ms = u64::from(u32::from_le_bytes(r)) % (ceiling + 1);
-                    tracing::debug!("{what}: another writer won ({e}); retrying in {ms} ms");
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    backoff(what, tries, &e).await;
                 }
                 Err(e) if e.kind() == ErrorKind::Conflict => {
                     return Err(e.context(format!("{what}: gave up after {tries} attempts")));
@@ -354,9 +383,13 @@ impl MutableClient {
             let keys = self.write_keys(&map, cap).await?;
             let mut old = Vec::new();
             if map.best()?.is_some() {
-                self.retriever()
+                let read = self
+                    .retriever()
                     .read(&map, &keys.read_key, 0..u64::MAX, &mut old)
-                    .await?;
+                    .await;
+                if let Err(e) = read {
+                    return Err(self.raced(&cap.read_cap(), &map, e).await);
+                }
             }
             let Some(new) = change(&old)? else {
                 return Ok(None);
@@ -495,6 +528,17 @@ impl MutableClient {
             .publish(map, keys, plan)
             .await
     }
+}
+
+/// Wait before trying again after `tries` collisions: exponential backoff
+/// with full jitter, so writers that collided spread out more each time.
+async fn backoff(what: &str, tries: u32, e: &Error) {
+    let mut r = [0u8; 4];
+    let _ = getrandom::fill(&mut r);
+    let ceiling = (10u64 << tries.min(7)).min(1000);
+    let ms = u64::from(u32::from_le_bytes(r)) % (ceiling + 1);
+    tracing::debug!("{what}: another writer won ({e}); retrying in {ms} ms");
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 /// `old` with `data` written at `offset` (zeros fill any gap).

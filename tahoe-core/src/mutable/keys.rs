@@ -345,6 +345,12 @@ impl KeyPool {
         pool
     }
 
+    /// Add a key made elsewhere (a test's fixed keys, say): taken before
+    /// the pool makes more.
+    pub fn put(&self, key: SigningKey) {
+        self.lock().keys.push(key);
+    }
+
     /// Keys ready now.
     pub fn ready(&self) -> usize {
         self.lock().keys.len()

@@ -79,9 +79,9 @@ pub struct Retriever {
 }
 
 /// Counts the bytes written through it.
-struct Counting<'a> {
-    inner: &'a mut (dyn AsyncWrite + Unpin + Send),
-    written: u64,
+pub(crate) struct Counting<'a> {
+    pub(crate) inner: &'a mut (dyn AsyncWrite + Unpin + Send),
+    pub(crate) written: u64,
 }
 
 impl AsyncWrite for Counting<'_> {

@@ -231,6 +231,12 @@ impl ServerMap {
         self.versions.keys().map(|p| p.seqnum).max().unwrap_or(0)
     }
 
+    /// Whether `other` (a later look at the same file) saw other versions
+    /// than this map: then a writer changed the file in between.
+    pub fn changed_in(&self, other: &ServerMap) -> bool {
+        !self.versions.keys().eq(other.versions.keys())
+    }
+
     /// The newest recoverable version, `None` when there are no shares at
     /// all. Fails when no version is recoverable, or when a newer version
     /// that cannot be recovered is held by a majority of the servers asked
