@@ -60,6 +60,10 @@ pub enum Command {
         /// Do not store shares for others (a pure gateway).
         #[arg(long)]
         no_storage: bool,
+        /// The shared drive's cap (the queen's vdrive.cap), the default
+        /// alias `tahoe:`; by default a vdrive.cap copied into BASEDIR.
+        #[arg(long, value_name = "CAP")]
+        vdrive: Option<String>,
     },
     /// Run a node in the foreground (logs to stderr and BASEDIR/logs/).
     Run {
@@ -91,12 +95,15 @@ pub enum Command {
         #[arg(long)]
         basedir: PathBuf,
     },
-    /// Upload a file (or standard input with `-`) and print its cap; with
-    /// a mutable file's write cap as TARGET, replace that file's contents.
+    /// Upload a file (or standard input with `-`) and print its cap. With
+    /// a grid path as TARGET (`tahoe:docs/a.txt`, `ALIAS:name`, or a path
+    /// under the shared drive), link it there (a mutable file already
+    /// there is overwritten in place); with a mutable file's write cap,
+    /// replace that file's contents.
     Put {
-        /// A client's base directory.
-        #[arg(long)]
-        basedir: PathBuf,
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
         /// Make a mutable file (SDMF unless --format says otherwise) and
         /// print its write cap.
         #[arg(long)]
@@ -106,19 +113,125 @@ pub enum Command {
         format: Option<String>,
         /// The file, or `-`.
         file: PathBuf,
-        /// A mutable file's write cap (URI:SSK: or URI:MDMF:) to overwrite.
+        /// Where to put it: a grid path, or a mutable file's write cap.
         target: Option<String>,
     },
-    /// Download a file by its cap, to OUT or standard output.
+    /// Download a file, named by its cap or a grid path, to OUT or
+    /// standard output.
     Get {
-        /// A client's base directory.
-        #[arg(long)]
-        basedir: PathBuf,
-        /// The cap: immutable (URI:CHK:, URI:LIT:) or mutable (write or
-        /// read cap of SDMF or MDMF).
-        cap: String,
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// A cap (URI:CHK:, URI:LIT:, a mutable file's write or read cap)
+        /// or a grid path (`tahoe:docs/a.txt`, `CAP/name`).
+        source: String,
         /// Where to write (default or `-`: standard output).
         out: Option<PathBuf>,
+    },
+    /// List a directory (the shared drive by default).
+    Ls {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// Type, size, time and name of each entry.
+        #[arg(short = 'l', long)]
+        long: bool,
+        /// Print Tahoe-LAFS's JSON of the directory or file.
+        #[arg(long)]
+        json: bool,
+        /// Show each entry's cap (its write cap where there is one).
+        #[arg(long)]
+        uri: bool,
+        /// Show each entry's read cap.
+        #[arg(long)]
+        readonly_uri: bool,
+        /// A grid path or cap.
+        path: Option<String>,
+    },
+    /// Make a directory (with any missing parents) and print its write
+    /// cap; without PATH, an unlinked one.
+    Mkdir {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// sdmf (the default) or mdmf.
+        #[arg(long, default_value = "sdmf")]
+        format: String,
+        /// Where: a grid path.
+        path: Option<String>,
+    },
+    /// Copy files and, with -r, directories: local to grid, grid to local,
+    /// grid to grid. Arguments with an alias (`tahoe:`) or a cap are on
+    /// the grid, others local.
+    Cp {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// Copy directories and what they hold.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// Sources, then the destination.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+    },
+    /// Move an entry to another name or directory.
+    Mv {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// What to move.
+        from: String,
+        /// Where (into it, when it is a directory).
+        to: String,
+    },
+    /// Link what FROM names at TO as well.
+    Ln {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// What to link.
+        from: String,
+        /// Where (into it, when it is a directory).
+        to: String,
+    },
+    /// Unlink an entry from its directory.
+    #[command(visible_alias = "unlink")]
+    Rm {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// The entry.
+        path: String,
+    },
+    /// Make a new directory and an alias for it.
+    CreateAlias {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// The alias.
+        name: String,
+    },
+    /// Add an alias for an existing directory's cap.
+    AddAlias {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// The alias.
+        name: String,
+        /// The directory's cap.
+        cap: String,
+    },
+    /// List the aliases (the shared drive is `tahoe`).
+    ListAliases {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show read caps only.
+        #[arg(long)]
+        readonly_uri: bool,
     },
     /// Run a whole grid on this machine: a queen and storage nodes.
     Demo {
@@ -136,6 +249,28 @@ pub enum Command {
         #[command(subcommand)]
         command: DebugCommand,
     },
+}
+
+/// The client a file command uses.
+#[derive(Debug, clap::Args)]
+pub struct NodeDir {
+    /// The client's base directory.
+    #[arg(
+        long = "basedir",
+        short = 'd',
+        visible_alias = "node-directory",
+        value_name = "BASEDIR",
+        default_value_os_t = default_basedir()
+    )]
+    pub basedir: PathBuf,
+}
+
+/// `~/.tahoe`, as Tahoe-LAFS has it.
+fn default_basedir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".tahoe")
 }
 
 /// `tahoe debug` subcommands.
@@ -204,8 +339,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             introducer,
             nickname,
             no_storage,
+            vdrive,
         } => {
-            crate::node::create_client(&basedir, introducer.as_deref(), &nickname, !no_storage)?;
+            crate::node::create_client(
+                &basedir,
+                introducer.as_deref(),
+                &nickname,
+                !no_storage,
+                vdrive.as_deref(),
+            )?;
             writeln!(out, "client created in {}", basedir.display())?;
             Ok(())
         }
@@ -223,26 +365,102 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         }
         Command::Status { basedir } => crate::daemon::status(&basedir, out),
         Command::Put {
-            basedir,
+            node,
             mutable,
             format,
             file,
             target,
         } => {
-            crate::daemon::init_logging(None)?;
-            let how = crate::transfer::PutKind::from_args(mutable, format.as_deref(), target)?;
-            if let Some(cap) = runtime()?.block_on(crate::transfer::put(&basedir, &file, how))? {
+            let cap = files(&node, 0, |f| async move {
+                f.put(&file, target.as_deref(), mutable, format.as_deref())
+                    .await
+            })?;
+            if let Some(cap) = cap {
                 writeln!(out, "{cap}")?;
             }
             Ok(())
         }
         Command::Get {
-            basedir,
-            cap,
+            node,
+            source,
             out: dest,
+        } => files(&node, 0, |f| async move {
+            f.get(&source, dest.as_deref()).await
+        }),
+        Command::Ls {
+            node,
+            long,
+            json,
+            uri,
+            readonly_uri,
+            path,
         } => {
-            crate::daemon::init_logging(None)?;
-            runtime()?.block_on(crate::transfer::get(&basedir, &cap, dest.as_deref()))
+            let o = crate::files::LsOptions {
+                long,
+                json,
+                uri,
+                readonly_uri,
+            };
+            let text = files(&node, 0, |f| async move {
+                let mut text = Vec::new();
+                f.ls(path.as_deref(), o, &mut text).await?;
+                Ok(text)
+            })?;
+            out.write_all(&text)?;
+            Ok(())
+        }
+        Command::Mkdir { node, format, path } => {
+            let format = tahoe_core::mutable::MutableFormat::parse(&format)?;
+            let cap = files(&node, 0, |f| async move { f.mkdir(path.as_deref(), format).await })?;
+            writeln!(out, "{}", tahoe_core::cap::Cap::Dir(cap))?;
+            Ok(())
+        }
+        Command::Cp {
+            node,
+            recursive,
+            mut paths,
+        } => {
+            let dest = paths.pop().unwrap_or_default();
+            let n = files(&node, if recursive { 2 } else { 0 }, |f| async move {
+                f.cp(&paths, &dest, recursive).await
+            })?;
+            writeln!(
+                out,
+                "Success: {}",
+                if n == 1 { "file copied" } else { "files copied" }
+            )?;
+            Ok(())
+        }
+        Command::Mv { node, from, to } => {
+            files(&node, 0, |f| async move { f.mv(&from, &to).await })?;
+            writeln!(out, "OK")?;
+            Ok(())
+        }
+        Command::Ln { node, from, to } => {
+            files(&node, 0, |f| async move { f.ln(&from, &to).await })?;
+            writeln!(out, "OK")?;
+            Ok(())
+        }
+        Command::Rm { node, path } => files(&node, 0, |f| async move { f.rm(&path).await }),
+        Command::CreateAlias { node, name } => {
+            let shown = name.clone();
+            files(&node, 0, |mut f| async move { f.create_alias(&name).await })?;
+            writeln!(out, "Alias '{shown}' created")?;
+            Ok(())
+        }
+        Command::AddAlias { node, name, cap } => {
+            let mut aliases = crate::aliases::Aliases::load(&node.basedir)?;
+            aliases.add(&name, crate::files::parse_dir_cap(&cap)?)?;
+            writeln!(out, "Alias '{name}' added")?;
+            Ok(())
+        }
+        Command::ListAliases {
+            node,
+            json,
+            readonly_uri,
+        } => {
+            let aliases = crate::aliases::Aliases::load(&node.basedir)?;
+            crate::files::list_aliases(&aliases, json, readonly_uri, out)
         }
         Command::Demo { dir, clients } => {
             crate::daemon::init_logging(None)?;
@@ -282,6 +500,20 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Run a file command against the client in `node`, with `keys` signing
+/// keys made ahead in the background.
+fn files<T, F, Fut>(node: &NodeDir, keys: usize, f: F) -> Result<T>
+where
+    F: FnOnce(crate::files::Files) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    crate::daemon::init_logging(None)?;
+    runtime()?.block_on(async {
+        let files = crate::files::Files::open(&node.basedir, keys).await?;
+        f(files).await
+    })
 }
 
 /// The async runtime of every command. Blocking work (file I/O, codecs)

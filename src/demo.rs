@@ -51,22 +51,38 @@ pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> R
         create_queen(&queen, "queen", None).await?;
     }
     let introducer = std::fs::read_to_string(queen.join(crate::node::INTRODUCER_FILE))?;
+    let vdrive = std::fs::read_to_string(queen.join(crate::node::VDRIVE_FILE))?;
+    // Fewer nodes than the default 3-of-7-of-10 needs: scale the encoding
+    // down so that uploads (and the queen's publishing of the shared
+    // drive) can succeed.
+    let scale = |dir: &Path| -> Result<()> {
+        if clients >= 10 {
+            return Ok(());
+        }
+        let n = clients.max(1);
+        let happy = n.min(7);
+        let k = happy.min(3);
+        let toml = dir.join(tahoe_core::config::CONFIG_FILE);
+        let text = std::fs::read_to_string(&toml)?;
+        if !text.contains("[encoding]") {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&toml)?;
+            writeln!(f, "\n[encoding]\nk = {k}\nhappy = {happy}\nn = {n}")?;
+        }
+        Ok(())
+    };
+    scale(&queen)?;
     let mut dirs = vec![queen.clone()];
     for i in 0..clients {
         let c = root.join(format!("node{i}"));
         if !c.join(tahoe_core::config::CONFIG_FILE).exists() {
-            create_client(&c, Some(introducer.trim()), &format!("node{i}"), true)?;
-            if clients < 10 {
-                // Fewer nodes than the default 3-of-7-of-10 needs: scale the
-                // encoding down so that uploads can succeed.
-                let n = clients.max(1);
-                let happy = n.min(7);
-                let k = happy.min(3);
-                let mut toml = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(c.join(tahoe_core::config::CONFIG_FILE))?;
-                writeln!(toml, "\n[encoding]\nk = {k}\nhappy = {happy}\nn = {n}")?;
-            }
+            create_client(
+                &c,
+                Some(introducer.trim()),
+                &format!("node{i}"),
+                true,
+                Some(vdrive.trim()),
+            )?;
+            scale(&c)?;
         }
         dirs.push(c);
     }
@@ -93,25 +109,17 @@ pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> R
         "A grid is running: a queen and {clients} storage nodes under {}.",
         root.display()
     )?;
-    writeln!(out, "Upload and download through node0:")?;
-    writeln!(
-        out,
-        "  {} put --basedir {} FILE",
-        exe.display(),
-        first.display()
-    )?;
-    writeln!(
-        out,
-        "  {} get --basedir {} CAP OUT",
-        exe.display(),
-        first.display()
-    )?;
-    writeln!(
-        out,
-        "  {} status --basedir {}",
-        exe.display(),
-        first.display()
-    )?;
+    let t = format!("{} -d {}", exe.display(), first.display());
+    writeln!(out, "Every node mounts the shared drive as tahoe: (through node0 here):")?;
+    writeln!(out, "  {t} put FILE tahoe:docs/FILE     upload into the shared drive")?;
+    writeln!(out, "  {t} ls -l tahoe:docs             list it")?;
+    writeln!(out, "  {t} get tahoe:docs/FILE OUT      download")?;
+    writeln!(out, "  {t} cp -r DIR tahoe:             copy a directory in (and back out)")?;
+    writeln!(out, "  {t} mkdir tahoe:new | mv | ln | rm ...")?;
+    writeln!(out, "Files by cap, outside any directory:")?;
+    writeln!(out, "  {t} put FILE                     prints the file's cap")?;
+    writeln!(out, "  {t} get CAP OUT")?;
+    writeln!(out, "  {} status --basedir {}", exe.display(), first.display())?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
     let _ = tokio::signal::ctrl_c().await;

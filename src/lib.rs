@@ -4,9 +4,11 @@
 //! (each behind a cargo feature, on by default) and hands them to
 //! `tahoe-core`'s registry; everything else lives in the libraries.
 
+pub mod aliases;
 pub mod cli;
 pub mod daemon;
 pub mod demo;
+pub mod files;
 pub mod node;
 pub mod transfer;
 

@@ -86,27 +86,8 @@ pub enum PutKind {
 }
 
 impl PutKind {
-    /// From `--mutable`, `--format` and the optional target cap.
-    pub fn from_args(mutable: bool, format: Option<&str>, target: Option<String>) -> Result<Self> {
-        if let Some(target) = target {
-            let cap: Cap = target.trim().parse().context("reading the target cap")?;
-            return match cap {
-                Cap::SskWrite(w) => {
-                    if let Some(f) = format.filter(|f| !f.eq_ignore_ascii_case(w.format.name())) {
-                        bail!(
-                            "--format {f} was given, but the target is an {} file",
-                            w.format.name().to_uppercase()
-                        );
-                    }
-                    Ok(PutKind::Overwrite(w))
-                }
-                other => bail!(
-                    "the target must be a mutable file's write cap (URI:SSK: or URI:MDMF:); \
-                     this is {} cap",
-                    other.a_kind()
-                ),
-            };
-        }
+    /// From `--mutable` and `--format`.
+    pub fn from_args(mutable: bool, format: Option<&str>) -> Result<Self> {
         match format.map(str::to_ascii_lowercase).as_deref() {
             None if mutable => Ok(PutKind::Mutable(MutableFormat::Sdmf)),
             None => Ok(PutKind::Immutable),
@@ -115,13 +96,33 @@ impl PutKind {
             Some(f) => Ok(PutKind::Mutable(MutableFormat::parse(f)?)),
         }
     }
+
+    /// Overwriting the mutable file `cap` (a target given as a cap); a
+    /// `--format` given must be the file's.
+    pub fn overwriting(cap: Cap, format: Option<&str>) -> Result<Self> {
+        match cap {
+            Cap::SskWrite(w) => {
+                if let Some(f) = format.filter(|f| !f.eq_ignore_ascii_case(w.format.name())) {
+                    bail!(
+                        "--format {f} was given, but the target is an {} file",
+                        w.format.name().to_uppercase()
+                    );
+                }
+                Ok(PutKind::Overwrite(w))
+            }
+            other => bail!(
+                "the target must be a mutable file's write cap (URI:SSK: or URI:MDMF:) or a \
+                 path; this is {} cap",
+                other.a_kind()
+            ),
+        }
+    }
 }
 
 /// `tahoe put`: the new cap, or `None` after an overwrite.
-pub async fn put(basedir: &Path, file: &Path, how: PutKind) -> Result<Option<Cap>> {
-    let session = Session::open(basedir).await?;
+pub async fn put(session: &Session, file: &Path, how: PutKind) -> Result<Option<Cap>> {
     let inner: Box<dyn Source> = if file.as_os_str() == "-" {
-        let dir = basedir.to_path_buf();
+        let dir = session.basedir().to_path_buf();
         Box::new(
             tokio::task::spawn_blocking(move || spool(std::io::stdin().lock(), &dir))
                 .await
@@ -198,11 +199,10 @@ fn partial_path(out: &Path) -> std::path::PathBuf {
 }
 
 /// `tahoe get`.
-pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
-    let cap: Cap = cap.trim().parse().context("reading the cap")?;
+pub async fn get(session: &Session, cap: &Cap, out: Option<&Path>) -> Result<()> {
     let out = out.filter(|p| p.as_os_str() != "-");
     let Some(path) = out else {
-        return download(basedir, &cap, Box::new(tokio::io::stdout())).await;
+        return download(session, cap, Box::new(tokio::io::stdout())).await;
     };
     // Devices, pipes and the like are written as they are: only a regular
     // file (or a new one) can be replaced by renaming.
@@ -212,7 +212,7 @@ pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
             .open(path)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
-        return download(basedir, &cap, Box::new(file)).await;
+        return download(session, cap, Box::new(file)).await;
     }
     let tmp = partial_path(path);
     let file = tokio::fs::OpenOptions::new()
@@ -222,7 +222,7 @@ pub async fn get(basedir: &Path, cap: &str, out: Option<&Path>) -> Result<()> {
         .await
         .with_context(|| format!("creating {}", tmp.display()))?;
     let result = async {
-        download(basedir, &cap, Box::new(file)).await?;
+        download(session, cap, Box::new(file)).await?;
         // Durable before it takes OUT's name.
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
@@ -250,7 +250,7 @@ fn warn_corrupt(bad: &[tahoe_core::immutable::download::BadShare]) {
 }
 
 async fn download(
-    basedir: &Path,
+    session: &Session,
     cap: &Cap,
     writer: Box<dyn AsyncWrite + Unpin + Send>,
 ) -> Result<()> {
@@ -263,7 +263,6 @@ async fn download(
     match cap {
         Cap::Lit(l) => writer.write_all(&l.data).await?,
         Cap::Chk(c) => {
-            let session = Session::open(basedir).await?;
             let _progress = Progress::start("downloading", written, c.size);
             let report = session.get(c, 0..u64::MAX, &mut writer).await?;
             warn_corrupt(&report.bad_shares);
@@ -272,7 +271,6 @@ async fn download(
             let Some(read) = cap.mutable_read_cap() else {
                 bail!("not a mutable read cap");
             };
-            let session = Session::open(basedir).await?;
             let report = session.get_mutable(&read, 0..u64::MAX, &mut writer).await?;
             warn_corrupt(&report.bad_shares);
         }

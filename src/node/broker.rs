@@ -75,6 +75,20 @@ impl Broker {
         b
     }
 
+    /// The queen's own broker: it learns from the queen's service in the
+    /// same process instead of over the network.
+    pub fn local(
+        transport: Arc<dyn Transport>,
+        queen_address: QueenAddress,
+        queen: Arc<dyn QueenService>,
+    ) -> Self {
+        let b = Broker::new(transport, queen_address, None);
+        if let Ok(mut q) = b.queen.try_lock() {
+            *q = Some(queen);
+        }
+        b
+    }
+
     /// Whether the last exchange with the queen worked.
     pub fn queen_connected(&self) -> bool {
         self.queen_connected.load(Ordering::Relaxed)

@@ -15,12 +15,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use tahoe_core::cap::{Cap, ChkCap, SskReadCap, SskWriteCap};
+use tahoe_core::cap::{Cap, ChkCap, DirCap, SskReadCap, SskWriteCap};
 use tahoe_core::config::{CONFIG_FILE, NodeConfig, Role};
 use tahoe_core::identity::{NodeKey, write_private};
 use tahoe_core::immutable::KeyMode;
 use tahoe_core::immutable::download::{DownloadReport, Downloader};
-use tahoe_core::immutable::placement::HappySink;
+use tahoe_core::dirnode::client::DirClient;
+use tahoe_core::immutable::client::ImmutableClient;
 use tahoe_core::immutable::source::Source;
 use tahoe_core::immutable::upload::{CHK_CIPHER, Uploader};
 use tahoe_core::mutable::MutableFormat;
@@ -46,8 +47,16 @@ pub const CLIENT_INTRODUCER_FILE: &str = "private/introducer.url";
 pub const GRID_SECRET_FILE: &str = "private/grid.secret";
 /// Held locked (`flock`) by the running node: one node per base directory.
 pub const LOCK_FILE: &str = "node.lock";
-/// The shared root directory's write cap.
+/// The shared root directory's write cap: written by `create-queen`,
+/// copied (or given with `--vdrive`) to each client, whose default alias
+/// `tahoe:` it is.
 pub const VDRIVE_FILE: &str = "vdrive.cap";
+/// The queen's signing key of the shared root directory (0600).
+pub const VDRIVE_KEY_FILE: &str = "private/vdrive.pem";
+/// Written once the queen has published the empty root: it is never
+/// published again (a second empty root on other servers could hide the
+/// real one while those are away).
+pub const VDRIVE_PUBLISHED_FILE: &str = "private/vdrive.published";
 /// The convergence secret (base32).
 pub const CONVERGENCE_FILE: &str = "private/convergence";
 /// The running node's process id.
@@ -122,24 +131,29 @@ pub async fn create_queen(basedir: &Path, nickname: &str, listen: Option<&str>) 
         format!("{url}\n").as_bytes(),
     )?;
     let address = url.to_string();
-    // The root directory arrives with directories; its write key is made
-    // now so that the grid's root never changes.
-    let cap = format!(
-        "URI:DIR2:{}:{}",
-        tahoe_core::base32::encode(&random_bytes::<16>()?),
-        tahoe_core::base32::encode(&random_bytes::<32>()?)
-    );
+    // The shared root directory: its key is made now, so the grid's root
+    // never changes; the running queen publishes it once servers are up.
+    let key = tokio::task::spawn_blocking(SigningKey::generate)
+        .await
+        .context("key generation")??;
+    write_private(&basedir.join(VDRIVE_KEY_FILE), key.to_pem()?.as_bytes())?;
+    let cap = Cap::Dir(DirCap::Write(key.write_cap(MutableFormat::Sdmf)));
     write_private(&basedir.join(VDRIVE_FILE), format!("{cap}\n").as_bytes())?;
     Ok(address)
 }
 
-/// `tahoe create-client`.
+/// `tahoe create-client`; `vdrive` is the shared drive's cap (else a
+/// `vdrive.cap` copied into `basedir` is kept).
 pub fn create_client(
     basedir: &Path,
     introducer: Option<&str>,
     nickname: &str,
     storage: bool,
+    vdrive: Option<&str>,
 ) -> Result<()> {
+    let vdrive = vdrive
+        .map(|v| parse_vdrive(v).context("the --vdrive given"))
+        .transpose()?;
     let copied = basedir.join(INTRODUCER_FILE);
     let introducer = match introducer {
         Some(i) => i.trim().to_string(),
@@ -169,7 +183,33 @@ pub fn create_client(
         &basedir.join(CONVERGENCE_FILE),
         format!("{secret}\n").as_bytes(),
     )?;
+    if let Some(cap) = vdrive {
+        write_private(&basedir.join(VDRIVE_FILE), format!("{cap}\n").as_bytes())?;
+    }
     Ok(())
+}
+
+/// A shared drive's cap: a directory's.
+fn parse_vdrive(text: &str) -> Result<DirCap> {
+    match text.trim().parse::<Cap>()? {
+        Cap::Dir(d) => Ok(d),
+        other => bail!(
+            "the shared drive must be a directory's cap (URI:DIR2:...), not {} cap",
+            other.a_kind()
+        ),
+    }
+}
+
+/// The shared drive of the node in `basedir`, if it has one.
+pub fn vdrive_of(basedir: &Path) -> Result<Option<DirCap>> {
+    let path = basedir.join(VDRIVE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_vdrive(&text)
+            .map(Some)
+            .with_context(|| path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// The address to announce: the bound one, or `transport.advertise`. An
@@ -407,8 +447,20 @@ async fn start_queen(cfg: &NodeConfig, sel: &Selection, key: &NodeKey) -> Result
         &cfg.basedir().join(INTRODUCER_FILE),
         format!("{url}\n").as_bytes(),
     )?;
+    // The queen is a client of its own grid for one thing: publishing the
+    // shared root directory.
+    let broker = Arc::new(Broker::local(
+        sel.transport.clone(),
+        url.clone(),
+        queen.clone() as Arc<dyn tahoe_core::protocol::QueenService>,
+    ));
+    let mut tasks = vec![tokio::spawn(broker.clone().subscribe())];
+    if !cfg.basedir().join(VDRIVE_PUBLISHED_FILE).exists() {
+        let session = Session::with_broker(cfg.clone(), broker)?;
+        tasks.push(tokio::spawn(async move { session.publish_root().await }));
+    }
     let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
-    let status = tokio::spawn(async move {
+    tasks.push(tokio::spawn(async move {
         loop {
             write_status(
                 &basedir,
@@ -424,11 +476,8 @@ async fn start_queen(cfg: &NodeConfig, sel: &Selection, key: &NodeKey) -> Result
             );
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-    });
-    Ok(Running {
-        listener,
-        tasks: vec![status],
-    })
+    }));
+    Ok(Running { listener, tasks })
 }
 
 async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> Result<Running> {
@@ -539,14 +588,14 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
     Ok(Running { listener, tasks })
 }
 
-/// A client's upload/download session without a running node: it reads the
-/// node's configuration and secrets, asks the queen for servers (or uses
-/// the saved list when the queen is away) and talks to them directly.
+/// A client's session without a running node: it reads the node's
+/// configuration and secrets, asks the queen for servers (or uses the
+/// saved list when the queen is away) and talks to them directly.
 pub struct Session {
     cfg: NodeConfig,
     registry: Arc<Registry>,
     sel: Selection,
-    broker: Broker,
+    broker: Arc<Broker>,
 }
 
 impl Session {
@@ -555,23 +604,33 @@ impl Session {
         let cfg = NodeConfig::load(basedir)?;
         if cfg.node.role != Role::Client {
             bail!(
-                "{} is a queen; put and get need a client's base directory",
+                "{} is a queen; this command needs a client's base directory",
                 basedir.display()
             );
         }
+        let introducer = introducer_of(&cfg)?;
+        let registry = crate::builtin_registry()?;
+        let transport = registry.select(&cfg)?.transport;
+        let broker = Broker::new(transport, introducer, Some(basedir.join(SERVERS_FILE)));
+        Self::with_broker(cfg, Arc::new(broker))
+    }
+
+    /// A session of the node configured by `cfg` learning servers from
+    /// `broker`.
+    pub fn with_broker(cfg: NodeConfig, broker: Arc<Broker>) -> Result<Self> {
         let registry = Arc::new(crate::builtin_registry()?);
         let sel = registry.select(&cfg)?;
-        let broker = Broker::new(
-            sel.transport.clone(),
-            introducer_of(&cfg)?,
-            Some(basedir.join(SERVERS_FILE)),
-        );
         Ok(Session {
             cfg,
             registry,
             sel,
             broker,
         })
+    }
+
+    /// The node's base directory.
+    pub fn basedir(&self) -> &Path {
+        self.cfg.basedir()
     }
 
     async fn servers(&self, want: usize) -> Result<Vec<tahoe_core::immutable::sink::ServerRef>> {
@@ -584,25 +643,32 @@ impl Session {
         Ok(self.broker.servers().await)
     }
 
+    /// An immutable-file client over the servers known now.
+    pub async fn immutable_client(&self) -> Result<ImmutableClient> {
+        let e = &self.cfg.encoding;
+        Ok(ImmutableClient {
+            servers: self.servers(usize::from(e.n)).await?,
+            uploader: Uploader {
+                codec: self.sel.codec.clone(),
+                cipher: self.sel.cipher.clone(),
+                max_segment_size: e.max_segment_size,
+                key_mode: KeyMode::Convergent(convergence_secret(self.cfg.basedir())?),
+            },
+            downloader: Downloader {
+                codecs: self.codec_provider(),
+                // A CHK cap fixes its cipher, whatever [cipher] says.
+                cipher: self.chk_cipher()?,
+            },
+            happy: e.happy,
+            secret: ClientSecret::load_or_create(self.cfg.basedir())?,
+        })
+    }
+
     /// Upload and return the cap.
     pub async fn put(&self, source: Arc<dyn Source>) -> Result<Cap> {
-        let e = &self.cfg.encoding;
-        let uploader = Uploader {
-            codec: self.sel.codec.clone(),
-            cipher: self.sel.cipher.clone(),
-            max_segment_size: e.max_segment_size,
-            key_mode: KeyMode::Convergent(convergence_secret(self.cfg.basedir())?),
-        };
-        if source.size() <= tahoe_core::cap::LIT_THRESHOLD {
-            return Ok(uploader
-                .upload(source, &tahoe_core::immutable::sink::NullSink { n: e.n })
-                .await?);
-        }
-        let servers = self.servers(usize::from(e.n)).await?;
-        let reachable = servers.len();
-        let secret = ClientSecret::load_or_create(self.cfg.basedir())?;
-        let sink = HappySink::new(servers, e.k, e.happy, e.n, secret);
-        uploader.upload(source, &sink).await.map_err(|err| {
+        let client = self.immutable_client().await?;
+        let reachable = client.servers.len();
+        client.put(source).await.map_err(|err| {
             let known = self.broker.known().len();
             anyhow::Error::new(err).context(format!(
                 "{known} storage server(s) known, {reachable} reachable"
@@ -617,13 +683,8 @@ impl Session {
         range: std::ops::Range<u64>,
         out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     ) -> Result<DownloadReport> {
-        let servers = self.servers(usize::from(cap.n)).await?;
-        let downloader = Downloader {
-            codecs: self.codec_provider(),
-            // A CHK cap fixes its cipher, whatever [cipher] says.
-            cipher: self.chk_cipher()?,
-        };
-        Ok(downloader.download(cap, &servers, range, out).await?)
+        let client = self.immutable_client().await?;
+        Ok(client.get(&Cap::Chk(cap.clone()), range, out).await?)
     }
 
     /// Builds codecs by name for formats that record or fix theirs.
@@ -664,6 +725,14 @@ impl Session {
         )?)
     }
 
+    /// A directory client over the servers known now.
+    pub async fn dir_client(&self, keys: KeyPool) -> Result<DirClient> {
+        Ok(DirClient {
+            mutable: self.mutable_client(keys).await?,
+            immutable: self.immutable_client().await?,
+        })
+    }
+
     /// Create a mutable file holding `source`.
     pub async fn put_mutable(
         &self,
@@ -698,5 +767,69 @@ impl Session {
     /// The servers known to this client.
     pub fn known(&self) -> Vec<AnnouncementBody> {
         self.broker.known()
+    }
+
+    /// The queen's job: publish the empty shared root directory once
+    /// enough servers (`encoding.happy`) have announced, retrying until it
+    /// is published, and never again after that. An existing root is
+    /// never overwritten: creation writes only where no share exists.
+    async fn publish_root(self) {
+        let basedir = self.cfg.basedir().to_path_buf();
+        let key = match std::fs::read_to_string(basedir.join(VDRIVE_KEY_FILE))
+            .map_err(anyhow::Error::from)
+            .and_then(|pem| Ok(SigningKey::from_pem(&pem)?))
+        {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(
+                    "cannot publish the shared drive: reading {}: {e:#}",
+                    basedir.join(VDRIVE_KEY_FILE).display()
+                );
+                return;
+            }
+        };
+        let want = usize::from(self.cfg.encoding.happy.min(self.cfg.encoding.n));
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let attempt = async {
+                if self.broker.known().len() < want {
+                    bail!(
+                        "{} of the {want} storage servers wanted have announced",
+                        self.broker.known().len()
+                    );
+                }
+                let client = self.mutable_client(KeyPool::new(0)).await?;
+                let cap = key.write_cap(MutableFormat::Sdmf);
+                let empty = Arc::new(tahoe_core::immutable::source::BytesSource(
+                    bytes::Bytes::new(),
+                ));
+                match client
+                    .create_with_key(key.clone(), MutableFormat::Sdmf, empty)
+                    .await
+                {
+                    Ok(_) => Ok("published"),
+                    Err(e) if e.kind() == tahoe_core::ErrorKind::AlreadyExists => {
+                        // Published before (by a run that stopped before
+                        // noting it): keep what is there.
+                        let _ = client.stat(&cap.read_cap()).await?;
+                        Ok("found already published")
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            .await;
+            match attempt {
+                Ok(how) => {
+                    tracing::info!("the shared drive (the grid's root directory) is {how}");
+                    let _ = write_private(&basedir.join(VDRIVE_PUBLISHED_FILE), b"yes\n");
+                    return;
+                }
+                Err(e) => {
+                    tracing::info!("the shared drive is not published yet: {e:#}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,630 @@
+//! The file commands on grid paths: `ls`, `mkdir`, `put` and `get` with
+//! paths, `cp [-r]`, `mv`, `ln`, `rm` and the alias commands, with
+//! Tahoe-LAFS's argument shapes.
+//!
+//! Every error names the path it is about. No command prints a write cap
+//! where a read cap was asked for (`--readonly-uri`), and listings of a
+//! read-only directory carry no write caps at all: its holder cannot
+//! decrypt them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tahoe_core::cap::{Cap, DirCap};
+use tahoe_core::dirnode::client::DirClient;
+use tahoe_core::dirnode::{ChildCap, Directory, Entry, Metadata, Node, Replace};
+use tahoe_core::mutable::MutableFormat;
+use tahoe_core::mutable::keys::KeyPool;
+
+use crate::aliases::{Aliases, GridPath, is_grid_arg};
+use crate::node::Session;
+use crate::transfer::{self, PutKind};
+
+/// How `ls` prints.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LsOptions {
+    /// Type, size, time and name.
+    pub long: bool,
+    /// Tahoe-LAFS's JSON of the node.
+    pub json: bool,
+    /// Each entry's cap (the write cap where there is one).
+    pub uri: bool,
+    /// Each entry's read cap.
+    pub readonly_uri: bool,
+}
+
+/// A client's session, directories and aliases, for the file commands.
+pub struct Files {
+    /// The grid session.
+    pub session: Session,
+    /// Directories over it.
+    pub dirs: DirClient,
+    /// The node's aliases.
+    pub aliases: Aliases,
+}
+
+/// The format of new directories: SDMF, as Tahoe-LAFS makes them.
+const DIR_FORMAT: MutableFormat = MutableFormat::Sdmf;
+
+impl Files {
+    /// Open the client in `basedir`; `keys` signing keys are made ahead in
+    /// the background (for commands that make several directories).
+    pub async fn open(basedir: &Path, keys: usize) -> Result<Files> {
+        let aliases = Aliases::load(basedir)?;
+        let session = Session::open(basedir).await?;
+        let dirs = session.dir_client(KeyPool::new(keys)).await?;
+        Ok(Files {
+            session,
+            dirs,
+            aliases,
+        })
+    }
+
+    /// The node a grid path names.
+    async fn node(&self, p: &GridPath) -> Result<Node> {
+        if p.path.is_empty() {
+            return Ok(Node::from_cap(p.root.clone()));
+        }
+        let root = p.root_dir()?;
+        self.dirs
+            .resolve(&root, &p.path)
+            .await
+            .with_context(|| p.shown.clone())
+    }
+
+    /// The directory a grid path names.
+    async fn dir(&self, p: &GridPath) -> Result<DirCap> {
+        let node = self.node(p).await?;
+        node.dir_cap()
+            .cloned()
+            .with_context(|| format!("{}: not a directory", p.shown))
+    }
+
+    /// The directory a grid path names, made (with its parents) if missing.
+    async fn dir_made(&self, p: &GridPath) -> Result<DirCap> {
+        let root = p.root_dir()?;
+        self.dirs
+            .mkdir_p(&root, &p.path, DIR_FORMAT)
+            .await
+            .with_context(|| p.shown.clone())
+    }
+
+    /// `ls`.
+    pub async fn ls(&self, arg: Option<&str>, o: LsOptions, out: &mut dyn Write) -> Result<()> {
+        let p = self.aliases.resolve(arg.unwrap_or("tahoe:"))?;
+        let node = self.node(&p).await?;
+        let Some(d) = node.dir_cap() else {
+            if o.json {
+                writeln!(out, "{}", pretty(&node_json(&node, None)))?;
+            } else {
+                let name = p.name().unwrap_or(&p.shown).to_string();
+                print_row(out, &name, &node, None, o, 0)?;
+            }
+            return Ok(());
+        };
+        let dir = self.dirs.read(d).await.with_context(|| p.shown.clone())?;
+        warn_skipped(&p.shown, &dir);
+        if o.json {
+            writeln!(out, "{}", pretty(&dir_json(&node, &dir)))?;
+            return Ok(());
+        }
+        let rows: Vec<(&str, Node, &Entry)> = dir
+            .entries()
+            .map(|(name, e)| Ok((name, dir.node_of(name, e)?, e)))
+            .collect::<tahoe_core::Result<_>>()
+            .with_context(|| p.shown.clone())?;
+        let width = rows
+            .iter()
+            .map(|(_, n, _)| size_text(n).len())
+            .max()
+            .unwrap_or(0);
+        for (name, n, e) in &rows {
+            print_row(out, name, n, Some(e.metadata()), o, width)?;
+        }
+        Ok(())
+    }
+
+    /// `mkdir [PATH]`: the new directory's write cap.
+    pub async fn mkdir(&self, arg: Option<&str>, format: MutableFormat) -> Result<DirCap> {
+        let Some(arg) = arg else {
+            return Ok(self.dirs.create(format, Vec::new()).await?);
+        };
+        let p = self.aliases.resolve(arg)?;
+        let (parent, name) = p.split_last()?;
+        let parent = self.dir_made(&parent).await?;
+        let made = self.dirs.create(format, Vec::new()).await?;
+        self.dirs
+            .add(&parent, &name, Node::from_cap(Cap::Dir(made.clone())), None, Replace::Never)
+            .await
+            .with_context(|| arg.to_string())?;
+        Ok(made)
+    }
+
+    /// `put [--mutable] [--format F] FILE [TARGET]`: the file's cap (none
+    /// after overwriting a mutable file named by its cap).
+    pub async fn put(
+        &self,
+        file: &Path,
+        target: Option<&str>,
+        mutable: bool,
+        format: Option<&str>,
+    ) -> Result<Option<Cap>> {
+        if let Some(target) = target.filter(|t| t.starts_with("URI:") && !t.contains('/')) {
+            let cap: Cap = target.parse().context("reading the target cap")?;
+            let how = PutKind::overwriting(cap, format)?;
+            return transfer::put(&self.session, file, how).await;
+        }
+        let how = PutKind::from_args(mutable, format)?;
+        let Some(target) = target else {
+            return transfer::put(&self.session, file, how).await;
+        };
+        let p = self.aliases.resolve(target)?;
+        self.upload_to(file, &p, how).await.map(Some)
+    }
+
+    /// Upload `file` to the grid path `p`: a mutable file already there is
+    /// overwritten in place (unless a new one is asked for), anything else
+    /// but a directory is replaced.
+    async fn upload_to(&self, file: &Path, p: &GridPath, how: PutKind) -> Result<Cap> {
+        let (parent, name) = p.split_last()?;
+        let dir = self.dir_made(&parent).await?;
+        if matches!(how, PutKind::Immutable) {
+            let existing = self.dirs.read(&dir).await?.node(&name)?;
+            if let Some(Cap::SskWrite(w)) = existing.as_ref().and_then(Node::known) {
+                let w = w.clone();
+                transfer::put(&self.session, file, PutKind::Overwrite(w.clone()))
+                    .await
+                    .with_context(|| p.shown.clone())?;
+                return Ok(Cap::SskWrite(w));
+            }
+        }
+        let cap = transfer::put(&self.session, file, how)
+            .await
+            .with_context(|| p.shown.clone())?
+            .context("an upload gave no cap")?;
+        self.dirs
+            .add(&dir, &name, Node::from_cap(cap.clone()), None, Replace::OnlyFiles)
+            .await
+            .with_context(|| p.shown.clone())?;
+        Ok(cap)
+    }
+
+    /// `get PATH|CAP [OUT]`.
+    pub async fn get(&self, arg: &str, out: Option<&Path>) -> Result<()> {
+        let p = self.aliases.resolve(arg)?;
+        let node = self.node(&p).await?;
+        let cap = file_cap(&node, &p.shown)?;
+        transfer::get(&self.session, &cap, out)
+            .await
+            .with_context(|| arg.to_string())
+    }
+
+    /// `cp [-r] SRC... DEST`; the number of files copied.
+    pub async fn cp(&self, sources: &[String], dest: &str, recursive: bool) -> Result<usize> {
+        if sources.is_empty() {
+            bail!("cp needs a source and a destination");
+        }
+        let many = sources.len() > 1;
+        if is_grid_arg(dest) {
+            let d = self.aliases.resolve(dest)?;
+            let into = many || dest.ends_with('/') || dest.ends_with(':') || self.is_dir(&d).await;
+            let mut copied = 0;
+            for s in sources {
+                let target = if into { d.join(&basename(s)?) } else { d.clone() };
+                copied += if is_grid_arg(s) {
+                    let from = self.aliases.resolve(s)?;
+                    self.grid_to_grid(&from, &target, recursive).await?
+                } else {
+                    self.local_to_grid(Path::new(s), &target, recursive).await?
+                };
+            }
+            Ok(copied)
+        } else {
+            let d = PathBuf::from(dest);
+            let into = many || dest.ends_with('/') || d.is_dir();
+            let mut copied = 0;
+            for s in sources {
+                if !is_grid_arg(s) {
+                    bail!("{s} and {dest} are both local: use your system's cp");
+                }
+                let from = self.aliases.resolve(s)?;
+                let target = if into { d.join(basename(s)?) } else { d.clone() };
+                copied += self.grid_to_local(&from, &target, recursive).await?;
+            }
+            Ok(copied)
+        }
+    }
+
+    async fn is_dir(&self, p: &GridPath) -> bool {
+        self.node(p).await.is_ok_and(|n| n.is_dir())
+    }
+
+    async fn local_to_grid(&self, src: &Path, to: &GridPath, recursive: bool) -> Result<usize> {
+        let meta = std::fs::metadata(src).with_context(|| format!("{}", src.display()))?;
+        if !meta.is_dir() {
+            self.upload_to(src, to, PutKind::Immutable).await?;
+            return Ok(1);
+        }
+        if !recursive {
+            bail!("{} is a directory: copy it with cp -r", src.display());
+        }
+        self.dir_made(to).await?;
+        let mut entries: Vec<_> = std::fs::read_dir(src)
+            .with_context(|| format!("reading {}", src.display()))?
+            .collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        let mut copied = 0;
+        for e in entries {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else {
+                bail!("{}: the name is not UTF-8", e.path().display());
+            };
+            copied += Box::pin(self.local_to_grid(&e.path(), &to.join(name), true)).await?;
+        }
+        Ok(copied)
+    }
+
+    async fn grid_to_grid(&self, from: &GridPath, to: &GridPath, recursive: bool) -> Result<usize> {
+        let node = self.node(from).await?;
+        let Some(d) = node.dir_cap() else {
+            // Immutable files are linked; a mutable file's contents are
+            // copied into a new immutable file, so the copy stays put.
+            let cap = match file_cap(&node, &from.shown)? {
+                c @ (Cap::Chk(_) | Cap::Lit(_)) => c,
+                mutable => self.copy_contents(&mutable, &from.shown).await?,
+            };
+            let (parent, name) = to.split_last()?;
+            let dir = self.dir_made(&parent).await?;
+            self.dirs
+                .add(&dir, &name, Node::from_cap(cap), None, Replace::OnlyFiles)
+                .await
+                .with_context(|| to.shown.clone())?;
+            return Ok(1);
+        };
+        if !recursive {
+            bail!("{} is a directory: copy it with cp -r", from.shown);
+        }
+        let listing = self.dirs.read(d).await.with_context(|| from.shown.clone())?;
+        warn_skipped(&from.shown, &listing);
+        self.dir_made(to).await?;
+        let mut copied = 0;
+        for (name, _) in listing.entries() {
+            copied += Box::pin(self.grid_to_grid(&from.join(name), &to.join(name), true)).await?;
+        }
+        Ok(copied)
+    }
+
+    /// A new immutable file holding what `cap` holds (spooled through a
+    /// file in the base directory, so memory stays bounded).
+    async fn copy_contents(&self, cap: &Cap, shown: &str) -> Result<Cap> {
+        let tmp = self
+            .session
+            .basedir()
+            .join(format!("cp-{}-{}.tmp", std::process::id(), tahoe_core::dirnode::format::now()));
+        let result = async {
+            transfer::get(&self.session, cap, Some(&tmp))
+                .await
+                .with_context(|| shown.to_string())?;
+            transfer::put(&self.session, &tmp, PutKind::Immutable)
+                .await?
+                .context("an upload gave no cap")
+        }
+        .await;
+        let _ = std::fs::remove_file(&tmp);
+        result
+    }
+
+    async fn grid_to_local(&self, from: &GridPath, to: &Path, recursive: bool) -> Result<usize> {
+        let node = self.node(from).await?;
+        let Some(d) = node.dir_cap() else {
+            let cap = file_cap(&node, &from.shown)?;
+            transfer::get(&self.session, &cap, Some(to))
+                .await
+                .with_context(|| format!("{} to {}", from.shown, to.display()))?;
+            return Ok(1);
+        };
+        if !recursive {
+            bail!("{} is a directory: copy it with cp -r", from.shown);
+        }
+        let listing = self.dirs.read(d).await.with_context(|| from.shown.clone())?;
+        warn_skipped(&from.shown, &listing);
+        std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+        let mut copied = 0;
+        // Entry names were checked when the directory was read: none is
+        // empty, `.`, `..`, or holds `/` or NUL, so none leaves `to`.
+        for (name, _) in listing.entries() {
+            copied += Box::pin(self.grid_to_local(&from.join(name), &to.join(name), true)).await?;
+        }
+        Ok(copied)
+    }
+
+    /// Where `mv` and `ln` put what they move: into `to` when it is a
+    /// directory (or ends with `/`), else at `to`.
+    async fn link_target(&self, from: &GridPath, to: &str) -> Result<(DirCap, String)> {
+        let t = self.aliases.resolve(to)?;
+        if to.ends_with('/') || to.ends_with(':') || self.is_dir(&t).await {
+            let name = from
+                .name()
+                .with_context(|| format!("{}: names no entry", from.shown))?
+                .to_string();
+            return Ok((self.dir(&t).await?, name));
+        }
+        let (parent, name) = t.split_last()?;
+        Ok((self.dir(&parent).await?, name))
+    }
+
+    /// `mv FROM TO`.
+    pub async fn mv(&self, from: &str, to: &str) -> Result<()> {
+        let f = self.aliases.resolve(from)?;
+        let (fparent, fname) = f.split_last()?;
+        let from_dir = self.dir(&fparent).await?;
+        let (to_dir, to_name) = self.link_target(&f, to).await?;
+        self.dirs
+            .rename(&from_dir, &fname, &to_dir, &to_name, Replace::OnlyFiles)
+            .await
+            .with_context(|| format!("moving {from} to {to}"))
+    }
+
+    /// `ln FROM TO`.
+    pub async fn ln(&self, from: &str, to: &str) -> Result<()> {
+        let f = self.aliases.resolve(from)?;
+        let node = self.node(&f).await?;
+        let (to_dir, to_name) = self.link_target(&f, to).await?;
+        self.dirs
+            .add(&to_dir, &to_name, node, None, Replace::OnlyFiles)
+            .await
+            .with_context(|| format!("linking {from} as {to}"))
+    }
+
+    /// `rm PATH` (`unlink`).
+    pub async fn rm(&self, arg: &str) -> Result<()> {
+        let p = self.aliases.resolve(arg)?;
+        let (parent, name) = p.split_last()?;
+        let dir = self.dir(&parent).await?;
+        self.dirs
+            .remove(&dir, &name)
+            .await
+            .with_context(|| arg.to_string())?;
+        Ok(())
+    }
+
+    /// `create-alias NAME`: a new directory under that alias.
+    pub async fn create_alias(&mut self, name: &str) -> Result<()> {
+        if self.aliases.get(name).is_ok() {
+            bail!("alias {name:?} already exists");
+        }
+        let cap = self.dirs.create(DIR_FORMAT, Vec::new()).await?;
+        self.aliases.add(name, cap)
+    }
+}
+
+/// The file cap of a node, or why it has none to download.
+fn file_cap(node: &Node, shown: &str) -> Result<Cap> {
+    match node.known() {
+        Some(Cap::Dir(_)) => bail!("{shown} is a directory: list it with ls, copy it with cp -r"),
+        Some(c) => Ok(c.clone()),
+        None => bail!("{shown} is a kind of file this version does not know"),
+    }
+}
+
+/// The last name of a path argument.
+fn basename(arg: &str) -> Result<String> {
+    let tail = arg.trim_end_matches('/');
+    let tail = tail.rsplit_once(':').map(|(_, t)| t).unwrap_or(tail);
+    match tail.rsplit('/').next().filter(|n| !n.is_empty() && !n.starts_with("URI")) {
+        Some(n) => Ok(n.to_string()),
+        None => bail!("{arg} has no name to copy under; give the destination's name"),
+    }
+}
+
+fn warn_skipped(shown: &str, dir: &Directory) {
+    for s in dir.skipped() {
+        eprintln!("warning: {shown}: skipped entry {}: {}", s.name, s.reason);
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Tahoe-LAFS's `format` of a cap.
+fn format_of(cap: &Cap) -> &'static str {
+    match cap {
+        Cap::Chk(_) | Cap::ChkVerifier(_) => "CHK",
+        Cap::Lit(_) => "LIT",
+        Cap::SskWrite(c) => format_name(c.format),
+        Cap::SskRead(c) => format_name(c.format),
+        Cap::SskVerifier(c) => format_name(c.format),
+        Cap::Dir(d) => format_of(&d.file_cap()),
+    }
+}
+
+fn format_name(f: MutableFormat) -> &'static str {
+    match f {
+        MutableFormat::Sdmf => "SDMF",
+        MutableFormat::Mdmf => "MDMF",
+    }
+}
+
+/// The verify cap of a cap, where it has one.
+fn verify_cap(cap: &Cap) -> Option<Cap> {
+    Some(match cap.read_only() {
+        Cap::Chk(c) => Cap::ChkVerifier(c.verifier()),
+        Cap::SskRead(r) => Cap::SskVerifier(r.verifier()),
+        Cap::Dir(DirCap::Read(r)) => Cap::Dir(DirCap::Verify(r.verifier())),
+        Cap::Dir(DirCap::Chk(c)) => Cap::Dir(DirCap::ChkVerifier(c.verifier())),
+        _ => return None,
+    })
+}
+
+/// The size a cap tells (immutable files and directories).
+fn size_of(cap: &Cap) -> Option<u64> {
+    match cap {
+        Cap::Chk(c) => Some(c.size),
+        Cap::Lit(l) => Some(l.data.len() as u64),
+        _ => None,
+    }
+}
+
+/// Tahoe-LAFS's JSON of one node: `["filenode"|"dirnode"|"unknown", {...}]`.
+fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
+    let mut o = serde_json::Map::new();
+    let kind = match node.known() {
+        Some(cap) => {
+            o.insert("mutable".into(), json!(cap.is_mutable()));
+            o.insert("format".into(), json!(format_of(cap)));
+            if let Some(s) = size_of(cap) {
+                o.insert("size".into(), json!(s));
+            }
+            if node.is_dir() { "dirnode" } else { "filenode" }
+        }
+        None => "unknown",
+    };
+    if let Some(md) = metadata {
+        o.insert("metadata".into(), Value::Object(md.clone()));
+    }
+    if let Some(w) = &node.write {
+        o.insert("rw_uri".into(), json!(w.to_string()));
+    }
+    if let Some(r) = &node.read {
+        o.insert("ro_uri".into(), json!(r.to_string()));
+    }
+    if let Some(v) = node.known().and_then(verify_cap) {
+        o.insert("verify_uri".into(), json!(v.to_string()));
+    }
+    json!([kind, Value::Object(o)])
+}
+
+/// Tahoe-LAFS's JSON of a directory with its children.
+fn dir_json(node: &Node, dir: &Directory) -> Value {
+    let mut children = serde_json::Map::new();
+    for (name, e) in dir.entries() {
+        let child = dir
+            .node_of(name, e)
+            .unwrap_or_else(|_| Node {
+                write: None,
+                read: e.read_cap().cloned(),
+            });
+        children.insert(name.to_string(), node_json(&child, Some(e.metadata())));
+    }
+    let mut v = node_json(node, None);
+    if let Some(o) = v[1].as_object_mut() {
+        o.remove("format");
+        o.insert("children".into(), Value::Object(children));
+    }
+    v
+}
+
+/// `ls -l`'s size column.
+fn size_text(node: &Node) -> String {
+    match node.known() {
+        Some(Cap::Dir(_)) => "-".into(),
+        Some(c) => size_of(c).map_or("?".into(), |s| s.to_string()),
+        None => "?".into(),
+    }
+}
+
+fn print_row(
+    out: &mut dyn Write,
+    name: &str,
+    node: &Node,
+    metadata: Option<&Metadata>,
+    o: LsOptions,
+    width: usize,
+) -> Result<()> {
+    let cap_column = if o.readonly_uri {
+        node.read.as_ref().map(ChildCap::to_string)
+    } else if o.uri {
+        node.cap().map(ChildCap::to_string)
+    } else {
+        None
+    };
+    let shown = match &cap_column {
+        Some(c) => format!("{name} {c}"),
+        None => name.to_string(),
+    };
+    if !o.long {
+        writeln!(out, "{shown}")?;
+        return Ok(());
+    }
+    let mode = match (node.is_dir(), node.write.is_some()) {
+        (true, true) => "drwx",
+        (true, false) => "dr-x",
+        (false, true) => "-rw-",
+        (false, false) => "-r--",
+    };
+    let time = metadata
+        .and_then(|m| m.get("tahoe"))
+        .and_then(|t| t.get("linkmotime"))
+        .and_then(Value::as_f64)
+        .map(local_time)
+        .unwrap_or_else(|| " ".repeat(12));
+    writeln!(
+        out,
+        "{mode} {:>width$} {time} {shown}",
+        size_text(node)
+    )?;
+    Ok(())
+}
+
+/// `Dec 02 04:48` (this year's) or `Dec 02  2025`, in local time.
+fn local_time(secs: f64) -> String {
+    let t = secs as libc::time_t;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    let fmt: &[u8] = if (now - t).abs() < 183 * 86400 {
+        b"%b %d %H:%M\0"
+    } else {
+        b"%b %d  %Y\0"
+    };
+    let mut buf = [0u8; 64];
+    #[allow(unsafe_code)]
+    // SAFETY: localtime_r writes only into `tm`; strftime writes at most
+    // `buf.len()` bytes into `buf` and reads the NUL-terminated format.
+    let n = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return " ".repeat(12);
+        }
+        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr().cast(), &tm)
+    };
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// `list-aliases`.
+pub fn list_aliases(aliases: &Aliases, json: bool, readonly: bool, out: &mut dyn Write) -> Result<()> {
+    let all = aliases.all()?;
+    if json {
+        let mut o = serde_json::Map::new();
+        for (name, cap) in &all {
+            let cap = Cap::Dir(cap.clone());
+            let mut e = serde_json::Map::new();
+            if cap.is_write() && !readonly {
+                e.insert("readwrite".into(), json!(cap.to_string()));
+            }
+            e.insert("readonly".into(), json!(cap.read_only().to_string()));
+            o.insert(name.clone(), Value::Object(e));
+        }
+        writeln!(out, "{}", pretty(&Value::Object(o)))?;
+        return Ok(());
+    }
+    let width = all.keys().map(String::len).max().unwrap_or(0) + 1;
+    for (name, cap) in &all {
+        let cap = Cap::Dir(cap.clone());
+        let shown = if readonly { cap.read_only() } else { cap };
+        writeln!(out, "{:>width$} {shown}", format!("{name}:"))?;
+    }
+    Ok(())
+}
+
+/// The node behind a cap given on the command line, for `add-alias`.
+pub fn parse_dir_cap(text: &str) -> Result<DirCap> {
+    match text.trim().parse::<Cap>().context("reading the cap")? {
+        Cap::Dir(d) => Ok(d),
+        other => bail!("an alias names a directory; this is {} cap", other.a_kind()),
+    }
+}
