@@ -35,7 +35,11 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 fn dir_cap(text: &str, what: &str) -> Result<DirCap> {
-    match text.trim().parse::<Cap>().with_context(|| what.to_string())? {
+    match text
+        .trim()
+        .parse::<Cap>()
+        .with_context(|| what.to_string())?
+    {
         Cap::Dir(d) => Ok(d),
         other => bail!("{what} is {} cap, not a directory's", other.a_kind()),
     }
@@ -145,7 +149,10 @@ impl GridPath {
     /// The path of the parent and the last name.
     pub fn split_last(&self) -> Result<(GridPath, String)> {
         let Some((last, parent)) = self.path.split_last() else {
-            bail!("{}: a path to an entry (DIR/NAME) is needed here", self.shown);
+            bail!(
+                "{}: a path to an entry (DIR/NAME) is needed here",
+                self.shown
+            );
         };
         Ok((
             GridPath {
@@ -161,7 +168,11 @@ impl GridPath {
     pub fn join(&self, name: &str) -> GridPath {
         let mut path = self.path.clone();
         path.push(name.to_string());
-        let sep = if self.shown.ends_with([':', '/']) { "" } else { "/" };
+        let sep = if self.shown.ends_with([':', '/']) {
+            ""
+        } else {
+            "/"
+        };
         GridPath {
             root: self.root.clone(),
             path,
@@ -200,13 +211,16 @@ impl Aliases {
     pub fn resolve(&self, arg: &str) -> Result<GridPath> {
         let (root, rest) = if arg.starts_with("URI:") {
             let (cap, rest) = arg.split_once('/').unwrap_or((arg, ""));
-            let cap: Cap = cap.parse().with_context(|| format!("{arg}: reading the cap"))?;
+            let cap: Cap = cap
+                .parse()
+                .with_context(|| format!("{arg}: reading the cap"))?;
             (cap, rest)
         } else {
             match arg.split_once(':') {
-                Some((alias, rest)) if !alias.contains('/') => {
-                    (Cap::Dir(self.get(alias).with_context(|| arg.to_string())?), rest)
-                }
+                Some((alias, rest)) if !alias.contains('/') => (
+                    Cap::Dir(self.get(alias).with_context(|| arg.to_string())?),
+                    rest,
+                ),
                 _ => (Cap::Dir(self.get(DEFAULT_ALIAS)?), arg),
             }
         };

@@ -411,7 +411,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         }
         Command::Mkdir { node, format, path } => {
             let format = tahoe_core::mutable::MutableFormat::parse(&format)?;
-            let cap = files(&node, 0, |f| async move { f.mkdir(path.as_deref(), format).await })?;
+            let cap = files(&node, 0, |f| async move {
+                f.mkdir(path.as_deref(), format).await
+            })?;
             writeln!(out, "{}", tahoe_core::cap::Cap::Dir(cap))?;
             Ok(())
         }
@@ -427,7 +429,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             writeln!(
                 out,
                 "Success: {}",
-                if n == 1 { "file copied" } else { "files copied" }
+                if n == 1 {
+                    "file copied"
+                } else {
+                    "files copied"
+                }
             )?;
             Ok(())
         }

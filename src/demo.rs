@@ -110,16 +110,33 @@ pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> R
         root.display()
     )?;
     let t = format!("{} -d {}", exe.display(), first.display());
-    writeln!(out, "Every node mounts the shared drive as tahoe: (through node0 here):")?;
-    writeln!(out, "  {t} put FILE tahoe:docs/FILE     upload into the shared drive")?;
+    writeln!(
+        out,
+        "Every node mounts the shared drive as tahoe: (through node0 here):"
+    )?;
+    writeln!(
+        out,
+        "  {t} put FILE tahoe:docs/FILE     upload into the shared drive"
+    )?;
     writeln!(out, "  {t} ls -l tahoe:docs             list it")?;
     writeln!(out, "  {t} get tahoe:docs/FILE OUT      download")?;
-    writeln!(out, "  {t} cp -r DIR tahoe:             copy a directory in (and back out)")?;
+    writeln!(
+        out,
+        "  {t} cp -r DIR tahoe:             copy a directory in (and back out)"
+    )?;
     writeln!(out, "  {t} mkdir tahoe:new | mv | ln | rm ...")?;
     writeln!(out, "Files by cap, outside any directory:")?;
-    writeln!(out, "  {t} put FILE                     prints the file's cap")?;
+    writeln!(
+        out,
+        "  {t} put FILE                     prints the file's cap"
+    )?;
     writeln!(out, "  {t} get CAP OUT")?;
-    writeln!(out, "  {} status --basedir {}", exe.display(), first.display())?;
+    writeln!(
+        out,
+        "  {} status --basedir {}",
+        exe.display(),
+        first.display()
+    )?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
     let _ = tokio::signal::ctrl_c().await;

@@ -136,7 +136,13 @@ impl Files {
         let parent = self.dir_made(&parent).await?;
         let made = self.dirs.create(format, Vec::new()).await?;
         self.dirs
-            .add(&parent, &name, Node::from_cap(Cap::Dir(made.clone())), None, Replace::Never)
+            .add(
+                &parent,
+                &name,
+                Node::from_cap(Cap::Dir(made.clone())),
+                None,
+                Replace::Never,
+            )
             .await
             .with_context(|| arg.to_string())?;
         Ok(made)
@@ -185,7 +191,13 @@ impl Files {
             .with_context(|| p.shown.clone())?
             .context("an upload gave no cap")?;
         self.dirs
-            .add(&dir, &name, Node::from_cap(cap.clone()), None, Replace::OnlyFiles)
+            .add(
+                &dir,
+                &name,
+                Node::from_cap(cap.clone()),
+                None,
+                Replace::OnlyFiles,
+            )
             .await
             .with_context(|| p.shown.clone())?;
         Ok(cap)
@@ -212,7 +224,11 @@ impl Files {
             let into = many || dest.ends_with('/') || dest.ends_with(':') || self.is_dir(&d).await;
             let mut copied = 0;
             for s in sources {
-                let target = if into { d.join(&basename(s)?) } else { d.clone() };
+                let target = if into {
+                    d.join(&basename(s)?)
+                } else {
+                    d.clone()
+                };
                 copied += if is_grid_arg(s) {
                     let from = self.aliases.resolve(s)?;
                     self.grid_to_grid(&from, &target, recursive).await?
@@ -230,7 +246,11 @@ impl Files {
                     bail!("{s} and {dest} are both local: use your system's cp");
                 }
                 let from = self.aliases.resolve(s)?;
-                let target = if into { d.join(basename(s)?) } else { d.clone() };
+                let target = if into {
+                    d.join(basename(s)?)
+                } else {
+                    d.clone()
+                };
                 copied += self.grid_to_local(&from, &target, recursive).await?;
             }
             Ok(copied)
@@ -286,7 +306,11 @@ impl Files {
         if !recursive {
             bail!("{} is a directory: copy it with cp -r", from.shown);
         }
-        let listing = self.dirs.read(d).await.with_context(|| from.shown.clone())?;
+        let listing = self
+            .dirs
+            .read(d)
+            .await
+            .with_context(|| from.shown.clone())?;
         warn_skipped(&from.shown, &listing);
         self.dir_made(to).await?;
         let mut copied = 0;
@@ -299,10 +323,11 @@ impl Files {
     /// A new immutable file holding what `cap` holds (spooled through a
     /// file in the base directory, so memory stays bounded).
     async fn copy_contents(&self, cap: &Cap, shown: &str) -> Result<Cap> {
-        let tmp = self
-            .session
-            .basedir()
-            .join(format!("cp-{}-{}.tmp", std::process::id(), tahoe_core::dirnode::format::now()));
+        let tmp = self.session.basedir().join(format!(
+            "cp-{}-{}.tmp",
+            std::process::id(),
+            tahoe_core::dirnode::format::now()
+        ));
         let result = async {
             transfer::get(&self.session, cap, Some(&tmp))
                 .await
@@ -328,7 +353,11 @@ impl Files {
         if !recursive {
             bail!("{} is a directory: copy it with cp -r", from.shown);
         }
-        let listing = self.dirs.read(d).await.with_context(|| from.shown.clone())?;
+        let listing = self
+            .dirs
+            .read(d)
+            .await
+            .with_context(|| from.shown.clone())?;
         warn_skipped(&from.shown, &listing);
         std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
         let mut copied = 0;
@@ -413,7 +442,11 @@ fn file_cap(node: &Node, shown: &str) -> Result<Cap> {
 fn basename(arg: &str) -> Result<String> {
     let tail = arg.trim_end_matches('/');
     let tail = tail.rsplit_once(':').map(|(_, t)| t).unwrap_or(tail);
-    match tail.rsplit('/').next().filter(|n| !n.is_empty() && !n.starts_with("URI")) {
+    match tail
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && !n.starts_with("URI"))
+    {
         Some(n) => Ok(n.to_string()),
         None => bail!("{arg} has no name to copy under; give the destination's name"),
     }
@@ -501,12 +534,10 @@ fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
 fn dir_json(node: &Node, dir: &Directory) -> Value {
     let mut children = serde_json::Map::new();
     for (name, e) in dir.entries() {
-        let child = dir
-            .node_of(name, e)
-            .unwrap_or_else(|_| Node {
-                write: None,
-                read: e.read_cap().cloned(),
-            });
+        let child = dir.node_of(name, e).unwrap_or_else(|_| Node {
+            write: None,
+            read: e.read_cap().cloned(),
+        });
         children.insert(name.to_string(), node_json(&child, Some(e.metadata())));
     }
     let mut v = node_json(node, None);
@@ -561,11 +592,7 @@ fn print_row(
         .and_then(Value::as_f64)
         .map(local_time)
         .unwrap_or_else(|| " ".repeat(12));
-    writeln!(
-        out,
-        "{mode} {:>width$} {time} {shown}",
-        size_text(node)
-    )?;
+    writeln!(out, "{mode} {:>width$} {time} {shown}", size_text(node))?;
     Ok(())
 }
 
@@ -596,7 +623,12 @@ fn local_time(secs: f64) -> String {
 }
 
 /// `list-aliases`.
-pub fn list_aliases(aliases: &Aliases, json: bool, readonly: bool, out: &mut dyn Write) -> Result<()> {
+pub fn list_aliases(
+    aliases: &Aliases,
+    json: bool,
+    readonly: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let all = aliases.all()?;
     if json {
         let mut o = serde_json::Map::new();

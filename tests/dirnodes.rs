@@ -2,6 +2,8 @@
 //! immutable directories, hostile contents, and concurrent changes by
 //! many clients losing nothing.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 mod common;
 
 use std::sync::Arc;

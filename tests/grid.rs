@@ -77,21 +77,28 @@ impl Grid {
             clients: Vec::new(),
             running: BTreeMap::new(),
         };
+        let vdrive = std::fs::read_to_string(queen.join("vdrive.cap")).unwrap();
         for i in 0..clients {
             let c = g.dir.path().join(format!("node{i}"));
-            let o = tahoe(
-                &[
-                    "create-client",
-                    "--basedir",
-                    c.to_str().unwrap(),
-                    "--introducer",
-                    url.trim(),
-                    "--nickname",
-                    &format!("node{i}"),
-                ],
-                &[],
-                30,
-            );
+            let nickname = format!("node{i}");
+            let mut args = vec![
+                "create-client",
+                "--basedir",
+                c.to_str().unwrap(),
+                "--introducer",
+                url.trim(),
+                "--nickname",
+                &nickname,
+            ];
+            // The shared drive's cap: copied into the first client's base
+            // directory, as the seed did; given to the others at creation.
+            if i == 0 {
+                std::fs::create_dir_all(&c).unwrap();
+                std::fs::write(c.join("vdrive.cap"), &vdrive).unwrap();
+            } else {
+                args.extend(["--vdrive", vdrive.trim()]);
+            }
+            let o = tahoe(&args, &[], 30);
             assert!(o.status.success(), "{}", text(&o.stderr));
             g.clients.push(c);
         }
@@ -762,4 +769,233 @@ fn mutable_files_from_the_command_line() {
         last == a || last == b,
         "the file is neither writer's version"
     );
+}
+
+/// `tahoe ARGS... -d CLIENT`: standard output, or the error.
+fn run_on(client: &Path, args: &[&str]) -> Result<String, String> {
+    let mut all = args.to_vec();
+    all.extend(["-d", client.to_str().unwrap()]);
+    let o = tahoe(&all, &[], 120);
+    if o.status.success() {
+        Ok(text(&o.stdout))
+    } else {
+        Err(text(&o.stderr))
+    }
+}
+
+/// The shared drive on every client of a grid made with `create-queen`
+/// and `create-client`, and the file commands on it, over real processes.
+#[test]
+fn shared_drive_and_file_commands() {
+    let g = Grid::new(10);
+    let c = g.clients.clone();
+    let ok = |client: &Path, args: &[&str]| {
+        run_on(client, args).unwrap_or_else(|e| panic!("tahoe {}: {e}", args.join(" ")))
+    };
+    // The queen publishes the root once the servers have announced.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_on(&c[0], &["ls", "tahoe:"]).is_err() {
+        assert!(Instant::now() < deadline, "the shared drive never appeared");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(g.queen.join("private/vdrive.published").exists());
+    let vdrive = std::fs::read_to_string(g.queen.join("vdrive.cap")).unwrap();
+    assert!(vdrive.starts_with("URI:DIR2:"), "{vdrive}");
+    for client in &c {
+        let aliases = ok(client, &["list-aliases"]);
+        assert!(aliases.contains(vdrive.trim()), "{aliases}");
+        assert_eq!(ok(client, &["ls"]), "");
+    }
+    // put into a path makes the directories on the way; another client
+    // reads it back by path.
+    let a = pseudo_random_bytes(10, 70_000);
+    let fa = g.file("a.bin", &a);
+    let cap = ok(
+        &c[0],
+        &["put", fa.to_str().unwrap(), "tahoe:docs/2026/a.bin"],
+    );
+    assert!(cap.starts_with("URI:CHK:"), "{cap}");
+    assert_eq!(ok(&c[1], &["ls", "tahoe:docs"]), "2026\n");
+    assert_eq!(ok(&c[1], &["ls", "docs/2026"]), "a.bin\n");
+    let out = g.dir.path().join("a.out");
+    ok(
+        &c[2],
+        &["get", "tahoe:docs/2026/a.bin", out.to_str().unwrap()],
+    );
+    assert!(std::fs::read(&out).unwrap() == a);
+    let long = ok(&c[1], &["ls", "-l", "tahoe:docs/2026"]);
+    assert!(
+        long.starts_with("-r-- 70000 ") && long.trim_end().ends_with(" a.bin"),
+        "{long}"
+    );
+    let listing: serde_json::Value =
+        serde_json::from_str(&ok(&c[1], &["ls", "--json", "tahoe:docs/2026"])).unwrap();
+    assert_eq!(listing[0], "dirnode");
+    let child = &listing[1]["children"]["a.bin"];
+    assert_eq!(child[0], "filenode");
+    assert_eq!(child[1]["size"], 70000);
+    assert_eq!(child[1]["format"], "CHK");
+    assert_eq!(child[1]["ro_uri"], cap.trim());
+    assert!(child[1]["metadata"]["tahoe"]["linkcrtime"].is_f64());
+    assert!(
+        listing[1]["rw_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("URI:DIR2:")
+    );
+    // put again replaces the file.
+    let b = pseudo_random_bytes(11, 3000);
+    let fb = g.file("b.bin", &b);
+    ok(
+        &c[3],
+        &["put", fb.to_str().unwrap(), "tahoe:docs/2026/a.bin"],
+    );
+    ok(
+        &c[2],
+        &["get", "tahoe:docs/2026/a.bin", out.to_str().unwrap()],
+    );
+    assert!(std::fs::read(&out).unwrap() == b);
+    // A mutable file in a path is overwritten in place by the next put.
+    let w = ok(
+        &c[0],
+        &["put", "--mutable", fa.to_str().unwrap(), "tahoe:m.txt"],
+    );
+    assert!(w.starts_with("URI:SSK:"), "{w}");
+    ok(&c[1], &["put", fb.to_str().unwrap(), "tahoe:m.txt"]);
+    assert_eq!(g.get(&c[4], w.trim()).unwrap(), b);
+    // mkdir, cp -r both ways, mv, ln, rm.
+    let made = ok(&c[0], &["mkdir", "tahoe:docs/sub"]);
+    assert!(made.starts_with("URI:DIR2:"), "{made}");
+    let tree = g.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("inner/deeper")).unwrap();
+    std::fs::write(tree.join("top.txt"), b"top").unwrap();
+    std::fs::write(tree.join("inner/mid.bin"), pseudo_random_bytes(12, 100_000)).unwrap();
+    std::fs::write(tree.join("inner/deeper/low.txt"), b"low").unwrap();
+    let copied = ok(&c[0], &["cp", "-r", tree.to_str().unwrap(), "tahoe:"]);
+    assert!(copied.contains("Success: files copied"), "{copied}");
+    assert_eq!(ok(&c[1], &["ls", "tahoe:tree/inner"]), "deeper\nmid.bin\n");
+    let back = g.dir.path().join("back");
+    ok(&c[2], &["cp", "-r", "tahoe:tree", back.to_str().unwrap()]);
+    for f in ["top.txt", "inner/mid.bin", "inner/deeper/low.txt"] {
+        assert!(
+            std::fs::read(back.join(f)).unwrap() == std::fs::read(tree.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let one = g.dir.path().join("one.txt");
+    assert!(
+        ok(&c[3], &["cp", "tahoe:tree/top.txt", one.to_str().unwrap()]).contains("file copied")
+    );
+    assert_eq!(std::fs::read(&one).unwrap(), b"top");
+    ok(&c[3], &["cp", one.to_str().unwrap(), "tahoe:docs/sub/"]);
+    ok(&c[3], &["cp", "tahoe:tree/top.txt", "tahoe:docs/copy.txt"]);
+    assert_eq!(
+        ok(&c[4], &["mv", "tahoe:docs/copy.txt", "tahoe:docs/sub/"]).trim(),
+        "OK"
+    );
+    ok(
+        &c[4],
+        &[
+            "mv",
+            "tahoe:docs/sub/copy.txt",
+            "tahoe:docs/sub/renamed.txt",
+        ],
+    );
+    assert_eq!(
+        ok(&c[5], &["ls", "tahoe:docs/sub"]),
+        "one.txt\nrenamed.txt\n"
+    );
+    assert_eq!(
+        ok(
+            &c[5],
+            &["ln", "tahoe:docs/sub/renamed.txt", "tahoe:link.txt"]
+        )
+        .trim(),
+        "OK"
+    );
+    ok(&c[6], &["get", "tahoe:link.txt", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), b"top");
+    ok(&c[6], &["rm", "tahoe:link.txt"]);
+    ok(&c[6], &["unlink", "tahoe:docs/sub/one.txt"]);
+    assert_eq!(ok(&c[7], &["ls", "tahoe:docs/sub"]), "renamed.txt\n");
+    // Errors name the path and what is wrong with it.
+    for (args, want) in [
+        (vec!["get", "tahoe:docs/nope.txt"], "tahoe:docs/nope.txt"),
+        (vec!["rm", "tahoe:docs/nope.txt"], "no entry"),
+        (vec!["ls", "tahoe:m.txt/x"], "not a directory"),
+        (vec!["get", "tahoe:docs"], "is a directory"),
+        (
+            vec!["put", fb.to_str().unwrap(), "tahoe:docs/sub"],
+            "already exists",
+        ),
+        (vec!["ls", "nosuchalias:"], "unknown alias"),
+        (vec!["mkdir", "tahoe:docs/sub"], "already exists"),
+    ] {
+        let e = run_on(&c[0], &args).unwrap_err();
+        assert!(e.contains(want), "tahoe {}: {e}", args.join(" "));
+    }
+    // Aliases, and read caps where read caps are asked for.
+    assert!(ok(&c[0], &["create-alias", "work"]).contains("Alias 'work' created"));
+    ok(&c[0], &["put", fb.to_str().unwrap(), "work:w.bin"]);
+    assert_eq!(ok(&c[0], &["ls", "work:"]), "w.bin\n");
+    let ro = ok(&c[0], &["list-aliases", "--readonly-uri"]);
+    assert!(
+        ro.contains("URI:DIR2-RO:") && !ro.contains("URI:DIR2:"),
+        "{ro}"
+    );
+    let listing = ok(&c[0], &["ls", "--readonly-uri", "tahoe:"]);
+    assert!(
+        !listing.contains("URI:DIR2:") && !listing.contains("URI:SSK:"),
+        "{listing}"
+    );
+    assert!(listing.contains("URI:SSK-RO:"), "{listing}");
+    let work_ro = ro
+        .lines()
+        .find(|l| l.contains("work:"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(ok(&c[1], &["add-alias", "theirs", &work_ro]).contains("added"));
+    assert_eq!(ok(&c[1], &["ls", "theirs:"]), "w.bin\n");
+    let e = run_on(&c[1], &["put", fb.to_str().unwrap(), "theirs:x"]).unwrap_err();
+    assert!(e.contains("read-only"), "{e}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&c[1], &["ls", "--json", "theirs:"])).unwrap();
+    assert!(json[1].get("rw_uri").is_none(), "{json}");
+    // Ten clients putting into one directory at once lose nothing.
+    let files: Vec<PathBuf> = (0..10)
+        .map(|i| {
+            g.file(
+                &format!("p{i}"),
+                &pseudo_random_bytes(100 + i, 200 + i as usize),
+            )
+        })
+        .collect();
+    let children: Vec<Child> = (0..10)
+        .map(|i| {
+            Command::new(EXE)
+                .args([
+                    "put",
+                    "-d",
+                    c[i].to_str().unwrap(),
+                    files[i].to_str().unwrap(),
+                    &format!("tahoe:many/p{i}"),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for ch in children {
+        let o = ch.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let want: String = (0..10).map(|i| format!("p{i}\n")).collect();
+    for client in &c {
+        assert_eq!(ok(client, &["ls", "tahoe:many"]), want);
+    }
 }

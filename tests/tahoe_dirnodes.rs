@@ -4,6 +4,8 @@
 //! building each directory afresh from its names, caps and metadata,
 //! encode the same bytes Tahoe's pack_children did.
 
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
 mod common;
 
 use bytes::Bytes;

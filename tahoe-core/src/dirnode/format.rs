@@ -465,13 +465,18 @@ impl Directory {
             match dir.parse_entry(&raw) {
                 Ok((name, mut entry)) => {
                     entry.packed = Some(whole);
-                    if dir.entries.contains_key(&name) {
-                        dir.skipped.push(Skipped {
-                            name: format!("{:?}", shorten(&name)),
-                            reason: "a second entry of the same name (the first is kept)".into(),
-                        });
-                    } else {
-                        dir.entries.insert(name, entry);
+                    let shown = format!("{:?}", shorten(&name));
+                    match dir.entries.entry(name) {
+                        std::collections::btree_map::Entry::Occupied(_) => {
+                            dir.skipped.push(Skipped {
+                                name: shown,
+                                reason: "a second entry of the same name (the first is kept)"
+                                    .into(),
+                            })
+                        }
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(entry);
+                        }
                     }
                 }
                 Err((name, e)) => dir.skipped.push(Skipped {
@@ -626,13 +631,13 @@ impl Directory {
                 .unseal(s)
                 .map_err(|e| e.context(format!("entry {:?}", shorten(name))))?,
         };
-        if let (Some(ChildCap::Known(w)), Some(ChildCap::Known(r))) = (&write, &entry.read) {
-            if !w.is_write() || w.read_only() != *r {
-                return Err(Error::corrupt(format!(
-                    "entry {:?}: its write cap and its read cap name different things",
-                    shorten(name)
-                )));
-            }
+        if let (Some(ChildCap::Known(w)), Some(ChildCap::Known(r))) = (&write, &entry.read)
+            && (!w.is_write() || w.read_only() != *r)
+        {
+            return Err(Error::corrupt(format!(
+                "entry {:?}: its write cap and its read cap name different things",
+                shorten(name)
+            )));
         }
         Ok(Node {
             write,
@@ -799,12 +804,12 @@ fn check_node(node: Node) -> Result<Node> {
             "an entry needs a cap"
         }));
     }
-    if let Some(ChildCap::Known(r)) = &read {
-        if r.is_write() {
-            return Err(Error::invalid_input(
-                "a write cap was given as the read cap of an entry",
-            ));
-        }
+    if let Some(ChildCap::Known(r)) = &read
+        && r.is_write()
+    {
+        return Err(Error::invalid_input(
+            "a write cap was given as the read cap of an entry",
+        ));
     }
     if let (Some(ChildCap::Known(w)), Some(ChildCap::Known(r))) = (&node.write, &read) {
         if !w.is_write() {
