@@ -33,7 +33,7 @@ test-no-avx2: unit
 # `make test` runs each briefly. One stable toolchain here, so no
 # sanitizer (-s none): libFuzzer's coverage guidance, with panics, overflow
 # checks and aborts as the failures.
-FUZZ_TARGETS = cap ueb share_layout announcement rpc_frame mutable_share
+FUZZ_TARGETS = cap ueb share_layout announcement rpc_frame mutable_share dirnode
 FUZZ_SECONDS ?= 600
 
 fuzz-deps:

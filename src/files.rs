@@ -462,11 +462,10 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-/// Tahoe-LAFS's `format` of a cap.
+/// Tahoe-LAFS's `format` of a file's cap (it calls LIT files CHK too).
 fn format_of(cap: &Cap) -> &'static str {
     match cap {
-        Cap::Chk(_) | Cap::ChkVerifier(_) => "CHK",
-        Cap::Lit(_) => "LIT",
+        Cap::Chk(_) | Cap::ChkVerifier(_) | Cap::Lit(_) => "CHK",
         Cap::SskWrite(c) => format_name(c.format),
         Cap::SskRead(c) => format_name(c.format),
         Cap::SskVerifier(c) => format_name(c.format),
@@ -507,7 +506,9 @@ fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
     let kind = match node.known() {
         Some(cap) => {
             o.insert("mutable".into(), json!(cap.is_mutable()));
-            o.insert("format".into(), json!(format_of(cap)));
+            if !node.is_dir() {
+                o.insert("format".into(), json!(format_of(cap)));
+            }
             if let Some(s) = size_of(cap) {
                 o.insert("size".into(), json!(s));
             }
@@ -542,7 +543,6 @@ fn dir_json(node: &Node, dir: &Directory) -> Value {
     }
     let mut v = node_json(node, None);
     if let Some(o) = v[1].as_object_mut() {
-        o.remove("format");
         o.insert("children".into(), Value::Object(children));
     }
     v

@@ -806,6 +806,17 @@ fn shared_drive_and_file_commands() {
         assert!(aliases.contains(vdrive.trim()), "{aliases}");
         assert_eq!(ok(client, &["ls"]), "");
     }
+    // Commands against a running storage node's base directory leave its
+    // storage alone (opening its fs backend would clear unsealed uploads).
+    let pending = c[0].join("storage/incoming/an-upload-in-progress");
+    std::fs::create_dir_all(pending.parent().unwrap()).unwrap();
+    std::fs::write(&pending, b"partial share").unwrap();
+    ok(&c[0], &["ls", "tahoe:"]);
+    assert!(
+        pending.exists(),
+        "a command cleared the running node's incoming uploads"
+    );
+    std::fs::remove_file(&pending).unwrap();
     // put into a path makes the directories on the way; another client
     // reads it back by path.
     let a = pseudo_random_bytes(10, 70_000);

@@ -225,3 +225,61 @@ fn share_headers_parse_within_the_share_or_fail() {
         "only {checked} of 5000 headers passed check"
     );
 }
+
+/// A directory Tahoe-LAFS packed, for mutating.
+fn tahoe_dirnode() -> (Vec<u8>, [u8; 16]) {
+    let text = std::fs::read_to_string("tests/data/tahoe-dirnodes.json").unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let case = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "subdirs")
+        .unwrap();
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let key = hex(case["writekey"].as_str().unwrap());
+    (
+        hex(case["packed_hex"].as_str().unwrap()),
+        key.try_into().unwrap(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Mutated directories: an error, or entries that can each be asked
+    /// for their caps, that pack and parse back to the same names.
+    #[test]
+    fn mutated_directories_parse_or_fail_cleanly(
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..8),
+        mutable in any::<bool>(),
+    ) {
+        use tahoe_core::dirnode::{Directory, WriteKey};
+        let (packed, key) = tahoe_dirnode();
+        let data = mutate(packed, &edits);
+        let key = mutable.then(|| WriteKey {
+            key,
+            cipher: {
+                let ctx = tahoe_core::registry::PluginContext::empty(
+                    tahoe_core::registry::PluginKind::Cipher,
+                    "aes-ctr",
+                    std::path::Path::new("."),
+                );
+                tahoe::builtin_registry().unwrap().cipher("aes-ctr", &ctx).unwrap()
+            },
+        });
+        if let Ok(dir) = Directory::parse(bytes::Bytes::from(data), mutable, key.clone()) {
+            for (name, entry) in dir.entries() {
+                let _ = dir.node_of(name, entry);
+            }
+            let again = Directory::parse(bytes::Bytes::from(dir.pack().unwrap()), mutable, key).unwrap();
+            prop_assert!(again.skipped().is_empty());
+            prop_assert!(again.entries().map(|(n, _)| n).eq(dir.entries().map(|(n, _)| n)));
+        }
+    }
+}

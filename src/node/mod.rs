@@ -609,17 +609,29 @@ impl Session {
             );
         }
         let introducer = introducer_of(&cfg)?;
-        let registry = crate::builtin_registry()?;
-        let transport = registry.select(&cfg)?.transport;
-        let broker = Broker::new(transport, introducer, Some(basedir.join(SERVERS_FILE)));
-        Self::with_broker(cfg, Arc::new(broker))
+        let cache = basedir.join(SERVERS_FILE);
+        Self::assemble(cfg, |transport| {
+            Arc::new(Broker::new(transport, introducer, Some(cache)))
+        })
     }
 
     /// A session of the node configured by `cfg` learning servers from
     /// `broker`.
     pub fn with_broker(cfg: NodeConfig, broker: Arc<Broker>) -> Result<Self> {
+        Self::assemble(cfg, |_| broker)
+    }
+
+    fn assemble(
+        mut cfg: NodeConfig,
+        broker: impl FnOnce(Arc<dyn tahoe_core::transport::Transport>) -> Arc<Broker>,
+    ) -> Result<Self> {
+        // A session is a client of the grid, never its storage server: it
+        // must not open the node's backend, which may be serving beside it
+        // (opening the fs backend clears the unsealed uploads it holds).
+        cfg.storage.enabled = false;
         let registry = Arc::new(crate::builtin_registry()?);
         let sel = registry.select(&cfg)?;
+        let broker = broker(sel.transport.clone());
         Ok(Session {
             cfg,
             registry,
