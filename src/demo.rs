@@ -103,6 +103,13 @@ pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> R
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // And until the queen has published the shared drive.
+    for _ in 0..300 {
+        if queen.join(crate::node::VDRIVE_PUBLISHED_FILE).exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let exe = std::env::current_exe()?;
     writeln!(
         out,
