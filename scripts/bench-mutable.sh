@@ -1,14 +1,3 @@
 #!/usr/bin/env bash
-# Mutable files side by side with Tahoe-LAFS 1.20 on this machine: starts
-# the reference grid with ../shared/bench/tahoe-grid.sh (or $TAHOE_GRID),
-# runs `cargo bench --bench grid -- --mutable --tahoe BASE` (our grid and
-# theirs measured in turns, each frozen while the other runs), and stops
-# the reference grid again. Prints a table of medians and ratios.
-set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-TG=${TAHOE_GRID:-$here/../shared/bench/tahoe-grid.sh}
-export BASE=${BASE:-${TMPDIR:-/tmp}/tahoe-lafs-grid}
-"$TG" install setup start wait >/dev/null
-trap '"$TG" stop >/dev/null 2>&1' EXIT
-cd "$here"
-cargo bench --bench grid -- --mutable --tahoe "$BASE"
+# Mutable files side by side with Tahoe-LAFS 1.20 (see bench-vs-tahoe.sh).
+exec "$(dirname "$0")/bench-vs-tahoe.sh" --mutable "$@"

@@ -303,6 +303,23 @@ impl Files {
                 .with_context(|| to.shown.clone())?;
             return Ok(1);
         };
+        let listing = self.dir_to_copy(d, from, recursive).await?;
+        self.dir_made(to).await?;
+        let mut copied = 0;
+        for name in listing {
+            copied += Box::pin(self.grid_to_grid(&from.join(&name), &to.join(&name), true)).await?;
+        }
+        Ok(copied)
+    }
+
+    /// The entry names of the directory `d` (at `from`) that `cp` copies;
+    /// an error without `-r`.
+    async fn dir_to_copy(
+        &self,
+        d: &DirCap,
+        from: &GridPath,
+        recursive: bool,
+    ) -> Result<Vec<String>> {
         if !recursive {
             bail!("{} is a directory: copy it with cp -r", from.shown);
         }
@@ -312,12 +329,7 @@ impl Files {
             .await
             .with_context(|| from.shown.clone())?;
         warn_skipped(&from.shown, &listing);
-        self.dir_made(to).await?;
-        let mut copied = 0;
-        for (name, _) in listing.entries() {
-            copied += Box::pin(self.grid_to_grid(&from.join(name), &to.join(name), true)).await?;
-        }
-        Ok(copied)
+        Ok(listing.entries().map(|(n, _)| n.to_string()).collect())
     }
 
     /// A new immutable file holding what `cap` holds (spooled through a
@@ -350,21 +362,14 @@ impl Files {
                 .with_context(|| format!("{} to {}", from.shown, to.display()))?;
             return Ok(1);
         };
-        if !recursive {
-            bail!("{} is a directory: copy it with cp -r", from.shown);
-        }
-        let listing = self
-            .dirs
-            .read(d)
-            .await
-            .with_context(|| from.shown.clone())?;
-        warn_skipped(&from.shown, &listing);
+        let listing = self.dir_to_copy(d, from, recursive).await?;
         std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
         let mut copied = 0;
         // Entry names were checked when the directory was read: none is
         // empty, `.`, `..`, or holds `/` or NUL, so none leaves `to`.
-        for (name, _) in listing.entries() {
-            copied += Box::pin(self.grid_to_local(&from.join(name), &to.join(name), true)).await?;
+        for name in listing {
+            copied +=
+                Box::pin(self.grid_to_local(&from.join(&name), &to.join(&name), true)).await?;
         }
         Ok(copied)
     }

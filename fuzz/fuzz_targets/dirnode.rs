@@ -46,5 +46,10 @@ fuzz_target!(|data: &[u8]| {
     let packed = dir.pack().expect("a parsed directory packs");
     let again = Directory::parse(Bytes::from(packed), mutable, key).expect("packed bytes parse");
     assert!(again.skipped().is_empty());
-    assert!(again.entries().map(|(n, _)| n).eq(dir.entries().map(|(n, _)| n)));
+    assert!(
+        again
+            .entries()
+            .map(|(n, _)| n)
+            .eq(dir.entries().map(|(n, _)| n))
+    );
 });

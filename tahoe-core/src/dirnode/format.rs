@@ -1095,39 +1095,21 @@ mod tests {
         assert_eq!(m["tag"], "x");
         assert_eq!(m["tahoe"]["linkcrtime"].as_f64(), Some(1.0));
         assert_eq!(d.remove("nope").unwrap_err().kind(), ErrorKind::NotFound);
-        assert!(
+        let link = |d: &mut Directory, name: &str| {
             d.set(
-                "a/b",
+                name,
                 Node::from_cap(file.clone()),
                 None,
                 Replace::Always,
-                1.0
+                1.0,
             )
-            .is_err()
-        );
+        };
+        assert!(link(&mut d, "a/b").is_err());
         // Read-only and immutable directories refuse changes.
         let mut ro = Directory::new(true, None);
-        assert!(
-            ro.set(
-                "x",
-                Node::from_cap(file.clone()),
-                None,
-                Replace::Always,
-                1.0
-            )
-            .is_err()
-        );
+        assert!(link(&mut ro, "x").is_err());
         let mut imm = Directory::new(false, None);
-        assert!(
-            imm.set(
-                "x",
-                Node::from_cap(file.clone()),
-                None,
-                Replace::Always,
-                1.0
-            )
-            .is_err()
-        );
+        assert!(link(&mut imm, "x").is_err());
         assert!(
             imm.insert("x", Node::from_cap(SSK.parse().unwrap()), Metadata::new())
                 .is_err()
