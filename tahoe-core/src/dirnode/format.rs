@@ -684,19 +684,7 @@ impl Directory {
             }
         }
         let metadata = update_metadata(old.map(|o| o.metadata.clone()), metadata, now);
-        let write = match node.write {
-            Some(w) => WriteField::Clear(w),
-            None => WriteField::None,
-        };
-        self.entries.insert(
-            name,
-            Entry {
-                read: node.read,
-                write,
-                metadata,
-                packed: None,
-            },
-        );
+        self.put(name, node, metadata);
         Ok(())
     }
 
@@ -725,20 +713,23 @@ impl Directory {
                 )));
             }
         }
+        self.put(name, node, metadata);
+        Ok(())
+    }
+
+    /// Store a checked node under a normalised name.
+    fn put(&mut self, name: String, node: Node, metadata: Metadata) {
         let write = match node.write {
             Some(w) => WriteField::Clear(w),
             None => WriteField::None,
         };
-        self.entries.insert(
-            name,
-            Entry {
-                read: node.read,
-                write,
-                metadata,
-                packed: None,
-            },
-        );
-        Ok(())
+        let entry = Entry {
+            read: node.read,
+            write,
+            metadata,
+            packed: None,
+        };
+        self.entries.insert(name, entry);
     }
 
     /// Unlink `name`, returning its entry.
