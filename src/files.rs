@@ -213,48 +213,55 @@ impl Files {
             .with_context(|| arg.to_string())
     }
 
-    /// `cp [-r] SRC... DEST`; the number of files copied.
+    /// `cp [-r] SRC... DEST`; the number of files copied. As with
+    /// Tahoe-LAFS, a directory is copied into DEST (made if missing), a
+    /// file to DEST unless DEST is a directory.
     pub async fn cp(&self, sources: &[String], dest: &str, recursive: bool) -> Result<usize> {
         if sources.is_empty() {
             bail!("cp needs a source and a destination");
         }
         let many = sources.len() > 1;
+        let mut copied = 0;
         if is_grid_arg(dest) {
             let d = self.aliases.resolve(dest)?;
-            let into = many || dest.ends_with('/') || dest.ends_with(':') || self.is_dir(&d).await;
-            let mut copied = 0;
+            let into = many || dest.ends_with(['/', ':']) || self.is_dir(&d).await;
             for s in sources {
-                let target = if into {
+                // A directory always goes into DEST, as with Tahoe-LAFS.
+                let from = is_grid_arg(s)
+                    .then(|| self.aliases.resolve(s))
+                    .transpose()?;
+                let src_dir = match &from {
+                    Some(f) => self.is_dir(f).await,
+                    None => Path::new(s).is_dir(),
+                };
+                let target = if into || src_dir {
                     d.join(&basename(s)?)
                 } else {
                     d.clone()
                 };
-                copied += if is_grid_arg(s) {
-                    let from = self.aliases.resolve(s)?;
-                    self.grid_to_grid(&from, &target, recursive).await?
-                } else {
-                    self.local_to_grid(Path::new(s), &target, recursive).await?
+                copied += match &from {
+                    Some(f) => self.grid_to_grid(f, &target, recursive).await?,
+                    None => self.local_to_grid(Path::new(s), &target, recursive).await?,
                 };
             }
-            Ok(copied)
         } else {
             let d = PathBuf::from(dest);
             let into = many || dest.ends_with('/') || d.is_dir();
-            let mut copied = 0;
             for s in sources {
                 if !is_grid_arg(s) {
                     bail!("{s} and {dest} are both local: use your system's cp");
                 }
                 let from = self.aliases.resolve(s)?;
-                let target = if into {
+                let src_dir = self.is_dir(&from).await;
+                let target = if into || src_dir {
                     d.join(basename(s)?)
                 } else {
                     d.clone()
                 };
                 copied += self.grid_to_local(&from, &target, recursive).await?;
             }
-            Ok(copied)
         }
+        Ok(copied)
     }
 
     async fn is_dir(&self, p: &GridPath) -> bool {
@@ -435,7 +442,7 @@ impl Files {
 }
 
 /// The file cap of a node, or why it has none to download.
-fn file_cap(node: &Node, shown: &str) -> Result<Cap> {
+pub fn file_cap(node: &Node, shown: &str) -> Result<Cap> {
     match node.known() {
         Some(Cap::Dir(_)) => bail!("{shown} is a directory: list it with ls, copy it with cp -r"),
         Some(c) => Ok(c.clone()),
@@ -506,7 +513,7 @@ fn size_of(cap: &Cap) -> Option<u64> {
 }
 
 /// Tahoe-LAFS's JSON of one node: `["filenode"|"dirnode"|"unknown", {...}]`.
-fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
+pub fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
     let mut o = serde_json::Map::new();
     let kind = match node.known() {
         Some(cap) => {
@@ -537,7 +544,7 @@ fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
 }
 
 /// Tahoe-LAFS's JSON of a directory with its children.
-fn dir_json(node: &Node, dir: &Directory) -> Value {
+pub fn dir_json(node: &Node, dir: &Directory) -> Value {
     let mut children = serde_json::Map::new();
     for (name, e) in dir.entries() {
         let child = dir.node_of(name, e).unwrap_or_else(|_| Node {

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod files;
 pub mod node;
 pub mod transfer;
+pub mod web;
 
 use tahoe_core::registry::Registry;
 

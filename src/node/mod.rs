@@ -375,11 +375,6 @@ pub async fn run(basedir: &Path) -> Result<()> {
     let sel = registry.select(&cfg)?;
     let key = Arc::new(NodeKey::load(basedir)?);
     let _lock = NodeLock::take(basedir)?;
-    if let Some(port) = cfg.web.port {
-        tracing::warn!(
-            "web.port = {port} is set, but this build has no web gateway yet; ignoring it"
-        );
-    }
     let running = match cfg.node.role {
         Role::Queen => start_queen(&cfg, &sel, &key).await?,
         Role::Client => start_client(&cfg, &sel, &key).await?,
@@ -566,6 +561,17 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
             }
         }));
     }
+    if let Some(port) = crate::web::port_of(cfg.web.port, cfg.basedir())? {
+        let ip: std::net::IpAddr = cfg
+            .web
+            .bind
+            .parse()
+            .with_context(|| format!("web.bind = {:?} is not an IP address", cfg.web.bind))?;
+        let session = Session::with_broker(cfg.clone(), broker.clone())?;
+        let (bound, task) = crate::web::start((ip, port).into(), session).await?;
+        tracing::info!("web gateway at http://{bound}/");
+        tasks.push(task);
+    }
     let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
     tasks.push(tokio::spawn(async move {
         loop {
@@ -596,6 +602,9 @@ pub struct Session {
     registry: Arc<Registry>,
     sel: Selection,
     broker: Arc<Broker>,
+    /// How long to wait for `n` servers to be known before going on with
+    /// fewer (a command just started; a running node does not wait).
+    server_wait: Duration,
 }
 
 impl Session {
@@ -637,7 +646,15 @@ impl Session {
             registry,
             sel,
             broker,
+            server_wait: Duration::from_secs(5),
         })
+    }
+
+    /// The same session, using the servers known at each call without
+    /// waiting for more (for a running node, whose broker is up to date).
+    pub fn without_waiting(mut self) -> Self {
+        self.server_wait = Duration::ZERO;
+        self
     }
 
     /// The node's base directory.
@@ -646,7 +663,10 @@ impl Session {
     }
 
     async fn servers(&self, want: usize) -> Result<Vec<tahoe_core::immutable::sink::ServerRef>> {
-        if let Err(e) = self.broker.wait_for(want, Duration::from_secs(5)).await {
+        if self.server_wait.is_zero() {
+            return Ok(self.broker.servers().await);
+        }
+        if let Err(e) = self.broker.wait_for(want, self.server_wait).await {
             if self.broker.known().is_empty() {
                 return Err(e.into());
             }
