@@ -889,7 +889,8 @@ fn shared_drive_and_file_commands() {
     ok(&c[2], &["cp", "-r", "tahoe:tree", back.to_str().unwrap()]);
     for f in ["top.txt", "inner/mid.bin", "inner/deeper/low.txt"] {
         assert!(
-            std::fs::read(back.join("tree").join(f)).unwrap() == std::fs::read(tree.join(f)).unwrap(),
+            std::fs::read(back.join("tree").join(f)).unwrap()
+                == std::fs::read(tree.join(f)).unwrap(),
             "{f}"
         );
     }
@@ -1139,4 +1140,175 @@ fn tahoe_lafs_cli_against_our_gateway() {
     // Errors come back as errors.
     let (good, _, _) = run(&["get", "t:nope.txt", out.to_str().unwrap()]);
     assert!(!good, "getting a missing file succeeded");
+}
+
+/// One HTTP/1.1 request over a plain TCP connection: status, headers
+/// (lower-case names) and body.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, BTreeMap<String, String>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = text(&raw[..split]);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+/// The web API's status codes, headers and shapes, and bad requests
+/// answered with clear errors while the gateway keeps serving.
+#[test]
+fn web_api_shapes_and_bad_requests() {
+    let mut g = Grid::new(10);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw = g.clients[0].clone();
+    let mut toml = std::fs::OpenOptions::new()
+        .append(true)
+        .open(gw.join("tahoe.toml"))
+        .unwrap();
+    std::io::Write::write_all(&mut toml, format!("\n[web]\nport = {port}\n").as_bytes()).unwrap();
+    g.stop(&gw);
+    g.start(&gw);
+    g.wait_known(&gw, 10);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let data = pseudo_random_bytes(30, 200_000);
+    let (st, _, cap) = http(port, "PUT", "/uri", &[], &data);
+    assert_eq!(st, 200);
+    let cap = text(&cap);
+    assert!(cap.starts_with("URI:CHK:"), "{cap}");
+    // Whole, then a range.
+    let (st, h, body) = http(port, "GET", &format!("/uri/{cap}"), &[], b"");
+    assert_eq!((st, body.len()), (200, data.len()));
+    assert!(body == data);
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["content-security-policy"], "sandbox");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    let (st, h, body) = http(
+        port,
+        "GET",
+        &format!("/uri/{cap}"),
+        &[("Range", "bytes=1000-1999")],
+        b"",
+    );
+    assert_eq!(st, 206);
+    assert_eq!(h["content-range"], "bytes 1000-1999/200000");
+    assert!(body == data[1000..2000]);
+    let (st, _, _) = http(
+        port,
+        "GET",
+        &format!("/uri/{cap}"),
+        &[("Range", "bytes=300000-")],
+        b"",
+    );
+    assert_eq!(st, 400);
+    // Directories: mkdir, link by cap (201 new, 200 replaced, 409 refused).
+    let (st, _, dir) = http(port, "POST", "/uri?t=mkdir", &[], b"");
+    assert_eq!(st, 200);
+    let dir = text(&dir);
+    assert!(dir.starts_with("URI:DIR2:"), "{dir}");
+    let (st, _, _) = http(
+        port,
+        "PUT",
+        &format!("/uri/{dir}/a/b.bin?t=uri"),
+        &[],
+        cap.as_bytes(),
+    );
+    assert_eq!(st, 201);
+    let (st, _, _) = http(
+        port,
+        "PUT",
+        &format!("/uri/{dir}/a/b.bin?t=uri"),
+        &[],
+        cap.as_bytes(),
+    );
+    assert_eq!(st, 200);
+    let (st, _, e) = http(
+        port,
+        "PUT",
+        &format!("/uri/{dir}/a/b.bin?t=uri&replace=false"),
+        &[],
+        cap.as_bytes(),
+    );
+    assert_eq!(st, 409, "{}", text(&e));
+    let (st, h, json) = http(port, "GET", &format!("/uri/{dir}/a?t=json"), &[], b"");
+    assert_eq!(st, 200);
+    assert!(h["content-type"].starts_with("text/plain"));
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v[1]["children"]["b.bin"][1]["ro_uri"], cap.as_str());
+    let (st, _, body) = http(port, "GET", &format!("/uri/{dir}/a/b.bin"), &[], b"");
+    assert!(st == 200 && body == data);
+    let (st, _, gone) = http(port, "DELETE", &format!("/uri/{dir}/a/b.bin"), &[], b"");
+    assert_eq!((st, text(&gone)), (200, cap.clone()));
+    // Bad requests: clear errors, with Tahoe's codes.
+    for (method, path, want) in [
+        ("GET", format!("/uri/{dir}/a/b.bin"), 404),
+        ("DELETE", format!("/uri/{dir}/a/b.bin"), 404),
+        ("GET", "/uri/URI:CHK:nonsense".to_string(), 400),
+        ("POST", "/uri?t=bogus".to_string(), 400),
+        ("GET", format!("/uri/{dir}?t=bogus"), 400),
+        ("PUT", format!("/uri/{cap}"), 400),
+        ("GET", "/elsewhere".to_string(), 404),
+        ("PUT", format!("/uri/{dir}/..?t=uri"), 400),
+    ] {
+        let (st, h, body) = http(port, method, &path, &[], cap.as_bytes());
+        assert_eq!(st, want, "{method} {path}: {}", text(&body));
+        assert!(h["content-type"].starts_with("text/plain"));
+        assert!(!body.is_empty());
+    }
+    // A client that goes away mid-upload costs nothing: the gateway
+    // serves the next request.
+    {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"PUT /uri HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial")
+            .unwrap();
+    }
+    let (st, _, _) = http(
+        port,
+        "GET",
+        &format!("/uri/{cap}"),
+        &[("Range", "bytes=0-9")],
+        b"",
+    );
+    assert_eq!(st, 206);
+    assert!(
+        std::fs::read_dir(gw.join("tmp")).unwrap().count() <= 1,
+        "spooled uploads are left behind"
+    );
 }
