@@ -221,6 +221,15 @@ pub enum Command {
         /// The directory's cap.
         cap: String,
     },
+    /// Print the web gateway's URL of a grid path (the shared drive by
+    /// default), for a browser or a program.
+    Webopen {
+        /// The client.
+        #[command(flatten)]
+        node: NodeDir,
+        /// A grid path or cap.
+        path: Option<String>,
+    },
     /// List the aliases (the shared drive is `tahoe`).
     ListAliases {
         /// The client.
@@ -458,6 +467,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let mut aliases = crate::aliases::Aliases::load(&node.basedir)?;
             aliases.add(&name, crate::files::parse_dir_cap(&cap)?)?;
             writeln!(out, "Alias '{name}' added")?;
+            Ok(())
+        }
+        Command::Webopen { node, path } => {
+            let url = crate::web::url_of(&node.basedir, path.as_deref())?;
+            writeln!(out, "{url}")?;
             Ok(())
         }
         Command::ListAliases {

@@ -20,6 +20,9 @@
 //! POST   /uri?t=mkdir-with-children                   the same, with the JSON body's children
 //! POST   /uri/DIRCAP/PATH?t=mkdir                     make PATH (and its parents)
 //! POST   /uri/DIRCAP[/PATH]?t=set_children            link the JSON body's children
+//! POST   /uri/DIRCAP[/PATH]?t=unlink&name=N           unlink N
+//! POST   /uri/DIRCAP[/PATH]?t=rename&from_name=A&to_name=B
+//! POST   /uri/DIRCAP[/PATH]?t=relink&from_name=A&to_dir=D[&to_name=B]
 //! DELETE /uri/DIRCAP/PATH                             unlink; the cap it linked
 //! ```
 //!
@@ -76,6 +79,33 @@ pub fn port_of(cfg_port: Option<u16>, basedir: &Path) -> Result<Option<u16>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
     }
+}
+
+/// The gateway URL of a grid path (`tahoe webopen`), from the node's
+/// configuration: `http://BIND:PORT/uri/CAP/a/b`, the cap percent-encoded.
+pub fn url_of(basedir: &Path, path: Option<&str>) -> Result<String> {
+    let cfg = tahoe_core::config::NodeConfig::load(basedir)?;
+    let port = port_of(cfg.web.port, basedir)?.with_context(|| {
+        format!(
+            "{} has no web gateway: set web.port in its tahoe.toml (or write a port into {})",
+            basedir.display(),
+            basedir.join(WEBPORT_FILE).display()
+        )
+    })?;
+    let p = crate::aliases::Aliases::load(basedir)?.resolve(path.unwrap_or("tahoe:"))?;
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let mut url = format!(
+        "http://{}:{port}/uri/{}",
+        cfg.web.bind,
+        enc(&p.root.to_string())
+    );
+    for name in &p.path {
+        url.push('/');
+        url.push_str(&enc(name));
+    }
+    Ok(url)
 }
 
 /// Serve the gateway on `addr` until the task is dropped; the bound
@@ -651,7 +681,50 @@ async fn post(
             .await?;
             Ok(text(StatusCode::OK, "Okay so I did it."))
         }
+        "unlink" | "delete" => {
+            let dir = dirs.resolve_dir(root_dir, &path).await?;
+            let name = args
+                .get("name")
+                .ok_or_else(|| bad("t=unlink needs name="))?;
+            let gone = dirs.remove(&dir, name).await?;
+            Ok(text(
+                StatusCode::OK,
+                gone.and_then(|n| n.cap().map(ChildCap::to_string))
+                    .unwrap_or_default(),
+            ))
+        }
+        "rename" | "relink" => {
+            let dir = dirs.resolve_dir(root_dir, &path).await?;
+            let from = args
+                .get("from_name")
+                .ok_or_else(|| bad("this needs from_name="))?;
+            let to_name = args.get("to_name").unwrap_or(from);
+            let to_dir = match args.get("to_dir") {
+                Some(t) => relink_target(dirs, root_dir, t).await?,
+                None => dir.clone(),
+            };
+            let replace = args.replace(Replace::Always)?;
+            dirs.rename(&dir, from, &to_dir, to_name, replace).await?;
+            Ok(text(StatusCode::OK, "OK"))
+        }
         other => Err(bad(format!("POST: unknown t={other:?}"))),
+    }
+}
+
+/// `to_dir=` of `t=relink`: a directory cap, `/uri/CAP/PATH`, or a path
+/// under the directory of the request.
+async fn relink_target(dirs: &DirClient, here: &DirCap, to: &str) -> Result<DirCap> {
+    let (root, path) = match target(to) {
+        Ok(Some((cap, path))) => (cap, path),
+        _ if to.starts_with("URI:") => (to.parse::<Cap>()?, Vec::new()),
+        _ => (Cap::Dir(here.clone()), split_path(to)?),
+    };
+    match root {
+        Cap::Dir(d) => Ok(dirs.resolve_dir(&d, &path).await?),
+        other => Err(bad(format!(
+            "to_dir is {} cap, not a directory's",
+            other.a_kind()
+        ))),
     }
 }
 

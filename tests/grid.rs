@@ -1207,6 +1207,26 @@ fn web_api_shapes_and_bad_requests() {
         assert!(Instant::now() < deadline, "the gateway did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // webopen gives the URL of a path, which the gateway serves.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_on(&gw, &["ls", "tahoe:"]).is_err() {
+        assert!(Instant::now() < deadline, "the shared drive never appeared");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let url = run_on(&gw, &["webopen"]).unwrap();
+    let prefix = format!("http://127.0.0.1:{port}/uri/URI%3ADIR2%3A");
+    assert!(url.starts_with(&prefix), "{url}");
+    let (st, _, json) = http(
+        port,
+        "GET",
+        &format!(
+            "{}?t=json",
+            &url.trim()[format!("http://127.0.0.1:{port}").len()..]
+        ),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200, "{}", text(&json));
     let data = pseudo_random_bytes(30, 200_000);
     let (st, _, cap) = http(port, "PUT", "/uri", &[], &data);
     assert_eq!(st, 200);
@@ -1273,7 +1293,47 @@ fn web_api_shapes_and_bad_requests() {
     assert_eq!(v[1]["children"]["b.bin"][1]["ro_uri"], cap.as_str());
     let (st, _, body) = http(port, "GET", &format!("/uri/{dir}/a/b.bin"), &[], b"");
     assert!(st == 200 && body == data);
+    let (st, _, e) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}/a?t=rename&from_name=b.bin&to_name=c.bin"),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200, "{}", text(&e));
+    let (st, _, e) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}/a?t=relink&from_name=c.bin&to_dir={dir}&to_name=b.bin"),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200, "{}", text(&e));
+    let (st, _, _) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}?t=relink&from_name=b.bin&to_dir=a"),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200);
     let (st, _, gone) = http(port, "DELETE", &format!("/uri/{dir}/a/b.bin"), &[], b"");
+    assert_eq!((st, text(&gone)), (200, cap.clone()));
+    let (st, _, _) = http(
+        port,
+        "PUT",
+        &format!("/uri/{dir}/x?t=uri"),
+        &[],
+        cap.as_bytes(),
+    );
+    assert_eq!(st, 201);
+    let (st, _, gone) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}?t=unlink&name=x"),
+        &[],
+        b"",
+    );
     assert_eq!((st, text(&gone)), (200, cap.clone()));
     // Bad requests: clear errors, with Tahoe's codes.
     for (method, path, want) in [
