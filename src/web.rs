@@ -377,17 +377,23 @@ async fn route(gw: &Gateway, req: Request) -> Result<Response> {
     }
 }
 
+/// The directory cap a request's path starts from.
+fn dir_root(root: &Cap) -> Result<&DirCap> {
+    match root {
+        Cap::Dir(d) => Ok(d),
+        other => Err(bad(format!(
+            "the cap in the URL is {} cap, which has no entries",
+            other.a_kind()
+        ))),
+    }
+}
+
 /// The directory holding the last name of `path`, and that name.
 async fn parent_of(dirs: &DirClient, root: &Cap, path: &[String]) -> Result<(DirCap, String)> {
     let Some((name, parent)) = path.split_last() else {
         return Err(bad("this needs a path to an entry: /uri/DIRCAP/NAME"));
     };
-    let Cap::Dir(root) = root else {
-        return Err(bad(format!(
-            "the cap in the URL is {} cap, which has no entries",
-            root.a_kind()
-        )));
-    };
+    let root = dir_root(root)?;
     Ok((dirs.resolve_dir(root, parent).await?, name.clone()))
 }
 
@@ -395,12 +401,7 @@ async fn resolve(dirs: &DirClient, root: Cap, path: &[String]) -> Result<Node> {
     if path.is_empty() {
         return Ok(Node::from_cap(root));
     }
-    let Cap::Dir(d) = &root else {
-        return Err(bad(format!(
-            "the cap in the URL is {} cap, which has no entries",
-            root.a_kind()
-        )));
-    };
+    let d = dir_root(&root)?;
     Ok(dirs.resolve(d, path).await?)
 }
 
@@ -602,12 +603,7 @@ async fn put(
             ))),
         };
     }
-    let Cap::Dir(root_dir) = &root else {
-        return Err(bad(format!(
-            "the cap in the URL is {} cap, which has no entries",
-            root.a_kind()
-        )));
-    };
+    let root_dir = dir_root(&root)?;
     let (name, parent) = path.split_last().expect("not empty");
     let dir = dirs.mkdir_p(root_dir, parent, MutableFormat::Sdmf).await?;
     let existing = dirs.read(&dir).await?.node(name)?;
@@ -645,12 +641,7 @@ async fn post(
     args: &Args,
     body: Body,
 ) -> Result<Response> {
-    let Cap::Dir(root_dir) = &root else {
-        return Err(bad(format!(
-            "the cap in the URL is {} cap, which has no entries",
-            root.a_kind()
-        )));
-    };
+    let root_dir = dir_root(&root)?;
     match args.t() {
         "mkdir" => {
             let format = args.mutable_format()?.unwrap_or(MutableFormat::Sdmf);

@@ -1262,30 +1262,11 @@ fn web_api_shapes_and_bad_requests() {
     assert_eq!(st, 200);
     let dir = text(&dir);
     assert!(dir.starts_with("URI:DIR2:"), "{dir}");
-    let (st, _, _) = http(
-        port,
-        "PUT",
-        &format!("/uri/{dir}/a/b.bin?t=uri"),
-        &[],
-        cap.as_bytes(),
-    );
-    assert_eq!(st, 201);
-    let (st, _, _) = http(
-        port,
-        "PUT",
-        &format!("/uri/{dir}/a/b.bin?t=uri"),
-        &[],
-        cap.as_bytes(),
-    );
-    assert_eq!(st, 200);
-    let (st, _, e) = http(
-        port,
-        "PUT",
-        &format!("/uri/{dir}/a/b.bin?t=uri&replace=false"),
-        &[],
-        cap.as_bytes(),
-    );
-    assert_eq!(st, 409, "{}", text(&e));
+    for (query, want) in [("t=uri", 201), ("t=uri", 200), ("t=uri&replace=false", 409)] {
+        let path = format!("/uri/{dir}/a/b.bin?{query}");
+        let (st, _, e) = http(port, "PUT", &path, &[], cap.as_bytes());
+        assert_eq!(st, want, "{query}: {}", text(&e));
+    }
     let (st, h, json) = http(port, "GET", &format!("/uri/{dir}/a?t=json"), &[], b"");
     assert_eq!(st, 200);
     assert!(h["content-type"].starts_with("text/plain"));
