@@ -771,6 +771,34 @@ fn mutable_files_from_the_command_line() {
     );
 }
 
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until something listens on `port`.
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Wait until `client` sees the shared drive (the queen publishes it
+/// once the servers have announced).
+fn wait_shared_drive(client: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run_on(client, &["ls", "tahoe:"]).is_err() {
+        assert!(Instant::now() < deadline, "the shared drive never appeared");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `tahoe ARGS... -d CLIENT`: standard output, or the error.
 fn run_on(client: &Path, args: &[&str]) -> Result<String, String> {
     let mut all = args.to_vec();
@@ -793,11 +821,7 @@ fn shared_drive_and_file_commands() {
         run_on(client, args).unwrap_or_else(|e| panic!("tahoe {}: {e}", args.join(" ")))
     };
     // The queen publishes the root once the servers have announced.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while run_on(&c[0], &["ls", "tahoe:"]).is_err() {
-        assert!(Instant::now() < deadline, "the shared drive never appeared");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_shared_drive(&c[0]);
     assert!(g.queen.join("private/vdrive.published").exists());
     let vdrive = std::fs::read_to_string(g.queen.join("vdrive.cap")).unwrap();
     assert!(vdrive.starts_with("URI:DIR2:"), "{vdrive}");
@@ -1042,21 +1066,13 @@ fn tahoe_lafs_cli_against_our_gateway() {
     let cli = tahoe_lafs_cli();
     let mut g = Grid::new(10);
     // The gateway's port, written into BASEDIR/webport as the seed did.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let gw = g.clients[0].clone();
     std::fs::write(gw.join("webport"), format!("{port}\n")).unwrap();
     g.stop(&gw);
     g.start(&gw);
     let url = format!("http://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the gateway did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(port);
     g.wait_known(&gw, 10);
     // Tahoe's CLI finds the gateway through node.url in its directory.
     let home = g.dir.path().join("tahoe-cli");
@@ -1188,11 +1204,7 @@ fn http(
 #[test]
 fn web_api_shapes_and_bad_requests() {
     let mut g = Grid::new(10);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let gw = g.clients[0].clone();
     let mut toml = std::fs::OpenOptions::new()
         .append(true)
@@ -1202,17 +1214,9 @@ fn web_api_shapes_and_bad_requests() {
     g.stop(&gw);
     g.start(&gw);
     g.wait_known(&gw, 10);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the gateway did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(port);
     // webopen gives the URL of a path, which the gateway serves.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while run_on(&gw, &["ls", "tahoe:"]).is_err() {
-        assert!(Instant::now() < deadline, "the shared drive never appeared");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_shared_drive(&gw);
     let url = run_on(&gw, &["webopen"]).unwrap();
     let prefix = format!("http://127.0.0.1:{port}/uri/URI%3ADIR2%3A");
     assert!(url.starts_with(&prefix), "{url}");
@@ -1274,30 +1278,14 @@ fn web_api_shapes_and_bad_requests() {
     assert_eq!(v[1]["children"]["b.bin"][1]["ro_uri"], cap.as_str());
     let (st, _, body) = http(port, "GET", &format!("/uri/{dir}/a/b.bin"), &[], b"");
     assert!(st == 200 && body == data);
-    let (st, _, e) = http(
-        port,
-        "POST",
-        &format!("/uri/{dir}/a?t=rename&from_name=b.bin&to_name=c.bin"),
-        &[],
-        b"",
-    );
-    assert_eq!(st, 200, "{}", text(&e));
-    let (st, _, e) = http(
-        port,
-        "POST",
-        &format!("/uri/{dir}/a?t=relink&from_name=c.bin&to_dir={dir}&to_name=b.bin"),
-        &[],
-        b"",
-    );
-    assert_eq!(st, 200, "{}", text(&e));
-    let (st, _, _) = http(
-        port,
-        "POST",
-        &format!("/uri/{dir}?t=relink&from_name=b.bin&to_dir=a"),
-        &[],
-        b"",
-    );
-    assert_eq!(st, 200);
+    for post in [
+        format!("/uri/{dir}/a?t=rename&from_name=b.bin&to_name=c.bin"),
+        format!("/uri/{dir}/a?t=relink&from_name=c.bin&to_dir={dir}&to_name=b.bin"),
+        format!("/uri/{dir}?t=relink&from_name=b.bin&to_dir=a"),
+    ] {
+        let (st, _, e) = http(port, "POST", &post, &[], b"");
+        assert_eq!(st, 200, "{post}: {}", text(&e));
+    }
     let (st, _, gone) = http(port, "DELETE", &format!("/uri/{dir}/a/b.bin"), &[], b"");
     assert_eq!((st, text(&gone)), (200, cap.clone()));
     let (st, _, _) = http(
