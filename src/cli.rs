@@ -251,6 +251,9 @@ pub enum Command {
         /// How many storage nodes.
         #[arg(long, default_value_t = 10)]
         clients: usize,
+        /// The web UI's port (default 3456, or any free port when taken).
+        #[arg(long)]
+        web_port: Option<u16>,
     },
     /// Tools for developers and curious users.
     Debug {
@@ -482,9 +485,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let aliases = crate::aliases::Aliases::load(&node.basedir)?;
             crate::files::list_aliases(&aliases, json, readonly_uri, out)
         }
-        Command::Demo { dir, clients } => {
+        Command::Demo {
+            dir,
+            clients,
+            web_port,
+        } => {
             crate::daemon::init_logging(None)?;
-            runtime()?.block_on(crate::demo::run(dir, clients, out))
+            runtime()?.block_on(crate::demo::run(dir, clients, web_port, out))
         }
         Command::Debug {
             command:

@@ -37,7 +37,27 @@ fn spawn(dir: &Path) -> Result<std::process::Child> {
 }
 
 /// Create (or reuse) the grid under `dir`, run it until Ctrl-C.
-pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> Result<()> {
+/// The web UI's port: `wanted`, else 3456 when free, else any free port.
+fn pick_port(wanted: Option<u16>) -> Result<u16> {
+    if let Some(p) = wanted {
+        return Ok(p);
+    }
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).ok();
+    let l = free(3456)
+        .or_else(|| free(0))
+        .context("no free port for the web UI")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Create (or reuse) the grid under `dir`, run it until Ctrl-C. The first
+/// storage node serves the web UI on `web_port` (default 3456, or any free
+/// port when that is taken).
+pub async fn run(
+    dir: Option<PathBuf>,
+    clients: usize,
+    web_port: Option<u16>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let temp;
     let root = match dir {
         Some(d) => d,
@@ -86,12 +106,19 @@ pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> R
         }
         dirs.push(c);
     }
+    // The first client serves the web UI (a reused grid keeps its port
+    // unless another is asked for).
+    let first = dirs[1.min(dirs.len() - 1)].clone();
+    let webport_file = first.join(crate::web::WEBPORT_FILE);
+    if web_port.is_some() || !webport_file.exists() {
+        std::fs::write(&webport_file, format!("{}\n", pick_port(web_port)?))?;
+    }
     let mut children = Children(Vec::new());
     for d in &dirs {
         children.0.push((d.clone(), spawn(d)?));
     }
     // Wait until the first client knows every storage node.
-    let first = &dirs[1.min(dirs.len() - 1)];
+    let first = &first;
     for _ in 0..200 {
         let known = std::fs::read(first.join(STATUS_FILE))
             .ok()
@@ -116,6 +143,15 @@ pub async fn run(dir: Option<PathBuf>, clients: usize, out: &mut dyn Write) -> R
         "A grid is running: a queen and {clients} storage nodes under {}.",
         root.display()
     )?;
+    let url = format!("{}/", crate::web::base_url(first)?);
+    let port = crate::web::port_of(None, first)?.unwrap_or_default();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    writeln!(out, "\nWeb UI: {url}   (open it in a browser)\n")?;
     let t = format!("{} -d {}", exe.display(), first.display());
     writeln!(
         out,

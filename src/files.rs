@@ -475,7 +475,7 @@ fn pretty(v: &Value) -> String {
 }
 
 /// Tahoe-LAFS's `format` of a file's cap (it calls LIT files CHK too).
-fn format_of(cap: &Cap) -> &'static str {
+pub fn format_of(cap: &Cap) -> &'static str {
     match cap {
         Cap::Chk(_) | Cap::ChkVerifier(_) | Cap::Lit(_) => "CHK",
         Cap::SskWrite(c) => format_name(c.format),
@@ -504,7 +504,7 @@ fn verify_cap(cap: &Cap) -> Option<Cap> {
 }
 
 /// The size a cap tells (immutable files and directories).
-fn size_of(cap: &Cap) -> Option<u64> {
+pub fn size_of(cap: &Cap) -> Option<u64> {
     match cap {
         Cap::Chk(c) => Some(c.size),
         Cap::Lit(l) => Some(l.data.len() as u64),

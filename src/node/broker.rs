@@ -223,6 +223,24 @@ impl Broker {
             .unwrap_or_default()
     }
 
+    /// Every known server's announcement, and whether a connection to it
+    /// is open.
+    pub fn statuses(&self) -> Vec<(AnnouncementBody, bool)> {
+        self.known
+            .lock()
+            .map(|k| {
+                k.values()
+                    .map(|k| (k.body.clone(), k.peer.is_some()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Where the queen is (its address, without the grid secret).
+    pub fn queen_location(&self) -> &str {
+        &self.queen_address.address
+    }
+
     /// The known servers that can be reached now, connecting as needed.
     pub async fn servers(&self) -> Vec<ServerRef> {
         let wanted: Vec<(String, String, Option<RemotePeer>)> = match self.known.lock() {

@@ -490,6 +490,7 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
             },
         ))
     });
+    let web_storage = storage.as_deref().cloned();
     let services = LocalServices {
         storage: storage.clone().map(|s| s as _),
         queen: None,
@@ -568,7 +569,12 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
             .parse()
             .with_context(|| format!("web.bind = {:?} is not an IP address", cfg.web.bind))?;
         let session = Session::with_broker(cfg.clone(), broker.clone())?;
-        let (bound, task) = crate::web::start((ip, port).into(), session).await?;
+        let info = crate::web::NodeInfo {
+            nickname: cfg.node.nickname.clone(),
+            node_id: key.node_id(),
+        };
+        let (bound, task) =
+            crate::web::start((ip, port).into(), session, info, web_storage).await?;
         tracing::info!("web gateway at http://{bound}/");
         tasks.push(task);
     }
@@ -799,6 +805,19 @@ impl Session {
     /// The servers known to this client.
     pub fn known(&self) -> Vec<AnnouncementBody> {
         self.broker.known()
+    }
+
+    /// Every known server, and whether a connection to it is open.
+    pub fn server_statuses(&self) -> Vec<(AnnouncementBody, bool)> {
+        self.broker.statuses()
+    }
+
+    /// The queen's address, and whether the last exchange with it worked.
+    pub fn queen(&self) -> (String, bool) {
+        (
+            self.broker.queen_location().to_string(),
+            self.broker.queen_connected(),
+        )
     }
 
     /// The queen's job: publish the empty shared root directory once

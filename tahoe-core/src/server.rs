@@ -141,6 +141,33 @@ struct Shared {
     space: Mutex<()>,
     slots: Vec<Mutex<()>>,
     next_session: AtomicU64,
+    counters: ServerCounters,
+}
+
+/// What a storage server has done since it started, for its node's
+/// statistics (named as Tahoe-LAFS's `storage_server.*` counters).
+#[derive(Debug, Default)]
+pub struct ServerCounters {
+    /// `allocate_buckets` calls.
+    pub allocate: AtomicU64,
+    /// `write_bucket` calls.
+    pub write: AtomicU64,
+    /// Bytes those calls wrote.
+    pub bytes_added: AtomicU64,
+    /// Immutable shares sealed.
+    pub close: AtomicU64,
+    /// `read_bucket` calls.
+    pub read: AtomicU64,
+    /// Bytes those calls returned.
+    pub bytes_read: AtomicU64,
+    /// Mutable-slot reads.
+    pub readv: AtomicU64,
+    /// Mutable-slot test-and-write calls.
+    pub writev: AtomicU64,
+}
+
+fn count(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
 }
 
 impl Shared {
@@ -315,6 +342,7 @@ impl StorageServer {
             space: Mutex::new(()),
             slots: (0..SLOT_STRIPES).map(|_| Mutex::new(())).collect(),
             next_session: AtomicU64::new(1),
+            counters: ServerCounters::default(),
         });
         let session = Arc::new(Session {
             id: 0,
@@ -322,6 +350,11 @@ impl StorageServer {
             shared: shared.clone(),
         });
         StorageServer { shared, session }
+    }
+
+    /// What this server has done since it started.
+    pub fn counters(&self) -> &ServerCounters {
+        &self.shared.counters
     }
 
     /// A handle with per-connection budgets whose pending buckets are
@@ -566,6 +599,7 @@ impl StorageService for StorageServer {
 
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
         let si = req.storage_index;
+        count(&self.shared.counters.allocate, 1);
         self.expire_idle_uploads();
         let existing = self.shared.backend.list(&si).await?;
         let mut resp = AllocateResponse::default();
@@ -656,8 +690,11 @@ impl StorageService for StorageServer {
         let share = guard
             .as_mut()
             .ok_or_else(|| Error::not_found(format!("share {shnum} of {si} is already closed")))?;
+        let len = data.len() as u64;
         share.write(offset, data).await?;
         u.touch();
+        count(&self.shared.counters.write, 1);
+        count(&self.shared.counters.bytes_added, len);
         Ok(())
     }
 
@@ -674,6 +711,7 @@ impl StorageService for StorageServer {
             })?;
         self.forget(si, shnum, &u)?;
         share.seal().await?;
+        count(&self.shared.counters.close, 1);
         self.shared.backend.add_lease(&si, &u.lease).await
     }
 
@@ -713,10 +751,14 @@ impl StorageService for StorageServer {
     ) -> Result<Bytes> {
         check_call_data("a read", len)?;
         // Immutable shares only: a mutable share holds its write enabler.
-        self.shared
+        let data = self
+            .shared
             .backend
             .read(&si, shnum, ShareKind::Immutable, offset, len)
-            .await
+            .await?;
+        count(&self.shared.counters.read, 1);
+        count(&self.shared.counters.bytes_read, data.len() as u64);
+        Ok(data)
     }
 
     async fn add_lease(
@@ -757,6 +799,7 @@ impl StorageService for StorageServer {
         ranges: Vec<(u64, u64)>,
     ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
         check_ranges(&ranges)?;
+        count(&self.shared.counters.readv, 1);
         let mut budget = MAX_CALL_DATA;
         let mut out = BTreeMap::new();
         for shnum in self.mutable_shares(&si).await?.into_keys() {
@@ -779,6 +822,7 @@ impl StorageService for StorageServer {
     ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
         check_ranges(&read_ranges)?;
         check_slot_writes(&writes)?;
+        count(&self.shared.counters.writev, 1);
         let we = secrets.write_enabler;
         let _slot = self.shared.slot_lock(&si).lock().await;
         let existing = self.mutable_shares(&si).await?;

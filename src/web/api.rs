@@ -1,0 +1,814 @@
+//! `/uri` requests: Tahoe-LAFS's web API for files and directories, and
+//! the directory and file pages of the UI (docs/web.md lists them all).
+//!
+//! Arguments come from the query string and, for browsers' forms, from a
+//! urlencoded or multipart body. A request with `when_done=PATH` answers
+//! `303 See Other` to that path of this gateway once done;
+//! `redirect_to_result=true` to the page of what was made.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use anyhow::Result;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::Value;
+use tahoe_core::Error;
+use tahoe_core::cap::{Cap, DirCap, SskWriteCap};
+use tahoe_core::dirnode::client::{DirClient, split_path};
+use tahoe_core::dirnode::{ChildCap, Metadata, Node, Replace};
+use tahoe_core::immutable::source::FileSource;
+use tahoe_core::mutable::MutableFormat;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::form::{self, Args, FormFile, Spooled};
+use super::ops::{Op, OpKind, Tracked};
+use super::stats::ReqKind;
+use super::{Gateway, bad, html, page, redirect, text};
+use crate::files::{dir_json, file_cap, node_json};
+
+impl Gateway {
+    async fn dirs(&self) -> Result<DirClient> {
+        self.session.dir_client(self.keys.clone()).await
+    }
+
+    fn begin(&self, kind: OpKind, name: &str, size: Option<u64>) -> Tracked {
+        let t = self.ops.begin(kind, name, size);
+        t.0.set_servers(self.session.known().len());
+        t
+    }
+
+    async fn spool_body(&self, body: Body, op: &Tracked) -> Result<Spooled> {
+        form::spool(&self.spool, body.into_data_stream(), &op.0).await
+    }
+
+    /// Upload a spooled file as `format` (immutable when `None`); its cap.
+    async fn store(
+        &self,
+        data: &Spooled,
+        format: Option<MutableFormat>,
+        op: &Tracked,
+    ) -> Result<Cap> {
+        op.0.set_size(data.len);
+        let r = async {
+            let source = Arc::new(FileSource::open(&data.path)?);
+            Ok(match format {
+                None => self.session.put(source).await?,
+                Some(f) => {
+                    let client = self.session.mutable_client(self.keys.clone()).await?;
+                    Cap::SskWrite(client.create(f, source).await?)
+                }
+            })
+        }
+        .await;
+        self.ended(&r, data.len, op);
+        r
+    }
+
+    /// Replace a mutable file's contents with a spooled file.
+    async fn overwrite(&self, cap: &SskWriteCap, data: &Spooled, op: &Tracked) -> Result<()> {
+        op.0.set_size(data.len);
+        let r = async {
+            let source = Arc::new(FileSource::open(&data.path)?);
+            self.session.overwrite(cap, source).await
+        }
+        .await;
+        self.ended(&r, data.len, op);
+        r
+    }
+
+    fn ended<T>(&self, r: &Result<T>, len: u64, op: &Tracked) {
+        match r {
+            Ok(_) => {
+                op.done();
+                self.stats.uploaded(len);
+            }
+            Err(e) => op.failed(e),
+        }
+    }
+}
+
+/// `/uri/CAP/a/b` split into the cap and the names.
+pub fn target(path: &str) -> Result<Option<(Cap, Vec<String>)>> {
+    let rest = path
+        .strip_prefix("/uri")
+        .ok_or_else(|| Error::not_found("nothing is served here"))?;
+    let rest = rest.trim_start_matches('/');
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let (cap, names) = rest.split_once('/').unwrap_or((rest, ""));
+    let cap = percent_encoding::percent_decode_str(cap).decode_utf8_lossy();
+    let cap: Cap = cap
+        .parse()
+        .map_err(|e: Error| e.context("the cap in the URL"))?;
+    let names: Vec<String> = names
+        .split('/')
+        .map(|n| {
+            percent_encoding::percent_decode_str(n)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    Ok(Some((cap, split_path(&names.join("/"))?)))
+}
+
+fn kind(mut r: Response, kind: ReqKind) -> Response {
+    r.extensions_mut().insert(kind);
+    r
+}
+
+/// The answer to a request that changed something: `body` (with
+/// `status`), or a redirect when `when_done=` or `redirect_to_result=`
+/// asks for one (`result`: the page of what was made).
+fn done(args: &Args, status: StatusCode, body: String, result: Option<String>) -> Result<Response> {
+    if let Some(w) = args.get("when_done").filter(|w| !w.is_empty()) {
+        return redirect(w);
+    }
+    if args.flag("redirect_to_result")
+        && let Some(url) = result
+    {
+        return redirect(&url);
+    }
+    Ok(text(status, body))
+}
+
+pub async fn route(gw: &Arc<Gateway>, req: Request, mut args: Args) -> Result<Response> {
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let target = target(req.uri().path())?;
+    let mut body = req.into_body();
+    // Browsers' forms carry their arguments in the body.
+    let mut files = Vec::new();
+    if method == Method::POST && form::is_urlencoded(&headers) {
+        let b = form::read_body(body, form::MAX_FIELD).await?;
+        args.0.extend(form::pairs(&String::from_utf8_lossy(&b)));
+        body = Body::empty();
+    } else if method == Method::POST && form::is_multipart(&headers) {
+        files = form::multipart(&headers, body, &mut args, &gw.spool, |name| {
+            gw.begin(OpKind::Upload, name, None)
+        })
+        .await?;
+        body = Body::empty();
+    }
+    match (method, target) {
+        (Method::PUT, None) => {
+            let op = gw.begin(OpKind::Upload, "(PUT /uri)", None);
+            let data = gw.spool_body(body, &op).await?;
+            let cap = gw.store(&data, args.mutable_format()?, &op).await?;
+            Ok(kind(text(StatusCode::OK, cap.to_string()), ReqKind::Upload))
+        }
+        (Method::POST, None) => post_unlinked(gw, &args, body, files).await,
+        (Method::GET | Method::HEAD, None) => match args.get("uri") {
+            // The welcome page's "open a cap" form.
+            Some(cap) => {
+                let cap: Cap = cap
+                    .trim()
+                    .parse()
+                    .map_err(|e: Error| e.context("the cap to open"))?;
+                redirect(&html::uri_of(&cap.to_string(), &[]))
+            }
+            None => Err(Error::not_found("GET /uri needs a cap: /uri/CAP").into()),
+        },
+        (other, None) => Err(bad(format!("{other} /uri is not served"))),
+        (method, Some((root, path))) => {
+            let dirs = gw.dirs().await?;
+            match method {
+                Method::GET | Method::HEAD => get(gw, &dirs, root, path, &args, &headers).await,
+                Method::PUT => put(gw, &dirs, root, path, &args, body).await,
+                Method::POST => post(gw, &dirs, root, path, &args, body, files).await,
+                Method::DELETE => {
+                    let (dir, name) = parent_of(&dirs, &root, &path).await?;
+                    let gone = dirs.remove(&dir, &name).await?;
+                    let cap = gone
+                        .and_then(|n| n.cap().map(ChildCap::to_string))
+                        .unwrap_or_default();
+                    Ok(text(StatusCode::OK, cap))
+                }
+                other => Err(bad(format!("method {other} is not served"))),
+            }
+        }
+    }
+}
+
+/// `POST /uri?t=...`: make something linked nowhere; its cap.
+async fn post_unlinked(
+    gw: &Gateway,
+    args: &Args,
+    body: Body,
+    files: Vec<(FormFile, Tracked)>,
+) -> Result<Response> {
+    match args.t() {
+        "mkdir" | "mkdir-with-children" | "mkdir-immutable" => {
+            let cap = make_dir(gw, args, body).await?;
+            let url = html::uri_of(&cap, &[]);
+            done(args, StatusCode::OK, cap, Some(url))
+        }
+        "upload" => {
+            let format = args.mutable_format()?;
+            let mut caps = Vec::new();
+            for (f, op) in &files {
+                caps.push(gw.store(&f.data, format, op).await?.to_string());
+            }
+            let first = caps
+                .first()
+                .ok_or_else(|| bad("t=upload: the form holds no file (field \"file\")"))?;
+            let url = format!("{}?t=info", html::uri_of(first, &[]));
+            Ok(kind(
+                done(args, StatusCode::OK, caps.join("\n"), Some(url))?,
+                ReqKind::Upload,
+            ))
+        }
+        other => Err(bad(format!(
+            "POST /uri: unknown t={other:?} (expected mkdir, mkdir-with-children, mkdir-immutable or upload)"
+        ))),
+    }
+}
+
+/// A new directory for `t=mkdir`, `mkdir-with-children` (the JSON body's
+/// children) or `mkdir-immutable`; its cap.
+async fn make_dir(gw: &Gateway, args: &Args, body: Body) -> Result<String> {
+    let dirs = gw.dirs().await?;
+    let cap = match args.t() {
+        "mkdir-immutable" => {
+            dirs.create_immutable(children_of(&read_json(body).await?)?)
+                .await?
+        }
+        t => {
+            let format = args.mutable_format()?.unwrap_or(MutableFormat::Sdmf);
+            let children = if t == "mkdir-with-children" {
+                children_of(&read_json(body).await?)?
+            } else {
+                Vec::new()
+            };
+            dirs.create(format, children).await?
+        }
+    };
+    Ok(Cap::Dir(cap).to_string())
+}
+
+/// The directory cap a request's path starts from.
+fn dir_root(root: &Cap) -> Result<&DirCap> {
+    match root {
+        Cap::Dir(d) => Ok(d),
+        other => Err(bad(format!(
+            "the cap in the URL is {} cap, which has no entries",
+            other.a_kind()
+        ))),
+    }
+}
+
+/// The directory holding the last name of `path`, and that name.
+async fn parent_of(dirs: &DirClient, root: &Cap, path: &[String]) -> Result<(DirCap, String)> {
+    let Some((name, parent)) = path.split_last() else {
+        return Err(bad("this needs a path to an entry: /uri/DIRCAP/NAME"));
+    };
+    let root = dir_root(root)?;
+    Ok((dirs.resolve_dir(root, parent).await?, name.clone()))
+}
+
+async fn resolve(dirs: &DirClient, root: Cap, path: &[String]) -> Result<Node> {
+    if path.is_empty() {
+        return Ok(Node::from_cap(root));
+    }
+    let d = dir_root(&root)?;
+    Ok(dirs.resolve(d, path).await?)
+}
+
+async fn get(
+    gw: &Arc<Gateway>,
+    dirs: &DirClient,
+    root: Cap,
+    path: Vec<String>,
+    args: &Args,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let root_text = root.to_string();
+    let node = resolve(dirs, root, &path).await?;
+    match args.t() {
+        "json" => {
+            let v = match node.dir_cap() {
+                Some(d) => dir_json(&node, &dirs.read(d).await?),
+                None => node_json(&node, None),
+            };
+            Ok(kind(
+                text(StatusCode::OK, serde_json::to_string_pretty(&v)? + "\n"),
+                ReqKind::Directory,
+            ))
+        }
+        "info" => Ok(page(
+            StatusCode::OK,
+            html::info(
+                path.last().map(String::as_str),
+                &node,
+                &html::uri_of(&root_text, &path),
+            ),
+        )),
+        "" => match node.dir_cap() {
+            Some(d) => {
+                let listing = dirs.read(d).await?;
+                let page_no = match args.get("page") {
+                    Some(p) => p
+                        .parse::<usize>()
+                        .map_err(|_| bad(format!("page={p:?} is not a page number")))?,
+                    None => 1,
+                };
+                let body = html::directory(&html::DirPage {
+                    root: &root_text,
+                    path: &path,
+                    node: &node,
+                    dir: &listing,
+                    page: page_no,
+                });
+                Ok(kind(page(StatusCode::OK, body), ReqKind::Directory))
+            }
+            None => {
+                let cap = file_cap(&node, "the file")?;
+                let r = download(gw, cap, path.last().map(String::as_str), args, headers).await?;
+                Ok(kind(r, ReqKind::Download))
+            }
+        },
+        other => Err(bad(format!(
+            "GET: unknown t={other:?} (expected json or info)"
+        ))),
+    }
+}
+
+/// Counts the bytes written through it into an operation.
+struct Counting<W> {
+    inner: W,
+    op: Arc<Op>,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            this.op.add(*n as u64);
+        }
+        r
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Stream a file, honouring a single `Range: bytes=A-B`.
+async fn download(
+    gw: &Arc<Gateway>,
+    cap: Cap,
+    name: Option<&str>,
+    args: &Args,
+    headers: &HeaderMap,
+) -> Result<Response> {
+    let size = match &cap {
+        Cap::Chk(c) => c.size,
+        Cap::Lit(l) => l.data.len() as u64,
+        Cap::SskWrite(_) | Cap::SskRead(_) => {
+            let read = cap.mutable_read_cap().ok_or_else(|| bad("not readable"))?;
+            let client = gw.session.mutable_client(gw.keys.clone()).await?;
+            client.stat(&read).await?.data_length
+        }
+        other => return Err(bad(format!("{} cap cannot be downloaded", other.a_kind()))),
+    };
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, size))
+        .transpose()?;
+    let (start, end) = range.unwrap_or((0, size));
+    let op = gw.begin(
+        OpKind::Download,
+        name.unwrap_or("(a cap)"),
+        Some(end - start),
+    );
+    let (reader, writer) = tokio::io::duplex(256 << 10);
+    let mut writer = Counting {
+        inner: writer,
+        op: op.0.clone(),
+    };
+    let gw2 = gw.clone();
+    tokio::spawn(async move {
+        let r: Result<()> = async {
+            match &cap {
+                Cap::Chk(c) => {
+                    gw2.session.get(c, start..end, &mut writer).await?;
+                }
+                Cap::Lit(l) => {
+                    writer
+                        .write_all(&l.data[start as usize..end as usize])
+                        .await?
+                }
+                other => {
+                    let read = other
+                        .mutable_read_cap()
+                        .ok_or_else(|| bad("not readable"))?;
+                    gw2.session
+                        .get_mutable(&read, start..end, &mut writer)
+                        .await?;
+                }
+            }
+            writer.shutdown().await?;
+            Ok(())
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                op.done();
+                gw2.stats.downloaded(end - start);
+            }
+            Err(e) => {
+                // The response has started: the client sees it cut short.
+                tracing::warn!("a download failed part way: {e:#}");
+                op.failed(&e);
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    let mime = if args.flag("save") {
+        "application/octet-stream"
+    } else {
+        guess_type(args.get("filename").or(name))
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // A stored HTML file must not run script with the gateway's origin.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    if args.flag("save") {
+        let filename = args.get("filename").or(name).unwrap_or("download");
+        let safe: String = filename
+            .chars()
+            .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+            .collect();
+        let encoded = html::enc(filename);
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "attachment; filename=\"{}\"; filename*=UTF-8''{encoded}",
+            safe.replace(|c: char| !c.is_ascii(), "_")
+        )) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    if range.is_some() {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end.saturating_sub(1)))
+        {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// `bytes=A-B`, `bytes=A-` or `bytes=-N` of a file of `size` bytes: the
+/// half-open range, or 416-worthy input as an error.
+fn parse_range(r: &str, size: u64) -> Result<(u64, u64)> {
+    let spec = r
+        .strip_prefix("bytes=")
+        .filter(|s| !s.contains(','))
+        .ok_or_else(|| bad(format!("unsupported Range {r:?} (one bytes=A-B range)")))?;
+    let (a, b) = spec
+        .split_once('-')
+        .ok_or_else(|| bad(format!("bad Range {r:?}")))?;
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| bad(format!("bad Range {r:?}")))
+    };
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => (size.saturating_sub(num(b)?), size),
+        (false, true) => (num(a)?, size),
+        (false, false) => (num(a)?, num(b)?.saturating_add(1).min(size)),
+        (true, true) => return Err(bad(format!("bad Range {r:?}"))),
+    };
+    if start >= size || start >= end {
+        return Err(bad(format!(
+            "Range {r:?} is outside the file's {size} bytes"
+        )));
+    }
+    Ok((start, end))
+}
+
+fn guess_type(name: Option<&str>) -> &'static str {
+    let ext = name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "md" => "text/plain",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "pdf" => "application/pdf",
+        "" if name.is_none() => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Link an uploaded file at `name` in `dir`: a mutable file already there
+/// is overwritten in place (unless a format is asked for). The cap, and
+/// whether the name is new.
+async fn place(
+    gw: &Gateway,
+    dirs: &DirClient,
+    dir: &DirCap,
+    name: &str,
+    data: &Spooled,
+    args: &Args,
+    op: &Tracked,
+) -> Result<(String, bool)> {
+    let existing = dirs.read(dir).await?.node(name)?;
+    let replace = args.replace(Replace::Always)?;
+    // Refused before the upload, not after it.
+    match (&existing, replace) {
+        (Some(_), Replace::Never) => {
+            return Err(Error::already_exists(format!("{name:?} exists and replace=false")).into());
+        }
+        (Some(e), Replace::OnlyFiles) if e.is_dir() => {
+            return Err(Error::already_exists(format!(
+                "{name:?} is a directory and replace=only-files"
+            ))
+            .into());
+        }
+        _ => {}
+    }
+    let format = args.mutable_format()?;
+    if let (None, Some(Cap::SskWrite(w))) = (format, existing.as_ref().and_then(Node::known)) {
+        gw.overwrite(w, data, op).await?;
+        return Ok((w.to_string(), false));
+    }
+    let cap = gw.store(data, format, op).await?;
+    let shown = cap.to_string();
+    dirs.add(dir, name, Node::from_cap(cap), None, replace)
+        .await?;
+    Ok((shown, existing.is_none()))
+}
+
+async fn put(
+    gw: &Gateway,
+    dirs: &DirClient,
+    root: Cap,
+    path: Vec<String>,
+    args: &Args,
+    body: Body,
+) -> Result<Response> {
+    if path.is_empty() {
+        return match root {
+            Cap::SskWrite(w) => {
+                let op = gw.begin(OpKind::Upload, "(PUT /uri/FILECAP)", None);
+                let data = gw.spool_body(body, &op).await?;
+                gw.overwrite(&w, &data, &op).await?;
+                Ok(kind(
+                    text(StatusCode::OK, Cap::SskWrite(w).to_string()),
+                    ReqKind::Upload,
+                ))
+            }
+            other => Err(bad(format!(
+                "PUT /uri/CAP replaces a mutable file's contents; this is {} cap",
+                other.a_kind()
+            ))),
+        };
+    }
+    let root_dir = dir_root(&root)?;
+    let (name, parent) = path.split_last().expect("not empty");
+    let dir = dirs.mkdir_p(root_dir, parent, MutableFormat::Sdmf).await?;
+    match args.t() {
+        "uri" => {
+            let cap_text = String::from_utf8(form::read_body(body, 64 << 10).await?)
+                .map_err(|_| bad("the body is not a cap"))?;
+            let (shown, created) = attach(dirs, &dir, name, cap_text.trim(), args).await?;
+            Ok(text(created_or_ok(created), shown))
+        }
+        "" => {
+            let op = gw.begin(OpKind::Upload, name, None);
+            let data = gw.spool_body(body, &op).await?;
+            let (shown, created) = place(gw, dirs, &dir, name, &data, args, &op).await?;
+            Ok(kind(text(created_or_ok(created), shown), ReqKind::Upload))
+        }
+        other => Err(bad(format!("PUT: unknown t={other:?} (expected uri)"))),
+    }
+}
+
+fn created_or_ok(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Link the cap `cap_text` at `name` in `dir` (`t=uri`).
+async fn attach(
+    dirs: &DirClient,
+    dir: &DirCap,
+    name: &str,
+    cap_text: &str,
+    args: &Args,
+) -> Result<(String, bool)> {
+    let cap: Cap = cap_text
+        .parse()
+        .map_err(|e: Error| e.context("the cap to attach"))?;
+    let existed = dirs.read(dir).await?.node(name)?.is_some();
+    let node = Node::from_cap(cap);
+    let shown = node.cap().map(ChildCap::to_string).unwrap_or_default();
+    dirs.add(dir, name, node, None, args.replace(Replace::Always)?)
+        .await?;
+    Ok((shown, !existed))
+}
+
+/// The name an uploaded file is linked under: `name=` for a single file,
+/// else the browser's file name without any folder.
+fn upload_name<'a>(args: &'a Args, f: &'a FormFile, single: bool) -> &'a str {
+    match args.get("name").filter(|n| single && !n.is_empty()) {
+        Some(n) => n,
+        None => f.filename.rsplit(['/', '\\']).next().unwrap_or(&f.filename),
+    }
+}
+
+async fn post(
+    gw: &Gateway,
+    dirs: &DirClient,
+    root: Cap,
+    path: Vec<String>,
+    args: &Args,
+    body: Body,
+    files: Vec<(FormFile, Tracked)>,
+) -> Result<Response> {
+    let root_text = root.to_string();
+    let root_dir = dir_root(&root)?;
+    let here = html::uri_of(&root_text, &path);
+    match args.t() {
+        "upload" => {
+            let dir = dirs.resolve_dir(root_dir, &path).await?;
+            if files.is_empty() {
+                return Err(bad("t=upload: the form holds no file (field \"file\")"));
+            }
+            let single = files.len() == 1;
+            let mut caps = Vec::new();
+            for (f, op) in &files {
+                let name = upload_name(args, f, single);
+                caps.push(place(gw, dirs, &dir, name, &f.data, args, op).await?.0);
+            }
+            Ok(kind(
+                done(args, StatusCode::OK, caps.join("\n"), Some(here))?,
+                ReqKind::Upload,
+            ))
+        }
+        "mkdir" | "mkdir-with-children" | "mkdir-immutable" => {
+            let made = match (args.get("name"), args.t()) {
+                // Make PATH/NAME (or PATH), keeping a directory already there.
+                (name, "mkdir") => {
+                    let mut full = path.clone();
+                    if let Some(n) = name.filter(|n| !n.is_empty()) {
+                        full.extend(split_path(n)?);
+                    }
+                    let format = args.mutable_format()?.unwrap_or(MutableFormat::Sdmf);
+                    Cap::Dir(dirs.mkdir_p(root_dir, &full, format).await?).to_string()
+                }
+                (name, _) => {
+                    let (dir, name) = match name.filter(|n| !n.is_empty()) {
+                        Some(n) => (dirs.resolve_dir(root_dir, &path).await?, n.to_string()),
+                        None => parent_of(dirs, &root, &path).await?,
+                    };
+                    let cap = make_dir(gw, args, body).await?;
+                    attach(dirs, &dir, &name, &cap, args).await?;
+                    cap
+                }
+            };
+            let url = html::uri_of(&made, &[]);
+            done(args, StatusCode::OK, made, Some(url))
+        }
+        "uri" => {
+            let dir = dirs.resolve_dir(root_dir, &path).await?;
+            let name = args.get("name").ok_or_else(|| bad("t=uri needs name="))?;
+            let cap = args.get("uri").ok_or_else(|| bad("t=uri needs uri="))?;
+            let (shown, _) = attach(dirs, &dir, name, cap.trim(), args).await?;
+            done(args, StatusCode::OK, shown, Some(here))
+        }
+        "set_children" | "set-children" => {
+            let dir = dirs.resolve_dir(root_dir, &path).await?;
+            let children = children_of(&read_json(body).await?)?;
+            let replace = args.replace(Replace::Always)?;
+            dirs.modify(&dir, move |d, first| {
+                for (name, node, md) in &children {
+                    let same = !first
+                        && d.get(name)
+                            .is_some_and(|e| e.read_cap() == node.read.as_ref());
+                    if !same {
+                        d.set(
+                            name,
+                            node.clone(),
+                            Some(md.clone()),
+                            replace,
+                            tahoe_core::dirnode::format::now(),
+                        )?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            done(args, StatusCode::OK, "Okay so I did it.".into(), None)
+        }
+        "unlink" | "delete" => {
+            let dir = dirs.resolve_dir(root_dir, &path).await?;
+            let name = args
+                .get("name")
+                .ok_or_else(|| bad("t=unlink needs name="))?;
+            let gone = dirs.remove(&dir, name).await?;
+            let cap = gone
+                .and_then(|n| n.cap().map(ChildCap::to_string))
+                .unwrap_or_default();
+            done(args, StatusCode::OK, cap, Some(here))
+        }
+        "rename" | "relink" => {
+            let dir = dirs.resolve_dir(root_dir, &path).await?;
+            let from = args
+                .get("from_name")
+                .ok_or_else(|| bad("this needs from_name="))?;
+            let to_name = args.get("to_name").unwrap_or(from);
+            let to_dir = match args.get("to_dir") {
+                Some(t) => relink_target(dirs, root_dir, t).await?,
+                None => dir.clone(),
+            };
+            let replace = args.replace(Replace::Always)?;
+            dirs.rename(&dir, from, &to_dir, to_name, replace).await?;
+            done(args, StatusCode::OK, "OK".into(), Some(here))
+        }
+        other => Err(bad(format!("POST: unknown t={other:?}"))),
+    }
+}
+
+/// `to_dir=` of `t=relink`: a directory cap, `/uri/CAP/PATH`, or a path
+/// under the directory of the request.
+async fn relink_target(dirs: &DirClient, here: &DirCap, to: &str) -> Result<DirCap> {
+    let (root, path) = match target(to) {
+        Ok(Some((cap, path))) => (cap, path),
+        _ if to.starts_with("URI:") => (to.parse::<Cap>()?, Vec::new()),
+        _ => (Cap::Dir(here.clone()), split_path(to)?),
+    };
+    match root {
+        Cap::Dir(d) => Ok(dirs.resolve_dir(&d, &path).await?),
+        other => Err(bad(format!(
+            "to_dir is {} cap, not a directory's",
+            other.a_kind()
+        ))),
+    }
+}
+
+/// A JSON body of at most 64 MiB.
+async fn read_json(body: Body) -> Result<Value> {
+    let bytes = form::read_body(body, 64 << 20).await?;
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("the body is not JSON: {e}")))
+}
+
+/// Children as `set_children` and `mkdir-with-children` take them:
+/// `{NAME: ["filenode"|"dirnode", {"rw_uri", "ro_uri", "metadata"}]}`.
+fn children_of(v: &Value) -> Result<Vec<(String, Node, Metadata)>> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("the children must be a JSON object"))?;
+    let mut out = Vec::new();
+    for (name, spec) in obj {
+        let fields = spec
+            .get(1)
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad(format!("child {name:?}: expected [TYPE, {{...}}]")))?;
+        let cap =
+            |key: &str| -> Result<Option<ChildCap>> {
+                match fields.get(key).and_then(Value::as_str) {
+                    Some(s) => Ok(ChildCap::parse(s)
+                        .map_err(|e| e.context(format!("child {name:?} {key}")))?),
+                    None => Ok(None),
+                }
+            };
+        let node = Node {
+            write: cap("rw_uri")?,
+            read: cap("ro_uri")?,
+        };
+        let md = fields
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        out.push((name.clone(), node, md));
+    }
+    Ok(out)
+}

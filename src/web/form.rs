@@ -1,0 +1,229 @@
+//! A request's arguments: the query string, a form body
+//! (`application/x-www-form-urlencoded`) and `multipart/form-data`
+//! uploads, whose files are spooled to disk as they arrive.
+//!
+//! Bounds: a urlencoded body or one multipart text field is at most
+//! 64 KiB, a multipart body has at most 64 text fields and 1,000 files.
+//! File parts are not bounded here: they are the user's files, streamed
+//! to the spool directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use tahoe_core::dirnode::Replace;
+use tahoe_core::mutable::MutableFormat;
+use tokio::io::AsyncWriteExt;
+
+use super::bad;
+use super::ops::Op;
+
+/// The most bytes of a urlencoded body or one multipart text field.
+pub const MAX_FIELD: usize = 64 << 10;
+const MAX_FIELDS: usize = 64;
+const MAX_FILES: usize = 1000;
+
+/// `key=value` pairs, query first, then the body's.
+#[derive(Debug, Default)]
+pub struct Args(pub Vec<(String, String)>);
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The pairs of a query string or urlencoded body.
+pub fn pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+impl Args {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key).is_some_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "true" | "t" | "1" | "on" | "yes"
+            )
+        })
+    }
+    pub fn t(&self) -> &str {
+        self.get("t").unwrap_or("")
+    }
+    pub fn replace(&self, default: Replace) -> Result<Replace> {
+        Ok(match self.get("replace") {
+            Some(r) => Replace::parse(r)?,
+            None => default,
+        })
+    }
+    /// `format=` (or `mutable=true`): `None` for an immutable file.
+    pub fn mutable_format(&self) -> Result<Option<MutableFormat>> {
+        match self.get("format").map(str::to_ascii_lowercase).as_deref() {
+            Some("chk") | Some("") => Ok(None),
+            Some(f) => Ok(Some(MutableFormat::parse(f)?)),
+            None if self.flag("mutable") => Ok(Some(MutableFormat::Sdmf)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether the body is a form of this kind.
+fn content_type_is(headers: &HeaderMap, kind: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with(kind))
+}
+
+pub fn is_urlencoded(headers: &HeaderMap) -> bool {
+    content_type_is(headers, "application/x-www-form-urlencoded")
+}
+
+pub fn is_multipart(headers: &HeaderMap) -> bool {
+    content_type_is(headers, "multipart/form-data")
+}
+
+/// Read a body of at most `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| bad(format!("reading the request body: {e}")))?;
+        if out.len() + chunk.len() > limit {
+            return Err(bad(format!(
+                "the request body is larger than the {limit} bytes accepted here"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// A spooled upload, removed when dropped.
+pub struct Spooled {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Write a stream of chunks to a new file in `dir`, counting them into
+/// `op`. A stream that fails (a client gone, a body cut short) leaves no
+/// file behind.
+pub async fn spool<E: std::fmt::Display>(
+    dir: &Path,
+    mut stream: impl Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    op: &Op,
+) -> Result<Spooled> {
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let mut spooled = Spooled {
+        path: dir.join(format!("upload-{:016x}.tmp", u64::from_le_bytes(r))),
+        len: 0,
+    };
+    let file = tokio::fs::File::create(&spooled.path).await?;
+    let mut f = tokio::io::BufWriter::with_capacity(256 << 10, file);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| bad(format!("reading the upload: {e}")))?;
+        f.write_all(&chunk).await?;
+        spooled.len += chunk.len() as u64;
+        op.add(chunk.len() as u64);
+    }
+    f.flush().await?;
+    Ok(spooled)
+}
+
+/// One file of a multipart form: the name its browser gave and its bytes.
+pub struct FormFile {
+    pub filename: String,
+    pub data: Spooled,
+}
+
+/// Read a `multipart/form-data` body: text fields go into `args`, file
+/// parts (those with a filename) are spooled into `dir`, each tracked by
+/// an operation from `begin`.
+pub async fn multipart(
+    headers: &HeaderMap,
+    body: Body,
+    args: &mut Args,
+    dir: &Path,
+    mut begin: impl FnMut(&str) -> super::ops::Tracked,
+) -> Result<Vec<(FormFile, super::ops::Tracked)>> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let boundary = multer::parse_boundary(ct).map_err(|e| bad(format!("a multipart form: {e}")))?;
+    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut files = Vec::new();
+    let mut fields = 0;
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("a multipart form: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(filename) => {
+                if filename.is_empty() {
+                    // A file input left empty.
+                    while field
+                        .chunk()
+                        .await
+                        .map_err(|e| bad(e.to_string()))?
+                        .is_some()
+                    {}
+                    continue;
+                }
+                if files.len() >= MAX_FILES {
+                    return Err(bad(format!("more than {MAX_FILES} files in one form")));
+                }
+                let tracked = begin(&filename);
+                let data = spool(dir, &mut field, &tracked.0).await?;
+                files.push((FormFile { filename, data }, tracked));
+            }
+            None => {
+                fields += 1;
+                if fields > MAX_FIELDS {
+                    return Err(bad(format!("more than {MAX_FIELDS} fields in one form")));
+                }
+                let mut value = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| bad(format!("a multipart form: {e}")))?
+                {
+                    if value.len() + chunk.len() > MAX_FIELD {
+                        return Err(bad(format!(
+                            "form field {name:?} is larger than {MAX_FIELD} bytes"
+                        )));
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                let value = String::from_utf8(value)
+                    .map_err(|_| bad(format!("form field {name:?} is not UTF-8")))?;
+                args.0.push((name, value));
+            }
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,587 @@
+//! The web UI's pages: plain HTML that works without JavaScript (forms
+//! post and redirect back; deleting asks again in a `<details>`), and
+//! `/static/app.js` adds drag and drop, a progress bar per uploaded file
+//! and copy buttons. Everything is served by the binary: the pages'
+//! Content-Security-Policy allows nothing from elsewhere.
+
+use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tahoe_core::cap::Cap;
+use tahoe_core::dirnode::{Directory, Node};
+
+use super::ops::{Op, OpState};
+use super::stats::Snapshot;
+use crate::files::{format_of, size_of};
+use crate::node::announce::AnnouncementBody;
+
+pub const STYLE: &str = include_str!("static/style.css");
+pub const SCRIPT: &str = include_str!("static/app.js");
+
+/// Entries on one page of a directory listing.
+pub const PAGE_SIZE: usize = 200;
+
+/// HTML-escape text for element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encode one path segment or query value.
+pub fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The URL of `cap` followed by `path`.
+pub fn uri_of(cap: &str, path: &[String]) -> String {
+    let mut url = format!("/uri/{}", enc(cap));
+    for p in path {
+        url.push('/');
+        url.push_str(&enc(p));
+    }
+    url
+}
+
+/// A whole page.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{t} - Tahoe</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n\
+         <script src=\"/static/app.js\" defer></script>\n</head>\n<body>\n\
+         <header><nav aria-label=\"Site\"><a href=\"/\" class=\"brand\">Tahoe</a> \
+         <a href=\"/\">Welcome</a> <a href=\"/status\">Operations</a> \
+         <a href=\"/statistics\">Statistics</a></nav></header>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+        t = esc(title)
+    )
+}
+
+/// Bytes for people: `1.5 MiB`.
+pub fn size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn date(secs: f64) -> String {
+    let s = secs.max(0.0) as i64;
+    let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A span of time for people: `3h 4m`, `12s`.
+pub fn ago(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// A read-only text box holding a cap, with a copy button (JavaScript).
+fn cap_box(label: &str, id: &str, cap: &str) -> String {
+    format!(
+        "<div class=\"cap\"><label for=\"{id}\">{}</label> \
+         <input id=\"{id}\" class=\"cap-text\" readonly value=\"{}\" spellcheck=\"false\"> \
+         <button type=\"button\" data-copy=\"{id}\" hidden>Copy</button></div>\n",
+        esc(label),
+        esc(cap)
+    )
+}
+
+/// What the welcome page shows.
+pub struct Welcome<'a> {
+    pub nickname: &'a str,
+    pub node_id: &'a str,
+    pub version: &'a str,
+    pub uptime: Duration,
+    pub queen: &'a str,
+    pub queen_connected: bool,
+    pub servers: &'a [(AnnouncementBody, bool)],
+    pub vdrive: Option<&'a str>,
+}
+
+pub fn welcome(w: &Welcome<'_>) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<h1>Welcome</h1>\n<section aria-labelledby=\"node-h\"><h2 id=\"node-h\">This node</h2>\n\
+         <dl class=\"facts\"><dt>Nickname</dt><dd id=\"nickname\">{}</dd>\
+         <dt>Node ID</dt><dd><code id=\"node-id\">{}</code></dd>\
+         <dt>Version</dt><dd>{}</dd><dt>Up for</dt><dd>{}</dd>\
+         <dt>Queen</dt><dd id=\"queen\">{} <span class=\"{}\">{}</span></dd></dl></section>\n",
+        esc(w.nickname),
+        esc(w.node_id),
+        esc(w.version),
+        ago(w.uptime),
+        esc(w.queen),
+        if w.queen_connected { "ok" } else { "bad" },
+        if w.queen_connected {
+            "connected"
+        } else {
+            "not connected"
+        },
+    );
+    match w.vdrive {
+        Some(cap) => {
+            let _ = write!(
+                b,
+                "<section aria-labelledby=\"drive-h\"><h2 id=\"drive-h\">Shared drive</h2>\n\
+                 <p><a id=\"shared-drive\" class=\"big\" href=\"{}\">Open the shared drive</a></p></section>\n",
+                uri_of(cap, &[])
+            );
+        }
+        None => b.push_str(
+            "<section><h2>Shared drive</h2><p>This node has no shared drive \
+             (no <code>vdrive.cap</code>).</p></section>\n",
+        ),
+    }
+    let connected = w.servers.iter().filter(|(_, c)| *c).count();
+    let _ = write!(
+        b,
+        "<section aria-labelledby=\"servers-h\"><h2 id=\"servers-h\">Storage servers \
+         ({connected} of {} connected)</h2>\n<table id=\"servers\"><thead><tr><th>Nickname</th>\
+         <th>Node ID</th><th>Address</th><th>Connection</th><th>Free space</th>\
+         <th>Last announced</th></tr></thead><tbody>\n",
+        w.servers.len()
+    );
+    let now = SystemTime::now();
+    for (s, connected) in w.servers {
+        let announced = UNIX_EPOCH + Duration::from_millis(s.seq);
+        let address = s
+            .address
+            .rsplit_once('@')
+            .map(|(_, a)| a)
+            .unwrap_or(&s.address);
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td><code title=\"{id}\">{}</code></td><td>{}</td>\
+             <td class=\"{}\">{}</td><td>{}</td><td title=\"{}\">{} ago</td></tr>",
+            esc(&s.nickname),
+            esc(s.node_id.get(..12).unwrap_or(&s.node_id)),
+            esc(address),
+            if *connected { "ok" } else { "bad" },
+            if *connected {
+                "connected"
+            } else {
+                "not connected"
+            },
+            s.available_space.map(size).unwrap_or_else(|| "?".into()),
+            date(epoch(announced)),
+            ago(now.duration_since(announced).unwrap_or_default()),
+            id = esc(&s.node_id),
+        );
+    }
+    b.push_str("</tbody></table></section>\n");
+    b.push_str(
+        "<section aria-labelledby=\"tools-h\"><h2 id=\"tools-h\">Tools</h2>\n\
+         <form method=\"get\" action=\"/uri\" class=\"row\"><label for=\"open-cap\">Open a cap</label> \
+         <input id=\"open-cap\" name=\"uri\" required placeholder=\"URI:...\" spellcheck=\"false\"> \
+         <button>Open</button></form>\n\
+         <form method=\"post\" action=\"/uri?t=mkdir&amp;redirect_to_result=true\" class=\"row\">\
+         <label for=\"new-format\">Create a directory</label> \
+         <select id=\"new-format\" name=\"format\"><option value=\"sdmf\">SDMF</option>\
+         <option value=\"mdmf\">MDMF</option></select> <button>Create</button></form>\n\
+         <form method=\"post\" action=\"/uri?t=upload&amp;redirect_to_result=true\" \
+         enctype=\"multipart/form-data\" class=\"row\">\
+         <label for=\"welcome-file\">Upload a file (unlinked: keep its cap)</label> \
+         <input id=\"welcome-file\" type=\"file\" name=\"file\" required> \
+         <select name=\"format\" aria-label=\"Format\"><option value=\"chk\">immutable</option>\
+         <option value=\"sdmf\">mutable (SDMF)</option><option value=\"mdmf\">mutable (MDMF)</option></select> \
+         <button>Upload</button></form></section>\n",
+    );
+    page("Welcome", &b)
+}
+
+/// A directory's type label for a listing.
+fn kind_of(node: &Node) -> &'static str {
+    match node.known() {
+        Some(Cap::Dir(d)) if !d.is_mutable() => "DIR-IMM",
+        Some(c @ Cap::Dir(_)) if !c.is_write() => "DIR-RO",
+        Some(Cap::Dir(_)) => "DIR",
+        Some(Cap::Lit(_)) => "LIT",
+        Some(c) => format_of(c),
+        None => "?",
+    }
+}
+
+/// What a directory page shows.
+pub struct DirPage<'a> {
+    /// The cap in the URL and the names after it.
+    pub root: &'a str,
+    pub path: &'a [String],
+    pub node: &'a Node,
+    pub dir: &'a Directory,
+    /// 1-based.
+    pub page: usize,
+}
+
+pub fn directory(p: &DirPage<'_>) -> String {
+    let here = uri_of(p.root, p.path);
+    let writable = p.dir.is_writeable();
+    let title = p.path.last().map(String::as_str).unwrap_or("Directory");
+    let mut b = String::new();
+    b.push_str("<nav aria-label=\"Breadcrumb\" class=\"crumbs\"><ol>");
+    let _ = write!(b, "<li><a href=\"{}\">root</a></li>", uri_of(p.root, &[]));
+    for i in 0..p.path.len() {
+        let _ = write!(
+            b,
+            "<li><a href=\"{}\"{}>{}</a></li>",
+            uri_of(p.root, &p.path[..=i]),
+            if i + 1 == p.path.len() {
+                " aria-current=\"page\""
+            } else {
+                ""
+            },
+            esc(&p.path[i])
+        );
+    }
+    b.push_str("</ol></nav>\n");
+    let _ = writeln!(
+        b,
+        "<h1>{}{}</h1>",
+        esc(title),
+        if writable {
+            ""
+        } else {
+            " <span class=\"badge\">read-only</span>"
+        }
+    );
+    b.push_str("<details class=\"caps\"><summary>Caps of this directory</summary>\n");
+    if let Some(w) = &p.node.write {
+        b.push_str(&cap_box("Read-write", "rw-cap", &w.to_string()));
+    }
+    if let Some(r) = &p.node.read {
+        b.push_str(&cap_box("Read-only", "ro-cap", &r.to_string()));
+    }
+    b.push_str("<p class=\"note\">Anyone with a cap has its authority: share the read-only one to let others read.</p></details>\n");
+    for s in p.dir.skipped() {
+        let _ = writeln!(
+            b,
+            "<p class=\"warn\">An entry was skipped: {}: {}</p>",
+            esc(&s.name),
+            esc(&s.reason)
+        );
+    }
+    let total = p.dir.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page_no = p.page.clamp(1, pages);
+    let _ = writeln!(
+        b,
+        "<table id=\"entries\" class=\"listing\"><caption>{total} entr{}{}</caption>\
+         <thead><tr><th scope=\"col\">Type</th><th scope=\"col\">Name</th>\
+         <th scope=\"col\">Size</th><th scope=\"col\">Modified</th>\
+         <th scope=\"col\">Actions</th></tr></thead><tbody>",
+        if total == 1 { "y" } else { "ies" },
+        if pages > 1 {
+            format!(", page {page_no} of {pages}")
+        } else {
+            String::new()
+        }
+    );
+    for (name, entry) in p
+        .dir
+        .entries()
+        .skip((page_no - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+    {
+        let node = p.dir.node_of(name, entry).unwrap_or_else(|_| Node {
+            write: None,
+            read: entry.read_cap().cloned(),
+        });
+        let mut path = p.path.to_vec();
+        path.push(name.to_string());
+        let url = uri_of(p.root, &path);
+        let md = entry.metadata();
+        let mtime = md
+            .get("tahoe")
+            .and_then(|t| t.get("linkmotime"))
+            .or_else(|| md.get("mtime"))
+            .and_then(serde_json::Value::as_f64)
+            .map(date)
+            .unwrap_or_default();
+        let size = node
+            .known()
+            .and_then(size_of)
+            .map(size)
+            .unwrap_or_else(|| if node.is_dir() { "" } else { "?" }.into());
+        let kind = kind_of(&node);
+        let _ = write!(
+            b,
+            "<tr data-name=\"{n}\"><td>{kind}</td><td><a class=\"name\" href=\"{url}\">{n}{slash}</a></td>\
+             <td class=\"num\">{size}</td><td>{mtime}</td><td class=\"actions\">",
+            n = esc(name),
+            slash = if node.is_dir() { "/" } else { "" },
+        );
+        if !node.is_dir() && node.known().is_some() {
+            let _ = write!(
+                b,
+                "<a href=\"{url}?save=true\" download>download</a> <a href=\"{url}?t=info\">info</a> "
+            );
+        } else {
+            let _ = write!(b, "<a href=\"{url}?t=info\">info</a> ");
+        }
+        if writable {
+            let _ = write!(
+                b,
+                "<details class=\"inline\"><summary>rename</summary>\
+                 <form method=\"post\" action=\"{here}?t=rename\" class=\"rename\">\
+                 <input type=\"hidden\" name=\"from_name\" value=\"{n}\">\
+                 <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+                 <label>New name <input name=\"to_name\" value=\"{n}\" required></label> \
+                 <button>Rename</button></form></details> \
+                 <details class=\"inline\"><summary>delete</summary>\
+                 <form method=\"post\" action=\"{here}?t=unlink\" class=\"delete\">\
+                 <input type=\"hidden\" name=\"name\" value=\"{n}\">\
+                 <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+                 Unlink {n}{what}? <button class=\"danger\">Delete</button></form></details>",
+                n = esc(name),
+                what = if node.is_dir() {
+                    " (the directory stays reachable through its cap)"
+                } else {
+                    ""
+                },
+            );
+        }
+        b.push_str("</td></tr>\n");
+    }
+    b.push_str("</tbody></table>\n");
+    if pages > 1 {
+        b.push_str("<nav aria-label=\"Pages\" class=\"pages\">");
+        if page_no > 1 {
+            let _ = write!(
+                b,
+                "<a rel=\"prev\" href=\"{here}?page={}\">previous</a> ",
+                page_no - 1
+            );
+        }
+        let _ = write!(b, "page {page_no} of {pages}");
+        if page_no < pages {
+            let _ = write!(
+                b,
+                " <a rel=\"next\" href=\"{here}?page={}\">next</a>",
+                page_no + 1
+            );
+        }
+        b.push_str("</nav>\n");
+    }
+    if writable {
+        let _ = write!(
+            b,
+            "<section aria-labelledby=\"upload-h\"><h2 id=\"upload-h\">Upload</h2>\n\
+             <form method=\"post\" action=\"{here}?t=upload\" enctype=\"multipart/form-data\" \
+             id=\"upload-form\" data-upload>\
+             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+             <div class=\"drop\" data-drop><label for=\"upload-files\">Files</label> \
+             <input id=\"upload-files\" type=\"file\" name=\"file\" multiple required> \
+             <span class=\"hint\" hidden>or drop files here</span></div> \
+             <label><input type=\"checkbox\" name=\"mutable\" value=\"true\"> mutable</label> \
+             <button id=\"upload-button\">Upload</button>\
+             <ul class=\"progress\" id=\"upload-progress\" aria-live=\"polite\"></ul></form></section>\n\
+             <section aria-labelledby=\"mkdir-h\"><h2 id=\"mkdir-h\">New subdirectory</h2>\n\
+             <form method=\"post\" action=\"{here}?t=mkdir\" id=\"mkdir-form\" class=\"row\">\
+             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+             <label for=\"mkdir-name\">Name</label> <input id=\"mkdir-name\" name=\"name\" required> \
+             <button>Create</button></form></section>\n\
+             <section aria-labelledby=\"attach-h\"><h2 id=\"attach-h\">Attach a cap</h2>\n\
+             <form method=\"post\" action=\"{here}?t=uri\" id=\"attach-form\" class=\"row\">\
+             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+             <label for=\"attach-name\">Name</label> <input id=\"attach-name\" name=\"name\" required> \
+             <label for=\"attach-cap\">Cap</label> <input id=\"attach-cap\" name=\"uri\" required spellcheck=\"false\"> \
+             <button>Attach</button></form></section>\n"
+        );
+    }
+    page(title, &b)
+}
+
+/// A file's (or directory's) page, `?t=info`.
+pub fn info(name: Option<&str>, node: &Node, url: &str) -> String {
+    let title = name.unwrap_or("File");
+    let mut b = format!("<h1>{}</h1>\n<dl class=\"facts\" id=\"info\">", esc(title));
+    let cap = node.known();
+    let _ = write!(b, "<dt>Type</dt><dd>{}</dd>", kind_of(node));
+    if let Some(c) = cap {
+        if !node.is_dir() {
+            let _ = write!(b, "<dt>Format</dt><dd>{}</dd>", format_of(c));
+        }
+        let _ = write!(
+            b,
+            "<dt>Size</dt><dd>{}</dd><dt>Mutable</dt><dd>{}</dd>",
+            size_of(c)
+                .map(|s| format!("{} ({s} bytes)", size(s)))
+                .unwrap_or_else(|| "unknown until read".into()),
+            if c.is_mutable() { "yes" } else { "no" }
+        );
+    }
+    b.push_str("</dl>\n");
+    if let Some(w) = &node.write {
+        b.push_str(&cap_box("Read-write cap", "rw-cap", &w.to_string()));
+    }
+    if let Some(r) = &node.read {
+        b.push_str(&cap_box("Read-only cap", "ro-cap", &r.to_string()));
+    }
+    if node.is_dir() {
+        let _ = write!(b, "<p><a href=\"{url}\">Open the directory</a></p>");
+    } else if cap.is_some() {
+        let named = name
+            .map(|n| format!("&amp;filename={}", enc(n)))
+            .unwrap_or_default();
+        let _ = write!(
+            b,
+            "<p><a id=\"open\" href=\"{url}\">Open in browser</a> \
+             <a id=\"download\" href=\"{url}?save=true{named}\" download>Download</a></p>"
+        );
+    }
+    page(title, &b)
+}
+
+fn op_row(o: &Op) -> String {
+    let (state, class) = match o.state() {
+        OpState::Running => ("in progress".to_string(), ""),
+        OpState::Done => ("done".to_string(), "ok"),
+        OpState::Failed(e) => (format!("failed: {e}"), "bad"),
+    };
+    let of = o
+        .size()
+        .map(|s| format!(" of {}", size(s)))
+        .unwrap_or_default();
+    format!(
+        "<tr><td><a href=\"/status/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}{of}</td>\
+         <td>{}/s</td><td>{}</td><td>{:.2} s</td><td class=\"{class}\">{}</td></tr>\n",
+        o.kind.as_str(),
+        esc(&o.name),
+        size(o.bytes()),
+        size(o.speed() as u64),
+        o.servers(),
+        o.elapsed().as_secs_f64(),
+        esc(&state),
+        id = o.id,
+    )
+}
+
+const OP_HEAD: &str = "<thead><tr><th>#</th><th>Kind</th><th>Name</th><th>Bytes</th><th>Speed</th>\
+    <th>Servers</th><th>Time</th><th>State</th></tr></thead>";
+
+/// `/status`: operations in progress and recently done.
+pub fn ops(list: &[std::sync::Arc<Op>]) -> String {
+    let mut b = format!(
+        "<h1>Operations</h1>\n<p>Uploads and downloads through this gateway, newest first.</p>\n\
+         <table id=\"ops\">{OP_HEAD}<tbody>\n"
+    );
+    for o in list {
+        b.push_str(&op_row(o));
+    }
+    b.push_str("</tbody></table>\n");
+    page("Operations", &b)
+}
+
+/// `/status/N`: one operation.
+pub fn op(o: &Op) -> String {
+    let mut b = format!(
+        "<h1>{} {}</h1>\n<p>Started {}.</p><table id=\"op\">{OP_HEAD}<tbody>\n",
+        esc(o.kind.as_str()),
+        esc(&o.name),
+        date(epoch(o.started_at))
+    );
+    b.push_str(&op_row(o));
+    b.push_str("</tbody></table>\n");
+    if o.state() == OpState::Running {
+        b.push_str("<p><a href=\"\">Refresh</a></p>");
+    }
+    page(&format!("{} {}", o.kind.as_str(), o.name), &b)
+}
+
+/// `/statistics` for people.
+pub fn statistics(s: &Snapshot) -> String {
+    let mut b = String::from(
+        "<h1>Statistics</h1>\n<p>Also as <a href=\"/statistics?t=json\">JSON</a> and \
+         <a href=\"/statistics?t=openmetrics\">OpenMetrics</a>.</p>\n\
+         <table id=\"stats\"><thead><tr><th>Name</th><th>Value</th></tr></thead><tbody>\n",
+    );
+    for (k, v) in &s.counters {
+        let _ = writeln!(b, "<tr><td>{}</td><td class=\"num\">{v}</td></tr>", esc(k));
+    }
+    for (k, v) in &s.stats {
+        let _ = writeln!(b, "<tr><td>{}</td><td class=\"num\">{v}</td></tr>", esc(k));
+    }
+    b.push_str("</tbody></table>\n");
+    page("Statistics", &b)
+}
+
+/// An error, for a browser.
+pub fn error(status: u16, reason: &str, message: &str) -> String {
+    page(
+        &format!("{status} {reason}"),
+        &format!(
+            "<h1>{status} {}</h1>\n<p class=\"error\" id=\"error\">{}</p>\n\
+             <p><a href=\"/\">Welcome page</a></p>",
+            esc(reason),
+            esc(message)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_sizes_and_escaping() {
+        assert_eq!(date(0.0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(date(951_782_400.0), "2000-02-29 00:00:00 UTC");
+        assert_eq!(date(1_795_823_132.5), "2026-11-27 23:45:32 UTC");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(
+            uri_of("URI:DIR2:a:b", &["a b".into()]),
+            "/uri/URI%3ADIR2%3Aa%3Ab/a%20b"
+        );
+    }
+}
