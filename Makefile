@@ -2,7 +2,7 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
+.PHONY: all build test deps browser-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
@@ -21,7 +21,15 @@ fmt-check: deps
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
+# The browser test (tests/browser.rs) drives Debian's Chromium through
+# chromedriver: installed here when missing (as root, or through sudo).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; \
+	fi
+
+unit: browser-deps
 	$(CARGO) test --workspace
 
 # The codec test binaries again, on an emulated x86-64 CPU without AVX2
