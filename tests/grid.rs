@@ -1340,4 +1340,127 @@ fn web_api_shapes_and_bad_requests() {
         std::fs::read_dir(gw.join("tmp")).unwrap().count() <= 1,
         "spooled uploads are left behind"
     );
+    web_forms_pages_and_metrics(port, &dir, &data);
+}
+
+/// What browsers use: multipart uploads with when_done, t=info and
+/// directory pages, error pages, cross-site refusal, and the statistics.
+fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
+    // Two files in one multipart form, as a browser without script sends
+    // them: linked under their names, then 303 back to the directory.
+    let boundary = "XyZzy42";
+    let mut form = Vec::new();
+    for (name, bytes) in [("one.bin", data), ("two.txt", &b"second file"[..])] {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        form.extend_from_slice(bytes);
+        form.extend_from_slice(b"\r\n");
+    }
+    form.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"when_done\"\r\n\r\n/uri/{dir}\r\n--{boundary}--\r\n"
+        )
+        .as_bytes(),
+    );
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let (st, h, e) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}?t=upload"),
+        &[("Content-Type", &ct)],
+        &form,
+    );
+    assert_eq!(st, 303, "{}", text(&e));
+    assert_eq!(h["location"], format!("/uri/{dir}"));
+    let (st, h, page) = http(port, "GET", &format!("/uri/{dir}"), &[], b"");
+    let page = text(&page);
+    assert_eq!(st, 200);
+    assert!(h["content-type"].starts_with("text/html"));
+    assert!(h["content-security-policy"].contains("default-src 'none'"));
+    assert!(page.contains("data-name=\"one.bin\"") && page.contains("data-name=\"two.txt\""));
+    let (st, _, one) = http(port, "GET", &format!("/uri/{dir}/one.bin"), &[], b"");
+    assert!(st == 200 && one == data, "the uploaded file's bytes");
+    // A form cut short stores nothing and leaves the gateway serving.
+    let cut = &form[..form.len() / 2];
+    let (st, _, _) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}?t=upload&name=cut"),
+        &[("Content-Type", &ct)],
+        cut,
+    );
+    assert_eq!(st, 400);
+    // The file page.
+    let (st, _, info) = http(port, "GET", &format!("/uri/{dir}/one.bin?t=info"), &[], b"");
+    assert_eq!(st, 200);
+    assert!(text(&info).contains(&format!("({} bytes)", data.len())));
+    // Urlencoded forms: mkdir by name, then t=mkdir-immutable.
+    let (st, _, _) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}?t=mkdir"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"name=sub&when_done=%2F",
+    );
+    assert_eq!(st, 303);
+    let (st, _, imm) = http(port, "POST", "/uri?t=mkdir-immutable", &[], b"{}");
+    assert_eq!(st, 200);
+    assert!(text(&imm).starts_with("URI:DIR2-LIT:"), "{}", text(&imm));
+    // An open redirect is refused.
+    let (st, _, _) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}?t=mkdir&name=x&when_done=https://evil.example/"),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 400);
+    // Another site's page cannot make the gateway change anything; the
+    // browser gets a page, a program plain text.
+    for hdrs in [
+        vec![("Origin", "http://evil.example"), ("Accept", "text/html")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+    ] {
+        let (st, h, body) = http(port, "POST", "/uri?t=mkdir", &hdrs, b"");
+        assert_eq!(st, 403, "{}", text(&body));
+        let html = hdrs.iter().any(|(_, v)| *v == "text/html");
+        assert_eq!(h["content-type"].starts_with("text/html"), html);
+    }
+    // The welcome page and its JSON, the operations page, the statistics.
+    let (st, _, welcome) = http(port, "GET", "/", &[], b"");
+    assert!(st == 200 && text(&welcome).contains("id=\"servers\""));
+    let (st, _, wj) = http(port, "GET", "/?t=json", &[], b"");
+    assert_eq!(st, 200);
+    let wj: serde_json::Value = serde_json::from_slice(&wj).unwrap();
+    assert_eq!(wj["servers"].as_array().unwrap().len(), 10);
+    assert!(wj["servers"][0]["nodeid"].is_string());
+    let (st, _, ops) = http(port, "GET", "/status", &[], b"");
+    assert!(st == 200 && text(&ops).contains("one.bin"));
+    let (st, _, sj) = http(port, "GET", "/statistics?t=json", &[], b"");
+    assert_eq!(st, 200);
+    let sj: serde_json::Value = serde_json::from_slice(&sj).unwrap();
+    assert!(sj["counters"]["uploader.files_uploaded"].as_u64().unwrap() >= 3);
+    assert!(
+        sj["counters"]["downloader.files_downloaded"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert!(sj["stats"]["node.uptime"].as_f64().unwrap() > 0.0);
+    let (st, h, om) = http(port, "GET", "/statistics?t=openmetrics", &[], b"");
+    assert_eq!(st, 200);
+    assert!(h["content-type"].starts_with("application/openmetrics-text"));
+    let om = text(&om);
+    assert!(om.ends_with("# EOF\n"));
+    assert!(om.contains("tahoe_counters_storage_server_allocate_total"));
+    assert!(om.contains("tahoe_web_request_duration_seconds_bucket{kind=\"upload\",le=\"+Inf\"}"));
+    for line in om.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        assert!(!name.is_empty() && value.parse::<f64>().is_ok(), "{line}");
+    }
 }
