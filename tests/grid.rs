@@ -1464,3 +1464,99 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
         assert!(!name.is_empty() && value.parse::<f64>().is_ok(), "{line}");
     }
 }
+
+/// The peak resident memory of a process (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+/// A 1 GiB file streams through `PUT /uri` and `GET /uri/CAP` with the
+/// gateway's node (which also stores shares) staying within 64 MiB.
+#[test]
+fn a_gibibyte_streams_through_the_gateway_in_bounded_memory() {
+    use std::io::{Read, Write};
+    const SIZE: u64 = 1 << 30;
+    const CHUNK: usize = 1 << 20;
+    // Chunk i of the file: cheap to make again when checking.
+    let chunk = |i: u64| -> Vec<u8> {
+        let mut c = vec![0u8; CHUNK];
+        for (j, w) in c.chunks_mut(8).enumerate() {
+            let x = (i << 20 | j as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            w.copy_from_slice(&x.to_le_bytes()[..w.len()]);
+        }
+        c
+    };
+    let mut g = Grid::new(3);
+    let port = free_port();
+    let gw = g.clients[0].clone();
+    let mut toml = std::fs::OpenOptions::new()
+        .append(true)
+        .open(gw.join("tahoe.toml"))
+        .unwrap();
+    write!(
+        toml,
+        "\n[web]\nport = {port}\n\n[encoding]\nk = 2\nhappy = 3\nn = 3\n"
+    )
+    .unwrap();
+    g.stop(&gw);
+    g.start(&gw);
+    g.wait_known(&gw, 3);
+    wait_listening(port);
+    let pid = g.running[&gw].id();
+
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "PUT /uri HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    for i in 0..SIZE / CHUNK as u64 {
+        s.write_all(&chunk(i)).unwrap();
+    }
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let cap = answer.rsplit("\r\n\r\n").next().unwrap().trim().to_string();
+    assert!(
+        cap.starts_with("URI:CHK:") && cap.ends_with(&format!(":{SIZE}")),
+        "{cap}"
+    );
+
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET /uri/{cap} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = std::io::BufReader::with_capacity(CHUNK, s);
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", text(&head));
+    let mut got = vec![0u8; CHUNK];
+    for i in 0..SIZE / CHUNK as u64 {
+        r.read_exact(&mut got).unwrap();
+        assert!(got == chunk(i), "chunk {i} of the download differs");
+    }
+    assert_eq!(r.read(&mut got).unwrap(), 0, "more bytes than the file");
+    let peak = peak_rss(pid);
+    assert!(
+        peak <= 64 << 20,
+        "the gateway's node peaked at {} MiB",
+        peak >> 20
+    );
+    eprintln!("gateway node peak RSS: {} MiB", peak >> 20);
+}
