@@ -81,12 +81,7 @@ fn timed(args: &[&str]) -> (f64, u64, f64, String) {
 }
 
 fn proc_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    tahoe_core::testing::proc_status_kib(&pid.to_string(), field)
 }
 
 fn cpu_ticks(pid: u32) -> u64 {

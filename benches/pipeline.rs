@@ -30,12 +30,7 @@ use tahoe_core::storage::StorageBackend;
 use tahoe_core::testing::pseudo_random_bytes;
 
 fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    tahoe_core::testing::proc_status_kib("self", "VmHWM:")
 }
 
 /// CPU seconds (user + system) used by this process so far.

@@ -36,7 +36,6 @@ fn spawn(dir: &Path) -> Result<std::process::Child> {
         .context("starting a node")
 }
 
-/// Create (or reuse) the grid under `dir`, run it until Ctrl-C.
 /// The web UI's port: `wanted`, else 3456 when free, else any free port.
 fn pick_port(wanted: Option<u16>) -> Result<u16> {
     if let Some(p) = wanted {
@@ -108,17 +107,17 @@ pub async fn run(
     }
     // The first client serves the web UI (a reused grid keeps its port
     // unless another is asked for).
-    let first = dirs[1.min(dirs.len() - 1)].clone();
+    let first = &dirs[1.min(dirs.len() - 1)];
     let webport_file = first.join(crate::web::WEBPORT_FILE);
     if web_port.is_some() || !webport_file.exists() {
         std::fs::write(&webport_file, format!("{}\n", pick_port(web_port)?))?;
     }
+    let port = crate::web::port_of(None, first)?.context("the demo's web port")?;
     let mut children = Children(Vec::new());
     for d in &dirs {
         children.0.push((d.clone(), spawn(d)?));
     }
     // Wait until the first client knows every storage node.
-    let first = &first;
     for _ in 0..200 {
         let known = std::fs::read(first.join(STATUS_FILE))
             .ok()
@@ -144,7 +143,6 @@ pub async fn run(
         root.display()
     )?;
     let url = format!("{}/", crate::web::base_url(first)?);
-    let port = crate::web::port_of(None, first)?.unwrap_or_default();
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use tahoe_core::testing::pseudo_random_bytes;
+use tahoe_core::testing::{free_port, pseudo_random_bytes};
 
 const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
 
@@ -771,15 +771,6 @@ fn mutable_files_from_the_command_line() {
     );
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Wait until something listens on `port`.
 fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -1465,19 +1456,12 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
     }
 }
 
-/// The peak resident memory of a process (VmHWM), in bytes.
+/// The peak resident memory of a process (VmHWM), in bytes; it must be
+/// known.
 fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kb * 1024
+    let kib = tahoe_core::testing::proc_status_kib(&pid.to_string(), "VmHWM:");
+    assert!(kib > 0, "no VmHWM in /proc/{pid}/status");
+    kib * 1024
 }
 
 /// A 1 GiB file streams through `PUT /uri` and `GET /uri/CAP` with the
