@@ -1386,6 +1386,40 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
         cut,
     );
     assert_eq!(st, 400);
+    // Forms beyond their bounds are refused before anything is done: a
+    // urlencoded body or one text field over 64 KiB, more than 64 fields.
+    // (when_done: a value that would otherwise be taken.)
+    let big_name = format!("when_done=/{}", "n".repeat(70 << 10));
+    let (st, _, e) = http(
+        port,
+        "POST",
+        &format!("/uri/{dir}?t=mkdir"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        big_name.as_bytes(),
+    );
+    assert_eq!(st, 400, "{}", text(&e));
+    assert!(text(&e).contains("larger than"), "{}", text(&e));
+    let field = |name: &str, value: &str| {
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
+    };
+    let oversized =
+        field("when_done", &format!("/{}", "n".repeat(70 << 10))) + &format!("--{boundary}--\r\n");
+    let many: String = (0..65)
+        .map(|i| field(&format!("f{i}"), "x"))
+        .collect::<String>()
+        + &format!("--{boundary}--\r\n");
+    for (what, body) in [("a 70 KiB field", oversized), ("65 fields", many)] {
+        let (st, _, e) = http(
+            port,
+            "POST",
+            &format!("/uri/{dir}?t=mkdir"),
+            &[("Content-Type", &ct)],
+            body.as_bytes(),
+        );
+        assert_eq!(st, 400, "{what}: {}", text(&e));
+    }
     // The file page.
     let (st, _, info) = http(port, "GET", &format!("/uri/{dir}/one.bin?t=info"), &[], b"");
     assert_eq!(st, 200);
