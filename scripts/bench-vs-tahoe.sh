@@ -4,7 +4,7 @@
 # runs `cargo bench --bench grid -- MODE --tahoe BASE` (our grid and
 # theirs measured in turns, each frozen while the other runs), and stops
 # the reference grid again. Prints a table of medians and ratios.
-# usage: bench-vs-tahoe.sh --mutable|--dirs [more bench arguments]
+# usage: bench-vs-tahoe.sh --mutable|--dirs|--web [more bench arguments]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 TG=${TAHOE_GRID:-$here/../shared/bench/tahoe-grid.sh}

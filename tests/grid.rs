@@ -1436,6 +1436,61 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
     let (st, _, imm) = http(port, "POST", "/uri?t=mkdir-immutable", &[], b"{}");
     assert_eq!(st, 200);
     assert!(text(&imm).starts_with("URI:DIR2-LIT:"), "{}", text(&imm));
+    // JSON bodies (mkdir-with-children, set_children, mkdir-immutable) are
+    // read as JSON even under curl's default urlencoded Content-Type, as
+    // Tahoe reads them.
+    let (_, _, listing) = http(port, "GET", &format!("/uri/{dir}/one.bin?t=json"), &[], b"");
+    let listing: serde_json::Value = serde_json::from_slice(&listing).unwrap();
+    let file_cap = listing[1]["ro_uri"].as_str().unwrap().to_string();
+    let curl_type = [("Content-Type", "application/x-www-form-urlencoded")];
+    let children = |names: &[&str]| {
+        let mut m = serde_json::Map::new();
+        for n in names {
+            m.insert(
+                n.to_string(),
+                serde_json::json!(["filenode", {"ro_uri": file_cap}]),
+            );
+        }
+        serde_json::to_vec(&m).unwrap()
+    };
+    let (st, _, made) = http(
+        port,
+        "POST",
+        "/uri?t=mkdir-with-children",
+        &curl_type,
+        &children(&["a", "b"]),
+    );
+    assert_eq!(st, 200, "{}", text(&made));
+    let made = text(&made);
+    assert!(made.starts_with("URI:DIR2:"), "{made}");
+    let (st, _, e) = http(
+        port,
+        "POST",
+        &format!("/uri/{made}?t=set_children"),
+        &curl_type,
+        &children(&["c"]),
+    );
+    assert_eq!(st, 200, "{}", text(&e));
+    let (st, _, imm) = http(
+        port,
+        "POST",
+        "/uri?t=mkdir-immutable",
+        &curl_type,
+        &children(&["frozen"]),
+    );
+    assert_eq!(st, 200, "{}", text(&imm));
+    let imm = text(&imm);
+    assert!(imm.starts_with("URI:DIR2-CHK:"), "{imm}");
+    for (cap, want) in [(&made, vec!["a", "b", "c"]), (&imm, vec!["frozen"])] {
+        let (st, _, j) = http(port, "GET", &format!("/uri/{cap}?t=json"), &[], b"");
+        assert_eq!(st, 200);
+        let j: serde_json::Value = serde_json::from_slice(&j).unwrap();
+        let names: Vec<&String> = j[1]["children"].as_object().unwrap().keys().collect();
+        assert_eq!(names, want);
+        for n in want {
+            assert_eq!(j[1]["children"][n][1]["ro_uri"], file_cap.as_str());
+        }
+    }
     // An open redirect is refused.
     let (st, _, _) = http(
         port,

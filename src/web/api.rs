@@ -143,7 +143,13 @@ pub async fn route(gw: &Arc<Gateway>, req: Request, mut args: Args) -> Result<Re
     let mut body = req.into_body();
     // Browsers' forms carry their arguments in the body.
     let mut files = Vec::new();
-    if method == Method::POST && form::is_urlencoded(&headers) {
+    // The t= values whose body is JSON read it as JSON whatever its
+    // Content-Type (curl --data-binary says urlencoded), as Tahoe does.
+    let json_body = matches!(
+        args.t(),
+        "mkdir-with-children" | "mkdir-immutable" | "set_children" | "set-children"
+    );
+    if method == Method::POST && form::is_urlencoded(&headers) && !json_body {
         let b = form::read_body(body, form::MAX_FIELD).await?;
         args.0.extend(form::pairs(&String::from_utf8_lossy(&b)));
         body = Body::empty();
