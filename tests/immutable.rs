@@ -401,11 +401,20 @@ fn a_cap_with_a_wrong_ueb_hash_finds_nothing() {
     });
 }
 
+/// Reads made by all of `grid`'s servers so far.
+fn reads_so_far(grid: &Grid) -> u64 {
+    grid.servers
+        .iter()
+        .map(|s| s.reads.load(std::sync::atomic::Ordering::SeqCst))
+        .sum()
+}
+
 #[test]
 fn ranged_reads_fetch_only_their_segments() {
     rt().block_on(async {
         let grid = Grid::new(3).await;
-        let data = pseudo_random_bytes(15, 10 * SEG as usize + 7);
+        // Shares of 700 kB, more than are read whole at once.
+        let data = pseudo_random_bytes(15, 512 * SEG as usize + 7);
         let cap = grid.upload(&data, 3, 3, SEG).await;
         let c = chk(&cap).clone();
         let refs = grid.refs();
@@ -413,25 +422,16 @@ fn ranged_reads_fetch_only_their_segments() {
             (0u64, 1u64),
             (SEG - 1, SEG + 1),
             (5 * SEG + 3, 7 * SEG),
-            (10 * SEG, 10 * SEG + 7),
+            (512 * SEG, 512 * SEG + 7),
             (17, 17),
         ] {
-            let before: u64 = grid
-                .servers
-                .iter()
-                .map(|s| s.reads.load(std::sync::atomic::Ordering::SeqCst))
-                .sum();
+            let before = reads_so_far(&grid);
             let (back, _) = grid.download_from(&c, &refs, start..end).await.unwrap();
             assert!(
                 back[..] == data[start as usize..end as usize],
                 "range {start}..{end}"
             );
-            let reads: u64 = grid
-                .servers
-                .iter()
-                .map(|s| s.reads.load(std::sync::atomic::Ordering::SeqCst))
-                .sum::<u64>()
-                - before;
+            let reads = reads_so_far(&grid) - before;
             // Segments are rounded up to a multiple of k: 4098 bytes here.
             let seg = SEG.div_ceil(3) * 3;
             let segments = if end > start {
@@ -439,11 +439,11 @@ fn ranged_reads_fetch_only_their_segments() {
             } else {
                 0
             };
-            // UEB, ciphertext tree, and per share its header and trees: ten
-            // reads; then one read per block.
+            // A header and the UEB's tail, the ciphertext tree, and per
+            // share its header and trees: nine reads; then one per block.
             assert_eq!(
                 reads,
-                if segments == 0 { 10 } else { 10 + 3 * segments },
+                if segments == 0 { 9 } else { 9 + 3 * segments },
                 "range {start}..{end} made {reads} reads for {segments} segments"
             );
         }
@@ -452,6 +452,23 @@ fn ranged_reads_fetch_only_their_segments() {
                 .await
                 .is_err()
         );
+    });
+}
+
+#[test]
+fn small_shares_are_read_whole_in_one_call_each() {
+    rt().block_on(async {
+        let grid = Grid::new(3).await;
+        let data = pseudo_random_bytes(16, 10 * SEG as usize + 7);
+        let cap = grid.upload(&data, 3, 3, SEG).await;
+        let c = chk(&cap).clone();
+        let refs = grid.refs();
+        for (start, end) in [(0u64, c.size), (SEG - 1, SEG + 1), (17, 17)] {
+            let before = reads_so_far(&grid);
+            let (back, _) = grid.download_from(&c, &refs, start..end).await.unwrap();
+            assert!(back[..] == data[start as usize..end as usize]);
+            assert_eq!(reads_so_far(&grid) - before, 3, "range {start}..{end}");
+        }
     });
 }
 

@@ -80,6 +80,8 @@ struct Candidate {
     shnum: ShareNum,
     server: ServerRef,
     size: u64,
+    /// The whole share, when it was small enough to read at once.
+    head: Option<Bytes>,
 }
 
 /// An opened, verified share.
@@ -104,65 +106,122 @@ struct ShareSet {
     bad: Vec<BadShare>,
 }
 
-async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> Result<Bytes> {
-    read_exact_from(c.server.service.as_ref(), si, c.shnum, offset, len).await
+/// Shares of at most this many bytes are read whole, in one call, as soon
+/// as they are found (k of them at once): a small file then costs one
+/// round trip after the listing instead of one per header, hash tree and
+/// block. Shares of small files hold little more than their one block.
+const READ_WHOLE: u64 = 512 << 10;
+
+/// The URI extension block sits at the end of a share, after its length
+/// field: when that tail is at most this long it is read in one call.
+const UEB_TAIL: u64 = 64 << 10;
+
+/// Reads one share: from `head` (bytes from its start already fetched)
+/// when they cover the range, else from the server.
+pub(crate) struct ShareReader<'a> {
+    pub service: &'a dyn StorageService,
+    pub si: StorageIndex,
+    pub shnum: ShareNum,
+    /// The share's size, as the server listed it.
+    pub size: u64,
+    pub head: Option<&'a Bytes>,
 }
 
-async fn read_exact_from(
-    service: &dyn StorageService,
-    si: StorageIndex,
-    shnum: ShareNum,
-    offset: u64,
-    len: u64,
-) -> Result<Bytes> {
-    let data = read_bucket_chunked(service, si, shnum, offset, len).await?;
-    if data.len() as u64 != len {
-        return Err(Error::corrupt(format!(
-            "share is short: {} bytes at offset {offset}, wanted {len}",
-            data.len()
-        )));
+impl ShareReader<'_> {
+    /// Up to `len` bytes at `offset` (fewer at the share's end).
+    async fn read(&self, offset: u64, len: u64) -> Result<Bytes> {
+        if let Some(head) = self.head {
+            let end = offset.saturating_add(len).min(self.size);
+            if end <= head.len() as u64 {
+                let start = offset.min(end);
+                return Ok(head.slice(start as usize..end as usize));
+            }
+        }
+        read_bucket_chunked(self.service, self.si, self.shnum, offset, len).await
     }
-    Ok(data)
+
+    /// Exactly `len` bytes at `offset`.
+    async fn read_exact(&self, offset: u64, len: u64) -> Result<Bytes> {
+        let data = self.read(offset, len).await?;
+        if data.len() as u64 != len {
+            return Err(Error::corrupt(format!(
+                "share is short: {} bytes at offset {offset}, wanted {len}",
+                data.len()
+            )));
+        }
+        Ok(data)
+    }
+
+    async fn layout(&self) -> Result<ShareLayout> {
+        let header = self.read(0, V2_HEADER).await?;
+        ShareLayout::parse(&header, self.size)
+    }
+
+    /// The share's packed URI extension block, unverified, with its
+    /// layout.
+    pub(crate) async fn packed_ueb(&self) -> Result<(Bytes, ShareLayout)> {
+        let layout = self.layout().await?;
+        let field_end = layout
+            .uri_extension
+            .checked_add(layout.field_size())
+            .ok_or_else(|| Error::corrupt("UEB offset overflows"))?;
+        let tail_len = self.size.saturating_sub(layout.uri_extension);
+        if tail_len <= UEB_TAIL && field_end <= self.size {
+            // Length field and block in one call.
+            let tail = self.read_exact(layout.uri_extension, tail_len).await?;
+            let fs = layout.field_size() as usize;
+            let len = parse_ueb_len(&layout, &tail[..fs], self.size)?;
+            let end = (fs as u64)
+                .checked_add(len)
+                .filter(|&e| e <= tail_len)
+                .ok_or_else(|| Error::corrupt("URI extension block runs past the share"))?;
+            return Ok((tail.slice(fs..end as usize), layout));
+        }
+        let field = self
+            .read_exact(layout.uri_extension, layout.field_size())
+            .await?;
+        let len = parse_ueb_len(&layout, &field, self.size)?;
+        let bytes = self.read_exact(field_end, len).await?;
+        Ok((bytes, layout))
+    }
+}
+
+impl Candidate {
+    fn reader(&self, si: StorageIndex) -> ShareReader<'_> {
+        ShareReader {
+            service: self.server.service.as_ref(),
+            si,
+            shnum: self.shnum,
+            size: self.size,
+            head: self.head.as_ref(),
+        }
+    }
+}
+
+async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> Result<Bytes> {
+    c.reader(si).read_exact(offset, len).await
 }
 
 async fn read_layout(c: &Candidate, si: StorageIndex) -> Result<ShareLayout> {
-    read_layout_from(c.server.service.as_ref(), si, c.shnum, c.size).await
+    c.reader(si).layout().await
 }
 
-async fn read_layout_from(
-    service: &dyn StorageService,
-    si: StorageIndex,
-    shnum: ShareNum,
-    size: u64,
-) -> Result<ShareLayout> {
-    let header = service.read_bucket(si, shnum, 0, V2_HEADER).await?;
-    ShareLayout::parse(&header, size)
-}
-
-/// The packed URI extension block of share `shnum` (of `size` bytes) of
-/// `si` at `service`, unverified, with the share's layout.
-pub(crate) async fn read_packed_ueb(
-    service: &dyn StorageService,
-    si: StorageIndex,
-    shnum: ShareNum,
-    size: u64,
-) -> Result<(Bytes, ShareLayout)> {
-    let layout = read_layout_from(service, si, shnum, size).await?;
-    let field = read_exact_from(
-        service,
-        si,
-        shnum,
-        layout.uri_extension,
-        layout.field_size(),
-    )
-    .await?;
-    let len = parse_ueb_len(&layout, &field, size)?;
-    let start = layout
-        .uri_extension
-        .checked_add(layout.field_size())
-        .ok_or_else(|| Error::corrupt("UEB offset overflows"))?;
-    let bytes = read_exact_from(service, si, shnum, start, len).await?;
-    Ok((bytes, layout))
+/// Read the first k distinct small shares whole, at once (`READ_WHOLE`).
+/// A share that fails here is left to be read (and found bad) later.
+async fn read_small_shares(si: StorageIndex, candidates: &mut [Candidate], k: u16) {
+    let mut seen = std::collections::HashSet::new();
+    let picked: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].size <= READ_WHOLE && seen.insert(candidates[i].shnum))
+        .take(usize::from(k))
+        .collect();
+    let reads = picked.iter().map(|&i| {
+        let c = &candidates[i];
+        async move { c.reader(si).read_exact(0, c.size).await.ok() }
+    });
+    let heads = join_all(reads).await;
+    for (i, head) in picked.into_iter().zip(heads) {
+        candidates[i].head = head;
+    }
 }
 
 impl Downloader {
@@ -185,6 +244,7 @@ impl Downloader {
             )));
         }
         let mut candidates = locate(si, servers, cap.k).await;
+        read_small_shares(si, &mut candidates, cap.k).await;
         let total_found = candidates.len();
         let mut bad = Vec::new();
         let ctx = match self.context(cap, si, &mut candidates, &mut bad).await {
@@ -401,6 +461,7 @@ async fn locate(si: StorageIndex, servers: &[ServerRef], k: u16) -> Vec<Candidat
                     shnum,
                     server: server.clone(),
                     size,
+                    head: None,
                 });
             }
         }
@@ -412,7 +473,7 @@ async fn locate(si: StorageIndex, servers: &[ServerRef], k: u16) -> Vec<Candidat
 }
 
 async fn fetch_ueb(c: &Candidate, si: StorageIndex, cap: &ChkCap) -> Result<(Ueb, ShareLayout)> {
-    let (bytes, layout) = read_packed_ueb(c.server.service.as_ref(), si, c.shnum, c.size).await?;
+    let (bytes, layout) = c.reader(si).packed_ueb().await?;
     if crate::ueb::hash_packed(&bytes) != cap.ueb_hash {
         return Err(Error::corrupt("URI extension block does not match the cap"));
     }
@@ -468,24 +529,41 @@ async fn open_share(ctx: &Context, c: &Candidate) -> Result<OpenShare> {
 }
 
 /// Open spare shares until k distinct share numbers are active, and return
-/// them (taken under the same lock, so never fewer than k).
+/// them (taken under the same lock, so never fewer than k). The shares
+/// missing are opened at once, each on its own server.
 async fn fill(ctx: &Context, set: &Mutex<ShareSet>) -> Result<Vec<Arc<OpenShare>>> {
     let k = ctx.plan.k as usize;
     let mut s = set.lock().await;
     while s.active.len() < k {
-        let Some(c) = s.spare.pop_front() else {
+        let (mut picked, mut skipped) = (Vec::<Candidate>::new(), Vec::new());
+        while s.active.len() + picked.len() < k {
+            let Some(c) = s.spare.pop_front() else { break };
+            let taken = s.active.iter().any(|a| a.cand.shnum == c.shnum)
+                || picked.iter().any(|p| p.shnum == c.shnum);
+            if taken {
+                // Another copy of a share number in use: kept in case
+                // that one fails.
+                skipped.push(c);
+            } else {
+                picked.push(c);
+            }
+        }
+        for c in skipped.into_iter().rev() {
+            s.spare.push_front(c);
+        }
+        if picked.is_empty() {
             let bad = s.bad.len();
             return Err(Error::not_enough_shares(format!(
                 "{} good shares of the {k} needed ({bad} bad or unreachable)",
                 s.active.len()
             )));
-        };
-        if s.active.iter().any(|a| a.cand.shnum == c.shnum) {
-            continue;
         }
-        match open_share(ctx, &c).await {
-            Ok(share) => s.active.push(Arc::new(share)),
-            Err(e) => s.bad.push(bad_share(&c, &e)),
+        let opened = join_all(picked.iter().map(|c| open_share(ctx, c))).await;
+        for (c, r) in picked.iter().zip(opened) {
+            match r {
+                Ok(share) => s.active.push(Arc::new(share)),
+                Err(e) => s.bad.push(bad_share(c, &e)),
+            }
         }
     }
     s.active.sort_by_key(|a| a.cand.shnum);

@@ -30,7 +30,7 @@ use futures::future::join_all;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::immutable::download::read_packed_ueb;
+use crate::immutable::download::ShareReader;
 use crate::immutable::sink::{ServerRef, ShareSink};
 use crate::protocol::{AllocateRequest, Secret, write_bucket_chunked};
 use crate::secrets::{ClientSecret, ServerSecrets};
@@ -258,7 +258,14 @@ impl HappySink {
                     .get(&shnum)
                     .copied()
                     .ok_or_else(|| Error::corrupt("the share is not listed"))?;
-                let (theirs, _) = read_packed_ueb(server.service.as_ref(), si, shnum, size).await?;
+                let reader = ShareReader {
+                    service: server.service.as_ref(),
+                    si,
+                    shnum,
+                    size,
+                    head: None,
+                };
+                let (theirs, _) = reader.packed_ueb().await?;
                 if theirs[..] != *ueb {
                     return Err(Error::corrupt("its URI extension block differs"));
                 }
