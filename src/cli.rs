@@ -614,8 +614,8 @@ fn list_plugins(out: &mut dyn Write) -> Result<()> {
 }
 
 fn check_config(basedir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
-    let registry = crate::builtin_registry()?;
     let config = NodeConfig::load(basedir)?;
+    let registry = crate::registry_for(&config)?;
     let selection = registry
         .select(&config)
         .with_context(|| format!("checking {}", basedir.join(CONFIG_FILE).display()))?;
@@ -644,5 +644,17 @@ fn check_config(basedir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
         None => writeln!(out, "storage:   disabled")?,
     }
     writeln!(out, "transport: {}", selection.transport.name())?;
+    for p in registry.plugins() {
+        if let Some(origin) = &p.origin {
+            writeln!(
+                out,
+                "loaded:    {} plugin `{}` from {}: {}",
+                p.kind,
+                p.name,
+                origin.display(),
+                p.description
+            )?;
+        }
+    }
     Ok(())
 }

@@ -39,3 +39,11 @@ pub fn builtin_registry() -> tahoe_core::Result<Registry> {
     tahoe_transport_tarpc_tcp::register(&mut r)?;
     Ok(r)
 }
+
+/// The built-in plugins plus the shared libraries `config` loads
+/// (`[plugins] load`): the registry a node runs with.
+pub fn registry_for(config: &tahoe_core::config::NodeConfig) -> tahoe_core::Result<Registry> {
+    let mut r = builtin_registry()?;
+    r.load_libraries(config)?;
+    Ok(r)
+}

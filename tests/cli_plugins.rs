@@ -127,7 +127,7 @@ fn missing_basedir_is_an_error() {
 }
 
 #[test]
-fn shared_library_plugins_are_refused_not_ignored() {
+fn a_library_that_cannot_be_loaded_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("tahoe.toml"),
@@ -137,4 +137,5 @@ fn shared_library_plugins_are_refused_not_ignored() {
     let o = tahoe(&["plugins", "--config", dir.path().to_str().unwrap()], &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("libmystore.so"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be loaded"), "{}", stderr(&o));
 }

@@ -111,7 +111,7 @@ pub async fn create_queen(basedir: &Path, nickname: &str, listen: Option<&str>) 
     std::fs::write(basedir.join(CONFIG_FILE), config)?;
     NodeKey::create(basedir)?;
     let cfg = NodeConfig::load(basedir)?;
-    let registry = crate::builtin_registry()?;
+    let registry = crate::registry_for(&cfg)?;
     let sel = registry.select(&cfg)?;
     let listener = sel
         .transport
@@ -371,7 +371,7 @@ struct Running {
 /// `tahoe run`: serve until SIGINT or SIGTERM.
 pub async fn run(basedir: &Path) -> Result<()> {
     let cfg = NodeConfig::load(basedir)?;
-    let registry = crate::builtin_registry()?;
+    let registry = crate::registry_for(&cfg)?;
     let sel = registry.select(&cfg)?;
     let key = Arc::new(NodeKey::load(basedir)?);
     let _lock = NodeLock::take(basedir)?;
@@ -644,7 +644,7 @@ impl Session {
         // must not open the node's backend, which may be serving beside it
         // (opening the fs backend clears the unsealed uploads it holds).
         cfg.storage.enabled = false;
-        let registry = Arc::new(crate::builtin_registry()?);
+        let registry = Arc::new(crate::registry_for(&cfg)?);
         let sel = registry.select(&cfg)?;
         let broker = broker(sel.transport.clone());
         Ok(Session {

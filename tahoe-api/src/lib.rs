@@ -38,6 +38,7 @@ mod abi;
 mod cipher;
 mod codec;
 mod storage;
+pub mod util;
 pub mod wire;
 
 pub use abi::{Buf, Handle, PluginDescriptor, Slice, StaticDescriptor};

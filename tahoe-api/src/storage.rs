@@ -89,8 +89,10 @@ pub trait PendingShare: Send + Sized + 'static {
     /// Make the share visible, durably and atomically; `AlreadyExists`
     /// when another writer sealed it first.
     fn seal(self) -> Result<()>;
-    /// Throw it away. Dropping does the same (best effort).
-    fn abort(self) -> Result<()>;
+    /// Throw it away. The default drops it: implement `Drop` to clean up.
+    fn abort(self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A storage backend: the node's `tahoe_core::storage::StorageBackend`
@@ -123,8 +125,11 @@ pub trait StorageBackend: Send + Sync + Sized + 'static {
     fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>>;
     /// Delete a share; `NotFound` when absent.
     fn delete(&self, si: &StorageIndex, shnum: u8) -> Result<()>;
-    /// Bytes still accepted, `None` when unknown.
-    fn remaining_capacity(&self) -> Result<Option<u64>>;
+    /// Bytes still accepted, `None` when unknown (the default). Space
+    /// promised to pending shares counts as used.
+    fn remaining_capacity(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// Atomically test and change a mutable share.
     fn test_and_write(
         &self,

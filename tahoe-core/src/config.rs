@@ -436,6 +436,20 @@ impl PluginConfig {
             .map_err(|e| figment_error_at(&self.key, e))
     }
 
+    /// The section as TOML text (empty when absent): what a plugin loaded
+    /// from a shared library receives.
+    pub fn to_toml(&self) -> Result<String> {
+        if !self.figment.contains(&self.key) {
+            return Ok(String::new());
+        }
+        let value: toml::Table = self
+            .figment
+            .focus(&self.key)
+            .extract()
+            .map_err(|e| figment_error_at(&self.key, e))?;
+        toml::to_string(&value).map_err(|e| Error::config_invalid(format!("{}: {e}", self.key)))
+    }
+
     /// Where a key of this section came from, for plugin error messages.
     pub fn origin(&self, field: &str) -> String {
         origin(&self.figment, &format!("{}.{field}", self.key))

@@ -23,6 +23,7 @@ pub mod hashtree;
 pub mod identity;
 pub mod immutable;
 pub mod layout;
+pub mod loader;
 pub mod mutable;
 pub mod protocol;
 pub mod registry;

@@ -88,6 +88,8 @@ pub type TransportFactory = dyn Fn(&PluginContext) -> Result<Arc<dyn Transport>>
 struct Entry<F: ?Sized> {
     description: String,
     factory: Box<F>,
+    /// The library it came from; `None` when built in.
+    origin: Option<PathBuf>,
 }
 
 /// One kind's table; the same code serves all four kinds.
@@ -126,6 +128,7 @@ impl<F: ?Sized> Table<F> {
             Entry {
                 description: description.to_string(),
                 factory,
+                origin: None,
             },
         );
         Ok(())
@@ -157,6 +160,8 @@ pub struct PluginInfo {
     pub name: String,
     /// One line for people.
     pub description: String,
+    /// The shared library it was loaded from; `None` when built in.
+    pub origin: Option<PathBuf>,
 }
 
 /// Name → factory tables for the four plugin kinds.
@@ -261,6 +266,28 @@ impl Registry {
         (self.transports.get(name)?)(ctx)
     }
 
+    /// Record that plugin `name` of `kind` came from the library at `path`
+    /// (the loader calls this after registering it).
+    pub fn set_origin(&mut self, kind: PluginKind, name: &str, path: &Path) {
+        fn set<F: ?Sized>(t: &mut Table<F>, name: &str, path: &Path) {
+            if let Some(e) = t.entries.get_mut(name) {
+                e.origin = Some(path.to_path_buf());
+            }
+        }
+        match kind {
+            PluginKind::Codec => set(&mut self.codecs, name, path),
+            PluginKind::Cipher => set(&mut self.ciphers, name, path),
+            PluginKind::Storage => set(&mut self.storage, name, path),
+            PluginKind::Transport => set(&mut self.transports, name, path),
+        }
+    }
+
+    /// Load the shared libraries `config` names in `[plugins] load` into
+    /// this registry (see [`crate::loader`]).
+    pub fn load_libraries(&mut self, config: &NodeConfig) -> Result<()> {
+        crate::loader::load_all(self, &config.plugins.load, config.basedir())
+    }
+
     /// The registered names of one kind, sorted.
     pub fn names(&self, kind: PluginKind) -> Vec<&str> {
         match kind {
@@ -278,6 +305,7 @@ impl Registry {
                 kind: t.kind,
                 name: name.clone(),
                 description: e.description.clone(),
+                origin: e.origin.clone(),
             })
         }
         list(&self.codecs)
@@ -317,12 +345,24 @@ impl Registry {
                 }
             }
         }
-        if let Some(path) = config.plugins.load.first() {
-            return Err(Error::plugin_incompatible(format!(
-                "plugins.load{}: loading shared-library plugins ({}) is not supported by this build yet",
-                config.origin("plugins.load"),
-                path.display()
-            )));
+        // Libraries are loaded into the registry before selection
+        // (`load_libraries`); one that is named but absent here means the
+        // caller skipped that step, which would silently drop a plugin.
+        let loaded: Vec<PathBuf> = self
+            .plugins()
+            .into_iter()
+            .filter_map(|p| p.origin)
+            .collect();
+        for path in &config.plugins.load {
+            let full = config.basedir().join(path);
+            if !loaded.contains(&full) {
+                return Err(Error::plugin_incompatible(format!(
+                    "plugins.load{}: {} is not loaded in this registry (call \
+                     Registry::load_libraries first)",
+                    config.origin("plugins.load"),
+                    path.display()
+                )));
+            }
         }
         // Unknown names are reported against the key that chose them.
         let choices = [

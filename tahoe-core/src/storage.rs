@@ -277,13 +277,7 @@ pub fn tests_hold(current: &[u8], tests: &[TestVector]) -> bool {
 }
 
 /// Compare two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
+pub use tahoe_api::util::constant_time_eq;
 
 /// Add `lease` to `leases`, or renew the lease with the same renew secret
 /// (keeping the later expiry). Returns whether anything changed. Shared by
@@ -374,11 +368,7 @@ pub fn check_pending_write(size: u64, offset: u64, len: usize) -> Result<()> {
 }
 
 /// The slice of a share's bytes that [`StorageBackend::read`] returns.
-pub fn read_range(size: u64, offset: u64, len: u64) -> std::ops::Range<u64> {
-    let start = offset.min(size);
-    let end = start.saturating_add(len).min(size);
-    start..end
-}
+pub use tahoe_api::util::read_range;
 
 #[cfg(test)]
 mod tests {

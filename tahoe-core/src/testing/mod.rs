@@ -73,3 +73,31 @@ pub fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     rec(0, n, k, &mut Vec::new(), &mut out);
     out
 }
+
+/// The shared library of workspace package `package` (library file stem
+/// `lib{lib}.so`), built first with `cargo build -p PACKAGE` in the dev
+/// profile, next to the running test binary's profile directory
+/// (`target/debug`). Tests of plugin libraries load what this returns;
+/// it panics, loudly, when cargo or the library is missing.
+pub fn built_library(package: &str, lib: &str) -> std::path::PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = std::process::Command::new(&cargo)
+        .args(["build", "--quiet", "-p", package])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run `{cargo} build -p {package}`: {e}"));
+    assert!(status.success(), "`cargo build -p {package}` failed");
+    // The test binary is target/<profile>/deps/NAME; dev builds go to
+    // target/debug.
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .unwrap_or_else(|| panic!("{} is not under target/", exe.display()));
+    let path = target
+        .join("debug")
+        .join(format!("lib{lib}{}", std::env::consts::DLL_SUFFIX));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}

@@ -1,0 +1,277 @@
+//! Plugins loaded from shared libraries: the example backend against the
+//! storage conformance suite, and libraries that misbehave on purpose
+//! (tests/fixtures/misbehaving-plugin), which the node must refuse or
+//! contain with a clear message.
+
+#![allow(clippy::unwrap_used)] // tests fail by panicking
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tahoe_core::error::ErrorKind;
+use tahoe_core::loader::open_storage;
+use tahoe_core::storage::{ShareKind, StorageBackend, StorageIndex};
+use tahoe_core::testing::{built_library, storage};
+
+const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
+
+fn dirstore() -> PathBuf {
+    built_library("tahoe-example-dirstore", "tahoe_example_dirstore")
+}
+
+fn misbehaving() -> PathBuf {
+    built_library(
+        "tahoe-test-misbehaving-plugin",
+        "tahoe_test_misbehaving_plugin",
+    )
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_example_backend_library_passes_the_storage_conformance_suite() {
+    let lib = dirstore();
+    let root = tempfile::tempdir().unwrap();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    rt().block_on(async {
+        storage::run(|| {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = root.path().join(format!("fresh-{n}"));
+            let lib = lib.clone();
+            async move {
+                std::fs::create_dir_all(&dir).unwrap();
+                open_storage(&lib, "path = \"shares\"", &dir)
+            }
+        })
+        .await;
+        let same = root.path().join("persistent");
+        std::fs::create_dir_all(&same).unwrap();
+        storage::run_persistent(|| {
+            let (lib, same) = (lib.clone(), same.clone());
+            async move { open_storage(&lib, "", &same) }
+        })
+        .await;
+    });
+    // The layout is the example's own: ROOT/<si hex>/<shnum>.imm.
+    assert!(root.path().join("persistent/dirstore").is_dir());
+}
+
+/// `tahoe plugins --config BASEDIR` on a base directory whose tahoe.toml
+/// is `toml`, with `env`.
+fn check_config(toml: &str, env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    // The memory transport: no node key needed to check a config.
+    let toml = format!("{toml}\n[transport]\nname = \"memory\"\n");
+    std::fs::write(dir.path().join("tahoe.toml"), toml).unwrap();
+    let mut cmd = Command::new(EXE);
+    cmd.args(["plugins", "--config", dir.path().to_str().unwrap()]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn load(lib: &Path) -> String {
+    format!("[plugins]\nload = [{:?}]\n", lib.to_str().unwrap())
+}
+
+#[test]
+fn tahoe_plugins_shows_a_loaded_library_and_its_origin() {
+    let lib = dirstore();
+    let o = check_config(
+        &format!("[storage]\nbackend = \"dirstore\"\n\n{}", load(&lib)),
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("storage:   dirstore"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "loaded:    storage plugin `dirstore` from {}",
+            lib.display()
+        )),
+        "{out}"
+    );
+    // Its section is checked by the plugin itself.
+    let o = check_config(
+        &format!(
+            "[storage]\nbackend = \"dirstore\"\n\n[storage.dirstore]\ncolour = \"red\"\n\n{}",
+            load(&lib)
+        ),
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("unknown field `colour`"), "{err}");
+}
+
+/// A library of this process's own C library: it exists on every Linux
+/// machine and exports no tahoe entry point.
+fn libc_path() -> PathBuf {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| {
+            Path::new(p)
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("libc.so"))
+        })
+        .map(PathBuf::from)
+        .expect("this process maps a libc.so")
+}
+
+#[test]
+fn libraries_that_do_not_fit_are_refused_at_start_up_with_what_was_expected() {
+    let bad = misbehaving();
+    let name = bad.display().to_string();
+    let libc = libc_path();
+    let missing = Path::new("/nonexistent/libnothing.so");
+    let cases: Vec<(&Path, &str, Vec<String>)> = vec![
+        (
+            &bad,
+            "old-abi",
+            vec![
+                name.clone(),
+                "built for plugin ABI version 0".into(),
+                "this node speaks version 1".into(),
+            ],
+        ),
+        (
+            &bad,
+            "wrong-kind",
+            vec![
+                name.clone(),
+                "offers `misbehaving`, a plugin of unknown kind 7".into(),
+                "expected a storage backend, a codec or a cipher".into(),
+            ],
+        ),
+        (
+            &bad,
+            "short-table",
+            vec![
+                name.clone(),
+                "storage plugin `misbehaving` with a function table of".into(),
+                "this node's storage table is".into(),
+            ],
+        ),
+        (
+            &bad,
+            "clash",
+            vec![
+                name.clone(),
+                "offers storage plugin `fs`".into(),
+                "already registered".into(),
+            ],
+        ),
+        (
+            &libc,
+            "",
+            vec![
+                libc.display().to_string(),
+                "has no `tahoe_plugin_entry` symbol".into(),
+            ],
+        ),
+        (
+            missing,
+            "",
+            vec![
+                "/nonexistent/libnothing.so".into(),
+                "cannot be loaded".into(),
+            ],
+        ),
+    ];
+    for (lib, mode, wanted) in cases {
+        let o = check_config(&load(lib), &[("MISBEHAVING_PLUGIN", mode)]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{mode}: a bad library was accepted");
+        assert_eq!(o.status.code(), Some(1), "{mode}: {err}");
+        for w in &wanted {
+            assert!(err.contains(w.as_str()), "{mode}: {w:?} not in: {err}");
+        }
+        assert!(!err.contains("panicked"), "{mode}: {err}");
+    }
+    // The same library, untouched, loads.
+    let o = check_config(&load(&bad), &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn si() -> StorageIndex {
+    StorageIndex([9; 16])
+}
+
+#[test]
+fn a_panicking_or_lying_backend_is_contained() {
+    let lib = misbehaving();
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        // Opening panics: an error for the node, which goes on.
+        let e = open_storage(&lib, "mode = \"panic-open\"", dir.path())
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
+        assert!(
+            e.to_string()
+                .contains("panicked: misbehaving on purpose while opening"),
+            "{e}"
+        );
+        // Every call panics: every call is an error, again and again.
+        let b = open_storage(&lib, "mode = \"panic\"", dir.path()).unwrap();
+        for _ in 0..3 {
+            let errors = [
+                b.create(&si(), 0, 10).await.err().unwrap(),
+                b.read(&si(), 0, ShareKind::Immutable, 0, 10)
+                    .await
+                    .unwrap_err(),
+                b.list(&si()).await.unwrap_err(),
+                b.delete(&si(), 0).await.unwrap_err(),
+                b.leases(&si()).await.unwrap_err(),
+                b.test_and_write(&si(), 0, &[], &[], None)
+                    .await
+                    .unwrap_err(),
+            ];
+            for e in errors {
+                assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
+                assert!(e.to_string().contains("the plugin panicked"), "{e}");
+            }
+        }
+        // Lengths that lie are caught before anything uses them.
+        let b = open_storage(&lib, "mode = \"garbage\"", dir.path()).unwrap();
+        let mut w = b.create(&si(), 1, 5).await.unwrap();
+        w.write(0, bytes::Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        w.seal().await.unwrap();
+        let e = b
+            .read(&si(), 1, ShareKind::Immutable, 0, 3)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.to_string().contains("for a read of at most 3"), "{e}");
+        let e = b.list(&si()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(e.to_string().contains("a share listed twice"), "{e}");
+        // Writes past the size given at creation never reach the plugin.
+        let mut w = b.create(&si(), 2, 4).await.unwrap();
+        let e = w
+            .write(2, bytes::Bytes::from_static(b"abc"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        // Nor do mutable writes beyond the share limit.
+        let huge = tahoe_core::storage::WriteVector {
+            offset: u64::MAX - 1,
+            data: bytes::Bytes::from_static(b"ab"),
+        };
+        let e = b
+            .test_and_write(&si(), 3, &[], &[huge], None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    });
+}
