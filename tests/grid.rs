@@ -62,6 +62,12 @@ struct Grid {
 
 impl Grid {
     fn new(clients: usize) -> Grid {
+        Grid::with_config(clients, |_| String::new())
+    }
+
+    /// A grid whose client `i` has `extra(i)` appended to its tahoe.toml
+    /// (whose last table is `[storage]`) before it starts.
+    fn with_config(clients: usize, extra: impl Fn(usize) -> String) -> Grid {
         let dir = tempfile::tempdir().unwrap();
         let queen = dir.path().join("queen");
         let o = tahoe(
@@ -100,6 +106,10 @@ impl Grid {
             }
             let o = tahoe(&args, &[], 30);
             assert!(o.status.success(), "{}", text(&o.stderr));
+            let config = c.join("tahoe.toml");
+            let mut toml = std::fs::read_to_string(&config).unwrap();
+            toml.push_str(&extra(i));
+            std::fs::write(&config, toml).unwrap();
             g.clients.push(c);
         }
         g.start(&queen);
@@ -313,6 +323,76 @@ fn upload_download_and_survive_seven_of_ten_failing() {
     assert!(
         err.contains("only 3 server(s)") && err.contains("7 are needed"),
         "{err}"
+    );
+}
+
+/// Storage nodes whose backend is a loaded library: nine keep their shares
+/// through the example `dirstore` library, one through a library that
+/// panics in every call. Files go up and come back, the panicking node
+/// keeps running, and the shares are in the example's own layout.
+#[test]
+fn a_grid_stores_its_shares_through_a_loaded_backend_library() {
+    use tahoe_core::testing::built_library;
+    let dirstore = built_library("tahoe-example-dirstore", "tahoe_example_dirstore");
+    let bad = built_library(
+        "tahoe-test-misbehaving-plugin",
+        "tahoe_test_misbehaving_plugin",
+    );
+    let g = Grid::with_config(10, |i| {
+        let (lib, backend, section) = if i == 9 {
+            (&bad, "misbehaving", "mode = \"panic\"")
+        } else {
+            (&dirstore, "dirstore", "path = \"dirstore-shares\"")
+        };
+        format!(
+            "backend = \"{backend}\"\n\n[storage.{backend}]\n{section}\n\n[plugins]\nload = [{:?}]\n",
+            lib.to_str().unwrap()
+        )
+    });
+    let data = pseudo_random_bytes(4242, (3 << 20) + 5);
+    let cap = g.put(&g.clients[0], &g.file("in", &data), &[]).unwrap();
+    assert_eq!(g.get(&g.clients[3], &cap).unwrap(), data);
+    // A mutable file too: its shares are written by test-and-write.
+    let m = g.file("mutable", b"version one of a mutable file");
+    let wcap = g
+        .put_with(&g.clients[1], &["--mutable", m.to_str().unwrap()], &[])
+        .unwrap();
+    assert_eq!(
+        g.get(&g.clients[2], &wcap).unwrap(),
+        b"version one of a mutable file"
+    );
+    // Shares are where the example keeps them (ROOT/<si>/<n>.imm and
+    // .mut), and none in the fs backend's layout.
+    let (mut imm, mut mutable) = (0, 0);
+    for c in &g.clients[..9] {
+        for si in std::fs::read_dir(c.join("dirstore-shares"))
+            .unwrap()
+            .flatten()
+        {
+            for f in std::fs::read_dir(si.path()).into_iter().flatten().flatten() {
+                match f.path().extension().and_then(|e| e.to_str()) {
+                    Some("imm") => imm += 1,
+                    Some("mut") => mutable += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(walk(&c.join("storage")).is_empty(), "fs-layout shares");
+    }
+    assert!(imm >= 10, "{imm} immutable shares in the dirstore layout");
+    assert!(
+        mutable >= 7,
+        "{mutable} mutable shares in the dirstore layout"
+    );
+    // The node whose library panics is alive and says why it held nothing.
+    let bad_node = &g.clients[9];
+    let pid = g.running[bad_node].id();
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(!state.contains(") Z "), "the node died: {state}");
+    let log = std::fs::read_to_string(bad_node.join("test-run.log")).unwrap();
+    assert!(
+        log.contains("misbehaving on purpose"),
+        "its plugin never ran: {log}"
     );
 }
 
