@@ -396,6 +396,25 @@ fn a_grid_stores_its_shares_through_a_loaded_backend_library() {
     );
 }
 
+/// A codec from a shared library (the `replicate` example, 1-of-3) on
+/// every node: a file goes up and comes back through it, and its cap
+/// says 1-of-3.
+#[test]
+fn files_are_coded_by_a_loaded_codec_library() {
+    let lib =
+        tahoe_core::testing::built_library("tahoe-example-replicate", "tahoe_example_replicate");
+    let g = Grid::with_config(3, |_| {
+        format!(
+            "\n[encoding]\nk = 1\nhappy = 3\nn = 3\n\n[codec]\nname = \"replicate\"\n\n[plugins]\nload = [{:?}]\n",
+            lib.to_str().unwrap()
+        )
+    });
+    let data = pseudo_random_bytes(777, (2 << 20) + 3);
+    let cap = g.put(&g.clients[0], &g.file("in", &data), &[]).unwrap();
+    assert!(cap.ends_with(&format!(":1:3:{}", data.len())), "{cap}");
+    assert_eq!(g.get(&g.clients[2], &cap).unwrap(), data);
+}
+
 #[test]
 fn kill_dash_nine_during_an_upload_leaves_no_half_share() {
     let mut g = Grid::new(10);

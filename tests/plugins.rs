@@ -275,3 +275,25 @@ fn a_panicking_or_lying_backend_is_contained() {
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     });
 }
+
+#[test]
+fn the_example_codec_library_meets_the_codec_contract_for_1_of_n() {
+    use tahoe_core::codec::CodecParams;
+    use tahoe_core::registry::{PluginContext, PluginKind, Registry};
+    let lib = built_library("tahoe-example-replicate", "tahoe_example_replicate");
+    let mut registry = Registry::new();
+    let (kind, name) = tahoe_core::loader::load(&mut registry, &lib, Path::new(".")).unwrap();
+    assert_eq!((kind, name.as_str()), (PluginKind::Codec, "replicate"));
+    let ctx = PluginContext::empty(PluginKind::Codec, "replicate", Path::new("."));
+    for n in [1, 2, 3, 10] {
+        let codec = registry
+            .codec("replicate", CodecParams::new(1, n).unwrap(), &ctx)
+            .unwrap();
+        tahoe_core::testing::codec::check_params(codec.as_ref());
+    }
+    let e = registry
+        .codec("replicate", CodecParams::new(3, 5).unwrap(), &ctx)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("k = 3 cannot be"), "{e}");
+}

@@ -740,6 +740,16 @@ impl Codec for LoadedCodec {
     }
 
     fn encode(&self, data: &[u8]) -> Result<Vec<Vec<u8>>> {
+        // The contract's argument checks are the node's, for every codec
+        // a library brings.
+        if data.is_empty() || !data.len().is_multiple_of(self.params.k()) {
+            return Err(Error::invalid_input(format!(
+                "a segment of {} bytes cannot be encoded {}-of-{}: it must be a non-zero multiple of k",
+                data.len(),
+                self.params.k,
+                self.params.n
+            )));
+        }
         let block = self.checked_block_len(data.len())?;
         let out = self.obj.lib.call_buf(|out, err| {
             // SAFETY: a live codec handle; the slice lives across the call.
