@@ -415,6 +415,27 @@ fn files_are_coded_by_a_loaded_codec_library() {
     assert_eq!(g.get(&g.clients[2], &cap).unwrap(), data);
 }
 
+/// examples/embed: a program with a client node inside uploads and
+/// downloads a file on a running grid.
+#[test]
+fn the_embed_example_uploads_and_downloads_on_a_grid() {
+    let exe = tahoe_core::testing::built(&["-p", "tahoe", "--example", "embed"], "examples/embed");
+    let g = Grid::new(10);
+    let data = pseudo_random_bytes(31337, 300_000);
+    let file = g.file("embedded.bin", &data);
+    let o = Command::new(exe)
+        .args([g.clients[4].to_str().unwrap(), file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let cap = out.lines().next().unwrap();
+    assert!(cap.starts_with("URI:CHK:"), "{out}");
+    assert!(out.contains("compared"), "{out}");
+    // What it stored is there for everyone else.
+    assert_eq!(g.get(&g.clients[0], cap).unwrap(), data);
+}
+
 #[test]
 fn kill_dash_nine_during_an_upload_leaves_no_half_share() {
     let mut g = Grid::new(10);

@@ -74,30 +74,58 @@ pub fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// The shared library of workspace package `package` (library file stem
-/// `lib{lib}.so`), built first with `cargo build -p PACKAGE` in the dev
-/// profile, next to the running test binary's profile directory
-/// (`target/debug`). Tests of plugin libraries load what this returns;
-/// it panics, loudly, when cargo or the library is missing.
+/// The shared library of workspace package `package` (file
+/// `lib{lib}.so`), built first: see [`built`].
 pub fn built_library(package: &str, lib: &str) -> std::path::PathBuf {
+    built(
+        &["-p", package],
+        &format!("lib{lib}{}", std::env::consts::DLL_SUFFIX),
+    )
+}
+
+/// The artifact `file` (a path under the profile directory), built first
+/// with `cargo build --profile test WHAT...` (the profile of the test
+/// binaries, so the libraries they were built from are reused) into the
+/// running test binary's profile directory (`target/debug`). Tests of
+/// plugin libraries and examples run what this returns; it panics, loudly,
+/// when cargo or the artifact is missing.
+pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = std::process::Command::new(&cargo)
-        .args(["build", "--quiet", "-p", package])
+    let mut cmd = std::process::Command::new(&cargo);
+    // What cargo sets for the running test describes the test, not the
+    // build: build scripts watching such variables would rebuild their
+    // crates, and the next `cargo test` would rebuild them back.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        let test_only = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+            "CARGO_PRIMARY_",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+            || ["OUT_DIR", "CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR"].contains(&&*k);
+        if test_only {
+            cmd.env_remove(&*k);
+        }
+    }
+    let status = cmd
+        .args(["build", "--quiet", "--profile", "test"])
+        .args(what)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run `{cargo} build -p {package}`: {e}"));
-    assert!(status.success(), "`cargo build -p {package}` failed");
-    // The test binary is target/<profile>/deps/NAME; dev builds go to
-    // target/debug.
+        .unwrap_or_else(|e| panic!("cannot run `{cargo} build {}`: {e}", what.join(" ")));
+    assert!(status.success(), "`cargo build {}` failed", what.join(" "));
+    // The test binary is target/debug/deps/NAME.
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
-    let target = exe
+    let dir = exe
         .ancestors()
-        .nth(3)
+        .nth(2)
         .unwrap_or_else(|| panic!("{} is not under target/", exe.display()));
-    let path = target
-        .join("debug")
-        .join(format!("lib{lib}{}", std::env::consts::DLL_SUFFIX));
+    let path = dir.join(file);
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
