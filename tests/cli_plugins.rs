@@ -139,3 +139,35 @@ fn a_library_that_cannot_be_loaded_is_an_error_naming_it() {
     assert!(stderr(&o).contains("libmystore.so"), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot be loaded"), "{}", stderr(&o));
 }
+
+/// Every configuration in examples/configs is valid (with the memory
+/// transport, which needs no node key; the plugin node with the example
+/// library in its plugins/ directory).
+#[test]
+fn the_example_configs_are_valid() {
+    let lib =
+        tahoe_core::testing::built_library("tahoe-example-dirstore", "tahoe_example_dirstore");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let base = tempfile::tempdir().unwrap();
+        std::fs::copy(&path, base.path().join("tahoe.toml")).unwrap();
+        std::fs::create_dir_all(base.path().join("plugins")).unwrap();
+        std::fs::copy(
+            &lib,
+            base.path().join("plugins/libtahoe_example_dirstore.so"),
+        )
+        .unwrap();
+        let o = tahoe(
+            &["plugins", "--config", base.path().to_str().unwrap()],
+            &[("TAHOE_TRANSPORT__NAME", "memory")],
+        );
+        assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
+        seen += 1;
+    }
+    assert!(seen >= 4, "{seen} example configs");
+}
