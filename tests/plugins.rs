@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use tahoe_core::error::ErrorKind;
 use tahoe_core::loader::open_storage;
-use tahoe_core::storage::{ShareKind, StorageBackend, StorageIndex};
+use tahoe_core::storage::{ShareKind, StorageIndex};
 use tahoe_core::testing::{built_library, storage};
 
 const EXE: &str = env!("CARGO_BIN_EXE_tahoe");

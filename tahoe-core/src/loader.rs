@@ -194,6 +194,21 @@ impl Library {
         Ok(v)
     }
 
+    /// A buffer the library returned, as `Bytes` without a copy: freed
+    /// through the library when the last reference goes.
+    fn take_bytes(self: &Arc<Self>, b: Buf) -> Result<Bytes> {
+        if b.ptr.is_null() || b.len == 0 {
+            return self.take(b).map(Bytes::from);
+        }
+        if b.len > b.cap {
+            return Err(self.garbage("a buffer longer than its allocation"));
+        }
+        Ok(Bytes::from_owner(LibraryBuf {
+            lib: self.clone(),
+            buf: Some(b),
+        }))
+    }
+
     fn garbage(&self, what: &str) -> Error {
         Error::corrupt(format!(
             "{} plugin `{}` ({}) returned {what}",
@@ -247,6 +262,38 @@ impl Library {
         let mut out = Buf::EMPTY;
         self.call(|err| f(&mut out, err))?;
         self.take(out)
+    }
+}
+
+/// Bytes owned by a library, given back to it when dropped.
+struct LibraryBuf {
+    lib: Arc<Library>,
+    buf: Option<Buf>,
+}
+
+// SAFETY: the buffer is plain memory the library lent to the node until
+// freed; nothing else refers to it.
+unsafe impl Send for LibraryBuf {}
+// SAFETY: as above; only read.
+unsafe impl Sync for LibraryBuf {}
+
+impl AsRef<[u8]> for LibraryBuf {
+    fn as_ref(&self) -> &[u8] {
+        match &self.buf {
+            // SAFETY: checked non-null with len <= cap in take_bytes; the
+            // library keeps it until free_buf.
+            Some(b) => unsafe { std::slice::from_raw_parts(b.ptr, b.len) },
+            None => &[],
+        }
+    }
+}
+
+impl Drop for LibraryBuf {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            // SAFETY: a buffer this library made, freed once.
+            unsafe { (self.lib.descriptor().free_buf)(b) };
+        }
     }
 }
 
@@ -434,10 +481,12 @@ impl StorageBackend for LoadedBackend {
         let (si, code) = (si.0, share_kind(kind).code());
         let data = self
             .blocking(move |o, t| {
-                o.lib.call_buf(|out, err| {
-                    // SAFETY: a live backend handle; pointers valid for the call.
-                    unsafe { (t.read)(o.handle, &si, shnum, code, offset, len, out, err) }
-                })
+                let mut out = Buf::EMPTY;
+                // SAFETY: a live backend handle; pointers valid for the call.
+                o.lib.call(|err| unsafe {
+                    (t.read)(o.handle, &si, shnum, code, offset, len, &mut out, err)
+                })?;
+                o.lib.take_bytes(out)
             })
             .await?;
         if data.len() as u64 > len {
@@ -446,7 +495,7 @@ impl StorageBackend for LoadedBackend {
                 .lib
                 .garbage(&format!("{} bytes for a read of at most {len}", data.len())));
         }
-        Ok(Bytes::from(data))
+        Ok(data)
     }
 
     async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>> {

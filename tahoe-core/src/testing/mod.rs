@@ -86,7 +86,8 @@ pub fn built_library(package: &str, lib: &str) -> std::path::PathBuf {
 /// The artifact `file` (a path under the profile directory), built first
 /// with `cargo build --profile test WHAT...` (the profile of the test
 /// binaries, so the libraries they were built from are reused) into the
-/// running test binary's profile directory (`target/debug`). Tests of
+/// running test binary's profile directory (`target/debug`); from a bench
+/// binary (`target/release`), with `--profile bench`. Tests of
 /// plugin libraries and examples run what this returns; it panics, loudly,
 /// when cargo or the artifact is missing.
 pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
@@ -113,18 +114,23 @@ pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
             cmd.env_remove(&*k);
         }
     }
-    let status = cmd
-        .args(["build", "--quiet", "--profile", "test"])
-        .args(what)
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run `{cargo} build {}`: {e}", what.join(" ")));
-    assert!(status.success(), "`cargo build {}` failed", what.join(" "));
-    // The test binary is target/debug/deps/NAME.
+    // The test binary is target/<dir>/deps/NAME.
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("no current exe: {e}"));
     let dir = exe
         .ancestors()
         .nth(2)
         .unwrap_or_else(|| panic!("{} is not under target/", exe.display()));
+    let profile = if dir.ends_with("release") {
+        "bench"
+    } else {
+        "test"
+    };
+    let status = cmd
+        .args(["build", "--quiet", "--profile", profile])
+        .args(what)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run `{cargo} build {}`: {e}", what.join(" ")));
+    assert!(status.success(), "`cargo build {}` failed", what.join(" "));
     let path = dir.join(file);
     assert!(path.exists(), "{} was not built", path.display());
     path
