@@ -2,7 +2,7 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deps browser-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
+.PHONY: all build test deps browser-deps s3-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
@@ -29,7 +29,15 @@ browser-deps:
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; \
 	fi
 
-unit: browser-deps
+# The S3 backend's tests (plugins/s3, tests/grid.rs) run against moto's
+# server mode, a local S3 server from PyPI, installed here when missing.
+S3_VENV = target/s3-venv
+s3-deps:
+	@if [ ! -x $(S3_VENV)/bin/moto_server ]; then \
+		python3 -m venv $(S3_VENV) && $(S3_VENV)/bin/pip install -q "moto[server]==5.2.5"; \
+	fi
+
+unit: browser-deps s3-deps
 	$(CARGO) test --workspace
 
 # The codec test binaries again, on an emulated x86-64 CPU without AVX2

@@ -33,6 +33,8 @@ pub fn builtin_registry() -> tahoe_core::Result<Registry> {
     tahoe_storage_fs::register(&mut r)?;
     #[cfg(feature = "memory-storage")]
     tahoe_storage_memory::register(&mut r)?;
+    #[cfg(feature = "s3")]
+    tahoe_storage_s3::register(&mut r)?;
     #[cfg(feature = "memory-transport")]
     tahoe_transport_memory::register(&mut r)?;
     #[cfg(feature = "tarpc-tcp")]
