@@ -62,12 +62,13 @@ struct Grid {
 
 impl Grid {
     fn new(clients: usize) -> Grid {
-        Grid::with_config(clients, |_| String::new())
+        Grid::with_config(clients, |_, _| String::new())
     }
 
-    /// A grid whose client `i` has `extra(i)` appended to its tahoe.toml
-    /// (whose last table is `[storage]`) before it starts.
-    fn with_config(clients: usize, extra: impl Fn(usize) -> String) -> Grid {
+    /// A grid whose client `i` (in base directory `dir`) has
+    /// `extra(i, dir)` appended to its tahoe.toml (whose last table is
+    /// `[storage]`) before it starts.
+    fn with_config(clients: usize, extra: impl Fn(usize, &Path) -> String) -> Grid {
         let dir = tempfile::tempdir().unwrap();
         let queen = dir.path().join("queen");
         let o = tahoe(
@@ -108,7 +109,7 @@ impl Grid {
             assert!(o.status.success(), "{}", text(&o.stderr));
             let config = c.join("tahoe.toml");
             let mut toml = std::fs::read_to_string(&config).unwrap();
-            toml.push_str(&extra(i));
+            toml.push_str(&extra(i, &c));
             std::fs::write(&config, toml).unwrap();
             g.clients.push(c);
         }
@@ -338,7 +339,7 @@ fn a_grid_stores_its_shares_through_a_loaded_backend_library() {
         "tahoe-test-misbehaving-plugin",
         "tahoe_test_misbehaving_plugin",
     );
-    let g = Grid::with_config(10, |i| {
+    let g = Grid::with_config(10, |i, _| {
         let (lib, backend, section) = if i == 9 {
             (&bad, "misbehaving", "mode = \"panic\"")
         } else {
@@ -403,7 +404,7 @@ fn a_grid_stores_its_shares_through_a_loaded_backend_library() {
 fn files_are_coded_by_a_loaded_codec_library() {
     let lib =
         tahoe_core::testing::built_library("tahoe-example-replicate", "tahoe_example_replicate");
-    let g = Grid::with_config(3, |_| {
+    let g = Grid::with_config(3, |_, _| {
         format!(
             "\n[encoding]\nk = 1\nhappy = 3\nn = 3\n\n[codec]\nname = \"replicate\"\n\n[plugins]\nload = [{:?}]\n",
             lib.to_str().unwrap()
@@ -434,6 +435,69 @@ fn the_embed_example_uploads_and_downloads_on_a_grid() {
     assert!(out.contains("compared"), "{out}");
     // What it stored is there for everyone else.
     assert_eq!(g.get(&g.clients[0], cap).unwrap(), data);
+}
+
+/// Storage nodes keeping their shares in S3 (a bucket each on one local S3
+/// server): files go up and come back, and when one node's bucket is
+/// removed mid-test, uploads and downloads go on through the others and
+/// that node keeps running.
+#[test]
+fn a_grid_on_s3_buckets_survives_one_bucket_removed() {
+    use tahoe_storage_s3::testing::S3Server;
+    let s3 = S3Server::start();
+    for i in 0..10 {
+        s3.create_bucket(&format!("node{i}"));
+    }
+    let endpoint = s3.endpoint();
+    let g = Grid::with_config(10, |i, dir| {
+        std::fs::create_dir_all(dir.join("private")).unwrap();
+        std::fs::write(
+            dir.join("private/s3-credentials.toml"),
+            "access_key_id = \"test\"\nsecret_access_key = \"test\"\n",
+        )
+        .unwrap();
+        format!(
+            "backend = \"s3\"\n\n[storage.s3]\nbucket = \"node{i}\"\nendpoint = \"{endpoint}\"\nallow_http = true\n"
+        )
+    });
+    let data = pseudo_random_bytes(5150, (9 << 20) + 11); // multipart: 2 parts per share
+    let cap = g.put(&g.clients[0], &g.file("in", &data), &[]).unwrap();
+    assert_eq!(g.get(&g.clients[5], &cap).unwrap(), data);
+    let m = g.file("m", b"a mutable file on S3");
+    let wcap = g
+        .put_with(&g.clients[1], &["--mutable", m.to_str().unwrap()], &[])
+        .unwrap();
+    // Every seal that claimed a share finished it: ten shares of the big
+    // file, one per bucket, and no claim without its share.
+    let mut imm = 0;
+    for i in 0..10 {
+        let keys = s3.keys(&format!("node{i}")).unwrap();
+        for k in keys.iter().filter(|k| k.starts_with("claims/")) {
+            let share = format!("shares/{}.imm", &k["claims/".len()..]);
+            assert!(
+                keys.contains(&share),
+                "node{i}: {k} without {share}: {keys:?}"
+            );
+        }
+        imm += keys.iter().filter(|k| k.ends_with(".imm")).count();
+    }
+    assert!(imm >= 10, "{imm} immutable shares");
+    // One node's bucket goes away, shares and all.
+    s3.remove_bucket("node3");
+    assert_eq!(g.get(&g.clients[6], &cap).unwrap(), data);
+    assert_eq!(
+        g.get(&g.clients[2], &wcap).unwrap(),
+        b"a mutable file on S3"
+    );
+    let more = pseudo_random_bytes(5151, 300_000);
+    let cap2 = g.put(&g.clients[4], &g.file("more", &more), &[]).unwrap();
+    assert_eq!(g.get(&g.clients[7], &cap2).unwrap(), more);
+    let pid = g.running[&g.clients[3]].id();
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(
+        !state.contains(") Z "),
+        "the node without a bucket died: {state}"
+    );
 }
 
 #[test]

@@ -14,10 +14,12 @@
 //! (`If-None-Match: *`), so that of two writers racing for one share
 //! exactly one goes on, then uploads the spool as a multipart upload,
 //! which S3 makes visible only when complete: a share appears whole or not
-//! at all. A node that crashed between claim and completion leaves a claim
-//! without a share, removed when the backend next opens (one node owns a
-//! bucket and prefix); an incomplete multipart upload is invisible, and a
-//! bucket lifecycle rule for incomplete uploads reclaims its space.
+//! at all. A seal runs in a task of its own, so a caller giving up cannot
+//! cut it between claim and upload. A node that crashed there leaves a
+//! claim without a share, removed when the backend next opens if it is a
+//! minute older than that (one node owns a bucket and prefix); an
+//! incomplete multipart upload is invisible, and a bucket lifecycle rule
+//! for incomplete uploads reclaims its space.
 //!
 //! Mutable shares and leases change by read, modify and conditional put
 //! (`If-Match` the ETag read, or `If-None-Match: *` when absent), retried
@@ -160,6 +162,9 @@ struct Inner {
     /// Mutable writes and lease changes of this node, one at a time, so
     /// that they rarely race each other (the conditional puts decide).
     changes: tokio::sync::Mutex<()>,
+    /// When this backend was opened (older claims without a share are
+    /// left by a crash).
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl S3Backend {
@@ -225,6 +230,7 @@ impl S3Backend {
             next: AtomicU64::new(0),
             sizes: Mutex::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
+            started: chrono::Utc::now() - chrono::Duration::seconds(60),
         });
         let sweep = inner.clone();
         // Claims without a share: seals a crash cut short. In the
@@ -324,6 +330,10 @@ impl Inner {
                 .unwrap_or_default()
                 .to_string();
             let share = self.key(&format!("shares/{rest}.imm"));
+            // A claim newer than the process may be a seal in progress.
+            if meta.last_modified > self.started {
+                continue;
+            }
             if !self.exists(&share).await? {
                 let _ = self.store.delete(&meta.location).await;
             }
@@ -621,31 +631,33 @@ impl PendingShare for S3Pending {
     }
 
     async fn seal(self: Box<Self>) -> Result<()> {
-        let s = &self.backend;
-        let (si, shnum) = (self.si, self.shnum);
-        if s.exists(&s.share(&si, shnum, ShareKind::Mutable)).await? {
-            return Err(Error::already_exists(format!(
-                "share {shnum} of {si} is mutable"
-            )));
-        }
-        // The claim decides which of racing writers goes on.
-        let claim = s.claim(&si, shnum);
-        if !s.put_if(&claim, Bytes::new(), None).await? {
-            return Err(Error::already_exists(format!(
-                "share {shnum} of {si} was sealed by another writer"
-            )));
-        }
-        let result = s
-            .upload(
-                &s.share(&si, shnum, ShareKind::Immutable),
-                self.file.clone(),
-                self.size,
-            )
-            .await;
-        if result.is_err() {
-            let _ = s.store.delete(&claim).await;
-        }
-        result
+        // In a task of its own: a caller that gives up (a call deadline, a
+        // client gone) must not cut a seal between its claim and its
+        // upload, which would leave a claim without a share.
+        tokio::spawn(async move {
+            let s = &self.backend;
+            let (si, shnum) = (self.si, self.shnum);
+            if s.exists(&s.share(&si, shnum, ShareKind::Mutable)).await? {
+                return Err(Error::already_exists(format!(
+                    "share {shnum} of {si} is mutable"
+                )));
+            }
+            // The claim decides which of racing writers goes on.
+            let claim = s.claim(&si, shnum);
+            if !s.put_if(&claim, Bytes::new(), None).await? {
+                return Err(Error::already_exists(format!(
+                    "share {shnum} of {si} was sealed by another writer"
+                )));
+            }
+            let share = s.share(&si, shnum, ShareKind::Immutable);
+            let result = s.upload(&share, self.file.clone(), self.size).await;
+            if result.is_err() {
+                let _ = s.store.delete(&claim).await;
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::internal(format!("seal task failed: {e}")))?
     }
 
     async fn abort(self: Box<Self>) -> Result<()> {

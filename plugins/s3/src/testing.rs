@@ -25,6 +25,9 @@ fn server_program() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/s3-venv/bin/moto_server")
 }
 
+/// An Authorization header moto accepts (it verifies no signature).
+const FAKE_AUTH: &str = "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n";
+
 impl S3Server {
     /// Start a server on a free port and wait until it answers.
     pub fn start() -> S3Server {
@@ -59,13 +62,14 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// One unsigned request (moto checks no signatures); the status code.
+    /// One request with a made-up signature (moto wants one on deletes
+    /// and checks none); the status code.
     fn request(&self, method: &str, path: &str, body: &[u8]) -> Option<u16> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n{FAKE_AUTH}Connection: close\r\n\r\n",
             self.port,
             body.len()
         )
@@ -87,20 +91,22 @@ impl S3Server {
     /// its objects first, then the bucket).
     pub fn remove_bucket(&self, name: &str) {
         // List and delete the keys (at most 1000 per listing, repeated).
-        loop {
+        for _ in 0..100 {
             let Some(keys) = self.keys(name) else { break };
             if keys.is_empty() {
                 break;
             }
             for k in keys {
-                self.request("DELETE", &format!("/{name}/{k}"), b"");
+                let status = self.request("DELETE", &format!("/{name}/{k}"), b"");
+                assert_eq!(status, Some(204), "deleting {name}/{k}");
             }
         }
         let status = self.request("DELETE", &format!("/{name}"), b"");
         assert_eq!(status, Some(204), "removing bucket {name}");
     }
 
-    fn keys(&self, bucket: &str) -> Option<Vec<String>> {
+    /// The keys in `bucket` (the first 1000).
+    pub fn keys(&self, bucket: &str) -> Option<Vec<String>> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         write!(
             s,
