@@ -1,13 +1,18 @@
-//! What the plugin ABI costs: the example `dirstore` backend loaded from
-//! its shared library (through the C ABI of `tahoe-api`) against the very
-//! same code linked in, behind an adapter that calls it on the blocking
-//! pool the same way but without the ABI.
+//! Storage backends side by side.
 //!
-//! Two measures, in turns, five rounds, medians: the storage conformance
-//! suite's run time, and share throughput (64 shares of 1 MiB written in
-//! four pieces and sealed, then read back in 128 KiB reads), on tmpfs.
+//! 1. What the plugin ABI costs: the example `dirstore` backend loaded
+//!    from its shared library (through the C ABI of `tahoe-api`) against
+//!    the very same code linked in, behind an adapter that calls it on the
+//!    blocking pool the same way but without the ABI. Two measures: the
+//!    storage conformance suite's run time, and share throughput (64
+//!    shares of 1 MiB written in four pieces and sealed, then read back in
+//!    128 KiB reads), on tmpfs.
+//! 2. The `s3` backend against a local S3 server (moto's, see
+//!    `tahoe_storage_s3::testing`) next to the `fs` backend, with the same
+//!    throughput measure.
 //!
-//! Run: `cargo bench --bench plugin_abi`.
+//! Each in turns, five rounds, medians. Run: `cargo bench --bench
+//! storage` (after `make s3-deps`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -273,4 +278,49 @@ fn main() {
         "| 64 x 1 MiB write + read | {rl:.0} MB/s | {rn:.0} MB/s | {:+.1}% |",
         (rn / rl - 1.0) * 100.0
     );
+
+    // 2. s3 (local S3 server) next to fs.
+    let server = tahoe_storage_s3::testing::S3Server::start();
+    server.create_bucket("bench");
+    let registry = tahoe::builtin_registry().unwrap();
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..5u8 {
+        for (i, name) in ["s3", "fs"].into_iter().enumerate() {
+            let dir = root.path().join(format!("{name}-{round}"));
+            std::fs::create_dir_all(dir.join("private")).unwrap();
+            std::fs::write(
+                dir.join("private/s3-credentials.toml"),
+                "access_key_id = \"bench\"\nsecret_access_key = \"bench\"\n",
+            )
+            .unwrap();
+            let b = rt.block_on(async {
+                if name == "s3" {
+                    let cfg = tahoe_storage_s3::S3Config {
+                        bucket: "bench".into(),
+                        prefix: format!("r{round}/"),
+                        endpoint: server.endpoint(),
+                        allow_http: true,
+                        ..Default::default()
+                    };
+                    Ok(Arc::new(tahoe_storage_s3::S3Backend::open(&cfg, &dir)?)
+                        as Arc<dyn StorageBackend>)
+                } else {
+                    let ctx = tahoe_core::registry::PluginContext::empty(
+                        tahoe_core::registry::PluginKind::Storage,
+                        "fs",
+                        &dir,
+                    );
+                    registry.storage("fs", &ctx)
+                }
+            });
+            let b: Arc<dyn StorageBackend> = b.unwrap();
+            rates[i].push(rt.block_on(throughput(b.as_ref(), round)));
+        }
+    }
+    let (s3, fs) = (median(rates[0].clone()), median(rates[1].clone()));
+    println!("s3 (moto's S3 server on 127.0.0.1) next to fs, tmpfs, median of 5:");
+    println!("| backend | 64 x 1 MiB write + read |");
+    println!("|---|---|");
+    println!("| s3 | {s3:.0} MB/s |");
+    println!("| fs | {fs:.0} MB/s |");
 }
