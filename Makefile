@@ -74,3 +74,4 @@ bench:
 	$(CARGO) bench --bench immutable
 	$(CARGO) bench --bench pipeline
 	$(CARGO) bench --bench grid
+	$(CARGO) bench --bench storage
