@@ -43,7 +43,7 @@ fn lists_every_default_plugin_by_kind() {
     };
     assert_eq!(section("codec"), ["crs", "leopard", "reed-solomon"]);
     assert_eq!(section("cipher"), ["aes-ctr"]);
-    assert_eq!(section("storage"), ["fs", "memory"]);
+    assert_eq!(section("storage"), ["fs", "memory", "s3"]);
     assert_eq!(section("transport"), ["memory", "tarpc-tcp"]);
 }
 
