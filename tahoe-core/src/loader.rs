@@ -427,15 +427,23 @@ impl LoadedBackend {
         &self,
         f: impl FnOnce(&Object, &StorageTable) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        let obj = self.0.clone();
-        tokio::task::spawn_blocking(move || {
-            // SAFETY: a storage library.
-            let t = unsafe { obj.lib.table::<StorageTable>() };
-            f(&obj, t)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("storage plugin call failed: {e}")))?
+        on_blocking_pool(self.0.clone(), f).await?
     }
+}
+
+/// Run `f` with a storage library's object and table on tokio's blocking
+/// pool: plugin calls block.
+async fn on_blocking_pool<R: Send + 'static>(
+    obj: Arc<Object>,
+    f: impl FnOnce(&Object, &StorageTable) -> R + Send + 'static,
+) -> Result<R> {
+    tokio::task::spawn_blocking(move || {
+        // SAFETY: only objects of storage libraries come here.
+        let t = unsafe { obj.lib.table::<StorageTable>() };
+        f(&obj, t)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("storage plugin call failed: {e}")))
 }
 
 #[async_trait]
@@ -665,11 +673,9 @@ impl LoadedPending {
         let Some(h) = self.handle.take() else {
             return Err(Error::internal("pending share already finished"));
         };
-        let o = self.backend.clone();
-        tokio::task::spawn_blocking(move || {
-            // SAFETY: a storage library; the handle is consumed once.
-            let t = unsafe { o.lib.table::<StorageTable>() };
+        on_blocking_pool(self.backend.clone(), move |o, t| {
             let h = h;
+            // SAFETY: the handle is consumed once.
             o.lib.call(|err| unsafe {
                 if seal {
                     (t.pending_seal)(h.0, err)
@@ -678,8 +684,7 @@ impl LoadedPending {
                 }
             })
         })
-        .await
-        .map_err(|e| Error::internal(format!("storage plugin call failed: {e}")))?
+        .await?
     }
 }
 
@@ -690,17 +695,14 @@ impl PendingShare for LoadedPending {
         let Some(h) = self.handle.take() else {
             return Err(Error::internal("pending share already finished"));
         };
-        let o = self.backend.clone();
-        let (h, r) = tokio::task::spawn_blocking(move || {
-            // SAFETY: a storage library; a live pending handle, one thread.
-            let t = unsafe { o.lib.table::<StorageTable>() };
+        let (h, r) = on_blocking_pool(self.backend.clone(), move |o, t| {
+            // SAFETY: a live pending handle, used by one thread at a time.
             let r = o
                 .lib
                 .call(|err| unsafe { (t.pending_write)(h.0, offset, Slice::of(&data), err) });
             (h, r)
         })
-        .await
-        .map_err(|e| Error::internal(format!("storage plugin call failed: {e}")))?;
+        .await?;
         self.handle = Some(h);
         r
     }

@@ -268,12 +268,9 @@ pub trait StorageBackend: Send + Sync {
 /// way. Every vector is evaluated, each in constant time for its length, so
 /// the time taken says nothing about which byte differed.
 pub fn tests_hold(current: &[u8], tests: &[TestVector]) -> bool {
-    let mut all = true;
-    for t in tests {
-        let r = read_range(current.len() as u64, t.offset, t.length);
-        all &= constant_time_eq(&current[r.start as usize..r.end as usize], &t.expected);
-    }
-    all
+    tests.iter().fold(true, |all, t| {
+        all & tahoe_api::util::range_equals(current, t.offset, t.length, &t.expected)
+    })
 }
 
 /// Compare two byte strings in time that depends only on their lengths.

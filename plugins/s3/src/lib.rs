@@ -554,8 +554,8 @@ impl StorageBackend for S3Backend {
                 return Ok(false);
             }
             let mut data = current;
-            length_after_writes(data.len() as u64, writes, new_length)?;
-            apply_writes(&mut data, writes, new_length)?;
+            apply_writes(&mut data, writes, new_length)?; // checks the sizes against the share's
+
             if seen.is_none() && data.is_empty() {
                 return Ok(true); // nothing to create
             }
@@ -579,11 +579,7 @@ impl StorageBackend for S3Backend {
         let path = s.leases(si);
         for _ in 0..ATTEMPTS {
             let (mut leases, seen): (Vec<Lease>, _) = match s.fetch(&path).await? {
-                Some((b, v)) => (
-                    serde_json::from_slice(&b)
-                        .map_err(|e| Error::corrupt(format!("leases of {si}: {e}")))?,
-                    Some(v),
-                ),
+                Some((b, v)) => (decode_leases(si, &b)?, Some(v)),
                 None => (Vec::new(), None),
             };
             if !merge_lease(&mut leases, lease) {
@@ -602,11 +598,15 @@ impl StorageBackend for S3Backend {
 
     async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>> {
         match self.0.fetch(&self.0.leases(si)).await? {
-            Some((b, _)) => serde_json::from_slice(&b)
-                .map_err(|e| Error::corrupt(format!("leases of {si}: {e}"))),
+            Some((b, _)) => decode_leases(si, &b),
             None => Ok(Vec::new()),
         }
     }
+}
+
+/// The leases object of `si`.
+fn decode_leases(si: &StorageIndex, bytes: &[u8]) -> Result<Vec<Lease>> {
+    serde_json::from_slice(bytes).map_err(|e| Error::corrupt(format!("leases of {si}: {e}")))
 }
 
 /// A pending immutable share: a spool file until sealed.
