@@ -32,6 +32,11 @@
 //! and first HTML page, and 100 small-file uploads at once.
 //! `scripts/bench-web.sh` runs it beside Tahoe-LAFS; upload and download
 //! throughput through the gateways is `../shared/bench/side-by-side.sh`'s.
+//!
+//! `cargo bench --bench grid -- --plugin [SIZES]` measures what the plugin
+//! ABI costs a grid: uploads and downloads on ten storage nodes keeping
+//! their shares through the example `dirstore` library, against ten
+//! running the same backend compiled in (`examples/static-backend`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -151,52 +156,12 @@ fn main() {
         std::env::temp_dir()
     };
     let dir = tempfile::tempdir_in(base).unwrap();
+    if args.iter().any(|a| a == "--plugin") {
+        plugin_bench(dir.path(), &sizes);
+        return;
+    }
     let root = dir.path();
-    let queen = root.join("queen");
-    tahoe(&["create-queen", "--basedir", queen.to_str().unwrap()]);
-    let url = std::fs::read_to_string(queen.join("introducer.url")).unwrap();
-    let mut dirs = vec![queen.clone()];
-    for i in 0..10 {
-        let c = root.join(format!("node{i}"));
-        tahoe(&[
-            "create-client",
-            "--basedir",
-            c.to_str().unwrap(),
-            "--introducer",
-            url.trim(),
-        ]);
-        dirs.push(c);
-    }
-    let gateway = root.join("gateway");
-    tahoe(&[
-        "create-client",
-        "--basedir",
-        gateway.to_str().unwrap(),
-        "--introducer",
-        url.trim(),
-        "--no-storage",
-    ]);
-    let mut nodes = Nodes(Vec::new());
-    for d in &dirs {
-        nodes.0.push(
-            Command::new(EXE)
-                .args(["run", "--basedir", d.to_str().unwrap()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-    }
-    // Wait for every storage node to be announced.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status = std::fs::read_to_string(root.join("node0/status.json")).unwrap_or_default();
-        if status.contains("\"known_servers\": 10") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "grid did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (gateway, mut nodes) = grid(root, EXE, "");
     if mutable {
         mutable_bench(root, &gateway, &nodes, tahoe_base.as_deref());
         return;
@@ -280,6 +245,62 @@ fn main() {
         "idle grid (11 processes, {secs} s): {:.2}% of one core",
         (after - before) as f64 / 100.0 / secs as f64 * 100.0
     );
+}
+
+/// A queen, ten storage nodes and a gateway base directory under `root`:
+/// the storage nodes run `exe` with `storage` appended to their tahoe.toml
+/// (whose last table is `[storage]`); the queen runs this build's `tahoe`.
+/// Returns once every storage node is announced.
+fn grid(root: &Path, exe: &str, storage: &str) -> (PathBuf, Nodes) {
+    let queen = root.join("queen");
+    tahoe(&["create-queen", "--basedir", queen.to_str().unwrap()]);
+    let url = std::fs::read_to_string(queen.join("introducer.url")).unwrap();
+    let mut dirs = vec![queen.clone()];
+    for i in 0..10 {
+        let c = root.join(format!("node{i}"));
+        tahoe(&[
+            "create-client",
+            "--basedir",
+            c.to_str().unwrap(),
+            "--introducer",
+            url.trim(),
+        ]);
+        let config = c.join("tahoe.toml");
+        let toml = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, toml + storage).unwrap();
+        dirs.push(c);
+    }
+    let gateway = root.join("gateway");
+    tahoe(&[
+        "create-client",
+        "--basedir",
+        gateway.to_str().unwrap(),
+        "--introducer",
+        url.trim(),
+        "--no-storage",
+    ]);
+    let mut nodes = Nodes(Vec::new());
+    for (i, d) in dirs.iter().enumerate() {
+        nodes.0.push(
+            Command::new(if i == 0 { EXE } else { exe })
+                .args(["run", "--basedir", d.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    // Wait for every storage node to be announced.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = std::fs::read_to_string(root.join("node0/status.json")).unwrap_or_default();
+        if status.contains("\"known_servers\": 10") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "grid did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (gateway, nodes)
 }
 
 /// SIGSTOP or SIGCONT every pid.
@@ -921,4 +942,75 @@ fn web_bench(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<
         .cloned()
         .unwrap_or_else(|| vec![Vec::new(); ops.len()]);
     print_table(&ops, &results[0], &theirs);
+}
+
+/// What the plugin ABI costs a whole grid: ten storage nodes keep their
+/// shares through the example `dirstore` backend loaded from its library
+/// (`[plugins] load`), ten others through the same code compiled in
+/// (`examples/static-backend`, `tahoe_core::loader::linked`). Uploads and
+/// downloads through `tahoe put` / `tahoe get` on each grid in turns, the
+/// other grid frozen (SIGSTOP); medians of five.
+fn plugin_bench(root: &Path, sizes: &[u64]) {
+    let lib =
+        tahoe_core::testing::built_library("tahoe-example-dirstore", "tahoe_example_dirstore");
+    let linked_exe = tahoe_core::testing::built(
+        &["-p", "tahoe", "--example", "static-backend"],
+        "examples/static-backend",
+    );
+    let section = "backend = \"dirstore\"\n\n[storage.dirstore]\npath = \"dirstore-shares\"\n";
+    let loaded = format!(
+        "{section}\n[plugins]\nload = [{:?}]\n",
+        lib.to_str().unwrap()
+    );
+    let grids = [
+        grid(&root.join("loaded"), EXE, &loaded),
+        grid(&root.join("linked"), linked_exe.to_str().unwrap(), section),
+    ];
+    let pids: Vec<Vec<u32>> = grids
+        .iter()
+        .map(|(_, n)| n.0.iter().map(Child::id).collect())
+        .collect();
+    println!(
+        "dirstore through the plugin ABI vs linked in: two grids of 10 storage nodes (processes, TLS on 127.0.0.1), tahoe put/get, 3-of-10, the other grid frozen, median of 5"
+    );
+    println!(
+        "| size | upload loaded | upload linked in | ABI cost | download loaded | download linked in | ABI cost |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for &size in sizes {
+        let mut rates = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+        for run in 0..5 {
+            let file = root.join("input");
+            write_random_file(&file, size, (size * 1000 + run) * 100_000);
+            for (g, (gateway, _)) in grids.iter().enumerate() {
+                signal_all(&pids[1 - g], libc::SIGSTOP);
+                let gw = gateway.to_str().unwrap();
+                let (t, _, _, cap) = timed(&["put", "--basedir", gw, file.to_str().unwrap()]);
+                rates[g][0].push((size << 20) as f64 / 1e6 / t);
+                let (t, _, _, _) = timed(&["get", "--basedir", gw, &cap, "/dev/null"]);
+                rates[g][1].push((size << 20) as f64 / 1e6 / t);
+                signal_all(&pids[1 - g], libc::SIGCONT);
+            }
+        }
+        let m = |g: usize, op: usize| median(rates[g][op].clone());
+        let cost = |op: usize| (m(1, op) / m(0, op) - 1.0) * 100.0;
+        println!(
+            "| {size} MiB | {:.1} MB/s | {:.1} MB/s | {:+.1}% | {:.1} MB/s | {:.1} MB/s | {:+.1}% |",
+            m(0, 0),
+            m(1, 0),
+            cost(0),
+            m(0, 1),
+            m(1, 1),
+            cost(1)
+        );
+    }
+    // Both grids stored through dirstore, in its own layout.
+    for g in ["loaded", "linked"] {
+        let shares = root.join(g).join("node0/dirstore-shares");
+        assert!(
+            shares.is_dir(),
+            "no dirstore shares at {}",
+            shares.display()
+        );
+    }
 }

@@ -2,8 +2,9 @@
 //!
 //! 1. What the plugin ABI costs: the example `dirstore` backend loaded
 //!    from its shared library (through the C ABI of `tahoe-api`) against
-//!    the very same code linked in, behind an adapter that calls it on the
-//!    blocking pool the same way but without the ABI. Two measures: the
+//!    the very same code linked in (`tahoe_core::loader::linked`, which
+//!    calls it on the blocking pool the same way but without the ABI).
+//!    Two measures: the
 //!    storage conformance suite's run time, and share throughput (64
 //!    shares of 1 MiB written in four pieces and sealed, then read back in
 //!    128 KiB reads), on tmpfs.
@@ -20,181 +21,28 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use tahoe_core::error::{Error, ErrorKind, Result};
-use tahoe_core::storage::{
-    Lease, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
-    WriteVector,
-};
-use tahoe_example_dirstore::DirStore;
+use tahoe_core::error::Result;
+use tahoe_core::registry::{PluginContext, PluginKind, Registry};
+use tahoe_core::storage::{ShareKind, StorageBackend, StorageIndex};
 
-/// The example's code linked in: each call on the blocking pool, as the
-/// loader does, with no C ABI in between.
-struct Native(Arc<DirStore>);
-
-fn err(e: tahoe_api::Error) -> Error {
-    let kind = match e.kind {
-        tahoe_api::ErrorKind::NotFound => ErrorKind::NotFound,
-        tahoe_api::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
-        tahoe_api::ErrorKind::InvalidInput => ErrorKind::InvalidInput,
-        _ => ErrorKind::Io,
-    };
-    Error::new(kind, e.message)
-}
-
-fn kind(k: ShareKind) -> tahoe_api::ShareKind {
-    match k {
-        ShareKind::Immutable => tahoe_api::ShareKind::Immutable,
-        ShareKind::Mutable => tahoe_api::ShareKind::Mutable,
-    }
-}
-
-async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> tahoe_api::Result<R> + Send + 'static,
-) -> Result<R> {
-    tokio::task::spawn_blocking(f).await.unwrap().map_err(err)
-}
-
-/// A pending share and its size (bounds are the host's to check, as the
-/// loader does).
-struct NativePending(
-    Option<<DirStore as tahoe_api::StorageBackend>::Pending>,
-    u64,
-);
-
-#[async_trait]
-impl PendingShare for NativePending {
-    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
-        tahoe_core::storage::check_pending_write(self.1, offset, data.len())?;
-        let mut p = self.0.take().unwrap();
-        let (p, r) = tokio::task::spawn_blocking(move || {
-            let r = tahoe_api::PendingShare::write(&mut p, offset, &data);
-            (p, r)
-        })
-        .await
-        .unwrap();
-        self.0 = Some(p);
-        r.map_err(err)
-    }
-    async fn seal(mut self: Box<Self>) -> Result<()> {
-        let p = self.0.take().unwrap();
-        blocking(move || tahoe_api::PendingShare::seal(p)).await
-    }
-    async fn abort(mut self: Box<Self>) -> Result<()> {
-        let p = self.0.take().unwrap();
-        blocking(move || tahoe_api::PendingShare::abort(p)).await
-    }
-}
-
-#[async_trait]
-impl StorageBackend for Native {
-    fn name(&self) -> &str {
-        "dirstore-native"
-    }
-    async fn create(
-        &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
-        size: u64,
-    ) -> Result<Box<dyn PendingShare>> {
-        let (b, si) = (self.0.clone(), si.0);
-        let p = blocking(move || tahoe_api::StorageBackend::create(&*b, &si, shnum, size)).await?;
-        Ok(Box::new(NativePending(Some(p), size)))
-    }
-    async fn read(
-        &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
-        k: ShareKind,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes> {
-        let (b, si, k) = (self.0.clone(), si.0, kind(k));
-        blocking(move || tahoe_api::StorageBackend::read(&*b, &si, shnum, k, offset, len))
-            .await
-            .map(Bytes::from)
-    }
-    async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>> {
-        let (b, si) = (self.0.clone(), si.0);
-        let l = blocking(move || tahoe_api::StorageBackend::list(&*b, &si)).await?;
-        Ok(l.into_iter()
-            .map(|i| ShareInfo {
-                shnum: i.shnum,
-                size: i.size,
-                kind: match i.kind {
-                    tahoe_api::ShareKind::Immutable => ShareKind::Immutable,
-                    tahoe_api::ShareKind::Mutable => ShareKind::Mutable,
-                },
-            })
-            .collect())
-    }
-    async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()> {
-        let (b, si) = (self.0.clone(), si.0);
-        blocking(move || tahoe_api::StorageBackend::delete(&*b, &si, shnum)).await
-    }
-    async fn remaining_capacity(&self) -> Result<Option<u64>> {
-        Ok(None)
-    }
-    async fn test_and_write(
-        &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
-        tests: &[TestVector],
-        writes: &[WriteVector],
-        new_length: Option<u64>,
-    ) -> Result<bool> {
-        tahoe_core::storage::length_after_writes(0, writes, new_length)?;
-        let (b, si) = (self.0.clone(), si.0);
-        let tests: Vec<_> = tests
-            .iter()
-            .map(|t| tahoe_api::TestVector {
-                offset: t.offset,
-                length: t.length,
-                expected: t.expected.to_vec(),
-            })
-            .collect();
-        let writes: Vec<_> = writes
-            .iter()
-            .map(|w| tahoe_api::WriteVector {
-                offset: w.offset,
-                data: w.data.to_vec(),
-            })
-            .collect();
-        blocking(move || {
-            tahoe_api::StorageBackend::test_and_write(&*b, &si, shnum, &tests, &writes, new_length)
-        })
-        .await
-    }
-    async fn add_lease(&self, si: &StorageIndex, lease: &Lease) -> Result<()> {
-        let (b, si) = (self.0.clone(), si.0);
-        let l = tahoe_api::Lease {
-            renew_secret: lease.renew_secret,
-            cancel_secret: lease.cancel_secret,
-            expires_at: lease.expires_at,
-        };
-        blocking(move || tahoe_api::StorageBackend::add_lease(&*b, &si, &l)).await
-    }
-    async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>> {
-        let (b, si) = (self.0.clone(), si.0);
-        let l = blocking(move || tahoe_api::StorageBackend::leases(&*b, &si)).await?;
-        Ok(l.into_iter()
-            .map(|l| Lease {
-                renew_secret: l.renew_secret,
-                cancel_secret: l.cancel_secret,
-                expires_at: l.expires_at,
-            })
-            .collect())
-    }
-}
-
+/// The example's backend from its library (`lib`), or linked in
+/// (`tahoe_core::loader::linked`: the same code on the blocking pool with
+/// the same host checks, no C ABI).
 fn open(lib: Option<&Path>, dir: &Path) -> Result<Arc<dyn StorageBackend>> {
     std::fs::create_dir_all(dir).unwrap();
     match lib {
         Some(lib) => tahoe_core::loader::open_storage(lib, "", dir),
-        None => Ok(Arc::new(Native(Arc::new(
-            <DirStore as tahoe_api::StorageBackend>::open("", dir).map_err(err)?,
-        )))),
+        None => {
+            let mut r = Registry::new();
+            tahoe_core::loader::linked::register_storage::<tahoe_example_dirstore::DirStore>(
+                &mut r,
+            )?;
+            r.storage(
+                "dirstore",
+                &PluginContext::empty(PluginKind::Storage, "dirstore", dir),
+            )
+        }
     }
 }
 

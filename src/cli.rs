@@ -321,6 +321,22 @@ pub enum DebugCommand {
     },
 }
 
+/// The `tahoe` program: parse the command line, run it, report an error
+/// on standard error and in the exit status.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Not locked for the whole command: `tahoe get` streams to standard
+    // output from another thread, which would wait on that lock forever.
+    let mut stdout = std::io::stdout();
+    match run(cli, &mut stdout) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tahoe: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
     match cli.command {

@@ -13,12 +13,30 @@ pub mod node;
 pub mod transfer;
 pub mod web;
 
+use std::sync::OnceLock;
+
 use tahoe_core::registry::Registry;
 
-/// A registry holding every plugin compiled into this build.
+/// What registers the plugins a program links in beyond this package's.
+type Registration = fn(&mut Registry) -> tahoe_core::Result<()>;
+
+static LINKED: OnceLock<Registration> = OnceLock::new();
+
+/// Plugins compiled into a program that embeds the node: `register` adds
+/// them (e.g. with `tahoe_core::loader::linked::register_storage`) to every
+/// registry the node makes, next to the built-ins. Call it once, first
+/// thing in `main`; false when plugins were linked already.
+/// `examples/static-backend` is a `tahoe` binary made this way.
+pub fn link_plugins(register: Registration) -> bool {
+    LINKED.set(register).is_ok()
+}
+
+/// A registry holding every plugin compiled into this build: the built-ins
+/// and those of [`link_plugins`].
 ///
-/// Built-in names never clash, so registration cannot fail; a clash would be
-/// a bug caught by the tests.
+/// Built-in names never clash, so registering them cannot fail; a clash
+/// would be a bug caught by the tests. A linked plugin whose name is taken
+/// is an error.
 pub fn builtin_registry() -> tahoe_core::Result<Registry> {
     let mut r = Registry::new();
     #[cfg(feature = "crs")]
@@ -39,6 +57,9 @@ pub fn builtin_registry() -> tahoe_core::Result<Registry> {
     tahoe_transport_memory::register(&mut r)?;
     #[cfg(feature = "tarpc-tcp")]
     tahoe_transport_tarpc_tcp::register(&mut r)?;
+    if let Some(register) = LINKED.get() {
+        register(&mut r)?;
+    }
     Ok(r)
 }
 

@@ -7,10 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use tahoe_core::error::ErrorKind;
 use tahoe_core::loader::open_storage;
-use tahoe_core::storage::{ShareKind, StorageIndex};
+use tahoe_core::storage::{ShareKind, StorageBackend, StorageIndex};
 use tahoe_core::testing::{built_library, storage};
 
 const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
@@ -34,32 +35,65 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-#[test]
-fn the_example_backend_library_passes_the_storage_conformance_suite() {
-    let lib = dirstore();
+/// The storage conformance suite and `run_persistent` against the backend
+/// `open(section, dir)` opens, in a fresh temporary root.
+fn conformance(
+    open: impl Fn(&str, &Path) -> tahoe_core::Result<Arc<dyn StorageBackend>> + Clone + 'static,
+) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let next = std::sync::atomic::AtomicUsize::new(0);
     rt().block_on(async {
         storage::run(|| {
             let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let dir = root.path().join(format!("fresh-{n}"));
-            let lib = lib.clone();
+            let open = open.clone();
             async move {
                 std::fs::create_dir_all(&dir).unwrap();
-                open_storage(&lib, "path = \"shares\"", &dir)
+                open("path = \"shares\"", &dir)
             }
         })
         .await;
         let same = root.path().join("persistent");
         std::fs::create_dir_all(&same).unwrap();
         storage::run_persistent(|| {
-            let (lib, same) = (lib.clone(), same.clone());
-            async move { open_storage(&lib, "", &same) }
+            let (open, same) = (open.clone(), same.clone());
+            async move { open("", &same) }
         })
         .await;
     });
+    root
+}
+
+#[test]
+fn the_example_backend_library_passes_the_storage_conformance_suite() {
+    let lib = dirstore();
+    let root = conformance(move |section, dir| open_storage(&lib, section, dir));
     // The layout is the example's own: ROOT/<si hex>/<shnum>.imm.
     assert!(root.path().join("persistent/dirstore").is_dir());
+}
+
+/// The same backend compiled in (`tahoe_core::loader::linked`) passes the
+/// same suite, and a library offering a name it took is refused.
+#[test]
+fn the_example_backend_linked_in_passes_the_suite_too() {
+    use tahoe_core::loader::linked::register_storage;
+    use tahoe_core::registry::{PluginContext, Registry};
+    type DirStore = tahoe_example_dirstore::DirStore;
+    let root = conformance(|section, dir| {
+        let mut r = Registry::new();
+        register_storage::<DirStore>(&mut r)?;
+        let ctx = PluginContext {
+            config: tahoe_core::config::PluginConfig::from_toml("storage.dirstore", section),
+            basedir: dir.to_path_buf(),
+        };
+        r.storage("dirstore", &ctx)
+    });
+    assert!(root.path().join("persistent/dirstore").is_dir());
+    let mut r = Registry::new();
+    register_storage::<DirStore>(&mut r).unwrap();
+    let e = tahoe_core::loader::load(&mut r, &dirstore(), root.path()).unwrap_err();
+    assert!(e.to_string().contains("cannot be registered"), "{e}");
+    assert!(register_storage::<DirStore>(&mut r).is_err());
 }
 
 /// `tahoe plugins --config BASEDIR` on a base directory whose tahoe.toml

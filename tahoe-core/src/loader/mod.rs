@@ -17,8 +17,13 @@
 //! panic inside a plugin is caught by the export macros on its side and
 //! arrives as an `Internal` error. Libraries stay loaded for the life of
 //! the process: every object made from one holds it.
+//!
+//! [`linked`] registers a tahoe-api plugin compiled into the binary
+//! instead: the same traits, called directly.
 
 #![allow(unsafe_code)] // calling into loaded libraries is this module's job
+
+pub mod linked;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -232,21 +237,11 @@ impl Library {
             }
             message.truncate(end);
         }
-        use tahoe_api::ErrorKind as A;
-        let kind = match A::from_code(status) {
-            A::NotFound => ErrorKind::NotFound,
-            A::AlreadyExists => ErrorKind::AlreadyExists,
-            A::Corrupt => ErrorKind::Corrupt,
-            A::InvalidInput => ErrorKind::InvalidInput,
-            A::NoSpace => ErrorKind::NoSpace,
-            A::Io => ErrorKind::Io,
-            A::ConfigInvalid => ErrorKind::ConfigInvalid,
-            A::Unavailable => ErrorKind::Unavailable,
-            A::Internal => ErrorKind::Internal,
-        };
-        Err(Error::new(
-            kind,
-            format!("{} plugin `{}`: {message}", self.kind, self.name),
+        Err(plugin_error(
+            tahoe_api::ErrorKind::from_code(status),
+            self.kind,
+            &self.name,
+            &message,
         ))
     }
 
@@ -517,22 +512,7 @@ impl StorageBackend for LoadedBackend {
             .await?;
         let infos = wire::decode_share_infos(&raw)
             .map_err(|_| self.0.lib.garbage("malformed share records"))?;
-        let mut out: Vec<ShareInfo> = infos
-            .into_iter()
-            .map(|i| ShareInfo {
-                shnum: i.shnum,
-                size: i.size,
-                kind: match i.kind {
-                    tahoe_api::ShareKind::Immutable => ShareKind::Immutable,
-                    tahoe_api::ShareKind::Mutable => ShareKind::Mutable,
-                },
-            })
-            .collect();
-        out.sort_by_key(|i| i.shnum);
-        if out.windows(2).any(|w| w[0].shnum == w[1].shnum) {
-            return Err(self.0.lib.garbage("a share listed twice"));
-        }
-        Ok(out)
+        listing(infos).map_err(|what| self.0.lib.garbage(what))
     }
 
     async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()> {
@@ -569,25 +549,8 @@ impl StorageBackend for LoadedBackend {
         // that writes end within the mutable share limit).
         crate::storage::length_after_writes(0, writes, new_length)?;
         let si = si.0;
-        let tests = wire::encode_tests(
-            &tests
-                .iter()
-                .map(|t| tahoe_api::TestVector {
-                    offset: t.offset,
-                    length: t.length,
-                    expected: t.expected.to_vec(),
-                })
-                .collect::<Vec<_>>(),
-        );
-        let writes = wire::encode_writes(
-            &writes
-                .iter()
-                .map(|w| tahoe_api::WriteVector {
-                    offset: w.offset,
-                    data: w.data.to_vec(),
-                })
-                .collect::<Vec<_>>(),
-        );
+        let tests = wire::encode_tests(&api_tests(tests));
+        let writes = wire::encode_writes(&api_writes(writes));
         self.blocking(move |o, t| {
             let mut ok = 0u8;
             o.lib.call(|err| {
@@ -613,11 +576,7 @@ impl StorageBackend for LoadedBackend {
 
     async fn add_lease(&self, si: &StorageIndex, lease: &Lease) -> Result<()> {
         let si = si.0;
-        let record = wire::encode_leases(&[tahoe_api::Lease {
-            renew_secret: lease.renew_secret,
-            cancel_secret: lease.cancel_secret,
-            expires_at: lease.expires_at,
-        }]);
+        let record = wire::encode_leases(&[api_lease(lease)]);
         self.blocking(move |o, t| {
             // SAFETY: a live backend handle; pointers valid for the call.
             o.lib
@@ -637,21 +596,97 @@ impl StorageBackend for LoadedBackend {
             .await?;
         let leases =
             wire::decode_leases(&raw).map_err(|_| self.0.lib.garbage("malformed lease records"))?;
-        Ok(leases
-            .into_iter()
-            .map(|l| Lease {
-                renew_secret: l.renew_secret,
-                cancel_secret: l.cancel_secret,
-                expires_at: l.expires_at,
-            })
-            .collect())
+        Ok(leases.into_iter().map(node_lease).collect())
     }
+}
+
+// Between tahoe-api's types and the node's: one conversion for loaded and
+// linked plugins alike.
+
+/// The node's error for a plugin's error of `kind`.
+fn plugin_error(
+    kind: tahoe_api::ErrorKind,
+    plugin: PluginKind,
+    name: &str,
+    message: &str,
+) -> Error {
+    use tahoe_api::ErrorKind as A;
+    let kind = match kind {
+        A::NotFound => ErrorKind::NotFound,
+        A::AlreadyExists => ErrorKind::AlreadyExists,
+        A::Corrupt => ErrorKind::Corrupt,
+        A::InvalidInput => ErrorKind::InvalidInput,
+        A::NoSpace => ErrorKind::NoSpace,
+        A::Io => ErrorKind::Io,
+        A::ConfigInvalid => ErrorKind::ConfigInvalid,
+        A::Unavailable => ErrorKind::Unavailable,
+        A::Internal => ErrorKind::Internal,
+    };
+    Error::new(kind, format!("{plugin} plugin `{name}`: {message}"))
 }
 
 fn share_kind(kind: ShareKind) -> tahoe_api::ShareKind {
     match kind {
         ShareKind::Immutable => tahoe_api::ShareKind::Immutable,
         ShareKind::Mutable => tahoe_api::ShareKind::Mutable,
+    }
+}
+
+/// A plugin's listing, sorted by share number; what is wrong with it when
+/// a share is listed twice.
+fn listing(infos: Vec<tahoe_api::ShareInfo>) -> std::result::Result<Vec<ShareInfo>, &'static str> {
+    let mut out: Vec<ShareInfo> = infos
+        .into_iter()
+        .map(|i| ShareInfo {
+            shnum: i.shnum,
+            size: i.size,
+            kind: match i.kind {
+                tahoe_api::ShareKind::Immutable => ShareKind::Immutable,
+                tahoe_api::ShareKind::Mutable => ShareKind::Mutable,
+            },
+        })
+        .collect();
+    out.sort_by_key(|i| i.shnum);
+    if out.windows(2).any(|w| w[0].shnum == w[1].shnum) {
+        return Err("a share listed twice");
+    }
+    Ok(out)
+}
+
+fn api_tests(tests: &[TestVector]) -> Vec<tahoe_api::TestVector> {
+    tests
+        .iter()
+        .map(|t| tahoe_api::TestVector {
+            offset: t.offset,
+            length: t.length,
+            expected: t.expected.to_vec(),
+        })
+        .collect()
+}
+
+fn api_writes(writes: &[WriteVector]) -> Vec<tahoe_api::WriteVector> {
+    writes
+        .iter()
+        .map(|w| tahoe_api::WriteVector {
+            offset: w.offset,
+            data: w.data.to_vec(),
+        })
+        .collect()
+}
+
+fn api_lease(l: &Lease) -> tahoe_api::Lease {
+    tahoe_api::Lease {
+        renew_secret: l.renew_secret,
+        cancel_secret: l.cancel_secret,
+        expires_at: l.expires_at,
+    }
+}
+
+fn node_lease(l: tahoe_api::Lease) -> Lease {
+    Lease {
+        renew_secret: l.renew_secret,
+        cancel_secret: l.cancel_secret,
+        expires_at: l.expires_at,
     }
 }
 
