@@ -949,8 +949,11 @@ fn web_bench(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<
 /// (`[plugins] load`), ten others through the same code compiled in
 /// (`examples/static-backend`, `tahoe_core::loader::linked`). Uploads and
 /// downloads through `tahoe put` / `tahoe get` on each grid in turns, the
-/// other grid frozen (SIGSTOP); medians of five.
+/// other grid frozen (SIGSTOP), each grid first in every other run;
+/// medians of seven, and the ABI's cost as the median of the runs' paired
+/// ratios (linked-in rate / loaded rate - 1).
 fn plugin_bench(root: &Path, sizes: &[u64]) {
+    const RUNS: u64 = 7;
     let lib =
         tahoe_core::testing::built_library("tahoe-example-dirstore", "tahoe_example_dirstore");
     let linked_exe = tahoe_core::testing::built(
@@ -971,18 +974,21 @@ fn plugin_bench(root: &Path, sizes: &[u64]) {
         .map(|(_, n)| n.0.iter().map(Child::id).collect())
         .collect();
     println!(
-        "dirstore through the plugin ABI vs linked in: two grids of 10 storage nodes (processes, TLS on 127.0.0.1), tahoe put/get, 3-of-10, the other grid frozen, median of 5"
+        "dirstore through the plugin ABI vs linked in: two grids of 10 storage nodes (processes, TLS on 127.0.0.1), tahoe put/get, 3-of-10, the other grid frozen, median of 7"
     );
     println!(
-        "| size | upload loaded | upload linked in | ABI cost | download loaded | download linked in | ABI cost |"
+        "| size | upload loaded | upload linked in | ABI cost (paired) | download loaded | download linked in | ABI cost (paired) |"
     );
     println!("|---|---|---|---|---|---|---|");
     for &size in sizes {
         let mut rates = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
-        for run in 0..5 {
+        for run in 0..RUNS {
             let file = root.join("input");
             write_random_file(&file, size, (size * 1000 + run) * 100_000);
-            for (g, (gateway, _)) in grids.iter().enumerate() {
+            // Each grid goes first in every other run.
+            let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+            for g in order {
+                let gateway = &grids[g].0;
                 signal_all(&pids[1 - g], libc::SIGSTOP);
                 let gw = gateway.to_str().unwrap();
                 let (t, _, _, cap) = timed(&["put", "--basedir", gw, file.to_str().unwrap()]);
@@ -993,7 +999,12 @@ fn plugin_bench(root: &Path, sizes: &[u64]) {
             }
         }
         let m = |g: usize, op: usize| median(rates[g][op].clone());
-        let cost = |op: usize| (m(1, op) / m(0, op) - 1.0) * 100.0;
+        // Paired by run (the two grids measured back to back), so a slow
+        // spell of the machine shows in both sides of one ratio.
+        let cost = |op: usize| {
+            let r = rates[0][op].iter().zip(&rates[1][op]);
+            (median(r.map(|(l, n)| n / l).collect()) - 1.0) * 100.0
+        };
         println!(
             "| {size} MiB | {:.1} MB/s | {:.1} MB/s | {:+.1}% | {:.1} MB/s | {:.1} MB/s | {:+.1}% |",
             m(0, 0),
@@ -1002,6 +1013,20 @@ fn plugin_bench(root: &Path, sizes: &[u64]) {
             m(0, 1),
             m(1, 1),
             cost(1)
+        );
+        let runs = |g: usize, op: usize| {
+            rates[g][op]
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "|   runs | {} | {} | | {} | {} | |",
+            runs(0, 0),
+            runs(1, 0),
+            runs(0, 1),
+            runs(1, 1)
         );
     }
     // Both grids stored through dirstore, in its own layout.

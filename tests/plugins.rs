@@ -96,14 +96,52 @@ fn the_example_backend_linked_in_passes_the_suite_too() {
     assert!(register_storage::<DirStore>(&mut r).is_err());
 }
 
+/// `examples/static-backend`, the `tahoe` binary with `dirstore` compiled
+/// in: it lists the backend among its built-ins and takes `backend =
+/// "dirstore"` with no `[plugins] load`; loading the library as well is
+/// refused as a clash, naming the file.
+#[test]
+fn the_static_backend_example_offers_dirstore_built_in() {
+    let exe = tahoe_core::testing::built(
+        &["-p", "tahoe", "--example", "static-backend"],
+        "examples/static-backend",
+    );
+    let list = Command::new(&exe).arg("plugins").output().unwrap();
+    let out = String::from_utf8_lossy(&list.stdout);
+    assert!(out.contains("  dirstore "), "{out}");
+    assert!(out.contains("  fs "), "{out}");
+    let o = check_config_with(&exe, "[storage]\nbackend = \"dirstore\"\n", &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("storage:   dirstore"), "{out}");
+    assert!(!out.contains("loaded:"), "{out}");
+    let lib = dirstore();
+    let o = check_config_with(
+        &exe,
+        &format!("[storage]\nbackend = \"dirstore\"\n\n{}", load(&lib)),
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(lib.to_str().unwrap()) && err.contains("cannot be registered"),
+        "{err}"
+    );
+}
+
 /// `tahoe plugins --config BASEDIR` on a base directory whose tahoe.toml
 /// is `toml`, with `env`.
 fn check_config(toml: &str, env: &[(&str, &str)]) -> Output {
+    check_config_with(Path::new(EXE), toml, env)
+}
+
+/// [`check_config`] with the program `exe`.
+fn check_config_with(exe: &Path, toml: &str, env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     // The memory transport: no node key needed to check a config.
     let toml = format!("{toml}\n[transport]\nname = \"memory\"\n");
     std::fs::write(dir.path().join("tahoe.toml"), toml).unwrap();
-    let mut cmd = Command::new(EXE);
+    let mut cmd = Command::new(exe);
     cmd.args(["plugins", "--config", dir.path().to_str().unwrap()]);
     for (k, v) in env {
         cmd.env(k, v);
