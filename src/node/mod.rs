@@ -23,7 +23,7 @@ use tahoe_core::immutable::KeyMode;
 use tahoe_core::immutable::client::ImmutableClient;
 use tahoe_core::immutable::download::{DownloadReport, Downloader};
 use tahoe_core::immutable::source::Source;
-use tahoe_core::immutable::upload::{CHK_CIPHER, Uploader};
+use tahoe_core::immutable::upload::{CHK_CIPHER, KeyHasher, PrecomputedKey, Uploader};
 use tahoe_core::mutable::MutableFormat;
 use tahoe_core::mutable::file::MutableClient;
 use tahoe_core::mutable::keys::{KeyPool, SigningKey};
@@ -681,17 +681,29 @@ impl Session {
         Ok(self.broker.servers().await)
     }
 
+    /// How this node uploads immutable files.
+    fn uploader(&self) -> Result<Uploader> {
+        Ok(Uploader {
+            codec: self.sel.codec.clone(),
+            cipher: self.sel.cipher.clone(),
+            max_segment_size: self.cfg.encoding.max_segment_size,
+            key_mode: KeyMode::Convergent(convergence_secret(self.cfg.basedir())?),
+        })
+    }
+
+    /// A hasher for the convergent key of an immutable file of `size`
+    /// bytes, fed as the bytes arrive, for [`Self::put_with`]; `None` for
+    /// files that need no key (LIT).
+    pub fn key_hasher(&self, size: u64) -> Result<Option<KeyHasher>> {
+        Ok(self.uploader()?.key_hasher(size)?)
+    }
+
     /// An immutable-file client over the servers known now.
     pub async fn immutable_client(&self) -> Result<ImmutableClient> {
         let e = &self.cfg.encoding;
         Ok(ImmutableClient {
             servers: self.servers(usize::from(e.n)).await?,
-            uploader: Uploader {
-                codec: self.sel.codec.clone(),
-                cipher: self.sel.cipher.clone(),
-                max_segment_size: e.max_segment_size,
-                key_mode: KeyMode::Convergent(convergence_secret(self.cfg.basedir())?),
-            },
+            uploader: self.uploader()?,
             downloader: Downloader {
                 codecs: self.codec_provider(),
                 // A CHK cap fixes its cipher, whatever [cipher] says.
@@ -704,9 +716,20 @@ impl Session {
 
     /// Upload and return the cap.
     pub async fn put(&self, source: Arc<dyn Source>) -> Result<Cap> {
+        self.put_with(source, None).await
+    }
+
+    /// [`Self::put`], with the convergent key from a [`Self::key_hasher`]
+    /// fed exactly the bytes of `source`, which the caller owns and does
+    /// not change (see `Uploader::upload_with`).
+    pub async fn put_with(
+        &self,
+        source: Arc<dyn Source>,
+        key: Option<PrecomputedKey>,
+    ) -> Result<Cap> {
         let client = self.immutable_client().await?;
         let reachable = client.servers.len();
-        client.put(source).await.map_err(|err| {
+        client.put_with(source, key).await.map_err(|err| {
             let known = self.broker.known().len();
             anyhow::Error::new(err).context(format!(
                 "{known} storage server(s) known, {reachable} reachable"

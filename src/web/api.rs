@@ -41,8 +41,16 @@ impl Gateway {
         t
     }
 
-    async fn spool_body(&self, body: Body, op: &Tracked) -> Result<Spooled> {
-        form::spool(&self.spool, body.into_data_stream(), &op.0).await
+    /// Spool a request body; for an `immutable` upload whose length is
+    /// known in advance (Content-Length), hash its convergent key on the
+    /// way, so the upload reads the spooled file once instead of twice.
+    async fn spool_body(&self, body: Body, op: &Tracked, immutable: bool) -> Result<Spooled> {
+        use axum::body::HttpBody as _;
+        let key = match body.size_hint().exact() {
+            Some(len) if immutable => self.session.key_hasher(len)?,
+            _ => None,
+        };
+        form::spool(&self.spool, body.into_data_stream(), &op.0, key).await
     }
 
     /// Upload a spooled file as `format` (immutable when `None`); its cap.
@@ -56,7 +64,7 @@ impl Gateway {
         let r = async {
             let source = Arc::new(FileSource::open(&data.path)?);
             Ok(match format {
-                None => self.session.put(source).await?,
+                None => self.session.put_with(source, data.key).await?,
                 Some(f) => {
                     let client = self.session.mutable_client(self.keys.clone()).await?;
                     Cap::SskWrite(client.create(f, source).await?)
@@ -163,8 +171,9 @@ pub async fn route(gw: &Arc<Gateway>, req: Request, mut args: Args) -> Result<Re
     match (method, target) {
         (Method::PUT, None) => {
             let op = gw.begin(OpKind::Upload, "(PUT /uri)", None);
-            let data = gw.spool_body(body, &op).await?;
-            let cap = gw.store(&data, args.mutable_format()?, &op).await?;
+            let format = args.mutable_format()?;
+            let data = gw.spool_body(body, &op, format.is_none()).await?;
+            let cap = gw.store(&data, format, &op).await?;
             Ok(kind(text(StatusCode::OK, cap.to_string()), ReqKind::Upload))
         }
         (Method::POST, None) => post_unlinked(gw, &args, body, files).await,
@@ -580,7 +589,7 @@ async fn put(
         return match root {
             Cap::SskWrite(w) => {
                 let op = gw.begin(OpKind::Upload, "(PUT /uri/FILECAP)", None);
-                let data = gw.spool_body(body, &op).await?;
+                let data = gw.spool_body(body, &op, false).await?;
                 gw.overwrite(&w, &data, &op).await?;
                 Ok(kind(
                     text(StatusCode::OK, Cap::SskWrite(w).to_string()),
@@ -605,7 +614,10 @@ async fn put(
         }
         "" => {
             let op = gw.begin(OpKind::Upload, name, None);
-            let data = gw.spool_body(body, &op).await?;
+            // Immutable unless a mutable format is asked for (or a mutable
+            // file is there to overwrite: the key is then not used).
+            let immutable = args.mutable_format()?.is_none();
+            let data = gw.spool_body(body, &op, immutable).await?;
             let (shown, created) = place(gw, dirs, &dir, name, &data, args, &op).await?;
             Ok(kind(text(created_or_ok(created), shown), ReqKind::Upload))
         }

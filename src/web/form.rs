@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tahoe_core::dirnode::Replace;
+use tahoe_core::immutable::upload::{KeyHasher, PrecomputedKey};
 use tahoe_core::mutable::MutableFormat;
 use tokio::io::AsyncWriteExt;
 
@@ -118,6 +119,9 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>> {
 pub struct Spooled {
     pub path: PathBuf,
     pub len: u64,
+    /// Its convergent key, hashed as it arrived (when asked for and its
+    /// length was known in advance).
+    pub key: Option<PrecomputedKey>,
 }
 
 impl Drop for Spooled {
@@ -127,28 +131,35 @@ impl Drop for Spooled {
 }
 
 /// Write a stream of chunks to a new file in `dir`, counting them into
-/// `op`. A stream that fails (a client gone, a body cut short) leaves no
-/// file behind.
+/// `op` and feeding them to `key` (an immutable upload's convergent key,
+/// so that the upload need not read the file twice). A stream that fails
+/// (a client gone, a body cut short) leaves no file behind.
 pub async fn spool<E: std::fmt::Display>(
     dir: &Path,
     mut stream: impl Stream<Item = std::result::Result<Bytes, E>> + Unpin,
     op: &Op,
+    mut key: Option<KeyHasher>,
 ) -> Result<Spooled> {
     let mut r = [0u8; 8];
     getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("random: {e}"))?;
     let mut spooled = Spooled {
         path: dir.join(format!("upload-{:016x}.tmp", u64::from_le_bytes(r))),
         len: 0,
+        key: None,
     };
     let file = tokio::fs::File::create(&spooled.path).await?;
     let mut f = tokio::io::BufWriter::with_capacity(256 << 10, file);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| bad(format!("reading the upload: {e}")))?;
+        if let Some(k) = key.as_mut() {
+            k.update(&chunk);
+        }
         f.write_all(&chunk).await?;
         spooled.len += chunk.len() as u64;
         op.add(chunk.len() as u64);
     }
     f.flush().await?;
+    spooled.key = key.and_then(KeyHasher::finish);
     Ok(spooled)
 }
 
@@ -198,7 +209,7 @@ pub async fn multipart(
                     return Err(bad(format!("more than {MAX_FILES} files in one form")));
                 }
                 let tracked = begin(&filename);
-                let data = spool(dir, &mut field, &tracked.0).await?;
+                let data = spool(dir, &mut field, &tracked.0, None).await?;
                 files.push((FormFile { filename, data }, tracked));
             }
             None => {

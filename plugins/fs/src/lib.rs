@@ -187,10 +187,31 @@ pub struct FsBackend {
     inner: Arc<Inner>,
 }
 
+/// Run file work `f`, which blocks (opens, fsyncs, renames), on tokio's
+/// blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("blocking file task failed: {e}")))?
+}
+
+/// Run `f`, a read or a write of data that is mostly a page-cache copy,
+/// in place on the calling worker thread when the runtime is
+/// multi-threaded (a node's): tokio first hands the worker's other tasks
+/// to another thread (`block_in_place`). This saves the two context
+/// switches of a hop to the blocking pool on the data path, where they
+/// were most of a storage node's CPU after the copies themselves. Work that
+/// fsyncs or changes directories (create, seal, leases, mutable writes)
+/// still goes to the pool: it can take milliseconds on a disk, and in
+/// place it would hold up the other requests of the caller's connection,
+/// which are driven by the same task. On a current-thread runtime, where
+/// running in place is not allowed, `f` goes to the pool too.
+async fn in_place<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        return tokio::task::block_in_place(f);
+    }
+    blocking(f).await
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -526,7 +547,7 @@ impl PendingShare for Pending {
             .clone()
             .ok_or_else(|| Error::internal("write after seal"))?;
         let tmp = self.tmp.clone();
-        blocking(move || {
+        in_place(move || {
             file.write_all_at(&data, offset)
                 .map_err(|e| io_err("write", &tmp, e))
         })
@@ -715,7 +736,7 @@ impl StorageBackend for FsBackend {
         }
         let b = self.clone();
         let si = *si;
-        blocking(move || {
+        in_place(move || {
             let path = b.share_path(&si, shnum, kind);
             let file = match File::open(&path) {
                 Ok(f) => f,
@@ -736,7 +757,7 @@ impl StorageBackend for FsBackend {
 
     async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>> {
         let dir = self.si_dir(si);
-        blocking(move || {
+        in_place(move || {
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) if e.kind() == IoKind::NotFound => return Ok(Vec::new()),

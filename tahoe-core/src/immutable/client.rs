@@ -12,7 +12,7 @@ use crate::immutable::download::{DownloadReport, Downloader};
 use crate::immutable::placement::HappySink;
 use crate::immutable::sink::{NullSink, ServerRef};
 use crate::immutable::source::Source;
-use crate::immutable::upload::Uploader;
+use crate::immutable::upload::{PrecomputedKey, Uploader};
 use crate::secrets::ClientSecret;
 
 /// Uploads and downloads immutable files over `servers`.
@@ -35,13 +35,23 @@ impl ImmutableClient {
     /// Upload `source`; its cap (LIT for files of at most 55 bytes, which
     /// touch no server).
     pub async fn put(&self, source: Arc<dyn Source>) -> Result<Cap> {
+        self.put_with(source, None).await
+    }
+
+    /// [`Self::put`] with a key computed as the bytes went by (see
+    /// [`Uploader::upload_with`]).
+    pub async fn put_with(
+        &self,
+        source: Arc<dyn Source>,
+        key: Option<PrecomputedKey>,
+    ) -> Result<Cap> {
         let params = self.uploader.codec.params();
         let (k, n) = (params.k() as u16, params.n() as u16);
         if source.size() <= LIT_THRESHOLD {
             return self.uploader.upload(source, &NullSink { n }).await;
         }
         let sink = HappySink::new(self.servers.clone(), k, self.happy, n, self.secret.clone());
-        self.uploader.upload(source, &sink).await
+        self.uploader.upload_with(source, key, &sink).await
     }
 
     /// Write bytes `range` of the file `cap` (CHK or LIT) to `out`.

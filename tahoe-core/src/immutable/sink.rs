@@ -1,9 +1,10 @@
 //! Where an upload's shares go.
 //!
 //! The upload pipeline produces, for every share, the same sequence of
-//! writes at the same offsets (header, one block per segment, the tail), so
-//! a sink receives one call per offset carrying a piece for each share and
-//! may write them concurrently. The grid's sink
+//! writes at the same offsets (the header with the first block, one block
+//! per segment, the last block with the tail), so a sink receives one call
+//! per offset carrying a piece for each share and may write them
+//! concurrently. The grid's sink
 //! ([`crate::immutable::placement::HappySink`]) places shares on storage
 //! servers; [`NullSink`] drops them (computing a cap without a grid).
 

@@ -5,8 +5,10 @@
 //! pass 2: read → encrypt → whole-ciphertext hash       (one thread, in order)
 //!              → segment hash, pad, encode, hash blocks (worker threads,
 //!                                                      several segments)
-//!              → write blocks to the sink              (async, in order)
-//! end:    trees, UEB, cap → write share tails → seal
+//!              → write blocks to the sink              (async, in order;
+//!                                                      the header with the
+//!                                                      first, the last held)
+//! end:    trees, UEB, cap → write the last blocks and the share tails → seal
 //! ```
 //!
 //! The stages are connected by bounded queues, so at most a handful of
@@ -66,7 +68,69 @@ fn window() -> usize {
         + 1
 }
 
+/// The convergent key of a file, computed by a caller that sees the bytes
+/// before the upload reads them (a gateway spooling a request body), so
+/// that the upload needs no first pass over the file. Made by
+/// [`Uploader::key_hasher`] for a file of a known size.
+pub struct KeyHasher {
+    hasher: TaggedHasher,
+    size: u64,
+    seen: u64,
+}
+
+impl KeyHasher {
+    /// Feed the next bytes of the file.
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+        self.seen += data.len() as u64;
+    }
+
+    /// The key, or `None` when the bytes fed were not as many as the size
+    /// the hasher was made for (the key would be another file's).
+    pub fn finish(self) -> Option<PrecomputedKey> {
+        (self.seen == self.size).then(|| {
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&self.hasher.finalize()[..16]);
+            PrecomputedKey {
+                key,
+                size: self.size,
+            }
+        })
+    }
+}
+
+/// A convergent key from a [`KeyHasher`], for [`Uploader::upload_with`].
+#[derive(Clone, Copy)]
+pub struct PrecomputedKey {
+    key: [u8; 16],
+    size: u64,
+}
+
+impl std::fmt::Debug for PrecomputedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrecomputedKey(<key>, {} bytes)", self.size)
+    }
+}
+
 impl Uploader {
+    /// A hasher computing the convergent key of a file of `size` bytes as
+    /// its bytes go by; `None` when this uploader's keys are random or the
+    /// file would be a LIT cap.
+    pub fn key_hasher(&self, size: u64) -> Result<Option<KeyHasher>> {
+        let KeyMode::Convergent(secret) = &self.key_mode else {
+            return Ok(None);
+        };
+        if size <= LIT_THRESHOLD {
+            return Ok(None);
+        }
+        let plan = SharePlan::new(size, self.max_segment_size, self.codec.as_ref())?;
+        Ok(Some(KeyHasher {
+            hasher: convergence_hasher(plan.k, plan.n, plan.seg.segment_size, secret),
+            size,
+            seen: 0,
+        }))
+    }
+
     /// The encryption key for `source` under this uploader's key mode.
     pub async fn key_for(&self, source: Arc<dyn Source>, plan: &SharePlan) -> Result<[u8; 16]> {
         let mut key = [0u8; 16];
@@ -99,6 +163,21 @@ impl Uploader {
     /// Upload `source` through `sink` and return its cap. Files of up to
     /// 55 bytes become LIT caps and never reach the sink.
     pub async fn upload(&self, source: Arc<dyn Source>, sink: &dyn ShareSink) -> Result<Cap> {
+        self.upload_with(source, None, sink).await
+    }
+
+    /// [`Self::upload`], with the convergent key computed as the file's
+    /// bytes went by (`key`, from [`Self::key_hasher`] of this uploader,
+    /// for a file of this size; otherwise ignored). The caller vouches that
+    /// `source` holds exactly the bytes hashed and does not change (its own
+    /// spool file): the upload neither reads the file for the key nor
+    /// checks the key against the bytes again.
+    pub async fn upload_with(
+        &self,
+        source: Arc<dyn Source>,
+        key: Option<PrecomputedKey>,
+        sink: &dyn ShareSink,
+    ) -> Result<Cap> {
         let size = source.size();
         if size <= LIT_THRESHOLD {
             let mut data = vec![0u8; size as usize];
@@ -107,10 +186,18 @@ impl Uploader {
         }
         check_chk_cipher(self.cipher.as_ref())?;
         let plan = SharePlan::new(size, self.max_segment_size, self.codec.as_ref())?;
-        let key = self.key_for(source.clone(), &plan).await?;
+        let known =
+            key.filter(|k| k.size == size && matches!(self.key_mode, KeyMode::Convergent(_)));
+        let (key, recheck) = match known {
+            Some(k) => (k.key, false),
+            None => (self.key_for(source.clone(), &plan).await?, true),
+        };
         let si = StorageIndex(storage_index(&key));
         let to_write = sink.start(&si, plan.share_size).await?;
-        match self.push(source, &plan, key, &to_write, sink).await {
+        match self
+            .push(source, &plan, key, recheck, &to_write, sink)
+            .await
+        {
             Ok((cap, ueb)) => {
                 sink.finish(&ueb).await?;
                 Ok(Cap::Chk(cap))
@@ -127,12 +214,16 @@ impl Uploader {
         source: Arc<dyn Source>,
         plan: &SharePlan,
         key: [u8; 16],
+        recheck: bool,
         to_write: &[ShareNum],
         sink: &dyn ShareSink,
     ) -> Result<(crate::cap::ChkCap, Vec<u8>)> {
-        let header = Bytes::from(plan.layout.header());
-        sink.write(0, to_write.iter().map(|&s| (s, header.clone())).collect())
-            .await?;
+        // The header goes out with the first segment's blocks, and the last
+        // segment's blocks with the tails (each is contiguous with the
+        // other): a one-segment file takes one write per share, not three.
+        let header = plan.layout.header();
+        let last = plan.seg.num_segments - 1;
+        let mut held: Option<Vec<Vec<u8>>> = None;
 
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(2);
         let reader = {
@@ -142,13 +233,13 @@ impl Uploader {
             // changed in between is refused instead of stored under a key
             // that does not match its contents.
             let mut again = match &self.key_mode {
-                KeyMode::Convergent(secret) => Some(convergence_hasher(
+                KeyMode::Convergent(secret) if recheck => Some(convergence_hasher(
                     plan.k,
                     plan.n,
                     plan.seg.segment_size,
                     secret,
                 )),
-                KeyMode::Random => None,
+                _ => None,
             };
             tokio::task::spawn_blocking(move || -> Result<Hash> {
                 let mut whole = TaggedHasher::new(tags::CIPHERTEXT);
@@ -226,15 +317,17 @@ impl Uploader {
                 let Some(seg) = next else { break };
                 let seg = seg.map_err(join_error)??;
                 collector.add(&seg)?;
-                let offset = plan.block_offset(seg.index);
-                let mut blocks: Vec<Option<Vec<u8>>> = seg.blocks.into_iter().map(Some).collect();
-                let pieces = to_write
-                    .iter()
-                    .filter_map(|&s| {
-                        Some((s, Bytes::from(blocks.get_mut(usize::from(s))?.take()?)))
-                    })
-                    .collect();
-                writing.push(sink.write(offset, pieces));
+                if seg.index == last {
+                    held = Some(seg.blocks);
+                    continue;
+                }
+                let (offset, blocks) = if seg.index == 0 {
+                    let b = seg.blocks.iter().map(|b| [&header[..], b].concat());
+                    (0, b.collect())
+                } else {
+                    (plan.block_offset(seg.index), seg.blocks)
+                };
+                writing.push(sink.write(offset, pieces(to_write, blocks)));
                 while writing.len() >= WRITES_IN_FLIGHT {
                     if let Some(w) = writing.next().await {
                         w?;
@@ -253,14 +346,28 @@ impl Uploader {
         let crypttext_hash = crypttext_hash?;
 
         let finished = collector.finish(key, crypttext_hash)?;
-        let mut tails: Vec<Option<Vec<u8>>> = finished.tails.into_iter().map(Some).collect();
-        let pieces = to_write
+        let blocks = held.ok_or_else(|| Error::internal("no last segment"))?;
+        let (offset, head) = match last {
+            0 => (0, &header[..]),
+            _ => (plan.block_offset(last), &[][..]),
+        };
+        let ends = blocks
             .iter()
-            .filter_map(|&s| Some((s, Bytes::from(tails.get_mut(usize::from(s))?.take()?))))
+            .zip(&finished.tails)
+            .map(|(block, tail)| [head, block, tail].concat())
             .collect();
-        sink.write(plan.layout.plaintext_hash_tree, pieces).await?;
+        sink.write(offset, pieces(to_write, ends)).await?;
         Ok((finished.cap, finished.ueb))
     }
+}
+
+/// The pieces of the shares to write, out of one piece per share.
+fn pieces(to_write: &[ShareNum], all: Vec<Vec<u8>>) -> Vec<(ShareNum, Bytes)> {
+    let mut all: Vec<Option<Vec<u8>>> = all.into_iter().map(Some).collect();
+    to_write
+        .iter()
+        .filter_map(|&s| Some((s, Bytes::from(all.get_mut(usize::from(s))?.take()?))))
+        .collect()
 }
 
 /// The cipher URI:CHK files are encrypted with: Tahoe's format fixes
