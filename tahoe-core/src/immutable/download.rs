@@ -8,9 +8,10 @@
 //!    from them is a copy: each share's block hash tree must be internally
 //!    consistent and its root must hash up, through the share's hash chain,
 //!    to the UEB's share root.
-//! 4. For each segment wanted, fetch the k blocks at once, check each
-//!    against its share's tree, decode, check the ciphertext against the
-//!    ciphertext tree, decrypt, write. Several segments are in flight so
+//! 4. For each segment wanted, fetch the k blocks at once, decode, check
+//!    the ciphertext against the ciphertext tree, decrypt, write; only when
+//!    that check fails are the blocks checked against their shares' trees,
+//!    to find the share to blame. Several segments are in flight so
 //!    network waits and CPU work overlap.
 //!
 //! A share that fails any check is dropped, reported (server and share
@@ -571,9 +572,8 @@ async fn fill(ctx: &Context, set: &Mutex<ShareSet>) -> Result<Vec<Arc<OpenShare>
 }
 
 /// Check each fetched block of segment `seg` against its share's block
-/// hash tree, all of them side by side on a blocking thread (hashing is the
-/// bulk of a download's CPU). A block that fails becomes a `Corrupt` error
-/// in its place.
+/// hash tree, all of them side by side on a blocking thread. A block that
+/// fails becomes a `Corrupt` error in its place.
 async fn verify_blocks(
     active: &[Arc<OpenShare>],
     seg: u64,
@@ -602,7 +602,17 @@ async fn verify_blocks(
     .map_err(|e| Error::internal(format!("block check task failed: {e}")))
 }
 
-/// Fetch, verify, decode, check and decrypt one segment.
+/// Fetch, decode, check and decrypt one segment.
+///
+/// The decoded ciphertext is checked against the ciphertext hash tree,
+/// whose root the UEB (and so the cap) vouches for: when it matches, the
+/// segment is authentic whatever the blocks were, and checking each block
+/// against its share's tree as well would only hash the same bytes twice.
+/// When it does not match (or a block did not come), the blocks are
+/// checked against their shares' trees to find the share to blame, which
+/// is dropped and replaced before the segment is fetched again. Blocks
+/// that all pass their trees yet decode to ciphertext the tree refuses
+/// mean the file was encoded inconsistently: an error, never bytes out.
 async fn fetch_segment(
     ctx: &Arc<Context>,
     set: &Mutex<ShareSet>,
@@ -612,40 +622,61 @@ async fn fetch_segment(
 ) -> Result<(u64, Vec<u8>)> {
     let plan = &ctx.plan;
     let (offset_in_data, len) = (seg * plan.block_size, plan.block_len(seg));
-    let blocks = loop {
+    loop {
         let active = fill(ctx, set).await?;
         let reads = active.iter().map(|s| async move {
             let off = s.layout.data + offset_in_data;
             read_exact(&s.cand, ctx.si, off, len).await
         });
-        let results = verify_blocks(&active, seg, join_all(reads).await).await?;
-        let mut good = BTreeMap::new();
-        let mut failed = Vec::new();
-        for (s, r) in active.iter().zip(results) {
-            match r {
-                Ok(d) => {
-                    good.insert(s.cand.shnum, d);
-                }
-                Err(e) => failed.push((s.clone(), e)),
+        let fetched = join_all(reads).await;
+        let mut mismatch = None;
+        if fetched.iter().all(Result::is_ok) {
+            let blocks: BTreeMap<ShareNum, Bytes> = active
+                .iter()
+                .zip(&fetched)
+                .filter_map(|(s, r)| Some((s.cand.shnum, r.as_ref().ok()?.clone())))
+                .collect();
+            match decode_segment(ctx, cipher.clone(), key, seg, blocks).await? {
+                Ok(plain) => return Ok((seg, plain)),
+                Err(e) => mismatch = Some(e),
             }
         }
-        if failed.is_empty() && good.len() == active.len() {
-            break good;
+        let results = verify_blocks(&active, seg, fetched).await?;
+        let failed: Vec<(Arc<OpenShare>, Error)> = active
+            .iter()
+            .zip(results)
+            .filter_map(|(s, r)| r.err().map(|e| (s.clone(), e)))
+            .collect();
+        if failed.is_empty() {
+            return Err(mismatch.unwrap_or_else(|| {
+                Error::internal(format!("segment {seg}: no block failed, yet none decoded"))
+            }));
         }
-        {
-            let mut s = set.lock().await;
-            for (share, e) in &failed {
-                if let Some(pos) = s.active.iter().position(|a| Arc::ptr_eq(a, share)) {
-                    s.active.remove(pos);
-                    s.bad.push(bad_share(&share.cand, e));
-                }
+        let mut s = set.lock().await;
+        for (share, e) in &failed {
+            if let Some(pos) = s.active.iter().position(|a| Arc::ptr_eq(a, share)) {
+                s.active.remove(pos);
+                s.bad.push(bad_share(&share.cand, e));
             }
         }
-    };
-    let ctx2 = ctx.clone();
-    let padded = plan.padded_segment_len(seg) as usize;
-    let range = plan.seg.segment_range(seg);
-    let plain = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+    }
+}
+
+/// Decode segment `seg` from `blocks`, check its ciphertext against the
+/// ciphertext hash tree and decrypt it, on a blocking thread. The inner
+/// error says why the blocks gave no verified segment (they decode to
+/// ciphertext the tree refuses, or do not decode).
+async fn decode_segment(
+    ctx: &Arc<Context>,
+    cipher: Arc<dyn Cipher>,
+    key: [u8; 16],
+    seg: u64,
+    blocks: BTreeMap<ShareNum, Bytes>,
+) -> Result<std::result::Result<Vec<u8>, Error>> {
+    let ctx = ctx.clone();
+    let padded = ctx.plan.padded_segment_len(seg) as usize;
+    let range = ctx.plan.seg.segment_range(seg);
+    tokio::task::spawn_blocking(move || -> Result<std::result::Result<Vec<u8>, Error>> {
         let given: Vec<Block<'_>> = blocks
             .iter()
             .map(|(&i, d)| Block {
@@ -653,21 +684,23 @@ async fn fetch_segment(
                 data: d,
             })
             .collect();
-        let mut data = ctx2.codec.decode(&given, padded)?;
+        let mut data = match ctx.codec.decode(&given, padded) {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(e)),
+        };
         data.truncate((range.end - range.start) as usize);
-        let leaf = ctx2.crypttext_tree[ctx2.crypttext_tree.len() / 2 + seg as usize];
+        let leaf = ctx.crypttext_tree[ctx.crypttext_tree.len() / 2 + seg as usize];
         if tagged_hash(tags::CIPHERTEXT_SEGMENT, &data) != leaf {
-            return Err(Error::corrupt(format!(
+            return Ok(Err(Error::corrupt(format!(
                 "segment {seg} fails its ciphertext hash after decoding"
-            )));
+            ))));
         }
         // Verified: only now does it become plaintext.
         cipher.apply_keystream(&key, range.start, &mut data)?;
-        Ok(data)
+        Ok(Ok(data))
     })
     .await
-    .map_err(|e| Error::internal(format!("decode task failed: {e}")))??;
-    Ok((seg, plain))
+    .map_err(|e| Error::internal(format!("decode task failed: {e}")))?
 }
 
 /// Tell servers about corrupt shares (best effort, in the background).
