@@ -14,10 +14,12 @@ use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use std::io::Write;
+use std::sync::Arc;
+use tahoe_core::blocking::in_place;
 use tahoe_core::dirnode::Replace;
 use tahoe_core::immutable::upload::{KeyHasher, PrecomputedKey};
 use tahoe_core::mutable::MutableFormat;
-use tokio::io::AsyncWriteExt;
 
 use super::bad;
 use super::ops::Op;
@@ -147,18 +149,33 @@ pub async fn spool<E: std::fmt::Display>(
         len: 0,
         key: None,
     };
-    let file = tokio::fs::File::create(&spooled.path).await?;
-    let mut f = tokio::io::BufWriter::with_capacity(256 << 10, file);
+    // Writes of 256 KiB, each a page-cache copy done in place on the
+    // worker (no hop to the blocking pool per write).
+    const BATCH: usize = 256 << 10;
+    let path = spooled.path.clone();
+    let file = Arc::new(in_place(move || Ok(std::fs::File::create(&path)?)).await?);
+    let mut batch = Vec::with_capacity(BATCH);
+    let write = |batch: Vec<u8>| {
+        let file = file.clone();
+        in_place(move || {
+            (&*file).write_all(&batch)?;
+            Ok(batch)
+        })
+    };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| bad(format!("reading the upload: {e}")))?;
         if let Some(k) = key.as_mut() {
             k.update(&chunk);
         }
-        f.write_all(&chunk).await?;
+        batch.extend_from_slice(&chunk);
         spooled.len += chunk.len() as u64;
         op.add(chunk.len() as u64);
+        if batch.len() >= BATCH {
+            batch = write(batch).await?;
+            batch.clear();
+        }
     }
-    f.flush().await?;
+    write(batch).await?;
     spooled.key = key.and_then(KeyHasher::finish);
     Ok(spooled)
 }

@@ -12,6 +12,7 @@
 //! suite in its own tests with one function call.
 
 pub mod base32;
+pub mod blocking;
 pub mod cap;
 pub mod cipher;
 pub mod codec;

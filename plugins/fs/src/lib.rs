@@ -187,32 +187,12 @@ pub struct FsBackend {
     inner: Arc<Inner>,
 }
 
-/// Run file work `f`, which blocks (opens, fsyncs, renames), on tokio's
-/// blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("blocking file task failed: {e}")))?
-}
-
-/// Run `f`, a read or a write of data that is mostly a page-cache copy,
-/// in place on the calling worker thread when the runtime is
-/// multi-threaded (a node's): tokio first hands the worker's other tasks
-/// to another thread (`block_in_place`). This saves the two context
-/// switches of a hop to the blocking pool on the data path, where they
-/// were most of a storage node's CPU after the copies themselves. Work that
-/// fsyncs or changes directories (create, seal, leases, mutable writes)
-/// still goes to the pool: it can take milliseconds on a disk, and in
-/// place it would hold up the other requests of the caller's connection,
-/// which are driven by the same task. On a current-thread runtime, where
-/// running in place is not allowed, `f` goes to the pool too.
-async fn in_place<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        return tokio::task::block_in_place(f);
-    }
-    blocking(f).await
-}
+// File work goes through `tahoe_core::blocking`: data reads, writes and
+// listings `in_place`, everything that fsyncs or changes directories
+// (create, seal, leases, mutable writes) `on_pool`, since on a disk it can
+// take milliseconds and in place it would hold up the other requests of
+// the caller's connection, which are driven by the same task.
+use tahoe_core::blocking::{in_place, on_pool};
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::from(e).context(format!("{what} {}", path.display()))
@@ -563,7 +543,7 @@ impl PendingShare for Pending {
         let (si, shnum, size, tmp) = (self.si, self.shnum, self.size, self.tmp.clone());
         let _guard = backend.stripe(&si, Some(shnum)).lock().await;
         let b = backend.clone();
-        blocking(move || {
+        on_pool(move || {
             let result = (|| {
                 file.set_len(size)
                     .map_err(|e| io_err("set length of", &tmp, e))?;
@@ -598,7 +578,7 @@ impl PendingShare for Pending {
     async fn abort(mut self: Box<Self>) -> Result<()> {
         if self.file.take().is_some() {
             let tmp = self.tmp.clone();
-            blocking(move || match fs::remove_file(&tmp) {
+            on_pool(move || match fs::remove_file(&tmp) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == IoKind::NotFound => Ok(()),
                 Err(e) => Err(io_err("remove", &tmp, e)),
@@ -689,7 +669,7 @@ impl StorageBackend for FsBackend {
         let si = *si;
         let tmp = self.temp_path();
         let t = tmp.clone();
-        let (file, reservation) = blocking(move || {
+        let (file, reservation) = on_pool(move || {
             for kind in [ShareKind::Immutable, ShareKind::Mutable] {
                 if b.share_path(&si, shnum, kind).exists() {
                     return Err(Error::already_exists(format!(
@@ -732,7 +712,7 @@ impl StorageBackend for FsBackend {
             let _guard = self.stripe(si, Some(shnum)).lock().await;
             let b = self.clone();
             let si = *si;
-            blocking(move || b.replay_journal(&si, shnum)).await?;
+            on_pool(move || b.replay_journal(&si, shnum)).await?;
         }
         let b = self.clone();
         let si = *si;
@@ -802,7 +782,7 @@ impl StorageBackend for FsBackend {
         };
         let b = self.clone();
         let si = *si;
-        blocking(move || {
+        on_pool(move || {
             let _ = fs::remove_file(b.journal_path(&si, shnum));
             for kind in [ShareKind::Immutable, ShareKind::Mutable] {
                 let path = b.share_path(&si, shnum, kind);
@@ -822,7 +802,7 @@ impl StorageBackend for FsBackend {
 
     async fn remaining_capacity(&self) -> Result<Option<u64>> {
         let b = self.clone();
-        blocking(move || b.free_space().map(Some)).await
+        on_pool(move || b.free_space().map(Some)).await
     }
 
     async fn test_and_write(
@@ -837,7 +817,7 @@ impl StorageBackend for FsBackend {
         let b = self.clone();
         let si = *si;
         let (tests, writes) = (tests.to_vec(), writes.to_vec());
-        blocking(move || {
+        on_pool(move || {
             if b.share_path(&si, shnum, ShareKind::Immutable).exists() {
                 return Err(Error::already_exists(format!(
                     "share {shnum} of {si} is immutable"
@@ -880,7 +860,7 @@ impl StorageBackend for FsBackend {
         let b = self.clone();
         let si = *si;
         let lease = lease.clone();
-        blocking(move || {
+        on_pool(move || {
             let path = b.si_dir(&si).join(LEASES);
             let mut leases = read_leases(&path)?;
             if !merge_lease(&mut leases, &lease) {
@@ -893,7 +873,7 @@ impl StorageBackend for FsBackend {
 
     async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>> {
         let path = self.si_dir(si).join(LEASES);
-        blocking(move || read_leases(&path)).await
+        on_pool(move || read_leases(&path)).await
     }
 }
 

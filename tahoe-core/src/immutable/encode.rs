@@ -8,7 +8,7 @@
 use crate::cap::ChkCap;
 use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::hash::{Hash, tagged_hashes, tags};
+use crate::hash::{Hash, block_hashes};
 use crate::hashtree::HashTree;
 use crate::immutable::plan::SharePlan;
 use crate::layout::pack_share_hashes;
@@ -26,12 +26,15 @@ pub struct EncodedSegment {
     pub block_hashes: Vec<Hash>,
 }
 
-/// Hash, pad and erasure-code one segment of ciphertext.
+/// Pad and erasure-code one segment of ciphertext, whose hash
+/// (`crypttext_hash`, tagged as a ciphertext segment) the caller computed
+/// as it read the segment, and hash the blocks.
 pub fn encode_segment(
     plan: &SharePlan,
     codec: &dyn Codec,
     index: u64,
     mut crypttext: Vec<u8>,
+    crypttext_hash: Hash,
 ) -> Result<EncodedSegment> {
     let unpadded = crypttext.len();
     let padded = plan.padded_segment_len(index) as usize;
@@ -47,17 +50,9 @@ pub fn encode_segment(
             codec.name()
         )));
     }
-    // The segment hash and the N block hashes are independent streams:
-    // hash them side by side.
-    let items: Vec<(&[u8], &[u8])> =
-        std::iter::once((tags::CIPHERTEXT_SEGMENT, &crypttext[..unpadded]))
-            .chain(blocks.iter().map(|b| (tags::BLOCK, &b[..])))
-            .collect();
-    let mut digests = tagged_hashes(&items).into_iter();
-    let crypttext_hash = digests
-        .next()
-        .ok_or_else(|| Error::internal("no segment hash"))?;
-    let block_hashes = digests.collect();
+    // The N block hashes are independent streams of one length: hash them
+    // side by side.
+    let block_hashes = block_hashes(&blocks.iter().map(|b| &b[..]).collect::<Vec<_>>());
     Ok(EncodedSegment {
         index,
         crypttext_hash,

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! pass 1 (convergent keys only): read → hash          → key
-//! pass 2: read → encrypt → whole-ciphertext hash       (one thread, in order)
-//!              → segment hash, pad, encode, hash blocks (worker threads,
+//! pass 2: read → encrypt → whole-ciphertext and segment (one thread, in order)
+//!              hashes, side by side
+//!              → pad, encode, hash blocks              (worker threads,
 //!                                                      several segments)
 //!              → write blocks to the sink              (async, in order;
 //!                                                      the header with the
@@ -225,7 +226,7 @@ impl Uploader {
         let last = plan.seg.num_segments - 1;
         let mut held: Option<Vec<Vec<u8>>> = None;
 
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(2);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>, Hash)>(2);
         let reader = {
             let (plan, cipher) = (plan.clone(), self.cipher.clone());
             // A convergent key is a hash of the plaintext read in the first
@@ -248,19 +249,29 @@ impl Uploader {
                     let r = plan.seg.segment_range(i);
                     let mut buf = vec![0u8; (r.end - r.start) as usize];
                     source.read_at(r.start, &mut buf)?;
+                    // The whole-file and this segment's ciphertext hashes
+                    // (and the plaintext's again, when rechecked) are
+                    // streams of one length: hashed side by side.
+                    let mut segment = TaggedHasher::new(tags::CIPHERTEXT_SEGMENT);
                     match again.as_mut() {
                         Some(h) => {
                             plain.clear();
                             plain.extend_from_slice(&buf);
                             cipher.apply_keystream(&key, r.start, &mut buf)?;
-                            TaggedHasher::update_many(&mut [h, &mut whole], &[&plain, &buf]);
+                            TaggedHasher::update_many(
+                                &mut [h, &mut whole, &mut segment],
+                                &[&plain, &buf, &buf],
+                            );
                         }
                         None => {
                             cipher.apply_keystream(&key, r.start, &mut buf)?;
-                            whole.update(&buf);
+                            TaggedHasher::update_many(
+                                &mut [&mut whole, &mut segment],
+                                &[&buf, &buf],
+                            );
                         }
                     }
-                    if tx.blocking_send((i, buf)).is_err() {
+                    if tx.blocking_send((i, buf, segment.finalize())).is_err() {
                         return Err(Error::internal("upload stopped"));
                     }
                 }
@@ -290,10 +301,10 @@ impl Uploader {
                 let next = async {
                     while !input_done && inflight.len() < window {
                         match rx.recv().await {
-                            Some((i, crypttext)) => {
+                            Some((i, crypttext, hash)) => {
                                 let (plan, codec) = (plan.clone(), self.codec.clone());
                                 inflight.push_back(tokio::task::spawn_blocking(move || {
-                                    encode_segment(&plan, codec.as_ref(), i, crypttext)
+                                    encode_segment(&plan, codec.as_ref(), i, crypttext, hash)
                                 }));
                             }
                             None => input_done = true,
