@@ -352,30 +352,73 @@ async fn get(
     }
 }
 
-/// Counts the bytes written through it into an operation.
-struct Counting<W> {
-    inner: W,
+/// The download's side of a response body: each write becomes one chunk
+/// of the body (a copy of at most `CHUNK` bytes), sent through a channel of
+/// a few chunks, so memory stays bounded and the body goes out in the
+/// segment-sized pieces the downloader writes rather than in the small
+/// reads of a pipe. Bytes sent are counted on the operation. When the
+/// client goes away the channel closes and the next write fails, which
+/// stops the download.
+struct BodyWriter {
+    tx: tokio_util::sync::PollSender<std::io::Result<bytes::Bytes>>,
     op: Arc<Op>,
 }
 
-impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<W> {
+impl BodyWriter {
+    /// Chunks held between the downloader and the connection.
+    const DEPTH: usize = 4;
+    /// The largest chunk one write makes.
+    const CHUNK: usize = 1 << 20;
+
+    /// A writer and the body it feeds.
+    fn new(op: Arc<Op>) -> (Self, Body) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(Self::DEPTH);
+        let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+        let tx = tokio_util::sync::PollSender::new(tx);
+        (Self { tx, op }, body)
+    }
+
+    /// End the body with an error, so the client sees the response cut
+    /// off rather than ending early as if complete.
+    async fn fail(mut self, e: &anyhow::Error) {
+        let msg = format!("{e:#}");
+        let _ = futures::future::poll_fn(|cx| self.tx.poll_reserve(cx)).await;
+        let _ = self.tx.send_item(Err(std::io::Error::other(msg)));
+    }
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+}
+
+impl AsyncWrite for BodyWriter {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &r {
-            this.op.add(*n as u64);
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
         }
-        r
+        match this.tx.poll_reserve(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(closed())),
+            Poll::Ready(Ok(())) => {}
+        }
+        let n = buf.len().min(Self::CHUNK);
+        this.tx
+            .send_item(Ok(bytes::Bytes::copy_from_slice(&buf[..n])))
+            .map_err(|_| closed())?;
+        this.op.add(n as u64);
+        Poll::Ready(Ok(n))
     }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        // The body ends when the writer is dropped.
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -408,11 +451,7 @@ async fn download(
         name.unwrap_or("(a cap)"),
         Some(end - start),
     );
-    let (reader, writer) = tokio::io::duplex(256 << 10);
-    let mut writer = Counting {
-        inner: writer,
-        op: op.0.clone(),
-    };
+    let (mut writer, body) = BodyWriter::new(op.0.clone());
     let gw2 = gw.clone();
     tokio::spawn(async move {
         let r: Result<()> = async {
@@ -434,7 +473,6 @@ async fn download(
                         .await?;
                 }
             }
-            writer.shutdown().await?;
             Ok(())
         }
         .await;
@@ -447,10 +485,10 @@ async fn download(
                 // The response has started: the client sees it cut short.
                 tracing::warn!("a download failed part way: {e:#}");
                 op.failed(&e);
+                writer.fail(&e).await;
             }
         }
     });
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     let mime = if args.flag("save") {
