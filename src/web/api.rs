@@ -377,14 +377,6 @@ impl BodyWriter {
         let tx = tokio_util::sync::PollSender::new(tx);
         (Self { tx, op }, body)
     }
-
-    /// End the body with an error, so the client sees the response cut
-    /// off rather than ending early as if complete.
-    async fn fail(mut self, e: &anyhow::Error) {
-        let msg = format!("{e:#}");
-        let _ = futures::future::poll_fn(|cx| self.tx.poll_reserve(cx)).await;
-        let _ = self.tx.send_item(Err(std::io::Error::other(msg)));
-    }
 }
 
 fn closed() -> std::io::Error {
@@ -482,10 +474,11 @@ async fn download(
                 gw2.stats.downloaded(end - start);
             }
             Err(e) => {
-                // The response has started: the client sees it cut short.
+                // The response has started: dropping the writer ends the
+                // body short of its Content-Length, which hyper answers by
+                // closing the connection, so the client sees it cut short.
                 tracing::warn!("a download failed part way: {e:#}");
                 op.failed(&e);
-                writer.fail(&e).await;
             }
         }
     });
