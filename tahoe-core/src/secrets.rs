@@ -117,9 +117,15 @@ impl ClientSecret {
         }
     }
 
+    /// The node-wide secret under `tag` (Tahoe hashes the tag with the
+    /// secret as the hash's tag: `my_renewal_secret_hash` and the like).
+    fn client(&self, tag: &[u8]) -> Secret {
+        tagged_hash(&self.0, tag)
+    }
+
     /// The per-file secrets for storage index `si`.
     pub fn for_file(&self, si: &StorageIndex) -> FileSecrets {
-        let client = |tag: &[u8]| tagged_hash(&self.0, tag);
+        let client = |tag: &[u8]| self.client(tag);
         FileSecrets {
             renew: tagged_pair_hash(tags::FILE_RENEWAL, &client(tags::CLIENT_RENEWAL), &si.0),
             cancel: tagged_pair_hash(tags::FILE_CANCEL, &client(tags::CLIENT_CANCEL), &si.0),
@@ -172,8 +178,13 @@ impl FileSecrets {
 /// write key: only write-cap holders can make it, and each server gets its
 /// own.
 pub fn write_enabler(write_key: &[u8], server_id: &str) -> Secret {
-    let master = tagged_hash(tags::WRITE_ENABLER_MASTER, write_key);
+    let master = write_enabler_master(write_key);
     tagged_pair_hash(tags::WRITE_ENABLER, &master, server_id.as_bytes())
+}
+
+/// A write key's write-enabler master, the same at every server.
+fn write_enabler_master(write_key: &[u8]) -> Secret {
+    tagged_hash(tags::WRITE_ENABLER_MASTER, write_key)
 }
 
 #[cfg(test)]
@@ -200,20 +211,106 @@ mod tests {
         assert_ne!(write_enabler(b"k", "one"), write_enabler(b"j", "one"));
     }
 
+    /// Values computed by Tahoe-LAFS 1.20's own `allmydata.util.hashutil`
+    /// (`scripts/gen_tahoe_lease_secrets.py`); nothing expected is
+    /// computed here.
+    const TAHOE: &str = include_str!("../../tests/data/tahoe-lease-secrets.json");
+
+    fn tahoe() -> serde_json::Value {
+        let doc: serde_json::Value = serde_json::from_str(TAHOE).expect("fixture JSON");
+        assert_eq!(doc["tahoe_version"], "1.20.0");
+        doc
+    }
+
+    fn field<'a>(case: &'a serde_json::Value, name: &str) -> &'a str {
+        case[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("fixture field {name} missing in {case}"))
+    }
+
+    fn from_hex(hex: &str) -> Vec<u8> {
+        assert_eq!(hex.len() % 2, 0, "odd-length hex {hex}");
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    fn to_hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The cases of list `name`, checked to be as many as the file says and
+    /// not none.
+    fn cases<'a>(doc: &'a serde_json::Value, name: &str, count: &str) -> &'a [serde_json::Value] {
+        let cases = doc[name].as_array().expect("case list");
+        assert!(!cases.is_empty(), "no {name} in the fixture");
+        assert_eq!(Some(cases.len() as u64), doc[count].as_u64(), "{count}");
+        cases
+    }
+
+    /// The peer id string, whose UTF-8 bytes are the ones Tahoe was given.
+    fn peer_id(case: &serde_json::Value) -> &str {
+        let id = field(case, "peer_id");
+        assert_eq!(id.as_bytes(), from_hex(field(case, "peer_id_hex")));
+        id
+    }
+
     #[test]
-    fn lease_secrets_follow_tahoe() {
-        // Tahoe: client secret = tagged_hash(secret, CLIENT_TAG) (the
-        // secret is the tag), file = tagged_pair_hash(FILE_TAG, client, si),
-        // bucket = tagged_pair_hash(BUCKET_TAG, file, peerid).
-        let secret = [3u8; 32];
-        let si = StorageIndex([4; 16]);
-        let client = tagged_hash(&secret, tags::CLIENT_RENEWAL);
-        let file = tagged_pair_hash(tags::FILE_RENEWAL, &client, &si.0);
-        let bucket = tagged_pair_hash(tags::BUCKET_RENEWAL, &file, b"peer");
-        let ours = ClientSecret::from_bytes(secret)
-            .for_file(&si)
-            .for_server("peer");
-        assert_eq!(ours.renew, bucket);
+    fn lease_secrets_match_tahoe() {
+        let doc = tahoe();
+        let cases = cases(&doc, "lease_cases", "num_lease_cases");
+        let mut checked = 0;
+        for case in cases {
+            let secret: [u8; 32] = from_hex(field(case, "client_secret"))
+                .try_into()
+                .expect("32-byte secret");
+            let si = StorageIndex(
+                from_hex(field(case, "storage_index"))
+                    .try_into()
+                    .expect("16-byte storage index"),
+            );
+            let peer = peer_id(case);
+            let client = ClientSecret::from_bytes(secret);
+            let file = client.for_file(&si);
+            let server = file.for_server(peer);
+            let ours = [
+                ("client_renewal_secret", client.client(tags::CLIENT_RENEWAL)),
+                ("client_cancel_secret", client.client(tags::CLIENT_CANCEL)),
+                ("file_renewal_secret", file.renew),
+                ("file_cancel_secret", file.cancel),
+                ("bucket_renewal_secret", server.renew),
+                ("bucket_cancel_secret", server.cancel),
+            ];
+            for (name, value) in ours {
+                assert_eq!(to_hex(&value), field(case, name), "{name} of {case}");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, cases.len());
+    }
+
+    #[test]
+    fn write_enablers_match_tahoe() {
+        let doc = tahoe();
+        let cases = cases(&doc, "write_enabler_cases", "num_write_enabler_cases");
+        let mut checked = 0;
+        for case in cases {
+            let key = from_hex(field(case, "write_key"));
+            let peer = peer_id(case);
+            assert_eq!(
+                to_hex(&write_enabler_master(&key)),
+                field(case, "write_enabler_master"),
+                "write_enabler_master of {case}"
+            );
+            assert_eq!(
+                to_hex(&write_enabler(&key, peer)),
+                field(case, "write_enabler"),
+                "write_enabler of {case}"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, cases.len());
     }
 
     #[test]
