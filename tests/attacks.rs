@@ -1,10 +1,12 @@
 //! The test plays a hostile peer against real nodes over tarpc-tcp (TLS
-//! over TCP on 127.0.0.1): it closes other servers' buckets with the
-//! secrets it was sent, asks the queen in without the grid secret, forges
-//! identities, floods the queen, allocates buckets it never writes, writes
-//! slots beyond capacity, reads slots for their write enablers and holds
-//! idle connections up to the cap. Each attack must fail while the honest
-//! node keeps serving.
+//! over TCP on 127.0.0.1, the attacker often from 127.0.0.2): it closes
+//! other servers' buckets with the secrets it was sent, asks the queen in
+//! without the grid secret, forges identities, floods the queen, allocates
+//! buckets it never writes over several connections, writes slots beyond
+//! capacity, reads slots for their write enablers, holds idle connections
+//! up to the cap, and pipelines calls on many connections without ever
+//! reading an answer. Each attack must fail while the honest node keeps
+//! serving.
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
@@ -12,7 +14,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -125,7 +126,8 @@ async fn the_queen_refuses_strangers_and_forgers_and_outlasts_a_flood() {
     let dir = tempfile::tempdir().unwrap();
     let qdir = dir.path().join("queen");
     let url = create_queen(&qdir);
-    let _queen = Node::start(&qdir, &[]);
+    // One member may announce 600 servers here (64 by default).
+    let _queen = Node::start(&qdir, &[("TAHOE_QUEEN__MAX_SERVERS_PER_MEMBER", "600")]);
     let peer = attacker().connect(&url.address).await.unwrap();
     let q = peer.queen;
     // Without the grid secret: nothing.
@@ -146,19 +148,28 @@ async fn the_queen_refuses_strangers_and_forgers_and_outlasts_a_flood() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
-    // A flood of valid identities: the queen takes them and still answers,
-    // in pages of bounded size.
+    // A flood of valid identities: the queen takes what one member may
+    // announce, refuses the rest, and still answers, in pages of bounded
+    // size.
     let flood = 700;
     let keys: Vec<NodeKey> = (0..flood).map(|_| NodeKey::generate().unwrap()).collect();
+    let (mut taken, mut refused) = (0, 0);
     for chunk in keys.chunks(50) {
         let calls = chunk.iter().map(|k| {
             let a = announcement(k, format!("tahoe+tcp://{}@127.0.0.1:9", k.node_id()));
             q.announce(url.secret, a)
         });
         for r in futures::future::join_all(calls).await {
-            r.unwrap();
+            match r {
+                Ok(()) => taken += 1,
+                Err(e) => {
+                    assert_eq!(e.kind(), ErrorKind::NoSpace, "{e}");
+                    refused += 1;
+                }
+            }
         }
     }
+    assert_eq!((taken, refused), (600, 100));
     let (mut cursor, mut seen, mut pages) = (0, 0, 0);
     loop {
         let t = Instant::now();
@@ -176,7 +187,7 @@ async fn the_queen_refuses_strangers_and_forgers_and_outlasts_a_flood() {
             break;
         }
     }
-    assert_eq!(seen, flood);
+    assert_eq!(seen, 600);
     assert!(pages >= 3, "{pages} pages");
 }
 
@@ -223,20 +234,49 @@ async fn a_storage_node_holds_its_budgets_against_a_hostile_peer() {
         cancel_secret: [secret; 32],
         upload_secret: [secret; 32],
     };
-    // Buckets allocated and never written: one connection gets its budget
-    // only, and loses them when it goes.
-    {
-        let hog = t.connect(&addr).await.unwrap();
-        let r = hog.storage.allocate_buckets(alloc(1)).await.unwrap();
-        assert_eq!(r.allocated.len(), 8, "{r:?}");
-    }
+    // Buckets allocated and never written: a peer gets its budget, and no
+    // more for opening another connection.
+    let from_elsewhere = TarpcTcp::new(
+        Identity::ephemeral().unwrap(),
+        TarpcTcpConfig {
+            connect_from: ATTACKER_IP.to_string(),
+            ..TarpcTcpConfig::default()
+        },
+    );
+    let hog = from_elsewhere.connect(&addr).await.unwrap();
+    let r = hog.storage.allocate_buckets(alloc(1)).await.unwrap();
+    assert_eq!(r.allocated, (0..8).collect::<Vec<_>>(), "{r:?}");
+    let hog2 = from_elsewhere.connect(&addr).await.unwrap();
+    let mut elsewhere = alloc(1);
+    elsewhere.storage_index = StorageIndex([9; 16]);
+    let r = hog2.storage.allocate_buckets(elsewhere).await.unwrap();
+    assert!(
+        r.allocated.is_empty(),
+        "a second connection doubled the peer's budget: {r:?}"
+    );
+    // Another peer has a budget of its own: the shares the hog left.
     let honest = t.connect(&addr).await.unwrap();
+    let r = honest.storage.allocate_buckets(alloc(2)).await.unwrap();
+    assert_eq!(r.allocated, (8..16).collect::<Vec<_>>(), "{r:?}");
+    // The hog's buckets are aborted when its connections close: share 0
+    // comes free (the honest peer gives back what it holds meanwhile, so
+    // its own budget never stands in the way).
+    drop((hog, hog2));
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut held = r.allocated;
     loop {
+        for shnum in held.drain(..) {
+            honest
+                .storage
+                .abort_bucket(si, shnum, [2; 32])
+                .await
+                .unwrap();
+        }
         let r = honest.storage.allocate_buckets(alloc(2)).await.unwrap();
         if r.allocated.first() == Some(&0) {
-            break; // the hog's share 0 was aborted when it left
+            break;
         }
+        held = r.allocated;
         assert!(
             Instant::now() < deadline,
             "the hog's buckets were never aborted"
@@ -309,13 +349,22 @@ async fn a_storage_node_holds_its_budgets_against_a_hostile_peer() {
 }
 
 /// A storage server that, handed an allocation, tries to close the same
-/// buckets on every other server with the secrets it was given.
+/// buckets on every other server with the secrets it was given. It strikes
+/// at its first write, when every server has allocated its buckets (the
+/// uploader writes only once all have answered) and none has closed them
+/// (it closes only after every write).
 struct BucketCloser {
     inner: StorageServer,
     others: Vec<Arc<dyn StorageService>>,
-    refused: AtomicUsize,
-    tried: AtomicUsize,
+    /// The storage index and upload secret this server was sent.
+    sent: std::sync::Mutex<Option<(StorageIndex, Secret)>>,
+    /// Each close tried.
+    outcomes: tokio::sync::Mutex<Vec<Outcome>>,
 }
+
+/// One close an attacker tried: at which other server, which share, and
+/// how it ended.
+type Outcome = (usize, ShareNum, std::result::Result<(), ErrorKind>);
 
 #[async_trait]
 impl StorageService for BucketCloser {
@@ -323,23 +372,8 @@ impl StorageService for BucketCloser {
         self.inner.version().await
     }
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        let r = self.inner.allocate_buckets(req.clone()).await?;
-        // The others have answered their allocations by now (the uploader
-        // waits for every answer before writing): strike.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        for other in &self.others {
-            for shnum in 0..10 {
-                self.tried.fetch_add(1, Ordering::SeqCst);
-                if other
-                    .close_bucket(req.storage_index, shnum, req.upload_secret)
-                    .await
-                    .is_err()
-                {
-                    self.refused.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        }
-        Ok(r)
+        *self.sent.lock().unwrap() = Some((req.storage_index, req.upload_secret));
+        self.inner.allocate_buckets(req).await
     }
     async fn write_bucket(
         &self,
@@ -349,6 +383,17 @@ impl StorageService for BucketCloser {
         offset: u64,
         data: Bytes,
     ) -> Result<()> {
+        let mut outcomes = self.outcomes.lock().await;
+        let sent = *self.sent.lock().unwrap();
+        if let (true, Some((si, secret))) = (outcomes.is_empty(), sent) {
+            for (i, other) in self.others.iter().enumerate() {
+                for shnum in 0..10 {
+                    let r = other.close_bucket(si, shnum, secret).await;
+                    outcomes.push((i, shnum, r.map_err(|e| e.kind())));
+                }
+            }
+        }
+        drop(outcomes);
         self.inner.write_bucket(si, shnum, s, offset, data).await
     }
     async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
@@ -439,9 +484,9 @@ async fn a_server_cannot_use_its_secrets_at_other_servers() {
     }
     let closer = Arc::new(BucketCloser {
         inner: StorageServer::new(Arc::new(MemoryBackend::new(None)), ServerConfig::default()),
-        others: honest,
-        refused: AtomicUsize::new(0),
-        tried: AtomicUsize::new(0),
+        others: honest.clone(),
+        sent: std::sync::Mutex::new(None),
+        outcomes: tokio::sync::Mutex::new(Vec::new()),
     });
     let l = serve(closer.clone()).await;
     refs.push(server_ref(
@@ -481,18 +526,28 @@ async fn a_server_cannot_use_its_secrets_at_other_servers() {
         )
         .await
         .unwrap();
-    assert!(
-        closer.tried.load(Ordering::SeqCst) > 0,
-        "the attack never ran"
-    );
-    assert_eq!(
-        closer.refused.load(Ordering::SeqCst),
-        closer.tried.load(Ordering::SeqCst),
-        "another server accepted a secret it was never given"
-    );
     let tahoe_core::cap::Cap::Chk(chk) = cap else {
         panic!("not a CHK cap")
     };
+    // Every close of a bucket another server was uploading was refused for
+    // the secret (not for want of a bucket), and no other close found one.
+    let outcomes = closer.outcomes.lock().await;
+    assert_eq!(outcomes.len(), 40, "the attack never ran");
+    let mut denied = 0;
+    for (i, other) in honest.iter().enumerate() {
+        let holds = other.list_buckets(chk.storage_index()).await.unwrap();
+        for (at, shnum, r) in outcomes.iter().filter(|o| o.0 == i) {
+            let expected = if holds.contains_key(shnum) {
+                denied += 1;
+                Err(ErrorKind::PermissionDenied)
+            } else {
+                Err(ErrorKind::NotFound)
+            };
+            assert_eq!(*r, expected, "closing share {shnum} at server {at}");
+        }
+    }
+    assert!(denied >= 4, "only {denied} of the attacks met a bucket");
+    drop(outcomes);
     let downloader = tahoe_core::immutable::download::Downloader {
         codecs: Arc::new(move |name: &str, params| {
             registry.codec(
@@ -515,4 +570,174 @@ async fn a_server_cannot_use_its_secrets_at_other_servers() {
         .await
         .unwrap();
     assert!(back == data, "the file did not survive the attack");
+}
+
+/// Where the attacker connects from: another loopback address, so that
+/// budgets charged to its address are not the honest nodes' (127.0.0.1).
+const ATTACKER_IP: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+fn append_config(dir: &Path, text: &str) {
+    let config = dir.join("tahoe.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str(text);
+    std::fs::write(&config, toml).unwrap();
+}
+
+/// `tahoe put` of `file` through `client`: its cap and how long it took.
+fn timed_put(client: &Path, file: &Path) -> (String, Duration) {
+    let t = Instant::now();
+    let out = Command::new(EXE)
+        .args(["put", "--basedir", client.to_str().unwrap()])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "tahoe put: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        took,
+    )
+}
+
+/// Whether a fresh connection's cheapest calls to the storage node at
+/// `storage` and the queen at `queen` are answered within a second.
+async fn answers_at_once(storage: &str, queen: &QueenAddress) {
+    let honest = TarpcTcp::new(Identity::ephemeral().unwrap(), TarpcTcpConfig::default());
+    for (what, address) in [("queen", queen.address.as_str()), ("storage node", storage)] {
+        let t = Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(1), async {
+            let peer = honest.connect(address).await?;
+            if what == "queen" {
+                peer.queen
+                    .poll_announcements(queen.secret, 0, 0)
+                    .await
+                    .map(|_| ())
+            } else {
+                peer.storage.version().await.map(|_| ())
+            }
+        })
+        .await;
+        assert!(
+            matches!(r, Ok(Ok(()))),
+            "the {what} did not answer a fresh connection within 1 s: {r:?} after {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_that_never_read_their_answers_silence_nobody() {
+    use tahoe_transport_tarpc_tcp::testing::{Flood, Flooder};
+    let dir = tempfile::tempdir().unwrap();
+    let qdir = dir.path().join("queen");
+    let url = create_queen(&qdir);
+    let _queen = Node::start(&qdir, &[]);
+    let mut storage = Vec::new();
+    for i in 0..2 {
+        let s = dir.path().join(format!("storage{i}"));
+        run(&[
+            "create-client",
+            "--basedir",
+            s.to_str().unwrap(),
+            "--introducer",
+            &url.to_string(),
+        ]);
+        storage.push(Node::start(&s, &[]));
+    }
+    // A client whose uploads need both storage nodes (one share on each).
+    let client = dir.path().join("client");
+    run(&[
+        "create-client",
+        "--basedir",
+        client.to_str().unwrap(),
+        "--introducer",
+        &url.to_string(),
+        "--no-storage",
+    ]);
+    append_config(&client, "\n[encoding]\nk = 1\nhappy = 2\nn = 2\n");
+    // A file whose shares the attacker will ask for, 1 MiB a call.
+    let big = dir.path().join("big");
+    std::fs::write(&big, pseudo_random_bytes(1, 4 << 20)).unwrap();
+    let (cap, _) = timed_put(&client, &big);
+    let small = |n: u64| {
+        let p = dir.path().join(format!("small{n}"));
+        std::fs::write(&p, pseudo_random_bytes(100 + n, 300_000)).unwrap();
+        p
+    };
+    let usual = (0..3)
+        .map(|n| timed_put(&client, &small(n)).1)
+        .min()
+        .unwrap();
+    let tahoe_core::cap::Cap::Chk(chk) = cap.parse().unwrap() else {
+        panic!("{cap} is not a CHK cap")
+    };
+    let si = chk.storage_index();
+    let target = storage[0].address();
+    let shares = attacker()
+        .connect(&target)
+        .await
+        .unwrap()
+        .storage
+        .list_buckets(si)
+        .await
+        .unwrap();
+    let (&shnum, _) = shares.iter().next().expect("a share on the first node");
+
+    // The attack: sixteen connections to each of the storage node and the
+    // queen, pipelining calls and reading no answer.
+    let mut floods = Vec::new();
+    for (address, call, count) in [
+        (
+            target.clone(),
+            Flood::ReadBucket {
+                si,
+                shnum,
+                len: 1 << 20,
+            },
+            400,
+        ),
+        (
+            url.address.clone(),
+            Flood::PollAnnouncements { grid: [0; 32] },
+            100_000,
+        ),
+    ] {
+        for _ in 0..16 {
+            let (address, call) = (address.clone(), call.clone());
+            floods.push(tokio::spawn(async move {
+                let mut f = Flooder::connect(&address, Some(ATTACKER_IP)).await.unwrap();
+                let sent = f.send(&call, count, Duration::from_secs(20)).await;
+                (f, sent)
+            }));
+        }
+    }
+    let mut held = Vec::new();
+    for f in floods {
+        let (f, sent) = f.await.unwrap();
+        eprintln!("a flooder sent {sent} calls");
+        held.push(f);
+    }
+    // With the attacker still connected: the nodes answer others at once,
+    // and uploads go at their usual speed.
+    answers_at_once(&target, &url).await;
+    let during = timed_put(&client, &small(10)).1;
+    // And once it has gone.
+    drop(held);
+    answers_at_once(&target, &url).await;
+    let after = timed_put(&client, &small(11)).1;
+    let bound = usual * 3 + Duration::from_secs(1);
+    assert!(
+        during < bound && after < bound,
+        "uploads took {during:?} under attack and {after:?} after it, against {usual:?} before"
+    );
+    let peak = tahoe_core::testing::proc_status_kib(&storage[0].child.id().to_string(), "VmHWM:");
+    assert!(
+        peak > 0 && peak < 256 << 10,
+        "the attacked storage node peaked at {peak} KiB"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tahoe_core::ErrorKind;
-use tahoe_core::protocol::{AllocateRequest, SlotSecrets, SlotWrite, StorageService};
+use tahoe_core::protocol::{AllocateRequest, Caller, SlotSecrets, SlotWrite, StorageService};
 use tahoe_core::server::{ServerConfig, StorageServer};
 use tahoe_core::storage::{StorageIndex, TestVector, WriteVector};
 use tahoe_storage_memory::MemoryBackend;
@@ -651,19 +651,34 @@ async fn pending_buckets_expire_are_taken_over_and_have_budgets() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert_eq!(s.allocate_buckets(other).await.unwrap().allocated, vec![0]);
-    // Sessions: a budget of two pending buckets, aborted when dropped.
-    let conn = s.session();
+    // Sessions: a peer's budget of two pending buckets, over all of its
+    // connections; a connection's buckets are aborted when it closes.
+    let mallory = Caller("10.0.0.66".into());
+    let conn = s.session(&mallory);
     let mut r = req(vec![1, 2, 3], 4);
     r.storage_index = StorageIndex([5; 16]);
     assert_eq!(
         conn.allocate_buckets(r).await.unwrap().allocated,
         vec![1, 2]
     );
-    assert_eq!(s.pending_uploads(), 3);
+    let mut r = req(vec![1], 4);
+    r.storage_index = StorageIndex([6; 16]);
+    assert!(
+        s.session(&mallory)
+            .allocate_buckets(r.clone())
+            .await
+            .unwrap()
+            .allocated
+            .is_empty(),
+        "a second connection of the same peer has no budget of its own"
+    );
+    let honest = s.session(&Caller("10.0.0.1".into()));
+    assert_eq!(honest.allocate_buckets(r).await.unwrap().allocated, vec![1]);
+    assert_eq!(s.pending_uploads(), 4);
     drop(conn);
     assert_eq!(
         s.pending_uploads(),
-        1,
+        2,
         "a closed connection's buckets are aborted"
     );
     // A budget of pending bytes too.
@@ -674,13 +689,37 @@ async fn pending_buckets_expire_are_taken_over_and_have_budgets() {
         },
         None,
     );
-    let conn = s.session();
+    let conn = s.session(&mallory);
     assert_eq!(
         conn.allocate_buckets(req(vec![0, 1], 6))
             .await
             .unwrap()
             .allocated,
         vec![0]
+    );
+}
+
+#[tokio::test]
+async fn one_peer_never_holds_more_than_half_the_free_space_pending() {
+    // 100 bytes free: a peer's pending shares stay within half of what is
+    // free for it, whatever max_pending_bytes says, so another peer
+    // always finds room.
+    let s = server(ServerConfig::default(), Some(100));
+    let hog = s.session(&Caller("10.0.0.66".into()));
+    let mut r = req((0..10).collect(), 20);
+    r.storage_index = StorageIndex([7; 16]);
+    assert_eq!(
+        hog.allocate_buckets(r.clone()).await.unwrap().allocated,
+        vec![0, 1],
+        "40 of the 100 bytes; a third share would make 60"
+    );
+    let other = s.session(&Caller("10.0.0.1".into()));
+    r.upload_secret = [8; 32];
+    r.storage_index = StorageIndex([8; 16]);
+    assert_eq!(
+        other.allocate_buckets(r).await.unwrap().allocated,
+        vec![0],
+        "60 bytes free: 20 of them, not 40"
     );
 }
 

@@ -66,9 +66,6 @@ pub const STATUS_FILE: &str = "status.json";
 /// Known storage servers, kept across restarts.
 pub const SERVERS_FILE: &str = "servers.json";
 
-/// How often a storage server re-announces itself.
-const ANNOUNCE_EVERY: Duration = Duration::from_secs(30);
-
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random: {e}"))?;
@@ -422,7 +419,14 @@ fn grid_secret(basedir: &Path) -> Result<tahoe_core::protocol::GridSecret> {
 
 async fn start_queen(cfg: &NodeConfig, sel: &Selection, key: &NodeKey) -> Result<Running> {
     let secret = grid_secret(cfg.basedir())?;
-    let queen = Arc::new(Queen::new(secret, sel.transport.clone())?);
+    let queen = Arc::new(Queen::new(
+        secret,
+        sel.transport.clone(),
+        queen::QueenLimits {
+            ttl: Duration::from_secs(cfg.queen.announcement_ttl_secs.max(1)),
+            per_member: cfg.queen.max_servers_per_member,
+        },
+    )?);
     let services = LocalServices {
         storage: None,
         queen: Some(queen.clone()),
@@ -525,6 +529,7 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
             cfg.node.nickname.clone(),
             address.clone(),
         );
+        let every = Duration::from_secs(cfg.node.announce_interval_secs.max(1));
         tasks.push(tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
             loop {
@@ -549,7 +554,7 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
                     Ok(()) => {
                         backoff = Duration::from_millis(200);
                         tokio::select! {
-                            _ = tokio::time::sleep(ANNOUNCE_EVERY) => {}
+                            _ = tokio::time::sleep(every) => {}
                             _ = broker.queen_back.notified() => {}
                         }
                     }

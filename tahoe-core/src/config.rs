@@ -44,6 +44,22 @@ pub struct NodeSection {
     /// The queen's address (`tahoe+tcp://FINGERPRINT@HOST:PORT`), for
     /// clients; empty means `BASEDIR/introducer.url`.
     pub introducer: String,
+    /// How often a storage server renews its announcement at the queen,
+    /// in seconds (keep it under a third of the queen's
+    /// `queen.announcement_ttl_secs`).
+    pub announce_interval_secs: u64,
+}
+
+/// `[queen]`: how the queen keeps its table of servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueenSection {
+    /// A server whose announcement is not renewed for this many seconds
+    /// is forgotten (three of the default announce intervals).
+    pub announcement_ttl_secs: u64,
+    /// Most server identities one grid member (one peer address) may
+    /// have announced at once.
+    pub max_servers_per_member: usize,
 }
 
 /// A node's role in the grid.
@@ -94,10 +110,11 @@ pub struct StorageSection {
     /// Abort a bucket allocated and then not written to for this many
     /// seconds (its space comes back; a retry can allocate it again).
     pub bucket_timeout_secs: u64,
-    /// Most buckets one peer connection may have pending at once.
-    pub max_pending_buckets: usize,
-    /// Most bytes (declared share sizes) one peer connection may have
+    /// Most buckets one peer (one address, all its connections) may have
     /// pending at once.
+    pub max_pending_buckets: usize,
+    /// Most bytes (declared share sizes) one peer may have pending at
+    /// once; never more than half of the space free for it either.
     pub max_pending_bytes: u64,
     /// Per-backend sub-tables.
     #[serde(flatten, default)]
@@ -157,6 +174,8 @@ pub struct NodeConfig {
     pub web: WebSection,
     /// `[plugins]`.
     pub plugins: PluginsSection,
+    /// `[queen]`.
+    pub queen: QueenSection,
     basedir: PathBuf,
     figment: Figment,
 }
@@ -173,6 +192,7 @@ struct Sections {
     transport: TransportSection,
     web: WebSection,
     plugins: PluginsSection,
+    queen: QueenSection,
 }
 
 fn choice(name: &str) -> PluginChoice {
@@ -189,6 +209,7 @@ impl Default for Sections {
                 nickname: String::new(),
                 role: Role::Client,
                 introducer: String::new(),
+                announce_interval_secs: 30,
             },
             encoding: EncodingSection {
                 k: 3,
@@ -220,6 +241,10 @@ impl Default for Sections {
                 bind: "127.0.0.1".into(),
             },
             plugins: PluginsSection::default(),
+            queen: QueenSection {
+                announcement_ttl_secs: 90,
+                max_servers_per_member: 64,
+            },
         }
     }
 }
@@ -303,6 +328,7 @@ impl NodeConfig {
             transport: all.transport,
             web: all.web,
             plugins: all.plugins,
+            queen: all.queen,
             basedir: basedir.to_path_buf(),
             figment,
         };

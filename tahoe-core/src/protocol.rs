@@ -97,6 +97,19 @@ pub struct ServerVersion {
     pub readonly: bool,
 }
 
+/// Who makes a connection's calls, as its transport knows the peer: the
+/// label its budgets are charged to. A transport gives every connection
+/// from one peer the same label (tarpc-tcp: the peer's IP address, or its
+/// /64 for IPv6), and labels are never secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Caller(pub String);
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Arguments of [`StorageService::allocate_buckets`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllocateRequest {
@@ -133,16 +146,18 @@ pub trait StorageService: Send + Sync {
     /// The server's version and limits.
     async fn version(&self) -> Result<ServerVersion>;
 
-    /// A handle for the calls of one peer connection, which transports ask
-    /// for when a connection opens and drop when it closes.
+    /// A handle for the calls of one peer connection from `caller`, which
+    /// transports ask for when a connection opens and drop when it closes.
     ///
     /// # Contract
-    /// The handle serves the same store; the server may give it budgets of
-    /// its own (pending buckets and bytes) and abort what it left
+    /// The handle serves the same store; the server charges what it holds
+    /// for the handle (pending buckets and bytes) to `caller`, whose
+    /// budgets all of its sessions share, and aborts what the handle left
     /// unfinished when it is dropped. `None` (the default) means the
     /// service has no per-connection state: serve every connection with
     /// the service itself.
-    fn open_session(&self) -> Option<Arc<dyn StorageService>> {
+    fn open_session(&self, caller: &Caller) -> Option<Arc<dyn StorageService>> {
+        let _ = caller;
         None
     }
 
@@ -293,6 +308,15 @@ pub type GridSecret = Secret;
 /// `PermissionDenied` unless `grid_secret` is the grid's.
 #[async_trait]
 pub trait QueenService: Send + Sync {
+    /// A handle for the calls of one peer connection from `caller`, as
+    /// [`StorageService::open_session`]: the queen charges what the
+    /// caller announces to it. `None` (the default): serve every
+    /// connection with the service itself.
+    fn open_session(&self, caller: &Caller) -> Option<Arc<dyn QueenService>> {
+        let _ = caller;
+        None
+    }
+
     /// Publish or replace this node's announcement. `PermissionDenied` for
     /// a bad signature, an address that names another key, or fields over
     /// their limits.

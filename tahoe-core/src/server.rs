@@ -11,9 +11,11 @@
 //!   owns: every read skips it, immutable reads never reach mutable shares,
 //!   and secrets are compared in constant time;
 //! - every peer has budgets: one call carries at most [`MAX_CALL_DATA`]
-//!   bytes in and out, a connection (a [`StorageService::open_session`])
-//!   holds a bounded number and size of pending buckets, a bucket nobody
-//!   writes to expires, and a bucket whose connection closes is aborted;
+//!   bytes in and out; a peer (a [`Caller`], whose connections each open a
+//!   [`StorageService::open_session`]) holds a bounded number and size of
+//!   pending buckets, however many connections it opens, and never more
+//!   than half of the space free for it; a bucket nobody writes to
+//!   expires, and a bucket whose connection closes is aborted;
 //! - space decisions (allocations, mutable growth) are made one at a time,
 //!   so `reserved_space` holds however many requests arrive at once;
 //! - one slot call's tests and writes apply to all its shares or to none:
@@ -31,7 +33,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::{
-    AllocateRequest, AllocateResponse, MAX_CALL_DATA, Secret, ServerVersion, SlotSecrets,
+    AllocateRequest, AllocateResponse, Caller, MAX_CALL_DATA, Secret, ServerVersion, SlotSecrets,
     SlotWrite, StorageService,
 };
 use crate::storage::{
@@ -58,9 +60,13 @@ pub struct ServerConfig {
     /// A bucket that is allocated and then not written for this long is
     /// aborted (its space is given back; a retry may allocate it again).
     pub bucket_timeout: Duration,
-    /// Most buckets one connection may have pending at once.
+    /// Most buckets one peer (all its connections together) may have
+    /// pending at once.
     pub max_pending_buckets: usize,
-    /// Most bytes (declared share sizes) one connection may have pending.
+    /// Most bytes (declared share sizes) one peer may have pending; where
+    /// the backend reports its free space, also never more than half of
+    /// what is free for that peer (the free space plus its own pending
+    /// bytes), so one peer cannot claim it all.
     pub max_pending_bytes: u64,
 }
 
@@ -86,6 +92,8 @@ struct Upload {
     size: u64,
     /// The session that allocated it (0: calls made without a session).
     owner: u64,
+    /// The peer whose budget it counts against (`None`: in process).
+    caller: Option<Caller>,
     last_active: StdMutex<Instant>,
     share: Mutex<Option<Box<dyn PendingShare>>>,
 }
@@ -203,12 +211,12 @@ impl Shared {
 }
 
 /// One connection's view of the server: its pending buckets are its own,
-/// counted against its budget, and aborted when it is dropped.
+/// counted against its peer's budget, and aborted when it is dropped.
 struct Session {
     id: u64,
-    /// Whether the per-connection budgets apply (not to calls made in
-    /// process without a session).
-    limited: bool,
+    /// The peer whose budgets apply (`None` for calls made in process
+    /// without a session: no budgets).
+    caller: Option<Caller>,
     shared: Arc<Shared>,
 }
 
@@ -346,7 +354,7 @@ impl StorageServer {
         });
         let session = Arc::new(Session {
             id: 0,
-            limited: false,
+            caller: None,
             shared: shared.clone(),
         });
         StorageServer { shared, session }
@@ -357,15 +365,16 @@ impl StorageServer {
         &self.shared.counters
     }
 
-    /// A handle with per-connection budgets whose pending buckets are
-    /// aborted when the last clone of it is dropped.
-    pub fn session(&self) -> StorageServer {
+    /// A handle for one connection of `caller`, charged to that peer's
+    /// budgets, whose pending buckets are aborted when the last clone of
+    /// it is dropped.
+    pub fn session(&self, caller: &Caller) -> StorageServer {
         let id = self.shared.next_session.fetch_add(1, Ordering::Relaxed);
         StorageServer {
             shared: self.shared.clone(),
             session: Arc::new(Session {
                 id,
-                limited: true,
+                caller: Some(caller.clone()),
                 shared: self.shared.clone(),
             }),
         }
@@ -427,33 +436,40 @@ impl StorageServer {
         Ok(())
     }
 
-    /// This session's pending buckets and bytes.
-    fn pending_of_session(&self, table: &UploadTable) -> (usize, u64) {
-        table
-            .values()
-            .filter(|u| u.owner == self.session.id)
-            .fold((0, 0u64), |(n, b), u| (n + 1, b.saturating_add(u.size)))
-    }
-
-    fn over_budget(&self, size: u64) -> Result<Option<String>> {
-        if !self.session.limited {
+    /// Why one more bucket of `size` bytes would put this session's peer
+    /// over its budgets, if it would.
+    async fn over_budget(&self, size: u64) -> Result<Option<String>> {
+        let Some(caller) = &self.session.caller else {
             return Ok(None);
-        }
-        let (count, bytes) = self.pending_of_session(&*self.shared.uploads()?);
+        };
+        let (count, bytes) = self
+            .shared
+            .uploads()?
+            .values()
+            .filter(|u| u.caller.as_ref() == Some(caller))
+            .fold((0, 0u64), |(n, b), u| (n + 1, b.saturating_add(u.size)));
         let c = &self.shared.config;
-        Ok(if count >= c.max_pending_buckets {
-            Some(format!(
-                "this connection already has {count} buckets pending (limit {})",
+        if count >= c.max_pending_buckets {
+            return Ok(Some(format!(
+                "peer {caller} already has {count} buckets pending (limit {})",
                 c.max_pending_buckets
-            ))
-        } else if bytes.saturating_add(size) > c.max_pending_bytes {
-            Some(format!(
-                "this connection already has {bytes} bytes pending (limit {})",
+            )));
+        }
+        // Pending shares count as used in the backend's free space: what
+        // is free for this peer includes its own.
+        let free = self
+            .shared
+            .backend
+            .remaining_capacity()
+            .await?
+            .map(|f| f.saturating_sub(c.reserved_space).saturating_add(bytes));
+        let limit = free.map_or(c.max_pending_bytes, |f| c.max_pending_bytes.min(f / 2));
+        Ok((bytes.saturating_add(size) > limit).then(|| {
+            format!(
+                "peer {caller} already has {bytes} bytes pending; {size} more would pass its limit of {limit} (max_pending_bytes {}, or half the space free)",
                 c.max_pending_bytes
-            ))
-        } else {
-            None
-        })
+            )
+        }))
     }
 
     /// Read ranges of the data of mutable share `shnum`, within `budget`.
@@ -593,8 +609,8 @@ impl StorageService for StorageServer {
         })
     }
 
-    fn open_session(&self) -> Option<Arc<dyn StorageService>> {
-        Some(Arc::new(self.session()))
+    fn open_session(&self, caller: &Caller) -> Option<Arc<dyn StorageService>> {
+        Some(Arc::new(self.session(caller)))
     }
 
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
@@ -629,7 +645,7 @@ impl StorageService for StorageServer {
                 // Someone else is uploading it; Tahoe leaves it to them.
                 continue;
             }
-            if let Some(why) = self.over_budget(req.share_size)? {
+            if let Some(why) = self.over_budget(req.share_size).await? {
                 tracing::warn!("refused to allocate share {shnum} of {si}: {why}");
                 break;
             }
@@ -658,6 +674,7 @@ impl StorageService for StorageServer {
                 lease: lease.clone(),
                 size: req.share_size,
                 owner: self.session.id,
+                caller: self.session.caller.clone(),
                 last_active: StdMutex::new(Instant::now()),
                 share: Mutex::new(Some(pending)),
             });

@@ -55,7 +55,7 @@ fn si_byte(si: &StorageIndex) -> u8 {
 
 #[async_trait]
 impl StorageService for EchoStorage {
-    fn open_session(&self) -> Option<Arc<dyn StorageService>> {
+    fn open_session(&self, _caller: &crate::protocol::Caller) -> Option<Arc<dyn StorageService>> {
         for n in [&self.sessions.opened, &self.sessions.open] {
             n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }

@@ -113,9 +113,16 @@ impl Transport for MemoryTransport {
         let name = parse(address)?.to_string();
         let services = lookup(&name)?;
         // Like a network connection, each handle gets a session of its own
-        // from the storage service, closed when the handle is dropped.
+        // from the storage service, closed when the handle is dropped. Each
+        // handle is a peer of its own: in process there is no address.
+        let caller = tahoe_core::protocol::Caller(format!(
+            "memory-handle-{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let session = services.storage.as_ref().map(|listened| {
-            let served = listened.open_session().unwrap_or_else(|| listened.clone());
+            let served = listened
+                .open_session(&caller)
+                .unwrap_or_else(|| listened.clone());
             (listened.clone(), served)
         });
         let handle = Arc::new(Handle { name, session });

@@ -12,18 +12,27 @@
 //!
 //! Hostile peers: frames are length-prefixed and limited (`max_frame_bytes`),
 //! the TLS handshake must finish within a deadline, connections are capped
-//! in all and per IP address, idle ones are closed, the requests in flight
-//! on a listener are bounded in memory, and a connection that misbehaves
-//! is closed and logged once without touching others. Each connection is
-//! served by its own storage session, dropped when it closes. Every call has a deadline; a lost connection is
+//! in all and per peer address, idle ones are closed, the requests being
+//! served on a listener are bounded in memory and hold nothing while a
+//! peer's socket is slow, answers a peer leaves unread count against it
+//! and close its connection when over its budget, and a connection that
+//! misbehaves is closed and logged once without touching others
+//! (`server.rs` says how). Each connection is served by its own sessions,
+//! charged to its peer ([`tahoe_core::protocol::Caller`]: its address) and
+//! dropped when it closes. Every call has a deadline; a lost connection is
 //! re-established on a later call, with exponential backoff between
 //! attempts. The tarpc service definition stays inside this crate; callers
 //! see only `tahoe_core::protocol`'s traits.
 
+mod client;
+mod peers;
+mod server;
 mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,7 +71,8 @@ pub struct TarpcTcpConfig {
     pub connect_timeout_secs: u64,
     /// Most simultaneous incoming connections.
     pub max_connections: usize,
-    /// Most simultaneous incoming connections from one IP address.
+    /// Most simultaneous incoming connections from one peer address (an
+    /// IPv4 address or an IPv6 /64).
     pub max_connections_per_ip: usize,
     /// An incoming connection with no request in flight and no bytes moved
     /// for this long is closed (clients reconnect when they next call).
@@ -73,6 +83,15 @@ pub struct TarpcTcpConfig {
     /// at most one more, read and waiting. So all buffered requests take at
     /// most `max_request_memory + max_connections * max_frame_bytes`.
     pub max_request_memory: u64,
+    /// Most answers one peer address may leave unread (computed, not yet
+    /// taken by its socket), over all its connections; one more closes
+    /// the connection it was for.
+    pub max_unread_answers: u64,
+    /// Most bytes of such answers: at least `max_frame_bytes`.
+    pub max_unread_answer_bytes: u64,
+    /// The local IP address outgoing connections are made from; empty:
+    /// the system's choice.
+    pub connect_from: String,
 }
 
 impl Default for TarpcTcpConfig {
@@ -85,6 +104,9 @@ impl Default for TarpcTcpConfig {
             max_connections_per_ip: 64,
             idle_timeout_secs: 120,
             max_request_memory: 512 << 20,
+            max_unread_answers: 1024,
+            max_unread_answer_bytes: 64 << 20,
+            connect_from: String::new(),
         }
     }
 }
@@ -95,6 +117,19 @@ impl TarpcTcpConfig {
         usize::try_from(self.max_request_memory / (self.max_frame_bytes.max(1) as u64))
             .unwrap_or(usize::MAX)
             .max(1)
+    }
+
+    /// [`Self::connect_from`] as an address.
+    pub fn source_ip(&self) -> Result<Option<IpAddr>> {
+        if self.connect_from.is_empty() {
+            return Ok(None);
+        }
+        self.connect_from.parse().map(Some).map_err(|_| {
+            Error::config_invalid(format!(
+                "connect_from = {:?} is not an IP address",
+                self.connect_from
+            ))
+        })
     }
 }
 
@@ -214,7 +249,7 @@ impl Transport for TarpcTcp {
         }
         .to_string();
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(service::serve(
+        let task = tokio::spawn(server::serve(
             listener,
             self.identity.clone(),
             self.config.clone(),
@@ -230,7 +265,7 @@ impl Transport for TarpcTcp {
 
     async fn connect(&self, address: &str) -> Result<RemotePeer> {
         let peer = PeerAddress::parse(address)?;
-        let remote = Arc::new(service::Remote::new(peer, self.config.clone()));
+        let remote = Arc::new(client::Remote::new(peer, self.config.clone()));
         // Connect now, so that a bad address or key fails here; later losses
         // reconnect lazily.
         remote.client().await?;
@@ -261,6 +296,15 @@ pub fn register(registry: &mut Registry) -> Result<()> {
                     ctx.config.origin("max_frame_bytes")
                 )));
             }
+            if cfg.max_unread_answer_bytes < cfg.max_frame_bytes as u64 {
+                return Err(Error::config_invalid(format!(
+                    "{}.max_unread_answer_bytes{} must be at least max_frame_bytes ({}): one answer is up to a frame",
+                    ctx.config.key(),
+                    ctx.config.origin("max_unread_answer_bytes"),
+                    cfg.max_frame_bytes
+                )));
+            }
+            cfg.source_ip()?;
             Ok(Arc::new(TarpcTcp::for_node(&ctx.basedir, cfg)?) as Arc<dyn Transport>)
         },
     )

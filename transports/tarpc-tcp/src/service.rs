@@ -1,18 +1,14 @@
-//! The tarpc service that carries `tahoe_core::protocol`, its server loop,
-//! and the client side that implements the protocol traits over it.
+//! The tarpc service that carries `tahoe_core::protocol`: its definition,
+//! the dispatch of its calls to a node's services, and the vetting and
+//! coding of its frames. The server loop is in `server.rs`, the client in
+//! `client.rs`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex as StdMutex};
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
-use std::future::Future;
+use bytes::{Bytes, BytesMut};
 use tahoe_core::protocol::{
     AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
     Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
@@ -20,18 +16,11 @@ use tahoe_core::protocol::{
 use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::transport::{LocalServices, service_not_offered};
 use tahoe_core::{Error, Result};
-use tarpc::client::RpcError;
 use tarpc::context::Context;
-use tarpc::serde_transport;
-use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Mutex, Semaphore};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::LengthDelimitedCodec;
 
-use crate::tls::{Identity, client_config};
-use crate::{PeerAddress, TarpcTcpConfig, secs};
+use crate::TarpcTcpConfig;
 
 #[tarpc::service]
 pub(crate) trait Node {
@@ -80,8 +69,8 @@ pub(crate) trait Node {
 
 /// The server side: dispatches to the node's local services.
 #[derive(Clone)]
-struct NodeServer {
-    services: LocalServices,
+pub(crate) struct NodeServer {
+    pub(crate) services: LocalServices,
 }
 
 impl NodeServer {
@@ -207,7 +196,8 @@ impl Node for NodeServer {
     }
 }
 
-fn codec(config: &TarpcTcpConfig) -> LengthDelimitedCodec {
+/// Frames: a length prefix, at most `max_frame_bytes` each way.
+pub(crate) fn codec(config: &TarpcTcpConfig) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .max_frame_length(config.max_frame_bytes)
         .new_codec()
@@ -228,19 +218,6 @@ enum FrameHead {
     Cancel,
 }
 
-/// The server's wire codec: tarpc's bincode, after a look at the deadline.
-struct ServerCodec {
-    inner: Bincode<tarpc::ClientMessage<NodeRequest>, tarpc::Response<NodeResponse>>,
-}
-
-impl ServerCodec {
-    fn new() -> Self {
-        ServerCodec {
-            inner: Bincode::default(),
-        }
-    }
-}
-
 fn vet_frame(frame: &[u8]) -> std::io::Result<()> {
     use bincode::Options as _;
     let head: FrameHead = bincode::DefaultOptions::new()
@@ -256,586 +233,34 @@ fn vet_frame(frame: &[u8]) -> std::io::Result<()> {
     }
 }
 
-impl tarpc::tokio_serde::Deserializer<tarpc::ClientMessage<NodeRequest>> for ServerCodec {
-    type Error = std::io::Error;
+/// A request or cancellation as a peer sent it.
+pub(crate) type Incoming = tarpc::ClientMessage<NodeRequest>;
+/// An answer as the server sends it.
+pub(crate) type Outgoing = tarpc::Response<NodeResponse>;
 
-    fn deserialize(
-        mut self: Pin<&mut Self>,
-        src: &bytes::BytesMut,
-    ) -> std::io::Result<tarpc::ClientMessage<NodeRequest>> {
-        vet_frame(src)?;
-        Pin::new(&mut self.inner).deserialize(src)
-    }
+/// tarpc's own wire format (bincode), as its client writes and reads it.
+fn wire() -> Bincode<Incoming, Outgoing> {
+    Bincode::default()
 }
 
-impl tarpc::tokio_serde::Serializer<tarpc::Response<NodeResponse>> for ServerCodec {
-    type Error = std::io::Error;
+/// One frame from a peer: vetted, then decoded as tarpc's client wrote it.
+pub(crate) fn decode_request(frame: &BytesMut) -> std::io::Result<Incoming> {
+    use tarpc::tokio_serde::Deserializer;
+    vet_frame(frame)?;
+    Pin::new(&mut wire()).deserialize(frame)
+}
 
-    fn serialize(
-        mut self: Pin<&mut Self>,
-        item: &tarpc::Response<NodeResponse>,
-    ) -> std::io::Result<bytes::Bytes> {
-        Pin::new(&mut self.inner).serialize(item)
-    }
+/// One answer, as tarpc's client reads it.
+pub(crate) fn encode_response(answer: &Outgoing) -> std::io::Result<Bytes> {
+    use tarpc::tokio_serde::Serializer;
+    Pin::new(&mut wire()).serialize(answer)
 }
 
 /// Decode one incoming frame as the server does; whether it decoded. For
 /// the fuzz target of RPC frames: a peer's frame must decode or be refused,
 /// never panic or allocate beyond it.
 pub fn decode_request_frame(frame: &[u8]) -> bool {
-    use tarpc::tokio_serde::Deserializer;
-    let mut codec = ServerCodec::new();
-    Pin::new(&mut codec)
-        .deserialize(&bytes::BytesMut::from(frame))
-        .is_ok()
-}
-
-/// Connections open per peer IP address.
-#[derive(Default)]
-struct PerIp(StdMutex<HashMap<IpAddr, usize>>);
-
-/// One connection's place in [`PerIp`], given back when dropped.
-struct IpSlot {
-    table: Arc<PerIp>,
-    ip: IpAddr,
-}
-
-impl PerIp {
-    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
-        let mut t = self.0.lock().ok()?;
-        let n = t.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            table: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        if let Ok(mut t) = self.table.0.lock()
-            && let Some(n) = t.get_mut(&self.ip)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                t.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// Records when bytes last moved on a stream, so idle connections can be
-/// told from busy ones.
-struct Watched<S> {
-    inner: S,
-    last: Arc<StdMutex<Instant>>,
-}
-
-impl<S> Watched<S> {
-    fn touch(&self) {
-        if let Ok(mut t) = self.last.lock() {
-            *t = Instant::now();
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.touch();
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
-        r
-    }
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Most requests one connection has in flight at once.
-const REQUESTS_PER_CONNECTION: usize = 64;
-
-/// What every connection shares.
-struct Limits {
-    config: TarpcTcpConfig,
-    /// One permit per request in flight on the whole listener: with every
-    /// request at most a frame, this bounds the memory they take.
-    requests: Arc<Semaphore>,
-    per_ip: Arc<PerIp>,
-}
-
-/// Accept connections until told to stop.
-pub(crate) async fn serve(
-    listener: tokio::net::TcpListener,
-    identity: Arc<Identity>,
-    config: TarpcTcpConfig,
-    services: LocalServices,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let tls = match identity.server_config() {
-        Ok(c) => TlsAcceptor::from(Arc::new(c)),
-        Err(e) => {
-            tracing::error!("cannot serve: {e}");
-            return;
-        }
-    };
-    let slots = Arc::new(Semaphore::new(config.max_connections));
-    let limits = Arc::new(Limits {
-        requests: Arc::new(Semaphore::new(config.requests_in_flight())),
-        per_ip: Arc::new(PerIp::default()),
-        config: config.clone(),
-    });
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            a = listener.accept() => a,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(
-                "refusing connection from {peer}: {} connections open",
-                config.max_connections
-            );
-            continue;
-        };
-        let Some(ip_slot) = limits.per_ip.take(peer.ip(), config.max_connections_per_ip) else {
-            tracing::warn!(
-                "refusing connection from {peer}: {} connections open from {}",
-                config.max_connections_per_ip,
-                peer.ip()
-            );
-            continue;
-        };
-        // Each connection gets its own storage session, dropped with it.
-        let conn = NodeServer {
-            services: LocalServices {
-                storage: services
-                    .storage
-                    .as_ref()
-                    .map(|s| s.open_session().unwrap_or_else(|| s.clone())),
-                queen: services.queen.clone(),
-            },
-        };
-        let (tls, limits) = (tls.clone(), limits.clone());
-        let mut stop = shutdown.clone();
-        connections.spawn(async move {
-            let _permits = (permit, ip_slot);
-            tokio::select! {
-                _ = connection(stream, peer, tls, conn, limits) => {}
-                _ = stop.changed() => {}
-            }
-        });
-        // Reap finished connections so the set does not grow.
-        while connections.try_join_next().is_some() {}
-    }
-    connections.shutdown().await;
-}
-
-/// Serve one connection until it closes, misbehaves or stays idle.
-async fn connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    tls: TlsAcceptor,
-    server: NodeServer,
-    limits: Arc<Limits>,
-) {
-    let config = &limits.config;
-    let _ = stream.set_nodelay(true);
-    let handshake =
-        tokio::time::timeout(secs(config.connect_timeout_secs), tls.accept(stream)).await;
-    let stream = match handshake {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::warn!("TLS handshake with {peer} failed: {e}");
-            return;
-        }
-        Err(_) => {
-            tracing::warn!("TLS handshake with {peer} timed out");
-            return;
-        }
-    };
-    let last = Arc::new(StdMutex::new(Instant::now()));
-    let watched = Watched {
-        inner: stream,
-        last: last.clone(),
-    };
-    let framed = tokio_util::codec::Framed::new(watched, codec(config));
-    let transport = serde_transport::new(framed, ServerCodec::new());
-    let mut requests = BaseChannel::with_defaults(transport).requests();
-    // Requests in flight are driven here, in the connection's own task (no
-    // task per request: on a busy machine the hand-offs cost latency).
-    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send>>> =
-        FuturesUnordered::new();
-    let idle = secs(config.idle_timeout_secs);
-    let touch = |last: &StdMutex<Instant>| {
-        if let Ok(mut t) = last.lock() {
-            *t = Instant::now();
-        }
-    };
-    loop {
-        // A connection reads no more requests than it may hold.
-        let room = running.len() < REQUESTS_PER_CONNECTION;
-        tokio::select! {
-            Some(()) = running.next(), if !running.is_empty() => touch(&last),
-            next = requests.next(), if room => match next {
-                Some(Ok(request)) => {
-                    // Room on the listener too, so that all connections
-                    // together serve a bounded number at once; the requests
-                    // already running go on meanwhile.
-                    let global = loop {
-                        tokio::select! {
-                            p = limits.requests.clone().acquire_owned() => break p,
-                            Some(()) = running.next(), if !running.is_empty() => touch(&last),
-                        }
-                    };
-                    let Ok(global) = global else { break };
-                    let serve = server.clone().serve();
-                    running.push(Box::pin(async move {
-                        request.execute(serve).await;
-                        drop(global);
-                    }));
-                }
-                Some(Err(e)) => {
-                    tracing::warn!("closing the connection from {peer}: {e}");
-                    break;
-                }
-                None => {
-                    tracing::debug!("connection from {peer} closed");
-                    break;
-                }
-            },
-            // Idle: no request in flight and no bytes moved for `idle`.
-            _ = tokio::time::sleep(idle / 4), if running.is_empty() => {
-                if last.lock().map(|t| t.elapsed() >= idle).unwrap_or(true) {
-                    tracing::debug!("closing the connection from {peer}: idle for {idle:?}");
-                    break;
-                }
-            }
-        }
-    }
-    // Let answers already computed reach the peer, briefly.
-    let _ = tokio::time::timeout(Duration::from_millis(200), async {
-        while running.next().await.is_some() {}
-        while requests.next().await.is_some() {}
-    })
-    .await;
-}
-
-enum ConnState {
-    Up(NodeClient),
-    Down {
-        retry_at: Instant,
-        backoff: Duration,
-        why: String,
-    },
-}
-
-/// A peer, connected lazily and reconnected with backoff.
-pub(crate) struct Remote {
-    peer: PeerAddress,
-    config: TarpcTcpConfig,
-    state: Mutex<ConnState>,
-}
-
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-impl Remote {
-    pub(crate) fn new(peer: PeerAddress, config: TarpcTcpConfig) -> Self {
-        Remote {
-            peer,
-            config,
-            state: Mutex::new(ConnState::Down {
-                retry_at: Instant::now(),
-                backoff: FIRST_BACKOFF,
-                why: String::new(),
-            }),
-        }
-    }
-
-    async fn dial(&self) -> Result<NodeClient> {
-        let tls = TlsConnector::from(Arc::new(client_config(&self.peer.fingerprint)?));
-        let timeout = secs(self.config.connect_timeout_secs);
-        let host = self.peer.host_port.clone();
-        let connect = async {
-            let tcp = tokio::net::TcpStream::connect(&host)
-                .await
-                .map_err(|e| Error::unavailable(format!("cannot reach {host}: {e}")))?;
-            let _ = tcp.set_nodelay(true);
-            let name = tokio_rustls::rustls::pki_types::ServerName::try_from("tahoe.invalid")
-                .map_err(|e| Error::internal(format!("{e}")))?;
-            tls.connect(name, tcp).await.map_err(|e| {
-                if e.to_string().contains("fingerprint") {
-                    Error::permission_denied(format!(
-                        "{host} is not the node its address names: {e}"
-                    ))
-                } else {
-                    Error::unavailable(format!("TLS with {host} failed: {e}"))
-                }
-            })
-        };
-        let stream = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| Error::timeout(format!("connecting to {host} took over {timeout:?}")))??;
-        let framed = tokio_util::codec::Framed::new(stream, codec(&self.config));
-        let transport = serde_transport::new(framed, Bincode::default());
-        Ok(NodeClient::new(tarpc::client::Config::default(), transport).spawn())
-    }
-
-    /// The current client, connecting if the backoff allows.
-    pub(crate) async fn client(&self) -> Result<NodeClient> {
-        let mut state = self.state.lock().await;
-        match &*state {
-            ConnState::Up(c) => return Ok(c.clone()),
-            ConnState::Down { retry_at, why, .. } if Instant::now() < *retry_at => {
-                return Err(Error::unavailable(format!(
-                    "{} is unreachable ({why})",
-                    self.peer.host_port
-                )));
-            }
-            ConnState::Down { .. } => {}
-        }
-        match self.dial().await {
-            Ok(c) => {
-                *state = ConnState::Up(c.clone());
-                Ok(c)
-            }
-            Err(e) => {
-                let backoff = match &*state {
-                    ConnState::Down { backoff, .. } => (*backoff * 2).min(MAX_BACKOFF),
-                    ConnState::Up(_) => FIRST_BACKOFF,
-                };
-                *state = ConnState::Down {
-                    retry_at: Instant::now() + backoff,
-                    backoff,
-                    why: e.message().to_string(),
-                };
-                Err(e)
-            }
-        }
-    }
-
-    async fn mark_down(&self, why: &str) {
-        let mut state = self.state.lock().await;
-        if matches!(*state, ConnState::Up(_)) {
-            tracing::info!("lost connection to {}: {why}", self.peer.host_port);
-            *state = ConnState::Down {
-                retry_at: Instant::now(),
-                backoff: FIRST_BACKOFF,
-                why: why.to_string(),
-            };
-        }
-    }
-
-    fn context(&self, timeout: Duration) -> Context {
-        let mut ctx = tarpc::context::current();
-        ctx.deadline = Instant::now() + timeout;
-        ctx
-    }
-
-    async fn rpc_error(&self, e: RpcError) -> Error {
-        match e {
-            RpcError::DeadlineExceeded => {
-                Error::timeout(format!("{} did not answer in time", self.peer.host_port))
-            }
-            other => {
-                let why = other.to_string();
-                self.mark_down(&why).await;
-                Error::unavailable(format!("{}: {why}", self.peer.host_port))
-            }
-        }
-    }
-}
-
-/// Whether a failed call never left this node: the connection was already
-/// gone (the server closed it as idle, say), so sending it again on a new
-/// connection cannot make it happen twice.
-fn unsent(e: &RpcError) -> bool {
-    matches!(e, RpcError::Shutdown | RpcError::Send(_))
-}
-
-/// One call: get a client, run the body with a deadline, map transport
-/// errors. A call that could not be sent because the connection had closed
-/// is sent once more on a fresh one. The body is evaluated again for that,
-/// so it clones what it sends.
-macro_rules! call {
-    ($self:ident, $timeout:expr, |$c:ident, $ctx:ident| $body:expr) => {{
-        let mut again = true;
-        loop {
-            let $c = $self.client().await?;
-            let $ctx = $self.context($timeout);
-            match $body.await {
-                Ok(r) => break r,
-                Err(e) if again && unsent(&e) => {
-                    again = false;
-                    $self.mark_down(&e.to_string()).await;
-                }
-                Err(e) => break Err($self.rpc_error(e).await),
-            }
-        }
-    }};
-}
-
-impl Remote {
-    fn timeout(&self) -> Duration {
-        secs(self.config.call_timeout_secs)
-    }
-}
-
-#[async_trait]
-impl StorageService for Remote {
-    async fn version(&self) -> Result<ServerVersion> {
-        call!(self, self.timeout(), |c, ctx| c.version(ctx))
-    }
-    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        call!(self, self.timeout(), |c, ctx| c
-            .allocate_buckets(ctx, req.clone()))
-    }
-    async fn write_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c.write_bucket(
-            ctx,
-            si,
-            shnum,
-            secret,
-            offset,
-            data.clone()
-        ))
-    }
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .close_bucket(ctx, si, shnum, secret))
-    }
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .abort_bucket(ctx, si, shnum, secret))
-    }
-    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        call!(self, self.timeout(), |c, ctx| c.list_buckets(ctx, si))
-    }
-    async fn read_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes> {
-        call!(self, self.timeout(), |c, ctx| c
-            .read_bucket(ctx, si, shnum, offset, len))
-    }
-    async fn add_lease(&self, si: StorageIndex, renew: Secret, cancel: Secret) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .add_lease(ctx, si, renew, cancel))
-    }
-    async fn advise_corrupt_share(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        reason: String,
-    ) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c.advise_corrupt_share(
-            ctx,
-            si,
-            shnum,
-            reason.clone()
-        ))
-    }
-    async fn slot_readv(
-        &self,
-        si: StorageIndex,
-        shnums: Vec<ShareNum>,
-        ranges: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        call!(self, self.timeout(), |c, ctx| c.slot_readv(
-            ctx,
-            si,
-            shnums.clone(),
-            ranges.clone()
-        ))
-    }
-    async fn slot_testv_and_readv_and_writev(
-        &self,
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        writes: BTreeMap<ShareNum, SlotWrite>,
-        read: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        call!(self, self.timeout(), |c, ctx| c
-            .slot_testv_and_readv_and_writev(
-                ctx,
-                si,
-                secrets.clone(),
-                writes.clone(),
-                read.clone()
-            ))
-    }
-}
-
-#[async_trait]
-impl QueenService for Remote {
-    async fn announce(&self, grid: GridSecret, a: Announcement) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c.announce(
-            ctx,
-            grid,
-            a.clone()
-        ))
-    }
-    async fn poll_announcements(
-        &self,
-        grid: GridSecret,
-        cursor: u64,
-        wait_ms: u64,
-    ) -> Result<AnnouncementBatch> {
-        let timeout = self.timeout() + Duration::from_millis(wait_ms);
-        call!(self, timeout, |c, ctx| c
-            .poll_announcements(ctx, grid, cursor, wait_ms))
-    }
+    decode_request(&BytesMut::from(frame)).is_ok()
 }
 
 #[cfg(test)]

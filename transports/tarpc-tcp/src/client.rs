@@ -1,0 +1,335 @@
+//! The client side: a peer reached over TCP and TLS, implementing the
+//! protocol traits over tarpc's client.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tahoe_core::protocol::{
+    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
+    Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
+};
+use tahoe_core::storage::{ShareNum, StorageIndex};
+use tahoe_core::{Error, Result};
+use tarpc::client::RpcError;
+use tarpc::context::Context;
+use tarpc::serde_transport;
+use tarpc::tokio_serde::formats::Bincode;
+use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
+
+use crate::service::{NodeClient, codec};
+use crate::tls::client_config;
+use crate::{PeerAddress, TarpcTcpConfig, secs};
+use std::net::IpAddr;
+
+enum ConnState {
+    Up(NodeClient),
+    Down {
+        retry_at: Instant,
+        backoff: Duration,
+        why: String,
+    },
+}
+
+/// A peer, connected lazily and reconnected with backoff.
+pub(crate) struct Remote {
+    peer: PeerAddress,
+    config: TarpcTcpConfig,
+    state: Mutex<ConnState>,
+}
+
+/// A TCP connection to `host` (HOST:PORT), from `from` when given.
+pub(crate) async fn tcp_connect(
+    host: &str,
+    from: Option<IpAddr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let Some(from) = from else {
+        return tokio::net::TcpStream::connect(host).await;
+    };
+    let mut last = None;
+    for addr in tokio::net::lookup_host(host).await? {
+        if addr.is_ipv4() != from.is_ipv4() {
+            continue;
+        }
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind((from, 0).into())?;
+        match socket.connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{host} has no address of the family of {from}"),
+        )
+    }))
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Remote {
+    pub(crate) fn new(peer: PeerAddress, config: TarpcTcpConfig) -> Self {
+        Remote {
+            peer,
+            config,
+            state: Mutex::new(ConnState::Down {
+                retry_at: Instant::now(),
+                backoff: FIRST_BACKOFF,
+                why: String::new(),
+            }),
+        }
+    }
+
+    async fn dial(&self) -> Result<NodeClient> {
+        let tls = TlsConnector::from(Arc::new(client_config(&self.peer.fingerprint)?));
+        let timeout = secs(self.config.connect_timeout_secs);
+        let host = self.peer.host_port.clone();
+        let connect = async {
+            let tcp = tcp_connect(&host, self.config.source_ip()?)
+                .await
+                .map_err(|e| Error::unavailable(format!("cannot reach {host}: {e}")))?;
+            let _ = tcp.set_nodelay(true);
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from("tahoe.invalid")
+                .map_err(|e| Error::internal(format!("{e}")))?;
+            tls.connect(name, tcp).await.map_err(|e| {
+                if e.to_string().contains("fingerprint") {
+                    Error::permission_denied(format!(
+                        "{host} is not the node its address names: {e}"
+                    ))
+                } else {
+                    Error::unavailable(format!("TLS with {host} failed: {e}"))
+                }
+            })
+        };
+        let stream = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| Error::timeout(format!("connecting to {host} took over {timeout:?}")))??;
+        let framed = tokio_util::codec::Framed::new(stream, codec(&self.config));
+        let transport = serde_transport::new(framed, Bincode::default());
+        Ok(NodeClient::new(tarpc::client::Config::default(), transport).spawn())
+    }
+
+    /// The current client, connecting if the backoff allows.
+    pub(crate) async fn client(&self) -> Result<NodeClient> {
+        let mut state = self.state.lock().await;
+        match &*state {
+            ConnState::Up(c) => return Ok(c.clone()),
+            ConnState::Down { retry_at, why, .. } if Instant::now() < *retry_at => {
+                return Err(Error::unavailable(format!(
+                    "{} is unreachable ({why})",
+                    self.peer.host_port
+                )));
+            }
+            ConnState::Down { .. } => {}
+        }
+        match self.dial().await {
+            Ok(c) => {
+                *state = ConnState::Up(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                let backoff = match &*state {
+                    ConnState::Down { backoff, .. } => (*backoff * 2).min(MAX_BACKOFF),
+                    ConnState::Up(_) => FIRST_BACKOFF,
+                };
+                *state = ConnState::Down {
+                    retry_at: Instant::now() + backoff,
+                    backoff,
+                    why: e.message().to_string(),
+                };
+                Err(e)
+            }
+        }
+    }
+
+    async fn mark_down(&self, why: &str) {
+        let mut state = self.state.lock().await;
+        if matches!(*state, ConnState::Up(_)) {
+            tracing::info!("lost connection to {}: {why}", self.peer.host_port);
+            *state = ConnState::Down {
+                retry_at: Instant::now(),
+                backoff: FIRST_BACKOFF,
+                why: why.to_string(),
+            };
+        }
+    }
+
+    fn context(&self, timeout: Duration) -> Context {
+        let mut ctx = tarpc::context::current();
+        ctx.deadline = Instant::now() + timeout;
+        ctx
+    }
+
+    async fn rpc_error(&self, e: RpcError) -> Error {
+        match e {
+            RpcError::DeadlineExceeded => {
+                Error::timeout(format!("{} did not answer in time", self.peer.host_port))
+            }
+            other => {
+                let why = other.to_string();
+                self.mark_down(&why).await;
+                Error::unavailable(format!("{}: {why}", self.peer.host_port))
+            }
+        }
+    }
+}
+
+/// Whether a failed call never left this node: the connection was already
+/// gone (the server closed it as idle, say), so sending it again on a new
+/// connection cannot make it happen twice.
+fn unsent(e: &RpcError) -> bool {
+    matches!(e, RpcError::Shutdown | RpcError::Send(_))
+}
+
+/// One call: get a client, run the body with a deadline, map transport
+/// errors. A call that could not be sent because the connection had closed
+/// is sent once more on a fresh one. The body is evaluated again for that,
+/// so it clones what it sends.
+macro_rules! call {
+    ($self:ident, $timeout:expr, |$c:ident, $ctx:ident| $body:expr) => {{
+        let mut again = true;
+        loop {
+            let $c = $self.client().await?;
+            let $ctx = $self.context($timeout);
+            match $body.await {
+                Ok(r) => break r,
+                Err(e) if again && unsent(&e) => {
+                    again = false;
+                    $self.mark_down(&e.to_string()).await;
+                }
+                Err(e) => break Err($self.rpc_error(e).await),
+            }
+        }
+    }};
+}
+
+impl Remote {
+    fn timeout(&self) -> Duration {
+        secs(self.config.call_timeout_secs)
+    }
+}
+
+#[async_trait]
+impl StorageService for Remote {
+    async fn version(&self) -> Result<ServerVersion> {
+        call!(self, self.timeout(), |c, ctx| c.version(ctx))
+    }
+    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
+        call!(self, self.timeout(), |c, ctx| c
+            .allocate_buckets(ctx, req.clone()))
+    }
+    async fn write_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        secret: Secret,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<()> {
+        call!(self, self.timeout(), |c, ctx| c.write_bucket(
+            ctx,
+            si,
+            shnum,
+            secret,
+            offset,
+            data.clone()
+        ))
+    }
+    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
+        call!(self, self.timeout(), |c, ctx| c
+            .close_bucket(ctx, si, shnum, secret))
+    }
+    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
+        call!(self, self.timeout(), |c, ctx| c
+            .abort_bucket(ctx, si, shnum, secret))
+    }
+    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
+        call!(self, self.timeout(), |c, ctx| c.list_buckets(ctx, si))
+    }
+    async fn read_bucket(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
+        call!(self, self.timeout(), |c, ctx| c
+            .read_bucket(ctx, si, shnum, offset, len))
+    }
+    async fn add_lease(&self, si: StorageIndex, renew: Secret, cancel: Secret) -> Result<()> {
+        call!(self, self.timeout(), |c, ctx| c
+            .add_lease(ctx, si, renew, cancel))
+    }
+    async fn advise_corrupt_share(
+        &self,
+        si: StorageIndex,
+        shnum: ShareNum,
+        reason: String,
+    ) -> Result<()> {
+        call!(self, self.timeout(), |c, ctx| c.advise_corrupt_share(
+            ctx,
+            si,
+            shnum,
+            reason.clone()
+        ))
+    }
+    async fn slot_readv(
+        &self,
+        si: StorageIndex,
+        shnums: Vec<ShareNum>,
+        ranges: Vec<(u64, u64)>,
+    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
+        call!(self, self.timeout(), |c, ctx| c.slot_readv(
+            ctx,
+            si,
+            shnums.clone(),
+            ranges.clone()
+        ))
+    }
+    async fn slot_testv_and_readv_and_writev(
+        &self,
+        si: StorageIndex,
+        secrets: SlotSecrets,
+        writes: BTreeMap<ShareNum, SlotWrite>,
+        read: Vec<(u64, u64)>,
+    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
+        call!(self, self.timeout(), |c, ctx| c
+            .slot_testv_and_readv_and_writev(
+                ctx,
+                si,
+                secrets.clone(),
+                writes.clone(),
+                read.clone()
+            ))
+    }
+}
+
+#[async_trait]
+impl QueenService for Remote {
+    async fn announce(&self, grid: GridSecret, a: Announcement) -> Result<()> {
+        call!(self, self.timeout(), |c, ctx| c.announce(
+            ctx,
+            grid,
+            a.clone()
+        ))
+    }
+    async fn poll_announcements(
+        &self,
+        grid: GridSecret,
+        cursor: u64,
+        wait_ms: u64,
+    ) -> Result<AnnouncementBatch> {
+        let timeout = self.timeout() + Duration::from_millis(wait_ms);
+        call!(self, timeout, |c, ctx| c
+            .poll_announcements(ctx, grid, cursor, wait_ms))
+    }
+}

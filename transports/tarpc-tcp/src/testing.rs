@@ -1,0 +1,116 @@
+//! A hostile peer for tests of the server's defences (feature `testing`):
+//! a connection that sends calls as fast as the server takes them and
+//! never reads an answer, which no honest client does.
+
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::SinkExt;
+use tahoe_core::protocol::GridSecret;
+use tahoe_core::storage::{ShareNum, StorageIndex};
+use tahoe_core::{Error, Result};
+use tarpc::tokio_serde::Serializer;
+use tarpc::tokio_serde::formats::Bincode;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::codec::FramedWrite;
+
+use crate::service::{NodeRequest, codec};
+use crate::tls::client_config;
+use crate::{PeerAddress, TarpcTcpConfig};
+
+/// A call to send over and over.
+#[derive(Debug, Clone)]
+pub enum Flood {
+    /// Read `len` bytes of a share from its start.
+    ReadBucket {
+        /// The file.
+        si: StorageIndex,
+        /// The share.
+        shnum: ShareNum,
+        /// How much to read.
+        len: u64,
+    },
+    /// Ask the queen for announcements (a wrong secret is answered at once).
+    PollAnnouncements {
+        /// The secret sent.
+        grid: GridSecret,
+    },
+}
+
+/// A connection that writes calls and reads nothing.
+pub struct Flooder {
+    frames: FramedWrite<TlsStream<TcpStream>, tokio_util::codec::LengthDelimitedCodec>,
+    next_id: u64,
+}
+
+impl Flooder {
+    /// Connect to `address` (`tahoe+tcp://...`), from `from` when given.
+    pub async fn connect(address: &str, from: Option<IpAddr>) -> Result<Self> {
+        let peer = PeerAddress::parse(address)?;
+        let config = TarpcTcpConfig {
+            connect_from: from.map(|ip| ip.to_string()).unwrap_or_default(),
+            ..TarpcTcpConfig::default()
+        };
+        let tcp = crate::client::tcp_connect(&peer.host_port, config.source_ip()?)
+            .await
+            .map_err(|e| Error::unavailable(format!("{e}")))?;
+        let tls = TlsConnector::from(Arc::new(client_config(&peer.fingerprint)?));
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("tahoe.invalid")
+            .map_err(|e| Error::internal(format!("{e}")))?;
+        let stream = tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| Error::unavailable(format!("TLS: {e}")))?;
+        Ok(Flooder {
+            frames: FramedWrite::new(stream, codec(&config)),
+            next_id: 0,
+        })
+    }
+
+    /// Send `call` up to `count` times, for at most `within`: how many
+    /// went out before the server stopped taking them or closed the
+    /// connection.
+    pub async fn send(&mut self, call: &Flood, count: usize, within: Duration) -> usize {
+        let until = Instant::now() + within;
+        let mut sent = 0;
+        while sent < count {
+            let left = until.saturating_duration_since(Instant::now());
+            let Ok(frame) = self.frame(call) else { break };
+            match tokio::time::timeout(left, self.frames.send(frame)).await {
+                Ok(Ok(())) => sent += 1,
+                _ => break,
+            }
+        }
+        sent
+    }
+
+    fn frame(&mut self, call: &Flood) -> std::io::Result<bytes::Bytes> {
+        self.next_id += 1;
+        let mut context = tarpc::context::current();
+        context.deadline = Instant::now() + Duration::from_secs(600);
+        let message = match call.clone() {
+            Flood::ReadBucket { si, shnum, len } => NodeRequest::ReadBucket {
+                si,
+                shnum,
+                offset: 0,
+                len,
+            },
+            Flood::PollAnnouncements { grid } => NodeRequest::PollAnnouncements {
+                grid,
+                cursor: 0,
+                wait_ms: 0,
+            },
+        };
+        let request = tarpc::ClientMessage::Request(tarpc::Request {
+            context,
+            id: self.next_id,
+            message,
+        });
+        let mut wire = Bincode::<(), tarpc::ClientMessage<NodeRequest>>::default();
+        Pin::new(&mut wire).serialize(&request)
+    }
+}
