@@ -3,22 +3,23 @@
 //! It subscribes to the queen (long polls, reconnecting with backoff when
 //! the queen is away), keeps every valid announcement it has seen, and
 //! saves them to `BASEDIR/servers.json` so that a client started while the
-//! queen is down still knows where to go. Connections to storage servers
-//! are made when first needed and kept.
+//! queen is down still knows where to go. Each known server has a
+//! [`Link`], connected and watched in the background: operations take the
+//! servers that are up and never wait for one that is not.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use tahoe_core::immutable::sink::ServerRef;
 use tahoe_core::protocol::{Announcement, QueenAddress, QueenService};
-use tahoe_core::transport::{RemotePeer, Transport};
+use tahoe_core::transport::Transport;
 use tahoe_core::{Error, Result};
 
 use super::announce::{AnnouncementBody, check};
+use super::link::Link;
 
 /// Where an address points on the network: what follows the key (`@`), so
 /// that two ids announced at one place count as one machine.
@@ -33,8 +34,30 @@ const POLL_WAIT_MS: u64 = 25_000;
 struct Known {
     body: AnnouncementBody,
     announcement: Announcement,
-    peer: Option<RemotePeer>,
+    link: Arc<Link>,
+    /// When this node last received its announcement.
+    received: Instant,
 }
+
+/// A known server as the node's pages show it.
+#[derive(Debug, Clone)]
+pub struct ServerStatus {
+    /// Its announcement.
+    pub body: AnnouncementBody,
+    /// Whether it is up (connected and answering).
+    pub connected: bool,
+    /// Why it is not, when it is down.
+    pub down_because: Option<String>,
+    /// How long ago this node last heard its announcement (renewed every
+    /// `node.announce_interval_secs`), from the queen or the saved list.
+    pub announced_ago: Duration,
+}
+
+/// How long an operation waits for servers whose first connection attempt
+/// is under way: until none is, or nothing has changed for
+/// [`SETTLED_AFTER`] with one server up, and never longer than this.
+const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(3);
+const SETTLED_AFTER: Duration = Duration::from_millis(200);
 
 /// A client's view of the grid.
 pub struct Broker {
@@ -127,20 +150,26 @@ impl Broker {
                 .get(&body.node_id)
                 .is_none_or(|k| k.body.seq < body.seq);
             if newer {
-                let same_address = known
-                    .get(&body.node_id)
-                    .is_some_and(|k| k.body.address == body.address);
-                let peer = if same_address {
-                    known.get(&body.node_id).and_then(|k| k.peer.clone())
+                let link = match known.get(&body.node_id) {
+                    Some(k) if k.body.address == body.address => k.link.clone(),
+                    _ => Link::new(body.address.clone()),
+                };
+                link.start(&self.transport);
+                // Heard now from the queen; from the saved list, as old as
+                // its signature (the announcer's clock).
+                let received = if save {
+                    Instant::now()
                 } else {
-                    None
+                    let age = Duration::from_millis(super::now_ms().saturating_sub(body.seq));
+                    Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
                 };
                 known.insert(
                     body.node_id.clone(),
                     Known {
                         body,
                         announcement: a,
-                        peer,
+                        link,
+                        received,
                     },
                 );
                 changed = true;
@@ -223,14 +252,19 @@ impl Broker {
             .unwrap_or_default()
     }
 
-    /// Every known server's announcement, and whether a connection to it
-    /// is open.
-    pub fn statuses(&self) -> Vec<(AnnouncementBody, bool)> {
+    /// Every known server: its announcement, whether it is up, and how
+    /// stale what we know of it is.
+    pub fn statuses(&self) -> Vec<ServerStatus> {
         self.known
             .lock()
             .map(|k| {
                 k.values()
-                    .map(|k| (k.body.clone(), k.peer.is_some()))
+                    .map(|k| ServerStatus {
+                        body: k.body.clone(),
+                        connected: k.link.up().is_some(),
+                        down_because: k.link.down_because(),
+                        announced_ago: k.received.elapsed(),
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -241,49 +275,55 @@ impl Broker {
         &self.queen_address.address
     }
 
-    /// The known servers that can be reached now, connecting as needed.
-    pub async fn servers(&self) -> Vec<ServerRef> {
-        let wanted: Vec<(String, String, Option<RemotePeer>)> = match self.known.lock() {
-            Ok(k) => k
-                .values()
-                .map(|k| {
-                    (
-                        k.body.node_id.clone(),
-                        k.body.address.clone(),
-                        k.peer.clone(),
-                    )
-                })
-                .collect(),
-            Err(_) => return Vec::new(),
-        };
-        let connected = join_all(wanted.into_iter().map(|(id, address, peer)| async move {
-            match peer {
-                Some(p) => Some((id, p, false)),
-                None => match self.transport.connect(&address).await {
-                    Ok(p) => Some((id, p, true)),
-                    Err(e) => {
-                        tracing::debug!("storage server {id} at {address} unreachable: {e}");
-                        None
-                    }
-                },
+    fn links(&self) -> Vec<Arc<Link>> {
+        self.known
+            .lock()
+            .map(|k| k.values().map(|k| k.link.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Wait, briefly, for first connection attempts under way (see
+    /// [`FIRST_CONNECT_WAIT`]); a running node's are long done.
+    async fn settle(&self) {
+        let began = Instant::now();
+        loop {
+            let links = self.links();
+            for l in &links {
+                l.start(&self.transport);
             }
-        }))
-        .await;
-        let mut out = Vec::new();
-        if let Ok(mut k) = self.known.lock() {
-            for (id, peer, fresh) in connected.into_iter().flatten() {
-                if fresh && let Some(entry) = k.get_mut(&id) {
-                    entry.peer = Some(peer.clone());
-                }
-                let location = location_of(k.get(&id).map(|e| e.body.address.as_str()));
-                out.push(ServerRef {
-                    id,
-                    location,
-                    service: peer.storage,
-                });
+            if !links.iter().any(|l| l.first_pending()) {
+                return;
             }
+            let quiet = links
+                .iter()
+                .map(|l| l.last_change())
+                .max()
+                .is_some_and(|t| t.elapsed() >= SETTLED_AFTER);
+            if (quiet && links.iter().any(|l| l.up().is_some()))
+                || began.elapsed() >= FIRST_CONNECT_WAIT
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        out
+    }
+
+    /// The known servers that are up now.
+    pub async fn servers(&self) -> Vec<ServerRef> {
+        self.settle().await;
+        let Ok(known) = self.known.lock() else {
+            return Vec::new();
+        };
+        known
+            .values()
+            .filter_map(|k| {
+                Some(ServerRef {
+                    id: k.body.node_id.clone(),
+                    location: location_of(Some(&k.body.address)),
+                    service: k.link.up()?,
+                })
+            })
+            .collect()
     }
 
     /// Wait until at least `count` servers are known (polling the queen),

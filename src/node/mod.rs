@@ -7,6 +7,7 @@
 
 pub mod announce;
 pub mod broker;
+pub mod link;
 pub mod queen;
 
 use std::path::{Path, PathBuf};
@@ -577,6 +578,7 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
         let info = crate::web::NodeInfo {
             nickname: cfg.node.nickname.clone(),
             node_id: key.node_id(),
+            stale_after: Duration::from_secs(3 * cfg.node.announce_interval_secs.max(1)),
         };
         let (bound, task) =
             crate::web::start((ip, port).into(), session, info, web_storage).await?;
@@ -835,8 +837,8 @@ impl Session {
         self.broker.known()
     }
 
-    /// Every known server, and whether a connection to it is open.
-    pub fn server_statuses(&self) -> Vec<(AnnouncementBody, bool)> {
+    /// Every known server, whether it is up, and how stale it is.
+    pub fn server_statuses(&self) -> Vec<broker::ServerStatus> {
         self.broker.statuses()
     }
 

@@ -13,7 +13,7 @@ use tahoe_core::dirnode::{Directory, Node};
 use super::ops::{Op, OpState};
 use super::stats::Snapshot;
 use crate::files::{format_of, size_of};
-use crate::node::announce::AnnouncementBody;
+use crate::node::broker::ServerStatus;
 
 pub const STYLE: &str = include_str!("static/style.css");
 pub const SCRIPT: &str = include_str!("static/app.js");
@@ -140,7 +140,10 @@ pub struct Welcome<'a> {
     pub uptime: Duration,
     pub queen: &'a str,
     pub queen_connected: bool,
-    pub servers: &'a [(AnnouncementBody, bool)],
+    pub servers: &'a [ServerStatus],
+    /// An announcement older than this is shown as stale (its server has
+    /// missed three renewals).
+    pub stale_after: Duration,
     pub vdrive: Option<&'a str>,
 }
 
@@ -179,7 +182,7 @@ pub fn welcome(w: &Welcome<'_>) -> String {
              (no <code>vdrive.cap</code>).</p></section>\n",
         ),
     }
-    let connected = w.servers.iter().filter(|(_, c)| *c).count();
+    let connected = w.servers.iter().filter(|s| s.connected).count();
     let _ = write!(
         b,
         "<section aria-labelledby=\"servers-h\"><h2 id=\"servers-h\">Storage servers \
@@ -189,8 +192,10 @@ pub fn welcome(w: &Welcome<'_>) -> String {
         w.servers.len()
     );
     let now = SystemTime::now();
-    for (s, connected) in w.servers {
-        let announced = UNIX_EPOCH + Duration::from_millis(s.seq);
+    for status in w.servers {
+        let s = &status.body;
+        let announced = now - status.announced_ago;
+        let stale = status.announced_ago > w.stale_after;
         let address = s
             .address
             .rsplit_once('@')
@@ -199,19 +204,23 @@ pub fn welcome(w: &Welcome<'_>) -> String {
         let _ = writeln!(
             b,
             "<tr><td>{}</td><td><code title=\"{id}\">{}</code></td><td>{}</td>\
-             <td class=\"{}\">{}</td><td>{}</td><td title=\"{}\">{} ago</td></tr>",
+             <td class=\"{}\" title=\"{}\">{}</td><td>{}</td>\
+             <td class=\"{}\" title=\"{}\">{} ago{}</td></tr>",
             esc(&s.nickname),
             esc(s.node_id.get(..12).unwrap_or(&s.node_id)),
             esc(address),
-            if *connected { "ok" } else { "bad" },
-            if *connected {
+            if status.connected { "ok" } else { "bad" },
+            esc(status.down_because.as_deref().unwrap_or("")),
+            if status.connected {
                 "connected"
             } else {
                 "not connected"
             },
             s.available_space.map(size).unwrap_or_else(|| "?".into()),
+            if stale { "bad stale" } else { "fresh" },
             date(epoch(announced)),
-            ago(now.duration_since(announced).unwrap_or_default()),
+            ago(status.announced_ago),
+            if stale { " (stale)" } else { "" },
             id = esc(&s.node_id),
         );
     }

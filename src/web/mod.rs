@@ -52,6 +52,8 @@ pub struct NodeInfo {
     pub nickname: String,
     /// The node's id (base32 of its key's hash).
     pub node_id: String,
+    /// A server not heard from for this long is shown as stale.
+    pub stale_after: std::time::Duration,
 }
 
 /// The gateway's state.
@@ -280,16 +282,22 @@ async fn welcome(gw: &Gateway, args: &Args) -> Result<Response> {
     let (queen, queen_connected) = gw.session.queen();
     if args.t() == "json" {
         // Tahoe's welcome JSON.
+        let now = std::time::SystemTime::now();
         let servers: Vec<_> = servers
             .iter()
-            .map(|(s, connected)| {
+            .map(|st| {
+                let s = &st.body;
+                let heard = now - st.announced_ago;
                 serde_json::json!({
                     "nodeid": s.node_id,
-                    "connection_status": if *connected { "connected" } else { "disconnected" },
+                    "connection_status": if st.connected { "connected" } else { "disconnected" },
                     "available_space": s.available_space,
                     "nickname": s.nickname,
                     "version": s.version,
-                    "last_received_data": s.seq as f64 / 1000.0,
+                    "last_received_data": heard
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or_default(),
                 })
             })
             .collect();
@@ -316,6 +324,7 @@ async fn welcome(gw: &Gateway, args: &Args) -> Result<Response> {
         queen: &queen,
         queen_connected,
         servers: &servers,
+        stale_after: gw.info.stale_after,
         vdrive: vdrive.as_deref(),
     });
     Ok(page(StatusCode::OK, body))
@@ -330,7 +339,7 @@ async fn statistics(gw: &Gateway, args: &Args) -> Result<Response> {
         .insert("grid.servers_known".into(), servers.len() as f64);
     snap.stats.insert(
         "grid.servers_connected".into(),
-        servers.iter().filter(|(_, c)| *c).count() as f64,
+        servers.iter().filter(|s| s.connected).count() as f64,
     );
     let running = gw
         .ops
