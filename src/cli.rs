@@ -489,7 +489,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
         Command::Webopen { node, path } => {
+            // With the node's web token once: opened in a browser, it signs
+            // the browser in (a cookie) and leaves the address bar.
             let url = crate::web::url_of(&node.basedir, path.as_deref())?;
+            let url = crate::web::token::with_token(&url, &node.basedir)?;
             writeln!(out, "{url}")?;
             Ok(())
         }

@@ -142,7 +142,8 @@ pub async fn run(
         "A grid is running: a queen and {clients} storage nodes under {}.",
         root.display()
     )?;
-    let url = format!("{}/", crate::web::base_url(first)?);
+    // The address carries the node's web token once (see web::token).
+    let url = crate::web::token::with_token(&format!("{}/", crate::web::base_url(first)?), first)?;
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;

@@ -348,7 +348,7 @@ impl Files {
             tahoe_core::dirnode::format::now()
         ));
         let result = async {
-            transfer::get(&self.session, cap, Some(&tmp))
+            transfer::get_private(&self.session, cap, &tmp)
                 .await
                 .with_context(|| shown.to_string())?;
             transfer::put(&self.session, &tmp, PutKind::Immutable)

@@ -200,6 +200,31 @@ fn partial_path(out: &Path) -> std::path::PathBuf {
 
 /// `tahoe get`.
 pub async fn get(session: &Session, cap: &Cap, out: Option<&Path>) -> Result<()> {
+    get_as(session, cap, out, false).await
+}
+
+/// [`get`] into a spool file of the node's that keeps mode 0600.
+pub async fn get_private(session: &Session, cap: &Cap, out: &Path) -> Result<()> {
+    get_as(session, cap, Some(out), true).await
+}
+
+/// The mode a new file gets from this process's umask.
+fn default_mode() -> u32 {
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|u| u32::from_str_radix(u.trim(), 8).ok())
+        })
+        .unwrap_or(0o022);
+    0o666 & !umask
+}
+
+/// The plaintext is written to a new file readable by its owner only
+/// until it has verified; then it takes OUT's mode (a new OUT's from the
+/// umask), unless `private`.
+async fn get_as(session: &Session, cap: &Cap, out: Option<&Path>, private: bool) -> Result<()> {
     let out = out.filter(|p| p.as_os_str() != "-");
     let Some(path) = out else {
         return download(session, cap, Box::new(tokio::io::stdout())).await;
@@ -214,10 +239,17 @@ pub async fn get(session: &Session, cap: &Cap, out: Option<&Path>) -> Result<()>
             .with_context(|| format!("opening {}", path.display()))?;
         return download(session, cap, Box::new(file)).await;
     }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match std::fs::metadata(path) {
+        _ if private => 0o600,
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(_) => default_mode(),
+    };
     let tmp = partial_path(path);
     let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&tmp)
         .await
         .with_context(|| format!("creating {}", tmp.display()))?;
@@ -225,7 +257,10 @@ pub async fn get(session: &Session, cap: &Cap, out: Option<&Path>) -> Result<()>
         download(session, cap, Box::new(file)).await?;
         // Durable before it takes OUT's name.
         std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
+            .and_then(|f| {
+                f.sync_all()?;
+                f.set_permissions(std::fs::Permissions::from_mode(mode))
+            })
             .with_context(|| format!("syncing {}", tmp.display()))?;
         std::fs::rename(&tmp, path)
             .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))

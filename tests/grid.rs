@@ -3,247 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::*;
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
-
-const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
-
-/// Run a `tahoe` command to completion, killing it after `secs`.
-fn tahoe(args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
-    let mut cmd = Command::new(EXE);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TAHOE_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("`tahoe {}` did not finish within {secs} s", args.join(" "));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[allow(unsafe_code)]
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) has no memory effects.
-    unsafe {
-        libc::kill(child.id() as i32, sig);
-    }
-}
-
-struct Grid {
-    dir: tempfile::TempDir,
-    queen: PathBuf,
-    clients: Vec<PathBuf>,
-    running: BTreeMap<PathBuf, Child>,
-}
-
-impl Grid {
-    fn new(clients: usize) -> Grid {
-        Grid::with_config(clients, |_, _| String::new())
-    }
-
-    /// A grid whose client `i` (in base directory `dir`) has
-    /// `extra(i, dir)` appended to its tahoe.toml (whose last table is
-    /// `[storage]`) before it starts.
-    fn with_config(clients: usize, extra: impl Fn(usize, &Path) -> String) -> Grid {
-        let dir = tempfile::tempdir().unwrap();
-        let queen = dir.path().join("queen");
-        let o = tahoe(
-            &["create-queen", "--basedir", queen.to_str().unwrap()],
-            &[],
-            30,
-        );
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        let url = std::fs::read_to_string(queen.join("introducer.url")).unwrap();
-        let mut g = Grid {
-            dir,
-            queen: queen.clone(),
-            clients: Vec::new(),
-            running: BTreeMap::new(),
-        };
-        let vdrive = std::fs::read_to_string(queen.join("vdrive.cap")).unwrap();
-        for i in 0..clients {
-            let c = g.dir.path().join(format!("node{i}"));
-            let nickname = format!("node{i}");
-            let mut args = vec![
-                "create-client",
-                "--basedir",
-                c.to_str().unwrap(),
-                "--introducer",
-                url.trim(),
-                "--nickname",
-                &nickname,
-            ];
-            // The shared drive's cap: copied into the first client's base
-            // directory, as the seed did; given to the others at creation.
-            if i == 0 {
-                std::fs::create_dir_all(&c).unwrap();
-                std::fs::write(c.join("vdrive.cap"), &vdrive).unwrap();
-            } else {
-                args.extend(["--vdrive", vdrive.trim()]);
-            }
-            let o = tahoe(&args, &[], 30);
-            assert!(o.status.success(), "{}", text(&o.stderr));
-            let config = c.join("tahoe.toml");
-            let mut toml = std::fs::read_to_string(&config).unwrap();
-            toml.push_str(&extra(i, &c));
-            std::fs::write(&config, toml).unwrap();
-            g.clients.push(c);
-        }
-        g.start(&queen);
-        for c in g.clients.clone() {
-            g.start(&c);
-        }
-        g.wait_known(&g.clients[0].clone(), clients);
-        g
-    }
-
-    fn start(&mut self, basedir: &Path) {
-        let log = std::fs::File::create(basedir.join("test-run.log")).unwrap();
-        let child = Command::new(EXE)
-            .args(["run", "--basedir", basedir.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.running.insert(basedir.to_path_buf(), child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !basedir.join("status.json").exists() {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not start",
-                basedir.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn status(&self, basedir: &Path) -> serde_json::Value {
-        std::fs::read(basedir.join("status.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(serde_json::Value::Null)
-    }
-
-    fn wait_known(&self, client: &Path, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let known = self.status(client)["known_servers"].as_u64().unwrap_or(0);
-            if known as usize >= count {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} knows {known} of {count} servers",
-                client.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM and wait: a clean stop.
-    fn stop(&mut self, basedir: &Path) {
-        let mut child = self.running.remove(basedir).unwrap();
-        signal(&child, libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while child.try_wait().unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not stop on SIGTERM",
-                basedir.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(!basedir.join("node.pid").exists(), "pid file left behind");
-    }
-
-    fn kill9(&mut self, basedir: &Path) {
-        let mut child = self.running.remove(basedir).unwrap();
-        signal(&child, libc::SIGKILL);
-        let _ = child.wait();
-        let _ = std::fs::remove_file(basedir.join("status.json"));
-    }
-
-    fn put(&self, client: &Path, file: &Path, env: &[(&str, &str)]) -> Result<String, String> {
-        self.put_with(client, &[file.to_str().unwrap()], env)
-    }
-
-    /// `tahoe put --basedir CLIENT ARGS...`: standard output, or the error.
-    fn put_with(
-        &self,
-        client: &Path,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Result<String, String> {
-        let mut all = vec!["put", "--basedir", client.to_str().unwrap()];
-        all.extend_from_slice(args);
-        let o = tahoe(&all, env, 120);
-        if o.status.success() {
-            Ok(text(&o.stdout).trim().to_string())
-        } else {
-            Err(text(&o.stderr))
-        }
-    }
-
-    fn get(&self, client: &Path, cap: &str) -> Result<Vec<u8>, String> {
-        let out = self.dir.path().join("download");
-        let o = tahoe(
-            &[
-                "get",
-                "--basedir",
-                client.to_str().unwrap(),
-                cap,
-                out.to_str().unwrap(),
-            ],
-            &[],
-            120,
-        );
-        if o.status.success() {
-            Ok(std::fs::read(&out).unwrap())
-        } else {
-            Err(text(&o.stderr))
-        }
-    }
-
-    fn file(&self, name: &str, data: &[u8]) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, data).unwrap();
-        p
-    }
-}
-
-impl Drop for Grid {
-    fn drop(&mut self) {
-        for child in self.running.values_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 #[test]
 fn upload_download_and_survive_seven_of_ten_failing() {
@@ -955,37 +722,6 @@ fn mutable_files_from_the_command_line() {
     );
 }
 
-/// Wait until something listens on `port`.
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the gateway did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Wait until `client` sees the shared drive (the queen publishes it
-/// once the servers have announced).
-fn wait_shared_drive(client: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while run_on(client, &["ls", "tahoe:"]).is_err() {
-        assert!(Instant::now() < deadline, "the shared drive never appeared");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// `tahoe ARGS... -d CLIENT`: standard output, or the error.
-fn run_on(client: &Path, args: &[&str]) -> Result<String, String> {
-    let mut all = args.to_vec();
-    all.extend(["-d", client.to_str().unwrap()]);
-    let o = tahoe(&all, &[], 120);
-    if o.status.success() {
-        Ok(text(&o.stdout))
-    } else {
-        Err(text(&o.stderr))
-    }
-}
-
 /// The shared drive on every client of a grid made with `create-queen`
 /// and `create-client`, and the file commands on it, over real processes.
 #[test]
@@ -1333,47 +1069,6 @@ fn tahoe_lafs_cli_against_our_gateway() {
     assert!(!good, "getting a missing file succeeded");
 }
 
-/// One HTTP/1.1 request over a plain TCP connection: status, headers
-/// (lower-case names) and body.
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, BTreeMap<String, String>, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = text(&raw[..split]);
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, raw[split + 4..].to_vec())
-}
-
 /// The web API's status codes, headers and shapes, and bad requests
 /// answered with clear errors while the gateway keeps serving.
 #[test]
@@ -1395,6 +1090,10 @@ fn web_api_shapes_and_bad_requests() {
     let url = run_on(&gw, &["webopen"]).unwrap();
     let prefix = format!("http://127.0.0.1:{port}/uri/URI%3ADIR2%3A");
     assert!(url.starts_with(&prefix), "{url}");
+    // It carries the node's web token, once.
+    let token = std::fs::read_to_string(gw.join("private/web.token")).unwrap();
+    let (url, given) = url.trim().split_once("?token=").expect("the web token");
+    assert_eq!(given, token.trim());
     let (st, _, json) = http(
         port,
         "GET",
@@ -1753,11 +1452,6 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
 
 /// The peak resident memory of a process (VmHWM), in bytes; it must be
 /// known.
-fn peak_rss(pid: u32) -> u64 {
-    let kib = tahoe_core::testing::proc_status_kib(&pid.to_string(), "VmHWM:");
-    assert!(kib > 0, "no VmHWM in /proc/{pid}/status");
-    kib * 1024
-}
 
 /// A 1 GiB file streams through `PUT /uri` and `GET /uri/CAP` with the
 /// gateway's node (which also stores shares) staying within 64 MiB.

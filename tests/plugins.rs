@@ -273,6 +273,51 @@ fn libraries_that_do_not_fit_are_refused_at_start_up_with_what_was_expected() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+#[test]
+fn a_library_other_users_could_have_written_is_not_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let lib = dir.path().join("libdirstore.so");
+    std::fs::copy(dirstore(), &lib).unwrap();
+    let config = format!("[storage]\nbackend = \"dirstore\"\n\n{}", load(&lib));
+    for (file, folder, refused) in [
+        (
+            0o666,
+            0o755,
+            Some("can be written by other users (mode 666)"),
+        ),
+        (
+            0o664,
+            0o755,
+            Some("can be written by other users (mode 664)"),
+        ),
+        (
+            0o644,
+            0o777,
+            Some("which other users can write to (mode 777)"),
+        ),
+        (0o644, 0o1777, None),
+        (0o755, 0o755, None),
+    ] {
+        chmod(&lib, file);
+        chmod(dir.path(), folder);
+        let o = check_config(&config, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        match refused {
+            Some(why) => {
+                assert!(!o.status.success(), "{file:o} in {folder:o} was loaded");
+                assert!(err.contains(why) && err.contains("not loaded"), "{err}");
+            }
+            None => assert!(o.status.success(), "{file:o} in {folder:o}: {err}"),
+        }
+    }
+    chmod(dir.path(), 0o755);
+}
+
 fn si() -> StorageIndex {
     StorageIndex([9; 16])
 }

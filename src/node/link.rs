@@ -171,11 +171,13 @@ async fn keep_up(link: Weak<Link>, transport: Arc<dyn Transport>) {
                 }
                 continue;
             }
-            (_, Some(service)) => match tokio::time::timeout(PROBE_TIMEOUT, service.version()).await {
-                Ok(Ok(_)) => Ok(service),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
-            },
+            (_, Some(service)) => {
+                match tokio::time::timeout(PROBE_TIMEOUT, service.version()).await {
+                    Ok(Ok(_)) => Ok(service),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+                }
+            }
             (_, None) => match transport.connect(&address).await {
                 Ok(peer) => Ok(peer.storage),
                 Err(e) => Err(e.to_string()),

@@ -81,8 +81,16 @@ fn fresh_basedir(basedir: &Path) -> Result<()> {
             CONFIG_FILE
         );
     }
-    std::fs::create_dir_all(basedir).with_context(|| format!("creating {}", basedir.display()))?;
-    Ok(())
+    private_dir(basedir)
+}
+
+/// Make `dir` (and its parents) if needed, readable by its owner only: a
+/// base directory holds secrets and, while uploads are spooled, plaintext.
+pub fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))
 }
 
 fn toml_string(s: &str) -> String {
@@ -366,8 +374,35 @@ struct Running {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Raise this process's soft limit on open files to its hard limit: a
+/// node's listeners have caps of their own (`web.max_connections`,
+/// `transport.tarpc-tcp.max_connections`) that the usual soft limit of
+/// 1024 cannot hold together.
+#[allow(unsafe_code)]
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct given,
+    // which lives across the calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let was = lim.rlim_cur;
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                tracing::debug!(
+                    "open files: soft limit raised from {was} to {}",
+                    lim.rlim_max
+                );
+            }
+        }
+    }
+}
+
 /// `tahoe run`: serve until SIGINT or SIGTERM.
 pub async fn run(basedir: &Path) -> Result<()> {
+    raise_open_file_limit();
     let cfg = NodeConfig::load(basedir)?;
     let registry = crate::registry_for(&cfg)?;
     let sel = registry.select(&cfg)?;
@@ -581,7 +616,7 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
             stale_after: Duration::from_secs(3 * cfg.node.announce_interval_secs.max(1)),
         };
         let (bound, task) =
-            crate::web::start((ip, port).into(), session, info, web_storage).await?;
+            crate::web::start((ip, port).into(), &cfg.web, session, info, web_storage).await?;
         tracing::info!("web gateway at http://{bound}/");
         tasks.push(task);
     }
@@ -673,6 +708,11 @@ impl Session {
     /// The node's base directory.
     pub fn basedir(&self) -> &Path {
         self.cfg.basedir()
+    }
+
+    /// How many storage servers are up now.
+    pub async fn servers_up(&self) -> usize {
+        self.broker.servers().await.len()
     }
 
     async fn servers(&self, want: usize) -> Result<Vec<tahoe_core::immutable::sink::ServerRef>> {

@@ -15,7 +15,6 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use serde_json::Value;
 use tahoe_core::Error;
 use tahoe_core::cap::{Cap, DirCap, SskWriteCap};
 use tahoe_core::dirnode::client::{DirClient, split_path};
@@ -27,7 +26,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::form::{self, Args, FormFile, Spooled};
 use super::ops::{Op, OpKind, Tracked};
 use super::stats::ReqKind;
-use super::{Gateway, bad, html, page, redirect, text};
+use super::{Gateway, HttpError, bad, html, page, redirect, text};
 use crate::files::{dir_json, file_cap, node_json};
 
 impl Gateway {
@@ -50,7 +49,8 @@ impl Gateway {
             Some(len) if immutable => self.session.key_hasher(len)?,
             _ => None,
         };
-        form::spool(&self.spool, body.into_data_stream(), &op.0, key).await
+        let stream = form::Guarded::new(body, self.body_timeout);
+        form::spool(&self.spool, stream, &op.0, key).await
     }
 
     /// Upload a spooled file as `format` (immutable when `None`); its cap.
@@ -158,13 +158,18 @@ pub async fn route(gw: &Arc<Gateway>, req: Request, mut args: Args) -> Result<Re
         "mkdir-with-children" | "mkdir-immutable" | "set_children" | "set-children"
     );
     if method == Method::POST && form::is_urlencoded(&headers) && !json_body {
-        let b = form::read_body(body, form::MAX_FIELD).await?;
+        let b = form::read_body(body, form::MAX_FIELD, gw.body_timeout).await?;
         args.0.extend(form::pairs(&String::from_utf8_lossy(&b)));
         body = Body::empty();
     } else if method == Method::POST && form::is_multipart(&headers) {
-        files = form::multipart(&headers, body, &mut args, &gw.spool, |name| {
-            gw.begin(OpKind::Upload, name, None)
-        })
+        files = form::multipart(
+            &headers,
+            body,
+            gw.body_timeout,
+            &mut args,
+            &gw.spool,
+            |name| gw.begin(OpKind::Upload, name, None),
+        )
         .await?;
         body = Body::empty();
     }
@@ -249,13 +254,13 @@ async fn make_dir(gw: &Gateway, args: &Args, body: Body) -> Result<String> {
     let dirs = gw.dirs().await?;
     let cap = match args.t() {
         "mkdir-immutable" => {
-            dirs.create_immutable(children_of(&read_json(body).await?)?)
+            dirs.create_immutable(read_children(body, gw.body_timeout).await?)
                 .await?
         }
         t => {
             let format = args.mutable_format()?.unwrap_or(MutableFormat::Sdmf);
             let children = if t == "mkdir-with-children" {
-                children_of(&read_json(body).await?)?
+                read_children(body, gw.body_timeout).await?
             } else {
                 Vec::new()
             };
@@ -359,10 +364,19 @@ async fn get(
 /// reads of a pipe. Bytes sent are counted on the operation. When the
 /// client goes away the channel closes and the next write fails, which
 /// stops the download.
+///
+/// The first write (or the download's end, if it writes nothing) is told
+/// to whoever waits on [`BodyWriter::new`]'s receiver: the status line is
+/// sent only then, so a download that cannot start answers with its error
+/// (`410`, `503`) instead of `200` and an empty body.
 struct BodyWriter {
     tx: tokio_util::sync::PollSender<std::io::Result<bytes::Bytes>>,
     op: Arc<Op>,
+    started: Option<tokio::sync::oneshot::Sender<Result<()>>>,
 }
+
+/// Whether the download has started, or how it ended before it did.
+type Started = tokio::sync::oneshot::Receiver<Result<()>>;
 
 impl BodyWriter {
     /// Chunks held between the downloader and the connection.
@@ -370,12 +384,32 @@ impl BodyWriter {
     /// The largest chunk one write makes.
     const CHUNK: usize = 1 << 20;
 
-    /// A writer and the body it feeds.
-    fn new(op: Arc<Op>) -> (Self, Body) {
+    /// A writer, the body it feeds, and word of its start.
+    fn new(op: Arc<Op>) -> (Self, Body, Started) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(Self::DEPTH);
         let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
         let tx = tokio_util::sync::PollSender::new(tx);
-        (Self { tx, op }, body)
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        (
+            Self {
+                tx,
+                op,
+                started: Some(started_tx),
+            },
+            body,
+            started,
+        )
+    }
+
+    /// The download ended: tell the waiter how, if it never started.
+    fn ended(&mut self, result: Result<()>) -> Result<()> {
+        match self.started.take() {
+            Some(s) => {
+                let _ = s.send(result);
+                Ok(())
+            }
+            None => result,
+        }
     }
 }
 
@@ -392,6 +426,9 @@ impl AsyncWrite for BodyWriter {
         let this = self.get_mut();
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
+        }
+        if let Some(s) = this.started.take() {
+            let _ = s.send(Ok(()));
         }
         match this.tx.poll_reserve(cx) {
             Poll::Pending => return Poll::Pending,
@@ -414,6 +451,53 @@ impl AsyncWrite for BodyWriter {
     }
 }
 
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq)]
+enum Wanted {
+    /// The whole file: no range, several ranges (answered whole, as RFC
+    /// 9110 allows), or a header that is not a valid byte range (ignored,
+    /// as it says).
+    Whole,
+    /// One range, half-open.
+    Part(u64, u64),
+    /// A range that starts past the end: `416`.
+    Unsatisfiable,
+}
+
+/// `bytes=A-B`, `bytes=A-` or `bytes=-N` of a file of `size` bytes.
+fn parse_range(r: &str, size: u64) -> Wanted {
+    let Some(spec) = r.trim().strip_prefix("bytes=") else {
+        return Wanted::Whole;
+    };
+    if spec.contains(',') {
+        return Wanted::Whole;
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Wanted::Whole;
+    };
+    let num = |s: &str| s.trim().parse::<u64>().ok();
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => match num(b) {
+            Some(0) => return Wanted::Unsatisfiable,
+            Some(n) => (size.saturating_sub(n), size),
+            None => return Wanted::Whole,
+        },
+        (false, true) => match num(a) {
+            Some(a) => (a, size),
+            None => return Wanted::Whole,
+        },
+        (false, false) => match (num(a), num(b)) {
+            (Some(a), Some(b)) if a <= b => (a, b.saturating_add(1).min(size)),
+            _ => return Wanted::Whole,
+        },
+        (true, true) => return Wanted::Whole,
+    };
+    if start >= size {
+        return Wanted::Unsatisfiable;
+    }
+    Wanted::Part(start, end)
+}
+
 /// Stream a file, honouring a single `Range: bytes=A-B`.
 async fn download(
     gw: &Arc<Gateway>,
@@ -423,7 +507,19 @@ async fn download(
     headers: &HeaderMap,
 ) -> Result<Response> {
     let size = match &cap {
-        Cap::Chk(c) => c.size,
+        Cap::Chk(c) => {
+            // Fewer servers up than the file needs: nothing to try.
+            let up = gw.session.servers_up().await;
+            if up < usize::from(c.k) {
+                return Err(Error::unavailable(format!(
+                    "{up} storage server(s) connected, and this file needs {} shares from \
+                     distinct servers",
+                    c.k
+                ))
+                .into());
+            }
+            c.size
+        }
         Cap::Lit(l) => l.data.len() as u64,
         Cap::SskWrite(_) | Cap::SskRead(_) => {
             let read = cap.mutable_read_cap().ok_or_else(|| bad("not readable"))?;
@@ -432,18 +528,30 @@ async fn download(
         }
         other => return Err(bad(format!("{} cap cannot be downloaded", other.a_kind()))),
     };
-    let range = headers
+    let wanted = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .map(|r| parse_range(r, size))
-        .transpose()?;
-    let (start, end) = range.unwrap_or((0, size));
+        .map_or(Wanted::Whole, |r| parse_range(r, size));
+    let (start, end) = match wanted {
+        Wanted::Whole => (0, size),
+        Wanted::Part(a, b) => (a, b),
+        Wanted::Unsatisfiable => {
+            let mut e = HttpError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("the range asked for is outside the file's {size} bytes"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                e.headers.push((header::CONTENT_RANGE, v));
+            }
+            return Err(e.into());
+        }
+    };
     let op = gw.begin(
         OpKind::Download,
         name.unwrap_or("(a cap)"),
         Some(end - start),
     );
-    let (mut writer, body) = BodyWriter::new(op.0.clone());
+    let (mut writer, body, started) = BodyWriter::new(op.0.clone());
     let gw2 = gw.clone();
     tokio::spawn(async move {
         let r: Result<()> = async {
@@ -468,12 +576,20 @@ async fn download(
             Ok(())
         }
         .await;
-        match r {
-            Ok(()) => {
+        let failed = match &r {
+            Ok(()) => None,
+            Err(e) => Some(format!("{e:#}")),
+        };
+        match (writer.ended(r), failed) {
+            (_, None) => {
                 op.done();
                 gw2.stats.downloaded(end - start);
             }
-            Err(e) => {
+            (Ok(()), Some(why)) => {
+                // Before the first byte: the waiter answers with the error.
+                op.failed(&anyhow::anyhow!(why));
+            }
+            (Err(e), Some(_)) => {
                 // The response has started: dropping the writer ends the
                 // body short of its Content-Length, which hyper answers by
                 // closing the connection, so the client sees it cut short.
@@ -482,6 +598,10 @@ async fn download(
             }
         }
     });
+    // The status line waits for the first bytes (or the error).
+    started
+        .await
+        .map_err(|_| Error::internal("the download stopped without a word"))??;
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     let mime = if args.flag("save") {
@@ -511,7 +631,7 @@ async fn download(
             h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
-    if range.is_some() {
+    if let Wanted::Part(..) = wanted {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
         if let Ok(v) =
             HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end.saturating_sub(1)))
@@ -520,35 +640,6 @@ async fn download(
         }
     }
     Ok(resp)
-}
-
-/// `bytes=A-B`, `bytes=A-` or `bytes=-N` of a file of `size` bytes: the
-/// half-open range, or 416-worthy input as an error.
-fn parse_range(r: &str, size: u64) -> Result<(u64, u64)> {
-    let spec = r
-        .strip_prefix("bytes=")
-        .filter(|s| !s.contains(','))
-        .ok_or_else(|| bad(format!("unsupported Range {r:?} (one bytes=A-B range)")))?;
-    let (a, b) = spec
-        .split_once('-')
-        .ok_or_else(|| bad(format!("bad Range {r:?}")))?;
-    let num = |s: &str| {
-        s.trim()
-            .parse::<u64>()
-            .map_err(|_| bad(format!("bad Range {r:?}")))
-    };
-    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, false) => (size.saturating_sub(num(b)?), size),
-        (false, true) => (num(a)?, size),
-        (false, false) => (num(a)?, num(b)?.saturating_add(1).min(size)),
-        (true, true) => return Err(bad(format!("bad Range {r:?}"))),
-    };
-    if start >= size || start >= end {
-        return Err(bad(format!(
-            "Range {r:?} is outside the file's {size} bytes"
-        )));
-    }
-    Ok((start, end))
 }
 
 fn guess_type(name: Option<&str>) -> &'static str {
@@ -638,8 +729,9 @@ async fn put(
     let dir = dirs.mkdir_p(root_dir, parent, MutableFormat::Sdmf).await?;
     match args.t() {
         "uri" => {
-            let cap_text = String::from_utf8(form::read_body(body, 64 << 10).await?)
-                .map_err(|_| bad("the body is not a cap"))?;
+            let cap_text =
+                String::from_utf8(form::read_body(body, 64 << 10, gw.body_timeout).await?)
+                    .map_err(|_| bad("the body is not a cap"))?;
             let (shown, created) = attach(dirs, &dir, name, cap_text.trim(), args).await?;
             Ok(text(created_or_ok(created), shown))
         }
@@ -754,7 +846,7 @@ async fn post(
         }
         "set_children" | "set-children" => {
             let dir = dirs.resolve_dir(root_dir, &path).await?;
-            let children = children_of(&read_json(body).await?)?;
+            let children = read_children(body, gw.body_timeout).await?;
             let replace = args.replace(Replace::Always)?;
             dirs.modify(&dir, move |d, first| {
                 for (name, node, md) in &children {
@@ -822,42 +914,75 @@ async fn relink_target(dirs: &DirClient, here: &DirCap, to: &str) -> Result<DirC
     }
 }
 
-/// A JSON body of at most 64 MiB.
-async fn read_json(body: Body) -> Result<Value> {
-    let bytes = form::read_body(body, 64 << 20).await?;
-    serde_json::from_slice(&bytes).map_err(|e| bad(format!("the body is not JSON: {e}")))
+/// The most bytes of a JSON body (`mkdir-with-children`,
+/// `mkdir-immutable`, `set_children`). Decision: 8 MiB, some 40,000
+/// entries; parsed into typed children (metadata kept as JSON text until
+/// each entry is built) it stays within a few times its size in memory,
+/// where a whole-document parse took 36 times. A larger directory is
+/// made in several `set_children` calls.
+const MAX_JSON_BODY: usize = 8 << 20;
+
+/// One child as `set_children` and `mkdir-with-children` take it:
+/// `["filenode"|"dirnode", {"rw_uri", "ro_uri", "metadata"}]`.
+#[derive(serde::Deserialize)]
+struct ChildSpec(#[allow(dead_code)] serde::de::IgnoredAny, ChildFields);
+
+#[derive(serde::Deserialize)]
+struct ChildFields {
+    rw_uri: Option<String>,
+    ro_uri: Option<String>,
+    metadata: Option<Box<serde_json::value::RawValue>>,
 }
 
-/// Children as `set_children` and `mkdir-with-children` take them:
-/// `{NAME: ["filenode"|"dirnode", {"rw_uri", "ro_uri", "metadata"}]}`.
-fn children_of(v: &Value) -> Result<Vec<(String, Node, Metadata)>> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| bad("the children must be a JSON object"))?;
-    let mut out = Vec::new();
-    for (name, spec) in obj {
-        let fields = spec
-            .get(1)
-            .and_then(Value::as_object)
-            .ok_or_else(|| bad(format!("child {name:?}: expected [TYPE, {{...}}]")))?;
-        let cap =
-            |key: &str| -> Result<Option<ChildCap>> {
-                match fields.get(key).and_then(Value::as_str) {
-                    Some(s) => Ok(ChildCap::parse(s)
+/// The children of a JSON body: `{NAME: CHILD, ...}`.
+async fn read_children(
+    body: Body,
+    timeout: std::time::Duration,
+) -> Result<Vec<(String, Node, Metadata)>> {
+    let bytes = form::read_body(body, MAX_JSON_BODY, timeout).await?;
+    let specs: Vec<(String, ChildSpec)> = {
+        use serde::de::{Deserializer, MapAccess, Visitor};
+        // In body order, as a list: duplicates are the directory's to refuse.
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = Vec<(String, ChildSpec)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of children")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, ChildSpec>()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        serde_json::Deserializer::from_slice(&bytes)
+            .deserialize_map(InOrder)
+            .map_err(|e| bad(format!("the body is not a JSON object of children: {e}")))?
+    };
+    drop(bytes);
+    specs
+        .into_iter()
+        .map(|(name, ChildSpec(_, fields))| {
+            let cap = |key: &str, v: Option<String>| -> Result<Option<ChildCap>> {
+                match v {
+                    Some(s) => Ok(ChildCap::parse(&s)
                         .map_err(|e| e.context(format!("child {name:?} {key}")))?),
                     None => Ok(None),
                 }
             };
-        let node = Node {
-            write: cap("rw_uri")?,
-            read: cap("ro_uri")?,
-        };
-        let md = fields
-            .get("metadata")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        out.push((name.clone(), node, md));
-    }
-    Ok(out)
+            let node = Node {
+                write: cap("rw_uri", fields.rw_uri)?,
+                read: cap("ro_uri", fields.ro_uri)?,
+            };
+            let md: Metadata = match fields.metadata {
+                Some(raw) => serde_json::from_str::<Option<Metadata>>(raw.get())
+                    .map_err(|_| bad(format!("child {name:?}: metadata must be a JSON object")))?
+                    .unwrap_or_default(),
+                None => Metadata::default(),
+            };
+            Ok((name, node, md))
+        })
+        .collect()
 }

@@ -3,11 +3,18 @@
 //! uploads, whose files are spooled to disk as they arrive.
 //!
 //! Bounds: a urlencoded body or one multipart text field is at most
-//! 64 KiB, a multipart body has at most 64 text fields and 1,000 files.
-//! File parts are not bounded here: they are the user's files, streamed
-//! to the spool directory.
+//! 64 KiB (more is `413`), a multipart body has at most 64 text fields and
+//! 1,000 files, and the headers of one part (with whatever precedes the
+//! first) at most 16 KiB. File parts are not bounded here: they are the
+//! user's files, streamed to the spool directory, each a new file only
+//! its owner can read. Every body must keep coming: a wait of more than
+//! `web.body_timeout_secs` for its next piece ends the request.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use anyhow::Result;
 use axum::body::Body;
@@ -21,13 +28,15 @@ use tahoe_core::dirnode::Replace;
 use tahoe_core::immutable::upload::{KeyHasher, PrecomputedKey};
 use tahoe_core::mutable::MutableFormat;
 
-use super::bad;
 use super::ops::Op;
+use super::{bad, too_large};
 
 /// The most bytes of a urlencoded body or one multipart text field.
 pub const MAX_FIELD: usize = 64 << 10;
 const MAX_FIELDS: usize = 64;
 const MAX_FILES: usize = 1000;
+/// The most bytes of one part's headers (and of what precedes the first).
+const MAX_PART_HEAD: i64 = 16 << 10;
 
 /// `key=value` pairs, query first, then the body's.
 #[derive(Debug, Default)]
@@ -101,16 +110,91 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
     content_type_is(headers, "multipart/form-data")
 }
 
-/// Read a body of at most `limit` bytes.
-pub async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>> {
+/// A request body's pieces, each of which must arrive within a timeout,
+/// optionally metered (see [`Meter`]).
+pub struct Guarded {
+    inner: axum::body::BodyDataStream,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    meter: Option<Arc<Meter>>,
+}
+
+impl Guarded {
+    /// `body`, whose next piece must come within `timeout` each time.
+    pub fn new(body: Body, timeout: Duration) -> Self {
+        Guarded {
+            inner: body.into_data_stream(),
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            meter: None,
+        }
+    }
+}
+
+impl Stream for Guarded {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match this.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                this.sleep.as_mut().reset(deadline);
+                if let Some(m) = &this.meter
+                    && !m.take(chunk.len())
+                {
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("the headers of a part are longer than {MAX_PART_HEAD} bytes"),
+                    ))));
+                }
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no more of the request body came for {:?}", this.timeout),
+                )))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// Counts what a multipart parser reads while it looks for a part's
+/// headers: the parser buffers all of it until the headers end, so a part
+/// whose headers never end must be stopped here.
+#[derive(Default)]
+pub struct Meter {
+    on: AtomicBool,
+    left: AtomicI64,
+}
+
+impl Meter {
+    fn start(&self) {
+        self.left.store(MAX_PART_HEAD, Ordering::Release);
+        self.on.store(true, Ordering::Release);
+    }
+    fn stop(&self) {
+        self.on.store(false, Ordering::Release);
+    }
+    /// Whether `n` more bytes fit.
+    fn take(&self, n: usize) -> bool {
+        !self.on.load(Ordering::Acquire)
+            || self.left.fetch_sub(n as i64, Ordering::AcqRel) - n as i64 >= 0
+    }
+}
+
+/// Read a body of at most `limit` bytes (`413` beyond).
+pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut stream = body.into_data_stream();
+    let mut stream = Guarded::new(body, timeout);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| bad(format!("reading the request body: {e}")))?;
         if out.len() + chunk.len() > limit {
-            return Err(bad(format!(
-                "the request body is larger than the {limit} bytes accepted here"
-            )));
+            return Err(too_large("the request body", limit));
         }
         out.extend_from_slice(&chunk);
     }
@@ -153,7 +237,19 @@ pub async fn spool<E: std::fmt::Display>(
     // worker (no hop to the blocking pool per write).
     const BATCH: usize = 256 << 10;
     let path = spooled.path.clone();
-    let file = Arc::new(in_place(move || Ok(std::fs::File::create(&path)?)).await?);
+    // The plaintext of an upload: a new file (never one planted there),
+    // readable by the node's owner only.
+    let file = Arc::new(
+        in_place(move || {
+            use std::os::unix::fs::OpenOptionsExt;
+            Ok(std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?)
+        })
+        .await?,
+    );
     let mut batch = Vec::with_capacity(BATCH);
     let write = |batch: Vec<u8>| {
         let file = file.clone();
@@ -186,12 +282,25 @@ pub struct FormFile {
     pub data: Spooled,
 }
 
+/// A multipart parser's error, with what caused it (a part's headers too
+/// long, a body that stopped coming).
+fn multipart_error(e: multer::Error) -> anyhow::Error {
+    let mut msg = format!("a multipart form: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        msg.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    bad(msg)
+}
+
 /// Read a `multipart/form-data` body: text fields go into `args`, file
 /// parts (those with a filename) are spooled into `dir`, each tracked by
 /// an operation from `begin`.
 pub async fn multipart(
     headers: &HeaderMap,
     body: Body,
+    timeout: Duration,
     args: &mut Args,
     dir: &Path,
     mut begin: impl FnMut(&str) -> super::ops::Tracked,
@@ -201,14 +310,27 @@ pub async fn multipart(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let boundary = multer::parse_boundary(ct).map_err(|e| bad(format!("a multipart form: {e}")))?;
-    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let meter = Arc::new(Meter::default());
+    let mut stream = Guarded::new(body, timeout);
+    stream.meter = Some(meter.clone());
+    let mut form = multer::Multipart::new(stream, boundary);
     let mut files = Vec::new();
     let mut fields = 0;
-    while let Some(mut field) = form
-        .next_field()
-        .await
-        .map_err(|e| bad(format!("a multipart form: {e}")))?
-    {
+    let mut parts = 0;
+    loop {
+        meter.start();
+        let next = form.next_field().await;
+        meter.stop();
+        let Some(mut field) = next.map_err(multipart_error)? else {
+            break;
+        };
+        parts += 1;
+        if parts > MAX_FIELDS + MAX_FILES {
+            return Err(bad(format!(
+                "more than {} parts in one form",
+                MAX_FIELDS + MAX_FILES
+            )));
+        }
         let name = field.name().unwrap_or_default().to_string();
         match field.file_name().map(str::to_string) {
             Some(filename) => {
@@ -235,11 +357,7 @@ pub async fn multipart(
                     return Err(bad(format!("more than {MAX_FIELDS} fields in one form")));
                 }
                 let mut value = Vec::new();
-                while let Some(chunk) = field
-                    .chunk()
-                    .await
-                    .map_err(|e| bad(format!("a multipart form: {e}")))?
-                {
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     if value.len() + chunk.len() > MAX_FIELD {
                         return Err(bad(format!(
                             "form field {name:?} is larger than {MAX_FIELD} bytes"

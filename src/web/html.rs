@@ -144,7 +144,15 @@ pub struct Welcome<'a> {
     /// An announcement older than this is shown as stale (its server has
     /// missed three renewals).
     pub stale_after: Duration,
-    pub vdrive: Option<&'a str>,
+    pub vdrive: Option<Drive>,
+}
+
+/// The shared drive as the welcome page may show it.
+pub enum Drive {
+    /// Its cap, for a request that holds the node's web token.
+    Cap(String),
+    /// There is one, but this request may not see its cap.
+    Hidden,
 }
 
 pub fn welcome(w: &Welcome<'_>) -> String {
@@ -168,8 +176,8 @@ pub fn welcome(w: &Welcome<'_>) -> String {
             "not connected"
         },
     );
-    match w.vdrive {
-        Some(cap) => {
+    match &w.vdrive {
+        Some(Drive::Cap(cap)) => {
             let _ = write!(
                 b,
                 "<section aria-labelledby=\"drive-h\"><h2 id=\"drive-h\">Shared drive</h2>\n\
@@ -177,6 +185,11 @@ pub fn welcome(w: &Welcome<'_>) -> String {
                 uri_of(cap, &[])
             );
         }
+        Some(Drive::Hidden) => b.push_str(
+            "<section aria-labelledby=\"drive-h\"><h2 id=\"drive-h\">Shared drive</h2>\n\
+             <p id=\"drive-hidden\">Its cap is shown to this node's owner only: open the address \
+             <code>tahoe webopen</code> prints (it carries the node's web token once).</p></section>\n",
+        ),
         None => b.push_str(
             "<section><h2>Shared drive</h2><p>This node has no shared drive \
              (no <code>vdrive.cap</code>).</p></section>\n",

@@ -21,12 +21,14 @@ mod api;
 mod form;
 mod html;
 mod ops;
+mod serve;
 mod stats;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axum::body::Body;
@@ -34,6 +36,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tahoe_core::cap::Cap;
+use tahoe_core::config::WebSection;
 use tahoe_core::mutable::keys::KeyPool;
 use tahoe_core::server::StorageServer;
 use tahoe_core::{Error, ErrorKind};
@@ -67,6 +70,12 @@ pub struct Gateway {
     stats: Stats,
     /// The node's own storage server, for its counters.
     storage: Option<StorageServer>,
+    /// The node's web token (see [`token`]).
+    token: String,
+    /// The names it answers to besides addresses and localhost.
+    allowed_hosts: Vec<String>,
+    /// Longest wait for the next piece of a request body.
+    body_timeout: Duration,
 }
 
 /// The port to serve on: `web.port`, else `BASEDIR/webport`.
@@ -112,16 +121,18 @@ pub fn url_of(basedir: &Path, path: Option<&str>) -> Result<String> {
     ))
 }
 
-/// Serve the gateway on `addr` until the task is dropped; the bound
-/// address once listening.
+/// Serve the gateway on `addr` as `web` says until the task is dropped;
+/// the bound address once listening.
 pub async fn start(
     addr: SocketAddr,
+    web: &WebSection,
     session: Session,
     info: NodeInfo,
     storage: Option<StorageServer>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let spool = session.basedir().join("tmp");
-    std::fs::create_dir_all(&spool).with_context(|| format!("creating {}", spool.display()))?;
+    crate::node::private_dir(&spool)?;
+    let token = token::load_or_create(session.basedir())?;
     // Uploads a crash left behind.
     if let Ok(dir) = std::fs::read_dir(&spool) {
         for e in dir.flatten() {
@@ -130,6 +141,10 @@ pub async fn start(
             }
         }
     }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} for the web gateway"))?;
+    let bound = listener.local_addr()?;
     let gw = Arc::new(Gateway {
         session: Arc::new(session.without_waiting()),
         keys: KeyPool::new(2),
@@ -139,21 +154,38 @@ pub async fn start(
         ops: Ops::default(),
         stats: Stats::default(),
         storage,
+        token,
+        allowed_hosts: web.allowed_hosts.clone(),
+        body_timeout: Duration::from_secs(web.body_timeout_secs.max(1)),
     });
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening on {addr} for the web gateway"))?;
-    let bound = listener.local_addr()?;
     let app = axum::Router::new().fallback(handle).with_state(gw);
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("the web gateway stopped: {e}");
-        }
-    });
+    let limits = serve::ServeLimits {
+        header_timeout: Duration::from_secs(web.header_timeout_secs.max(1)),
+        max_connections: web.max_connections,
+    };
+    let task = tokio::spawn(serve::serve(listener, app, limits));
     Ok((bound, task))
 }
 
 async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    // Before anything else: a page of another site whose name was rebound
+    // to this address must get nothing (DNS rebinding).
+    if !serve::host_allowed(req.headers(), &gw.allowed_hosts) {
+        return text(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this gateway answers to its IP addresses, localhost and the names in \
+             web.allowed_hosts, not to this Host\n",
+        );
+    }
+    if matches!(*req.method(), Method::GET | Method::HEAD)
+        && let Some(r) = token::exchange(req.uri(), &gw.token)
+    {
+        return r;
+    }
+    respond(gw, req).await
+}
+
+async fn respond(gw: Arc<Gateway>, req: Request) -> Response {
     let began = Instant::now();
     let method = req.method().clone();
     let browser = wants_html(req.headers());
@@ -172,15 +204,18 @@ async fn handle(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         Err(e) => {
             let status = status_of(&e);
             tracing::debug!("{shown}: {status}: {e:#}");
+            let message = tahoe_message(&e);
             let mut r = if browser {
                 let reason = status.canonical_reason().unwrap_or("Error");
-                page(
-                    status,
-                    html::error(status.as_u16(), reason, &format!("{e:#}")),
-                )
+                page(status, html::error(status.as_u16(), reason, &message))
             } else {
-                text(status, format!("{e:#}\n"))
+                text(status, format!("{message}\n"))
             };
+            if let Some(h) = e.downcast_ref::<HttpError>() {
+                for (name, value) in &h.headers {
+                    r.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
             r.extensions_mut().insert(match method {
                 Method::PUT => ReqKind::Upload,
                 _ => ReqKind::Page,
@@ -260,7 +295,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
         return Err(Error::not_found(format!("{} {path} is not served", req.method())).into());
     }
     match path.as_str() {
-        "/" => welcome(gw, &args).await,
+        "/" => welcome(gw, &args, req.headers()).await,
         "/static/style.css" => Ok(asset("text/css; charset=utf-8", html::STYLE)),
         "/static/app.js" => Ok(asset("text/javascript; charset=utf-8", html::SCRIPT)),
         "/status" | "/status/" => Ok(page(StatusCode::OK, html::ops(&gw.ops.list()))),
@@ -277,7 +312,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
     }
 }
 
-async fn welcome(gw: &Gateway, args: &Args) -> Result<Response> {
+async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> Result<Response> {
     let servers = gw.session.server_statuses();
     let (queen, queen_connected) = gw.session.queen();
     if args.t() == "json" {
@@ -312,10 +347,21 @@ async fn welcome(gw: &Gateway, args: &Args) -> Result<Response> {
     if !args.t().is_empty() {
         return Err(bad(format!("GET /: unknown t={:?}", args.t())));
     }
-    let vdrive = crate::node::vdrive_of(gw.session.basedir())
+    // The shared drive's cap only for the node's owner (see `token`).
+    let vdrive = if token::holds(headers, &gw.token) {
+        crate::node::vdrive_of(gw.session.basedir())
+            .ok()
+            .flatten()
+            .map(|d| html::Drive::Cap(Cap::Dir(d).to_string()))
+    } else if crate::node::vdrive_of(gw.session.basedir())
         .ok()
         .flatten()
-        .map(|d| Cap::Dir(d).to_string());
+        .is_some()
+    {
+        Some(html::Drive::Hidden)
+    } else {
+        None
+    };
     let body = html::welcome(&html::Welcome {
         nickname: &gw.info.nickname,
         node_id: &gw.info.node_id,
@@ -325,7 +371,7 @@ async fn welcome(gw: &Gateway, args: &Args) -> Result<Response> {
         queen_connected,
         servers: &servers,
         stale_after: gw.info.stale_after,
-        vdrive: vdrive.as_deref(),
+        vdrive,
     });
     Ok(page(StatusCode::OK, body))
 }
@@ -390,8 +436,65 @@ async fn statistics(gw: &Gateway, args: &Args) -> Result<Response> {
     }
 }
 
+/// An error with a status of its own (413, 416, ...), and headers to go
+/// with it.
+#[derive(Debug)]
+pub struct HttpError {
+    status: StatusCode,
+    message: String,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl HttpError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// `413 Payload Too Large`.
+fn too_large(what: &str, limit: usize) -> anyhow::Error {
+    HttpError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("{what} is larger than the {limit} bytes accepted here"),
+    )
+    .into()
+}
+
+/// An error's text as Tahoe words it for programs that look for its
+/// exception names (`NotEnoughSharesError` for a file that cannot be read).
+fn tahoe_message(e: &anyhow::Error) -> String {
+    let kind = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<Error>())
+        .map(Error::kind);
+    match kind {
+        Some(ErrorKind::NotEnoughShares) => format!(
+            "NotEnoughSharesError: This indicates that some servers were unavailable, or that \
+             shares have been lost to server departure, hard drive failure, or disk corruption. \
+             You should perform a filecheck on this object to learn more.\n\n\
+             The full error message is:\n{e:#}"
+        ),
+        _ => format!("{e:#}"),
+    }
+}
+
 /// Tahoe's status code for an error.
 fn status_of(e: &anyhow::Error) -> StatusCode {
+    if let Some(h) = e.downcast_ref::<HttpError>() {
+        return h.status;
+    }
     let kind = e
         .chain()
         .find_map(|c| c.downcast_ref::<Error>())
@@ -462,11 +565,23 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     r
 }
 
+/// Whether `to`, resolved by a browser against a page of this gateway,
+/// stays on it: an open redirect would let another site send a user
+/// anywhere through a link that looks like the gateway's. Browsers drop
+/// tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.example`
+/// and `/\\evil.example` lead away as `//evil.example` does: a path here
+/// starts with one `/` and holds no control character, space or `\`.
+fn stays_here(to: &str) -> bool {
+    to.starts_with('/')
+        && !to[1..].starts_with('/')
+        && !to
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+}
+
 /// `303 See Other` to a path of this gateway.
 fn redirect(to: &str) -> Result<Response> {
-    // Only paths here: an open redirect would let another site send a
-    // user anywhere through a link that looks like the gateway's.
-    if !to.starts_with('/') || to.starts_with("//") || to.contains('\\') {
+    if !stays_here(to) {
         return Err(bad(format!(
             "when_done must be a path on this gateway (starting with /), not {to:?}"
         )));
@@ -521,7 +636,20 @@ mod tests {
     #[test]
     fn redirects_only_to_paths_here() {
         assert!(redirect("/uri/x").is_ok());
-        for evil in ["//evil.example/", "https://evil.example/", "/\\evil", "uri"] {
+        for evil in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil",
+            "uri",
+            "/\t/evil.example/x",
+            "/\n/evil.example/x",
+            "/\r\n/evil.example",
+            " //evil.example",
+            "/ /evil.example",
+            "\t//evil.example",
+            "/\u{0}/evil.example",
+            "",
+        ] {
             assert!(redirect(evil).is_err(), "{evil}");
         }
     }

@@ -144,6 +144,17 @@ pub struct WebSection {
     pub port: Option<u16>,
     /// Address to bind; loopback unless deliberately changed.
     pub bind: String,
+    /// Host names (`NAME` or `NAME:PORT`) the gateway answers to besides
+    /// `localhost` and IP addresses: every other `Host` is refused (421),
+    /// so a web site whose name is rebound to this address reads nothing.
+    pub allowed_hosts: Vec<String>,
+    /// Longest wait for a request's headers (and for the next request on
+    /// an idle connection), in seconds.
+    pub header_timeout_secs: u64,
+    /// Longest wait for the next piece of a request body, in seconds.
+    pub body_timeout_secs: u64,
+    /// Most connections open at once; more are closed on arrival.
+    pub max_connections: usize,
 }
 
 /// `[plugins]`: plugins loaded from shared libraries.
@@ -239,6 +250,10 @@ impl Default for Sections {
             web: WebSection {
                 port: None,
                 bind: "127.0.0.1".into(),
+                allowed_hosts: Vec::new(),
+                header_timeout_secs: 20,
+                body_timeout_secs: 60,
+                max_connections: 512,
             },
             plugins: PluginsSection::default(),
             queen: QueenSection {

@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use bytes::Bytes;
@@ -87,10 +87,12 @@ pub fn spool(mut reader: impl Read, dir: &Path) -> Result<FileSource> {
     getrandom::fill(&mut name_bytes).map_err(|e| Error::internal(format!("random: {e}")))?;
     let name: String = name_bytes.iter().map(|b| format!("{b:02x}")).collect();
     let path = dir.join(format!(".tahoe-spool-{name}"));
+    // Plaintext: a new file only its owner can read, unlinked at once.
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| Error::from(e).context(format!("creating spool file in {}", dir.display())))?;
     let _ = std::fs::remove_file(&path);

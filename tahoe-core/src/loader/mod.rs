@@ -18,6 +18,14 @@
 //! arrives as an `Internal` error. Libraries stay loaded for the life of
 //! the process: every object made from one holds it.
 //!
+//! A library is code the node runs, with all of the node's authority:
+//! loading one runs its initialisers (ELF constructors) before any of the
+//! checks above can look at it. So only a file the node's own user (or
+//! root) owns, that no other user can write, in a directory no other user
+//! can write (unless it is sticky, like `/tmp`, and the file is ours), is
+//! loaded at all; a relative path is taken from the base directory, never
+//! searched for along the system's library path.
+//!
 //! [`linked`] registers a tahoe-api plugin compiled into the binary
 //! instead: the same traits, called directly.
 
@@ -81,10 +89,54 @@ unsafe fn descriptor_text(path: &Path, s: Slice, what: &str) -> Result<String> {
     String::from_utf8(bytes.to_vec()).map_err(|_| refuse(path, format!("its {what} is not UTF-8")))
 }
 
+/// Why the file at `path` must not be loaded, if it must not: another
+/// user could have put code in it (see the module docs).
+fn untrusted(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let file = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot be loaded: {e}")),
+    };
+    if !file.is_file() {
+        return Some("is not a regular file".into());
+    }
+    let trusted_owner = |uid: u32| uid == me || uid == 0;
+    if !trusted_owner(file.uid()) {
+        return Some(format!(
+            "belongs to user {}, neither this node's user nor root",
+            file.uid()
+        ));
+    }
+    if file.mode() & 0o022 != 0 {
+        return Some(format!(
+            "can be written by other users (mode {:o}), so it is not loaded: `chmod go-w` it",
+            file.mode() & 0o7777
+        ));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(Ok(d)) = dir.map(std::fs::metadata) {
+        let sticky = d.mode() & 0o1000 != 0;
+        if d.mode() & 0o022 != 0 && !(sticky && file.uid() == me) {
+            return Some(format!(
+                "is in {}, which other users can write to (mode {:o}), so it is not loaded",
+                dir.map(|d| d.display().to_string()).unwrap_or_default(),
+                d.mode() & 0o7777
+            ));
+        }
+    }
+    None
+}
+
 impl Library {
     fn open(path: &Path) -> Result<Arc<Library>> {
+        if let Some(why) = untrusted(path) {
+            return Err(refuse(path, why));
+        }
         // SAFETY: loading runs the library's initialisers; the operator
-        // named this file in `[plugins] load` (see the module docs).
+        // named this file in `[plugins] load`, and only the node's user or
+        // root can have written it (see the module docs).
         let lib = unsafe { libloading::Library::new(path) }
             .map_err(|e| refuse(path, format!("cannot be loaded: {e}")))?;
         // SAFETY: the symbol's type is fixed by tahoe-api.
