@@ -8,9 +8,14 @@
 //! there), while the client that made a lease can always make its secrets
 //! again to renew it. This is Tahoe-LAFS's lease-secret scheme
 //! (`hashutil.py`: client, then file, then bucket secrets), with the same
-//! tags, so the lease secrets are the ones Tahoe derives from the same
-//! `private/secret`; the upload secret follows the same pattern under tags
-//! of our own (Tahoe's Foolscap protocol used object references instead).
+//! tags and the same formulas (`tests/data/tahoe-lease-secrets.json` holds
+//! Tahoe 1.20's own outputs). The client and file secrets are the ones
+//! Tahoe derives from the same `private/secret`; a per-server secret is
+//! Tahoe's formula over our server id (the bytes of the node id string),
+//! where Tahoe's servers are named by 20-byte ids of their own, so it never
+//! equals what Tahoe would send a Tahoe server. The upload secret follows
+//! the same pattern under tags of our own (Tahoe's Foolscap protocol used
+//! object references instead).
 //!
 //! Deriving the upload secret (rather than drawing it at random) lets a
 //! retry of an interrupted upload present the same secret and take over
