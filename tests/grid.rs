@@ -1156,7 +1156,7 @@ fn web_api_shapes_and_bad_requests() {
         &[("Range", "bytes=300000-")],
         b"",
     );
-    assert_eq!(st, 400);
+    assert_eq!(st, 416);
     // Directories: mkdir, link by cap (201 new, 200 replaced, 409 refused).
     let (st, _, dir) = http(port, "POST", "/uri?t=mkdir", &[], b"");
     assert_eq!(st, 200);
@@ -1292,7 +1292,8 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
     );
     assert_eq!(st, 400);
     // Forms beyond their bounds are refused before anything is done: a
-    // urlencoded body or one text field over 64 KiB, more than 64 fields.
+    // urlencoded body (413) or one text field over 64 KiB, more than 64
+    // fields.
     // (when_done: a value that would otherwise be taken.)
     let big_name = format!("when_done=/{}", "n".repeat(70 << 10));
     let (st, _, e) = http(
@@ -1302,7 +1303,7 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
         &[("Content-Type", "application/x-www-form-urlencoded")],
         big_name.as_bytes(),
     );
-    assert_eq!(st, 400, "{}", text(&e));
+    assert_eq!(st, 413, "{}", text(&e));
     assert!(text(&e).contains("larger than"), "{}", text(&e));
     let field = |name: &str, value: &str| {
         format!(

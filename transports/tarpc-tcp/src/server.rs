@@ -336,6 +336,9 @@ async fn connection(
                 Some(Ok(tarpc::ClientMessage::Cancel { request_id, .. })) => {
                     if waiting.as_ref().is_some_and(|r| r.id == request_id) {
                         waiting = None;
+                        // Leave the queue for a permit: one handed to this
+                        // connection now would sit unused.
+                        permits = PollSemaphore::new(limits.requests.clone());
                     }
                     if let Some(h) = cancels.remove(&request_id) {
                         h.abort();
