@@ -1451,9 +1451,6 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
     }
 }
 
-/// The peak resident memory of a process (VmHWM), in bytes; it must be
-/// known.
-
 /// A 1 GiB file streams through `PUT /uri` and `GET /uri/CAP` with the
 /// gateway's node (which also stores shares) staying within 64 MiB.
 #[test]

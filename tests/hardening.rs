@@ -35,6 +35,9 @@ use tahoe_core::testing::{free_port, pseudo_random_bytes};
 use tahoe_core::transport::Transport;
 use tahoe_transport_tarpc_tcp::{Identity, TarpcTcp, TarpcTcpConfig};
 
+/// One part of the test, run whatever the others did.
+type Part<'a> = Box<dyn FnOnce() + 'a>;
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -99,7 +102,7 @@ fn the_gateway_and_the_grid_hold_against_hostile_pages_users_and_servers() {
 
     // Every part runs, and every failure is reported: run against a build
     // without the defences (TEST_TAHOE_EXE), each part must fail.
-    let parts: Vec<(&str, Box<dyn FnOnce() + '_>)> = vec![
+    let parts: Vec<(&str, Part<'_>)> = vec![
         (
             "black hole",
             Box::new(|| a_black_hole_server_costs_nothing(&g, &gw, port, &rt)),

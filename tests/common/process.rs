@@ -345,6 +345,8 @@ pub fn http_raw(port: u16, parts: &[&[u8]]) -> (u16, BTreeMap<String, String>, V
     (status, headers, raw[split + 4..].to_vec())
 }
 
+/// The peak resident memory of a process (VmHWM), in bytes; it must be
+/// known.
 pub fn peak_rss(pid: u32) -> u64 {
     let kib = tahoe_core::testing::proc_status_kib(&pid.to_string(), "VmHWM:");
     assert!(kib > 0, "no VmHWM in /proc/{pid}/status");
