@@ -23,8 +23,8 @@ use tahoe_core::identity::NodeKey;
 use tahoe_core::immutable::placement::HappySink;
 use tahoe_core::immutable::sink::ServerRef;
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, QueenAddress, Secret, ServerVersion, SlotSecrets, SlotWrite,
-    StorageService,
+    AllocateRequest, AllocateResponse, QueenAddress, QueenRequest, Secret, SlotSecrets, SlotWrite,
+    StorageLayer, StorageRequest, StorageService,
 };
 use tahoe_core::secrets::ClientSecret;
 use tahoe_core::server::{ServerConfig, StorageServer};
@@ -367,9 +367,9 @@ struct BucketCloser {
 type Outcome = (usize, ShareNum, std::result::Result<(), ErrorKind>);
 
 #[async_trait]
-impl StorageService for BucketCloser {
-    async fn version(&self) -> Result<ServerVersion> {
-        self.inner.version().await
+impl StorageLayer for BucketCloser {
+    fn inner(&self) -> &dyn StorageService {
+        &self.inner
     }
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
         *self.sent.lock().unwrap() = Some((req.storage_index, req.upload_secret));
@@ -395,49 +395,6 @@ impl StorageService for BucketCloser {
         }
         drop(outcomes);
         self.inner.write_bucket(si, shnum, s, offset, data).await
-    }
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.inner.close_bucket(si, shnum, s).await
-    }
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.inner.abort_bucket(si, shnum, s).await
-    }
-    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        self.inner.list_buckets(si).await
-    }
-    async fn read_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        o: u64,
-        l: u64,
-    ) -> Result<Bytes> {
-        self.inner.read_bucket(si, shnum, o, l).await
-    }
-    async fn add_lease(&self, si: StorageIndex, r: Secret, c: Secret) -> Result<()> {
-        self.inner.add_lease(si, r, c).await
-    }
-    async fn advise_corrupt_share(&self, si: StorageIndex, n: ShareNum, why: String) -> Result<()> {
-        self.inner.advise_corrupt_share(si, n, why).await
-    }
-    async fn slot_readv(
-        &self,
-        si: StorageIndex,
-        s: Vec<ShareNum>,
-        r: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        self.inner.slot_readv(si, s, r).await
-    }
-    async fn slot_testv_and_readv_and_writev(
-        &self,
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        w: BTreeMap<ShareNum, SlotWrite>,
-        r: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        self.inner
-            .slot_testv_and_readv_and_writev(si, secrets, w, r)
-            .await
     }
 }
 
@@ -694,16 +651,21 @@ async fn peers_that_never_read_their_answers_silence_nobody() {
     for (address, call, count) in [
         (
             target.clone(),
-            Flood::ReadBucket {
+            Flood::Storage(StorageRequest::ReadBucket {
                 si,
                 shnum,
+                offset: 0,
                 len: 1 << 20,
-            },
+            }),
             400,
         ),
         (
             url.address.clone(),
-            Flood::PollAnnouncements { grid: [0; 32] },
+            Flood::Queen(QueenRequest::PollAnnouncements {
+                grid_secret: [0; 32],
+                cursor: 0,
+                wait_ms: 0,
+            }),
             100_000,
         ),
     ] {

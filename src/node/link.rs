@@ -10,17 +10,13 @@
 //! So a dead, silent or black-hole server costs an operation nothing,
 //! beyond the one call that found it out.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite,
-    StorageService,
+    StorageCarrier, StorageClient, StorageRequest, StorageResponse, StorageService, serve_storage,
 };
-use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::transport::Transport;
 use tahoe_core::{ErrorKind, Result};
 
@@ -96,10 +92,10 @@ impl Link {
     /// The server's service when it is up.
     pub fn up(self: &Arc<Self>) -> Option<Arc<dyn StorageService>> {
         match self.get()? {
-            State::Up(service) => Some(Arc::new(Watched {
+            State::Up(service) => Some(Arc::new(StorageClient(Watched {
                 inner: service,
                 link: Arc::downgrade(self),
-            })),
+            }))),
             _ => None,
         }
     }
@@ -209,91 +205,19 @@ async fn keep_up(link: Weak<Link>, transport: Arc<dyn Transport>) {
 }
 
 /// A server's storage service that tells its link when a call shows the
-/// server unreachable or late.
+/// server unreachable or late: the same for every call, so a carrier.
 struct Watched {
     inner: Arc<dyn StorageService>,
     link: Weak<Link>,
 }
 
-impl Watched {
-    fn seen<T>(&self, r: Result<T>) -> Result<T> {
+#[async_trait]
+impl StorageCarrier for Watched {
+    async fn call(&self, request: StorageRequest) -> Result<StorageResponse> {
+        let r = serve_storage(self.inner.as_ref(), request).await;
         if let (Err(e), Some(link)) = (&r, self.link.upgrade()) {
             link.failed(e.kind(), e.message());
         }
         r
-    }
-}
-
-#[async_trait]
-impl StorageService for Watched {
-    async fn version(&self) -> Result<ServerVersion> {
-        self.seen(self.inner.version().await)
-    }
-    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        self.seen(self.inner.allocate_buckets(req).await)
-    }
-    async fn write_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<()> {
-        self.seen(
-            self.inner
-                .write_bucket(si, shnum, secret, offset, data)
-                .await,
-        )
-    }
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
-        self.seen(self.inner.close_bucket(si, shnum, secret).await)
-    }
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
-        self.seen(self.inner.abort_bucket(si, shnum, secret).await)
-    }
-    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        self.seen(self.inner.list_buckets(si).await)
-    }
-    async fn read_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes> {
-        self.seen(self.inner.read_bucket(si, shnum, offset, len).await)
-    }
-    async fn add_lease(&self, si: StorageIndex, renew: Secret, cancel: Secret) -> Result<()> {
-        self.seen(self.inner.add_lease(si, renew, cancel).await)
-    }
-    async fn advise_corrupt_share(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        reason: String,
-    ) -> Result<()> {
-        self.seen(self.inner.advise_corrupt_share(si, shnum, reason).await)
-    }
-    async fn slot_readv(
-        &self,
-        si: StorageIndex,
-        shnums: Vec<ShareNum>,
-        ranges: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        self.seen(self.inner.slot_readv(si, shnums, ranges).await)
-    }
-    async fn slot_testv_and_readv_and_writev(
-        &self,
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        writes: BTreeMap<ShareNum, SlotWrite>,
-        read: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        self.seen(
-            self.inner
-                .slot_testv_and_readv_and_writev(si, secrets, writes, read)
-                .await,
-        )
     }
 }

@@ -27,7 +27,7 @@ use tahoe_core::mutable::file::MutableClient;
 use tahoe_core::mutable::keys::{KeyPool, SigningKey};
 use tahoe_core::mutable::layout::ShareHead;
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite,
+    AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite, StorageLayer,
     StorageService,
 };
 use tahoe_core::registry::{PluginContext, PluginKind, Registry};
@@ -91,7 +91,10 @@ impl Faulty {
 }
 
 #[async_trait]
-impl StorageService for Faulty {
+impl StorageLayer for Faulty {
+    fn inner(&self) -> &dyn StorageService {
+        self.inner.as_ref()
+    }
     async fn version(&self) -> Result<ServerVersion> {
         self.down()?;
         self.inner.version().await
@@ -124,9 +127,6 @@ impl StorageService for Faulty {
     async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
         self.down()?;
         self.inner.close_bucket(si, shnum, s).await
-    }
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.inner.abort_bucket(si, shnum, s).await
     }
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
         self.down()?;
@@ -167,9 +167,6 @@ impl StorageService for Faulty {
             }
             _ => Ok(data),
         }
-    }
-    async fn add_lease(&self, si: StorageIndex, r: Secret, c: Secret) -> Result<()> {
-        self.inner.add_lease(si, r, c).await
     }
     async fn advise_corrupt_share(
         &self,

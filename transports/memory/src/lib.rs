@@ -10,19 +10,17 @@
 //! Addresses are `memory:NAME`; listening on `memory:` or an empty address
 //! picks a fresh name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use serde::Deserialize;
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
-    Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
+    QueenCarrier, QueenClient, QueenRequest, QueenResponse, QueenService, StorageCarrier,
+    StorageClient, StorageRequest, StorageResponse, StorageService, serve_queen, serve_storage,
 };
 use tahoe_core::registry::{PluginContext, Registry};
-use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport, service_not_offered};
 use tahoe_core::{Error, Result};
 
@@ -127,8 +125,8 @@ impl Transport for MemoryTransport {
         });
         let handle = Arc::new(Handle { name, session });
         Ok(RemotePeer {
-            storage: handle.clone(),
-            queen: handle,
+            storage: Arc::new(StorageClient(handle.clone())),
+            queen: Arc::new(QueenClient(handle)),
         })
     }
 
@@ -167,92 +165,18 @@ impl Handle {
     }
 }
 
+// Each call is served as it is: nothing is serialized in process.
 #[async_trait]
-impl StorageService for Handle {
-    async fn version(&self) -> Result<ServerVersion> {
-        self.storage()?.version().await
-    }
-    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        self.storage()?.allocate_buckets(req).await
-    }
-    async fn write_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        upload_secret: Secret,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<()> {
-        self.storage()?
-            .write_bucket(si, shnum, upload_secret, offset, data)
-            .await
-    }
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.storage()?.close_bucket(si, shnum, s).await
-    }
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.storage()?.abort_bucket(si, shnum, s).await
-    }
-    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        self.storage()?.list_buckets(si).await
-    }
-    async fn read_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes> {
-        self.storage()?.read_bucket(si, shnum, offset, len).await
-    }
-    async fn add_lease(&self, si: StorageIndex, renew: Secret, cancel: Secret) -> Result<()> {
-        self.storage()?.add_lease(si, renew, cancel).await
-    }
-    async fn advise_corrupt_share(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        reason: String,
-    ) -> Result<()> {
-        self.storage()?
-            .advise_corrupt_share(si, shnum, reason)
-            .await
-    }
-    async fn slot_readv(
-        &self,
-        si: StorageIndex,
-        shnums: Vec<ShareNum>,
-        ranges: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        self.storage()?.slot_readv(si, shnums, ranges).await
-    }
-    async fn slot_testv_and_readv_and_writev(
-        &self,
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        writes: BTreeMap<ShareNum, SlotWrite>,
-        read_ranges: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        self.storage()?
-            .slot_testv_and_readv_and_writev(si, secrets, writes, read_ranges)
-            .await
+impl StorageCarrier for Handle {
+    async fn call(&self, request: StorageRequest) -> Result<StorageResponse> {
+        serve_storage(self.storage()?.as_ref(), request).await
     }
 }
 
 #[async_trait]
-impl QueenService for Handle {
-    async fn announce(&self, grid: GridSecret, announcement: Announcement) -> Result<()> {
-        self.queen()?.announce(grid, announcement).await
-    }
-    async fn poll_announcements(
-        &self,
-        grid: GridSecret,
-        cursor: u64,
-        wait_ms: u64,
-    ) -> Result<AnnouncementBatch> {
-        self.queen()?
-            .poll_announcements(grid, cursor, wait_ms)
-            .await
+impl QueenCarrier for Handle {
+    async fn call(&self, request: QueenRequest) -> Result<QueenResponse> {
+        serve_queen(self.queen()?.as_ref(), request).await
     }
 }
 

@@ -1,17 +1,13 @@
 //! The client side: a peer reached over TCP and TLS, implementing the
 //! protocol traits over tarpc's client.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
-    Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
+    QueenCarrier, QueenRequest, QueenResponse, StorageCarrier, StorageRequest, StorageResponse,
 };
-use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::{Error, Result};
 use tarpc::client::RpcError;
 use tarpc::context::Context;
@@ -20,7 +16,7 @@ use tarpc::tokio_serde::formats::Bincode;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
-use crate::service::{NodeClient, codec};
+use crate::service::{NodeClient, WireRequest, WireResponse, codec};
 use crate::tls::client_config;
 use crate::{PeerAddress, TarpcTcpConfig, secs};
 use std::net::IpAddr;
@@ -190,146 +186,47 @@ fn unsent(e: &RpcError) -> bool {
     matches!(e, RpcError::Shutdown | RpcError::Send(_))
 }
 
-/// One call: get a client, run the body with a deadline, map transport
-/// errors. A call that could not be sent because the connection had closed
-/// is sent once more on a fresh one. The body is evaluated again for that,
-/// so it clones what it sends.
-macro_rules! call {
-    ($self:ident, $timeout:expr, |$c:ident, $ctx:ident| $body:expr) => {{
+impl Remote {
+    /// One call: get a client, send with a deadline (a long poll's wait
+    /// added), map transport errors. A call that could not be sent because
+    /// the connection had closed is sent once more on a fresh one.
+    async fn call_wire(&self, request: WireRequest) -> Result<WireResponse> {
+        let timeout = secs(self.config.call_timeout_secs) + request.waits().unwrap_or_default();
         let mut again = true;
         loop {
-            let $c = $self.client().await?;
-            let $ctx = $self.context($timeout);
-            match $body.await {
-                Ok(r) => break r,
+            let client = self.client().await?;
+            match client.call(self.context(timeout), request.clone()).await {
+                Ok(r) => return r,
                 Err(e) if again && unsent(&e) => {
                     again = false;
-                    $self.mark_down(&e.to_string()).await;
+                    self.mark_down(&e.to_string()).await;
                 }
-                Err(e) => break Err($self.rpc_error(e).await),
+                Err(e) => return Err(self.rpc_error(e).await),
             }
         }
-    }};
-}
-
-impl Remote {
-    fn timeout(&self) -> Duration {
-        secs(self.config.call_timeout_secs)
     }
 }
 
 #[async_trait]
-impl StorageService for Remote {
-    async fn version(&self) -> Result<ServerVersion> {
-        call!(self, self.timeout(), |c, ctx| c.version(ctx))
-    }
-    async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        call!(self, self.timeout(), |c, ctx| c
-            .allocate_buckets(ctx, req.clone()))
-    }
-    async fn write_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c.write_bucket(
-            ctx,
-            si,
-            shnum,
-            secret,
-            offset,
-            data.clone()
-        ))
-    }
-    async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .close_bucket(ctx, si, shnum, secret))
-    }
-    async fn abort_bucket(&self, si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .abort_bucket(ctx, si, shnum, secret))
-    }
-    async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        call!(self, self.timeout(), |c, ctx| c.list_buckets(ctx, si))
-    }
-    async fn read_bucket(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes> {
-        call!(self, self.timeout(), |c, ctx| c
-            .read_bucket(ctx, si, shnum, offset, len))
-    }
-    async fn add_lease(&self, si: StorageIndex, renew: Secret, cancel: Secret) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c
-            .add_lease(ctx, si, renew, cancel))
-    }
-    async fn advise_corrupt_share(
-        &self,
-        si: StorageIndex,
-        shnum: ShareNum,
-        reason: String,
-    ) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c.advise_corrupt_share(
-            ctx,
-            si,
-            shnum,
-            reason.clone()
-        ))
-    }
-    async fn slot_readv(
-        &self,
-        si: StorageIndex,
-        shnums: Vec<ShareNum>,
-        ranges: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        call!(self, self.timeout(), |c, ctx| c.slot_readv(
-            ctx,
-            si,
-            shnums.clone(),
-            ranges.clone()
-        ))
-    }
-    async fn slot_testv_and_readv_and_writev(
-        &self,
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        writes: BTreeMap<ShareNum, SlotWrite>,
-        read: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        call!(self, self.timeout(), |c, ctx| c
-            .slot_testv_and_readv_and_writev(
-                ctx,
-                si,
-                secrets.clone(),
-                writes.clone(),
-                read.clone()
-            ))
+impl StorageCarrier for Remote {
+    async fn call(&self, request: StorageRequest) -> Result<StorageResponse> {
+        match self.call_wire(WireRequest::Storage(request)).await? {
+            WireResponse::Storage(r) => Ok(r),
+            WireResponse::Queen(_) => Err(mismatched(&self.peer.host_port)),
+        }
     }
 }
 
 #[async_trait]
-impl QueenService for Remote {
-    async fn announce(&self, grid: GridSecret, a: Announcement) -> Result<()> {
-        call!(self, self.timeout(), |c, ctx| c.announce(
-            ctx,
-            grid,
-            a.clone()
-        ))
+impl QueenCarrier for Remote {
+    async fn call(&self, request: QueenRequest) -> Result<QueenResponse> {
+        match self.call_wire(WireRequest::Queen(request)).await? {
+            WireResponse::Queen(r) => Ok(r),
+            WireResponse::Storage(_) => Err(mismatched(&self.peer.host_port)),
+        }
     }
-    async fn poll_announcements(
-        &self,
-        grid: GridSecret,
-        cursor: u64,
-        wait_ms: u64,
-    ) -> Result<AnnouncementBatch> {
-        let timeout = self.timeout() + Duration::from_millis(wait_ms);
-        call!(self, timeout, |c, ctx| c
-            .poll_announcements(ctx, grid, cursor, wait_ms))
-    }
+}
+
+fn mismatched(peer: &str) -> Error {
+    Error::unavailable(format!("{peer} answered a call of the other protocol"))
 }

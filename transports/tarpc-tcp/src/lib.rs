@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use tahoe_core::protocol::MAX_CALL_DATA;
+use tahoe_core::protocol::{MAX_CALL_DATA, QueenClient, StorageClient};
 use tahoe_core::registry::{PluginContext, Registry};
 use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport};
 use tahoe_core::{Error, Result};
@@ -270,8 +270,8 @@ impl Transport for TarpcTcp {
         // reconnect lazily.
         remote.client().await?;
         Ok(RemotePeer {
-            storage: remote.clone(),
-            queen: remote,
+            storage: Arc::new(StorageClient(remote.clone())),
+            queen: Arc::new(QueenClient(remote)),
         })
     }
 

@@ -326,7 +326,8 @@ async fn connection(
             }
             frame = frames.next(), if room => match frame.map(|f| f.and_then(|f| decode_request(&f))) {
                 Some(Ok(tarpc::ClientMessage::Request(request))) => {
-                    if matches!(request.message, NodeRequest::PollAnnouncements { .. }) {
+                    let NodeRequest::Call { request: call } = &request.message;
+                    if call.waits().is_some() {
                         // It only waits: no memory to bound.
                         start(&server, request, None, &mut running, &mut cancels);
                     } else {

@@ -3,17 +3,13 @@
 //! coding of its frames. The server loop is in `server.rs`, the client in
 //! `client.rs`.
 
-use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tahoe_core::protocol::{
-    AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, GridSecret, QueenService,
-    Secret, ServerVersion, SlotSecrets, SlotWrite, StorageService,
+    QueenRequest, QueenResponse, StorageRequest, StorageResponse, serve_queen, serve_storage,
 };
-use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::transport::{LocalServices, service_not_offered};
 use tahoe_core::{Error, Result};
 use tarpc::context::Context;
@@ -22,49 +18,39 @@ use tokio_util::codec::LengthDelimitedCodec;
 
 use crate::TarpcTcpConfig;
 
+/// One call of either protocol, as it crosses the wire.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum WireRequest {
+    /// A storage call.
+    Storage(StorageRequest),
+    /// A queen call.
+    Queen(QueenRequest),
+}
+
+/// The answer to a [`WireRequest`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) enum WireResponse {
+    Storage(StorageResponse),
+    Queen(QueenResponse),
+}
+
+impl WireRequest {
+    /// How long the call may wait at the peer before it answers (a long
+    /// poll): added to its deadline, and not a call whose memory needs a
+    /// permit.
+    pub(crate) fn waits(&self) -> Option<std::time::Duration> {
+        match self {
+            WireRequest::Queen(q) => q.waits(),
+            WireRequest::Storage(_) => None,
+        }
+    }
+}
+
+/// The tarpc service: one method carries every call of both protocols
+/// (`tahoe_core::protocol` lists them).
 #[tarpc::service]
 pub(crate) trait Node {
-    async fn version() -> Result<ServerVersion, Error>;
-    async fn allocate_buckets(req: AllocateRequest) -> Result<AllocateResponse, Error>;
-    async fn write_bucket(
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<(), Error>;
-    async fn close_bucket(si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<(), Error>;
-    async fn abort_bucket(si: StorageIndex, shnum: ShareNum, secret: Secret) -> Result<(), Error>;
-    async fn list_buckets(si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>, Error>;
-    async fn read_bucket(
-        si: StorageIndex,
-        shnum: ShareNum,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes, Error>;
-    async fn add_lease(si: StorageIndex, renew: Secret, cancel: Secret) -> Result<(), Error>;
-    async fn advise_corrupt_share(
-        si: StorageIndex,
-        shnum: ShareNum,
-        reason: String,
-    ) -> Result<(), Error>;
-    async fn slot_readv(
-        si: StorageIndex,
-        shnums: Vec<ShareNum>,
-        ranges: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>, Error>;
-    async fn slot_testv_and_readv_and_writev(
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        writes: BTreeMap<ShareNum, SlotWrite>,
-        read: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>), Error>;
-    async fn announce(grid: GridSecret, a: Announcement) -> Result<(), Error>;
-    async fn poll_announcements(
-        grid: GridSecret,
-        cursor: u64,
-        wait_ms: u64,
-    ) -> Result<AnnouncementBatch, Error>;
+    async fn call(request: WireRequest) -> Result<WireResponse, Error>;
 }
 
 /// The server side: dispatches to the node's local services.
@@ -73,126 +59,30 @@ pub(crate) struct NodeServer {
     pub(crate) services: LocalServices,
 }
 
-impl NodeServer {
-    fn storage(&self) -> Result<&Arc<dyn StorageService>> {
-        self.services
-            .storage
-            .as_ref()
-            .ok_or_else(|| service_not_offered("storage"))
-    }
-    fn queen(&self) -> Result<&Arc<dyn QueenService>> {
-        self.services
-            .queen
-            .as_ref()
-            .ok_or_else(|| service_not_offered("queen"))
-    }
-}
-
 impl Node for NodeServer {
-    async fn version(self, _: Context) -> Result<ServerVersion> {
-        self.storage()?.version().await
-    }
-    async fn allocate_buckets(self, _: Context, req: AllocateRequest) -> Result<AllocateResponse> {
-        self.storage()?.allocate_buckets(req).await
-    }
-    async fn write_bucket(
-        self,
-        _: Context,
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-        offset: u64,
-        data: Bytes,
-    ) -> Result<()> {
-        self.storage()?
-            .write_bucket(si, shnum, secret, offset, data)
-            .await
-    }
-    async fn close_bucket(
-        self,
-        _: Context,
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-    ) -> Result<()> {
-        self.storage()?.close_bucket(si, shnum, secret).await
-    }
-    async fn abort_bucket(
-        self,
-        _: Context,
-        si: StorageIndex,
-        shnum: ShareNum,
-        secret: Secret,
-    ) -> Result<()> {
-        self.storage()?.abort_bucket(si, shnum, secret).await
-    }
-    async fn list_buckets(self, _: Context, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        self.storage()?.list_buckets(si).await
-    }
-    async fn read_bucket(
-        self,
-        _: Context,
-        si: StorageIndex,
-        shnum: ShareNum,
-        offset: u64,
-        len: u64,
-    ) -> Result<Bytes> {
-        self.storage()?.read_bucket(si, shnum, offset, len).await
-    }
-    async fn add_lease(
-        self,
-        _: Context,
-        si: StorageIndex,
-        renew: Secret,
-        cancel: Secret,
-    ) -> Result<()> {
-        self.storage()?.add_lease(si, renew, cancel).await
-    }
-    async fn advise_corrupt_share(
-        self,
-        _: Context,
-        si: StorageIndex,
-        shnum: ShareNum,
-        reason: String,
-    ) -> Result<()> {
-        self.storage()?
-            .advise_corrupt_share(si, shnum, reason)
-            .await
-    }
-    async fn slot_readv(
-        self,
-        _: Context,
-        si: StorageIndex,
-        shnums: Vec<ShareNum>,
-        ranges: Vec<(u64, u64)>,
-    ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        self.storage()?.slot_readv(si, shnums, ranges).await
-    }
-    async fn slot_testv_and_readv_and_writev(
-        self,
-        _: Context,
-        si: StorageIndex,
-        secrets: SlotSecrets,
-        writes: BTreeMap<ShareNum, SlotWrite>,
-        read: Vec<(u64, u64)>,
-    ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        self.storage()?
-            .slot_testv_and_readv_and_writev(si, secrets, writes, read)
-            .await
-    }
-    async fn announce(self, _: Context, grid: GridSecret, a: Announcement) -> Result<()> {
-        self.queen()?.announce(grid, a).await
-    }
-    async fn poll_announcements(
-        self,
-        _: Context,
-        grid: GridSecret,
-        cursor: u64,
-        wait_ms: u64,
-    ) -> Result<AnnouncementBatch> {
-        self.queen()?
-            .poll_announcements(grid, cursor, wait_ms)
-            .await
+    async fn call(self, _: Context, request: WireRequest) -> Result<WireResponse> {
+        match request {
+            WireRequest::Storage(r) => {
+                let storage = self
+                    .services
+                    .storage
+                    .as_ref()
+                    .ok_or_else(|| service_not_offered("storage"))?;
+                serve_storage(storage.as_ref(), r)
+                    .await
+                    .map(WireResponse::Storage)
+            }
+            WireRequest::Queen(r) => {
+                let queen = self
+                    .services
+                    .queen
+                    .as_ref()
+                    .ok_or_else(|| service_not_offered("queen"))?;
+                serve_queen(queen.as_ref(), r)
+                    .await
+                    .map(WireResponse::Queen)
+            }
+        }
     }
 }
 
@@ -282,7 +172,9 @@ mod tests {
         let request = tarpc::ClientMessage::Request(tarpc::Request {
             context: tarpc::context::current(),
             id: 7,
-            message: NodeRequest::Version {},
+            message: NodeRequest::Call {
+                request: WireRequest::Storage(StorageRequest::Version {}),
+            },
         });
         let frame = Pin::new(&mut codec).serialize(&request).expect("serialize");
         assert!(decode_request_frame(&frame));

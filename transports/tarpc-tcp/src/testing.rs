@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::SinkExt;
-use tahoe_core::protocol::GridSecret;
-use tahoe_core::storage::{ShareNum, StorageIndex};
 use tahoe_core::{Error, Result};
 use tarpc::tokio_serde::Serializer;
 use tarpc::tokio_serde::formats::Bincode;
@@ -22,24 +20,9 @@ use crate::service::{NodeRequest, codec};
 use crate::tls::client_config;
 use crate::{PeerAddress, TarpcTcpConfig};
 
-/// A call to send over and over.
-#[derive(Debug, Clone)]
-pub enum Flood {
-    /// Read `len` bytes of a share from its start.
-    ReadBucket {
-        /// The file.
-        si: StorageIndex,
-        /// The share.
-        shnum: ShareNum,
-        /// How much to read.
-        len: u64,
-    },
-    /// Ask the queen for announcements (a wrong secret is answered at once).
-    PollAnnouncements {
-        /// The secret sent.
-        grid: GridSecret,
-    },
-}
+/// A call to send over and over: one of either protocol
+/// (`tahoe_core::protocol`'s requests).
+pub use crate::service::WireRequest as Flood;
 
 /// A connection that writes calls and reads nothing.
 pub struct Flooder {
@@ -92,18 +75,8 @@ impl Flooder {
         self.next_id += 1;
         let mut context = tarpc::context::current();
         context.deadline = Instant::now() + Duration::from_secs(600);
-        let message = match call.clone() {
-            Flood::ReadBucket { si, shnum, len } => NodeRequest::ReadBucket {
-                si,
-                shnum,
-                offset: 0,
-                len,
-            },
-            Flood::PollAnnouncements { grid } => NodeRequest::PollAnnouncements {
-                grid,
-                cursor: 0,
-                wait_ms: 0,
-            },
+        let message = NodeRequest::Call {
+            request: call.clone(),
         };
         let request = tarpc::ClientMessage::Request(tarpc::Request {
             context,
