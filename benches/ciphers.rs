@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tahoe_cipher_aes_ctr::AesCtr;
-use tahoe_core::cipher::Cipher;
+use tahoe_core::kinds::cipher::Cipher;
 use tahoe_core::testing::pseudo_random_bytes;
 
 fn bench(c: &mut Criterion) {

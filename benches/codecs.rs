@@ -15,7 +15,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use tahoe_codec_crs::Crs;
 use tahoe_codec_leopard::Leopard;
 use tahoe_codec_reed_solomon::ReedSolomonCodec;
-use tahoe_core::codec::{Block, Codec, CodecParams};
+use tahoe_core::kinds::codec::{Block, Codec, CodecParams};
 use tahoe_core::testing::pseudo_random_bytes;
 use tahoe_gf256::Kernel;
 

@@ -410,11 +410,11 @@ fn print_table(ops: &[&str], ours: &[Vec<f64>], theirs: &[Vec<f64>]) {
 
 fn dirs_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Path>) {
     use std::sync::Arc;
-    use tahoe_core::cap::{Cap, DirCap};
-    use tahoe_core::dirnode::{Metadata, Node, Replace};
-    use tahoe_core::immutable::source::BytesSource;
-    use tahoe_core::mutable::MutableFormat;
-    use tahoe_core::mutable::keys::KeyPool;
+    use tahoe_core::client::mutable::key_pool::KeyPool;
+    use tahoe_core::client::source::BytesSource;
+    use tahoe_core::format::cap::{Cap, DirCap};
+    use tahoe_core::format::dirnode::{Metadata, Node, Replace};
+    use tahoe_core::format::ssk::MutableFormat;
 
     const RUNS: usize = 5;
     const BIG: usize = 10_000;
@@ -635,9 +635,9 @@ fn dirs_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Pa
 
 fn mutable_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Path>) {
     use std::sync::Arc;
-    use tahoe_core::immutable::source::BytesSource;
-    use tahoe_core::mutable::MutableFormat;
-    use tahoe_core::mutable::keys::KeyPool;
+    use tahoe_core::client::mutable::key_pool::KeyPool;
+    use tahoe_core::client::source::BytesSource;
+    use tahoe_core::format::ssk::MutableFormat;
 
     const RUNS: usize = 5;
     const POOL: usize = 2;
@@ -947,7 +947,7 @@ fn web_bench(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<
 /// What the plugin ABI costs a whole grid: ten storage nodes keep their
 /// shares through the example `dirstore` backend loaded from its library
 /// (`[plugins] load`), ten others through the same code compiled in
-/// (`examples/static-backend`, `tahoe_core::loader::linked`). Uploads and
+/// (`examples/static-backend`, `tahoe_core::plugin::loader::linked`). Uploads and
 /// downloads through `tahoe put` / `tahoe get` on each grid in turns, the
 /// other grid frozen (SIGSTOP), each grid first in every other run;
 /// medians of seven, and the ABI's cost as the median of the runs' paired

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tahoe_core::immutable::sink::NullSink;
-use tahoe_core::immutable::source::BytesSource;
+use tahoe_core::client::immutable::sink::NullSink;
+use tahoe_core::client::source::BytesSource;
 use tahoe_core::testing::pseudo_random_bytes;
 
 const SIZE: usize = 16 << 20;

@@ -24,9 +24,9 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tahoe_core::immutable::source::FileSource;
+use tahoe_core::client::source::FileSource;
+use tahoe_core::kinds::storage::StorageBackend;
 use tahoe_core::server::{ServerConfig, StorageServer};
-use tahoe_core::storage::StorageBackend;
 use tahoe_core::testing::pseudo_random_bytes;
 
 fn peak_rss_kib() -> u64 {
@@ -76,7 +76,7 @@ fn child(size_mib: u64, backend: &str) {
         let uploader = grid.uploader(3, 10, 1 << 20);
         if backend == "null" {
             // The pipeline alone: shares are computed and dropped.
-            let sink = tahoe_core::immutable::sink::NullSink { n: 10 };
+            let sink = tahoe_core::client::immutable::sink::NullSink { n: 10 };
             let cpu0 = cpu_seconds();
             let t = Instant::now();
             uploader.upload(Arc::new(FileSource::open(&path).unwrap()), &sink).await.unwrap();

@@ -2,7 +2,7 @@
 //!
 //! 1. What the plugin ABI costs: the example `dirstore` backend loaded
 //!    from its shared library (through the C ABI of `tahoe-api`) against
-//!    the very same code linked in (`tahoe_core::loader::linked`, which
+//!    the very same code linked in (`tahoe_core::plugin::loader::linked`, which
 //!    calls it on the blocking pool the same way but without the ABI).
 //!    Two measures: the
 //!    storage conformance suite's run time, and share throughput (64
@@ -23,19 +23,19 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tahoe_core::error::Result;
-use tahoe_core::registry::{PluginContext, PluginKind, Registry};
-use tahoe_core::storage::{ShareKind, StorageBackend, StorageIndex};
+use tahoe_core::kinds::storage::{ShareKind, StorageBackend, StorageIndex};
+use tahoe_core::plugin::registry::{PluginContext, PluginKind, Registry};
 
 /// The example's backend from its library (`lib`), or linked in
-/// (`tahoe_core::loader::linked`: the same code on the blocking pool with
+/// (`tahoe_core::plugin::loader::linked`: the same code on the blocking pool with
 /// the same host checks, no C ABI).
 fn open(lib: Option<&Path>, dir: &Path) -> Result<Arc<dyn StorageBackend>> {
     std::fs::create_dir_all(dir).unwrap();
     match lib {
-        Some(lib) => tahoe_core::loader::open_storage(lib, "", dir),
+        Some(lib) => tahoe_core::plugin::loader::open_storage(lib, "", dir),
         None => {
             let mut r = Registry::new();
-            tahoe_core::loader::linked::register_storage::<tahoe_example_dirstore::DirStore>(
+            tahoe_core::plugin::loader::linked::register_storage::<tahoe_example_dirstore::DirStore>(
                 &mut r,
             )?;
             r.storage(
@@ -153,8 +153,8 @@ fn main() {
                     Ok(Arc::new(tahoe_storage_s3::S3Backend::open(&cfg, &dir)?)
                         as Arc<dyn StorageBackend>)
                 } else {
-                    let ctx = tahoe_core::registry::PluginContext::empty(
-                        tahoe_core::registry::PluginKind::Storage,
+                    let ctx = tahoe_core::plugin::registry::PluginContext::empty(
+                        tahoe_core::plugin::registry::PluginKind::Storage,
                         "fs",
                         &dir,
                     );

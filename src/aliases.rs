@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use tahoe_core::cap::{Cap, DirCap};
-use tahoe_core::dirnode::client::split_path;
-use tahoe_core::identity::write_private;
+use tahoe_core::client::dirnode::split_path;
+use tahoe_core::format::cap::{Cap, DirCap};
+use tahoe_core::protocol::identity::write_private;
 
 /// Where the aliases are kept, under the base directory.
 pub const ALIASES_FILE: &str = "private/aliases";

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
-use tahoe_core::config::{CONFIG_FILE, NodeConfig};
-use tahoe_core::registry::PluginKind;
+use tahoe_core::plugin::config::{CONFIG_FILE, NodeConfig};
+use tahoe_core::plugin::registry::PluginKind;
 
 /// A least-authority distributed file store.
 #[derive(Debug, Parser)]
@@ -438,11 +438,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
         Command::Mkdir { node, format, path } => {
-            let format = tahoe_core::mutable::MutableFormat::parse(&format)?;
+            let format = tahoe_core::format::ssk::MutableFormat::parse(&format)?;
             let cap = files(&node, 0, |f| async move {
                 f.mkdir(path.as_deref(), format).await
             })?;
-            writeln!(out, "{}", tahoe_core::cap::Cap::Dir(cap))?;
+            writeln!(out, "{}", tahoe_core::format::cap::Cap::Dir(cap))?;
             Ok(())
         }
         Command::Cp {
@@ -533,10 +533,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Debug {
             command: DebugCommand::MutableCap { key, format },
         } => {
-            let format = tahoe_core::mutable::MutableFormat::parse(&format)?;
+            let format = tahoe_core::format::ssk::MutableFormat::parse(&format)?;
             let pem = std::fs::read_to_string(&key)
                 .with_context(|| format!("reading {}", key.display()))?;
-            let key = tahoe_core::mutable::keys::SigningKey::from_pem(&pem)
+            let key = tahoe_core::client::mutable::rsa::SigningKey::from_pem(&pem)
                 .with_context(|| format!("reading the key in {}", key.display()))?;
             let write = key.write_cap(format);
             let read = write.read_cap();
@@ -582,14 +582,14 @@ pub async fn chk_cap(
     max_segment_size: u64,
     convergence: Vec<u8>,
     codec_name: &str,
-) -> Result<tahoe_core::cap::Cap> {
+) -> Result<tahoe_core::format::cap::Cap> {
     use std::sync::Arc;
-    use tahoe_core::codec::CodecParams;
-    use tahoe_core::immutable::KeyMode;
-    use tahoe_core::immutable::sink::NullSink;
-    use tahoe_core::immutable::source::{FileSource, Source, spool};
-    use tahoe_core::immutable::upload::Uploader;
-    use tahoe_core::registry::PluginContext;
+    use tahoe_core::client::immutable::KeyMode;
+    use tahoe_core::client::immutable::sink::NullSink;
+    use tahoe_core::client::immutable::upload::Uploader;
+    use tahoe_core::client::source::{FileSource, Source, spool};
+    use tahoe_core::kinds::codec::CodecParams;
+    use tahoe_core::plugin::registry::PluginContext;
 
     if max_segment_size == 0 {
         anyhow::bail!("--segment-size must be at least 1");

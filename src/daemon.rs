@@ -57,7 +57,10 @@ impl Write for FileWriter {
 /// `tahoe start`: run the node in the background and wait until it is up.
 pub fn start(basedir: &Path, out: &mut dyn Write) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    if !basedir.join(tahoe_core::config::CONFIG_FILE).exists() {
+    if !basedir
+        .join(tahoe_core::plugin::config::CONFIG_FILE)
+        .exists()
+    {
         bail!(
             "{} is not a node's base directory (no tahoe.toml)",
             basedir.display()
@@ -146,8 +149,8 @@ pub fn stop(basedir: &Path, out: &mut dyn Write) -> Result<()> {
 
 /// `tahoe status`.
 pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
-    let cfg = tahoe_core::config::NodeConfig::load(basedir)?;
-    let key = tahoe_core::identity::NodeKey::load(basedir)?;
+    let cfg = tahoe_core::plugin::config::NodeConfig::load(basedir)?;
+    let key = tahoe_core::protocol::identity::NodeKey::load(basedir)?;
     writeln!(out, "role:        {:?}", cfg.node.role)?;
     writeln!(out, "node id:     {}", key.node_id())?;
     let Some(pid) = running_pid(basedir) else {

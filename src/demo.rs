@@ -66,7 +66,7 @@ pub async fn run(
         }
     };
     let queen = root.join("queen");
-    if !queen.join(tahoe_core::config::CONFIG_FILE).exists() {
+    if !queen.join(tahoe_core::plugin::config::CONFIG_FILE).exists() {
         create_queen(&queen, "queen", None).await?;
     }
     let introducer = std::fs::read_to_string(queen.join(crate::node::INTRODUCER_FILE))?;
@@ -81,7 +81,7 @@ pub async fn run(
         let n = clients.max(1);
         let happy = n.min(7);
         let k = happy.min(3);
-        let toml = dir.join(tahoe_core::config::CONFIG_FILE);
+        let toml = dir.join(tahoe_core::plugin::config::CONFIG_FILE);
         let text = std::fs::read_to_string(&toml)?;
         if !text.contains("[encoding]") {
             let mut f = std::fs::OpenOptions::new().append(true).open(&toml)?;
@@ -93,7 +93,7 @@ pub async fn run(
     let mut dirs = vec![queen.clone()];
     for i in 0..clients {
         let c = root.join(format!("node{i}"));
-        if !c.join(tahoe_core::config::CONFIG_FILE).exists() {
+        if !c.join(tahoe_core::plugin::config::CONFIG_FILE).exists() {
             create_client(
                 &c,
                 Some(introducer.trim()),

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use tahoe_core::cap::{Cap, DirCap};
-use tahoe_core::dirnode::client::DirClient;
-use tahoe_core::dirnode::{ChildCap, Directory, Entry, Metadata, Node, Replace};
-use tahoe_core::mutable::MutableFormat;
-use tahoe_core::mutable::keys::KeyPool;
+use tahoe_core::client::dirnode::DirClient;
+use tahoe_core::client::mutable::key_pool::KeyPool;
+use tahoe_core::format::cap::{Cap, DirCap};
+use tahoe_core::format::dirnode::{ChildCap, Directory, Entry, Metadata, Node, Replace};
+use tahoe_core::format::ssk::MutableFormat;
 
 use crate::aliases::{Aliases, GridPath, is_grid_arg};
 use crate::node::Session;
@@ -345,7 +345,7 @@ impl Files {
         let tmp = self.session.basedir().join(format!(
             "cp-{}-{}.tmp",
             std::process::id(),
-            tahoe_core::dirnode::format::now()
+            tahoe_core::format::dirnode::now()
         ));
         let result = async {
             transfer::get_private(&self.session, cap, &tmp)

@@ -15,7 +15,7 @@ pub mod web;
 
 use std::sync::OnceLock;
 
-use tahoe_core::registry::Registry;
+use tahoe_core::plugin::registry::Registry;
 
 /// What registers the plugins a program links in beyond this package's.
 type Registration = fn(&mut Registry) -> tahoe_core::Result<()>;
@@ -23,7 +23,7 @@ type Registration = fn(&mut Registry) -> tahoe_core::Result<()>;
 static LINKED: OnceLock<Registration> = OnceLock::new();
 
 /// Plugins compiled into a program that embeds the node: `register` adds
-/// them (e.g. with `tahoe_core::loader::linked::register_storage`) to every
+/// them (e.g. with `tahoe_core::plugin::loader::linked::register_storage`) to every
 /// registry the node makes, next to the built-ins. Call it once, first
 /// thing in `main`; false when plugins were linked already.
 /// `examples/static-backend` is a `tahoe` binary made this way.
@@ -65,8 +65,10 @@ pub fn builtin_registry() -> tahoe_core::Result<Registry> {
 
 /// The built-in plugins plus the shared libraries `config` loads
 /// (`[plugins] load`): the registry a node runs with.
-pub fn registry_for(config: &tahoe_core::config::NodeConfig) -> tahoe_core::Result<Registry> {
+pub fn registry_for(
+    config: &tahoe_core::plugin::config::NodeConfig,
+) -> tahoe_core::Result<Registry> {
     let mut r = builtin_registry()?;
-    r.load_libraries(config)?;
+    tahoe_core::plugin::loader::load_all(&mut r, &config.plugins.load, config.basedir())?;
     Ok(r)
 }

@@ -9,9 +9,9 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use tahoe_core::cap::{Cap, SskWriteCap};
-use tahoe_core::immutable::source::{FileSource, Source, spool};
-use tahoe_core::mutable::MutableFormat;
+use tahoe_core::client::source::{FileSource, Source, spool};
+use tahoe_core::format::cap::{Cap, SskWriteCap};
+use tahoe_core::format::ssk::MutableFormat;
 use tokio::io::AsyncWrite;
 
 use crate::node::Session;
@@ -273,7 +273,7 @@ async fn get_as(session: &Session, cap: &Cap, out: Option<&Path>, private: bool)
 }
 
 /// Log the shares a download found corrupt (their servers were told).
-fn warn_corrupt(bad: &[tahoe_core::immutable::download::BadShare]) {
+fn warn_corrupt(bad: &[tahoe_core::client::servers::BadShare]) {
     for b in bad.iter().filter(|b| b.corrupt) {
         tracing::warn!(
             "share {} on server {} is corrupt: {}",

@@ -19,18 +19,18 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 use tahoe::node::announce::{AnnouncementBody, sign};
-use tahoe_core::identity::NodeKey;
-use tahoe_core::immutable::placement::HappySink;
-use tahoe_core::immutable::sink::ServerRef;
+use tahoe_core::client::immutable::placement::HappySink;
+use tahoe_core::client::secrets::ClientSecret;
+use tahoe_core::client::servers::ServerRef;
+use tahoe_core::kinds::storage::{ShareNum, StorageIndex, WriteVector};
+use tahoe_core::protocol::identity::NodeKey;
+use tahoe_core::protocol::transport::{Listener, LocalServices, Transport};
 use tahoe_core::protocol::{
     AllocateRequest, AllocateResponse, QueenAddress, QueenRequest, Secret, SlotSecrets, SlotWrite,
     StorageLayer, StorageRequest, StorageService,
 };
-use tahoe_core::secrets::ClientSecret;
 use tahoe_core::server::{ServerConfig, StorageServer};
-use tahoe_core::storage::{ShareNum, StorageIndex, WriteVector};
 use tahoe_core::testing::pseudo_random_bytes;
-use tahoe_core::transport::{Listener, LocalServices, Transport};
 use tahoe_core::{ErrorKind, Result};
 use tahoe_storage_memory::MemoryBackend;
 use tahoe_transport_tarpc_tcp::{Identity, TarpcTcp, TarpcTcpConfig};
@@ -453,37 +453,38 @@ async fn a_server_cannot_use_its_secrets_at_other_servers() {
     listeners.push(l);
 
     let registry = tahoe::builtin_registry().unwrap();
-    let ctx =
-        |kind, name: &str| tahoe_core::registry::PluginContext::empty(kind, name, Path::new("."));
-    let uploader = tahoe_core::immutable::upload::Uploader {
+    let ctx = |kind, name: &str| {
+        tahoe_core::plugin::registry::PluginContext::empty(kind, name, Path::new("."))
+    };
+    let uploader = tahoe_core::client::immutable::upload::Uploader {
         codec: registry
             .codec(
                 "crs",
-                tahoe_core::codec::CodecParams::new(2, 5).unwrap(),
-                &ctx(tahoe_core::registry::PluginKind::Codec, "crs"),
+                tahoe_core::kinds::codec::CodecParams::new(2, 5).unwrap(),
+                &ctx(tahoe_core::plugin::registry::PluginKind::Codec, "crs"),
             )
             .unwrap(),
         cipher: registry
             .cipher(
                 "aes-ctr",
-                &ctx(tahoe_core::registry::PluginKind::Cipher, "aes-ctr"),
+                &ctx(tahoe_core::plugin::registry::PluginKind::Cipher, "aes-ctr"),
             )
             .unwrap(),
         max_segment_size: 64 << 10,
-        key_mode: tahoe_core::immutable::KeyMode::Convergent(b"attack test".to_vec()),
+        key_mode: tahoe_core::client::immutable::KeyMode::Convergent(b"attack test".to_vec()),
     };
     let data = pseudo_random_bytes(21, 300_000);
     let sink = HappySink::new(refs.clone(), 2, 5, 5, ClientSecret::random().unwrap());
     let cap = uploader
         .upload(
-            Arc::new(tahoe_core::immutable::source::BytesSource(Bytes::from(
+            Arc::new(tahoe_core::client::source::BytesSource(Bytes::from(
                 data.clone(),
             ))),
             &sink,
         )
         .await
         .unwrap();
-    let tahoe_core::cap::Cap::Chk(chk) = cap else {
+    let tahoe_core::format::cap::Cap::Chk(chk) = cap else {
         panic!("not a CHK cap")
     };
     // Every close of a bucket another server was uploading was refused for
@@ -505,19 +506,19 @@ async fn a_server_cannot_use_its_secrets_at_other_servers() {
     }
     assert!(denied >= 4, "only {denied} of the attacks met a bucket");
     drop(outcomes);
-    let downloader = tahoe_core::immutable::download::Downloader {
+    let downloader = tahoe_core::client::immutable::download::Downloader {
         codecs: Arc::new(move |name: &str, params| {
             registry.codec(
                 name,
                 params,
-                &ctx(tahoe_core::registry::PluginKind::Codec, name),
+                &ctx(tahoe_core::plugin::registry::PluginKind::Codec, name),
             )
         }),
         cipher: tahoe::builtin_registry()
             .unwrap()
             .cipher(
                 "aes-ctr",
-                &ctx(tahoe_core::registry::PluginKind::Cipher, "aes-ctr"),
+                &ctx(tahoe_core::plugin::registry::PluginKind::Cipher, "aes-ctr"),
             )
             .unwrap(),
     };
@@ -630,7 +631,7 @@ async fn peers_that_never_read_their_answers_silence_nobody() {
         .map(|n| timed_put(&client, &small(n)).1)
         .min()
         .unwrap();
-    let tahoe_core::cap::Cap::Chk(chk) = cap.parse().unwrap() else {
+    let tahoe_core::format::cap::Cap::Chk(chk) = cap.parse().unwrap() else {
         panic!("{cap} is not a CHK cap")
     };
     let si = chk.storage_index();

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::{Grid, rt};
 use tahoe_core::ErrorKind;
-use tahoe_core::cap::{Cap, DirCap};
-use tahoe_core::dirnode::client::{DirClient, split_path};
-use tahoe_core::dirnode::{Directory, Metadata, Node, Replace};
-use tahoe_core::immutable::source::BytesSource;
-use tahoe_core::mutable::MutableFormat;
+use tahoe_core::client::dirnode::{DirClient, split_path};
+use tahoe_core::client::source::BytesSource;
+use tahoe_core::format::cap::{Cap, DirCap};
+use tahoe_core::format::dirnode::{Directory, Metadata, Node, Replace};
+use tahoe_core::format::ssk::MutableFormat;
 
 fn lit(text: &str) -> Node {
-    Node::from_cap(Cap::Lit(tahoe_core::cap::LitCap {
+    Node::from_cap(Cap::Lit(tahoe_core::format::cap::LitCap {
         data: text.as_bytes().to_vec(),
     }))
 }
@@ -277,7 +277,7 @@ fn hostile_contents_are_skipped_and_reported() {
             .read(&w.read_cap(), 0..u64::MAX, &mut good)
             .await
             .unwrap();
-        let net = tahoe_core::hash::netstring;
+        let net = tahoe_core::format::hash::netstring;
         let hostile = |name: &[u8], ro: &str| {
             let mut body = net(name);
             body.extend(net(ro.as_bytes()));

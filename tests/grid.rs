@@ -333,8 +333,11 @@ fn kill_dash_nine_during_an_upload_leaves_no_half_share() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let expected_cap = text(&o.stdout).trim().to_string();
-    let si = match expected_cap.parse::<tahoe_core::cap::Cap>().unwrap() {
-        tahoe_core::cap::Cap::Chk(c) => c.storage_index().to_base32(),
+    let si = match expected_cap
+        .parse::<tahoe_core::format::cap::Cap>()
+        .unwrap()
+    {
+        tahoe_core::format::cap::Cap::Chk(c) => c.storage_index().to_base32(),
         other => panic!("not a CHK cap: {other:?}"),
     };
     let holds = |node: &Path| {
@@ -631,7 +634,7 @@ fn a_second_node_on_one_basedir_is_refused_by_the_lock() {
 
 #[test]
 fn mutable_files_from_the_command_line() {
-    use tahoe_core::cap::Cap;
+    use tahoe_core::format::cap::Cap;
     let g = Grid::new(10);
     let (c0, c1) = (g.clients[0].clone(), g.clients[1].clone());
     // SDMF (--mutable's default) and MDMF of several segments.

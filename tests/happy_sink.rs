@@ -10,9 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::{Fault, Grid, chk};
 use tahoe_core::ErrorKind;
-use tahoe_core::immutable::placement::HappySink;
-use tahoe_core::immutable::source::BytesSource;
-use tahoe_core::secrets::ClientSecret;
+use tahoe_core::client::immutable::placement::HappySink;
+use tahoe_core::client::secrets::ClientSecret;
+use tahoe_core::client::source::BytesSource;
 use tahoe_core::testing::pseudo_random_bytes;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -137,7 +137,7 @@ fn a_server_failing_mid_upload_is_dropped_while_happiness_holds() {
         grid.set_fault(2, Fault::FailWrites);
         let sink = HappySink::new(grid.refs(), 2, 5, 5, ClientSecret::random().unwrap());
         let mut up = grid.uploader(2, 5, 4096);
-        up.key_mode = tahoe_core::immutable::KeyMode::Random;
+        up.key_mode = tahoe_core::client::immutable::KeyMode::Random;
         let e = up.upload(source(&data), &sink).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unhappy, "{e}");
     });

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use common::process::*;
 use tahoe_core::protocol::QueenAddress;
+use tahoe_core::protocol::transport::Transport;
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
-use tahoe_core::transport::Transport;
 use tahoe_transport_tarpc_tcp::{Identity, TarpcTcp, TarpcTcpConfig};
 
 /// One part of the test, run whatever the others did.
@@ -185,7 +185,7 @@ fn a_black_hole_server_costs_nothing(g: &Grid, gw: &Path, port: u16, rt: &tokio:
         QueenAddress::parse(&std::fs::read_to_string(g.queen.join("introducer.url")).unwrap())
             .unwrap();
     rt.block_on(async {
-        let key = tahoe_core::identity::NodeKey::generate().unwrap();
+        let key = tahoe_core::protocol::identity::NodeKey::generate().unwrap();
         let a = tahoe::node::announce::sign(
             &key,
             &tahoe::node::announce::AnnouncementBody {

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
-use tahoe_core::cap::{Cap, DIR_PREFIXES, DirCap};
-use tahoe_core::codec::{Codec, CodecParams, MAX_SHARES};
-use tahoe_core::immutable::plan::SharePlan;
-use tahoe_core::layout::{ShareLayout, parse_share_hashes};
-use tahoe_core::ueb::Ueb;
+use tahoe_core::format::cap::{Cap, DIR_PREFIXES, DirCap};
+use tahoe_core::format::chk::layout::ShareLayout;
+use tahoe_core::format::chk::plan::SharePlan;
+use tahoe_core::format::chk::ueb::Ueb;
+use tahoe_core::format::hashtree::parse_share_hashes;
+use tahoe_core::kinds::codec::{Codec, CodecParams, MAX_SHARES};
 use tahoe_core::{ErrorKind, base32};
 
 fn codec(k: u16, n: u16) -> Box<dyn Codec> {
@@ -32,7 +33,7 @@ fn ueb_text(size: u64, segment_size: u64, num_segments: u64, tail: u64, k: u16, 
     let mut field = |key: &str, value: &[u8]| {
         out.extend_from_slice(key.as_bytes());
         out.push(b':');
-        out.extend_from_slice(&tahoe_core::hash::netstring(value));
+        out.extend_from_slice(&tahoe_core::format::hash::netstring(value));
     };
     field("codec_name", b"crs");
     field("codec_params", format!("{segment_size}-{k}-{n}").as_bytes());
@@ -564,7 +565,8 @@ fn share_headers_parse_within_the_share_or_fail() {
         assert!(l.data <= l.plaintext_hash_tree && l.share_hashes <= l.uri_extension);
         if l.check(data_size, num_segments).is_ok() {
             checked += 1;
-            let tree = (tahoe_core::hashtree::node_count(num_segments as usize) * 32) as u64;
+            let tree =
+                (tahoe_core::format::hashtree::node_count(num_segments as usize) * 32) as u64;
             assert_eq!(l.plaintext_hash_tree, l.data + data_size);
             assert_eq!(l.block_hashes, l.plaintext_hash_tree + 2 * tree);
             assert_eq!(l.share_hashes, l.block_hashes + tree);
@@ -612,14 +614,14 @@ proptest! {
         edits in proptest::collection::vec((any::<usize>(), any::<u8>(), 0u8..3), 1..8),
         mutable in any::<bool>(),
     ) {
-        use tahoe_core::dirnode::{Directory, WriteKey};
+        use tahoe_core::format::dirnode::{Directory, WriteKey};
         let (packed, key) = tahoe_dirnode();
         let data = mutate(packed, &edits);
         let key = mutable.then(|| WriteKey {
             key,
             cipher: {
-                let ctx = tahoe_core::registry::PluginContext::empty(
-                    tahoe_core::registry::PluginKind::Cipher,
+                let ctx = tahoe_core::plugin::registry::PluginContext::empty(
+                    tahoe_core::plugin::registry::PluginKind::Cipher,
                     "aes-ctr",
                     std::path::Path::new("."),
                 );

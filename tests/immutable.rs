@@ -8,7 +8,7 @@ mod common;
 
 use common::{Fault, Grid, chk};
 use tahoe_core::ErrorKind;
-use tahoe_core::cap::Cap;
+use tahoe_core::format::cap::Cap;
 use tahoe_core::testing::{combinations, pseudo_random_bytes};
 
 const SEG: u64 = 4096;
@@ -90,7 +90,7 @@ fn default_segment_size_and_other_codecs() {
             let sink = grid.sink(k, n);
             let cap = up
                 .upload(
-                    std::sync::Arc::new(tahoe_core::immutable::source::BytesSource(
+                    std::sync::Arc::new(tahoe_core::client::source::BytesSource(
                         bytes::Bytes::from(data.clone()),
                     )),
                     &sink,
@@ -114,11 +114,11 @@ fn convergence_and_random_keys() {
             "convergent uploads of the same data must give the same cap"
         );
         let mut up = grid.uploader(2, 4, SEG);
-        up.key_mode = tahoe_core::immutable::KeyMode::Random;
+        up.key_mode = tahoe_core::client::immutable::KeyMode::Random;
         let sink = grid.sink(2, 4);
-        let src = std::sync::Arc::new(tahoe_core::immutable::source::BytesSource(
-            bytes::Bytes::from(data.clone()),
-        ));
+        let src = std::sync::Arc::new(tahoe_core::client::source::BytesSource(bytes::Bytes::from(
+            data.clone(),
+        )));
         let r = up.upload(src, &sink).await.unwrap();
         assert_ne!(r, a);
         assert!(grid.download(chk(&r)).await.unwrap().0 == data);
@@ -185,10 +185,16 @@ fn any_single_corrupt_byte_is_survived_or_refused() {
             .first()
             .map(|i| &i.size)
             .unwrap();
-        let header = tahoe_core::layout::ShareLayout::parse(
+        let header = tahoe_core::format::chk::layout::ShareLayout::parse(
             &grid.storage[holders[0]]
                 .backend()
-                .read(&si, 0, tahoe_core::storage::ShareKind::Immutable, 0, 0x44)
+                .read(
+                    &si,
+                    0,
+                    tahoe_core::kinds::storage::ShareKind::Immutable,
+                    0,
+                    0x44,
+                )
                 .await
                 .unwrap(),
             size,

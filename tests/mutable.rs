@@ -12,11 +12,11 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use common::{Fault, Grid, rt, test_key};
 use tahoe_core::ErrorKind;
-use tahoe_core::cap::SskWriteCap;
-use tahoe_core::immutable::source::BytesSource;
-use tahoe_core::mutable::MutableFormat;
-use tahoe_core::mutable::file::MutableClient;
-use tahoe_core::mutable::layout::ShareHead;
+use tahoe_core::client::mutable::file::MutableClient;
+use tahoe_core::client::source::BytesSource;
+use tahoe_core::format::cap::SskWriteCap;
+use tahoe_core::format::ssk::MutableFormat;
+use tahoe_core::format::ssk::layout::ShareHead;
 use tahoe_core::testing::pseudo_random_bytes;
 
 fn src(data: &[u8]) -> Arc<BytesSource> {
@@ -223,22 +223,25 @@ fn a_stale_writer_is_detected_not_obeyed() {
         // on its stale map and must be told, leaving B's version whole.
         let stale = client.servermap_of(&cap.read_cap()).await;
         client.overwrite(&cap, src(b"B's version")).await.unwrap();
-        let keys = tahoe_core::mutable::publish::WriteKeys::new(
+        let keys = tahoe_core::client::mutable::publish::WriteKeys::new(
             test_key(33),
             MutableFormat::Sdmf,
             client.cipher.as_ref(),
         )
         .unwrap();
-        let publisher = tahoe_core::mutable::publish::Publisher {
-            codec: (client.codecs)("crs", tahoe_core::codec::CodecParams::new(3, 10).unwrap())
-                .unwrap(),
+        let publisher = tahoe_core::client::mutable::publish::Publisher {
+            codec: (client.codecs)(
+                "crs",
+                tahoe_core::kinds::codec::CodecParams::new(3, 10).unwrap(),
+            )
+            .unwrap(),
             cipher: client.cipher.clone(),
-            secret: tahoe_core::secrets::ClientSecret::random().unwrap(),
+            secret: tahoe_core::client::secrets::ClientSecret::random().unwrap(),
             happy: 10,
         };
-        let geo = tahoe_core::mutable::layout::Geometry::new(MutableFormat::Sdmf, 3, 12, 11);
+        let geo = tahoe_core::format::ssk::layout::Geometry::new(MutableFormat::Sdmf, 3, 12, 11);
         let data = Bytes::from_static(b"A's version");
-        let plan = tahoe_core::mutable::publish::Plan {
+        let plan = tahoe_core::client::mutable::publish::Plan {
             geo,
             segments: 0..1,
             salts: vec![[7; 16]],

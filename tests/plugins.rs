@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use tahoe_core::error::ErrorKind;
-use tahoe_core::loader::open_storage;
-use tahoe_core::storage::{ShareKind, StorageBackend, StorageIndex};
+use tahoe_core::kinds::storage::{ShareKind, StorageBackend, StorageIndex};
+use tahoe_core::plugin::loader::open_storage;
 use tahoe_core::testing::{built_library, storage};
 
 const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
@@ -72,18 +72,21 @@ fn the_example_backend_library_passes_the_storage_conformance_suite() {
     assert!(root.path().join("persistent/dirstore").is_dir());
 }
 
-/// The same backend compiled in (`tahoe_core::loader::linked`) passes the
+/// The same backend compiled in (`tahoe_core::plugin::loader::linked`) passes the
 /// same suite, and a library offering a name it took is refused.
 #[test]
 fn the_example_backend_linked_in_passes_the_suite_too() {
-    use tahoe_core::loader::linked::register_storage;
-    use tahoe_core::registry::{PluginContext, Registry};
+    use tahoe_core::plugin::loader::linked::register_storage;
+    use tahoe_core::plugin::registry::{PluginContext, Registry};
     type DirStore = tahoe_example_dirstore::DirStore;
     let root = conformance(|section, dir| {
         let mut r = Registry::new();
         register_storage::<DirStore>(&mut r)?;
         let ctx = PluginContext {
-            config: tahoe_core::config::PluginConfig::from_toml("storage.dirstore", section),
+            config: tahoe_core::plugin::config::PluginConfig::from_toml(
+                "storage.dirstore",
+                section,
+            ),
             basedir: dir.to_path_buf(),
         };
         r.storage("dirstore", &ctx)
@@ -91,7 +94,7 @@ fn the_example_backend_linked_in_passes_the_suite_too() {
     assert!(root.path().join("persistent/dirstore").is_dir());
     let mut r = Registry::new();
     register_storage::<DirStore>(&mut r).unwrap();
-    let e = tahoe_core::loader::load(&mut r, &dirstore(), root.path()).unwrap_err();
+    let e = tahoe_core::plugin::loader::load(&mut r, &dirstore(), root.path()).unwrap_err();
     assert!(e.to_string().contains("cannot be registered"), "{e}");
     assert!(register_storage::<DirStore>(&mut r).is_err());
 }
@@ -381,7 +384,7 @@ fn a_panicking_or_lying_backend_is_contained() {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         // Nor do mutable writes beyond the share limit.
-        let huge = tahoe_core::storage::WriteVector {
+        let huge = tahoe_core::kinds::storage::WriteVector {
             offset: u64::MAX - 1,
             data: bytes::Bytes::from_static(b"ab"),
         };
@@ -395,11 +398,12 @@ fn a_panicking_or_lying_backend_is_contained() {
 
 #[test]
 fn the_example_codec_library_meets_the_codec_contract_for_1_of_n() {
-    use tahoe_core::codec::CodecParams;
-    use tahoe_core::registry::{PluginContext, PluginKind, Registry};
+    use tahoe_core::kinds::codec::CodecParams;
+    use tahoe_core::plugin::registry::{PluginContext, PluginKind, Registry};
     let lib = built_library("tahoe-example-replicate", "tahoe_example_replicate");
     let mut registry = Registry::new();
-    let (kind, name) = tahoe_core::loader::load(&mut registry, &lib, Path::new(".")).unwrap();
+    let (kind, name) =
+        tahoe_core::plugin::loader::load(&mut registry, &lib, Path::new(".")).unwrap();
     assert_eq!((kind, name.as_str()), (PluginKind::Codec, "replicate"));
     let ctx = PluginContext::empty(PluginKind::Codec, "replicate", Path::new("."));
     for n in [1, 2, 3, 10] {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tahoe_core::ErrorKind;
+use tahoe_core::kinds::storage::{StorageIndex, TestVector, WriteVector};
 use tahoe_core::protocol::{AllocateRequest, Caller, SlotSecrets, SlotWrite, StorageService};
 use tahoe_core::server::{ServerConfig, StorageServer};
-use tahoe_core::storage::{StorageIndex, TestVector, WriteVector};
 use tahoe_storage_memory::MemoryBackend;
 
 fn server(config: ServerConfig, capacity: Option<u64>) -> StorageServer {
@@ -354,7 +354,7 @@ struct FailsShare {
 }
 
 #[async_trait::async_trait]
-impl tahoe_core::storage::StorageBackend for FailsShare {
+impl tahoe_core::kinds::storage::StorageBackend for FailsShare {
     fn name(&self) -> &str {
         "fails-share"
     }
@@ -363,14 +363,14 @@ impl tahoe_core::storage::StorageBackend for FailsShare {
         si: &StorageIndex,
         shnum: u8,
         size: u64,
-    ) -> tahoe_core::Result<Box<dyn tahoe_core::storage::PendingShare>> {
+    ) -> tahoe_core::Result<Box<dyn tahoe_core::kinds::storage::PendingShare>> {
         self.inner.create(si, shnum, size).await
     }
     async fn read(
         &self,
         si: &StorageIndex,
         shnum: u8,
-        kind: tahoe_core::storage::ShareKind,
+        kind: tahoe_core::kinds::storage::ShareKind,
         offset: u64,
         len: u64,
     ) -> tahoe_core::Result<Bytes> {
@@ -379,7 +379,7 @@ impl tahoe_core::storage::StorageBackend for FailsShare {
     async fn list(
         &self,
         si: &StorageIndex,
-    ) -> tahoe_core::Result<Vec<tahoe_core::storage::ShareInfo>> {
+    ) -> tahoe_core::Result<Vec<tahoe_core::kinds::storage::ShareInfo>> {
         self.inner.list(si).await
     }
     async fn delete(&self, si: &StorageIndex, shnum: u8) -> tahoe_core::Result<()> {
@@ -410,14 +410,14 @@ impl tahoe_core::storage::StorageBackend for FailsShare {
     async fn add_lease(
         &self,
         si: &StorageIndex,
-        l: &tahoe_core::storage::Lease,
+        l: &tahoe_core::kinds::storage::Lease,
     ) -> tahoe_core::Result<()> {
         self.inner.add_lease(si, l).await
     }
     async fn leases(
         &self,
         si: &StorageIndex,
-    ) -> tahoe_core::Result<Vec<tahoe_core::storage::Lease>> {
+    ) -> tahoe_core::Result<Vec<tahoe_core::kinds::storage::Lease>> {
         self.inner.leases(si).await
     }
 }

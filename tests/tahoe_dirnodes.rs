@@ -10,8 +10,8 @@ mod common;
 
 use bytes::Bytes;
 use common::{aes_ctr, unhex};
-use tahoe_core::dirnode::json::to_python_json;
-use tahoe_core::dirnode::{ChildCap, Directory, Metadata, Node, WriteKey};
+use tahoe_core::format::dirnode::json::to_python_json;
+use tahoe_core::format::dirnode::{ChildCap, Directory, Metadata, Node, WriteKey};
 
 struct Child {
     name: String,

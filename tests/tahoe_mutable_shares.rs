@@ -23,16 +23,16 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use common::{Grid, rt};
-use tahoe_core::cap::Cap;
-use tahoe_core::codec::CodecParams;
-use tahoe_core::mutable::MutableFormat;
-use tahoe_core::mutable::encode::{EncodedSegment, encode_segment, sign, whole_shares};
-use tahoe_core::mutable::keys::SigningKey;
-use tahoe_core::mutable::layout::{Geometry, SALT_LEN, ShareHead};
-use tahoe_core::mutable::publish::WriteKeys;
+use tahoe_core::client::mutable::publish::WriteKeys;
+use tahoe_core::client::mutable::rsa::SigningKey;
+use tahoe_core::client::secrets::write_enabler;
+use tahoe_core::format::cap::Cap;
+use tahoe_core::format::ssk::MutableFormat;
+use tahoe_core::format::ssk::encode::{EncodedSegment, encode_segment, sign, whole_shares};
+use tahoe_core::format::ssk::layout::{Geometry, SALT_LEN, ShareHead};
+use tahoe_core::kinds::codec::CodecParams;
+use tahoe_core::kinds::storage::{TestVector, WriteVector};
 use tahoe_core::protocol::{SlotSecrets, SlotWrite, StorageService};
-use tahoe_core::secrets::write_enabler;
-use tahoe_core::storage::{TestVector, WriteVector};
 use tahoe_core::testing::pseudo_random_bytes;
 
 struct Case {
@@ -154,9 +154,9 @@ fn we_read_the_shares_tahoe_writes() {
             client
                 .overwrite(
                     &cap,
-                    Arc::new(tahoe_core::immutable::source::BytesSource(
-                        Bytes::from_static(b"new contents"),
-                    )),
+                    Arc::new(tahoe_core::client::source::BytesSource(Bytes::from_static(
+                        b"new contents",
+                    ))),
                 )
                 .await
                 .unwrap();
@@ -174,8 +174,8 @@ fn we_read_the_shares_tahoe_writes() {
 #[test]
 fn our_shares_are_the_bytes_tahoe_writes() {
     let grid = rt().block_on(Grid::new(1));
-    let ctx = tahoe_core::registry::PluginContext::empty(
-        tahoe_core::registry::PluginKind::Cipher,
+    let ctx = tahoe_core::plugin::registry::PluginContext::empty(
+        tahoe_core::plugin::registry::PluginKind::Cipher,
         "aes-ctr",
         std::path::Path::new("."),
     );

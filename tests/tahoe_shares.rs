@@ -15,8 +15,8 @@ mod common;
 use base64::Engine as _;
 use common::{Grid, hex, unhex};
 use sha2::{Digest, Sha256};
-use tahoe_core::immutable::KeyMode;
-use tahoe_core::storage::ShareKind;
+use tahoe_core::client::immutable::KeyMode;
+use tahoe_core::kinds::storage::ShareKind;
 use tahoe_core::testing::pseudo_random_bytes;
 
 #[test]
@@ -42,7 +42,7 @@ fn shares_are_the_bytes_tahoe_writes() {
             up.key_mode = KeyMode::Convergent(unhex(case["convergence_hex"].as_str().unwrap()));
             let cap = up
                 .upload(
-                    std::sync::Arc::new(tahoe_core::immutable::source::BytesSource(
+                    std::sync::Arc::new(tahoe_core::client::source::BytesSource(
                         bytes::Bytes::from(data.clone()),
                     )),
                     &grid.sink(k, n),

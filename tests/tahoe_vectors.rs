@@ -188,8 +188,8 @@ fn ssk_cases() -> Vec<(String, String, String)> {
 
 #[test]
 fn every_ssk_and_mdmf_vector_reproduces() {
-    use tahoe_core::mutable::MutableFormat;
-    use tahoe_core::mutable::keys::SigningKey;
+    use tahoe_core::client::mutable::rsa::SigningKey;
+    use tahoe_core::format::ssk::MutableFormat;
     let cases = ssk_cases();
     assert_eq!(cases.len(), 240, "the vector file has 240 SSK/MDMF cases");
     assert_eq!(cases.iter().filter(|c| c.0 == "mdmf").count(), 120);
@@ -201,7 +201,7 @@ fn every_ssk_and_mdmf_vector_reproduces() {
             failures.push(format!("case {i} ({format}): got {write}, want {expected}"));
         }
         // Exact round trip, and diminishing keeps the fingerprint.
-        let parsed: tahoe_core::cap::Cap = expected.parse().unwrap();
+        let parsed: tahoe_core::format::cap::Cap = expected.parse().unwrap();
         assert_eq!(parsed.to_string(), *expected);
         let read = write.read_cap();
         assert_eq!(read.fingerprint, write.fingerprint);

@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo run --example static-backend -- run --basedir BASEDIR`
 
-use tahoe_core::loader::linked::register_storage;
+use tahoe_core::plugin::loader::linked::register_storage;
 use tahoe_example_dirstore::DirStore;
 
 fn main() -> std::process::ExitCode {

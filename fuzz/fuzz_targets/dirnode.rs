@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tahoe_core::cipher::Cipher;
-use tahoe_core::dirnode::{Directory, WriteKey};
+use tahoe_core::format::dirnode::{Directory, WriteKey};
+use tahoe_core::kinds::cipher::Cipher;
 
 /// A stand-in keystream: the target is about parsing, not AES.
 struct Xor;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tahoe_core::mutable::layout::{ShareHead, decode_chain};
+use tahoe_core::format::ssk::layout::{ShareHead, decode_chain};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(head) = ShareHead::parse(data) {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tahoe_core::layout::{ShareLayout, parse_share_hashes, parse_ueb_len};
+use tahoe_core::format::chk::layout::{ShareLayout, parse_share_hashes, parse_ueb_len};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 24 {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tahoe_core::ueb::Ueb;
+use tahoe_core::format::chk::ueb::Ueb;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(ueb) = Ueb::parse(data) {

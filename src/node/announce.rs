@@ -9,9 +9,9 @@
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tahoe_core::identity::{NodeKey, node_id_of, verify};
 use tahoe_core::protocol::Announcement;
-use tahoe_core::transport::Transport;
+use tahoe_core::protocol::identity::{NodeKey, node_id_of, verify};
+use tahoe_core::protocol::transport::Transport;
 use tahoe_core::{Error, Result};
 
 /// The largest announcement body accepted.

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tahoe_core::immutable::sink::ServerRef;
+use tahoe_core::client::servers::ServerRef;
+use tahoe_core::protocol::transport::Transport;
 use tahoe_core::protocol::{Announcement, QueenAddress, QueenService};
-use tahoe_core::transport::Transport;
 use tahoe_core::{Error, Result};
 
 use super::announce::{AnnouncementBody, check};

@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tahoe_core::protocol::transport::Transport;
 use tahoe_core::protocol::{
     StorageCarrier, StorageClient, StorageRequest, StorageResponse, StorageService, serve_storage,
 };
-use tahoe_core::transport::Transport;
 use tahoe_core::{ErrorKind, Result};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);

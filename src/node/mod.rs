@@ -16,24 +16,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use tahoe_core::cap::{Cap, ChkCap, DirCap, SskReadCap, SskWriteCap};
-use tahoe_core::config::{CONFIG_FILE, NodeConfig, Role};
-use tahoe_core::dirnode::client::DirClient;
-use tahoe_core::identity::{NodeKey, write_private};
-use tahoe_core::immutable::KeyMode;
-use tahoe_core::immutable::client::ImmutableClient;
-use tahoe_core::immutable::download::{DownloadReport, Downloader};
-use tahoe_core::immutable::source::Source;
-use tahoe_core::immutable::upload::{CHK_CIPHER, KeyHasher, PrecomputedKey, Uploader};
-use tahoe_core::mutable::MutableFormat;
-use tahoe_core::mutable::file::MutableClient;
-use tahoe_core::mutable::keys::{KeyPool, SigningKey};
-use tahoe_core::mutable::retrieve::ReadReport;
+use tahoe_core::client::dirnode::DirClient;
+use tahoe_core::client::immutable::KeyMode;
+use tahoe_core::client::immutable::client::ImmutableClient;
+use tahoe_core::client::immutable::download::{DownloadReport, Downloader};
+use tahoe_core::client::immutable::upload::{KeyHasher, PrecomputedKey, Uploader};
+use tahoe_core::client::mutable::file::MutableClient;
+use tahoe_core::client::mutable::key_pool::KeyPool;
+use tahoe_core::client::mutable::retrieve::ReadReport;
+use tahoe_core::client::mutable::rsa::SigningKey;
+use tahoe_core::client::secrets::ClientSecret;
+use tahoe_core::client::source::Source;
+use tahoe_core::format::cap::{Cap, ChkCap, DirCap, SskReadCap, SskWriteCap};
+use tahoe_core::format::chk::CHK_CIPHER;
+use tahoe_core::format::ssk::MutableFormat;
+use tahoe_core::plugin::config::{CONFIG_FILE, NodeConfig, Role};
+use tahoe_core::plugin::registry::{PluginContext, PluginKind, Registry, Selection};
 use tahoe_core::protocol::QueenAddress;
-use tahoe_core::registry::{PluginContext, PluginKind, Registry, Selection};
-use tahoe_core::secrets::ClientSecret;
+use tahoe_core::protocol::identity::{NodeKey, write_private};
+use tahoe_core::protocol::transport::{Listener, LocalServices};
 use tahoe_core::server::{ServerConfig, StorageServer};
-use tahoe_core::transport::{Listener, LocalServices};
 
 use announce::AnnouncementBody;
 use broker::Broker;
@@ -680,7 +682,7 @@ impl Session {
 
     fn assemble(
         mut cfg: NodeConfig,
-        broker: impl FnOnce(Arc<dyn tahoe_core::transport::Transport>) -> Arc<Broker>,
+        broker: impl FnOnce(Arc<dyn tahoe_core::protocol::transport::Transport>) -> Arc<Broker>,
     ) -> Result<Self> {
         // A session is a client of the grid, never its storage server: it
         // must not open the node's backend, which may be serving beside it
@@ -715,7 +717,7 @@ impl Session {
         self.broker.servers().await.len()
     }
 
-    async fn servers(&self, want: usize) -> Result<Vec<tahoe_core::immutable::sink::ServerRef>> {
+    async fn servers(&self, want: usize) -> Result<Vec<tahoe_core::client::servers::ServerRef>> {
         if self.server_wait.is_zero() {
             return Ok(self.broker.servers().await);
         }
@@ -796,7 +798,7 @@ impl Session {
     }
 
     /// Builds codecs by name for formats that record or fix theirs.
-    fn codec_provider(&self) -> Arc<tahoe_core::immutable::download::CodecProvider> {
+    fn codec_provider(&self) -> Arc<tahoe_core::kinds::codec::CodecProvider> {
         let registry = self.registry.clone();
         let basedir = self.cfg.basedir().to_path_buf();
         Arc::new(move |name: &str, params| {
@@ -809,7 +811,7 @@ impl Session {
     }
 
     /// AES-128-CTR, which CHK, SDMF and MDMF files all fix.
-    fn chk_cipher(&self) -> Result<Arc<dyn tahoe_core::cipher::Cipher>> {
+    fn chk_cipher(&self) -> Result<Arc<dyn tahoe_core::kinds::cipher::Cipher>> {
         Ok(self.registry.cipher(
             CHK_CIPHER,
             &PluginContext::empty(PluginKind::Cipher, CHK_CIPHER, self.cfg.basedir()),
@@ -921,9 +923,7 @@ impl Session {
                 }
                 let client = self.mutable_client(KeyPool::new(0)).await?;
                 let cap = key.write_cap(MutableFormat::Sdmf);
-                let empty = Arc::new(tahoe_core::immutable::source::BytesSource(
-                    bytes::Bytes::new(),
-                ));
+                let empty = Arc::new(tahoe_core::client::source::BytesSource(bytes::Bytes::new()));
                 match client
                     .create_with_key(key.clone(), MutableFormat::Sdmf, empty)
                     .await

@@ -28,11 +28,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tahoe_core::kinds::storage::constant_time_eq;
+use tahoe_core::protocol::transport::Transport;
 use tahoe_core::protocol::{
     Announcement, AnnouncementBatch, Caller, GridSecret, MAX_ANNOUNCEMENTS_PER_BATCH, QueenService,
 };
-use tahoe_core::storage::constant_time_eq;
-use tahoe_core::transport::Transport;
 use tahoe_core::{Error, Result};
 use tokio::sync::Notify;
 
@@ -311,7 +311,7 @@ impl QueenService for Queen {
 mod tests {
     use super::*;
     use crate::node::announce::{AnnouncementBody, sign};
-    use tahoe_core::identity::NodeKey;
+    use tahoe_core::protocol::identity::NodeKey;
     use tahoe_transport_memory::MemoryTransport;
 
     fn limits(ttl_secs: u64, per_member: usize) -> QueenLimits {

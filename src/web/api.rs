@@ -16,11 +16,11 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use tahoe_core::Error;
-use tahoe_core::cap::{Cap, DirCap, SskWriteCap};
-use tahoe_core::dirnode::client::{DirClient, split_path};
-use tahoe_core::dirnode::{ChildCap, Metadata, Node, Replace};
-use tahoe_core::immutable::source::FileSource;
-use tahoe_core::mutable::MutableFormat;
+use tahoe_core::client::dirnode::{DirClient, split_path};
+use tahoe_core::client::source::FileSource;
+use tahoe_core::format::cap::{Cap, DirCap, SskWriteCap};
+use tahoe_core::format::dirnode::{ChildCap, Metadata, Node, Replace};
+use tahoe_core::format::ssk::MutableFormat;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::form::{self, Args, FormFile, Spooled};
@@ -859,7 +859,7 @@ async fn post(
                             node.clone(),
                             Some(md.clone()),
                             replace,
-                            tahoe_core::dirnode::format::now(),
+                            tahoe_core::format::dirnode::now(),
                         )?;
                     }
                 }

@@ -24,9 +24,9 @@ use futures::{Stream, StreamExt};
 use std::io::Write;
 use std::sync::Arc;
 use tahoe_core::blocking::in_place;
-use tahoe_core::dirnode::Replace;
-use tahoe_core::immutable::upload::{KeyHasher, PrecomputedKey};
-use tahoe_core::mutable::MutableFormat;
+use tahoe_core::client::immutable::upload::{KeyHasher, PrecomputedKey};
+use tahoe_core::format::dirnode::Replace;
+use tahoe_core::format::ssk::MutableFormat;
 
 use super::ops::Op;
 use super::{bad, too_large};

@@ -7,8 +7,8 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tahoe_core::cap::Cap;
-use tahoe_core::dirnode::{Directory, Node};
+use tahoe_core::format::cap::Cap;
+use tahoe_core::format::dirnode::{Directory, Node};
 
 use super::ops::{Op, OpState};
 use super::stats::Snapshot;

@@ -35,9 +35,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tahoe_core::cap::Cap;
-use tahoe_core::config::WebSection;
-use tahoe_core::mutable::keys::KeyPool;
+use tahoe_core::client::mutable::key_pool::KeyPool;
+use tahoe_core::format::cap::Cap;
+use tahoe_core::plugin::config::WebSection;
 use tahoe_core::server::StorageServer;
 use tahoe_core::{Error, ErrorKind};
 
@@ -99,7 +99,7 @@ pub fn port_of(cfg_port: Option<u16>, basedir: &Path) -> Result<Option<u16>> {
 
 /// The gateway's address from the node's configuration: `http://BIND:PORT`.
 pub fn base_url(basedir: &Path) -> Result<String> {
-    let cfg = tahoe_core::config::NodeConfig::load(basedir)?;
+    let cfg = tahoe_core::plugin::config::NodeConfig::load(basedir)?;
     let port = port_of(cfg.web.port, basedir)?.with_context(|| {
         format!(
             "{} has no web gateway: set web.port in its tahoe.toml (or write a port into {})",

@@ -17,8 +17,8 @@ use anyhow::{Context, Result};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
-use tahoe_core::identity::write_private;
-use tahoe_core::storage::constant_time_eq;
+use tahoe_core::kinds::storage::constant_time_eq;
+use tahoe_core::protocol::identity::write_private;
 
 /// Where the token is kept.
 pub const TOKEN_FILE: &str = "private/web.token";

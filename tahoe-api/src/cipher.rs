@@ -3,7 +3,7 @@
 use crate::abi::{self, Buf, Handle, PluginDescriptor, Slice, from_handle, guard, object, put};
 use crate::{Error, ErrorKind, PluginKind, Result};
 
-/// A seekable stream cipher: the node's `tahoe_core::cipher::Cipher`
+/// A seekable stream cipher: the node's `tahoe_core::kinds::cipher::Cipher`
 /// contract (XOR with a keystream that depends only on key and offset).
 pub trait Cipher: Send + Sync + Sized + 'static {
     /// The registry name (`[cipher] name = "NAME"`).

@@ -3,7 +3,7 @@
 use crate::abi::{self, Buf, Handle, PluginDescriptor, Slice, from_handle, guard, object, put};
 use crate::{Error, ErrorKind, PluginKind, Result};
 
-/// An erasure codec: the node's `tahoe_core::codec::Codec` contract
+/// An erasure codec: the node's `tahoe_core::kinds::codec::Codec` contract
 /// (systematic, any k of n blocks give the segment back). The node's
 /// codec conformance suite checks a loaded library against it.
 pub trait Codec: Send + Sync + Sized + 'static {

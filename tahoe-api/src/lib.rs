@@ -29,7 +29,7 @@
 //!
 //! Storage calls are blocking: the node runs them on its blocking-thread
 //! pool, never on the async runtime. The contracts of the traits are
-//! those of the node's own traits (`tahoe_core::storage` and friends); the
+//! those of the node's own traits (`tahoe_core::kinds::storage` and friends); the
 //! node's conformance suites check them against a loaded library.
 
 #![allow(unsafe_code)] // the C ABI is this crate's whole job

@@ -95,7 +95,7 @@ pub trait PendingShare: Send + Sized + 'static {
     }
 }
 
-/// A storage backend: the node's `tahoe_core::storage::StorageBackend`
+/// A storage backend: the node's `tahoe_core::kinds::storage::StorageBackend`
 /// contract, as blocking calls. The node's conformance suite
 /// (`tahoe_core::testing::storage`) checks a loaded library against it.
 pub trait StorageBackend: Send + Sync + Sized + 'static {

@@ -1,38 +1,46 @@
 //! The core of the tahoe distributed file store.
 //!
-//! This crate holds what every part of the system speaks: the four plugin
-//! kinds ([`codec`], [`cipher`], [`storage`], [`transport`]) and the services
-//! transports carry ([`protocol`]), the one [`Error`] type, node
-//! configuration ([`config`]) and the plugin [`registry`]. Plugins depend on
-//! this crate and nothing else of the project; the `tahoe` binary wires them
-//! together.
+//! This crate holds what every part of the system speaks: the plugin
+//! kinds and their records, Tahoe-LAFS's formats, the protocol nodes
+//! speak, the storage server, the client side, and how a node is
+//! assembled from plugins. Plugins depend on this crate and nothing else
+//! of the project; the `tahoe` binary wires them together.
 //!
-//! With the `testing` feature, [`testing`] holds the conformance suite of
-//! each plugin kind: every plugin, built-in or third-party, runs its kind's
-//! suite in its own tests with one function call.
+//! Its folders are its layers. A module imports only from the layers
+//! above it in this list (checked by `scripts/layers.py` in `make test`):
+//!
+//! ```text
+//!  0. error                    the one error type
+//!     blocking, base32          the blocking pool; base32
+//!  1. kinds/                    plugin traits (codec, cipher, storage) and records
+//!  2. format/                   pure bytes <-> values: hashes, caps, CHK and SSK
+//!                               shares and keys, directories (no I/O)
+//!  3. protocol/                 each call defined once; transport; identity
+//!  4. server/  |  client/       siblings, neither imports the other: what a
+//!                               storage server decides | servers, secrets,
+//!                               immutable, mutable, directories
+//!  5. plugin/                   config -> registry -> loader
+//! ```
+//!
+//! With the `testing` feature, [`testing`] (outside the order: nothing
+//! imports it) holds the conformance suite of each plugin kind: every
+//! plugin, built-in or third-party, runs its kind's suite in its own tests
+//! with one function call.
 
 pub mod base32;
 pub mod blocking;
-pub mod cap;
-pub mod cipher;
-pub mod codec;
-pub mod config;
-pub mod dirnode;
 pub mod error;
-pub mod hash;
-pub mod hashtree;
-pub mod identity;
-pub mod immutable;
-pub mod layout;
-pub mod loader;
-pub mod mutable;
+
+pub mod kinds;
+
+pub mod format;
+
 pub mod protocol;
-pub mod registry;
-pub mod secrets;
+
+pub mod client;
 pub mod server;
-pub mod storage;
-pub mod transport;
-pub mod ueb;
+
+pub mod plugin;
 
 #[cfg(feature = "testing")]
 pub mod testing;

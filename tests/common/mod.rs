@@ -13,28 +13,29 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use tahoe_core::Result;
-use tahoe_core::cap::{Cap, ChkCap};
-use tahoe_core::codec::{Codec, CodecParams};
-use tahoe_core::dirnode::client::DirClient;
-use tahoe_core::immutable::KeyMode;
-use tahoe_core::immutable::client::ImmutableClient;
-use tahoe_core::immutable::download::{DownloadReport, Downloader};
-use tahoe_core::immutable::placement::HappySink;
-use tahoe_core::immutable::sink::ServerRef;
-use tahoe_core::immutable::source::BytesSource;
-use tahoe_core::immutable::upload::Uploader;
-use tahoe_core::mutable::file::MutableClient;
-use tahoe_core::mutable::keys::{KeyPool, SigningKey};
-use tahoe_core::mutable::layout::ShareHead;
+use tahoe_core::client::dirnode::DirClient;
+use tahoe_core::client::immutable::KeyMode;
+use tahoe_core::client::immutable::client::ImmutableClient;
+use tahoe_core::client::immutable::download::{DownloadReport, Downloader};
+use tahoe_core::client::immutable::placement::HappySink;
+use tahoe_core::client::immutable::upload::Uploader;
+use tahoe_core::client::mutable::file::MutableClient;
+use tahoe_core::client::mutable::key_pool::KeyPool;
+use tahoe_core::client::mutable::rsa::SigningKey;
+use tahoe_core::client::secrets::ClientSecret;
+use tahoe_core::client::servers::ServerRef;
+use tahoe_core::client::source::BytesSource;
+use tahoe_core::format::cap::{Cap, ChkCap};
+use tahoe_core::format::ssk::layout::ShareHead;
+use tahoe_core::kinds::codec::{Codec, CodecParams};
+use tahoe_core::kinds::storage::{ShareNum, StorageIndex};
+use tahoe_core::plugin::registry::{PluginContext, PluginKind, Registry};
+use tahoe_core::protocol::transport::{Listener, LocalServices, Transport};
 use tahoe_core::protocol::{
     AllocateRequest, AllocateResponse, Secret, ServerVersion, SlotSecrets, SlotWrite, StorageLayer,
     StorageService,
 };
-use tahoe_core::registry::{PluginContext, PluginKind, Registry};
-use tahoe_core::secrets::ClientSecret;
 use tahoe_core::server::{ServerConfig, StorageServer};
-use tahoe_core::storage::{ShareNum, StorageIndex};
-use tahoe_core::transport::{Listener, LocalServices, Transport};
 use tahoe_storage_memory::MemoryBackend;
 use tahoe_transport_memory::MemoryTransport;
 
@@ -549,7 +550,7 @@ pub fn unhex(s: &str) -> Vec<u8> {
 }
 
 /// The built-in AES-128-CTR cipher.
-pub fn aes_ctr() -> Arc<dyn tahoe_core::cipher::Cipher> {
+pub fn aes_ctr() -> Arc<dyn tahoe_core::kinds::cipher::Cipher> {
     let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
     tahoe::builtin_registry()
         .unwrap()

@@ -18,11 +18,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tahoe_core::codec::{
+use tahoe_core::kinds::codec::{
     Block, Codec, CodecParams, check_decode_len, check_encode_input, concat_primaries,
     select_decode_blocks,
 };
-use tahoe_core::registry::{PluginContext, Registry};
+use tahoe_core::plugin::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
 use tahoe_gf256::{self as gf, Kernel};
 

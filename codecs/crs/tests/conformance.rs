@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tahoe_codec_crs::Crs;
-use tahoe_core::codec::{Codec, CodecParams};
+use tahoe_core::kinds::codec::{Codec, CodecParams};
 use tahoe_core::testing::{codec, pseudo_random_bytes};
 use tahoe_gf256::Kernel;
 

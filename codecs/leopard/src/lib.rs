@@ -12,11 +12,11 @@
 
 use std::sync::Arc;
 
-use tahoe_core::codec::{
+use tahoe_core::kinds::codec::{
     Block, Codec, CodecParams, check_decode_len, check_encode_input, concat_primaries,
     select_decode_blocks,
 };
-use tahoe_core::registry::{PluginContext, Registry};
+use tahoe_core::plugin::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
 
 /// The registry name.

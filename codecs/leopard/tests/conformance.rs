@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use tahoe_codec_leopard::Leopard;
 use tahoe_core::ErrorKind;
-use tahoe_core::codec::{Codec, CodecParams};
+use tahoe_core::kinds::codec::{Codec, CodecParams};
 use tahoe_core::testing::codec;
 
 #[test]

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use reed_solomon_erasure::galois_8;
 use reed_solomon_erasure::{Field, ReedSolomon};
-use tahoe_core::codec::{
+use tahoe_core::kinds::codec::{
     Block, Codec, CodecParams, check_decode_len, check_encode_input, concat_primaries,
     select_decode_blocks,
 };
-use tahoe_core::registry::{PluginContext, Registry};
+use tahoe_core::plugin::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
 use tahoe_gf256::{Kernel, PortableField};
 

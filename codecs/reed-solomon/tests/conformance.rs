@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use tahoe_codec_reed_solomon::ReedSolomonCodec;
-use tahoe_core::codec::{Codec, CodecParams};
+use tahoe_core::kinds::codec::{Codec, CodecParams};
 use tahoe_core::testing::{codec, pseudo_random_bytes};
 use tahoe_gf256::Kernel;
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use aes::{Aes128, Aes256};
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
 use serde::Deserialize;
-use tahoe_core::cipher::{Cipher, check_key_len};
-use tahoe_core::registry::{PluginContext, Registry};
+use tahoe_core::kinds::cipher::{Cipher, check_key_len};
+use tahoe_core::plugin::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
 
 /// The registry name.

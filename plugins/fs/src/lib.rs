@@ -35,7 +35,7 @@
 //! are removed when the backend is next opened. One process uses a root at a
 //! time (the node's pid file sees to that). Mutable shares are held in
 //! memory while rewritten, so they are limited to
-//! [`tahoe_core::storage::MAX_MUTABLE_SHARE`].
+//! [`tahoe_core::kinds::storage::MAX_MUTABLE_SHARE`].
 //!
 //! All file I/O runs on tokio's blocking pool.
 
@@ -50,12 +50,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
-use tahoe_core::registry::{PluginContext, Registry};
-use tahoe_core::storage::{
+use tahoe_core::kinds::storage::{
     Lease, MAX_MUTABLE_SHARE, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend,
     StorageIndex, TestVector, WriteVector, apply_writes, check_pending_write, constant_time_eq,
     length_after_writes, merge_lease, read_range, tests_hold,
 };
+use tahoe_core::plugin::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
 use tokio::sync::Mutex;
 
@@ -81,7 +81,7 @@ fn encode_journal(writes: &[WriteVector], new_length: Option<u64>) -> Vec<u8> {
         out.extend_from_slice(&(w.data.len() as u64).to_be_bytes());
         out.extend_from_slice(&w.data);
     }
-    let h = tahoe_core::hash::tagged_hash(JOURNAL_TAG, &out);
+    let h = tahoe_core::format::hash::tagged_hash(JOURNAL_TAG, &out);
     out.extend_from_slice(&h);
     out
 }
@@ -94,7 +94,7 @@ fn decode_journal(path: &Path, data: &[u8]) -> Result<Journal> {
         return Err(bad("not a journal"));
     }
     let (body, hash) = data.split_at(data.len() - 32);
-    if tahoe_core::hash::tagged_hash(JOURNAL_TAG, body)[..] != *hash {
+    if tahoe_core::format::hash::tagged_hash(JOURNAL_TAG, body)[..] != *hash {
         return Err(bad("checksum does not match"));
     }
     let mut at = JOURNAL_MAGIC.len();

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use std::sync::Arc;
-use tahoe_core::storage::{StorageBackend, StorageIndex};
+use tahoe_core::kinds::storage::{StorageBackend, StorageIndex};
 use tahoe_core::testing::storage;
 use tahoe_storage_fs::FsBackend;
 

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::Deserialize;
-use tahoe_core::registry::{PluginContext, Registry};
-use tahoe_core::storage::{
+use tahoe_core::kinds::storage::{
     Lease, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
     WriteVector, apply_writes, check_pending_write, length_after_writes, merge_lease, read_range,
     tests_hold,
 };
+use tahoe_core::plugin::registry::{PluginContext, Registry};
 use tahoe_core::{Error, Result};
 
 /// The registry name.

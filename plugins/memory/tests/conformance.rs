@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use tahoe_core::ErrorKind;
-use tahoe_core::storage::{StorageBackend, StorageIndex};
+use tahoe_core::kinds::storage::{StorageBackend, StorageIndex};
 use tahoe_core::testing::storage;
 use tahoe_storage_memory::MemoryBackend;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tahoe_core::storage::StorageBackend;
+use tahoe_core::kinds::storage::StorageBackend;
 use tahoe_storage_s3::testing::S3Server;
 use tahoe_storage_s3::{S3Backend, S3Config};
 
@@ -69,7 +69,7 @@ async fn a_missing_bucket_or_bad_config_is_a_clear_error() {
     let base = basedir();
     let b = open(&server, base.path(), "").unwrap();
     let e = b
-        .list(&tahoe_core::storage::StorageIndex([1; 16]))
+        .list(&tahoe_core::kinds::storage::StorageIndex([1; 16]))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), tahoe_core::error::ErrorKind::Unavailable, "{e}");
@@ -98,7 +98,7 @@ async fn a_missing_bucket_or_bad_config_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_on_two_nodes_never_both_win() {
     use bytes::Bytes;
-    use tahoe_core::storage::{ShareKind, StorageIndex, TestVector, WriteVector};
+    use tahoe_core::kinds::storage::{ShareKind, StorageIndex, TestVector, WriteVector};
     let server = S3Server::start();
     server.create_bucket("shares");
     let (b1, b2) = (basedir(), basedir());

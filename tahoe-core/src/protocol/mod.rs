@@ -10,7 +10,7 @@
 //! buckets, write, close, read, leases, corruption advisories, mutable slots)
 //! and the queen's announcement protocol. They are defined here, not in a
 //! transport, so that every transport carries the same calls and every caller
-//! is written once against them: a [`crate::transport::Transport`] only moves
+//! is written once against them: a [`crate::protocol::transport::Transport`] only moves
 //! these calls and their [`crate::Error`]s between processes.
 //!
 //! Calls are keyed by plain values (storage index, share number, secrets)
@@ -19,12 +19,14 @@
 //! secret it chose at allocation.
 
 use crate::error::{Error, Result};
-use crate::storage::{ShareNum, StorageIndex};
+use crate::kinds::storage::{ShareNum, StorageIndex};
 use bytes::Bytes;
 
 mod calls;
+pub mod identity;
 pub mod queen;
 pub mod storage;
+pub mod transport;
 
 pub use queen::*;
 pub use storage::*;

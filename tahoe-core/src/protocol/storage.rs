@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Secret;
 use super::calls::protocol;
-use crate::storage::{ShareNum, StorageIndex, TestVector, WriteVector};
+use crate::kinds::storage::{ShareNum, StorageIndex, TestVector, WriteVector};
 
 /// What a storage server says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! The cipher conformance suite.
 
-use crate::cipher::Cipher;
+use crate::kinds::cipher::Cipher;
 use crate::testing::pseudo_random_bytes;
 
 /// Run the cipher contract against `cipher`.

@@ -1,7 +1,7 @@
 //! The codec conformance suite.
 
-use crate::codec::{Block, Codec, CodecParams};
 use crate::error::Result;
+use crate::kinds::codec::{Block, Codec, CodecParams};
 use crate::testing::{combinations, pseudo_random_bytes};
 use std::sync::Arc;
 

@@ -6,7 +6,9 @@
 //! a restart and a crash.
 
 use crate::error::{ErrorKind, Result};
-use crate::storage::{Lease, ShareKind, StorageBackend, StorageIndex, TestVector, WriteVector};
+use crate::kinds::storage::{
+    Lease, ShareKind, StorageBackend, StorageIndex, TestVector, WriteVector,
+};
 
 const IMM: ShareKind = ShareKind::Immutable;
 const MUT: ShareKind = ShareKind::Mutable;

@@ -5,13 +5,13 @@
 //! carrying calls, results and errors faithfully, not about storage.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::kinds::storage::{ShareNum, StorageIndex, TestVector, WriteVector};
+use crate::protocol::transport::{LocalServices, Transport};
 use crate::protocol::{
     AllocateRequest, AllocateResponse, Announcement, AnnouncementBatch, QueenService, Secret,
     ServerVersion, SlotSecrets, SlotWrite, StorageService,
 };
-use crate::storage::{ShareNum, StorageIndex, TestVector, WriteVector};
 use crate::testing::pseudo_random_bytes;
-use crate::transport::{LocalServices, Transport};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::BTreeMap;

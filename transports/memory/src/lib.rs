@@ -16,12 +16,14 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use tahoe_core::plugin::registry::{PluginContext, Registry};
+use tahoe_core::protocol::transport::{
+    Listener, LocalServices, RemotePeer, Transport, service_not_offered,
+};
 use tahoe_core::protocol::{
     QueenCarrier, QueenClient, QueenRequest, QueenResponse, QueenService, StorageCarrier,
     StorageClient, StorageRequest, StorageResponse, StorageService, serve_queen, serve_storage,
 };
-use tahoe_core::registry::{PluginContext, Registry};
-use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport, service_not_offered};
 use tahoe_core::{Error, Result};
 
 /// The registry name.

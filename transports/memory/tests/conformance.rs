@@ -1,8 +1,8 @@
 //! memory against the transport contract.
 
 use std::sync::Arc;
+use tahoe_core::protocol::transport::Transport;
 use tahoe_core::testing::transport;
-use tahoe_core::transport::Transport;
 use tahoe_transport_memory::MemoryTransport;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,7 +13,7 @@ async fn conformance() {
 
 #[tokio::test]
 async fn names_are_exclusive() {
-    use tahoe_core::transport::LocalServices;
+    use tahoe_core::protocol::transport::LocalServices;
     let t = MemoryTransport;
     let l = t
         .listen("memory:taken", LocalServices::default())

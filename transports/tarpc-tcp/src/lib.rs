@@ -39,9 +39,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use tahoe_core::plugin::registry::{PluginContext, Registry};
+use tahoe_core::protocol::transport::{Listener, LocalServices, RemotePeer, Transport};
 use tahoe_core::protocol::{MAX_CALL_DATA, QueenClient, StorageClient};
-use tahoe_core::registry::{PluginContext, Registry};
-use tahoe_core::transport::{Listener, LocalServices, RemotePeer, Transport};
 use tahoe_core::{Error, Result};
 
 pub use service::decode_request_frame;

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use futures::future::{AbortHandle, abortable};
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
-use tahoe_core::transport::LocalServices;
+use tahoe_core::protocol::transport::LocalServices;
 use tarpc::server::Serve;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};

@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use tahoe_core::protocol::transport::{LocalServices, service_not_offered};
 use tahoe_core::protocol::{
     QueenRequest, QueenResponse, StorageRequest, StorageResponse, serve_queen, serve_storage,
 };
-use tahoe_core::transport::{LocalServices, service_not_offered};
 use tahoe_core::{Error, Result};
 use tarpc::context::Context;
 use tarpc::tokio_serde::formats::Bincode;

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tahoe_core::identity::{NodeKey, node_id_of, write_private};
+use tahoe_core::protocol::identity::{NodeKey, node_id_of, write_private};
 use tahoe_core::{Error, Result};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::client::danger::{

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 use tahoe_core::ErrorKind;
+use tahoe_core::protocol::transport::{LocalServices, Transport};
 use tahoe_core::testing::transport;
-use tahoe_core::transport::{LocalServices, Transport};
 use tahoe_transport_tarpc_tcp::{Identity, PeerAddress, TarpcTcp, TarpcTcpConfig};
 
 fn node() -> TarpcTcp {
@@ -84,7 +84,7 @@ async fn garbage_and_oversized_frames_do_not_hurt_the_server() {
     let e = peer
         .storage
         .write_bucket(
-            tahoe_core::storage::StorageIndex([0; 16]),
+            tahoe_core::kinds::storage::StorageIndex([0; 16]),
             1,
             [1; 32],
             1 << 20,

@@ -1,0 +1,602 @@
+//! Node configuration: `BASEDIR/tahoe.toml`, layered.
+//!
+//! Layers, later ones winning: built-in defaults, the file, then `TAHOE_*`
+//! environment variables with `__` between levels (`TAHOE_ENCODING__K=2`
+//! sets `encoding.k`, `TAHOE_STORAGE__FS__PATH` sets `storage.fs.path`).
+//!
+//! The core sections are typed here. Each plugin kind's section names the
+//! chosen plugin (`[codec] name = "crs"`) and may hold one sub-table per
+//! plugin (`[codec.crs]`), which only that plugin reads, into its own serde
+//! struct, through [`PluginConfig`]. Keys nobody reads are errors: a typo in
+//! a storage setting must not silently fall back to a default.
+//!
+//! Every error names where the offending value came from (the file, an
+//! environment variable) and what is allowed.
+
+use crate::error::{Error, Result};
+use crate::format::chk::plan::MAX_SEGMENT_SIZE;
+use crate::kinds::codec::MAX_SHARES;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::Value;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The config file's name inside a node's base directory.
+pub const CONFIG_FILE: &str = "tahoe.toml";
+
+/// The prefix of configuration environment variables.
+pub const ENV_PREFIX: &str = "TAHOE_";
+
+/// `[node]`: who this node is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// A name for people; shown by the queen and the web UI.
+    pub nickname: String,
+    /// `"client"` or `"queen"`.
+    pub role: Role,
+    /// The queen's address (`tahoe+tcp://FINGERPRINT@HOST:PORT`), for
+    /// clients; empty means `BASEDIR/introducer.url`.
+    pub introducer: String,
+    /// How often a storage server renews its announcement at the queen,
+    /// in seconds (keep it under a third of the queen's
+    /// `queen.announcement_ttl_secs`).
+    pub announce_interval_secs: u64,
+}
+
+/// `[queen]`: how the queen keeps its table of servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueenSection {
+    /// A server whose announcement is not renewed for this many seconds
+    /// is forgotten (three of the default announce intervals).
+    pub announcement_ttl_secs: u64,
+    /// Most server identities one grid member (one peer address) may
+    /// have announced at once.
+    pub max_servers_per_member: usize,
+}
+
+/// A node's role in the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Stores shares (unless disabled) and serves the web gateway.
+    Client,
+    /// The grid's introducer and keeper of the root directory.
+    Queen,
+}
+
+/// `[encoding]`: how uploads are erasure-coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncodingSection {
+    /// Shares needed to read a file back.
+    pub k: u16,
+    /// Distinct servers an upload must reach to count as done.
+    pub happy: u16,
+    /// Shares made per file.
+    pub n: u16,
+    /// Largest segment, in bytes.
+    pub max_segment_size: u64,
+}
+
+/// `[codec]` and `[cipher]`: which plugin, plus per-plugin sub-tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginChoice {
+    /// The registry name of the chosen plugin.
+    pub name: String,
+    /// Per-plugin sub-tables, read by the plugins themselves.
+    #[serde(flatten, default)]
+    pub sections: BTreeMap<String, Value>,
+}
+
+/// `[storage]`: whether and where this node stores shares for others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageSection {
+    /// Store shares for the grid (client nodes only).
+    pub enabled: bool,
+    /// The registry name of the storage backend.
+    pub backend: String,
+    /// Refuse new shares when free space would drop below this many bytes.
+    pub reserved_space: u64,
+    /// Serve existing shares but accept no new ones.
+    pub readonly: bool,
+    /// Abort a bucket allocated and then not written to for this many
+    /// seconds (its space comes back; a retry can allocate it again).
+    pub bucket_timeout_secs: u64,
+    /// Most buckets one peer (one address, all its connections) may have
+    /// pending at once.
+    pub max_pending_buckets: usize,
+    /// Most bytes (declared share sizes) one peer may have pending at
+    /// once; never more than half of the space free for it either.
+    pub max_pending_bytes: u64,
+    /// Per-backend sub-tables.
+    #[serde(flatten, default)]
+    pub sections: BTreeMap<String, Value>,
+}
+
+/// `[transport]`: how this node talks to others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransportSection {
+    /// The registry name of the transport.
+    pub name: String,
+    /// Where to listen, in the transport's syntax; empty means its default
+    /// (loopback with a free port).
+    pub listen: String,
+    /// The address to announce to others, when it differs from the bound one.
+    pub advertise: String,
+    /// Per-transport sub-tables.
+    #[serde(flatten, default)]
+    pub sections: BTreeMap<String, Value>,
+}
+
+/// `[web]`: the web gateway (UI and API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// TCP port of the gateway; absent means no gateway.
+    pub port: Option<u16>,
+    /// Address to bind; loopback unless deliberately changed.
+    pub bind: String,
+    /// Host names (`NAME` or `NAME:PORT`) the gateway answers to besides
+    /// `localhost` and IP addresses: every other `Host` is refused (421),
+    /// so a web site whose name is rebound to this address reads nothing.
+    pub allowed_hosts: Vec<String>,
+    /// Longest wait for a request's headers (and for the next request on
+    /// an idle connection), in seconds.
+    pub header_timeout_secs: u64,
+    /// Longest wait for the next piece of a request body, in seconds.
+    pub body_timeout_secs: u64,
+    /// Most connections open at once; more are closed on arrival.
+    pub max_connections: usize,
+}
+
+/// `[plugins]`: plugins loaded from shared libraries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Paths of shared libraries to load at start-up.
+    pub load: Vec<PathBuf>,
+}
+
+/// The typed core of a node's configuration, plus the layered source that
+/// plugins read their own sections from.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// `[node]`.
+    pub node: NodeSection,
+    /// `[encoding]`.
+    pub encoding: EncodingSection,
+    /// `[codec]`.
+    pub codec: PluginChoice,
+    /// `[cipher]`.
+    pub cipher: PluginChoice,
+    /// `[storage]`.
+    pub storage: StorageSection,
+    /// `[transport]`.
+    pub transport: TransportSection,
+    /// `[web]`.
+    pub web: WebSection,
+    /// `[plugins]`.
+    pub plugins: PluginsSection,
+    /// `[queen]`.
+    pub queen: QueenSection,
+    basedir: PathBuf,
+    figment: Figment,
+}
+
+/// All sections, as deserialized in one pass (so error paths are whole).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sections {
+    node: NodeSection,
+    encoding: EncodingSection,
+    codec: PluginChoice,
+    cipher: PluginChoice,
+    storage: StorageSection,
+    transport: TransportSection,
+    web: WebSection,
+    plugins: PluginsSection,
+    queen: QueenSection,
+}
+
+fn choice(name: &str) -> PluginChoice {
+    PluginChoice {
+        name: name.to_string(),
+        sections: BTreeMap::new(),
+    }
+}
+
+impl Default for Sections {
+    fn default() -> Self {
+        Sections {
+            node: NodeSection {
+                nickname: String::new(),
+                role: Role::Client,
+                introducer: String::new(),
+                announce_interval_secs: 30,
+            },
+            encoding: EncodingSection {
+                k: 3,
+                happy: 7,
+                n: 10,
+                max_segment_size: 1 << 20,
+            },
+            // crs is byte-compatible with zfec, so caps match Tahoe-LAFS's.
+            codec: choice("crs"),
+            cipher: choice("aes-ctr"),
+            storage: StorageSection {
+                enabled: true,
+                backend: "fs".into(),
+                reserved_space: 0,
+                readonly: false,
+                bucket_timeout_secs: 300,
+                max_pending_buckets: 1024,
+                max_pending_bytes: 64 << 30,
+                sections: BTreeMap::new(),
+            },
+            transport: TransportSection {
+                name: "tarpc-tcp".into(),
+                listen: String::new(),
+                advertise: String::new(),
+                sections: BTreeMap::new(),
+            },
+            web: WebSection {
+                port: None,
+                bind: "127.0.0.1".into(),
+                allowed_hosts: Vec::new(),
+                header_timeout_secs: 20,
+                body_timeout_secs: 60,
+                max_connections: 512,
+            },
+            plugins: PluginsSection::default(),
+            queen: QueenSection {
+                announcement_ttl_secs: 90,
+                max_servers_per_member: 64,
+            },
+        }
+    }
+}
+
+fn figment_error(e: figment::Error) -> Error {
+    figment_error_at("", e)
+}
+
+/// figment's own messages put key paths in a confusing order when
+/// extracting nested values, so format each error here: what is wrong, the
+/// full dotted key, and the source (file or environment variable).
+fn figment_error_at(prefix: &str, e: figment::Error) -> Error {
+    let all: Vec<String> = e
+        .into_iter()
+        .map(|e| {
+            let mut key = prefix.to_string();
+            for part in &e.path {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(part);
+            }
+            let mut msg = e.kind.to_string();
+            if !key.is_empty() {
+                msg.push_str(&format!(" for key `{key}`"));
+            }
+            if let Some(md) = &e.metadata {
+                match &md.source {
+                    Some(src) => msg.push_str(&format!(" in {src} ({})", md.name)),
+                    None => msg.push_str(&format!(" in {}", md.name)),
+                }
+            }
+            msg
+        })
+        .collect();
+    Error::config_invalid(all.join("\n"))
+}
+
+impl NodeConfig {
+    /// Load `basedir/tahoe.toml` with defaults and `TAHOE_*` overrides.
+    ///
+    /// A missing base directory is an error; a missing file means defaults.
+    pub fn load(basedir: &Path) -> Result<Self> {
+        if !basedir.is_dir() {
+            return Err(Error::config_invalid(format!(
+                "base directory {} does not exist or is not a directory",
+                basedir.display()
+            )));
+        }
+        let file = basedir.join(CONFIG_FILE);
+        if file.exists() {
+            // Surface unreadable files here rather than as "defaults".
+            std::fs::File::open(&file).map_err(|e| {
+                Error::config_invalid(format!("cannot read {}: {e}", file.display()))
+            })?;
+        }
+        let mut figment = Figment::from(Serialized::defaults(Sections::default()));
+        if file.exists() {
+            figment = figment.merge(Toml::file_exact(&file));
+        }
+        let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        Self::from_figment(basedir, figment)
+    }
+
+    /// Build from TOML text alone (defaults beneath, no environment): for
+    /// tests and embedding.
+    pub fn from_toml(basedir: &Path, toml: &str) -> Result<Self> {
+        let figment =
+            Figment::from(Serialized::defaults(Sections::default())).merge(Toml::string(toml));
+        Self::from_figment(basedir, figment)
+    }
+
+    fn from_figment(basedir: &Path, figment: Figment) -> Result<Self> {
+        let all: Sections = figment.extract().map_err(figment_error)?;
+        let cfg = NodeConfig {
+            node: all.node,
+            encoding: all.encoding,
+            codec: all.codec,
+            cipher: all.cipher,
+            storage: all.storage,
+            transport: all.transport,
+            web: all.web,
+            plugins: all.plugins,
+            queen: all.queen,
+            basedir: basedir.to_path_buf(),
+            figment,
+        };
+        cfg.check_encoding()?;
+        Ok(cfg)
+    }
+
+    fn check_encoding(&self) -> Result<()> {
+        let e = &self.encoding;
+        let bad = |key: &str, what: String| {
+            Err(Error::config_invalid(format!(
+                "encoding.{key}{}: {what}",
+                origin(&self.figment, &format!("encoding.{key}"))
+            )))
+        };
+        if e.k == 0 || e.k > e.n {
+            return bad("k", format!("k={} must be between 1 and n={}", e.k, e.n));
+        }
+        if e.n > MAX_SHARES {
+            return bad("n", format!("n={} must be at most {MAX_SHARES}", e.n));
+        }
+        if e.happy < e.k || e.happy > e.n {
+            return bad(
+                "happy",
+                format!("happy={} must be between k={} and n={}", e.happy, e.k, e.n),
+            );
+        }
+        if e.max_segment_size < u64::from(e.k) || e.max_segment_size > MAX_SEGMENT_SIZE {
+            return bad(
+                "max_segment_size",
+                format!(
+                    "{} must be between k={} and {MAX_SEGMENT_SIZE} bytes",
+                    e.max_segment_size, e.k
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The node's base directory (relative paths in plugin sections are
+    /// resolved against it).
+    pub fn basedir(&self) -> &Path {
+        &self.basedir
+    }
+
+    /// Where the value at `key` came from, for messages: `" (in FILE)"`.
+    pub fn origin(&self, key: &str) -> String {
+        origin(&self.figment, key)
+    }
+
+    /// The configuration handed to plugin `name` of a kind whose section is
+    /// `kind_section` (`"codec"`, `"cipher"`, `"storage"`, `"transport"`).
+    pub fn plugin_config(&self, kind_section: &str, name: &str) -> PluginConfig {
+        PluginConfig {
+            figment: self.figment.clone(),
+            key: format!("{kind_section}.{name}"),
+        }
+    }
+
+    /// The sub-table names present under a plugin kind's section, with the
+    /// non-table keys that are not the section's own settings.
+    pub(crate) fn plugin_sections(&self, kind_section: &str) -> Vec<(String, bool)> {
+        let sections = match kind_section {
+            "codec" => &self.codec.sections,
+            "cipher" => &self.cipher.sections,
+            "storage" => &self.storage.sections,
+            "transport" => &self.transport.sections,
+            _ => return Vec::new(),
+        };
+        sections
+            .iter()
+            .map(|(k, v)| (k.clone(), matches!(v, Value::Dict(..))))
+            .collect()
+    }
+}
+
+fn origin(figment: &Figment, key: &str) -> String {
+    use figment::Source;
+    match figment.find_metadata(key) {
+        Some(md) => match &md.source {
+            Some(Source::Code(_)) => " (built-in default)".to_string(),
+            Some(src) => format!(" (in {src} {})", md.name),
+            None => format!(" (in {})", md.name),
+        },
+        None => String::new(),
+    }
+}
+
+/// One plugin's own configuration section (`[KIND.NAME]`).
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    figment: Figment,
+    key: String,
+}
+
+impl PluginConfig {
+    /// An empty section (every setting at its default), for tests and
+    /// programs that build plugins without a config file.
+    pub fn empty(key: &str) -> Self {
+        PluginConfig {
+            figment: Figment::new(),
+            key: key.to_string(),
+        }
+    }
+
+    /// A section given as TOML text (the body of `[KEY]`).
+    pub fn from_toml(key: &str, toml: &str) -> Self {
+        PluginConfig {
+            figment: Figment::from(Toml::string(&format!("[{key}]\n{toml}"))),
+            key: key.to_string(),
+        }
+    }
+
+    /// The section's dotted key, e.g. `storage.fs`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Read the section into the plugin's settings struct.
+    ///
+    /// Use `#[serde(deny_unknown_fields, default)]` on `T` so that unknown
+    /// keys are errors and missing ones take defaults; an absent section
+    /// gives `T::default()`. Errors name the key and where it came from.
+    pub fn parse<T: DeserializeOwned + Default>(&self) -> Result<T> {
+        if !self.figment.contains(&self.key) {
+            return Ok(T::default());
+        }
+        self.figment
+            .focus(&self.key)
+            .extract()
+            .map_err(|e| figment_error_at(&self.key, e))
+    }
+
+    /// The section as TOML text (empty when absent): what a plugin loaded
+    /// from a shared library receives.
+    pub fn to_toml(&self) -> Result<String> {
+        if !self.figment.contains(&self.key) {
+            return Ok(String::new());
+        }
+        let value: toml::Table = self
+            .figment
+            .focus(&self.key)
+            .extract()
+            .map_err(|e| figment_error_at(&self.key, e))?;
+        toml::to_string(&value).map_err(|e| Error::config_invalid(format!("{}: {e}", self.key)))
+    }
+
+    /// Where a key of this section came from, for plugin error messages.
+    pub fn origin(&self, field: &str) -> String {
+        origin(&self.figment, &format!("{}.{field}", self.key))
+    }
+}
+
+#[cfg(test)]
+// figment::Jail's closures return figment's (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> Result<NodeConfig> {
+        NodeConfig::from_toml(Path::new("/nonexistent"), toml)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load("").unwrap();
+        assert_eq!((c.encoding.k, c.encoding.happy, c.encoding.n), (3, 7, 10));
+        assert_eq!(c.encoding.max_segment_size, 1 << 20);
+        assert_eq!(c.codec.name, "crs");
+        assert_eq!(c.cipher.name, "aes-ctr");
+        assert_eq!(c.storage.backend, "fs");
+        assert_eq!(c.web.bind, "127.0.0.1");
+    }
+
+    #[test]
+    fn bad_encoding_names_key() {
+        let e = load("[encoding]\nk = 11\n").unwrap_err();
+        assert!(e.to_string().contains("encoding.k"), "{e}");
+        let e = load("[encoding]\nhappy = 2\n").unwrap_err();
+        assert!(e.to_string().contains("encoding.happy"), "{e}");
+        let e = load("[encoding]\nn = 300\nhappy=7\n").unwrap_err();
+        assert!(e.to_string().contains("encoding.n"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = load("[encoding]\nkk = 3\n").unwrap_err();
+        assert!(e.to_string().contains("kk"), "{e}");
+        let e = load("[stroage]\nenabled = false\n").unwrap_err();
+        assert!(e.to_string().contains("stroage"), "{e}");
+        assert!(e.to_string().contains("storage"), "{e}");
+    }
+
+    #[test]
+    fn file_env_layering_and_origin() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tahoe.toml",
+                "[encoding]\nk = 2\nhappy = 3\nn = 4\n[storage.fs]\npath = \"from-file\"\n",
+            )?;
+            jail.set_env("TAHOE_ENCODING__N", "5");
+            jail.set_env("TAHOE_STORAGE__FS__PATH", "from-env");
+            let c = NodeConfig::load(jail.directory()).map_err(|e| e.to_string())?;
+            assert_eq!((c.encoding.k, c.encoding.n), (2, 5));
+            #[derive(Deserialize, Default)]
+            struct Fs {
+                path: String,
+            }
+            let fs: Fs = c
+                .plugin_config("storage", "fs")
+                .parse()
+                .map_err(|e| e.to_string())?;
+            assert_eq!(fs.path, "from-env");
+            jail.set_env("TAHOE_ENCODING__K", "9");
+            let e = NodeConfig::load(jail.directory()).unwrap_err();
+            assert!(e.to_string().contains("TAHOE_"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tahoe.toml", "[encoding]\nk = \"three\"\n")?;
+            let e = NodeConfig::load(jail.directory()).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("tahoe.toml") && msg.contains("encoding.k"),
+                "{msg}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn plugin_section_parse() {
+        #[derive(Deserialize, Default, Debug)]
+        #[serde(deny_unknown_fields, default)]
+        struct S {
+            level: u8,
+        }
+        let c = load("[codec.crs]\nlevel = 4\n").unwrap();
+        let s: S = c.plugin_config("codec", "crs").parse().unwrap();
+        assert_eq!(s.level, 4);
+        let absent: S = c.plugin_config("codec", "other").parse().unwrap();
+        assert_eq!(absent.level, 0);
+        let c = load("[codec.crs]\nlevle = 4\n").unwrap();
+        let e = c.plugin_config("codec", "crs").parse::<S>().unwrap_err();
+        assert!(e.to_string().contains("levle"), "{e}");
+        let p = PluginConfig::from_toml("storage.fs", "level = 7");
+        assert_eq!(p.parse::<S>().unwrap().level, 7);
+    }
+
+    #[test]
+    fn missing_basedir() {
+        let e = NodeConfig::load(Path::new("/definitely/not/here")).unwrap_err();
+        assert!(e.to_string().contains("/definitely/not/here"));
+    }
+}
