@@ -345,7 +345,7 @@ impl Files {
         let tmp = self.session.basedir().join(format!(
             "cp-{}-{}.tmp",
             std::process::id(),
-            tahoe_core::format::dirnode::now()
+            tahoe_core::client::dirnode::now()
         ));
         let result = async {
             transfer::get_private(&self.session, cap, &tmp)

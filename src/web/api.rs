@@ -859,7 +859,7 @@ async fn post(
                             node.clone(),
                             Some(md.clone()),
                             replace,
-                            tahoe_core::format::dirnode::now(),
+                            tahoe_core::client::dirnode::now(),
                         )?;
                     }
                 }

@@ -23,9 +23,18 @@ use crate::client::mutable::file::MutableClient;
 use crate::client::source::BytesSource;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::cap::{Cap, DirCap};
-use crate::format::dirnode::{Directory, Metadata, Node, Replace, WriteKey, normalize_name, now};
+use crate::format::dirnode::{Directory, Metadata, Node, Replace, WriteKey, normalize_name};
 use crate::format::ssk::MAX_SDMF_SIZE;
 use crate::format::ssk::MutableFormat;
+
+/// Seconds since the epoch, as Python's `time.time()` gives them: the
+/// time directory entries record.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as f64 / 1e6)
+        .unwrap_or(0.0)
+}
 
 /// The largest directory read into memory: what one SDMF file holds (an
 /// MDMF directory could hold more, but every change rewrites it whole).

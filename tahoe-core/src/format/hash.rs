@@ -90,11 +90,6 @@ pub fn tagged_pair_hash(tag: &[u8], a: &[u8], b: &[u8]) -> Hash {
     h.finalize()
 }
 
-/// The hash of one erasure-coded block.
-pub fn block_hash(block: &[u8]) -> Hash {
-    tagged_hash(tags::BLOCK, block)
-}
-
 /// `tagged_hash(tag, data)` of every `(tag, data)`, in order, several
 /// streams side by side where the CPU allows (see `tahoe-sha256x`): the same
 /// values as one by one, faster.

@@ -29,7 +29,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::cap::{SskReadCap, SskWriteCap};
 use crate::format::chk::check_chk_cipher;
 use crate::format::ssk::MutableFormat;
-use crate::format::ssk::encode::random_salts;
 use crate::format::ssk::layout::{Geometry, Prefix};
 use crate::format::ssk::{MAX_SDMF_SIZE, MUTABLE_CODEC};
 use crate::kinds::cipher::Cipher;
@@ -553,4 +552,17 @@ fn patched(old: &[u8], offset: u64, data: &[u8]) -> Vec<u8> {
     }
     out[offset..offset + data.len()].copy_from_slice(data);
     out
+}
+/// Fresh random salts.
+pub fn random_salts(count: usize) -> Result<Vec<[u8; crate::format::ssk::layout::SALT_LEN]>> {
+    let mut bytes = vec![0u8; count * crate::format::ssk::layout::SALT_LEN];
+    getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("random: {e}")))?;
+    Ok(bytes
+        .chunks_exact(crate::format::ssk::layout::SALT_LEN)
+        .map(|c| {
+            let mut s = [0u8; crate::format::ssk::layout::SALT_LEN];
+            s.copy_from_slice(c);
+            s
+        })
+        .collect())
 }

@@ -28,131 +28,15 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::base32;
 use crate::error::{Error, Result};
-use crate::format::hash::{Hash, storage_index};
-use crate::format::ssk::MutableFormat;
-use crate::format::ssk::keys;
-use crate::kinds::codec::MAX_SHARES;
-use crate::kinds::storage::StorageIndex;
 
-/// The largest file stored inside its cap instead of on servers.
-pub const LIT_THRESHOLD: u64 = 55;
+mod chk;
+mod dir;
+mod ssk;
 
-/// The read cap of an immutable file.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ChkCap {
-    /// The AES key (16 bytes for Tahoe's AES-128).
-    pub key: [u8; 16],
-    /// The hash of the URI extension block, which pins every other hash.
-    pub ueb_hash: Hash,
-    /// Shares needed.
-    pub k: u16,
-    /// Shares made.
-    pub n: u16,
-    /// File size in bytes.
-    pub size: u64,
-}
-
-/// The verify cap of an immutable file: can check and repair shares but
-/// not decrypt them.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ChkVerifierCap {
-    /// Where the shares are stored.
-    pub storage_index: StorageIndex,
-    /// The hash of the URI extension block.
-    pub ueb_hash: Hash,
-    /// Shares needed.
-    pub k: u16,
-    /// Shares made.
-    pub n: u16,
-    /// File size in bytes.
-    pub size: u64,
-}
-
-/// A file small enough to live in its cap.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct LitCap {
-    /// The file's contents.
-    pub data: Vec<u8>,
-}
-
-/// The write cap of a mutable file: the write key (which yields every
-/// other key) and the fingerprint of the verification key.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SskWriteCap {
-    /// SDMF or MDMF.
-    pub format: MutableFormat,
-    /// Decrypts the signing key stored in the shares.
-    pub write_key: [u8; 16],
-    /// Pins the verification key.
-    pub fingerprint: Hash,
-}
-
-/// The read cap of a mutable file.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SskReadCap {
-    /// SDMF or MDMF.
-    pub format: MutableFormat,
-    /// Decrypts the data.
-    pub read_key: [u8; 16],
-    /// Pins the verification key.
-    pub fingerprint: Hash,
-}
-
-/// The verify cap of a mutable file: checks shares, cannot read them.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SskVerifierCap {
-    /// SDMF or MDMF.
-    pub format: MutableFormat,
-    /// Where the shares are.
-    pub storage_index: StorageIndex,
-    /// Pins the verification key.
-    pub fingerprint: Hash,
-}
-
-impl SskWriteCap {
-    /// The write cap of the mutable file whose signing key has the DER
-    /// encodings `private_der` (PKCS#8) and `public_der` (its verifying
-    /// key's SubjectPublicKeyInfo), in `format`.
-    pub fn from_key(format: MutableFormat, private_der: &[u8], public_der: &[u8]) -> Self {
-        SskWriteCap {
-            format,
-            write_key: keys::write_key(private_der),
-            fingerprint: keys::fingerprint(public_der),
-        }
-    }
-
-    /// The read cap this write cap diminishes to.
-    pub fn read_cap(&self) -> SskReadCap {
-        SskReadCap {
-            format: self.format,
-            read_key: keys::read_key(&self.write_key),
-            fingerprint: self.fingerprint,
-        }
-    }
-
-    /// The storage index.
-    pub fn storage_index(&self) -> StorageIndex {
-        self.read_cap().storage_index()
-    }
-}
-
-impl SskReadCap {
-    /// The verify cap this read cap diminishes to.
-    pub fn verifier(&self) -> SskVerifierCap {
-        SskVerifierCap {
-            format: self.format,
-            storage_index: self.storage_index(),
-            fingerprint: self.fingerprint,
-        }
-    }
-
-    /// The storage index.
-    pub fn storage_index(&self) -> StorageIndex {
-        keys::storage_index(&self.read_key)
-    }
-}
+pub use chk::{ChkCap, ChkVerifierCap, LIT_THRESHOLD, LitCap};
+pub use dir::{DIR_PREFIXES, DirCap, is_known_cap_kind};
+pub use ssk::{SskReadCap, SskVerifierCap, SskWriteCap};
 
 /// Any cap.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -171,173 +55,6 @@ pub enum Cap {
     SskVerifier(SskVerifierCap),
     /// `URI:DIR2...:`, a directory.
     Dir(DirCap),
-}
-
-/// A directory's cap: the cap of the file that holds its entries. Mutable
-/// directories are SDMF or MDMF files (write, read or verify cap);
-/// immutable ones are CHK or LIT files.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum DirCap {
-    /// `URI:DIR2:` or `URI:DIR2-MDMF:`: read and change the entries.
-    Write(SskWriteCap),
-    /// `URI:DIR2-RO:` or `URI:DIR2-MDMF-RO:`: read the entries (and only
-    /// the read caps of the children).
-    Read(SskReadCap),
-    /// `URI:DIR2-Verifier:` or `URI:DIR2-MDMF-Verifier:`.
-    Verify(SskVerifierCap),
-    /// `URI:DIR2-CHK:`: an immutable directory.
-    Chk(ChkCap),
-    /// `URI:DIR2-CHK-Verifier:`.
-    ChkVerifier(ChkVerifierCap),
-    /// `URI:DIR2-LIT:`: an immutable directory small enough for its cap.
-    Lit(LitCap),
-}
-
-/// Each directory prefix and the prefix of the file cap it wraps. The
-/// rest of the string is the same.
-pub const DIR_PREFIXES: [(&str, &str); 9] = [
-    ("URI:DIR2:", "URI:SSK:"),
-    ("URI:DIR2-RO:", "URI:SSK-RO:"),
-    ("URI:DIR2-Verifier:", "URI:SSK-Verifier:"),
-    ("URI:DIR2-MDMF:", "URI:MDMF:"),
-    ("URI:DIR2-MDMF-RO:", "URI:MDMF-RO:"),
-    ("URI:DIR2-MDMF-Verifier:", "URI:MDMF-Verifier:"),
-    ("URI:DIR2-CHK:", "URI:CHK:"),
-    ("URI:DIR2-CHK-Verifier:", "URI:CHK-Verifier:"),
-    ("URI:DIR2-LIT:", "URI:LIT:"),
-];
-
-/// The prefixes of the file caps this version knows.
-const FILE_PREFIXES: [&str; 9] = [
-    "URI:CHK:",
-    "URI:CHK-Verifier:",
-    "URI:LIT:",
-    "URI:SSK:",
-    "URI:SSK-RO:",
-    "URI:SSK-Verifier:",
-    "URI:MDMF:",
-    "URI:MDMF-RO:",
-    "URI:MDMF-Verifier:",
-];
-
-/// Whether `s` starts like a cap of a kind this version knows (so it must
-/// parse), rather than one of a future kind.
-pub fn is_known_cap_kind(s: &str) -> bool {
-    FILE_PREFIXES.iter().any(|p| s.starts_with(p))
-        || DIR_PREFIXES.iter().any(|(p, _)| s.starts_with(p))
-}
-
-impl DirCap {
-    /// The cap of the file holding the entries.
-    pub fn file_cap(&self) -> Cap {
-        match self {
-            DirCap::Write(c) => Cap::SskWrite(c.clone()),
-            DirCap::Read(c) => Cap::SskRead(c.clone()),
-            DirCap::Verify(c) => Cap::SskVerifier(c.clone()),
-            DirCap::Chk(c) => Cap::Chk(c.clone()),
-            DirCap::ChkVerifier(c) => Cap::ChkVerifier(c.clone()),
-            DirCap::Lit(c) => Cap::Lit(c.clone()),
-        }
-    }
-
-    /// The directory whose entries `file` holds (`None` for a directory).
-    pub fn from_file_cap(file: Cap) -> Option<DirCap> {
-        Some(match file {
-            Cap::SskWrite(c) => DirCap::Write(c),
-            Cap::SskRead(c) => DirCap::Read(c),
-            Cap::SskVerifier(c) => DirCap::Verify(c),
-            Cap::Chk(c) => DirCap::Chk(c),
-            Cap::ChkVerifier(c) => DirCap::ChkVerifier(c),
-            Cap::Lit(c) => DirCap::Lit(c),
-            Cap::Dir(_) => return None,
-        })
-    }
-
-    /// Whether the entries can change.
-    pub fn is_mutable(&self) -> bool {
-        matches!(self, DirCap::Write(_) | DirCap::Read(_) | DirCap::Verify(_))
-    }
-}
-
-impl fmt::Display for DirCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = self.file_cap().to_string();
-        let (dir, inner) = DIR_PREFIXES
-            .iter()
-            .filter(|(_, inner)| file.starts_with(inner))
-            .max_by_key(|(_, inner)| inner.len())
-            .expect("every directory's file cap has a prefix in DIR_PREFIXES");
-        write!(f, "{dir}{}", &file[inner.len()..])
-    }
-}
-
-impl fmt::Debug for DirCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DirCap({:?})", self.file_cap())
-    }
-}
-
-/// The three mutable cap kinds.
-#[derive(Clone, Copy)]
-enum SskKind {
-    Write,
-    Read,
-    Verify,
-}
-
-/// The prefix of a mutable cap of `kind` and `format`.
-fn ssk_prefix(format: MutableFormat, kind: SskKind) -> &'static str {
-    match (format, kind) {
-        (MutableFormat::Sdmf, SskKind::Write) => "URI:SSK:",
-        (MutableFormat::Sdmf, SskKind::Read) => "URI:SSK-RO:",
-        (MutableFormat::Sdmf, SskKind::Verify) => "URI:SSK-Verifier:",
-        (MutableFormat::Mdmf, SskKind::Write) => "URI:MDMF:",
-        (MutableFormat::Mdmf, SskKind::Read) => "URI:MDMF-RO:",
-        (MutableFormat::Mdmf, SskKind::Verify) => "URI:MDMF-Verifier:",
-    }
-}
-
-/// Parse a mutable cap, or `None` when `s` has no mutable-cap prefix.
-fn parse_ssk(s: &str) -> Option<Result<Cap>> {
-    for format in [MutableFormat::Sdmf, MutableFormat::Mdmf] {
-        for kind in [SskKind::Write, SskKind::Read, SskKind::Verify] {
-            let prefix = ssk_prefix(format, kind);
-            let Some(rest) = s.strip_prefix(prefix) else {
-                continue;
-            };
-            return Some((|| {
-                let f: Vec<&str> = rest.split(':').collect();
-                if f.len() != 2 {
-                    return Err(Error::invalid_input(format!(
-                        "{prefix} cap has {} fields, expected 2 (key:fingerprint)",
-                        f.len()
-                    )));
-                }
-                let key = base32::decode_array::<16>(f[0])
-                    .map_err(|e| e.context(format!("{prefix} cap key")))?;
-                let fingerprint = base32::decode_array::<32>(f[1])
-                    .map_err(|e| e.context(format!("{prefix} cap fingerprint")))?;
-                Ok(match kind {
-                    SskKind::Write => Cap::SskWrite(SskWriteCap {
-                        format,
-                        write_key: key,
-                        fingerprint,
-                    }),
-                    SskKind::Read => Cap::SskRead(SskReadCap {
-                        format,
-                        read_key: key,
-                        fingerprint,
-                    }),
-                    SskKind::Verify => Cap::SskVerifier(SskVerifierCap {
-                        format,
-                        storage_index: StorageIndex(key),
-                        fingerprint,
-                    }),
-                })
-            })());
-        }
-    }
-    None
 }
 
 impl Cap {
@@ -399,109 +116,15 @@ impl Cap {
     }
 }
 
-impl ChkCap {
-    /// The storage index derived from the key.
-    pub fn storage_index(&self) -> StorageIndex {
-        StorageIndex(storage_index(&self.key))
-    }
-
-    /// The verify cap that goes with this read cap.
-    pub fn verifier(&self) -> ChkVerifierCap {
-        ChkVerifierCap {
-            storage_index: self.storage_index(),
-            ueb_hash: self.ueb_hash,
-            k: self.k,
-            n: self.n,
-            size: self.size,
-        }
-    }
-}
-
-fn parse_decimal(field: &str, what: &str) -> Result<u64> {
-    let canonical = !field.is_empty()
-        && field.bytes().all(|b| b.is_ascii_digit())
-        && (field == "0" || !field.starts_with('0'));
-    if !canonical {
-        return Err(Error::invalid_input(format!(
-            "cap field {what} {field:?} is not a decimal number"
-        )));
-    }
-    field
-        .parse::<u64>()
-        .map_err(|_| Error::invalid_input(format!("cap field {what} {field:?} is too large")))
-}
-
-/// Parse the `k:n:size` tail shared by CHK caps and verifiers.
-fn parse_kn_size(k: &str, n: &str, size: &str) -> Result<(u16, u16, u64)> {
-    let k = parse_decimal(k, "k")?;
-    let n = parse_decimal(n, "n")?;
-    let size = parse_decimal(size, "size")?;
-    if k == 0 || k > n || n > u64::from(MAX_SHARES) {
-        return Err(Error::invalid_input(format!(
-            "cap has k={k}, n={n}: needs 1 <= k <= n <= {MAX_SHARES}"
-        )));
-    }
-    Ok((k as u16, n as u16, size))
-}
-
 impl FromStr for Cap {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        if let Some(rest) = s.strip_prefix("URI:LIT:") {
-            let data = base32::decode(rest).map_err(|e| e.context("LIT cap"))?;
-            return Ok(Cap::Lit(LitCap { data }));
-        }
-        if let Some(rest) = s.strip_prefix("URI:CHK:") {
-            let f: Vec<&str> = rest.split(':').collect();
-            if f.len() != 5 {
-                return Err(Error::invalid_input(format!(
-                    "CHK cap has {} fields after URI:CHK:, expected 5 (key:hash:k:n:size)",
-                    f.len()
-                )));
-            }
-            let key = base32::decode_array::<16>(f[0]).map_err(|e| e.context("CHK cap key"))?;
-            let ueb_hash =
-                base32::decode_array::<32>(f[1]).map_err(|e| e.context("CHK cap UEB hash"))?;
-            let (k, n, size) = parse_kn_size(f[2], f[3], f[4])?;
-            return Ok(Cap::Chk(ChkCap {
-                key,
-                ueb_hash,
-                k,
-                n,
-                size,
-            }));
-        }
-        if let Some(rest) = s.strip_prefix("URI:CHK-Verifier:") {
-            let f: Vec<&str> = rest.split(':').collect();
-            if f.len() != 5 {
-                return Err(Error::invalid_input(format!(
-                    "CHK verify cap has {} fields, expected 5 (storage-index:hash:k:n:size)",
-                    f.len()
-                )));
-            }
-            let storage_index = f[0].parse::<StorageIndex>()?;
-            let ueb_hash =
-                base32::decode_array::<32>(f[1]).map_err(|e| e.context("verify cap UEB hash"))?;
-            let (k, n, size) = parse_kn_size(f[2], f[3], f[4])?;
-            return Ok(Cap::ChkVerifier(ChkVerifierCap {
-                storage_index,
-                ueb_hash,
-                k,
-                n,
-                size,
-            }));
-        }
-        if let Some(parsed) = parse_ssk(s) {
+        if let Some(parsed) = chk::parse(s)
+            .or_else(|| ssk::parse(s))
+            .or_else(|| dir::parse(s))
+        {
             return parsed;
-        }
-        if let Some((dir, inner)) = DIR_PREFIXES.iter().find(|(dir, _)| s.starts_with(dir)) {
-            let file: Cap = format!("{inner}{}", &s[dir.len()..])
-                .parse()
-                .map_err(|e: Error| e.context(format!("{dir} cap")))?;
-            return Ok(Cap::Dir(
-                DirCap::from_file_cap(file).expect("a file cap's prefix is not a directory's"),
-            ));
         }
         let shown: String = s.chars().take(16).collect();
         Err(Error::invalid_input(format!(
@@ -509,94 +132,6 @@ impl FromStr for Cap {
              URI:SSK-Verifier:, URI:MDMF:, URI:MDMF-RO:, URI:MDMF-Verifier: or a directory's \
              URI:DIR2...:): {shown:?}..."
         )))
-    }
-}
-
-impl fmt::Display for ChkCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "URI:CHK:{}:{}:{}:{}:{}",
-            base32::encode(&self.key),
-            base32::encode(&self.ueb_hash),
-            self.k,
-            self.n,
-            self.size
-        )
-    }
-}
-
-impl fmt::Display for ChkVerifierCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "URI:CHK-Verifier:{}:{}:{}:{}:{}",
-            self.storage_index,
-            base32::encode(&self.ueb_hash),
-            self.k,
-            self.n,
-            self.size
-        )
-    }
-}
-
-impl fmt::Display for LitCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "URI:LIT:{}", base32::encode(&self.data))
-    }
-}
-
-/// `<prefix><key>:<fingerprint>`, the shape of every mutable cap.
-fn fmt_ssk(
-    f: &mut fmt::Formatter<'_>,
-    prefix: &str,
-    key: &[u8],
-    fingerprint: &Hash,
-) -> fmt::Result {
-    write!(
-        f,
-        "{prefix}{}:{}",
-        base32::encode(key),
-        base32::encode(fingerprint)
-    )
-}
-
-impl fmt::Display for SskWriteCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = ssk_prefix(self.format, SskKind::Write);
-        fmt_ssk(f, p, &self.write_key, &self.fingerprint)
-    }
-}
-
-impl fmt::Display for SskReadCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = ssk_prefix(self.format, SskKind::Read);
-        fmt_ssk(f, p, &self.read_key, &self.fingerprint)
-    }
-}
-
-impl fmt::Display for SskVerifierCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = ssk_prefix(self.format, SskKind::Verify);
-        fmt_ssk(f, p, &self.storage_index.0, &self.fingerprint)
-    }
-}
-
-impl fmt::Debug for SskWriteCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SskWriteCap({}, <secret>)", self.format.name())
-    }
-}
-
-impl fmt::Debug for SskReadCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SskReadCap({}, <secret>)", self.format.name())
-    }
-}
-
-impl fmt::Debug for SskVerifierCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self}")
     }
 }
 
@@ -629,31 +164,10 @@ impl fmt::Debug for Cap {
     }
 }
 
-impl fmt::Debug for ChkCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ChkCap(<secret>, {}-of-{}, {} bytes)",
-            self.k, self.n, self.size
-        )
-    }
-}
-
-impl fmt::Debug for ChkVerifierCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self}")
-    }
-}
-
-impl fmt::Debug for LitCap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LitCap(<secret>, {} bytes)", self.data.len())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base32;
 
     const CHK: &str = "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56";
 

@@ -858,14 +858,6 @@ fn now_value(now: f64) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-/// Seconds since the epoch, as Python's `time.time()` gives them.
-pub fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as f64 / 1e6)
-        .unwrap_or(0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

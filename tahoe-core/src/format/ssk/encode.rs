@@ -273,20 +273,6 @@ pub fn block_bytes(format: MutableFormat, seg: &EncodedSegment, shnum: usize) ->
     }
 }
 
-/// Fresh random salts.
-pub fn random_salts(count: usize) -> Result<Vec<[u8; SALT_LEN]>> {
-    let mut bytes = vec![0u8; count * SALT_LEN];
-    getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("random: {e}")))?;
-    Ok(bytes
-        .chunks_exact(SALT_LEN)
-        .map(|c| {
-            let mut s = [0u8; SALT_LEN];
-            s.copy_from_slice(c);
-            s
-        })
-        .collect())
-}
-
 /// Assemble whole shares in memory (for small files and tests): applies
 /// every write of `version` and `segments` to zeroed buffers.
 pub fn whole_shares(version: &SignedVersion, segments: &[EncodedSegment]) -> Vec<Vec<u8>> {
