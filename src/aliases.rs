@@ -6,6 +6,7 @@
 //! it. Unless the aliases file names it, it is the shared drive, the
 //! cap in `BASEDIR/vdrive.cap`.
 
+use crate::basedir::ALIASES_FILE;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +15,6 @@ use tahoe_core::client::dirnode::split_path;
 use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::protocol::identity::write_private;
 
-/// Where the aliases are kept, under the base directory.
-pub const ALIASES_FILE: &str = "private/aliases";
 /// The alias of paths that name none.
 pub const DEFAULT_ALIAS: &str = "tahoe";
 
@@ -80,11 +79,11 @@ impl Aliases {
             return Ok(cap.clone());
         }
         if name == DEFAULT_ALIAS {
-            return crate::node::vdrive_of(&self.basedir)?.with_context(|| {
+            return crate::basedir::vdrive_of(&self.basedir)?.with_context(|| {
                 format!(
                     "no alias {DEFAULT_ALIAS:?}: this client has no shared drive ({} is missing; \
                      copy the queen's, or make a directory with `tahoe create-alias {DEFAULT_ALIAS}`)",
-                    self.basedir.join(crate::node::VDRIVE_FILE).display()
+                    self.basedir.join(crate::basedir::VDRIVE_FILE).display()
                 )
             });
         }
@@ -99,7 +98,7 @@ impl Aliases {
     pub fn all(&self) -> Result<BTreeMap<String, DirCap>> {
         let mut all = self.map.clone();
         if !all.contains_key(DEFAULT_ALIAS)
-            && let Some(v) = crate::node::vdrive_of(&self.basedir)?
+            && let Some(v) = crate::basedir::vdrive_of(&self.basedir)?
         {
             all.insert(DEFAULT_ALIAS.into(), v);
         }

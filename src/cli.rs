@@ -358,7 +358,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             writeln!(
                 out,
                 "introducer URL (also in {}): {address}",
-                basedir.join(crate::node::INTRODUCER_FILE).display()
+                basedir.join(crate::basedir::INTRODUCER_FILE).display()
             )?;
             Ok(())
         }
@@ -386,7 +386,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Start { basedir } => crate::daemon::start(&basedir, out),
         Command::Stop { basedir } => crate::daemon::stop(&basedir, out),
         Command::Restart { basedir } => {
-            if crate::node::running_pid(&basedir).is_some() {
+            if crate::basedir::running_pid(&basedir).is_some() {
                 crate::daemon::stop(&basedir, out)?;
             }
             crate::daemon::start(&basedir, out)

@@ -1,5 +1,6 @@
 //! Background nodes (`start`, `stop`, `status`) and logging.
 
+use crate::basedir::LOG_DIR;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -7,10 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
-use crate::node::{STATUS_FILE, Status, running_pid};
-
-/// Log directory under a base directory.
-pub const LOG_DIR: &str = "logs";
+use crate::basedir::{STATUS_FILE, running_pid};
+use crate::node::Status;
 
 /// Log to stderr, and for a node also to `BASEDIR/logs/tahoe.log`.
 /// `RUST_LOG` sets the filter (default `info` for nodes, `warn` otherwise);
@@ -138,7 +137,7 @@ pub fn stop(basedir: &Path, out: &mut dyn Write) -> Result<()> {
     terminate(pid)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if !crate::node::process_alive(pid) {
+        if !crate::basedir::process_alive(pid) {
             writeln!(out, "node stopped (pid {pid})")?;
             return Ok(());
         }

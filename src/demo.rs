@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::node::{STATUS_FILE, Status, create_client, create_queen, running_pid};
+use crate::basedir::{STATUS_FILE, running_pid};
+use crate::node::{Status, create_client, create_queen};
 
 struct Children(Vec<(PathBuf, std::process::Child)>);
 
@@ -24,8 +25,8 @@ impl Drop for Children {
 }
 
 fn spawn(dir: &Path) -> Result<std::process::Child> {
-    std::fs::create_dir_all(dir.join(crate::daemon::LOG_DIR))?;
-    let log = std::fs::File::create(dir.join(crate::daemon::LOG_DIR).join("stderr.log"))?;
+    std::fs::create_dir_all(dir.join(crate::basedir::LOG_DIR))?;
+    let log = std::fs::File::create(dir.join(crate::basedir::LOG_DIR).join("stderr.log"))?;
     std::process::Command::new(std::env::current_exe()?)
         .args(["run", "--basedir"])
         .arg(dir)
@@ -69,8 +70,8 @@ pub async fn run(
     if !queen.join(tahoe_core::plugin::config::CONFIG_FILE).exists() {
         create_queen(&queen, "queen", None).await?;
     }
-    let introducer = std::fs::read_to_string(queen.join(crate::node::INTRODUCER_FILE))?;
-    let vdrive = std::fs::read_to_string(queen.join(crate::node::VDRIVE_FILE))?;
+    let introducer = std::fs::read_to_string(queen.join(crate::basedir::INTRODUCER_FILE))?;
+    let vdrive = std::fs::read_to_string(queen.join(crate::basedir::VDRIVE_FILE))?;
     // Fewer nodes than the default 3-of-7-of-10 needs: scale the encoding
     // down so that uploads (and the queen's publishing of the shared
     // drive) can succeed.
@@ -108,11 +109,11 @@ pub async fn run(
     // The first client serves the web UI (a reused grid keeps its port
     // unless another is asked for).
     let first = &dirs[1.min(dirs.len() - 1)];
-    let webport_file = first.join(crate::web::WEBPORT_FILE);
+    let webport_file = first.join(crate::basedir::WEBPORT_FILE);
     if web_port.is_some() || !webport_file.exists() {
         std::fs::write(&webport_file, format!("{}\n", pick_port(web_port)?))?;
     }
-    let port = crate::web::port_of(None, first)?.context("the demo's web port")?;
+    let port = crate::basedir::web_port(None, first)?.context("the demo's web port")?;
     let mut children = Children(Vec::new());
     for d in &dirs {
         children.0.push((d.clone(), spawn(d)?));
@@ -131,7 +132,7 @@ pub async fn run(
     }
     // And until the queen has published the shared drive.
     for _ in 0..300 {
-        if queen.join(crate::node::VDRIVE_PUBLISHED_FILE).exists() {
+        if queen.join(crate::basedir::VDRIVE_PUBLISHED_FILE).exists() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -5,6 +5,8 @@
 //! `tahoe-core`'s registry; everything else lives in the libraries.
 
 pub mod aliases;
+pub mod announce;
+pub mod basedir;
 pub mod cli;
 pub mod daemon;
 pub mod demo;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tahoe::node::announce::{AnnouncementBody, sign};
+use tahoe::announce::{AnnouncementBody, sign};
 use tahoe_core::client::immutable::placement::HappySink;
 use tahoe_core::client::secrets::ClientSecret;
 use tahoe_core::client::servers::ServerRef;

@@ -186,9 +186,9 @@ fn a_black_hole_server_costs_nothing(g: &Grid, gw: &Path, port: u16, rt: &tokio:
             .unwrap();
     rt.block_on(async {
         let key = tahoe_core::protocol::identity::NodeKey::generate().unwrap();
-        let a = tahoe::node::announce::sign(
+        let a = tahoe::announce::sign(
             &key,
-            &tahoe::node::announce::AnnouncementBody {
+            &tahoe::announce::AnnouncementBody {
                 node_id: key.node_id(),
                 nickname: "black hole".into(),
                 address: format!("tahoe+tcp://{}@127.0.0.1:{hole_port}", key.node_id()),

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tahoe_core::format::chk::layout::{ShareLayout, parse_share_hashes, parse_ueb_len};
+use tahoe_core::format::chk::layout::{ShareLayout, parse_ueb_len};
+use tahoe_core::format::hashtree::parse_share_hashes;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 24 {

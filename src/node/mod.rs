@@ -5,14 +5,28 @@
 //! listener → background tasks, and the reverse on shutdown (stop
 //! announcing, stop listening, remove the pid file).
 
-pub mod announce;
 pub mod broker;
 pub mod link;
 pub mod queen;
 
-use std::path::{Path, PathBuf};
+use crate::basedir::CLIENT_INTRODUCER_FILE;
+use crate::basedir::CONVERGENCE_FILE;
+use crate::basedir::GRID_SECRET_FILE;
+use crate::basedir::INTRODUCER_FILE;
+use crate::basedir::NodeLock;
+use crate::basedir::SERVERS_FILE;
+use crate::basedir::STATUS_FILE;
+use crate::basedir::VDRIVE_FILE;
+use crate::basedir::VDRIVE_KEY_FILE;
+use crate::basedir::VDRIVE_PUBLISHED_FILE;
+use crate::basedir::convergence_secret;
+use crate::basedir::grid_secret;
+use crate::basedir::introducer_of;
+use crate::basedir::parse_vdrive;
+use crate::basedir::private_dir;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -37,37 +51,9 @@ use tahoe_core::protocol::identity::{NodeKey, write_private};
 use tahoe_core::protocol::transport::{Listener, LocalServices};
 use tahoe_core::server::{ServerConfig, StorageServer};
 
-use announce::AnnouncementBody;
+use crate::announce::{self, AnnouncementBody, now_ms};
 use broker::Broker;
 use queen::Queen;
-
-/// The queen's address with the grid secret, written by `create-queen`
-/// (mode 0600) for clients to copy.
-pub const INTRODUCER_FILE: &str = "introducer.url";
-/// Where a client keeps the queen's address it was created with (0600).
-pub const CLIENT_INTRODUCER_FILE: &str = "private/introducer.url";
-/// The queen's grid secret (base32).
-pub const GRID_SECRET_FILE: &str = "private/grid.secret";
-/// Held locked (`flock`) by the running node: one node per base directory.
-pub const LOCK_FILE: &str = "node.lock";
-/// The shared root directory's write cap: written by `create-queen`,
-/// copied (or given with `--vdrive`) to each client, whose default alias
-/// `tahoe:` it is.
-pub const VDRIVE_FILE: &str = "vdrive.cap";
-/// The queen's signing key of the shared root directory (0600).
-pub const VDRIVE_KEY_FILE: &str = "private/vdrive.pem";
-/// Written once the queen has published the empty root: it is never
-/// published again (a second empty root on other servers could hide the
-/// real one while those are away).
-pub const VDRIVE_PUBLISHED_FILE: &str = "private/vdrive.published";
-/// The convergence secret (base32).
-pub const CONVERGENCE_FILE: &str = "private/convergence";
-/// The running node's process id.
-pub const PID_FILE: &str = "node.pid";
-/// What the running node reports about itself.
-pub const STATUS_FILE: &str = "status.json";
-/// Known storage servers, kept across restarts.
-pub const SERVERS_FILE: &str = "servers.json";
 
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
@@ -84,15 +70,6 @@ fn fresh_basedir(basedir: &Path) -> Result<()> {
         );
     }
     private_dir(basedir)
-}
-
-/// Make `dir` (and its parents) if needed, readable by its owner only: a
-/// base directory holds secrets and, while uploads are spooled, plaintext.
-pub fn private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("making {} private", dir.display()))
 }
 
 fn toml_string(s: &str) -> String {
@@ -197,29 +174,6 @@ pub fn create_client(
     Ok(())
 }
 
-/// A shared drive's cap: a directory's.
-fn parse_vdrive(text: &str) -> Result<DirCap> {
-    match text.trim().parse::<Cap>()? {
-        Cap::Dir(d) => Ok(d),
-        other => bail!(
-            "the shared drive must be a directory's cap (URI:DIR2:...), not {} cap",
-            other.a_kind()
-        ),
-    }
-}
-
-/// The shared drive of the node in `basedir`, if it has one.
-pub fn vdrive_of(basedir: &Path) -> Result<Option<DirCap>> {
-    let path = basedir.join(VDRIVE_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse_vdrive(&text)
-            .map(Some)
-            .with_context(|| path.display().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 /// The address to announce: the bound one, or `transport.advertise`. An
 /// advertise value without a scheme is a `HOST:PORT` that replaces the
 /// bound one in the listener's address (keeping its key fingerprint).
@@ -236,39 +190,6 @@ fn advertised(cfg: &NodeConfig, listener: &dyn Listener) -> String {
             None => adv.clone(),
         }
     }
-}
-
-/// The queen's address: `node.introducer`, else the one the client was
-/// created with, else an `introducer.url` copied into the base directory.
-fn introducer_of(cfg: &NodeConfig) -> Result<QueenAddress> {
-    if !cfg.node.introducer.is_empty() {
-        return QueenAddress::parse(&cfg.node.introducer)
-            .with_context(|| format!("node.introducer{}", cfg.origin("node.introducer")));
-    }
-    let basedir = cfg.basedir();
-    for file in [CLIENT_INTRODUCER_FILE, INTRODUCER_FILE] {
-        let path = basedir.join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                return QueenAddress::parse(&text).with_context(|| path.display().to_string());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        }
-    }
-    bail!(
-        "node.introducer is not set and neither {} nor {} exists",
-        basedir.join(CLIENT_INTRODUCER_FILE).display(),
-        basedir.join(INTRODUCER_FILE).display()
-    )
-}
-
-fn convergence_secret(basedir: &Path) -> Result<Vec<u8>> {
-    let path = basedir.join(CONVERGENCE_FILE);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    tahoe_core::base32::decode(text.trim())
-        .with_context(|| format!("{} is not base32", path.display()))
 }
 
 /// What `status.json` says.
@@ -288,86 +209,6 @@ pub struct Status {
     pub servers: Vec<(String, String)>,
     /// Process id.
     pub pid: u32,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Whether a process with this id is alive.
-pub fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                !s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(false)
-}
-
-/// The pid in a base directory's pid file, if its process is alive.
-pub fn running_pid(basedir: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(basedir.join(PID_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    process_alive(pid).then_some(pid)
-}
-
-/// The running node's claim on its base directory: an exclusive lock on
-/// `node.lock`, held for the life of the process (the kernel drops it when
-/// the process dies, however it dies), and the pid file for `stop` and
-/// `status`.
-struct NodeLock {
-    _lock: std::fs::File,
-    pid_file: PathBuf,
-}
-
-impl NodeLock {
-    fn take(basedir: &Path) -> Result<Self> {
-        let path = basedir.join(LOCK_FILE);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = running_pid(basedir)
-                    .map(|p| format!(" (pid {p})"))
-                    .unwrap_or_default();
-                bail!(
-                    "a node is already running in {}{pid}: {} is locked",
-                    basedir.display(),
-                    path.display()
-                );
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()));
-            }
-        }
-        let pid_file = basedir.join(PID_FILE);
-        std::fs::write(&pid_file, format!("{}\n", std::process::id()))?;
-        Ok(NodeLock {
-            _lock: lock,
-            pid_file,
-        })
-    }
-}
-
-impl Drop for NodeLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.pid_file);
-    }
 }
 
 /// Everything a running node holds, for ordered shutdown.
@@ -445,14 +286,6 @@ fn write_status(basedir: &Path, status: &Status) {
         let tmp = path.with_extension("tmp");
         let _ = std::fs::write(&tmp, json).and_then(|_| std::fs::rename(&tmp, &path));
     }
-}
-
-fn grid_secret(basedir: &Path) -> Result<tahoe_core::protocol::GridSecret> {
-    let path = basedir.join(GRID_SECRET_FILE);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    tahoe_core::base32::decode_array::<32>(text.trim())
-        .with_context(|| format!("{} is not a 32-byte base32 secret", path.display()))
 }
 
 async fn start_queen(cfg: &NodeConfig, sel: &Selection, key: &NodeKey) -> Result<Running> {
@@ -605,7 +438,7 @@ async fn start_client(cfg: &NodeConfig, sel: &Selection, key: &Arc<NodeKey>) -> 
             }
         }));
     }
-    if let Some(port) = crate::web::port_of(cfg.web.port, cfg.basedir())? {
+    if let Some(port) = crate::basedir::web_port(cfg.web.port, cfg.basedir())? {
         let ip: std::net::IpAddr = cfg
             .web
             .bind

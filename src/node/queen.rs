@@ -36,7 +36,7 @@ use tahoe_core::protocol::{
 use tahoe_core::{Error, Result};
 use tokio::sync::Notify;
 
-use super::announce::check;
+use crate::announce::check;
 
 /// Longest a poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -310,7 +310,7 @@ impl QueenService for Queen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::announce::{AnnouncementBody, sign};
+    use crate::announce::{AnnouncementBody, sign};
     use tahoe_core::protocol::identity::NodeKey;
     use tahoe_transport_memory::MemoryTransport;
 

@@ -25,6 +25,7 @@ mod serve;
 mod stats;
 pub mod token;
 
+use crate::basedir::WEBPORT_FILE;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,9 +46,6 @@ use crate::node::Session;
 use form::Args;
 use ops::Ops;
 use stats::{ReqKind, Snapshot, Stats};
-
-/// Where a port for the gateway may be written, as in the seed.
-pub const WEBPORT_FILE: &str = "webport";
 
 /// Who the node is, for the welcome page.
 pub struct NodeInfo {
@@ -78,29 +76,10 @@ pub struct Gateway {
     body_timeout: Duration,
 }
 
-/// The port to serve on: `web.port`, else `BASEDIR/webport`.
-pub fn port_of(cfg_port: Option<u16>, basedir: &Path) -> Result<Option<u16>> {
-    if cfg_port.is_some() {
-        return Ok(cfg_port);
-    }
-    let file = basedir.join(WEBPORT_FILE);
-    match std::fs::read_to_string(&file) {
-        Ok(text) => {
-            let t = text.trim();
-            let t = t.rsplit(':').next().unwrap_or(t);
-            Ok(Some(t.parse().with_context(|| {
-                format!("{}: {text:?} is not a port number", file.display())
-            })?))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
-    }
-}
-
 /// The gateway's address from the node's configuration: `http://BIND:PORT`.
 pub fn base_url(basedir: &Path) -> Result<String> {
     let cfg = tahoe_core::plugin::config::NodeConfig::load(basedir)?;
-    let port = port_of(cfg.web.port, basedir)?.with_context(|| {
+    let port = crate::basedir::web_port(cfg.web.port, basedir)?.with_context(|| {
         format!(
             "{} has no web gateway: set web.port in its tahoe.toml (or write a port into {})",
             basedir.display(),
@@ -130,8 +109,8 @@ pub async fn start(
     info: NodeInfo,
     storage: Option<StorageServer>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let spool = session.basedir().join("tmp");
-    crate::node::private_dir(&spool)?;
+    let spool = session.basedir().join(crate::basedir::SPOOL_DIR);
+    crate::basedir::private_dir(&spool)?;
     let token = token::load_or_create(session.basedir())?;
     // Uploads a crash left behind.
     if let Ok(dir) = std::fs::read_dir(&spool) {
@@ -349,11 +328,11 @@ async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> Result<Respo
     }
     // The shared drive's cap only for the node's owner (see `token`).
     let vdrive = if token::holds(headers, &gw.token) {
-        crate::node::vdrive_of(gw.session.basedir())
+        crate::basedir::vdrive_of(gw.session.basedir())
             .ok()
             .flatten()
             .map(|d| html::Drive::Cap(Cap::Dir(d).to_string()))
-    } else if crate::node::vdrive_of(gw.session.basedir())
+    } else if crate::basedir::vdrive_of(gw.session.basedir())
         .ok()
         .flatten()
         .is_some()

@@ -11,6 +11,7 @@
 //! stays in the address bar nor leaves in a `Referer`. Programs keep using
 //! caps, as Tahoe's do.
 
+use crate::basedir::TOKEN_FILE;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -20,8 +21,6 @@ use axum::response::Response;
 use tahoe_core::kinds::storage::constant_time_eq;
 use tahoe_core::protocol::identity::write_private;
 
-/// Where the token is kept.
-pub const TOKEN_FILE: &str = "private/web.token";
 /// The cookie that carries it.
 const COOKIE: &str = "tahoe_web_token";
 /// The query argument that carries it once.

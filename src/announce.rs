@@ -94,6 +94,15 @@ pub fn check(a: &Announcement, transport: &dyn Transport) -> Result<Announcement
     Ok(body)
 }
 
+/// Milliseconds since the epoch: an announcement's `seq`, the announcer's
+/// clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
