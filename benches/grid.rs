@@ -423,7 +423,9 @@ fn dirs_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Pa
         .enable_all()
         .build()
         .unwrap();
-    let session = rt.block_on(tahoe::node::Session::open(gateway)).unwrap();
+    let session = rt
+        .block_on(tahoe::client::GridClient::open(gateway))
+        .unwrap();
     let dirs = rt.block_on(session.dir_client(KeyPool::new(POOL))).unwrap();
     let ours_pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
     let tahoe_pids = tahoe_pids(tahoe_base);
@@ -645,7 +647,9 @@ fn mutable_bench(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<
         .enable_all()
         .build()
         .unwrap();
-    let session = rt.block_on(tahoe::node::Session::open(gateway)).unwrap();
+    let session = rt
+        .block_on(tahoe::client::GridClient::open(gateway))
+        .unwrap();
     let client = rt
         .block_on(session.mutable_client(KeyPool::new(POOL)))
         .unwrap();

@@ -380,18 +380,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
         Command::Run { basedir } => {
-            crate::daemon::init_logging(Some(&basedir))?;
+            crate::node::daemon::init_logging(Some(&basedir))?;
             runtime()?.block_on(crate::node::run(&basedir))
         }
-        Command::Start { basedir } => crate::daemon::start(&basedir, out),
-        Command::Stop { basedir } => crate::daemon::stop(&basedir, out),
+        Command::Start { basedir } => crate::node::daemon::start(&basedir, out),
+        Command::Stop { basedir } => crate::node::daemon::stop(&basedir, out),
         Command::Restart { basedir } => {
             if crate::basedir::running_pid(&basedir).is_some() {
-                crate::daemon::stop(&basedir, out)?;
+                crate::node::daemon::stop(&basedir, out)?;
             }
-            crate::daemon::start(&basedir, out)
+            crate::node::daemon::start(&basedir, out)
         }
-        Command::Status { basedir } => crate::daemon::status(&basedir, out),
+        Command::Status { basedir } => crate::node::daemon::status(&basedir, out),
         Command::Put {
             node,
             mutable,
@@ -423,7 +423,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             readonly_uri,
             path,
         } => {
-            let o = crate::files::LsOptions {
+            let o = crate::client::files::LsOptions {
                 long,
                 json,
                 uri,
@@ -483,8 +483,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
         Command::AddAlias { node, name, cap } => {
-            let mut aliases = crate::aliases::Aliases::load(&node.basedir)?;
-            aliases.add(&name, crate::files::parse_dir_cap(&cap)?)?;
+            let mut aliases = crate::client::aliases::Aliases::load(&node.basedir)?;
+            aliases.add(&name, crate::client::files::parse_dir_cap(&cap)?)?;
             writeln!(out, "Alias '{name}' added")?;
             Ok(())
         }
@@ -501,16 +501,16 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             json,
             readonly_uri,
         } => {
-            let aliases = crate::aliases::Aliases::load(&node.basedir)?;
-            crate::files::list_aliases(&aliases, json, readonly_uri, out)
+            let aliases = crate::client::aliases::Aliases::load(&node.basedir)?;
+            crate::client::files::list_aliases(&aliases, json, readonly_uri, out)
         }
         Command::Demo {
             dir,
             clients,
             web_port,
         } => {
-            crate::daemon::init_logging(None)?;
-            runtime()?.block_on(crate::demo::run(dir, clients, web_port, out))
+            crate::node::daemon::init_logging(None)?;
+            runtime()?.block_on(crate::node::demo::run(dir, clients, web_port, out))
         }
         Command::Debug {
             command:
@@ -552,12 +552,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
 /// keys made ahead in the background.
 fn files<T, F, Fut>(node: &NodeDir, keys: usize, f: F) -> Result<T>
 where
-    F: FnOnce(crate::files::Files) -> Fut,
+    F: FnOnce(crate::client::files::Files) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    crate::daemon::init_logging(None)?;
+    crate::node::daemon::init_logging(None)?;
     runtime()?.block_on(async {
-        let files = crate::files::Files::open(&node.basedir, keys).await?;
+        let files = crate::client::files::Files::open(&node.basedir, keys).await?;
         f(files).await
     })
 }
@@ -594,7 +594,7 @@ pub async fn chk_cap(
     if max_segment_size == 0 {
         anyhow::bail!("--segment-size must be at least 1");
     }
-    let registry = crate::builtin_registry()?;
+    let registry = crate::plugins::builtin_registry()?;
     let here = std::path::Path::new(".");
     let codec = registry.codec(
         codec_name,
@@ -620,7 +620,7 @@ pub async fn chk_cap(
 }
 
 fn list_plugins(out: &mut dyn Write) -> Result<()> {
-    let registry = crate::builtin_registry()?;
+    let registry = crate::plugins::builtin_registry()?;
     let plugins = registry.plugins();
     let width = plugins.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for kind in PluginKind::ALL {
@@ -634,7 +634,7 @@ fn list_plugins(out: &mut dyn Write) -> Result<()> {
 
 fn check_config(basedir: &std::path::Path, out: &mut dyn Write) -> Result<()> {
     let config = NodeConfig::load(basedir)?;
-    let registry = crate::registry_for(&config)?;
+    let registry = crate::plugins::registry_for(&config)?;
     let selection = registry
         .select(&config)
         .with_context(|| format!("checking {}", basedir.join(CONFIG_FILE).display()))?;

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use anyhow::{Context, ensure};
-use tahoe::node::Session;
-use tahoe::transfer::{self, PutKind};
+use tahoe::client::GridClient;
+use tahoe::client::transfer::{self, PutKind};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     };
     // A session is a client of the grid: it finds the storage servers
     // through the queen named in BASEDIR and keeps its connections.
-    let session = Session::open(Path::new(basedir)).await?;
+    let session = GridClient::open(Path::new(basedir)).await?;
     let cap = transfer::put(&session, Path::new(file), PutKind::from_args(false, None)?)
         .await?
         .context("no cap")?;

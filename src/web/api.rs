@@ -27,7 +27,8 @@ use super::form::{self, Args, FormFile, Spooled};
 use super::ops::{Op, OpKind, Tracked};
 use super::stats::ReqKind;
 use super::{Gateway, HttpError, bad, html, page, redirect, text};
-use crate::files::{dir_json, file_cap, node_json};
+use crate::client::files::file_cap;
+use crate::client::json::{dir_json, node_json};
 
 impl Gateway {
     async fn dirs(&self) -> Result<DirClient> {

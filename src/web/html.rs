@@ -12,8 +12,8 @@ use tahoe_core::format::dirnode::{Directory, Node};
 
 use super::ops::{Op, OpState};
 use super::stats::Snapshot;
-use crate::files::{format_of, size_of};
-use crate::node::broker::ServerStatus;
+use crate::client::broker::ServerStatus;
+use crate::client::json::{format_of, size_of};
 
 pub const STYLE: &str = include_str!("static/style.css");
 pub const SCRIPT: &str = include_str!("static/app.js");

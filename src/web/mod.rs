@@ -42,7 +42,7 @@ use tahoe_core::plugin::config::WebSection;
 use tahoe_core::server::StorageServer;
 use tahoe_core::{Error, ErrorKind};
 
-use crate::node::Session;
+use crate::client::GridClient;
 use form::Args;
 use ops::Ops;
 use stats::{ReqKind, Snapshot, Stats};
@@ -59,7 +59,7 @@ pub struct NodeInfo {
 
 /// The gateway's state.
 pub struct Gateway {
-    session: Arc<Session>,
+    session: Arc<GridClient>,
     keys: KeyPool,
     spool: PathBuf,
     info: NodeInfo,
@@ -93,7 +93,7 @@ pub fn base_url(basedir: &Path) -> Result<String> {
 /// configuration: `http://BIND:PORT/uri/CAP/a/b`, the cap percent-encoded.
 pub fn url_of(basedir: &Path, path: Option<&str>) -> Result<String> {
     let base = base_url(basedir)?;
-    let p = crate::aliases::Aliases::load(basedir)?.resolve(path.unwrap_or("tahoe:"))?;
+    let p = crate::client::aliases::Aliases::load(basedir)?.resolve(path.unwrap_or("tahoe:"))?;
     Ok(format!(
         "{base}{}",
         html::uri_of(&p.root.to_string(), &p.path)
@@ -105,7 +105,7 @@ pub fn url_of(basedir: &Path, path: Option<&str>) -> Result<String> {
 pub async fn start(
     addr: SocketAddr,
     web: &WebSection,
-    session: Session,
+    session: GridClient,
     info: NodeInfo,
     storage: Option<StorageServer>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {

@@ -14,7 +14,7 @@ use tahoe_core::format::cap::{Cap, SskWriteCap};
 use tahoe_core::format::ssk::MutableFormat;
 use tokio::io::AsyncWrite;
 
-use crate::node::Session;
+use crate::client::GridClient;
 
 /// Transfers smaller than this get no progress line.
 const PROGRESS_MIN: u64 = 4 << 20;
@@ -120,7 +120,7 @@ impl PutKind {
 }
 
 /// `tahoe put`: the new cap, or `None` after an overwrite.
-pub async fn put(session: &Session, file: &Path, how: PutKind) -> Result<Option<Cap>> {
+pub async fn put(session: &GridClient, file: &Path, how: PutKind) -> Result<Option<Cap>> {
     let inner: Box<dyn Source> = if file.as_os_str() == "-" {
         let dir = session.basedir().to_path_buf();
         Box::new(
@@ -199,12 +199,12 @@ fn partial_path(out: &Path) -> std::path::PathBuf {
 }
 
 /// `tahoe get`.
-pub async fn get(session: &Session, cap: &Cap, out: Option<&Path>) -> Result<()> {
+pub async fn get(session: &GridClient, cap: &Cap, out: Option<&Path>) -> Result<()> {
     get_as(session, cap, out, false).await
 }
 
 /// [`get`] into a spool file of the node's that keeps mode 0600.
-pub async fn get_private(session: &Session, cap: &Cap, out: &Path) -> Result<()> {
+pub async fn get_private(session: &GridClient, cap: &Cap, out: &Path) -> Result<()> {
     get_as(session, cap, Some(out), true).await
 }
 
@@ -224,7 +224,7 @@ fn default_mode() -> u32 {
 /// The plaintext is written to a new file readable by its owner only
 /// until it has verified; then it takes OUT's mode (a new OUT's from the
 /// umask), unless `private`.
-async fn get_as(session: &Session, cap: &Cap, out: Option<&Path>, private: bool) -> Result<()> {
+async fn get_as(session: &GridClient, cap: &Cap, out: Option<&Path>, private: bool) -> Result<()> {
     let out = out.filter(|p| p.as_os_str() != "-");
     let Some(path) = out else {
         return download(session, cap, Box::new(tokio::io::stdout())).await;
@@ -285,7 +285,7 @@ fn warn_corrupt(bad: &[tahoe_core::client::servers::BadShare]) {
 }
 
 async fn download(
-    session: &Session,
+    session: &GridClient,
     cap: &Cap,
     writer: Box<dyn AsyncWrite + Unpin + Send>,
 ) -> Result<()> {

@@ -18,9 +18,10 @@ use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{ChildCap, Directory, Entry, Metadata, Node, Replace};
 use tahoe_core::format::ssk::MutableFormat;
 
-use crate::aliases::{Aliases, GridPath, is_grid_arg};
-use crate::node::Session;
-use crate::transfer::{self, PutKind};
+use crate::client::GridClient;
+use crate::client::aliases::{Aliases, GridPath, is_grid_arg};
+use crate::client::json::{dir_json, node_json, size_of};
+use crate::client::transfer::{self, PutKind};
 
 /// How `ls` prints.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,7 +39,7 @@ pub struct LsOptions {
 /// A client's session, directories and aliases, for the file commands.
 pub struct Files {
     /// The grid session.
-    pub session: Session,
+    pub session: GridClient,
     /// Directories over it.
     pub dirs: DirClient,
     /// The node's aliases.
@@ -53,7 +54,7 @@ impl Files {
     /// the background (for commands that make several directories).
     pub async fn open(basedir: &Path, keys: usize) -> Result<Files> {
         let aliases = Aliases::load(basedir)?;
-        let session = Session::open(basedir).await?;
+        let session = GridClient::open(basedir).await?;
         let dirs = session.dir_client(KeyPool::new(keys)).await?;
         Ok(Files {
             session,
@@ -472,92 +473,6 @@ fn warn_skipped(shown: &str, dir: &Directory) {
 
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
-}
-
-/// Tahoe-LAFS's `format` of a file's cap (it calls LIT files CHK too).
-pub fn format_of(cap: &Cap) -> &'static str {
-    match cap {
-        Cap::Chk(_) | Cap::ChkVerifier(_) | Cap::Lit(_) => "CHK",
-        Cap::SskWrite(c) => format_name(c.format),
-        Cap::SskRead(c) => format_name(c.format),
-        Cap::SskVerifier(c) => format_name(c.format),
-        Cap::Dir(d) => format_of(&d.file_cap()),
-    }
-}
-
-fn format_name(f: MutableFormat) -> &'static str {
-    match f {
-        MutableFormat::Sdmf => "SDMF",
-        MutableFormat::Mdmf => "MDMF",
-    }
-}
-
-/// The verify cap of a cap, where it has one.
-fn verify_cap(cap: &Cap) -> Option<Cap> {
-    Some(match cap.read_only() {
-        Cap::Chk(c) => Cap::ChkVerifier(c.verifier()),
-        Cap::SskRead(r) => Cap::SskVerifier(r.verifier()),
-        Cap::Dir(DirCap::Read(r)) => Cap::Dir(DirCap::Verify(r.verifier())),
-        Cap::Dir(DirCap::Chk(c)) => Cap::Dir(DirCap::ChkVerifier(c.verifier())),
-        _ => return None,
-    })
-}
-
-/// The size a cap tells (immutable files and directories).
-pub fn size_of(cap: &Cap) -> Option<u64> {
-    match cap {
-        Cap::Chk(c) => Some(c.size),
-        Cap::Lit(l) => Some(l.data.len() as u64),
-        _ => None,
-    }
-}
-
-/// Tahoe-LAFS's JSON of one node: `["filenode"|"dirnode"|"unknown", {...}]`.
-pub fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
-    let mut o = serde_json::Map::new();
-    let kind = match node.known() {
-        Some(cap) => {
-            o.insert("mutable".into(), json!(cap.is_mutable()));
-            if !node.is_dir() {
-                o.insert("format".into(), json!(format_of(cap)));
-            }
-            if let Some(s) = size_of(cap) {
-                o.insert("size".into(), json!(s));
-            }
-            if node.is_dir() { "dirnode" } else { "filenode" }
-        }
-        None => "unknown",
-    };
-    if let Some(md) = metadata {
-        o.insert("metadata".into(), Value::Object(md.clone()));
-    }
-    if let Some(w) = &node.write {
-        o.insert("rw_uri".into(), json!(w.to_string()));
-    }
-    if let Some(r) = &node.read {
-        o.insert("ro_uri".into(), json!(r.to_string()));
-    }
-    if let Some(v) = node.known().and_then(verify_cap) {
-        o.insert("verify_uri".into(), json!(v.to_string()));
-    }
-    json!([kind, Value::Object(o)])
-}
-
-/// Tahoe-LAFS's JSON of a directory with its children.
-pub fn dir_json(node: &Node, dir: &Directory) -> Value {
-    let mut children = serde_json::Map::new();
-    for (name, e) in dir.entries() {
-        let child = dir.node_of(name, e).unwrap_or_else(|_| Node {
-            write: None,
-            read: e.read_cap().cloned(),
-        });
-        children.insert(name.to_string(), node_json(&child, Some(e.metadata())));
-    }
-    let mut v = node_json(node, None);
-    if let Some(o) = v[1].as_object_mut() {
-        o.insert("children".into(), Value::Object(children));
-    }
-    v
 }
 
 /// `ls -l`'s size column.

@@ -16,7 +16,7 @@ impl Drop for Children {
         // A clean stop (SIGTERM, wait) for each node, then make sure.
         for (dir, child) in &mut self.0 {
             if running_pid(dir).is_some() {
-                let _ = crate::daemon::stop(dir, &mut std::io::sink());
+                let _ = crate::node::daemon::stop(dir, &mut std::io::sink());
             }
             let _ = child.kill();
             let _ = child.wait();

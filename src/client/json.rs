@@ -1,0 +1,93 @@
+//! Tahoe-LAFS's JSON shapes of files and directories (`?t=json`, `tahoe ls
+//! --json`), and the format names and sizes they show.
+
+use serde_json::{Value, json};
+use tahoe_core::format::cap::{Cap, DirCap};
+use tahoe_core::format::dirnode::{Directory, Metadata, Node};
+use tahoe_core::format::ssk::MutableFormat;
+
+/// Tahoe-LAFS's `format` of a file's cap (it calls LIT files CHK too).
+pub fn format_of(cap: &Cap) -> &'static str {
+    match cap {
+        Cap::Chk(_) | Cap::ChkVerifier(_) | Cap::Lit(_) => "CHK",
+        Cap::SskWrite(c) => format_name(c.format),
+        Cap::SskRead(c) => format_name(c.format),
+        Cap::SskVerifier(c) => format_name(c.format),
+        Cap::Dir(d) => format_of(&d.file_cap()),
+    }
+}
+
+fn format_name(f: MutableFormat) -> &'static str {
+    match f {
+        MutableFormat::Sdmf => "SDMF",
+        MutableFormat::Mdmf => "MDMF",
+    }
+}
+
+/// The verify cap of a cap, where it has one.
+fn verify_cap(cap: &Cap) -> Option<Cap> {
+    Some(match cap.read_only() {
+        Cap::Chk(c) => Cap::ChkVerifier(c.verifier()),
+        Cap::SskRead(r) => Cap::SskVerifier(r.verifier()),
+        Cap::Dir(DirCap::Read(r)) => Cap::Dir(DirCap::Verify(r.verifier())),
+        Cap::Dir(DirCap::Chk(c)) => Cap::Dir(DirCap::ChkVerifier(c.verifier())),
+        _ => return None,
+    })
+}
+
+/// The size a cap tells (immutable files and directories).
+pub fn size_of(cap: &Cap) -> Option<u64> {
+    match cap {
+        Cap::Chk(c) => Some(c.size),
+        Cap::Lit(l) => Some(l.data.len() as u64),
+        _ => None,
+    }
+}
+
+/// Tahoe-LAFS's JSON of one node: `["filenode"|"dirnode"|"unknown", {...}]`.
+pub fn node_json(node: &Node, metadata: Option<&Metadata>) -> Value {
+    let mut o = serde_json::Map::new();
+    let kind = match node.known() {
+        Some(cap) => {
+            o.insert("mutable".into(), json!(cap.is_mutable()));
+            if !node.is_dir() {
+                o.insert("format".into(), json!(format_of(cap)));
+            }
+            if let Some(s) = size_of(cap) {
+                o.insert("size".into(), json!(s));
+            }
+            if node.is_dir() { "dirnode" } else { "filenode" }
+        }
+        None => "unknown",
+    };
+    if let Some(md) = metadata {
+        o.insert("metadata".into(), Value::Object(md.clone()));
+    }
+    if let Some(w) = &node.write {
+        o.insert("rw_uri".into(), json!(w.to_string()));
+    }
+    if let Some(r) = &node.read {
+        o.insert("ro_uri".into(), json!(r.to_string()));
+    }
+    if let Some(v) = node.known().and_then(verify_cap) {
+        o.insert("verify_uri".into(), json!(v.to_string()));
+    }
+    json!([kind, Value::Object(o)])
+}
+
+/// Tahoe-LAFS's JSON of a directory with its children.
+pub fn dir_json(node: &Node, dir: &Directory) -> Value {
+    let mut children = serde_json::Map::new();
+    for (name, e) in dir.entries() {
+        let child = dir.node_of(name, e).unwrap_or_else(|_| Node {
+            write: None,
+            read: e.read_cap().cloned(),
+        });
+        children.insert(name.to_string(), node_json(&child, Some(e.metadata())));
+    }
+    let mut v = node_json(node, None);
+    if let Some(o) = v[1].as_object_mut() {
+        o.insert("children".into(), Value::Object(children));
+    }
+    v
+}

@@ -1,0 +1,319 @@
+//! The roles a node runs: the queen (its rendezvous service, and the
+//! publishing of the shared drive) and the client (its storage server,
+//! announcements, broker and gateway).
+
+use super::status::{Status, write_status};
+use crate::basedir::INTRODUCER_FILE;
+use crate::basedir::SERVERS_FILE;
+use crate::basedir::VDRIVE_KEY_FILE;
+use crate::basedir::VDRIVE_PUBLISHED_FILE;
+use crate::basedir::grid_secret;
+use crate::basedir::introducer_of;
+use crate::client::GridClient;
+use crate::node::queen;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tahoe_core::client::mutable::key_pool::KeyPool;
+use tahoe_core::client::mutable::rsa::SigningKey;
+use tahoe_core::format::ssk::MutableFormat;
+use tahoe_core::plugin::config::NodeConfig;
+use tahoe_core::plugin::registry::Selection;
+use tahoe_core::protocol::QueenAddress;
+use tahoe_core::protocol::identity::{NodeKey, write_private};
+use tahoe_core::protocol::transport::{Listener, LocalServices};
+use tahoe_core::server::{ServerConfig, StorageServer};
+
+use super::queen::Queen;
+use crate::announce::{self, AnnouncementBody, now_ms};
+use crate::client::broker::Broker;
+
+/// The address to announce: the bound one, or `transport.advertise`. An
+/// advertise value without a scheme is a `HOST:PORT` that replaces the
+/// bound one in the listener's address (keeping its key fingerprint).
+pub(super) fn advertised(cfg: &NodeConfig, listener: &dyn Listener) -> String {
+    let bound = listener.address();
+    let adv = &cfg.transport.advertise;
+    if adv.is_empty() {
+        bound
+    } else if adv.contains("://") {
+        adv.clone()
+    } else {
+        match bound.split_once('@') {
+            Some((scheme_and_key, _)) => format!("{scheme_and_key}@{adv}"),
+            None => adv.clone(),
+        }
+    }
+}
+
+/// Everything a running node holds, for ordered shutdown.
+pub(super) struct Running {
+    pub(super) listener: Box<dyn Listener>,
+    pub(super) tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub(super) async fn start_queen(
+    cfg: &NodeConfig,
+    sel: &Selection,
+    key: &NodeKey,
+) -> Result<Running> {
+    let secret = grid_secret(cfg.basedir())?;
+    let queen = Arc::new(Queen::new(
+        secret,
+        sel.transport.clone(),
+        queen::QueenLimits {
+            ttl: Duration::from_secs(cfg.queen.announcement_ttl_secs.max(1)),
+            per_member: cfg.queen.max_servers_per_member,
+        },
+    )?);
+    let services = LocalServices {
+        storage: None,
+        queen: Some(queen.clone()),
+    };
+    let listener = sel
+        .transport
+        .listen(&cfg.transport.listen, services)
+        .await
+        .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
+    let address = advertised(cfg, listener.as_ref());
+    tracing::info!("queen {} listening at {address}", key.node_id());
+    let url = QueenAddress {
+        address: address.clone(),
+        secret,
+    };
+    write_private(
+        &cfg.basedir().join(INTRODUCER_FILE),
+        format!("{url}\n").as_bytes(),
+    )?;
+    // The queen is a client of its own grid for one thing: publishing the
+    // shared root directory.
+    let broker = Arc::new(Broker::local(
+        sel.transport.clone(),
+        url.clone(),
+        queen.clone() as Arc<dyn tahoe_core::protocol::QueenService>,
+    ));
+    let mut tasks = vec![tokio::spawn(broker.clone().subscribe())];
+    if !cfg.basedir().join(VDRIVE_PUBLISHED_FILE).exists() {
+        let session = GridClient::with_broker(cfg.clone(), broker)?;
+        tasks.push(tokio::spawn(async move { publish_root(session).await }));
+    }
+    let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            write_status(
+                &basedir,
+                &Status {
+                    role: "queen".into(),
+                    node_id: node_id.clone(),
+                    address: address.clone(),
+                    queen_connected: None,
+                    known_servers: queen.server_count(),
+                    servers: Vec::new(),
+                    pid: std::process::id(),
+                },
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }));
+    Ok(Running { listener, tasks })
+}
+
+pub(super) async fn start_client(
+    cfg: &NodeConfig,
+    sel: &Selection,
+    key: &Arc<NodeKey>,
+) -> Result<Running> {
+    let introducer = introducer_of(cfg)?;
+    let storage = sel.storage.as_ref().map(|backend| {
+        Arc::new(StorageServer::new(
+            backend.clone(),
+            ServerConfig {
+                reserved_space: cfg.storage.reserved_space,
+                readonly: cfg.storage.readonly,
+                bucket_timeout: Duration::from_secs(cfg.storage.bucket_timeout_secs),
+                max_pending_buckets: cfg.storage.max_pending_buckets,
+                max_pending_bytes: cfg.storage.max_pending_bytes,
+                ..ServerConfig::default()
+            },
+        ))
+    });
+    let web_storage = storage.as_deref().cloned();
+    let services = LocalServices {
+        storage: storage.clone().map(|s| s as _),
+        queen: None,
+    };
+    let listener = sel
+        .transport
+        .listen(&cfg.transport.listen, services)
+        .await
+        .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
+    let address = advertised(cfg, listener.as_ref());
+    tracing::info!("client {} listening at {address}", key.node_id());
+    let broker = Arc::new(Broker::new(
+        sel.transport.clone(),
+        introducer,
+        Some(cfg.basedir().join(SERVERS_FILE)),
+    ));
+    let mut tasks = vec![tokio::spawn(broker.clone().subscribe())];
+    if let Some(server) = storage.clone() {
+        // Buckets nobody writes to give their space back even when no
+        // allocation comes to sweep them.
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                server.expire_idle_uploads();
+            }
+        }));
+    }
+    if let Some(server) = storage {
+        let (broker, key, nickname, address) = (
+            broker.clone(),
+            key.clone(),
+            cfg.node.nickname.clone(),
+            address.clone(),
+        );
+        let every = Duration::from_secs(cfg.node.announce_interval_secs.max(1));
+        tasks.push(tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let space = server.backend().remaining_capacity().await.ok().flatten();
+                let body = AnnouncementBody {
+                    node_id: key.node_id(),
+                    nickname: nickname.clone(),
+                    address: address.clone(),
+                    available_space: space,
+                    version: concat!("tahoe-rs/", env!("CARGO_PKG_VERSION")).into(),
+                    seq: now_ms(),
+                };
+                let sent = async {
+                    broker
+                        .queen()
+                        .await?
+                        .announce(broker.grid_secret(), announce::sign(&key, &body)?)
+                        .await
+                }
+                .await;
+                match sent {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(200);
+                        tokio::select! {
+                            _ = tokio::time::sleep(every) => {}
+                            _ = broker.queen_back.notified() => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!("announcing to the queen failed: {e}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }));
+    }
+    if let Some(port) = crate::basedir::web_port(cfg.web.port, cfg.basedir())? {
+        let ip: std::net::IpAddr = cfg
+            .web
+            .bind
+            .parse()
+            .with_context(|| format!("web.bind = {:?} is not an IP address", cfg.web.bind))?;
+        let session = GridClient::with_broker(cfg.clone(), broker.clone())?;
+        let info = crate::web::NodeInfo {
+            nickname: cfg.node.nickname.clone(),
+            node_id: key.node_id(),
+            stale_after: Duration::from_secs(3 * cfg.node.announce_interval_secs.max(1)),
+        };
+        let (bound, task) =
+            crate::web::start((ip, port).into(), &cfg.web, session, info, web_storage).await?;
+        tracing::info!("web gateway at http://{bound}/");
+        tasks.push(task);
+    }
+    let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let known = broker.known();
+            write_status(
+                &basedir,
+                &Status {
+                    role: "client".into(),
+                    node_id: node_id.clone(),
+                    address: address.clone(),
+                    queen_connected: Some(broker.queen_connected()),
+                    known_servers: known.len(),
+                    servers: known.into_iter().map(|b| (b.nickname, b.address)).collect(),
+                    pid: std::process::id(),
+                },
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }));
+    Ok(Running { listener, tasks })
+}
+
+/// The queen's job: publish the empty shared root directory once
+/// enough servers (`encoding.happy`) have announced, retrying until it
+/// is published, and never again after that. An existing root is
+/// never overwritten: creation writes only where no share exists.
+pub(super) async fn publish_root(client: GridClient) {
+    let basedir = client.config().basedir().to_path_buf();
+    let key = match std::fs::read_to_string(basedir.join(VDRIVE_KEY_FILE))
+        .map_err(anyhow::Error::from)
+        .and_then(|pem| Ok(SigningKey::from_pem(&pem)?))
+    {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(
+                "cannot publish the shared drive: reading {}: {e:#}",
+                basedir.join(VDRIVE_KEY_FILE).display()
+            );
+            return;
+        }
+    };
+    let want = usize::from(
+        client
+            .config()
+            .encoding
+            .happy
+            .min(client.config().encoding.n),
+    );
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            if client.known().len() < want {
+                bail!(
+                    "{} of the {want} storage servers wanted have announced",
+                    client.known().len()
+                );
+            }
+            let client = client.mutable_client(KeyPool::new(0)).await?;
+            let cap = key.write_cap(MutableFormat::Sdmf);
+            let empty = Arc::new(tahoe_core::client::source::BytesSource(bytes::Bytes::new()));
+            match client
+                .create_with_key(key.clone(), MutableFormat::Sdmf, empty)
+                .await
+            {
+                Ok(_) => Ok("published"),
+                Err(e) if e.kind() == tahoe_core::ErrorKind::AlreadyExists => {
+                    // Published before (by a run that stopped before
+                    // noting it): keep what is there.
+                    let _ = client.stat(&cap.read_cap()).await?;
+                    Ok("found already published")
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        .await;
+        match attempt {
+            Ok(how) => {
+                tracing::info!("the shared drive (the grid's root directory) is {how}");
+                let _ = write_private(&basedir.join(VDRIVE_PUBLISHED_FILE), b"yes\n");
+                return;
+            }
+            Err(e) => {
+                tracing::info!("the shared drive is not published yet: {e:#}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
