@@ -18,8 +18,8 @@ use tahoe_core::protocol::transport::Transport;
 use tahoe_core::protocol::{Announcement, QueenAddress, QueenService};
 use tahoe_core::{Error, Result};
 
+use super::link::Link;
 use crate::announce::{AnnouncementBody, check};
-use crate::client::link::Link;
 
 /// Where an address points on the network: what follows the key (`@`), so
 /// that two ids announced at one place count as one machine.

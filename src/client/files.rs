@@ -18,7 +18,7 @@ use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{ChildCap, Directory, Entry, Metadata, Node, Replace};
 use tahoe_core::format::ssk::MutableFormat;
 
-use crate::client::GridClient;
+use super::session::GridClient;
 use crate::client::aliases::{Aliases, GridPath, is_grid_arg};
 use crate::client::json::{dir_json, node_json, size_of};
 use crate::client::transfer::{self, PutKind};

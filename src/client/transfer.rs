@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
+use super::session::GridClient;
 use anyhow::{Context, Result, bail};
 use tahoe_core::client::source::{FileSource, Source, spool};
 use tahoe_core::format::cap::{Cap, SskWriteCap};
 use tahoe_core::format::ssk::MutableFormat;
 use tokio::io::AsyncWrite;
-
-use crate::client::GridClient;
 
 /// Transfers smaller than this get no progress line.
 const PROGRESS_MIN: u64 = 4 << 20;

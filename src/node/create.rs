@@ -9,9 +9,9 @@ use crate::basedir::VDRIVE_FILE;
 use crate::basedir::VDRIVE_KEY_FILE;
 use crate::basedir::parse_vdrive;
 use crate::basedir::private_dir;
-use crate::node::roles::advertised;
 use std::path::Path;
 
+use super::roles::advertised;
 use anyhow::{Context, Result, bail};
 use tahoe_core::client::mutable::rsa::SigningKey;
 use tahoe_core::client::secrets::ClientSecret;

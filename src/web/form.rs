@@ -28,8 +28,8 @@ use tahoe_core::client::immutable::upload::{KeyHasher, PrecomputedKey};
 use tahoe_core::format::dirnode::Replace;
 use tahoe_core::format::ssk::MutableFormat;
 
+use super::error::{bad, too_large};
 use super::ops::Op;
-use super::{bad, too_large};
 
 /// The most bytes of a urlencoded body or one multipart text field.
 pub const MAX_FIELD: usize = 64 << 10;

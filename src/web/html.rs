@@ -12,6 +12,7 @@ use tahoe_core::format::dirnode::{Directory, Node};
 
 use super::ops::{Op, OpState};
 use super::stats::Snapshot;
+use super::uri::{percent_encode, uri_of};
 use crate::client::broker::ServerStatus;
 use crate::client::json::{format_of, size_of};
 
@@ -22,7 +23,7 @@ pub const SCRIPT: &str = include_str!("static/app.js");
 pub const PAGE_SIZE: usize = 200;
 
 /// HTML-escape text for element content and quoted attributes.
-pub fn esc(s: &str) -> String {
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -37,23 +38,8 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Percent-encode one path segment or query value.
-pub fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// The URL of `cap` followed by `path`.
-pub fn uri_of(cap: &str, path: &[String]) -> String {
-    let mut url = format!("/uri/{}", enc(cap));
-    for p in path {
-        url.push('/');
-        url.push_str(&enc(p));
-    }
-    url
-}
-
 /// A whole page.
-pub fn page(title: &str, body: &str) -> String {
+pub fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -62,7 +48,7 @@ pub fn page(title: &str, body: &str) -> String {
          <header><nav aria-label=\"Site\"><a href=\"/\" class=\"brand\">Tahoe</a> \
          <a href=\"/\">Welcome</a> <a href=\"/status\">Operations</a> \
          <a href=\"/statistics\">Statistics</a></nav></header>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
-        t = esc(title)
+        t = escape_html(title)
     )
 }
 
@@ -127,8 +113,8 @@ fn cap_box(label: &str, id: &str, cap: &str) -> String {
         "<div class=\"cap\"><label for=\"{id}\">{}</label> \
          <input id=\"{id}\" class=\"cap-text\" readonly value=\"{}\" spellcheck=\"false\"> \
          <button type=\"button\" data-copy=\"{id}\" hidden>Copy</button></div>\n",
-        esc(label),
-        esc(cap)
+        escape_html(label),
+        escape_html(cap)
     )
 }
 
@@ -164,11 +150,11 @@ pub fn welcome(w: &Welcome<'_>) -> String {
          <dt>Node ID</dt><dd><code id=\"node-id\">{}</code></dd>\
          <dt>Version</dt><dd>{}</dd><dt>Up for</dt><dd>{}</dd>\
          <dt>Queen</dt><dd id=\"queen\">{} <span class=\"{}\">{}</span></dd></dl></section>\n",
-        esc(w.nickname),
-        esc(w.node_id),
-        esc(w.version),
+        escape_html(w.nickname),
+        escape_html(w.node_id),
+        escape_html(w.version),
         ago(w.uptime),
-        esc(w.queen),
+        escape_html(w.queen),
         if w.queen_connected { "ok" } else { "bad" },
         if w.queen_connected {
             "connected"
@@ -219,11 +205,11 @@ pub fn welcome(w: &Welcome<'_>) -> String {
             "<tr><td>{}</td><td><code title=\"{id}\">{}</code></td><td>{}</td>\
              <td class=\"{}\" title=\"{}\">{}</td><td>{}</td>\
              <td class=\"{}\" title=\"{}\">{} ago{}</td></tr>",
-            esc(&s.nickname),
-            esc(s.node_id.get(..12).unwrap_or(&s.node_id)),
-            esc(address),
+            escape_html(&s.nickname),
+            escape_html(s.node_id.get(..12).unwrap_or(&s.node_id)),
+            escape_html(address),
             if status.connected { "ok" } else { "bad" },
-            esc(status.down_because.as_deref().unwrap_or("")),
+            escape_html(status.down_because.as_deref().unwrap_or("")),
             if status.connected {
                 "connected"
             } else {
@@ -234,7 +220,7 @@ pub fn welcome(w: &Welcome<'_>) -> String {
             date(epoch(announced)),
             ago(status.announced_ago),
             if stale { " (stale)" } else { "" },
-            id = esc(&s.node_id),
+            id = escape_html(&s.node_id),
         );
     }
     b.push_str("</tbody></table></section>\n");
@@ -255,7 +241,7 @@ pub fn welcome(w: &Welcome<'_>) -> String {
          <option value=\"sdmf\">mutable (SDMF)</option><option value=\"mdmf\">mutable (MDMF)</option></select> \
          <button>Upload</button></form></section>\n",
     );
-    page("Welcome", &b)
+    layout("Welcome", &b)
 }
 
 /// A directory's type label for a listing.
@@ -298,14 +284,14 @@ pub fn directory(p: &DirPage<'_>) -> String {
             } else {
                 ""
             },
-            esc(&p.path[i])
+            escape_html(&p.path[i])
         );
     }
     b.push_str("</ol></nav>\n");
     let _ = writeln!(
         b,
         "<h1>{}{}</h1>",
-        esc(title),
+        escape_html(title),
         if writable {
             ""
         } else {
@@ -324,8 +310,8 @@ pub fn directory(p: &DirPage<'_>) -> String {
         let _ = writeln!(
             b,
             "<p class=\"warn\">An entry was skipped: {}: {}</p>",
-            esc(&s.name),
-            esc(&s.reason)
+            escape_html(&s.name),
+            escape_html(&s.reason)
         );
     }
     let total = p.dir.len();
@@ -375,7 +361,7 @@ pub fn directory(p: &DirPage<'_>) -> String {
             b,
             "<tr data-name=\"{n}\"><td>{kind}</td><td><a class=\"name\" href=\"{url}\">{n}{slash}</a></td>\
              <td class=\"num\">{size}</td><td>{mtime}</td><td class=\"actions\">",
-            n = esc(name),
+            n = escape_html(name),
             slash = if node.is_dir() { "/" } else { "" },
         );
         if !node.is_dir() && node.known().is_some() {
@@ -400,7 +386,7 @@ pub fn directory(p: &DirPage<'_>) -> String {
                  <input type=\"hidden\" name=\"name\" value=\"{n}\">\
                  <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
                  Unlink {n}{what}? <button class=\"danger\">Delete</button></form></details>",
-                n = esc(name),
+                n = escape_html(name),
                 what = if node.is_dir() {
                     " (the directory stays reachable through its cap)"
                 } else {
@@ -456,13 +442,16 @@ pub fn directory(p: &DirPage<'_>) -> String {
              <button>Attach</button></form></section>\n"
         );
     }
-    page(title, &b)
+    layout(title, &b)
 }
 
 /// A file's (or directory's) page, `?t=info`.
 pub fn info(name: Option<&str>, node: &Node, url: &str) -> String {
     let title = name.unwrap_or("File");
-    let mut b = format!("<h1>{}</h1>\n<dl class=\"facts\" id=\"info\">", esc(title));
+    let mut b = format!(
+        "<h1>{}</h1>\n<dl class=\"facts\" id=\"info\">",
+        escape_html(title)
+    );
     let cap = node.known();
     let _ = write!(b, "<dt>Type</dt><dd>{}</dd>", kind_of(node));
     if let Some(c) = cap {
@@ -489,7 +478,7 @@ pub fn info(name: Option<&str>, node: &Node, url: &str) -> String {
         let _ = write!(b, "<p><a href=\"{url}\">Open the directory</a></p>");
     } else if cap.is_some() {
         let named = name
-            .map(|n| format!("&amp;filename={}", enc(n)))
+            .map(|n| format!("&amp;filename={}", percent_encode(n)))
             .unwrap_or_default();
         let _ = write!(
             b,
@@ -497,7 +486,7 @@ pub fn info(name: Option<&str>, node: &Node, url: &str) -> String {
              <a id=\"download\" href=\"{url}?save=true{named}\" download>Download</a></p>"
         );
     }
-    page(title, &b)
+    layout(title, &b)
 }
 
 fn op_row(o: &Op) -> String {
@@ -514,12 +503,12 @@ fn op_row(o: &Op) -> String {
         "<tr><td><a href=\"/status/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}{of}</td>\
          <td>{}/s</td><td>{}</td><td>{:.2} s</td><td class=\"{class}\">{}</td></tr>\n",
         o.kind.as_str(),
-        esc(&o.name),
+        escape_html(&o.name),
         size(o.bytes()),
         size(o.speed() as u64),
         o.servers(),
         o.elapsed().as_secs_f64(),
-        esc(&state),
+        escape_html(&state),
         id = o.id,
     )
 }
@@ -537,15 +526,15 @@ pub fn ops(list: &[std::sync::Arc<Op>]) -> String {
         b.push_str(&op_row(o));
     }
     b.push_str("</tbody></table>\n");
-    page("Operations", &b)
+    layout("Operations", &b)
 }
 
 /// `/status/N`: one operation.
 pub fn op(o: &Op) -> String {
     let mut b = format!(
         "<h1>{} {}</h1>\n<p>Started {}.</p><table id=\"op\">{OP_HEAD}<tbody>\n",
-        esc(o.kind.as_str()),
-        esc(&o.name),
+        escape_html(o.kind.as_str()),
+        escape_html(&o.name),
         date(epoch(o.started_at))
     );
     b.push_str(&op_row(o));
@@ -553,7 +542,7 @@ pub fn op(o: &Op) -> String {
     if o.state() == OpState::Running {
         b.push_str("<p><a href=\"\">Refresh</a></p>");
     }
-    page(&format!("{} {}", o.kind.as_str(), o.name), &b)
+    layout(&format!("{} {}", o.kind.as_str(), o.name), &b)
 }
 
 /// `/statistics` for people.
@@ -564,24 +553,32 @@ pub fn statistics(s: &Snapshot) -> String {
          <table id=\"stats\"><thead><tr><th>Name</th><th>Value</th></tr></thead><tbody>\n",
     );
     for (k, v) in &s.counters {
-        let _ = writeln!(b, "<tr><td>{}</td><td class=\"num\">{v}</td></tr>", esc(k));
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td class=\"num\">{v}</td></tr>",
+            escape_html(k)
+        );
     }
     for (k, v) in &s.stats {
-        let _ = writeln!(b, "<tr><td>{}</td><td class=\"num\">{v}</td></tr>", esc(k));
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td class=\"num\">{v}</td></tr>",
+            escape_html(k)
+        );
     }
     b.push_str("</tbody></table>\n");
-    page("Statistics", &b)
+    layout("Statistics", &b)
 }
 
 /// An error, for a browser.
 pub fn error(status: u16, reason: &str, message: &str) -> String {
-    page(
+    layout(
         &format!("{status} {reason}"),
         &format!(
             "<h1>{status} {}</h1>\n<p class=\"error\" id=\"error\">{}</p>\n\
              <p><a href=\"/\">Welcome page</a></p>",
-            esc(reason),
-            esc(message)
+            escape_html(reason),
+            escape_html(message)
         ),
     )
 }
@@ -598,7 +595,7 @@ mod tests {
         assert_eq!(size(1023), "1023 B");
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(
-            esc("<a href=\"x\">&'"),
+            escape_html("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(

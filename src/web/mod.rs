@@ -9,72 +9,61 @@
 //! spooled to a file and downloads streamed, and memory stays at a few
 //! segments whatever the size. Only its router and server are used.
 //!
-//! - [`api`]: `/uri` requests (docs/web.md lists them);
-//! - [`html`]: the pages, [`ops`]: uploads and downloads for the status
-//!   pages, [`stats`]: `/statistics`, [`form`]: query strings and forms.
+//! - [`route`]: `/uri` requests (docs/web.md lists them), carried out by
+//!   [`download`], [`upload`] and [`dirops`];
+//! - [`pages`] and [`html`]: the pages; [`ops`]: uploads and downloads for
+//!   the status pages; [`stats`]: `/statistics`;
+//! - [`form`]: query strings and forms; [`uri`]: grid paths in URLs;
+//! - [`reply`] and [`error`]: the shapes of answers and errors;
+//! - [`state`]: the gateway's state; [`serve`]: the HTTP server;
+//!   [`token`]: the node's web token.
 //!
 //! Errors are plain text with Tahoe's status codes (404 for a missing
 //! entry, 409 for an existing one, 400 for bad input), or a page when the
 //! client is a browser (its `Accept` names `text/html`).
 
-mod api;
+mod dirops;
+mod download;
+mod error;
 mod form;
 mod html;
 mod ops;
+mod pages;
+mod reply;
+mod route;
 mod serve;
+mod state;
 mod stats;
 pub mod token;
+mod upload;
+mod uri;
+
+pub use state::NodeInfo;
 
 use crate::basedir::WEBPORT_FILE;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use tahoe_core::Error;
 use tahoe_core::client::mutable::key_pool::KeyPool;
-use tahoe_core::format::cap::Cap;
 use tahoe_core::plugin::config::WebSection;
 use tahoe_core::server::StorageServer;
-use tahoe_core::{Error, ErrorKind};
 
 use crate::client::GridClient;
+use error::{HttpError, status_of, tahoe_message};
 use form::Args;
 use ops::Ops;
-use stats::{ReqKind, Snapshot, Stats};
-
-/// Who the node is, for the welcome page.
-pub struct NodeInfo {
-    /// The node's nickname.
-    pub nickname: String,
-    /// The node's id (base32 of its key's hash).
-    pub node_id: String,
-    /// A server not heard from for this long is shown as stale.
-    pub stale_after: std::time::Duration,
-}
-
-/// The gateway's state.
-pub struct Gateway {
-    session: Arc<GridClient>,
-    keys: KeyPool,
-    spool: PathBuf,
-    info: NodeInfo,
-    started: Instant,
-    ops: Ops,
-    stats: Stats,
-    /// The node's own storage server, for its counters.
-    storage: Option<StorageServer>,
-    /// The node's web token (see [`token`]).
-    token: String,
-    /// The names it answers to besides addresses and localhost.
-    allowed_hosts: Vec<String>,
-    /// Longest wait for the next piece of a request body.
-    body_timeout: Duration,
-}
+use pages::{statistics, welcome};
+use reply::{asset, html_response, text};
+use state::Gateway;
+use stats::{ReqKind, Stats};
+use uri::uri_of;
 
 /// The gateway's address from the node's configuration: `http://BIND:PORT`.
 pub fn base_url(basedir: &Path) -> Result<String> {
@@ -94,10 +83,7 @@ pub fn base_url(basedir: &Path) -> Result<String> {
 pub fn url_of(basedir: &Path, path: Option<&str>) -> Result<String> {
     let base = base_url(basedir)?;
     let p = crate::client::aliases::Aliases::load(basedir)?.resolve(path.unwrap_or("tahoe:"))?;
-    Ok(format!(
-        "{base}{}",
-        html::uri_of(&p.root.to_string(), &p.path)
-    ))
+    Ok(format!("{base}{}", uri_of(&p.root.to_string(), &p.path)))
 }
 
 /// Serve the gateway on `addr` as `web` says until the task is dropped;
@@ -186,7 +172,7 @@ async fn respond(gw: Arc<Gateway>, req: Request) -> Response {
             let message = tahoe_message(&e);
             let mut r = if browser {
                 let reason = status.canonical_reason().unwrap_or("Error");
-                page(status, html::error(status.as_u16(), reason, &message))
+                html_response(status, html::error(status.as_u16(), reason, &message))
             } else {
                 text(status, format!("{message}\n"))
             };
@@ -268,7 +254,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
     let path = req.uri().path().to_string();
     let args = Args(form::pairs(req.uri().query().unwrap_or("")));
     if path == "/uri" || path.starts_with("/uri/") {
-        return api::route(gw, req, args).await;
+        return route::route(gw, req, args).await;
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Err(Error::not_found(format!("{} {path} is not served", req.method())).into());
@@ -277,7 +263,7 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
         "/" => welcome(gw, &args, req.headers()).await,
         "/static/style.css" => Ok(asset("text/css; charset=utf-8", html::STYLE)),
         "/static/app.js" => Ok(asset("text/javascript; charset=utf-8", html::SCRIPT)),
-        "/status" | "/status/" => Ok(page(StatusCode::OK, html::ops(&gw.ops.list()))),
+        "/status" | "/status/" => Ok(html_response(StatusCode::OK, html::ops(&gw.ops.list()))),
         "/statistics" => statistics(gw, &args).await,
         p if p.starts_with("/status/") => {
             let op = p["/status/".len()..]
@@ -285,297 +271,10 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
                 .ok()
                 .and_then(|id| gw.ops.get(id))
                 .ok_or_else(|| Error::not_found("no such operation (it may be long done)"))?;
-            Ok(page(StatusCode::OK, html::op(&op)))
+            Ok(html_response(StatusCode::OK, html::op(&op)))
         }
         _ => Err(Error::not_found(format!("nothing is served at {path}")).into()),
     }
-}
-
-async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> Result<Response> {
-    let servers = gw.session.server_statuses();
-    let (queen, queen_connected) = gw.session.queen();
-    if args.t() == "json" {
-        // Tahoe's welcome JSON.
-        let now = std::time::SystemTime::now();
-        let servers: Vec<_> = servers
-            .iter()
-            .map(|st| {
-                let s = &st.body;
-                let heard = now - st.announced_ago;
-                serde_json::json!({
-                    "nodeid": s.node_id,
-                    "connection_status": if st.connected { "connected" } else { "disconnected" },
-                    "available_space": s.available_space,
-                    "nickname": s.nickname,
-                    "version": s.version,
-                    "last_received_data": heard
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or_default(),
-                })
-            })
-            .collect();
-        let status = if queen_connected {
-            format!("Connected to {queen}")
-        } else {
-            format!("Not connected to {queen}")
-        };
-        let v = serde_json::json!({"introducers": {"statuses": [status]}, "servers": servers});
-        return Ok(json(&v));
-    }
-    if !args.t().is_empty() {
-        return Err(bad(format!("GET /: unknown t={:?}", args.t())));
-    }
-    // The shared drive's cap only for the node's owner (see `token`).
-    let vdrive = if token::holds(headers, &gw.token) {
-        crate::basedir::vdrive_of(gw.session.basedir())
-            .ok()
-            .flatten()
-            .map(|d| html::Drive::Cap(Cap::Dir(d).to_string()))
-    } else if crate::basedir::vdrive_of(gw.session.basedir())
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        Some(html::Drive::Hidden)
-    } else {
-        None
-    };
-    let body = html::welcome(&html::Welcome {
-        nickname: &gw.info.nickname,
-        node_id: &gw.info.node_id,
-        version: concat!("tahoe-rs/", env!("CARGO_PKG_VERSION")),
-        uptime: gw.started.elapsed(),
-        queen: &queen,
-        queen_connected,
-        servers: &servers,
-        stale_after: gw.info.stale_after,
-        vdrive,
-    });
-    Ok(page(StatusCode::OK, body))
-}
-
-async fn statistics(gw: &Gateway, args: &Args) -> Result<Response> {
-    let mut snap = Snapshot::of(&gw.stats);
-    snap.stats
-        .insert("node.uptime".into(), gw.started.elapsed().as_secs_f64());
-    let servers = gw.session.server_statuses();
-    snap.stats
-        .insert("grid.servers_known".into(), servers.len() as f64);
-    snap.stats.insert(
-        "grid.servers_connected".into(),
-        servers.iter().filter(|s| s.connected).count() as f64,
-    );
-    let running = gw
-        .ops
-        .list()
-        .iter()
-        .filter(|o| o.state() == ops::OpState::Running)
-        .count();
-    snap.stats
-        .insert("web.operations_running".into(), running as f64);
-    if let Some(s) = &gw.storage {
-        let c = s.counters();
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        for (name, v) in [
-            ("storage_server.allocate", get(&c.allocate)),
-            ("storage_server.write", get(&c.write)),
-            ("storage_server.bytes_added", get(&c.bytes_added)),
-            ("storage_server.close", get(&c.close)),
-            ("storage_server.read", get(&c.read)),
-            ("storage_server.bytes_read", get(&c.bytes_read)),
-            ("storage_server.readv", get(&c.readv)),
-            ("storage_server.writev", get(&c.writev)),
-        ] {
-            snap.counters.insert(name.into(), v);
-        }
-        if let Ok(Some(free)) = s.backend().remaining_capacity().await {
-            snap.stats
-                .insert("storage_server.disk_avail".into(), free as f64);
-        }
-        snap.stats
-            .insert("storage_server.accepting_immutable_shares".into(), 1.0);
-    }
-    match args.t() {
-        "json" => Ok(json(&serde_json::to_value(&snap)?)),
-        "openmetrics" => {
-            let mut r = (StatusCode::OK, stats::openmetrics(&snap, &gw.stats)).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            Ok(r)
-        }
-        "" => Ok(page(StatusCode::OK, html::statistics(&snap))),
-        other => Err(bad(format!(
-            "/statistics: unknown t={other:?} (expected json or openmetrics)"
-        ))),
-    }
-}
-
-/// An error with a status of its own (413, 416, ...), and headers to go
-/// with it.
-#[derive(Debug)]
-pub struct HttpError {
-    status: StatusCode,
-    message: String,
-    headers: Vec<(header::HeaderName, HeaderValue)>,
-}
-
-impl HttpError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        HttpError {
-            status,
-            message: message.into(),
-            headers: Vec::new(),
-        }
-    }
-}
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for HttpError {}
-
-/// `413 Payload Too Large`.
-fn too_large(what: &str, limit: usize) -> anyhow::Error {
-    HttpError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("{what} is larger than the {limit} bytes accepted here"),
-    )
-    .into()
-}
-
-/// An error's text as Tahoe words it for programs that look for its
-/// exception names (`NotEnoughSharesError` for a file that cannot be read).
-fn tahoe_message(e: &anyhow::Error) -> String {
-    let kind = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<Error>())
-        .map(Error::kind);
-    match kind {
-        Some(ErrorKind::NotEnoughShares) => format!(
-            "NotEnoughSharesError: This indicates that some servers were unavailable, or that \
-             shares have been lost to server departure, hard drive failure, or disk corruption. \
-             You should perform a filecheck on this object to learn more.\n\n\
-             The full error message is:\n{e:#}"
-        ),
-        _ => format!("{e:#}"),
-    }
-}
-
-/// Tahoe's status code for an error.
-fn status_of(e: &anyhow::Error) -> StatusCode {
-    if let Some(h) = e.downcast_ref::<HttpError>() {
-        return h.status;
-    }
-    let kind = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<Error>())
-        .map(Error::kind);
-    match kind {
-        Some(ErrorKind::NotFound) => StatusCode::NOT_FOUND,
-        Some(ErrorKind::AlreadyExists | ErrorKind::Conflict) => StatusCode::CONFLICT,
-        Some(ErrorKind::InvalidInput | ErrorKind::Corrupt) => StatusCode::BAD_REQUEST,
-        Some(ErrorKind::PermissionDenied) => StatusCode::FORBIDDEN,
-        Some(ErrorKind::NotEnoughShares) => StatusCode::GONE,
-        Some(ErrorKind::Unhappy | ErrorKind::Unavailable | ErrorKind::Timeout) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        Some(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        None => StatusCode::BAD_REQUEST,
-    }
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    let mut r = (status, body.into()).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-fn json(v: &serde_json::Value) -> Response {
-    let mut r = text(
-        StatusCode::OK,
-        serde_json::to_string_pretty(v).unwrap_or_default() + "\n",
-    );
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// The policy of the gateway's own pages: its own script and styles, and
-/// nothing from anywhere else; forms post only here; never framed.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-fn page(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut r = (StatusCode::OK, body).into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    r
-}
-
-/// Whether `to`, resolved by a browser against a page of this gateway,
-/// stays on it: an open redirect would let another site send a user
-/// anywhere through a link that looks like the gateway's. Browsers drop
-/// tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.example`
-/// and `/\\evil.example` lead away as `//evil.example` does: a path here
-/// starts with one `/` and holds no control character, space or `\`.
-fn stays_here(to: &str) -> bool {
-    to.starts_with('/')
-        && !to[1..].starts_with('/')
-        && !to
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-}
-
-/// `303 See Other` to a path of this gateway.
-fn redirect(to: &str) -> Result<Response> {
-    if !stays_here(to) {
-        return Err(bad(format!(
-            "when_done must be a path on this gateway (starting with /), not {to:?}"
-        )));
-    }
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    r.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(to).map_err(|_| bad("when_done is not a valid URL"))?,
-    );
-    Ok(r)
-}
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    Error::invalid_input(msg.into()).into()
 }
 
 #[cfg(test)]
@@ -610,26 +309,5 @@ mod tests {
             ("host", "127.0.0.1:3456"),
             ("origin", "null")
         ])));
-    }
-
-    #[test]
-    fn redirects_only_to_paths_here() {
-        assert!(redirect("/uri/x").is_ok());
-        for evil in [
-            "//evil.example/",
-            "https://evil.example/",
-            "/\\evil",
-            "uri",
-            "/\t/evil.example/x",
-            "/\n/evil.example/x",
-            "/\r\n/evil.example",
-            " //evil.example",
-            "/ /evil.example",
-            "\t//evil.example",
-            "/\u{0}/evil.example",
-            "",
-        ] {
-            assert!(redirect(evil).is_err(), "{evil}");
-        }
     }
 }

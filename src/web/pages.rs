@@ -1,0 +1,139 @@
+//! The gateway's own pages: the welcome page and the statistics.
+
+use anyhow::Result;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tahoe_core::format::cap::Cap;
+
+use super::error::bad;
+use super::form::Args;
+use super::html;
+use super::ops::{self};
+use super::reply::{html_response, json};
+use super::state::Gateway;
+use super::stats::{self, Snapshot};
+use super::token;
+
+pub(super) async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> Result<Response> {
+    let servers = gw.session.server_statuses();
+    let (queen, queen_connected) = gw.session.queen();
+    if args.t() == "json" {
+        // Tahoe's welcome JSON.
+        let now = std::time::SystemTime::now();
+        let servers: Vec<_> = servers
+            .iter()
+            .map(|st| {
+                let s = &st.body;
+                let heard = now - st.announced_ago;
+                serde_json::json!({
+                    "nodeid": s.node_id,
+                    "connection_status": if st.connected { "connected" } else { "disconnected" },
+                    "available_space": s.available_space,
+                    "nickname": s.nickname,
+                    "version": s.version,
+                    "last_received_data": heard
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
+        let status = if queen_connected {
+            format!("Connected to {queen}")
+        } else {
+            format!("Not connected to {queen}")
+        };
+        let v = serde_json::json!({"introducers": {"statuses": [status]}, "servers": servers});
+        return Ok(json(&v));
+    }
+    if !args.t().is_empty() {
+        return Err(bad(format!("GET /: unknown t={:?}", args.t())));
+    }
+    // The shared drive's cap only for the node's owner (see `token`).
+    let vdrive = if token::holds(headers, &gw.token) {
+        crate::basedir::vdrive_of(gw.session.basedir())
+            .ok()
+            .flatten()
+            .map(|d| html::Drive::Cap(Cap::Dir(d).to_string()))
+    } else if crate::basedir::vdrive_of(gw.session.basedir())
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        Some(html::Drive::Hidden)
+    } else {
+        None
+    };
+    let body = html::welcome(&html::Welcome {
+        nickname: &gw.info.nickname,
+        node_id: &gw.info.node_id,
+        version: concat!("tahoe-rs/", env!("CARGO_PKG_VERSION")),
+        uptime: gw.started.elapsed(),
+        queen: &queen,
+        queen_connected,
+        servers: &servers,
+        stale_after: gw.info.stale_after,
+        vdrive,
+    });
+    Ok(html_response(StatusCode::OK, body))
+}
+
+pub(super) async fn statistics(gw: &Gateway, args: &Args) -> Result<Response> {
+    let mut snap = Snapshot::of(&gw.stats);
+    snap.stats
+        .insert("node.uptime".into(), gw.started.elapsed().as_secs_f64());
+    let servers = gw.session.server_statuses();
+    snap.stats
+        .insert("grid.servers_known".into(), servers.len() as f64);
+    snap.stats.insert(
+        "grid.servers_connected".into(),
+        servers.iter().filter(|s| s.connected).count() as f64,
+    );
+    let running = gw
+        .ops
+        .list()
+        .iter()
+        .filter(|o| o.state() == ops::OpState::Running)
+        .count();
+    snap.stats
+        .insert("web.operations_running".into(), running as f64);
+    if let Some(s) = &gw.storage {
+        let c = s.counters();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        for (name, v) in [
+            ("storage_server.allocate", get(&c.allocate)),
+            ("storage_server.write", get(&c.write)),
+            ("storage_server.bytes_added", get(&c.bytes_added)),
+            ("storage_server.close", get(&c.close)),
+            ("storage_server.read", get(&c.read)),
+            ("storage_server.bytes_read", get(&c.bytes_read)),
+            ("storage_server.readv", get(&c.readv)),
+            ("storage_server.writev", get(&c.writev)),
+        ] {
+            snap.counters.insert(name.into(), v);
+        }
+        if let Ok(Some(free)) = s.backend().remaining_capacity().await {
+            snap.stats
+                .insert("storage_server.disk_avail".into(), free as f64);
+        }
+        snap.stats
+            .insert("storage_server.accepting_immutable_shares".into(), 1.0);
+    }
+    match args.t() {
+        "json" => Ok(json(&serde_json::to_value(&snap)?)),
+        "openmetrics" => {
+            let mut r = (StatusCode::OK, stats::openmetrics(&snap, &gw.stats)).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            Ok(r)
+        }
+        "" => Ok(html_response(StatusCode::OK, html::statistics(&snap))),
+        other => Err(bad(format!(
+            "/statistics: unknown t={other:?} (expected json or openmetrics)"
+        ))),
+    }
+}
