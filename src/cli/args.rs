@@ -1,0 +1,249 @@
+//! The command line's shape: every command, its arguments and their help
+//! (clap). `-d/--basedir` is one global option, accepted before or after
+//! the command, as Tahoe-LAFS's `--node-directory` is.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A least-authority distributed file store.
+#[derive(Debug, Parser)]
+#[command(name = "tahoe", version, about)]
+pub struct Cli {
+    /// The node's base directory (default: ~/.tahoe; create-queen needs
+    /// one). Accepted before or after the command.
+    #[arg(
+        short = 'd',
+        long = "basedir",
+        visible_alias = "node-directory",
+        value_name = "BASEDIR",
+        global = true
+    )]
+    pub basedir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the plugins built into this binary, or check a node's config
+    /// and show which plugins it would use.
+    Plugins {
+        /// A node's base directory: validate its tahoe.toml (with TAHOE_*
+        /// environment overrides) and name the plugins it selects.
+        #[arg(long, value_name = "BASEDIR")]
+        config: Option<PathBuf>,
+    },
+    /// Create a queen (the grid's introducer) in BASEDIR (`-d`, required).
+    CreateQueen {
+        /// A name for people.
+        #[arg(long, default_value = "queen")]
+        nickname: String,
+        /// Address to listen on (default: 127.0.0.1 and a free port, kept).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create a client (a storage node and gateway) in BASEDIR.
+    CreateClient {
+        /// The queen's address (the contents of its introducer.url); by
+        /// default read from BASEDIR/introducer.url.
+        #[arg(long)]
+        introducer: Option<String>,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        nickname: String,
+        /// Do not store shares for others (a pure gateway).
+        #[arg(long)]
+        no_storage: bool,
+        /// The shared drive's cap (the queen's vdrive.cap), the default
+        /// alias `tahoe:`; by default a vdrive.cap copied into BASEDIR.
+        #[arg(long, value_name = "CAP")]
+        vdrive: Option<String>,
+    },
+    /// Run a node in the foreground (logs to stderr and BASEDIR/logs/).
+    Run,
+    /// Start a node in the background.
+    Start,
+    /// Stop a background node and wait for it to exit.
+    Stop,
+    /// Stop, then start a node.
+    Restart,
+    /// Show a node's role, id, queen connection and known servers.
+    Status,
+    /// Upload a file (or standard input with `-`) and print its cap. With
+    /// a grid path as TARGET (`tahoe:docs/a.txt`, `ALIAS:name`, or a path
+    /// under the shared drive), link it there (a mutable file already
+    /// there is overwritten in place); with a mutable file's write cap,
+    /// replace that file's contents.
+    Put {
+        /// Make a mutable file (SDMF unless --format says otherwise) and
+        /// print its write cap.
+        #[arg(long)]
+        mutable: bool,
+        /// chk (immutable, the default), sdmf or mdmf (mutable).
+        #[arg(long)]
+        format: Option<String>,
+        /// The file, or `-`.
+        file: PathBuf,
+        /// Where to put it: a grid path, or a mutable file's write cap.
+        target: Option<String>,
+    },
+    /// Download a file, named by its cap or a grid path, to OUT or
+    /// standard output.
+    Get {
+        /// A cap (URI:CHK:, URI:LIT:, a mutable file's write or read cap)
+        /// or a grid path (`tahoe:docs/a.txt`, `CAP/name`).
+        source: String,
+        /// Where to write (default or `-`: standard output).
+        out: Option<PathBuf>,
+    },
+    /// List a directory (the shared drive by default).
+    Ls {
+        /// Type, size, time and name of each entry.
+        #[arg(short = 'l', long)]
+        long: bool,
+        /// Print Tahoe-LAFS's JSON of the directory or file.
+        #[arg(long)]
+        json: bool,
+        /// Show each entry's cap (its write cap where there is one).
+        #[arg(long)]
+        uri: bool,
+        /// Show each entry's read cap.
+        #[arg(long)]
+        readonly_uri: bool,
+        /// A grid path or cap.
+        path: Option<String>,
+    },
+    /// Make a directory (with any missing parents) and print its write
+    /// cap; without PATH, an unlinked one.
+    Mkdir {
+        /// sdmf (the default) or mdmf.
+        #[arg(long, default_value = "sdmf")]
+        format: String,
+        /// Where: a grid path.
+        path: Option<String>,
+    },
+    /// Copy files and, with -r, directories: local to grid, grid to local,
+    /// grid to grid. Arguments with an alias (`tahoe:`) or a cap are on
+    /// the grid, others local.
+    Cp {
+        /// Copy directories and what they hold.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// Sources, then the destination.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+    },
+    /// Move an entry to another name or directory.
+    Mv {
+        /// What to move.
+        from: String,
+        /// Where (into it, when it is a directory).
+        to: String,
+    },
+    /// Link what FROM names at TO as well.
+    Ln {
+        /// What to link.
+        from: String,
+        /// Where (into it, when it is a directory).
+        to: String,
+    },
+    /// Unlink an entry from its directory.
+    #[command(visible_alias = "unlink")]
+    Rm {
+        /// The entry.
+        path: String,
+    },
+    /// Make a new directory and an alias for it.
+    CreateAlias {
+        /// The alias.
+        name: String,
+    },
+    /// Add an alias for an existing directory's cap.
+    AddAlias {
+        /// The alias.
+        name: String,
+        /// The directory's cap.
+        cap: String,
+    },
+    /// Print the web gateway's URL of a grid path (the shared drive by
+    /// default), for a browser or a program.
+    Webopen {
+        /// A grid path or cap.
+        path: Option<String>,
+    },
+    /// List the aliases (the shared drive is `tahoe`).
+    ListAliases {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show read caps only.
+        #[arg(long)]
+        readonly_uri: bool,
+    },
+    /// Run a whole grid on this machine: a queen and storage nodes.
+    Demo {
+        /// Where to keep the nodes (default: a temporary directory, removed
+        /// on exit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// How many storage nodes.
+        #[arg(long, default_value_t = 10)]
+        clients: usize,
+        /// The web UI's port (default 3456, or any free port when taken).
+        #[arg(long)]
+        web_port: Option<u16>,
+    },
+    /// Tools for developers and curious users.
+    Debug {
+        /// Which tool.
+        #[command(subcommand)]
+        command: DebugCommand,
+    },
+}
+
+/// `~/.tahoe`, as Tahoe-LAFS has it.
+pub fn default_basedir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".tahoe")
+}
+
+/// `tahoe debug` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Print the cap FILE gets under these parameters, without a grid
+    /// (a CHK cap, or a LIT cap for files of 55 bytes or less).
+    ChkCap {
+        /// The file, or `-` for standard input (spooled to a temporary file).
+        file: PathBuf,
+        /// Shares needed.
+        #[arg(long, default_value_t = 3)]
+        k: u16,
+        /// Shares made.
+        #[arg(long, default_value_t = 10)]
+        n: u16,
+        /// Maximum segment size in bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        segment_size: u64,
+        /// The convergence secret, base64.
+        #[arg(long)]
+        convergence: String,
+        /// The codec plugin.
+        #[arg(long, default_value = "crs")]
+        codec: String,
+    },
+    /// Print the write cap, read cap and verify cap (one a line) of the
+    /// mutable file a private key signs, without a grid.
+    MutableCap {
+        /// The RSA private key, PEM (PKCS#1 or PKCS#8).
+        #[arg(long)]
+        key: PathBuf,
+        /// sdmf or mdmf.
+        #[arg(long, default_value = "sdmf")]
+        format: String,
+    },
+}

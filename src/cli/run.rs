@@ -1,0 +1,265 @@
+//! What each command does: node commands, file commands on a client, and
+//! the plugins a build or a node offers.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use tahoe_core::plugin::config::{CONFIG_FILE, NodeConfig};
+use tahoe_core::plugin::registry::PluginKind;
+
+use super::args::{Cli, Command, default_basedir};
+use super::{debug, runtime};
+use crate::client::aliases::Aliases;
+use crate::client::files::{self, Files, LsOptions};
+
+/// Run a parsed command line.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    let given = cli.basedir;
+    let basedir = given.clone().unwrap_or_else(default_basedir);
+    match cli.command {
+        Command::Plugins { config: None } => list_plugins(out),
+        Command::Plugins {
+            config: Some(basedir),
+        } => check_config(&basedir, out),
+        Command::CreateQueen { nickname, listen } => {
+            // As Tahoe's create-introducer: no default, so that ~/.tahoe is
+            // never made a queen by accident.
+            let basedir = given.context("create-queen needs a base directory: -d BASEDIR")?;
+            let address = runtime()?.block_on(crate::node::create_queen(
+                &basedir,
+                &nickname,
+                listen.as_deref(),
+            ))?;
+            writeln!(out, "queen created in {}", basedir.display())?;
+            writeln!(
+                out,
+                "introducer URL (also in {}): {address}",
+                basedir.join(crate::basedir::INTRODUCER_FILE).display()
+            )?;
+            Ok(())
+        }
+        Command::CreateClient {
+            introducer,
+            nickname,
+            no_storage,
+            vdrive,
+        } => {
+            crate::node::create_client(
+                &basedir,
+                introducer.as_deref(),
+                &nickname,
+                !no_storage,
+                vdrive.as_deref(),
+            )?;
+            writeln!(out, "client created in {}", basedir.display())?;
+            Ok(())
+        }
+        Command::Run => {
+            crate::node::daemon::init_logging(Some(&basedir))?;
+            runtime()?.block_on(crate::node::run(&basedir))
+        }
+        Command::Start => crate::node::daemon::start(&basedir, out),
+        Command::Stop => crate::node::daemon::stop(&basedir, out),
+        Command::Restart => {
+            if crate::basedir::running_pid(&basedir).is_some() {
+                crate::node::daemon::stop(&basedir, out)?;
+            }
+            crate::node::daemon::start(&basedir, out)
+        }
+        Command::Status => crate::node::daemon::status(&basedir, out),
+        Command::Demo {
+            dir,
+            clients,
+            web_port,
+        } => {
+            crate::node::daemon::init_logging(None)?;
+            runtime()?.block_on(crate::node::demo::run(dir, clients, web_port, out))
+        }
+        Command::Debug { command } => debug::run(command, out),
+        other => file_command(other, &basedir, out),
+    }
+}
+
+/// The commands on a client's files and aliases.
+fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result<()> {
+    match command {
+        Command::Put {
+            mutable,
+            format,
+            file,
+            target,
+        } => {
+            let cap = with_files(basedir, 0, |f| async move {
+                f.put(&file, target.as_deref(), mutable, format.as_deref())
+                    .await
+            })?;
+            if let Some(cap) = cap {
+                writeln!(out, "{cap}")?;
+            }
+            Ok(())
+        }
+        Command::Get { source, out: dest } => with_files(basedir, 0, |f| async move {
+            f.get(&source, dest.as_deref()).await
+        }),
+        Command::Ls {
+            long,
+            json,
+            uri,
+            readonly_uri,
+            path,
+        } => {
+            let o = LsOptions {
+                long,
+                json,
+                uri,
+                readonly_uri,
+            };
+            let text = with_files(basedir, 0, |f| async move {
+                let mut text = Vec::new();
+                f.ls(path.as_deref(), o, &mut text).await?;
+                Ok(text)
+            })?;
+            out.write_all(&text)?;
+            Ok(())
+        }
+        Command::Mkdir { format, path } => {
+            let format = tahoe_core::format::ssk::MutableFormat::parse(&format)?;
+            let cap = with_files(basedir, 0, |f| async move {
+                f.mkdir(path.as_deref(), format).await
+            })?;
+            writeln!(out, "{}", tahoe_core::format::cap::Cap::Dir(cap))?;
+            Ok(())
+        }
+        Command::Cp {
+            recursive,
+            mut paths,
+        } => {
+            let dest = paths.pop().unwrap_or_default();
+            let keys = if recursive { 2 } else { 0 };
+            let n = with_files(basedir, keys, |f| async move {
+                f.cp(&paths, &dest, recursive).await
+            })?;
+            let what = if n == 1 {
+                "file copied"
+            } else {
+                "files copied"
+            };
+            writeln!(out, "Success: {what}")?;
+            Ok(())
+        }
+        Command::Mv { from, to } => {
+            with_files(basedir, 0, |f| async move { f.mv(&from, &to).await })?;
+            writeln!(out, "OK")?;
+            Ok(())
+        }
+        Command::Ln { from, to } => {
+            with_files(basedir, 0, |f| async move { f.ln(&from, &to).await })?;
+            writeln!(out, "OK")?;
+            Ok(())
+        }
+        Command::Rm { path } => with_files(basedir, 0, |f| async move { f.rm(&path).await }),
+        Command::CreateAlias { name } => {
+            let shown = name.clone();
+            with_files(
+                basedir,
+                0,
+                |mut f| async move { f.create_alias(&name).await },
+            )?;
+            writeln!(out, "Alias '{shown}' created")?;
+            Ok(())
+        }
+        Command::AddAlias { name, cap } => {
+            let mut aliases = Aliases::load(basedir)?;
+            aliases.add(&name, files::parse_dir_cap(&cap)?)?;
+            writeln!(out, "Alias '{name}' added")?;
+            Ok(())
+        }
+        Command::Webopen { path } => {
+            // With the node's web token once: opened in a browser, it signs
+            // the browser in (a cookie) and leaves the address bar.
+            let url = crate::web::url_of(basedir, path.as_deref())?;
+            let url = crate::web::token::with_token(&url, basedir)?;
+            writeln!(out, "{url}")?;
+            Ok(())
+        }
+        Command::ListAliases { json, readonly_uri } => {
+            let aliases = Aliases::load(basedir)?;
+            files::list_aliases(&aliases, json, readonly_uri, out)
+        }
+        _ => anyhow::bail!("not a file command"),
+    }
+}
+
+/// Run a file command against the client in `basedir`, with `keys`
+/// signing keys made ahead in the background.
+fn with_files<T, F, Fut>(basedir: &Path, keys: usize, f: F) -> Result<T>
+where
+    F: FnOnce(Files) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    crate::node::daemon::init_logging(None)?;
+    runtime()?.block_on(async {
+        let files = Files::open(basedir, keys).await?;
+        f(files).await
+    })
+}
+
+fn list_plugins(out: &mut dyn Write) -> Result<()> {
+    let registry = crate::plugins::builtin_registry()?;
+    let plugins = registry.plugins();
+    let width = plugins.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    for kind in PluginKind::ALL {
+        writeln!(out, "{kind}:")?;
+        for p in plugins.iter().filter(|p| p.kind == kind) {
+            writeln!(out, "  {:width$}  {}", p.name, p.description)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_config(basedir: &Path, out: &mut dyn Write) -> Result<()> {
+    let config = NodeConfig::load(basedir)?;
+    let registry = crate::plugins::registry_for(&config)?;
+    let selection = registry
+        .select(&config)
+        .with_context(|| format!("checking {}", basedir.join(CONFIG_FILE).display()))?;
+    let e = &config.encoding;
+    let file = basedir.join(CONFIG_FILE);
+    if file.exists() {
+        writeln!(out, "config:    {} (valid)", file.display())?;
+    } else {
+        writeln!(out, "config:    {} absent: defaults apply", file.display())?;
+    }
+    writeln!(out, "role:      {:?}", config.node.role)?;
+    writeln!(
+        out,
+        "encoding:  {}-of-{}, happy {}, segments up to {} bytes",
+        e.k, e.n, e.happy, e.max_segment_size
+    )?;
+    writeln!(out, "codec:     {}", selection.codec.name())?;
+    writeln!(
+        out,
+        "cipher:    {} ({}-bit keys)",
+        selection.cipher.name(),
+        selection.cipher.key_len() * 8
+    )?;
+    match &selection.storage {
+        Some(s) => writeln!(out, "storage:   {}", s.name())?,
+        None => writeln!(out, "storage:   disabled")?,
+    }
+    writeln!(out, "transport: {}", selection.transport.name())?;
+    for p in registry.plugins() {
+        if let Some(origin) = &p.origin {
+            writeln!(
+                out,
+                "loaded:    {} plugin `{}` from {}: {}",
+                p.kind,
+                p.name,
+                origin.display(),
+                p.description
+            )?;
+        }
+    }
+    Ok(())
+}
