@@ -2,15 +2,17 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deps browser-deps s3-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
+.PHONY: all build test deps layers browser-deps s3-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
 build:
 	$(CARGO) build --release --workspace
 
-# Install what the checks need (rustfmt, clippy) when the toolchain lacks it.
+# Install what the checks need when missing (the pinned toolchain, a C
+# compiler, python3-venv; rustfmt and clippy), or fail at once saying how.
 deps:
+	@scripts/check-deps.sh
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 
@@ -37,7 +39,7 @@ s3-deps:
 		python3 -m venv $(S3_VENV) && $(S3_VENV)/bin/pip install -q "moto[server]==5.2.5"; \
 	fi
 
-unit: browser-deps s3-deps
+unit: deps browser-deps s3-deps
 	$(CARGO) test --workspace
 
 # The codec test binaries again, on an emulated x86-64 CPU without AVX2
@@ -64,7 +66,12 @@ fuzz: fuzz-deps
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=10
 
-test: fmt-check clippy unit test-no-avx2 fuzz-smoke
+# The layers of tahoe-core and of src/ (scripts/layers.py): no upward
+# import, no import between siblings, no cycle.
+layers:
+	python3 scripts/layers.py
+
+test: fmt-check clippy layers unit test-no-avx2 fuzz-smoke
 
 # Benchmarks are not tests: run them on a quiet machine and compare figures
 # taken in the same run.

@@ -295,6 +295,45 @@ fn figment_error_at(prefix: &str, e: figment::Error) -> Error {
     Error::config_invalid(all.join("\n"))
 }
 
+/// The sections of `tahoe.toml`: a `TAHOE_*` variable whose first part
+/// names none of them names no configuration key.
+const SECTIONS: [&str; 9] = [
+    "node", "encoding", "codec", "cipher", "storage", "transport", "web", "plugins", "queen",
+];
+
+/// The `TAHOE_*` environment variables that name configuration keys.
+///
+/// Decision: a variable whose first part names no section (`TAHOE_GRID`,
+/// a script's own knob) is not configuration: it is ignored, with a
+/// warning once per process, rather than refused, because other programs'
+/// variables share the prefix. One that names a section but a key of it
+/// that does not exist is still an error: that is a typo in a setting.
+fn config_env() -> Env {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let ignored: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter_map(|k| {
+            let rest = k.strip_prefix(ENV_PREFIX)?;
+            let section = rest.split("__").next()?.to_ascii_lowercase();
+            (!SECTIONS.contains(&section.as_str())).then_some(k)
+        })
+        .collect();
+    if !ignored.is_empty() {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "ignoring {}: no configuration key (they start with {ENV_PREFIX} and a section: {})",
+                ignored.join(", "),
+                SECTIONS.map(str::to_uppercase).join(", ")
+            );
+        });
+    }
+    Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+        let section = key.as_str().split('.').next().unwrap_or("");
+        let section = section.split("__").next().unwrap_or("");
+        SECTIONS.contains(&section.to_ascii_lowercase().as_str())
+    })
+}
+
 impl NodeConfig {
     /// Load `basedir/tahoe.toml` with defaults and `TAHOE_*` overrides.
     ///
@@ -317,7 +356,7 @@ impl NodeConfig {
         if file.exists() {
             figment = figment.merge(Toml::file_exact(&file));
         }
-        let figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let figment = figment.merge(config_env());
         Self::from_figment(basedir, figment)
     }
 
