@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tahoe_core::format::cap::Cap;
-use tahoe_core::format::dirnode::{Directory, Node};
+use tahoe_core::format::dirnode::{Directory, Entry, Node};
 
 use super::ops::{Op, OpState};
 use super::stats::Snapshot;
@@ -271,6 +271,30 @@ pub fn directory(p: &DirPage<'_>) -> String {
     let here = uri_of(p.root, p.path);
     let writable = p.dir.is_writeable();
     let title = p.path.last().map(String::as_str).unwrap_or("Directory");
+    let mut b = crumbs(p);
+    b.push_str(&heading(p, title, writable));
+    let total = p.dir.len();
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page_no = p.page.clamp(1, pages);
+    b.push_str(&listing_head(total, page_no, pages));
+    for (name, entry) in p
+        .dir
+        .entries()
+        .skip((page_no - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+    {
+        b.push_str(&entry_row(p, &here, writable, name, entry));
+    }
+    b.push_str("</tbody></table>\n");
+    b.push_str(&pager(&here, page_no, pages));
+    if writable {
+        b.push_str(&forms(&here));
+    }
+    layout(title, &b)
+}
+
+/// The breadcrumb trail from the root to this directory.
+fn crumbs(p: &DirPage<'_>) -> String {
     let mut b = String::new();
     b.push_str("<nav aria-label=\"Breadcrumb\" class=\"crumbs\"><ol>");
     let _ = write!(b, "<li><a href=\"{}\">root</a></li>", uri_of(p.root, &[]));
@@ -288,6 +312,12 @@ pub fn directory(p: &DirPage<'_>) -> String {
         );
     }
     b.push_str("</ol></nav>\n");
+    b
+}
+
+/// The title, the directory's caps, and the entries that were skipped.
+fn heading(p: &DirPage<'_>, title: &str, writable: bool) -> String {
+    let mut b = String::new();
     let _ = writeln!(
         b,
         "<h1>{}{}</h1>",
@@ -314,9 +344,12 @@ pub fn directory(p: &DirPage<'_>) -> String {
             escape_html(&s.reason)
         );
     }
-    let total = p.dir.len();
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page_no = p.page.clamp(1, pages);
+    b
+}
+
+/// The listing's table head, with which page this is.
+fn listing_head(total: usize, page_no: usize, pages: usize) -> String {
+    let mut b = String::new();
     let _ = writeln!(
         b,
         "<table id=\"entries\" class=\"listing\"><caption>{total} entr{}{}</caption>\
@@ -330,73 +363,77 @@ pub fn directory(p: &DirPage<'_>) -> String {
             String::new()
         }
     );
-    for (name, entry) in p
-        .dir
-        .entries()
-        .skip((page_no - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-    {
-        let node = p.dir.node_of(name, entry).unwrap_or_else(|_| Node {
-            write: None,
-            read: entry.read_cap().cloned(),
-        });
-        let mut path = p.path.to_vec();
-        path.push(name.to_string());
-        let url = uri_of(p.root, &path);
-        let md = entry.metadata();
-        let mtime = md
-            .get("tahoe")
-            .and_then(|t| t.get("linkmotime"))
-            .or_else(|| md.get("mtime"))
-            .and_then(serde_json::Value::as_f64)
-            .map(date)
-            .unwrap_or_default();
-        let size = node
-            .known()
-            .and_then(size_of)
-            .map(size)
-            .unwrap_or_else(|| if node.is_dir() { "" } else { "?" }.into());
-        let kind = kind_of(&node);
+    b
+}
+
+/// One entry's row: kind, name, size, time, and what can be done with it.
+fn entry_row(p: &DirPage<'_>, here: &str, writable: bool, name: &str, entry: &Entry) -> String {
+    let mut b = String::new();
+    let node = p.dir.node_of(name, entry).unwrap_or_else(|_| Node {
+        write: None,
+        read: entry.read_cap().cloned(),
+    });
+    let mut path = p.path.to_vec();
+    path.push(name.to_string());
+    let url = uri_of(p.root, &path);
+    let md = entry.metadata();
+    let mtime = md
+        .get("tahoe")
+        .and_then(|t| t.get("linkmotime"))
+        .or_else(|| md.get("mtime"))
+        .and_then(serde_json::Value::as_f64)
+        .map(date)
+        .unwrap_or_default();
+    let size = node
+        .known()
+        .and_then(size_of)
+        .map(size)
+        .unwrap_or_else(|| if node.is_dir() { "" } else { "?" }.into());
+    let kind = kind_of(&node);
+    let _ = write!(
+        b,
+        "<tr data-name=\"{n}\"><td>{kind}</td><td><a class=\"name\" href=\"{url}\">{n}{slash}</a></td>\
+         <td class=\"num\">{size}</td><td>{mtime}</td><td class=\"actions\">",
+        n = escape_html(name),
+        slash = if node.is_dir() { "/" } else { "" },
+    );
+    if !node.is_dir() && node.known().is_some() {
         let _ = write!(
             b,
-            "<tr data-name=\"{n}\"><td>{kind}</td><td><a class=\"name\" href=\"{url}\">{n}{slash}</a></td>\
-             <td class=\"num\">{size}</td><td>{mtime}</td><td class=\"actions\">",
-            n = escape_html(name),
-            slash = if node.is_dir() { "/" } else { "" },
+            "<a href=\"{url}?save=true\" download>download</a> <a href=\"{url}?t=info\">info</a> "
         );
-        if !node.is_dir() && node.known().is_some() {
-            let _ = write!(
-                b,
-                "<a href=\"{url}?save=true\" download>download</a> <a href=\"{url}?t=info\">info</a> "
-            );
-        } else {
-            let _ = write!(b, "<a href=\"{url}?t=info\">info</a> ");
-        }
-        if writable {
-            let _ = write!(
-                b,
-                "<details class=\"inline\"><summary>rename</summary>\
-                 <form method=\"post\" action=\"{here}?t=rename\" class=\"rename\">\
-                 <input type=\"hidden\" name=\"from_name\" value=\"{n}\">\
-                 <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
-                 <label>New name <input name=\"to_name\" value=\"{n}\" required></label> \
-                 <button>Rename</button></form></details> \
-                 <details class=\"inline\"><summary>delete</summary>\
-                 <form method=\"post\" action=\"{here}?t=unlink\" class=\"delete\">\
-                 <input type=\"hidden\" name=\"name\" value=\"{n}\">\
-                 <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
-                 Unlink {n}{what}? <button class=\"danger\">Delete</button></form></details>",
-                n = escape_html(name),
-                what = if node.is_dir() {
-                    " (the directory stays reachable through its cap)"
-                } else {
-                    ""
-                },
-            );
-        }
-        b.push_str("</td></tr>\n");
+    } else {
+        let _ = write!(b, "<a href=\"{url}?t=info\">info</a> ");
     }
-    b.push_str("</tbody></table>\n");
+    if writable {
+        let _ = write!(
+            b,
+            "<details class=\"inline\"><summary>rename</summary>\
+             <form method=\"post\" action=\"{here}?t=rename\" class=\"rename\">\
+             <input type=\"hidden\" name=\"from_name\" value=\"{n}\">\
+             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+             <label>New name <input name=\"to_name\" value=\"{n}\" required></label> \
+             <button>Rename</button></form></details> \
+             <details class=\"inline\"><summary>delete</summary>\
+             <form method=\"post\" action=\"{here}?t=unlink\" class=\"delete\">\
+             <input type=\"hidden\" name=\"name\" value=\"{n}\">\
+             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+             Unlink {n}{what}? <button class=\"danger\">Delete</button></form></details>",
+            n = escape_html(name),
+            what = if node.is_dir() {
+                " (the directory stays reachable through its cap)"
+            } else {
+                ""
+            },
+        );
+    }
+    b.push_str("</td></tr>\n");
+    b
+}
+
+/// Links to the previous and next pages, when there are several.
+fn pager(here: &str, page_no: usize, pages: usize) -> String {
+    let mut b = String::new();
     if pages > 1 {
         b.push_str("<nav aria-label=\"Pages\" class=\"pages\">");
         if page_no > 1 {
@@ -416,33 +453,38 @@ pub fn directory(p: &DirPage<'_>) -> String {
         }
         b.push_str("</nav>\n");
     }
-    if writable {
-        let _ = write!(
-            b,
-            "<section aria-labelledby=\"upload-h\"><h2 id=\"upload-h\">Upload</h2>\n\
-             <form method=\"post\" action=\"{here}?t=upload\" enctype=\"multipart/form-data\" \
-             id=\"upload-form\" data-upload>\
-             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
-             <div class=\"drop\" data-drop><label for=\"upload-files\">Files</label> \
-             <input id=\"upload-files\" type=\"file\" name=\"file\" multiple required> \
-             <span class=\"hint\" hidden>or drop files here</span></div> \
-             <label><input type=\"checkbox\" name=\"mutable\" value=\"true\"> mutable</label> \
-             <button id=\"upload-button\">Upload</button>\
-             <ul class=\"progress\" id=\"upload-progress\" aria-live=\"polite\"></ul></form></section>\n\
-             <section aria-labelledby=\"mkdir-h\"><h2 id=\"mkdir-h\">New subdirectory</h2>\n\
-             <form method=\"post\" action=\"{here}?t=mkdir\" id=\"mkdir-form\" class=\"row\">\
-             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
-             <label for=\"mkdir-name\">Name</label> <input id=\"mkdir-name\" name=\"name\" required> \
-             <button>Create</button></form></section>\n\
-             <section aria-labelledby=\"attach-h\"><h2 id=\"attach-h\">Attach a cap</h2>\n\
-             <form method=\"post\" action=\"{here}?t=uri\" id=\"attach-form\" class=\"row\">\
-             <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
-             <label for=\"attach-name\">Name</label> <input id=\"attach-name\" name=\"name\" required> \
-             <label for=\"attach-cap\">Cap</label> <input id=\"attach-cap\" name=\"uri\" required spellcheck=\"false\"> \
-             <button>Attach</button></form></section>\n"
-        );
-    }
-    layout(title, &b)
+    b
+}
+
+/// The forms of a directory one may change: upload, new subdirectory,
+/// attach a cap.
+fn forms(here: &str) -> String {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<section aria-labelledby=\"upload-h\"><h2 id=\"upload-h\">Upload</h2>\n\
+         <form method=\"post\" action=\"{here}?t=upload\" enctype=\"multipart/form-data\" \
+         id=\"upload-form\" data-upload>\
+         <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+         <div class=\"drop\" data-drop><label for=\"upload-files\">Files</label> \
+         <input id=\"upload-files\" type=\"file\" name=\"file\" multiple required> \
+         <span class=\"hint\" hidden>or drop files here</span></div> \
+         <label><input type=\"checkbox\" name=\"mutable\" value=\"true\"> mutable</label> \
+         <button id=\"upload-button\">Upload</button>\
+         <ul class=\"progress\" id=\"upload-progress\" aria-live=\"polite\"></ul></form></section>\n\
+         <section aria-labelledby=\"mkdir-h\"><h2 id=\"mkdir-h\">New subdirectory</h2>\n\
+         <form method=\"post\" action=\"{here}?t=mkdir\" id=\"mkdir-form\" class=\"row\">\
+         <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+         <label for=\"mkdir-name\">Name</label> <input id=\"mkdir-name\" name=\"name\" required> \
+         <button>Create</button></form></section>\n\
+         <section aria-labelledby=\"attach-h\"><h2 id=\"attach-h\">Attach a cap</h2>\n\
+         <form method=\"post\" action=\"{here}?t=uri\" id=\"attach-form\" class=\"row\">\
+         <input type=\"hidden\" name=\"when_done\" value=\"{here}\">\
+         <label for=\"attach-name\">Name</label> <input id=\"attach-name\" name=\"name\" required> \
+         <label for=\"attach-cap\">Cap</label> <input id=\"attach-cap\" name=\"uri\" required spellcheck=\"false\"> \
+         <button>Attach</button></form></section>\n"
+    );
+    b
 }
 
 /// A file's (or directory's) page, `?t=info`.

@@ -298,7 +298,15 @@ fn figment_error_at(prefix: &str, e: figment::Error) -> Error {
 /// The sections of `tahoe.toml`: a `TAHOE_*` variable whose first part
 /// names none of them names no configuration key.
 const SECTIONS: [&str; 9] = [
-    "node", "encoding", "codec", "cipher", "storage", "transport", "web", "plugins", "queen",
+    "node",
+    "encoding",
+    "codec",
+    "cipher",
+    "storage",
+    "transport",
+    "web",
+    "plugins",
+    "queen",
 ];
 
 /// The `TAHOE_*` environment variables that name configuration keys.

@@ -211,23 +211,20 @@ impl Uploader {
         }
     }
 
-    async fn push(
+    /// Read, encrypt and hash the file a segment at a time on the blocking
+    /// pool, handing each segment's ciphertext and hash on (two ahead at
+    /// most); the task's result is the whole ciphertext's hash.
+    fn read_encrypted(
         &self,
         source: Arc<dyn Source>,
         plan: &SharePlan,
         key: [u8; 16],
         recheck: bool,
-        to_write: &[ShareNum],
-        sink: &dyn ShareSink,
-    ) -> Result<(crate::format::cap::ChkCap, Vec<u8>)> {
-        // The header goes out with the first segment's blocks, and the last
-        // segment's blocks with the tails (each is contiguous with the
-        // other): a one-segment file takes one write per share, not three.
-        let header = plan.layout.header();
-        let last = plan.seg.num_segments - 1;
-        let mut held: Option<Vec<Vec<u8>>> = None;
-
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Vec<u8>, Hash)>(2);
+    ) -> (
+        tokio::task::JoinHandle<Result<Hash>>,
+        tokio::sync::mpsc::Receiver<EncryptedSegment>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<EncryptedSegment>(2);
         let reader = {
             let (plan, cipher) = (plan.clone(), self.cipher.clone());
             // A convergent key is a hash of the plaintext read in the first
@@ -281,12 +278,32 @@ impl Uploader {
                 {
                     return Err(Error::invalid_input(
                         "the file changed while it was being uploaded (its contents no \
-                             longer match the key computed from them); upload it again",
+                         longer match the key computed from them); upload it again",
                     ));
                 }
                 Ok(whole.finalize())
             })
         };
+        (reader, rx)
+    }
+
+    async fn push(
+        &self,
+        source: Arc<dyn Source>,
+        plan: &SharePlan,
+        key: [u8; 16],
+        recheck: bool,
+        to_write: &[ShareNum],
+        sink: &dyn ShareSink,
+    ) -> Result<(crate::format::cap::ChkCap, Vec<u8>)> {
+        // The header goes out with the first segment's blocks, and the last
+        // segment's blocks with the tails (each is contiguous with the
+        // other): a one-segment file takes one write per share, not three.
+        let header = plan.layout.header();
+        let last = plan.seg.num_segments - 1;
+        let mut held: Option<Vec<Vec<u8>>> = None;
+
+        let (reader, mut rx) = self.read_encrypted(source, plan, key, recheck);
 
         let mut collector = HashCollector::new(plan);
         let mut inflight: VecDeque<tokio::task::JoinHandle<Result<EncodedSegment>>> =
@@ -372,6 +389,10 @@ impl Uploader {
         Ok((finished.cap, finished.ueb))
     }
 }
+
+/// One segment read and encrypted: its index, its ciphertext and the hash
+/// of that ciphertext.
+type EncryptedSegment = (u64, Vec<u8>, Hash);
 
 /// The pieces of the shares to write, out of one piece per share.
 fn pieces(to_write: &[ShareNum], all: Vec<Vec<u8>>) -> Vec<(ShareNum, Bytes)> {

@@ -408,7 +408,9 @@ impl Publisher {
     }
 
     /// Publish `plan` as the new version of the file of `keys`, replacing
-    /// what `map` saw.
+    /// what `map` saw: in one phase, or in two when a recoverable old
+    /// version must stay readable until the new one is (see
+    /// [`Self::second_phase`]).
     pub async fn publish(
         &self,
         map: &ServerMap,
@@ -422,6 +424,96 @@ impl Publisher {
                 "codec k differs from the plan's".to_string(),
             ));
         }
+        let mut writers = self.writers(map, keys, &plan, n)?;
+        let second: BTreeSet<usize> = Self::second_phase(map)
+            .into_iter()
+            .filter(|s| writers.contains_key(s))
+            .collect();
+        let two_phase = !second.is_empty() && second.len() < writers.len();
+        let second = if two_phase { second } else { BTreeSet::new() };
+        let hold = geo.data_length <= HOLD_LIMIT;
+        for (s, w) in writers.iter_mut() {
+            w.held = hold && second.contains(s);
+        }
+        let iv = (geo.format == MutableFormat::Sdmf)
+            .then(|| plan.salts.first().copied())
+            .flatten();
+        let provisional = provisional_prefix(geo.format, plan.seqnum, iv);
+        // Where blocks go depends only on region sizes known before signing.
+        let offsets = Offsets::compute(
+            &geo,
+            RegionLens {
+                verification_key: keys.signing.verifying_key().der().len() as u64,
+                signature: keys.signing.signature_len() as u64,
+                chain_entries: u64::from(padded_leaves(usize::from(n)).trailing_zeros()),
+                enc_privkey: keys.enc_privkey.len() as u64,
+            },
+        )?;
+        // Pass 1: every share's leaves; blocks of the first phase (and,
+        // when held, of the second).
+        let skip: BTreeSet<usize> = if hold {
+            BTreeSet::new()
+        } else {
+            second.clone()
+        };
+        let leaves = self
+            .encode_pass(&plan, &mut writers, &skip, &provisional, &offsets)
+            .await?;
+        let version = self.sign_version(&plan, keys, leaves, iv)?;
+        if version.offsets != offsets {
+            return Err(Error::internal("the signed layout moved".to_string()));
+        }
+        let first: Vec<usize> = writers
+            .keys()
+            .copied()
+            .filter(|s| !second.contains(s))
+            .collect();
+        let in_place = plan.in_place.then(|| plan.segments.clone());
+        self.finish(&version, &mut writers, &first, &provisional, &in_place)
+            .await;
+        if let Some(conflict) = Self::conflict(&writers) {
+            return Err(conflict);
+        }
+        if !second.is_empty() {
+            // Go on only when the first phase went through whole, or left
+            // the new version recoverable without the second phase.
+            let written = Self::shares_written(&writers, &first);
+            let failed = first
+                .iter()
+                .any(|s| writers.get(s).is_some_and(|w| w.failed.is_some()));
+            if failed && written < usize::from(version.prefix.k) {
+                return Err(Error::unhappy(format!(
+                    "only {written} share(s) of the new version could be written ({}); the \
+                     previous version was left in place",
+                    Self::failure_list(map, &writers)
+                )));
+            }
+            if !hold {
+                let skip: BTreeSet<usize> = first.iter().copied().collect();
+                self.encode_pass(&plan, &mut writers, &skip, &provisional, &offsets)
+                    .await?;
+            }
+            let rest: Vec<usize> = second.iter().copied().collect();
+            for s in &rest {
+                if let Some(w) = writers.get_mut(s) {
+                    w.held = false;
+                }
+            }
+            self.finish(&version, &mut writers, &rest, &provisional, &in_place)
+                .await;
+        }
+        self.outcome(map, &version, &writers, &keys.cap.storage_index())
+    }
+
+    /// One writer per server the new version's shares go to, each knowing
+    /// its shares and the test it writes them under.
+    fn writers(
+        &self,
+        map: &ServerMap,
+        keys: &WriteKeys,
+        plan: &Plan,
+        n: u8,
+    ) -> Result<BTreeMap<usize, ServerWriter>> {
         let placements = match &plan.targets {
             Some(targets) => targets
                 .iter()
@@ -467,59 +559,43 @@ impl Publisher {
             });
             w.shares.insert(p.shnum, p.test.clone());
         }
-        let second: BTreeSet<usize> = Self::second_phase(map)
-            .into_iter()
-            .filter(|s| writers.contains_key(s))
-            .collect();
-        let two_phase = !second.is_empty() && second.len() < writers.len();
-        let second = if two_phase { second } else { BTreeSet::new() };
-        let hold = geo.data_length <= HOLD_LIMIT;
-        for (s, w) in writers.iter_mut() {
-            w.held = hold && second.contains(s);
-        }
-        let iv = (geo.format == MutableFormat::Sdmf)
-            .then(|| plan.salts.first().copied())
-            .flatten();
-        let mut provisional = vec![geo.format.version_byte()];
-        provisional.extend_from_slice(&plan.seqnum.to_be_bytes());
-        provisional.extend_from_slice(&[0u8; 32]);
-        if let Some(iv) = iv {
-            provisional.extend_from_slice(&iv);
-        }
+        Ok(writers)
+    }
 
-        // Where blocks go depends only on region sizes known before signing.
-        let offsets = Offsets::compute(
-            &geo,
-            RegionLens {
-                verification_key: keys.signing.verifying_key().der().len() as u64,
-                signature: keys.signing.signature_len() as u64,
-                chain_entries: u64::from(padded_leaves(usize::from(n)).trailing_zeros()),
-                enc_privkey: keys.enc_privkey.len() as u64,
-            },
-        )?;
-        // Pass 1: every share's leaves; blocks of the first phase (and,
-        // when held, of the second).
-        let skip: BTreeSet<usize> = if hold {
-            BTreeSet::new()
-        } else {
-            second.clone()
-        };
-        let leaves = self
-            .encode_pass(&plan, &mut writers, &skip, &provisional, &offsets)
-            .await?;
-        let version = self.sign_version(&plan, keys, leaves, iv)?;
-        if version.offsets != offsets {
-            return Err(Error::internal("the signed layout moved".to_string()));
+    /// How the publish of `version` ended: an error unless a recoverable
+    /// number of its shares were written; a shortfall of servers is
+    /// reported, not an error (the version is what readers now see, and an
+    /// error would claim the old one still stands).
+    fn outcome(
+        &self,
+        map: &ServerMap,
+        version: &SignedVersion,
+        writers: &BTreeMap<usize, ServerWriter>,
+        si: &crate::kinds::storage::StorageIndex,
+    ) -> Result<PublishReport> {
+        let all: Vec<usize> = writers.keys().copied().collect();
+        let written = Self::shares_written(writers, &all);
+        if let Some(conflict) = Self::conflict(writers) {
+            return Err(conflict);
         }
-        let first: Vec<usize> = writers
-            .keys()
-            .copied()
-            .filter(|s| !second.contains(s))
-            .collect();
-        let in_place = plan.in_place.then(|| plan.segments.clone());
-        self.finish(&version, &mut writers, &first, &provisional, &in_place)
-            .await;
-        let report = |writers: &BTreeMap<usize, ServerWriter>| PublishReport {
+        if written < usize::from(version.prefix.k) {
+            return Err(Error::unhappy(format!(
+                "only {written} share(s) of the new version could be written, {} needed ({})",
+                version.prefix.k,
+                Self::failure_list(map, writers)
+            )));
+        }
+        let servers_ok = writers.values().filter(|w| w.failed.is_none()).count();
+        let want_servers = usize::from(self.happy).min(writers.len()).max(1);
+        if servers_ok < want_servers {
+            tracing::warn!(
+                "version {} of {} reached {servers_ok} of the {want_servers} servers wanted ({})",
+                version.prefix.seqnum,
+                si,
+                Self::failure_list(map, writers)
+            );
+        }
+        Ok(PublishReport {
             prefix: version.prefix.clone(),
             placed: writers
                 .values()
@@ -538,63 +614,7 @@ impl Publisher {
                         .map(|e| (map.servers[w.server].id.clone(), e.to_string()))
                 })
                 .collect(),
-        };
-        if let Some(conflict) = Self::conflict(&writers) {
-            return Err(conflict);
-        }
-        if !second.is_empty() {
-            // Go on only when the first phase went through whole, or left
-            // the new version recoverable without the second phase.
-            let written = Self::shares_written(&writers, &first);
-            let failed = first
-                .iter()
-                .any(|s| writers.get(s).is_some_and(|w| w.failed.is_some()));
-            if failed && written < usize::from(version.prefix.k) {
-                return Err(Error::unhappy(format!(
-                    "only {written} share(s) of the new version could be written ({}); the \
-                     previous version was left in place",
-                    Self::failure_list(map, &writers)
-                )));
-            }
-            if !hold {
-                let skip: BTreeSet<usize> = first.iter().copied().collect();
-                self.encode_pass(&plan, &mut writers, &skip, &provisional, &offsets)
-                    .await?;
-            }
-            let rest: Vec<usize> = second.iter().copied().collect();
-            for s in &rest {
-                if let Some(w) = writers.get_mut(s) {
-                    w.held = false;
-                }
-            }
-            self.finish(&version, &mut writers, &rest, &provisional, &in_place)
-                .await;
-        }
-        let all: Vec<usize> = writers.keys().copied().collect();
-        let written = Self::shares_written(&writers, &all);
-        if let Some(conflict) = Self::conflict(&writers) {
-            return Err(conflict);
-        }
-        if written < usize::from(version.prefix.k) {
-            return Err(Error::unhappy(format!(
-                "only {written} share(s) of the new version could be written, {} needed ({})",
-                version.prefix.k,
-                Self::failure_list(map, &writers)
-            )));
-        }
-        // Recoverable, so readers now see it: a shortfall is reported, not
-        // an error (an error would claim the old version still stands).
-        let servers_ok = writers.values().filter(|w| w.failed.is_none()).count();
-        let want_servers = usize::from(self.happy).min(writers.len()).max(1);
-        if servers_ok < want_servers {
-            tracing::warn!(
-                "version {} of {} reached {servers_ok} of the {want_servers} servers wanted ({})",
-                version.prefix.seqnum,
-                si,
-                Self::failure_list(map, &writers)
-            );
-        }
-        Ok(report(&writers))
+        })
     }
 
     /// A conflict any writer met: another writer got there first.
@@ -772,4 +792,16 @@ impl Publisher {
         }))
         .await;
     }
+}
+
+/// The prefix a version's leaves are hashed under before it is signed:
+/// version byte, sequence number, a zero root hash and (SDMF) the IV.
+fn provisional_prefix(format: MutableFormat, seqnum: u64, iv: Option<[u8; 16]>) -> Vec<u8> {
+    let mut provisional = vec![format.version_byte()];
+    provisional.extend_from_slice(&seqnum.to_be_bytes());
+    provisional.extend_from_slice(&[0u8; 32]);
+    if let Some(iv) = iv {
+        provisional.extend_from_slice(&iv);
+    }
+    provisional
 }
