@@ -58,54 +58,10 @@ pub async fn run(
     web_port: Option<u16>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let temp;
-    let root = match dir {
-        Some(d) => d,
-        None => {
-            temp = std::env::temp_dir().join(format!("tahoe-demo-{}", std::process::id()));
-            temp.clone()
-        }
-    };
-    let queen = root.join("queen");
-    if !queen.join(tahoe_core::plugin::config::CONFIG_FILE).exists() {
-        create_queen(&queen, "queen", None).await?;
-    }
-    let introducer = std::fs::read_to_string(queen.join(crate::basedir::INTRODUCER_FILE))?;
-    let vdrive = std::fs::read_to_string(queen.join(crate::basedir::VDRIVE_FILE))?;
-    // Fewer nodes than the default 3-of-7-of-10 needs: scale the encoding
-    // down so that uploads (and the queen's publishing of the shared
-    // drive) can succeed.
-    let scale = |dir: &Path| -> Result<()> {
-        if clients >= 10 {
-            return Ok(());
-        }
-        let n = clients.max(1);
-        let happy = n.min(7);
-        let k = happy.min(3);
-        let toml = dir.join(tahoe_core::plugin::config::CONFIG_FILE);
-        let text = std::fs::read_to_string(&toml)?;
-        if !text.contains("[encoding]") {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&toml)?;
-            writeln!(f, "\n[encoding]\nk = {k}\nhappy = {happy}\nn = {n}")?;
-        }
-        Ok(())
-    };
-    scale(&queen)?;
-    let mut dirs = vec![queen.clone()];
-    for i in 0..clients {
-        let c = root.join(format!("node{i}"));
-        if !c.join(tahoe_core::plugin::config::CONFIG_FILE).exists() {
-            create_client(
-                &c,
-                Some(introducer.trim()),
-                &format!("node{i}"),
-                true,
-                Some(vdrive.trim()),
-            )?;
-            scale(&c)?;
-        }
-        dirs.push(c);
-    }
+    let root = dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("tahoe-demo-{}", std::process::id())));
+    let dirs = create_grid(&root, clients).await?;
+    let queen = &dirs[0];
     // The first client serves the web UI (a reused grid keeps its port
     // unless another is asked for).
     let first = &dirs[1.min(dirs.len() - 1)];
@@ -118,7 +74,81 @@ pub async fn run(
     for d in &dirs {
         children.0.push((d.clone(), spawn(d)?));
     }
-    // Wait until the first client knows every storage node.
+    wait_until_ready(queen, first, clients, port).await;
+    writeln!(
+        out,
+        "A grid is running: a queen and {clients} storage nodes under {}.",
+        root.display()
+    )?;
+    // The address carries the node's web token once (see web::token).
+    let url = crate::web::token::with_token(&format!("{}/", crate::web::base_url(first)?), first)?;
+    writeln!(out, "\nWeb UI: {url}   (open it in a browser)\n")?;
+    print_commands(first, out)?;
+    writeln!(out, "Press Ctrl-C to stop.")?;
+    out.flush()?;
+    let _ = tokio::signal::ctrl_c().await;
+    writeln!(out, "stopping...")?;
+    drop(children);
+    if root.starts_with(std::env::temp_dir())
+        && root
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tahoe-demo-"))
+    {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(())
+}
+
+/// The queen and `clients` storage nodes under `root` (made where
+/// missing): their base directories, the queen's first.
+async fn create_grid(root: &Path, clients: usize) -> Result<Vec<PathBuf>> {
+    let queen = root.join("queen");
+    if !queen.join(tahoe_core::plugin::config::CONFIG_FILE).exists() {
+        create_queen(&queen, "queen", None).await?;
+    }
+    let introducer = std::fs::read_to_string(queen.join(crate::basedir::INTRODUCER_FILE))?;
+    let vdrive = std::fs::read_to_string(queen.join(crate::basedir::VDRIVE_FILE))?;
+    scale_encoding(&queen, clients)?;
+    let mut dirs = vec![queen];
+    for i in 0..clients {
+        let c = root.join(format!("node{i}"));
+        if !c.join(tahoe_core::plugin::config::CONFIG_FILE).exists() {
+            create_client(
+                &c,
+                Some(introducer.trim()),
+                &format!("node{i}"),
+                true,
+                Some(vdrive.trim()),
+            )?;
+            scale_encoding(&c, clients)?;
+        }
+        dirs.push(c);
+    }
+    Ok(dirs)
+}
+
+/// With fewer nodes than the default 3-of-7-of-10 needs, scale the
+/// encoding of the node in `dir` down so that uploads (and the queen's
+/// publishing of the shared drive) can succeed.
+fn scale_encoding(dir: &Path, clients: usize) -> Result<()> {
+    if clients >= 10 {
+        return Ok(());
+    }
+    let n = clients.max(1);
+    let happy = n.min(7);
+    let k = happy.min(3);
+    let toml = dir.join(tahoe_core::plugin::config::CONFIG_FILE);
+    let text = std::fs::read_to_string(&toml)?;
+    if !text.contains("[encoding]") {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&toml)?;
+        writeln!(f, "\n[encoding]\nk = {k}\nhappy = {happy}\nn = {n}")?;
+    }
+    Ok(())
+}
+
+/// Wait (a while) until the first client knows every storage node, the
+/// queen has published the shared drive and the web UI listens.
+async fn wait_until_ready(queen: &Path, first: &Path, clients: usize, port: u16) {
     for _ in 0..200 {
         let known = std::fs::read(first.join(STATUS_FILE))
             .ok()
@@ -130,28 +160,23 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // And until the queen has published the shared drive.
     for _ in 0..300 {
         if queen.join(crate::basedir::VDRIVE_PUBLISHED_FILE).exists() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let exe = std::env::current_exe()?;
-    writeln!(
-        out,
-        "A grid is running: a queen and {clients} storage nodes under {}.",
-        root.display()
-    )?;
-    // The address carries the node's web token once (see web::token).
-    let url = crate::web::token::with_token(&format!("{}/", crate::web::base_url(first)?), first)?;
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    writeln!(out, "\nWeb UI: {url}   (open it in a browser)\n")?;
+}
+
+/// The commands a newcomer can copy, through the client in `first`.
+fn print_commands(first: &Path, out: &mut dyn Write) -> Result<()> {
+    let exe = std::env::current_exe()?;
     let t = format!("{} -d {}", exe.display(), first.display());
     writeln!(
         out,
@@ -174,23 +199,6 @@ pub async fn run(
         "  {t} put FILE                     prints the file's cap"
     )?;
     writeln!(out, "  {t} get CAP OUT")?;
-    writeln!(
-        out,
-        "  {} status --basedir {}",
-        exe.display(),
-        first.display()
-    )?;
-    writeln!(out, "Press Ctrl-C to stop.")?;
-    out.flush()?;
-    let _ = tokio::signal::ctrl_c().await;
-    writeln!(out, "stopping...")?;
-    drop(children);
-    if root.starts_with(std::env::temp_dir())
-        && root
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("tahoe-demo-"))
-    {
-        let _ = std::fs::remove_dir_all(&root);
-    }
+    writeln!(out, "  {t} status")?;
     Ok(())
 }

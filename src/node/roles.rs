@@ -125,19 +125,10 @@ pub(super) async fn start_client(
     key: &Arc<NodeKey>,
 ) -> Result<Running> {
     let introducer = introducer_of(cfg)?;
-    let storage = sel.storage.as_ref().map(|backend| {
-        Arc::new(StorageServer::new(
-            backend.clone(),
-            ServerConfig {
-                reserved_space: cfg.storage.reserved_space,
-                readonly: cfg.storage.readonly,
-                bucket_timeout: Duration::from_secs(cfg.storage.bucket_timeout_secs),
-                max_pending_buckets: cfg.storage.max_pending_buckets,
-                max_pending_bytes: cfg.storage.max_pending_bytes,
-                ..ServerConfig::default()
-            },
-        ))
-    });
+    let storage = sel
+        .storage
+        .as_ref()
+        .map(|backend| Arc::new(storage_server(cfg, backend.clone())));
     let web_storage = storage.as_deref().cloned();
     let services = LocalServices {
         storage: storage.clone().map(|s| s as _),
@@ -156,98 +147,152 @@ pub(super) async fn start_client(
         Some(cfg.basedir().join(SERVERS_FILE)),
     ));
     let mut tasks = vec![tokio::spawn(broker.clone().subscribe())];
-    if let Some(server) = storage.clone() {
+    if let Some(server) = storage {
+        let sweeper = server.clone();
         // Buckets nobody writes to give their space back even when no
         // allocation comes to sweep them.
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(30)).await;
-                server.expire_idle_uploads();
+                sweeper.expire_idle_uploads();
             }
         }));
-    }
-    if let Some(server) = storage {
-        let (broker, key, nickname, address) = (
+        tasks.push(tokio::spawn(announce_storage(
+            server,
             broker.clone(),
             key.clone(),
             cfg.node.nickname.clone(),
             address.clone(),
-        );
-        let every = Duration::from_secs(cfg.node.announce_interval_secs.max(1));
-        tasks.push(tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(200);
-            loop {
-                let space = server.backend().remaining_capacity().await.ok().flatten();
-                let body = AnnouncementBody {
-                    node_id: key.node_id(),
-                    nickname: nickname.clone(),
-                    address: address.clone(),
-                    available_space: space,
-                    version: concat!("tahoe-rs/", env!("CARGO_PKG_VERSION")).into(),
-                    seq: now_ms(),
-                };
-                let sent = async {
-                    broker
-                        .queen()
-                        .await?
-                        .announce(broker.grid_secret(), announce::sign(&key, &body)?)
-                        .await
-                }
-                .await;
-                match sent {
-                    Ok(()) => {
-                        backoff = Duration::from_millis(200);
-                        tokio::select! {
-                            _ = tokio::time::sleep(every) => {}
-                            _ = broker.queen_back.notified() => {}
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!("announcing to the queen failed: {e}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-        }));
+            Duration::from_secs(cfg.node.announce_interval_secs.max(1)),
+        )));
     }
-    if let Some(port) = crate::basedir::web_port(cfg.web.port, cfg.basedir())? {
-        let ip: std::net::IpAddr = cfg
-            .web
-            .bind
-            .parse()
-            .with_context(|| format!("web.bind = {:?} is not an IP address", cfg.web.bind))?;
-        let session = GridClient::with_broker(cfg.clone(), broker.clone())?;
-        let info = crate::web::NodeInfo {
-            nickname: cfg.node.nickname.clone(),
-            node_id: key.node_id(),
-            stale_after: Duration::from_secs(3 * cfg.node.announce_interval_secs.max(1)),
-        };
-        let (bound, task) =
-            crate::web::start((ip, port).into(), &cfg.web, session, info, web_storage).await?;
-        tracing::info!("web gateway at http://{bound}/");
+    if let Some(task) = start_gateway(cfg, key, &broker, web_storage).await? {
         tasks.push(task);
     }
-    let (basedir, node_id) = (cfg.basedir().to_path_buf(), key.node_id());
-    tasks.push(tokio::spawn(async move {
-        loop {
-            let known = broker.known();
-            write_status(
-                &basedir,
-                &Status {
-                    role: "client".into(),
-                    node_id: node_id.clone(),
-                    address: address.clone(),
-                    queen_connected: Some(broker.queen_connected()),
-                    known_servers: known.len(),
-                    servers: known.into_iter().map(|b| (b.nickname, b.address)).collect(),
-                    pid: std::process::id(),
-                },
-            );
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }));
+    tasks.push(tokio::spawn(report_client_status(
+        cfg.basedir().to_path_buf(),
+        key.node_id(),
+        address,
+        broker,
+    )));
     Ok(Running { listener, tasks })
+}
+
+/// The node's storage server, as `[storage]` configures it.
+fn storage_server(
+    cfg: &NodeConfig,
+    backend: Arc<dyn tahoe_core::kinds::storage::StorageBackend>,
+) -> StorageServer {
+    StorageServer::new(
+        backend,
+        ServerConfig {
+            reserved_space: cfg.storage.reserved_space,
+            readonly: cfg.storage.readonly,
+            bucket_timeout: Duration::from_secs(cfg.storage.bucket_timeout_secs),
+            max_pending_buckets: cfg.storage.max_pending_buckets,
+            max_pending_bytes: cfg.storage.max_pending_bytes,
+            ..ServerConfig::default()
+        },
+    )
+}
+
+/// Announce the storage server at `address` to the queen every `every`,
+/// and at once when the queen comes back; retry with backoff while it is
+/// away.
+async fn announce_storage(
+    server: Arc<StorageServer>,
+    broker: Arc<Broker>,
+    key: Arc<NodeKey>,
+    nickname: String,
+    address: String,
+    every: Duration,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let space = server.backend().remaining_capacity().await.ok().flatten();
+        let body = AnnouncementBody {
+            node_id: key.node_id(),
+            nickname: nickname.clone(),
+            address: address.clone(),
+            available_space: space,
+            version: concat!("tahoe-rs/", env!("CARGO_PKG_VERSION")).into(),
+            seq: now_ms(),
+        };
+        let sent = async {
+            broker
+                .queen()
+                .await?
+                .announce(broker.grid_secret(), announce::sign(&key, &body)?)
+                .await
+        }
+        .await;
+        match sent {
+            Ok(()) => {
+                backoff = Duration::from_millis(200);
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = broker.queen_back.notified() => {}
+                }
+            }
+            Err(e) => {
+                tracing::debug!("announcing to the queen failed: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// The web gateway, when `web.port` (or `BASEDIR/webport`) asks for one.
+async fn start_gateway(
+    cfg: &NodeConfig,
+    key: &NodeKey,
+    broker: &Arc<Broker>,
+    storage: Option<StorageServer>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(port) = crate::basedir::web_port(cfg.web.port, cfg.basedir())? else {
+        return Ok(None);
+    };
+    let ip: std::net::IpAddr = cfg
+        .web
+        .bind
+        .parse()
+        .with_context(|| format!("web.bind = {:?} is not an IP address", cfg.web.bind))?;
+    let session = GridClient::with_broker(cfg.clone(), broker.clone())?;
+    let info = crate::web::NodeInfo {
+        nickname: cfg.node.nickname.clone(),
+        node_id: key.node_id(),
+        stale_after: Duration::from_secs(3 * cfg.node.announce_interval_secs.max(1)),
+    };
+    let (bound, task) =
+        crate::web::start((ip, port).into(), &cfg.web, session, info, storage).await?;
+    tracing::info!("web gateway at http://{bound}/");
+    Ok(Some(task))
+}
+
+/// Write the client's `status.json` every second.
+async fn report_client_status(
+    basedir: std::path::PathBuf,
+    node_id: String,
+    address: String,
+    broker: Arc<Broker>,
+) {
+    loop {
+        let known = broker.known();
+        write_status(
+            &basedir,
+            &Status {
+                role: "client".into(),
+                node_id: node_id.clone(),
+                address: address.clone(),
+                queen_connected: Some(broker.queen_connected()),
+                known_servers: known.len(),
+                servers: known.into_iter().map(|b| (b.nickname, b.address)).collect(),
+                pid: std::process::id(),
+            },
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// The queen's job: publish the empty shared root directory once

@@ -175,3 +175,65 @@ pub(super) async fn read_children(
         })
         .collect()
 }
+
+/// `t=mkdir` (PATH/`name=`, or PATH, made with its parents; a directory
+/// already there is kept), `t=mkdir-with-children` and `t=mkdir-immutable`
+/// (a new directory linked at `name=` or PATH); the directory's cap.
+pub(super) async fn mkdir_at(
+    gw: &Gateway,
+    dirs: &DirClient,
+    root: &Cap,
+    path: &[String],
+    args: &Args,
+    body: Body,
+) -> Result<String> {
+    let root_dir = dir_root(root)?;
+    let name = args.get("name").filter(|n| !n.is_empty());
+    if args.t() == "mkdir" {
+        let mut full = path.to_vec();
+        if let Some(n) = name {
+            full.extend(split_path(n)?);
+        }
+        let format = args.mutable_format()?.unwrap_or(MutableFormat::Sdmf);
+        return Ok(Cap::Dir(dirs.mkdir_p(root_dir, &full, format).await?).to_string());
+    }
+    let (dir, name) = match name {
+        Some(n) => (dirs.resolve_dir(root_dir, path).await?, n.to_string()),
+        None => parent_of(dirs, root, path).await?,
+    };
+    let cap = make_dir(gw, args, body).await?;
+    attach(dirs, &dir, &name, &cap, args).await?;
+    Ok(cap)
+}
+
+/// `t=set_children`: link the JSON body's children in one change (a child
+/// already there with the same read cap is left as it is after a retry).
+pub(super) async fn set_children(
+    gw: &Gateway,
+    dirs: &DirClient,
+    dir: &DirCap,
+    args: &Args,
+    body: Body,
+) -> Result<()> {
+    let children = read_children(body, gw.body_timeout).await?;
+    let replace = args.replace(Replace::Always)?;
+    dirs.modify(dir, move |d, first| {
+        for (name, node, md) in &children {
+            let same = !first
+                && d.get(name)
+                    .is_some_and(|e| e.read_cap() == node.read.as_ref());
+            if !same {
+                d.set(
+                    name,
+                    node.clone(),
+                    Some(md.clone()),
+                    replace,
+                    tahoe_core::client::dirnode::now(),
+                )?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}

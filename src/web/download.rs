@@ -14,6 +14,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::error::{HttpError, bad};
 use super::form::Args;
+use super::ops::Tracked;
 use super::ops::{Op, OpKind};
 use super::state::Gateway;
 use super::uri::percent_encode;
@@ -167,9 +168,45 @@ pub(super) async fn download(
     args: &Args,
     headers: &HeaderMap,
 ) -> Result<Response> {
-    let size = match &cap {
+    let size = file_size(gw, &cap).await?;
+    let wanted = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Wanted::Whole, |r| parse_range(r, size));
+    let (start, end) = match wanted {
+        Wanted::Whole => (0, size),
+        Wanted::Part(a, b) => (a, b),
+        Wanted::Unsatisfiable => return Err(unsatisfiable(size)),
+    };
+    let op = gw.begin(
+        OpKind::Download,
+        name.unwrap_or("(a cap)"),
+        Some(end - start),
+    );
+    let (writer, body, started) = BodyWriter::new(op.0.clone());
+    tokio::spawn(stream(gw.clone(), cap, start..end, writer, op));
+    // The status line waits for the first bytes (or the error).
+    started
+        .await
+        .map_err(|_| Error::internal("the download stopped without a word"))??;
+    let mut resp = Response::new(body);
+    file_headers(resp.headers_mut(), name, args, end - start);
+    if let Wanted::Part(..) = wanted {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end.saturating_sub(1)))
+        {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// A file's size, or why it cannot be read: `503` when fewer servers are
+/// up than an immutable file needs, nothing to try.
+async fn file_size(gw: &Gateway, cap: &Cap) -> Result<u64> {
+    Ok(match cap {
         Cap::Chk(c) => {
-            // Fewer servers up than the file needs: nothing to try.
             let up = gw.session.servers_up().await;
             if up < usize::from(c.k) {
                 return Err(Error::unavailable(format!(
@@ -188,92 +225,85 @@ pub(super) async fn download(
             client.stat(&read).await?.data_length
         }
         other => return Err(bad(format!("{} cap cannot be downloaded", other.a_kind()))),
-    };
-    let wanted = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map_or(Wanted::Whole, |r| parse_range(r, size));
-    let (start, end) = match wanted {
-        Wanted::Whole => (0, size),
-        Wanted::Part(a, b) => (a, b),
-        Wanted::Unsatisfiable => {
-            let mut e = HttpError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                format!("the range asked for is outside the file's {size} bytes"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                e.headers.push((header::CONTENT_RANGE, v));
-            }
-            return Err(e.into());
-        }
-    };
-    let op = gw.begin(
-        OpKind::Download,
-        name.unwrap_or("(a cap)"),
-        Some(end - start),
+    })
+}
+
+/// `416`, with the `Content-Range` RFC 9110 asks for.
+fn unsatisfiable(size: u64) -> anyhow::Error {
+    let mut e = HttpError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        format!("the range asked for is outside the file's {size} bytes"),
     );
-    let (mut writer, body, started) = BodyWriter::new(op.0.clone());
-    let gw2 = gw.clone();
-    tokio::spawn(async move {
-        let r: Result<()> = async {
-            match &cap {
-                Cap::Chk(c) => {
-                    gw2.session.get(c, start..end, &mut writer).await?;
-                }
-                Cap::Lit(l) => {
-                    writer
-                        .write_all(&l.data[start as usize..end as usize])
-                        .await?
-                }
-                other => {
-                    let read = other
-                        .mutable_read_cap()
-                        .ok_or_else(|| bad("not readable"))?;
-                    gw2.session
-                        .get_mutable(&read, start..end, &mut writer)
-                        .await?;
-                }
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        e.headers.push((header::CONTENT_RANGE, v));
+    }
+    e.into()
+}
+
+/// Download `range` of `cap` into `writer`, and account for how it ended.
+async fn stream(
+    gw: Arc<Gateway>,
+    cap: Cap,
+    range: std::ops::Range<u64>,
+    mut writer: BodyWriter,
+    op: Tracked,
+) {
+    let (start, end) = (range.start, range.end);
+    let r: Result<()> = async {
+        match &cap {
+            Cap::Chk(c) => {
+                gw.session.get(c, range, &mut writer).await?;
             }
-            Ok(())
-        }
-        .await;
-        let failed = match &r {
-            Ok(()) => None,
-            Err(e) => Some(format!("{e:#}")),
-        };
-        match (writer.ended(r), failed) {
-            (_, None) => {
-                op.done();
-                gw2.stats.downloaded(end - start);
+            Cap::Lit(l) => {
+                writer
+                    .write_all(&l.data[start as usize..end as usize])
+                    .await?
             }
-            (Ok(()), Some(why)) => {
-                // Before the first byte: the waiter answers with the error.
-                op.failed(&anyhow::anyhow!(why));
-            }
-            (Err(e), Some(_)) => {
-                // The response has started: dropping the writer ends the
-                // body short of its Content-Length, which hyper answers by
-                // closing the connection, so the client sees it cut short.
-                tracing::warn!("a download failed part way: {e:#}");
-                op.failed(&e);
+            other => {
+                let read = other
+                    .mutable_read_cap()
+                    .ok_or_else(|| bad("not readable"))?;
+                gw.session.get_mutable(&read, range, &mut writer).await?;
             }
         }
-    });
-    // The status line waits for the first bytes (or the error).
-    started
-        .await
-        .map_err(|_| Error::internal("the download stopped without a word"))??;
-    let mut resp = Response::new(body);
-    let h = resp.headers_mut();
+        Ok(())
+    }
+    .await;
+    let failed = match &r {
+        Ok(()) => None,
+        Err(e) => Some(format!("{e:#}")),
+    };
+    match (writer.ended(r), failed) {
+        (_, None) => {
+            op.done();
+            gw.stats.downloaded(end - start);
+        }
+        (Ok(()), Some(why)) => {
+            // Before the first byte: the waiter answers with the error.
+            op.failed(&anyhow::anyhow!(why));
+        }
+        (Err(e), Some(_)) => {
+            // The response has started: dropping the writer ends the body
+            // short of its Content-Length, which hyper answers by closing
+            // the connection, so the client sees it cut short.
+            tracing::warn!("a download failed part way: {e:#}");
+            op.failed(&e);
+        }
+    }
+}
+
+/// The headers of a file's body: its type, length, that ranges work, a
+/// sandbox (a stored HTML file must not run script with the gateway's
+/// origin), and a download name when `save=true`.
+fn file_headers(h: &mut HeaderMap, name: Option<&str>, args: &Args, len: u64) {
     let mime = if args.flag("save") {
         "application/octet-stream"
     } else {
         guess_type(args.get("filename").or(name))
     };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    // A stored HTML file must not run script with the gateway's origin.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox"),
@@ -292,15 +322,6 @@ pub(super) async fn download(
             h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
-    if let Wanted::Part(..) = wanted {
-        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(v) =
-            HeaderValue::from_str(&format!("bytes {start}-{}/{size}", end.saturating_sub(1)))
-        {
-            resp.headers_mut().insert(header::CONTENT_RANGE, v);
-        }
-    }
-    Ok(resp)
 }
 
 pub(super) fn guess_type(name: Option<&str>) -> &'static str {

@@ -8,12 +8,12 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use tahoe_core::Error;
-use tahoe_core::client::dirnode::{DirClient, split_path};
+use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::format::cap::Cap;
 use tahoe_core::format::dirnode::{ChildCap, Replace};
-use tahoe_core::format::ssk::MutableFormat;
 
-use super::dirops::{attach, dir_root, make_dir, parent_of, read_children, relink_target, resolve};
+use super::dirops::{attach, dir_root, make_dir, parent_of, relink_target, resolve};
+use super::dirops::{mkdir_at, set_children};
 use super::download::download;
 use super::error::bad;
 use super::form::{self, Args, FormFile};
@@ -22,7 +22,7 @@ use super::ops::{OpKind, Tracked};
 use super::reply::{done, html_response, kind, redirect, text};
 use super::state::Gateway;
 use super::stats::ReqKind;
-use super::upload::{place, put, upload_name};
+use super::upload::{put, upload_into};
 use super::uri::{target, uri_of};
 use crate::client::files::file_cap;
 use crate::client::json::{dir_json, node_json};
@@ -208,41 +208,14 @@ pub(super) async fn post(
     match args.t() {
         "upload" => {
             let dir = dirs.resolve_dir(root_dir, &path).await?;
-            if files.is_empty() {
-                return Err(bad("t=upload: the form holds no file (field \"file\")"));
-            }
-            let single = files.len() == 1;
-            let mut caps = Vec::new();
-            for (f, op) in &files {
-                let name = upload_name(args, f, single);
-                caps.push(place(gw, dirs, &dir, name, &f.data, args, op).await?.0);
-            }
+            let caps = upload_into(gw, dirs, &dir, args, &files).await?;
             Ok(kind(
                 done(args, StatusCode::OK, caps.join("\n"), Some(here))?,
                 ReqKind::Upload,
             ))
         }
         "mkdir" | "mkdir-with-children" | "mkdir-immutable" => {
-            let made = match (args.get("name"), args.t()) {
-                // Make PATH/NAME (or PATH), keeping a directory already there.
-                (name, "mkdir") => {
-                    let mut full = path.clone();
-                    if let Some(n) = name.filter(|n| !n.is_empty()) {
-                        full.extend(split_path(n)?);
-                    }
-                    let format = args.mutable_format()?.unwrap_or(MutableFormat::Sdmf);
-                    Cap::Dir(dirs.mkdir_p(root_dir, &full, format).await?).to_string()
-                }
-                (name, _) => {
-                    let (dir, name) = match name.filter(|n| !n.is_empty()) {
-                        Some(n) => (dirs.resolve_dir(root_dir, &path).await?, n.to_string()),
-                        None => parent_of(dirs, &root, &path).await?,
-                    };
-                    let cap = make_dir(gw, args, body).await?;
-                    attach(dirs, &dir, &name, &cap, args).await?;
-                    cap
-                }
-            };
+            let made = mkdir_at(gw, dirs, &root, &path, args, body).await?;
             let url = uri_of(&made, &[]);
             done(args, StatusCode::OK, made, Some(url))
         }
@@ -255,26 +228,7 @@ pub(super) async fn post(
         }
         "set_children" | "set-children" => {
             let dir = dirs.resolve_dir(root_dir, &path).await?;
-            let children = read_children(body, gw.body_timeout).await?;
-            let replace = args.replace(Replace::Always)?;
-            dirs.modify(&dir, move |d, first| {
-                for (name, node, md) in &children {
-                    let same = !first
-                        && d.get(name)
-                            .is_some_and(|e| e.read_cap() == node.read.as_ref());
-                    if !same {
-                        d.set(
-                            name,
-                            node.clone(),
-                            Some(md.clone()),
-                            replace,
-                            tahoe_core::client::dirnode::now(),
-                        )?;
-                    }
-                }
-                Ok(())
-            })
-            .await?;
+            set_children(gw, dirs, &dir, args, body).await?;
             done(args, StatusCode::OK, "Okay so I did it.".into(), None)
         }
         "unlink" | "delete" => {

@@ -122,3 +122,24 @@ pub(super) fn upload_name<'a>(args: &'a Args, f: &'a FormFile, single: bool) -> 
         None => f.filename.rsplit(['/', '\\']).next().unwrap_or(&f.filename),
     }
 }
+
+/// `t=upload` into `dir`: each file of the form linked under its name
+/// (`name=` for a single file); their caps.
+pub(super) async fn upload_into(
+    gw: &Gateway,
+    dirs: &DirClient,
+    dir: &DirCap,
+    args: &Args,
+    files: &[(FormFile, Tracked)],
+) -> Result<Vec<String>> {
+    if files.is_empty() {
+        return Err(bad("t=upload: the form holds no file (field \"file\")"));
+    }
+    let single = files.len() == 1;
+    let mut caps = Vec::new();
+    for (f, op) in files {
+        let name = upload_name(args, f, single);
+        caps.push(place(gw, dirs, dir, name, &f.data, args, op).await?.0);
+    }
+    Ok(caps)
+}
