@@ -31,6 +31,13 @@
 //! pool, never on the async runtime. The contracts of the traits are
 //! those of the node's own traits (`tahoe_core::kinds::storage` and friends); the
 //! node's conformance suites check them against a loaded library.
+//!
+//! The storage records ([`ShareKind`], [`ShareInfo`], [`TestVector`],
+//! [`WriteVector`], [`Lease`]) and the share semantics of [`util`] are
+//! the node's own, defined here once: `tahoe_core::kinds::storage`
+//! re-exports them, with its `Bytes` as the vectors' byte type and the
+//! `serde` feature of this crate on. Plugins use them as they are, with
+//! `Vec<u8>` and no dependency but std.
 
 #![allow(unsafe_code)] // the C ABI is this crate's whole job
 

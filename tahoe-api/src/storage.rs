@@ -8,12 +8,20 @@ use crate::{Error, ErrorKind, PluginKind, Result, wire};
 /// The 16 bytes naming a file's shares on a server.
 pub type StorageIndex = [u8; 16];
 
-/// Immutable (written once, sealed) or mutable (test-and-write).
+// The records below are the node's too: `tahoe_core::kinds::storage`
+// re-exports them (the vectors with `bytes::Bytes` for `B`, so that the
+// node's data is shared, not copied), so a record has one definition and
+// one meaning on both sides of the boundary. With the `serde` feature
+// (which the node turns on) they serialize as the node sends and stores
+// them; plugins need not enable it.
+
+/// Whether a share is an immutable (CHK) or mutable (SSK/MDMF) container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ShareKind {
-    /// Written through a [`PendingShare`], then sealed.
+    /// Written once through a [`PendingShare`], then sealed.
     Immutable,
-    /// Changed by [`StorageBackend::test_and_write`].
+    /// Changed in place by [`StorageBackend::test_and_write`].
     Mutable,
 }
 
@@ -36,48 +44,84 @@ impl ShareKind {
     }
 }
 
-/// One share held for a storage index.
+/// What [`StorageBackend::list`] reports for each share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ShareInfo {
     /// The share number.
     pub shnum: u8,
-    /// The container's length in bytes.
+    /// The container's current length in bytes.
     pub size: u64,
     /// Immutable or mutable.
     pub kind: ShareKind,
 }
 
-/// A test of [`StorageBackend::test_and_write`]: the `length` bytes at
-/// `offset` (short or empty where the share ends; a missing share reads
-/// as empty) equal `expected`. Compare in constant time: tests carry
-/// secrets.
+/// One condition of a [`StorageBackend::test_and_write`], with Tahoe's
+/// meaning: read `length` bytes at `offset` (short, or empty, where the
+/// share ends; a missing share reads as empty) and compare them with
+/// `expected`. So `(0, 1, [])` holds exactly when the share is absent or
+/// empty, and `(o, n, b)` with `b.len() == n` holds when those bytes are
+/// there. The comparison takes the same time whatever the bytes are, since
+/// test vectors carry secrets (write enablers): see
+/// [`util::tests_hold`](crate::util::tests_hold).
+///
+/// `B` is the byte type: `Vec<u8>` for plugins, the node's `Bytes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestVector {
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TestVector<B = Vec<u8>> {
     /// Where the compared range starts.
     pub offset: u64,
     /// How many bytes to read there.
     pub length: u64,
-    /// What they must be.
-    pub expected: Vec<u8>,
+    /// What those bytes must be, exactly (a shorter value means the share
+    /// must end inside the range).
+    pub expected: B,
 }
 
-/// A write of [`StorageBackend::test_and_write`].
+impl<B: AsRef<[u8]>> TestVector<B> {
+    /// The test "these bytes are at `offset`".
+    pub fn equals(offset: u64, expected: impl Into<B>) -> Self {
+        let expected = expected.into();
+        TestVector {
+            offset,
+            length: expected.as_ref().len() as u64,
+            expected,
+        }
+    }
+
+    /// The test "the share is absent or empty".
+    pub fn absent() -> Self
+    where
+        B: Default,
+    {
+        TestVector {
+            offset: 0,
+            length: 1,
+            expected: B::default(),
+        }
+    }
+}
+
+/// One write of a [`StorageBackend::test_and_write`]; `B` as for
+/// [`TestVector`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteVector {
-    /// Where the data goes (past the end: the share grows, zero-filled).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct WriteVector<B = Vec<u8>> {
+    /// Where the data goes; writing past the end extends the share with zeros.
     pub offset: u64,
-    /// The bytes.
-    pub data: Vec<u8>,
+    /// The bytes to write.
+    pub data: B,
 }
 
-/// A lease on a storage index's shares.
+/// A lease: a client's claim that keeps a storage index's shares alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Lease {
-    /// Lets its holder renew the lease.
+    /// Secret that lets its holder renew this lease.
     pub renew_secret: [u8; 32],
-    /// Lets its holder cancel the lease.
+    /// Secret that lets its holder cancel this lease.
     pub cancel_secret: [u8; 32],
-    /// Expiry, seconds since the Unix epoch.
+    /// Expiry, in seconds since the Unix epoch.
     pub expires_at: u64,
 }
 

@@ -48,10 +48,7 @@ pub fn encode_share_infos(infos: &[ShareInfo]) -> Vec<u8> {
     let mut out = Vec::with_capacity(infos.len() * SHARE_INFO);
     for i in infos {
         out.push(i.shnum);
-        out.push(match i.kind {
-            ShareKind::Immutable => 0,
-            ShareKind::Mutable => 1,
-        });
+        out.push(i.kind.code());
         out.extend_from_slice(&i.size.to_le_bytes());
     }
     out
@@ -76,14 +73,15 @@ pub fn decode_share_infos(b: &[u8]) -> Result<Vec<ShareInfo>> {
         .collect()
 }
 
-/// Encode test vectors.
-pub fn encode_tests(tests: &[TestVector]) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Encode test vectors (of any byte type: the node encodes its own).
+pub fn encode_tests<B: AsRef<[u8]>>(tests: &[TestVector<B>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tests.iter().map(|t| 24 + t.expected.as_ref().len()).sum());
     for t in tests {
+        let expected = t.expected.as_ref();
         out.extend_from_slice(&t.offset.to_le_bytes());
         out.extend_from_slice(&t.length.to_le_bytes());
-        out.extend_from_slice(&(t.expected.len() as u64).to_le_bytes());
-        out.extend_from_slice(&t.expected);
+        out.extend_from_slice(&(expected.len() as u64).to_le_bytes());
+        out.extend_from_slice(expected);
     }
     out
 }
@@ -102,13 +100,14 @@ pub fn decode_tests(b: &[u8]) -> Result<Vec<TestVector>> {
     Ok(out)
 }
 
-/// Encode write vectors.
-pub fn encode_writes(writes: &[WriteVector]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(writes.iter().map(|w| 16 + w.data.len()).sum());
+/// Encode write vectors (of any byte type, as for tests).
+pub fn encode_writes<B: AsRef<[u8]>>(writes: &[WriteVector<B>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(writes.iter().map(|w| 16 + w.data.as_ref().len()).sum());
     for w in writes {
+        let data = w.data.as_ref();
         out.extend_from_slice(&w.offset.to_le_bytes());
-        out.extend_from_slice(&(w.data.len() as u64).to_le_bytes());
-        out.extend_from_slice(&w.data);
+        out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        out.extend_from_slice(data);
     }
     out
 }

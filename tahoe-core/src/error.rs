@@ -164,6 +164,33 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// A plugin's error code (tahoe-api's `ErrorKind`, the ABI's code set):
+/// the node's kind of the same name, every code having one.
+impl From<tahoe_api::ErrorKind> for ErrorKind {
+    fn from(kind: tahoe_api::ErrorKind) -> Self {
+        use tahoe_api::ErrorKind as A;
+        match kind {
+            A::NotFound => ErrorKind::NotFound,
+            A::AlreadyExists => ErrorKind::AlreadyExists,
+            A::Corrupt => ErrorKind::Corrupt,
+            A::InvalidInput => ErrorKind::InvalidInput,
+            A::NoSpace => ErrorKind::NoSpace,
+            A::Io => ErrorKind::Io,
+            A::ConfigInvalid => ErrorKind::ConfigInvalid,
+            A::Unavailable => ErrorKind::Unavailable,
+            A::Internal => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A tahoe-api error (from its share helpers, or a plugin's, before the
+/// loader names the plugin in it): same kind, same message.
+impl From<tahoe_api::Error> for Error {
+    fn from(e: tahoe_api::Error) -> Self {
+        Error::new(e.kind.into(), e.message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +202,16 @@ mod tests {
         assert_eq!(
             e.context("server x").message(),
             "server x: share 3 failed its block hash"
+        );
+    }
+
+    #[test]
+    fn plugin_errors_keep_kind_and_message() {
+        let e: Error = tahoe_api::Error::new(tahoe_api::ErrorKind::NoSpace, "full").into();
+        assert_eq!((e.kind(), e.message()), (ErrorKind::NoSpace, "full"));
+        assert_eq!(
+            ErrorKind::from(tahoe_api::ErrorKind::from_code(-1)),
+            ErrorKind::Internal
         );
     }
 

@@ -139,7 +139,7 @@ impl tahoe_api::StorageBackend for DirStore {
         if !util::tests_hold(&data, tests) {
             return Ok(false);
         }
-        util::apply_writes(&mut data, writes, new_length);
+        util::apply_writes(&mut data, writes, new_length)?; // refuses sizes over 1 GiB
         if !data.is_empty() || path.exists() {
             fs::create_dir_all(self.dir(si))?;
             replace(&path, &data)?;

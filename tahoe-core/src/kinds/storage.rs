@@ -16,6 +16,12 @@
 //!
 //! The trait is async and object-safe (`Arc<dyn StorageBackend>`), so
 //! third-party backends (object stores, databases) can do real network I/O.
+//!
+//! The records the trait speaks ([`ShareKind`], [`ShareInfo`],
+//! [`TestVector`], [`WriteVector`], [`Lease`]) and the helpers that give
+//! them their meaning ([`tests_hold`], [`apply_writes`], [`merge_lease`],
+//! ...) are tahoe-api's, re-exported: a plugin built against the ABI
+//! shares them with the node, not a copy of them.
 
 use crate::base32;
 use crate::error::{Error, Result};
@@ -68,84 +74,30 @@ impl FromStr for StorageIndex {
 /// A share number: which of the N blocks of every segment a share holds.
 pub type ShareNum = u8;
 
-/// Whether a share is an immutable (CHK) or mutable (SSK/MDMF) container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ShareKind {
-    /// Written once through a [`PendingShare`], then sealed.
-    Immutable,
-    /// Changed in place by [`StorageBackend::test_and_write`].
-    Mutable,
-}
+// The records and the helpers that give them their meaning are tahoe-api's,
+// defined once for the node and for plugins built against the ABI: a
+// plugin's records are the node's, so no conversions sit between them.
+// The vectors carry `Bytes` here, so that data received from the wire
+// reaches a backend without a copy.
 
-/// What [`StorageBackend::list`] reports for each share.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShareInfo {
-    /// The share number.
-    pub shnum: ShareNum,
-    /// The container's current length in bytes.
-    pub size: u64,
-    /// Immutable or mutable.
-    pub kind: ShareKind,
-}
+pub use tahoe_api::{Lease, ShareInfo, ShareKind};
 
-/// One condition of a [`StorageBackend::test_and_write`], with Tahoe's
-/// meaning: read `length` bytes at `offset` (short, or empty, where the
-/// share ends; a missing share reads as empty) and compare them with
-/// `expected`. So `(0, 1, [])` holds exactly when the share is absent or
-/// empty, and `(o, n, b)` with `b.len() == n` holds when those bytes are
-/// there. The comparison takes the same time whatever the bytes are, since
-/// test vectors carry secrets (write enablers).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TestVector {
-    /// Where the compared range starts.
-    pub offset: u64,
-    /// How many bytes to read there.
-    pub length: u64,
-    /// What those bytes must be, exactly (a shorter value means the share
-    /// must end inside the range).
-    pub expected: Bytes,
-}
+/// One condition of a [`StorageBackend::test_and_write`]:
+/// [`tahoe_api::TestVector`] (its meaning is there) with `Bytes`.
+pub type TestVector = tahoe_api::TestVector<Bytes>;
 
-impl TestVector {
-    /// The test "these bytes are at `offset`".
-    pub fn equals(offset: u64, expected: impl Into<Bytes>) -> Self {
-        let expected = expected.into();
-        TestVector {
-            offset,
-            length: expected.len() as u64,
-            expected,
-        }
-    }
+/// One write of a [`StorageBackend::test_and_write`]:
+/// [`tahoe_api::WriteVector`] with `Bytes`.
+pub type WriteVector = tahoe_api::WriteVector<Bytes>;
 
-    /// The test "the share is absent or empty".
-    pub fn absent() -> Self {
-        TestVector {
-            offset: 0,
-            length: 1,
-            expected: Bytes::new(),
-        }
-    }
-}
-
-/// One write of a [`StorageBackend::test_and_write`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriteVector {
-    /// Where the data goes; writing past the end extends the share with zeros.
-    pub offset: u64,
-    /// The bytes to write.
-    pub data: Bytes,
-}
-
-/// A lease: a client's claim that keeps a storage index's shares alive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    /// Secret that lets its holder renew this lease.
-    pub renew_secret: [u8; 32],
-    /// Secret that lets its holder cancel this lease.
-    pub cancel_secret: [u8; 32],
-    /// Expiry, in seconds since the Unix epoch.
-    pub expires_at: u64,
-}
+// The share semantics every backend shares (tahoe-api's, so that a
+// loaded plugin compares, writes, bounds and renews exactly as the
+// built-in backends do). The fallible ones return tahoe-api's error, which
+// `?` turns into the node's (same kind, same message).
+pub use tahoe_api::util::{
+    MAX_MUTABLE_SHARE, apply_writes, check_pending_write, constant_time_eq, length_after_writes,
+    merge_lease, read_range, tests_hold,
+};
 
 /// An immutable share being written. Nothing of it is visible until
 /// [`PendingShare::seal`] succeeds.
@@ -262,111 +214,6 @@ pub trait StorageBackend: Send + Sync {
     async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>>;
 }
 
-/// Apply test vectors to the current contents of a mutable share.
-///
-/// Shared by backends so that every one of them compares ranges the same
-/// way. Every vector is evaluated, each in constant time for its length, so
-/// the time taken says nothing about which byte differed.
-pub fn tests_hold(current: &[u8], tests: &[TestVector]) -> bool {
-    tests.iter().fold(true, |all, t| {
-        all & tahoe_api::util::range_equals(current, t.offset, t.length, &t.expected)
-    })
-}
-
-/// Compare two byte strings in time that depends only on their lengths.
-pub use tahoe_api::util::constant_time_eq;
-
-/// Add `lease` to `leases`, or renew the lease with the same renew secret
-/// (keeping the later expiry). Returns whether anything changed. Shared by
-/// backends so that renewal means the same everywhere.
-pub fn merge_lease(leases: &mut Vec<Lease>, lease: &Lease) -> bool {
-    match leases
-        .iter_mut()
-        .find(|l| l.renew_secret == lease.renew_secret)
-    {
-        Some(l) if l.expires_at >= lease.expires_at => false,
-        Some(l) => {
-            l.expires_at = lease.expires_at;
-            true
-        }
-        None => {
-            leases.push(lease.clone());
-            true
-        }
-    }
-}
-
-/// The largest mutable share a backend must accept through
-/// [`apply_writes`] (1 GiB): bounds memory for hostile write vectors, since
-/// such backends hold the whole container in memory while rewriting it.
-pub const MAX_MUTABLE_SHARE: u64 = 1 << 30;
-
-/// Apply write vectors and an optional new length to a mutable share's bytes.
-///
-/// Shared by backends that rewrite the whole container; refuses sizes over
-/// [`MAX_MUTABLE_SHARE`] before allocating.
-pub fn apply_writes(
-    current: &mut Vec<u8>,
-    writes: &[WriteVector],
-    new_length: Option<u64>,
-) -> Result<()> {
-    length_after_writes(current.len() as u64, writes, new_length)?;
-    for w in writes {
-        let off = w.offset as usize;
-        let end = off + w.data.len();
-        if current.len() < end {
-            current.resize(end, 0);
-        }
-        current[off..end].copy_from_slice(&w.data);
-    }
-    if let Some(n) = new_length {
-        current.resize(n as usize, 0);
-    }
-    Ok(())
-}
-
-/// The length a mutable share of `current_len` bytes has after `writes`
-/// and `new_length`; `InvalidInput` when it (or any moment of the update)
-/// would exceed [`MAX_MUTABLE_SHARE`]. Backends check this before they
-/// change anything.
-pub fn length_after_writes(
-    current_len: u64,
-    writes: &[WriteVector],
-    new_length: Option<u64>,
-) -> Result<u64> {
-    let mut final_len = current_len;
-    for w in writes {
-        let end = w
-            .offset
-            .checked_add(w.data.len() as u64)
-            .ok_or_else(|| Error::invalid_input("write vector overflows"))?;
-        final_len = final_len.max(end);
-    }
-    if let Some(n) = new_length {
-        final_len = n;
-    }
-    let peak = final_len.max(current_len);
-    if peak > MAX_MUTABLE_SHARE {
-        return Err(Error::invalid_input(format!(
-            "mutable share would grow to {peak} bytes, over the {MAX_MUTABLE_SHARE} limit"
-        )));
-    }
-    Ok(final_len)
-}
-
-/// Check a write against a pending share's declared size.
-pub fn check_pending_write(size: u64, offset: u64, len: usize) -> Result<()> {
-    match offset.checked_add(len as u64) {
-        Some(end) if end <= size => Ok(()),
-        _ => Err(Error::invalid_input(format!(
-            "write of {len} bytes at offset {offset} exceeds the share size {size}"
-        ))),
-    }
-}
-
-/// The slice of a share's bytes that [`StorageBackend::read`] returns.
-pub use tahoe_api::util::read_range;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,47 +227,36 @@ mod tests {
         assert!("../../etc/passwd".parse::<StorageIndex>().is_err());
     }
 
+    /// The records are tahoe-api's with its `serde` feature: the same
+    /// field names and byte encodings as when they were defined here, so
+    /// the wire (vectors in `SlotWrite`) and s3's lease JSON are unchanged.
     #[test]
-    fn test_vectors_compare_ranges() {
-        let cur = b"hello world";
-        let tv = |o, e: &'static [u8]| TestVector::equals(o, Bytes::from_static(e));
-        assert!(tests_hold(cur, &[tv(0, b"hello")]));
-        assert!(!tests_hold(cur, &[tv(0, b"jello")]));
-        assert!(tests_hold(cur, &[tv(20, b"")]));
-        assert!(!tests_hold(cur, &[tv(9, b"ldx")]));
-        assert!(tests_hold(b"", &[tv(0, b"")]));
-        // "Absent" holds on an empty share only, never on one with data.
-        assert!(tests_hold(b"", &[TestVector::absent()]));
-        assert!(!tests_hold(cur, &[TestVector::absent()]));
-        // A shorter expectation means the share must end there.
-        let ends = TestVector {
-            offset: 6,
-            length: 10,
-            expected: Bytes::from_static(b"world"),
+    fn records_serialize_as_the_node_stores_and_sends_them() {
+        let lease = Lease {
+            renew_secret: [1; 32],
+            cancel_secret: [2; 32],
+            expires_at: 7,
         };
-        assert!(tests_hold(cur, std::slice::from_ref(&ends)));
-        assert!(!tests_hold(b"hello world!", &[ends]));
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
-
-    #[test]
-    fn writes_extend_and_truncate() {
-        let mut cur = b"abc".to_vec();
+        let json = serde_json::to_string(&lease).unwrap();
+        let ones = vec!["1"; 32].join(",");
+        let twos = vec!["2"; 32].join(",");
+        assert_eq!(
+            json,
+            format!(r#"{{"renew_secret":[{ones}],"cancel_secret":[{twos}],"expires_at":7}}"#)
+        );
+        assert_eq!(serde_json::from_str::<Lease>(&json).unwrap(), lease);
         let w = WriteVector {
-            offset: 5,
-            data: Bytes::from_static(b"xy"),
+            offset: 3,
+            data: Bytes::from_static(b"ab"),
         };
-        apply_writes(&mut cur, &[w], None).unwrap();
-        assert_eq!(cur, b"abc\0\0xy");
-        apply_writes(&mut cur, &[], Some(2)).unwrap();
-        assert_eq!(cur, b"ab");
-        let huge = WriteVector {
-            offset: u64::MAX - 1,
-            data: Bytes::from_static(b"xy"),
-        };
-        assert!(apply_writes(&mut cur, &[huge], None).is_err());
-        assert!(apply_writes(&mut cur, &[], Some(1 << 40)).is_err());
+        assert_eq!(
+            serde_json::to_string(&w).unwrap(),
+            r#"{"offset":3,"data":[97,98]}"#
+        );
+        let t = TestVector::equals(5, Bytes::from_static(b"c"));
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"offset":5,"length":1,"expected":[99]}"#
+        );
     }
 }

@@ -27,28 +27,28 @@
 //! searched for along the system's library path.
 //!
 //! [`linked`] registers a tahoe-api plugin compiled into the binary
-//! instead: the same traits, called directly.
+//! instead: the same traits, called directly. A storage plugin of either
+//! kind is the node's backend through one adapter (`adapter`), which
+//! holds every check and the hop to the blocking pool; what is left here
+//! for storage is the table's calls (`AbiStore`, `AbiPending`).
 
 #![allow(unsafe_code)] // calling into loaded libraries is this module's job
 
+mod adapter;
 pub mod linked;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use tahoe_api::{
     Buf, CipherTable, CodecTable, EntryFn, Handle, PluginDescriptor, Slice, StorageTable, wire,
 };
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::kinds::cipher::Cipher;
 use crate::kinds::codec::{Block, Codec, CodecParams};
-use crate::kinds::storage::{
-    Lease, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend, StorageIndex, TestVector,
-    WriteVector,
-};
+use crate::kinds::storage::{Lease, ShareInfo, ShareKind, StorageBackend, TestVector, WriteVector};
 use crate::plugin::registry::{PluginContext, PluginKind, Registry};
 
 /// Longest name or description accepted from a library.
@@ -266,13 +266,18 @@ impl Library {
         }))
     }
 
-    fn garbage(&self, what: &str) -> Error {
-        Error::corrupt(format!(
-            "{} plugin `{}` ({}) returned {what}",
+    /// How the node's own errors about this library's plugin name it.
+    fn label(&self) -> String {
+        format!(
+            "{} plugin `{}` ({})",
             self.kind,
             self.name,
             self.path.display()
-        ))
+        )
+    }
+
+    fn garbage(&self, what: &str) -> Error {
+        Error::corrupt(format!("{} returned {what}", self.label()))
     }
 
     /// Turn a call's status and error buffer into a result.
@@ -289,11 +294,10 @@ impl Library {
             }
             message.truncate(end);
         }
-        Err(plugin_error(
-            tahoe_api::ErrorKind::from_code(status),
-            self.kind,
-            &self.name,
-            &message,
+        let kind = tahoe_api::ErrorKind::from_code(status).into();
+        Err(Error::new(
+            kind,
+            format!("{} plugin `{}`: {message}", self.kind, self.name),
         ))
     }
 
@@ -361,7 +365,11 @@ pub fn load(registry: &mut Registry, path: &Path, basedir: &Path) -> Result<(Plu
         PluginKind::Storage => {
             let lib = lib.clone();
             registry.add_storage(&name, &description, move |ctx| {
-                Ok(Arc::new(LoadedBackend::open(lib.clone(), ctx)?) as Arc<dyn StorageBackend>)
+                let store = AbiStore::open(lib.clone(), ctx)?;
+                Ok(
+                    Arc::new(adapter::BlockingBackend::new(&lib.name, lib.label(), store))
+                        as Arc<dyn StorageBackend>,
+                )
             })
         }
         PluginKind::Codec => {
@@ -436,11 +444,6 @@ fn text_of(s: &str) -> Slice {
     Slice::of(s.as_bytes())
 }
 
-// ----------------------------------------------------------------- storage
-
-/// A storage backend from a library.
-struct LoadedBackend(Arc<Object>);
-
 impl Drop for Object {
     fn drop(&mut self) {
         // SAFETY: the kind's table; each handle is released once.
@@ -455,7 +458,17 @@ impl Drop for Object {
     }
 }
 
-impl LoadedBackend {
+// ----------------------------------------------------------------- storage
+
+// A library's storage backend is `adapter::BlockingBackend` over these
+// two: they make the table's calls and check what crosses the C ABI
+// (handles, buffers, records); the adapter does everything else, as for a
+// linked plugin.
+
+/// A storage backend opened by a library.
+struct AbiStore(Arc<Object>);
+
+impl AbiStore {
     fn open(lib: Arc<Library>, ctx: &PluginContext) -> Result<Self> {
         let config = ctx.config.to_toml()?;
         let basedir = ctx.basedir.to_string_lossy().into_owned();
@@ -466,353 +479,157 @@ impl LoadedBackend {
         if handle.is_null() {
             return Err(lib.garbage("no backend"));
         }
-        Ok(LoadedBackend(Arc::new(Object { lib, handle })))
+        Ok(AbiStore(Arc::new(Object { lib, handle })))
     }
 
-    /// Run `f` with the library's table on the blocking pool.
-    async fn blocking<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Object, &StorageTable) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        on_blocking_pool(self.0.clone(), f).await?
+    /// The library and its table.
+    fn parts(&self) -> (&Object, &StorageTable) {
+        // SAFETY: only storage libraries make an AbiStore.
+        (&self.0, unsafe { self.0.lib.table::<StorageTable>() })
     }
 }
 
-/// Run `f` with a storage library's object and table on tokio's blocking
-/// pool: plugin calls block.
-async fn on_blocking_pool<R: Send + 'static>(
-    obj: Arc<Object>,
-    f: impl FnOnce(&Object, &StorageTable) -> R + Send + 'static,
-) -> Result<R> {
-    tokio::task::spawn_blocking(move || {
-        // SAFETY: only objects of storage libraries come here.
-        let t = unsafe { obj.lib.table::<StorageTable>() };
-        f(&obj, t)
-    })
-    .await
-    .map_err(|e| Error::internal(format!("storage plugin call failed: {e}")))
-}
+impl adapter::Store for AbiStore {
+    type Pending = AbiPending;
 
-#[async_trait]
-impl StorageBackend for LoadedBackend {
-    fn name(&self) -> &str {
-        &self.0.lib.name
-    }
-
-    async fn create(
-        &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
-        size: u64,
-    ) -> Result<Box<dyn PendingShare>> {
-        let si = si.0;
-        let pending = self
-            .blocking(move |o, t| {
-                let mut h: Handle = std::ptr::null_mut();
-                // SAFETY: a live backend handle; pointers valid for the call.
-                o.lib
-                    .call(|err| unsafe { (t.create)(o.handle, &si, shnum, size, &mut h, err) })?;
-                if h.is_null() {
-                    return Err(o.lib.garbage("no pending share"));
-                }
-                Ok(PendingHandle(h))
-            })
-            .await?;
-        Ok(Box::new(LoadedPending {
+    fn create(&self, si: &tahoe_api::StorageIndex, shnum: u8, size: u64) -> Result<AbiPending> {
+        let (o, t) = self.parts();
+        let mut h: Handle = std::ptr::null_mut();
+        // SAFETY: a live backend handle; pointers valid for the call.
+        o.lib
+            .call(|err| unsafe { (t.create)(o.handle, si, shnum, size, &mut h, err) })?;
+        if h.is_null() {
+            return Err(o.lib.garbage("no pending share"));
+        }
+        Ok(AbiPending {
             backend: self.0.clone(),
-            handle: Some(pending),
-            size,
-        }))
+            handle: h,
+        })
     }
 
-    async fn read(
+    fn read(
         &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
+        si: &tahoe_api::StorageIndex,
+        shnum: u8,
         kind: ShareKind,
         offset: u64,
         len: u64,
     ) -> Result<Bytes> {
-        let (si, code) = (si.0, share_kind(kind).code());
-        let data = self
-            .blocking(move |o, t| {
-                let mut out = Buf::EMPTY;
-                // SAFETY: a live backend handle; pointers valid for the call.
-                o.lib.call(|err| unsafe {
-                    (t.read)(o.handle, &si, shnum, code, offset, len, &mut out, err)
-                })?;
-                o.lib.take_bytes(out)
-            })
-            .await?;
-        if data.len() as u64 > len {
-            return Err(self
-                .0
-                .lib
-                .garbage(&format!("{} bytes for a read of at most {len}", data.len())));
-        }
-        Ok(data)
+        let (o, t) = self.parts();
+        let mut out = Buf::EMPTY;
+        // SAFETY: a live backend handle; pointers valid for the call.
+        o.lib.call(|err| unsafe {
+            (t.read)(o.handle, si, shnum, kind.code(), offset, len, &mut out, err)
+        })?;
+        // Kept in the library's buffer, not copied.
+        o.lib.take_bytes(out)
     }
 
-    async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>> {
-        let si = si.0;
-        let raw = self
-            .blocking(move |o, t| {
-                // SAFETY: a live backend handle; pointers valid for the call.
-                o.lib
-                    .call_buf(|out, err| unsafe { (t.list)(o.handle, &si, out, err) })
-            })
-            .await?;
-        let infos = wire::decode_share_infos(&raw)
-            .map_err(|_| self.0.lib.garbage("malformed share records"))?;
-        listing(infos).map_err(|what| self.0.lib.garbage(what))
+    fn list(&self, si: &tahoe_api::StorageIndex) -> Result<Vec<ShareInfo>> {
+        let (o, t) = self.parts();
+        // SAFETY: a live backend handle; pointers valid for the call.
+        let raw = o
+            .lib
+            .call_buf(|out, err| unsafe { (t.list)(o.handle, si, out, err) })?;
+        wire::decode_share_infos(&raw).map_err(|_| o.lib.garbage("malformed share records"))
     }
 
-    async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()> {
-        let si = si.0;
-        self.blocking(move |o, t| {
-            // SAFETY: a live backend handle; pointers valid for the call.
-            o.lib
-                .call(|err| unsafe { (t.delete)(o.handle, &si, shnum, err) })
-        })
-        .await
+    fn delete(&self, si: &tahoe_api::StorageIndex, shnum: u8) -> Result<()> {
+        let (o, t) = self.parts();
+        // SAFETY: a live backend handle; pointers valid for the call.
+        o.lib
+            .call(|err| unsafe { (t.delete)(o.handle, si, shnum, err) })
     }
 
-    async fn remaining_capacity(&self) -> Result<Option<u64>> {
-        self.blocking(move |o, t| {
-            let (mut bytes, mut known) = (0u64, 0u8);
-            // SAFETY: a live backend handle; pointers valid for the call.
-            o.lib.call(|err| unsafe {
-                (t.remaining_capacity)(o.handle, &mut bytes, &mut known, err)
-            })?;
-            Ok((known == 1).then_some(bytes))
-        })
-        .await
+    fn remaining_capacity(&self) -> Result<Option<u64>> {
+        let (o, t) = self.parts();
+        let (mut bytes, mut known) = (0u64, 0u8);
+        // SAFETY: a live backend handle; pointers valid for the call.
+        o.lib
+            .call(|err| unsafe { (t.remaining_capacity)(o.handle, &mut bytes, &mut known, err) })?;
+        Ok((known == 1).then_some(bytes))
     }
 
-    async fn test_and_write(
+    fn test_and_write(
         &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
+        si: &tahoe_api::StorageIndex,
+        shnum: u8,
         tests: &[TestVector],
         writes: &[WriteVector],
         new_length: Option<u64>,
     ) -> Result<bool> {
-        // Sizes are the node's to check (tahoe-api promises plugins
-        // that writes end within the mutable share limit).
-        crate::kinds::storage::length_after_writes(0, writes, new_length)?;
-        let si = si.0;
-        let tests = wire::encode_tests(&api_tests(tests));
-        let writes = wire::encode_writes(&api_writes(writes));
-        self.blocking(move |o, t| {
-            let mut ok = 0u8;
-            o.lib.call(|err| {
-                // SAFETY: a live backend handle; pointers valid for the call.
-                unsafe {
-                    (t.test_and_write)(
-                        o.handle,
-                        &si,
-                        shnum,
-                        Slice::of(&tests),
-                        Slice::of(&writes),
-                        new_length.unwrap_or(0),
-                        u8::from(new_length.is_some()),
-                        &mut ok,
-                        err,
-                    )
-                }
-            })?;
-            Ok(ok == 1)
-        })
-        .await
-    }
-
-    async fn add_lease(&self, si: &StorageIndex, lease: &Lease) -> Result<()> {
-        let si = si.0;
-        let record = wire::encode_leases(&[api_lease(lease)]);
-        self.blocking(move |o, t| {
+        let (o, t) = self.parts();
+        let (tests, writes) = (wire::encode_tests(tests), wire::encode_writes(writes));
+        let mut ok = 0u8;
+        o.lib.call(|err| {
             // SAFETY: a live backend handle; pointers valid for the call.
-            o.lib
-                .call(|err| unsafe { (t.add_lease)(o.handle, &si, Slice::of(&record), err) })
-        })
-        .await
+            unsafe {
+                (t.test_and_write)(
+                    o.handle,
+                    si,
+                    shnum,
+                    Slice::of(&tests),
+                    Slice::of(&writes),
+                    new_length.unwrap_or(0),
+                    u8::from(new_length.is_some()),
+                    &mut ok,
+                    err,
+                )
+            }
+        })?;
+        Ok(ok == 1)
     }
 
-    async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>> {
-        let si = si.0;
-        let raw = self
-            .blocking(move |o, t| {
-                // SAFETY: a live backend handle; pointers valid for the call.
-                o.lib
-                    .call_buf(|out, err| unsafe { (t.leases)(o.handle, &si, out, err) })
-            })
-            .await?;
-        let leases =
-            wire::decode_leases(&raw).map_err(|_| self.0.lib.garbage("malformed lease records"))?;
-        Ok(leases.into_iter().map(node_lease).collect())
+    fn add_lease(&self, si: &tahoe_api::StorageIndex, lease: &Lease) -> Result<()> {
+        let (o, t) = self.parts();
+        let record = wire::encode_leases(std::slice::from_ref(lease));
+        // SAFETY: a live backend handle; pointers valid for the call.
+        o.lib
+            .call(|err| unsafe { (t.add_lease)(o.handle, si, Slice::of(&record), err) })
     }
-}
 
-// Between tahoe-api's types and the node's: one conversion for loaded and
-// linked plugins alike.
-
-/// The node's error for a plugin's error of `kind`.
-fn plugin_error(
-    kind: tahoe_api::ErrorKind,
-    plugin: PluginKind,
-    name: &str,
-    message: &str,
-) -> Error {
-    use tahoe_api::ErrorKind as A;
-    let kind = match kind {
-        A::NotFound => ErrorKind::NotFound,
-        A::AlreadyExists => ErrorKind::AlreadyExists,
-        A::Corrupt => ErrorKind::Corrupt,
-        A::InvalidInput => ErrorKind::InvalidInput,
-        A::NoSpace => ErrorKind::NoSpace,
-        A::Io => ErrorKind::Io,
-        A::ConfigInvalid => ErrorKind::ConfigInvalid,
-        A::Unavailable => ErrorKind::Unavailable,
-        A::Internal => ErrorKind::Internal,
-    };
-    Error::new(kind, format!("{plugin} plugin `{name}`: {message}"))
-}
-
-fn share_kind(kind: ShareKind) -> tahoe_api::ShareKind {
-    match kind {
-        ShareKind::Immutable => tahoe_api::ShareKind::Immutable,
-        ShareKind::Mutable => tahoe_api::ShareKind::Mutable,
+    fn leases(&self, si: &tahoe_api::StorageIndex) -> Result<Vec<Lease>> {
+        let (o, t) = self.parts();
+        // SAFETY: a live backend handle; pointers valid for the call.
+        let raw = o
+            .lib
+            .call_buf(|out, err| unsafe { (t.leases)(o.handle, si, out, err) })?;
+        wire::decode_leases(&raw).map_err(|_| o.lib.garbage("malformed lease records"))
     }
 }
 
-/// A plugin's listing, sorted by share number; what is wrong with it when
-/// a share is listed twice.
-fn listing(infos: Vec<tahoe_api::ShareInfo>) -> std::result::Result<Vec<ShareInfo>, &'static str> {
-    let mut out: Vec<ShareInfo> = infos
-        .into_iter()
-        .map(|i| ShareInfo {
-            shnum: i.shnum,
-            size: i.size,
-            kind: match i.kind {
-                tahoe_api::ShareKind::Immutable => ShareKind::Immutable,
-                tahoe_api::ShareKind::Mutable => ShareKind::Mutable,
-            },
-        })
-        .collect();
-    out.sort_by_key(|i| i.shnum);
-    if out.windows(2).any(|w| w[0].shnum == w[1].shnum) {
-        return Err("a share listed twice");
-    }
-    Ok(out)
-}
-
-fn api_tests(tests: &[TestVector]) -> Vec<tahoe_api::TestVector> {
-    tests
-        .iter()
-        .map(|t| tahoe_api::TestVector {
-            offset: t.offset,
-            length: t.length,
-            expected: t.expected.to_vec(),
-        })
-        .collect()
-}
-
-fn api_writes(writes: &[WriteVector]) -> Vec<tahoe_api::WriteVector> {
-    writes
-        .iter()
-        .map(|w| tahoe_api::WriteVector {
-            offset: w.offset,
-            data: w.data.to_vec(),
-        })
-        .collect()
-}
-
-fn api_lease(l: &Lease) -> tahoe_api::Lease {
-    tahoe_api::Lease {
-        renew_secret: l.renew_secret,
-        cancel_secret: l.cancel_secret,
-        expires_at: l.expires_at,
-    }
-}
-
-fn node_lease(l: tahoe_api::Lease) -> Lease {
-    Lease {
-        renew_secret: l.renew_secret,
-        cancel_secret: l.cancel_secret,
-        expires_at: l.expires_at,
-    }
-}
-
-/// A pending share's handle (moved to the blocking pool and back).
-struct PendingHandle(Handle);
-// SAFETY: tahoe-api requires pending shares to be Send.
-unsafe impl Send for PendingHandle {}
-
-/// A pending share from a library.
-struct LoadedPending {
+/// A pending share of a library: its handle, and the backend it came from
+/// (kept open while the handle lives).
+struct AbiPending {
     backend: Arc<Object>,
-    handle: Option<PendingHandle>,
-    size: u64,
+    handle: Handle,
 }
 
-impl LoadedPending {
-    /// Consume the handle with `seal` or `abort` on the blocking pool.
-    async fn finish(mut self: Box<Self>, seal: bool) -> Result<()> {
-        let Some(h) = self.handle.take() else {
-            return Err(Error::internal("pending share already finished"));
-        };
-        on_blocking_pool(self.backend.clone(), move |o, t| {
-            let h = h;
-            // SAFETY: the handle is consumed once.
-            o.lib.call(|err| unsafe {
-                if seal {
-                    (t.pending_seal)(h.0, err)
-                } else {
-                    (t.pending_abort)(h.0, err)
-                }
-            })
+// SAFETY: tahoe-api requires pending shares to be Send; the adapter uses
+// the handle from one thread at a time.
+unsafe impl Send for AbiPending {}
+
+impl adapter::Pending for AbiPending {
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        // SAFETY: a storage library.
+        let t = unsafe { self.backend.lib.table::<StorageTable>() };
+        // SAFETY: a live pending handle, used by one thread at a time.
+        self.backend
+            .lib
+            .call(|err| unsafe { (t.pending_write)(self.handle, offset, Slice::of(data), err) })
+    }
+
+    fn finish(self, seal: bool) -> Result<()> {
+        // SAFETY: a storage library.
+        let t = unsafe { self.backend.lib.table::<StorageTable>() };
+        // SAFETY: the handle is consumed once, here (`self` goes with it).
+        self.backend.lib.call(|err| unsafe {
+            if seal {
+                (t.pending_seal)(self.handle, err)
+            } else {
+                (t.pending_abort)(self.handle, err)
+            }
         })
-        .await?
-    }
-}
-
-#[async_trait]
-impl PendingShare for LoadedPending {
-    async fn write(&mut self, offset: u64, data: Bytes) -> Result<()> {
-        crate::kinds::storage::check_pending_write(self.size, offset, data.len())?;
-        let Some(h) = self.handle.take() else {
-            return Err(Error::internal("pending share already finished"));
-        };
-        let (h, r) = on_blocking_pool(self.backend.clone(), move |o, t| {
-            // SAFETY: a live pending handle, used by one thread at a time.
-            let r = o
-                .lib
-                .call(|err| unsafe { (t.pending_write)(h.0, offset, Slice::of(&data), err) });
-            (h, r)
-        })
-        .await?;
-        self.handle = Some(h);
-        r
-    }
-
-    async fn seal(self: Box<Self>) -> Result<()> {
-        self.finish(true).await
-    }
-
-    async fn abort(self: Box<Self>) -> Result<()> {
-        self.finish(false).await
-    }
-}
-
-impl Drop for LoadedPending {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            // SAFETY: a storage library; the handle is consumed once.
-            let t = unsafe { self.backend.lib.table::<StorageTable>() };
-            let _ = self
-                .backend
-                .lib
-                .call(|err| unsafe { (t.pending_abort)(h.0, err) });
-        }
     }
 }
 
