@@ -576,6 +576,29 @@ async fn slot_calls_have_space_and_byte_budgets() {
     );
 }
 
+/// A write a terabyte out that `new_length` then cuts back to nothing is still
+/// refused: the backend would have to allocate it first, and a failed
+/// allocation aborts the node.
+#[tokio::test]
+async fn a_far_write_cut_back_by_new_length_is_refused() {
+    let s = server(ServerConfig::default(), None);
+    let si = StorageIndex([10; 16]);
+    let mut far = write(1 << 40, b"x");
+    far.new_length = Some(0);
+    let e = s
+        .slot_testv_and_readv_and_writev(si, slot_secrets(1), writes(&[(0, far)]), vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // The slot was not created and the server still answers.
+    assert!(
+        s.slot_readv(si, vec![], vec![(0, 10)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Allocations arriving together cannot promise more than the space left
 /// above `reserved_space`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,18 +60,18 @@ pub fn length_after_writes<B: AsRef<[u8]>>(
     writes: &[WriteVector<B>],
     new_length: Option<u64>,
 ) -> Result<u64> {
-    let mut final_len = current_len;
+    // The writes land before any truncation, so the share's peak size is the
+    // furthest any write reaches even when `new_length` later cuts it back.
+    let mut written_len = current_len;
     for w in writes {
         let end = w
             .offset
             .checked_add(w.data.as_ref().len() as u64)
             .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "write vector overflows"))?;
-        final_len = final_len.max(end);
+        written_len = written_len.max(end);
     }
-    if let Some(n) = new_length {
-        final_len = n;
-    }
-    let peak = final_len.max(current_len);
+    let final_len = new_length.unwrap_or(written_len);
+    let peak = written_len.max(final_len);
     if peak > MAX_MUTABLE_SHARE {
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -209,6 +209,12 @@ mod tests {
         assert!(length_after_writes(0, &[over], None).is_err());
         // A share already over the limit is refused whatever the new length.
         assert!(length_after_writes::<Vec<u8>>(MAX_MUTABLE_SHARE + 1, &[], Some(0)).is_err());
+        // A far write cut back by `new_length` still has to be allocated first.
+        let far = WriteVector {
+            offset: 1 << 40,
+            data: [1u8],
+        };
+        assert!(length_after_writes(0, &[far], Some(0)).is_err());
     }
 
     #[test]

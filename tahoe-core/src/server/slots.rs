@@ -30,15 +30,19 @@ pub(super) fn length_after(old_len: u64, w: &SlotWrite) -> Result<u64> {
             .ok_or_else(|| Error::invalid_input("write vector overflows"))?;
         len = len.max(end);
     }
-    if let Some(n) = w.new_length {
-        len = shifted(n)?;
-    }
-    if len > MAX_MUTABLE_SHARE {
+    // The writes land before any truncation: a far write cut back by
+    // `new_length` must still be refused, or the backend allocates it.
+    let final_len = match w.new_length {
+        Some(n) => shifted(n)?,
+        None => len,
+    };
+    let peak = len.max(final_len);
+    if peak > MAX_MUTABLE_SHARE {
         return Err(Error::invalid_input(format!(
-            "a mutable share of {len} bytes is over the {MAX_MUTABLE_SHARE}-byte limit"
+            "a mutable share of {peak} bytes is over the {MAX_MUTABLE_SHARE}-byte limit"
         )));
     }
-    Ok(len)
+    Ok(final_len)
 }
 
 /// What it takes to undo one share's writes.
