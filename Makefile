@@ -2,7 +2,7 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deps layers browser-deps s3-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
+.PHONY: all build test deps doc layers browser-deps s3-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
@@ -22,6 +22,10 @@ fmt-check: deps
 
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The API docs build without a broken or private link.
+doc: deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 
 # The browser test (tests/browser.rs) drives Debian's Chromium through
 # chromedriver: installed here when missing (as root, or through sudo).
@@ -71,7 +75,7 @@ fuzz-smoke:
 layers:
 	python3 scripts/layers.py
 
-test: fmt-check clippy layers unit test-no-avx2 fuzz-smoke
+test: fmt-check clippy doc layers unit test-no-avx2 fuzz-smoke
 
 # Benchmarks are not tests: run them on a quiet machine and compare figures
 # taken in the same run.

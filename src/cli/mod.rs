@@ -1,5 +1,5 @@
 //! The command line: its shape ([`args`]), what each command does
-//! ([`run`]), and the developers' tools ([`debug`]).
+//! ([`run`](mod@run)), and the developers' tools ([`debug`]).
 //!
 //! Commands write their results to the given writer (stdout in the binary,
 //! a buffer in tests) and return errors for `main` to print; none of them

@@ -9,14 +9,14 @@
 //! spooled to a file and downloads streamed, and memory stays at a few
 //! segments whatever the size. Only its router and server are used.
 //!
-//! - [`route`]: `/uri` requests (docs/web.md lists them), carried out by
-//!   [`download`], [`upload`] and [`dirops`];
-//! - [`pages`] and [`html`]: the pages; [`ops`]: uploads and downloads for
-//!   the status pages; [`stats`]: `/statistics`;
-//! - [`form`]: query strings and forms; [`uri`]: grid paths in URLs;
-//! - [`reply`] and [`error`]: the shapes of answers and errors;
-//! - [`state`]: the gateway's state; [`serve`]: the HTTP server;
-//!   [`token`]: the node's web token.
+//! - `route`: `/uri` requests (docs/web.md lists them), carried out by
+//!   `download`, `upload` and `dirops`;
+//! - `pages` and `html`: the pages; `ops`: uploads and downloads for
+//!   the status pages; `stats`: `/statistics`;
+//! - `form`: query strings and forms; `uri`: grid paths in URLs;
+//! - `reply` and `error`: the shapes of answers and errors;
+//! - `state`: the gateway's state; `serve`: the HTTP server;
+//!   `token`: the node's web token.
 //!
 //! Errors are plain text with Tahoe's status codes (404 for a missing
 //! entry, 409 for an existing one, 400 for bad input), or a page when the

@@ -22,7 +22,7 @@
 //!  5. plugin/                   config -> registry -> loader
 //! ```
 //!
-//! With the `testing` feature, [`testing`] (outside the order: nothing
+//! With the `testing` feature, `testing` (outside the order: nothing
 //! imports it) holds the conformance suite of each plugin kind: every
 //! plugin, built-in or third-party, runs its kind's suite in its own tests
 //! with one function call.

@@ -1,6 +1,6 @@
 //! The services nodes offer each other, as Rust traits.
 //!
-//! Each protocol's calls are listed once ([`calls`]): the storage server's
+//! Each protocol's calls are listed once (`calls.rs`): the storage server's
 //! in [`storage`], the queen's in [`queen`]. Everything that speaks them
 //! (the traits, the request and answer enums transports carry, the
 //! dispatchers, the clients over a transport's one `call`, and the layers

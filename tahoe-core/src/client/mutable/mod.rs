@@ -10,7 +10,7 @@
 //! - [`publish`]: writing a new version through test-and-write, so that a
 //!   concurrent writer is detected instead of overwritten, in two phases so
 //!   that a failed publish leaves the previous version readable;
-//! - [`file`]: the operations people use (create, read, overwrite, write
+//! - [`file`](mod@file): the operations people use (create, read, overwrite, write
 //!   at an offset, modify with retries).
 //!
 //! docs/mutable.md describes the formats and protocols.

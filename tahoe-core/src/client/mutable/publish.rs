@@ -410,7 +410,7 @@ impl Publisher {
     /// Publish `plan` as the new version of the file of `keys`, replacing
     /// what `map` saw: in one phase, or in two when a recoverable old
     /// version must stay readable until the new one is (see
-    /// [`Self::second_phase`]).
+    /// `second_phase`).
     pub async fn publish(
         &self,
         map: &ServerMap,
