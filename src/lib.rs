@@ -3,6 +3,19 @@
 //! This package is the composition root. It knows every built-in plugin
 //! (each behind a cargo feature, on by default) and hands them to
 //! `tahoe-core`'s registry; everything else lives in the libraries.
+//!
+//! Its folders are its layers. A module imports only from the layers
+//! above it in this list (checked by `scripts/layers.py` in `make test`):
+//!
+//! ```text
+//!  0. basedir, announce, plugins   a node's directory; signed announcements;
+//!                                  the built-in plugins
+//!  1. client/                      GridClient: the broker, links to servers,
+//!                                  aliases, file commands, transfers
+//!  2. web/                         the gateway: routes, pages, operations
+//!  3. node/                        create, roles (queen, client), daemon, demo
+//!  4. cli/                         the command line
+//! ```
 
 pub mod announce;
 pub mod basedir;
