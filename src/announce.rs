@@ -15,7 +15,7 @@ use tahoe_core::protocol::transport::Transport;
 use tahoe_core::{Error, Result};
 
 /// The largest announcement body accepted.
-pub const MAX_BODY: usize = 4096;
+const MAX_BODY: usize = 4096;
 
 /// What a storage server announces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,11 +46,11 @@ pub fn sign(key: &NodeKey, body: &AnnouncementBody) -> Result<Announcement> {
 }
 
 /// Longest nickname, in bytes.
-pub const MAX_NICKNAME: usize = 200;
+const MAX_NICKNAME: usize = 200;
 /// Longest address, in bytes.
-pub const MAX_ADDRESS: usize = 500;
+const MAX_ADDRESS: usize = 500;
 /// Longest version string, in bytes.
-pub const MAX_VERSION: usize = 100;
+const MAX_VERSION: usize = 100;
 
 /// Check an announcement and return its body: the signature verifies, the
 /// node id is the signing key's, every field is within its limit, and the

@@ -44,7 +44,7 @@ pub const CLIENT_INTRODUCER_FILE: &str = "private/introducer.url";
 pub const GRID_SECRET_FILE: &str = "private/grid.secret";
 
 /// Held locked (`flock`) by the running node: one node per base directory.
-pub const LOCK_FILE: &str = "node.lock";
+const LOCK_FILE: &str = "node.lock";
 
 /// The shared root directory's write cap: written by `create-queen`,
 /// copied (or given with `--vdrive`) to each client, whose default alias
@@ -63,7 +63,7 @@ pub const VDRIVE_PUBLISHED_FILE: &str = "private/vdrive.published";
 pub const CONVERGENCE_FILE: &str = "private/convergence";
 
 /// The running node's process id.
-pub const PID_FILE: &str = "node.pid";
+const PID_FILE: &str = "node.pid";
 
 /// What the running node reports about itself.
 pub const STATUS_FILE: &str = "status.json";

@@ -16,7 +16,7 @@ use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::protocol::identity::write_private;
 
 /// The alias of paths that name none.
-pub const DEFAULT_ALIAS: &str = "tahoe";
+const DEFAULT_ALIAS: &str = "tahoe";
 
 /// A node's aliases.
 pub struct Aliases {

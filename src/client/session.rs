@@ -132,7 +132,7 @@ impl GridClient {
     }
 
     /// An immutable-file client over the servers known now.
-    pub async fn immutable_client(&self) -> Result<ImmutableClient> {
+    async fn immutable_client(&self) -> Result<ImmutableClient> {
         let e = &self.cfg.encoding;
         Ok(ImmutableClient {
             servers: self.servers(usize::from(e.n)).await?,

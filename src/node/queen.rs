@@ -42,7 +42,7 @@ use crate::announce::check;
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Most servers remembered: bounds memory (each announcement is at most
 /// 4 KiB) against floods by a member of the grid.
-pub const MAX_SERVERS: usize = 10_000;
+const MAX_SERVERS: usize = 10_000;
 /// Bits of a cursor that count changes; the rest hold the epoch.
 const COUNTER_BITS: u32 = 40;
 const COUNTER_MASK: u64 = (1 << COUNTER_BITS) - 1;
@@ -196,7 +196,8 @@ impl Queen {
     }
 
     /// Every server known: its node id, and how long ago it was renewed.
-    pub fn ages(&self) -> Vec<(String, Duration)> {
+    #[cfg(test)]
+    fn ages(&self) -> Vec<(String, Duration)> {
         self.state()
             .map(|s| {
                 s.by_node

@@ -167,7 +167,7 @@ impl Stream for Guarded {
 /// headers: the parser buffers all of it until the headers end, so a part
 /// whose headers never end must be stopped here.
 #[derive(Default)]
-pub struct Meter {
+struct Meter {
     on: AtomicBool,
     left: AtomicI64,
 }

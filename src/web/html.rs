@@ -20,10 +20,10 @@ pub const STYLE: &str = include_str!("static/style.css");
 pub const SCRIPT: &str = include_str!("static/app.js");
 
 /// Entries on one page of a directory listing.
-pub const PAGE_SIZE: usize = 200;
+const PAGE_SIZE: usize = 200;
 
 /// HTML-escape text for element content and quoted attributes.
-pub fn escape_html(s: &str) -> String {
+fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -69,7 +69,7 @@ pub fn size(n: u64) -> String {
 }
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn date(secs: f64) -> String {
+fn date(secs: f64) -> String {
     let s = secs.max(0.0) as i64;
     let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
     // Days to a civil date (Howard Hinnant's algorithm).

@@ -38,7 +38,7 @@ pub fn now() -> f64 {
 
 /// The largest directory read into memory: what one SDMF file holds (an
 /// MDMF directory could hold more, but every change rewrites it whole).
-pub const MAX_DIRECTORY_SIZE: u64 = MAX_SDMF_SIZE;
+const MAX_DIRECTORY_SIZE: u64 = MAX_SDMF_SIZE;
 
 /// Directories over one grid's files.
 #[derive(Clone)]

@@ -35,30 +35,30 @@ use crate::protocol::identity::write_private;
 pub const SECRET_FILE: &str = "private/secret";
 
 /// Tags (Tahoe-LAFS's for leases and write enablers, ours for uploads).
-pub mod tags {
+mod tags {
     /// Node-wide renewal secret (Tahoe hashes the tag under the secret).
-    pub const CLIENT_RENEWAL: &[u8] = b"allmydata_client_renewal_secret_v1";
+    pub(super) const CLIENT_RENEWAL: &[u8] = b"allmydata_client_renewal_secret_v1";
     /// Node-wide cancel secret.
-    pub const CLIENT_CANCEL: &[u8] = b"allmydata_client_cancel_secret_v1";
+    pub(super) const CLIENT_CANCEL: &[u8] = b"allmydata_client_cancel_secret_v1";
     /// Per-file renewal secret.
-    pub const FILE_RENEWAL: &[u8] = b"allmydata_file_renewal_secret_v1";
+    pub(super) const FILE_RENEWAL: &[u8] = b"allmydata_file_renewal_secret_v1";
     /// Per-file cancel secret.
-    pub const FILE_CANCEL: &[u8] = b"allmydata_file_cancel_secret_v1";
+    pub(super) const FILE_CANCEL: &[u8] = b"allmydata_file_cancel_secret_v1";
     /// Per-server renewal secret.
-    pub const BUCKET_RENEWAL: &[u8] = b"allmydata_bucket_renewal_secret_v1";
+    pub(super) const BUCKET_RENEWAL: &[u8] = b"allmydata_bucket_renewal_secret_v1";
     /// Per-server cancel secret.
-    pub const BUCKET_CANCEL: &[u8] = b"allmydata_bucket_cancel_secret_v1";
+    pub(super) const BUCKET_CANCEL: &[u8] = b"allmydata_bucket_cancel_secret_v1";
     /// Node-wide upload secret.
-    pub const CLIENT_UPLOAD: &[u8] = b"tahoe-rs_client_upload_secret_v1";
+    pub(super) const CLIENT_UPLOAD: &[u8] = b"tahoe-rs_client_upload_secret_v1";
     /// Per-file upload secret.
-    pub const FILE_UPLOAD: &[u8] = b"tahoe-rs_file_upload_secret_v1";
+    pub(super) const FILE_UPLOAD: &[u8] = b"tahoe-rs_file_upload_secret_v1";
     /// Per-server upload secret.
-    pub const BUCKET_UPLOAD: &[u8] = b"tahoe-rs_bucket_upload_secret_v1";
+    pub(super) const BUCKET_UPLOAD: &[u8] = b"tahoe-rs_bucket_upload_secret_v1";
     /// A mutable file's write key → its write-enabler master.
-    pub const WRITE_ENABLER_MASTER: &[u8] =
+    pub(super) const WRITE_ENABLER_MASTER: &[u8] =
         b"allmydata_mutable_writekey_to_write_enabler_master_v1";
     /// Write-enabler master and server id → that server's write enabler.
-    pub const WRITE_ENABLER: &[u8] =
+    pub(super) const WRITE_ENABLER: &[u8] =
         b"allmydata_mutable_write_enabler_master_and_nodeid_to_write_enabler_v1";
 }
 

@@ -26,7 +26,7 @@ pub mod tags {
     /// One ciphertext segment.
     pub const CIPHERTEXT_SEGMENT: &[u8] = b"allmydata_crypttext_segment_v1";
     /// Prefix of the convergent-encryption tag.
-    pub const CONVERGENT_ENCRYPTION: &[u8] =
+    pub(super) const CONVERGENT_ENCRYPTION: &[u8] =
         b"allmydata_immutable_content_to_key_with_added_secret_v1+";
     /// Padding leaves of Merkle trees.
     pub const MERKLE_EMPTY_LEAF: &[u8] = b"Merkle tree empty leaf";
@@ -93,7 +93,7 @@ pub fn tagged_pair_hash(tag: &[u8], a: &[u8], b: &[u8]) -> Hash {
 /// `tagged_hash(tag, data)` of every `(tag, data)`, in order, several
 /// streams side by side where the CPU allows (see `tahoe-sha256x`): the same
 /// values as one by one, faster.
-pub fn tagged_hashes(items: &[(&[u8], &[u8])]) -> Vec<Hash> {
+fn tagged_hashes(items: &[(&[u8], &[u8])]) -> Vec<Hash> {
     let mut hashers: Vec<TaggedHasher> = items
         .iter()
         .map(|(tag, _)| TaggedHasher::new(tag))

@@ -30,7 +30,7 @@ pub fn empty_leaf_hash(i: usize) -> Hash {
 }
 
 /// The hash of an interior node.
-pub fn pair_hash(left: &Hash, right: &Hash) -> Hash {
+fn pair_hash(left: &Hash, right: &Hash) -> Hash {
     tagged_pair_hash(tags::MERKLE_INTERNAL, left, right)
 }
 
@@ -90,7 +90,7 @@ impl HashTree {
     /// The same nodes in the order Tahoe-LAFS writes them into a share: it
     /// puts the siblings from the leaf up (then the leaf) into a Python set
     /// and writes the set in its iteration order, so matching Tahoe's bytes
-    /// means following CPython's set layout ([`cpython_set_order`]).
+    /// means following CPython's set layout (`cpython_set_order`).
     pub fn tahoe_chain_order(&self, leaf: usize) -> Vec<usize> {
         let mut chain = self.chain(leaf, false);
         chain.push(self.leaf_index(leaf));
@@ -119,7 +119,7 @@ impl HashTree {
 /// resize to the next power of two above 4 × used once 3/5 full, whose
 /// re-insertion follows the old table's slot order. Tahoe-LAFS writes share
 /// hash chains in this order; readers accept any.
-pub fn cpython_set_order(items: &[usize]) -> Vec<usize> {
+fn cpython_set_order(items: &[usize]) -> Vec<usize> {
     const MIN_SIZE: usize = 8;
     const LINEAR_PROBES: usize = 9;
     const PERTURB_SHIFT: u32 = 5;

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 pub const CONFIG_FILE: &str = "tahoe.toml";
 
 /// The prefix of configuration environment variables.
-pub const ENV_PREFIX: &str = "TAHOE_";
+const ENV_PREFIX: &str = "TAHOE_";
 
 /// `[node]`: who this node is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

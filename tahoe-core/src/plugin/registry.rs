@@ -77,13 +77,13 @@ impl PluginContext {
 }
 
 /// Builds a codec for given parameters.
-pub type CodecFactory = dyn Fn(CodecParams, &PluginContext) -> Result<Arc<dyn Codec>> + Send + Sync;
+type CodecFactory = dyn Fn(CodecParams, &PluginContext) -> Result<Arc<dyn Codec>> + Send + Sync;
 /// Builds a cipher.
-pub type CipherFactory = dyn Fn(&PluginContext) -> Result<Arc<dyn Cipher>> + Send + Sync;
+type CipherFactory = dyn Fn(&PluginContext) -> Result<Arc<dyn Cipher>> + Send + Sync;
 /// Builds a storage backend.
-pub type StorageFactory = dyn Fn(&PluginContext) -> Result<Arc<dyn StorageBackend>> + Send + Sync;
+type StorageFactory = dyn Fn(&PluginContext) -> Result<Arc<dyn StorageBackend>> + Send + Sync;
 /// Builds a transport.
-pub type TransportFactory = dyn Fn(&PluginContext) -> Result<Arc<dyn Transport>> + Send + Sync;
+type TransportFactory = dyn Fn(&PluginContext) -> Result<Arc<dyn Transport>> + Send + Sync;
 
 struct Entry<F: ?Sized> {
     description: String,

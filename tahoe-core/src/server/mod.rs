@@ -43,11 +43,11 @@ use crate::protocol::{
 };
 
 /// How long a lease lasts (Tahoe's default: 31 days).
-pub const LEASE_DURATION_SECS: u64 = 31 * 24 * 3600;
+const LEASE_DURATION_SECS: u64 = 31 * 24 * 3600;
 
 /// The largest immutable share accepted by default (Tahoe's v2 shares are
 /// limited only by disk; this bounds one upload's footprint: 64 GiB).
-pub const DEFAULT_MAX_SHARE_SIZE: u64 = 64 << 30;
+const DEFAULT_MAX_SHARE_SIZE: u64 = 64 << 30;
 
 /// Storage-server settings.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub struct ServerConfig {
 }
 
 /// Default of [`ServerConfig::bucket_timeout`]: five minutes.
-pub const DEFAULT_BUCKET_TIMEOUT: Duration = Duration::from_secs(300);
+const DEFAULT_BUCKET_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Default for ServerConfig {
     fn default() -> Self {

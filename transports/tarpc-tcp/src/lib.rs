@@ -51,17 +51,17 @@ pub use tls::{Identity, fingerprint_of};
 pub const NAME: &str = "tarpc-tcp";
 
 /// The address scheme.
-pub const SCHEME: &str = "tahoe+tcp://";
+const SCHEME: &str = "tahoe+tcp://";
 
 /// The smallest (and default) frame limit: one call's largest share data
 /// ([`MAX_CALL_DATA`]) plus room for the rest of the call.
-pub const MIN_FRAME_BYTES: u64 = MAX_CALL_DATA + (64 << 10);
+const MIN_FRAME_BYTES: u64 = MAX_CALL_DATA + (64 << 10);
 
 /// `[transport.tarpc-tcp]` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TarpcTcpConfig {
-    /// Largest frame accepted or sent: at least [`MIN_FRAME_BYTES`] (callers
+    /// Largest frame accepted or sent: at least `MIN_FRAME_BYTES` (callers
     /// split share data into calls of at most [`MAX_CALL_DATA`] bytes), and
     /// what a peer can make this node buffer per connection.
     pub max_frame_bytes: usize,
@@ -195,7 +195,7 @@ impl TarpcTcp {
 
     /// The transport of the node in `basedir` (its key must exist; the
     /// certificate is made on first use).
-    pub fn for_node(basedir: &Path, config: TarpcTcpConfig) -> Result<Self> {
+    fn for_node(basedir: &Path, config: TarpcTcpConfig) -> Result<Self> {
         Ok(Self::new(Identity::load_or_create(basedir)?, config))
     }
 

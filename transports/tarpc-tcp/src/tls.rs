@@ -21,7 +21,7 @@ use tokio_rustls::rustls::pki_types::{
 use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// Where the certificate is kept.
-pub const CERT_FILE: &str = "private/tls.crt";
+const CERT_FILE: &str = "private/tls.crt";
 
 /// How an Ed25519 SubjectPublicKeyInfo starts (RFC 8410): SEQUENCE,
 /// AlgorithmIdentifier id-Ed25519 with no parameters, BIT STRING of 33

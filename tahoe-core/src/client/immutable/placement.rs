@@ -39,7 +39,7 @@ use crate::protocol::{AllocateRequest, Secret, write_bucket_chunked};
 
 /// Servers of happiness: the size of a maximum matching between shares and
 /// the servers holding them.
-pub fn happiness(holders: &BTreeMap<ShareNum, BTreeSet<String>>) -> usize {
+fn happiness(holders: &BTreeMap<ShareNum, BTreeSet<String>>) -> usize {
     let servers: Vec<&String> = holders
         .values()
         .flatten()

@@ -134,7 +134,7 @@ impl Uploader {
     }
 
     /// The encryption key for `source` under this uploader's key mode.
-    pub async fn key_for(&self, source: Arc<dyn Source>, plan: &SharePlan) -> Result<[u8; 16]> {
+    async fn key_for(&self, source: Arc<dyn Source>, plan: &SharePlan) -> Result<[u8; 16]> {
         let mut key = [0u8; 16];
         match &self.key_mode {
             KeyMode::Random => {

@@ -5,7 +5,7 @@
 //! through test-and-write ([`crate::client::mutable::publish`]). When another
 //! writer got there first, the publish fails with `Conflict`; `overwrite`,
 //! `write_at` and `modify` then read the servermap again and retry (after
-//! a random pause, up to [`MAX_ATTEMPTS`] times), so concurrent writers
+//! a random pause, up to `MAX_ATTEMPTS` times), so concurrent writers
 //! are serialized rather than lost, and no reader sees a mix: a reader only
 //! ever decodes k shares of one signed version.
 
@@ -37,12 +37,12 @@ use crate::kinds::codec::CodecProvider;
 
 /// A change `modify` applies: the current contents in, the new contents
 /// out (`None`: leave the file as it is).
-pub type Change<'a> = dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + Send + Sync + 'a;
+type Change<'a> = dyn Fn(&[u8]) -> Result<Option<Vec<u8>>> + Send + Sync + 'a;
 
 /// How many times a write is tried when other writers keep winning
 /// (enough for a few dozen writers changing one file at once: each round
 /// lets at least one through).
-pub const MAX_ATTEMPTS: u32 = 24;
+const MAX_ATTEMPTS: u32 = 24;
 
 /// A client's view of the grid for mutable files.
 #[derive(Clone)]
@@ -554,7 +554,7 @@ fn patched(old: &[u8], offset: u64, data: &[u8]) -> Vec<u8> {
     out
 }
 /// Fresh random salts.
-pub fn random_salts(count: usize) -> Result<Vec<[u8; crate::format::ssk::layout::SALT_LEN]>> {
+fn random_salts(count: usize) -> Result<Vec<[u8; crate::format::ssk::layout::SALT_LEN]>> {
     let mut bytes = vec![0u8; count * crate::format::ssk::layout::SALT_LEN];
     getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("random: {e}")))?;
     Ok(bytes

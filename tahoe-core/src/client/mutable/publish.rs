@@ -15,7 +15,7 @@
 //! first phase has not touched them; once the second phase starts, the new
 //! version is already recoverable.
 //!
-//! Blocks are sent in calls of about [`FLUSH_BYTES`] per server, one call
+//! Blocks are sent in calls of about `FLUSH_BYTES` per server, one call
 //! in flight per server, so memory stays at a few segments. Shares of the
 //! second phase are held in memory until the first phase is done when the
 //! file is small, and re-encoded in a second pass otherwise.
@@ -48,7 +48,7 @@ use crate::kinds::storage::{ShareNum, StorageIndex, TestVector, WriteVector};
 use crate::protocol::{SlotSecrets, SlotWrite};
 
 /// Bytes a server's pending writes reach before they are sent.
-pub const FLUSH_BYTES: usize = 1 << 20;
+const FLUSH_BYTES: usize = 1 << 20;
 
 /// Second-phase shares are held in memory (not re-encoded) up to this
 /// file size.

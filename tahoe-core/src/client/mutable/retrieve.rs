@@ -403,7 +403,7 @@ impl Retriever {
     }
 
     /// Read `range` of one version given its verified share entries.
-    pub async fn read_version(
+    async fn read_version(
         &self,
         map: &ServerMap,
         prefix: &Prefix,

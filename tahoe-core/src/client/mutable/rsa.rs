@@ -32,16 +32,17 @@ use crate::format::ssk::MutableFormat;
 use crate::format::ssk::keys::{fingerprint, write_key};
 
 /// The size of keys Tahoe-LAFS makes, and we make.
-pub const KEY_BITS: usize = 2048;
+const KEY_BITS: usize = 2048;
 /// Verification keys outside this range are refused (they come from
 /// shares; a huge one would only cost time to check).
-pub const MIN_KEY_BITS: usize = 2048;
+const MIN_KEY_BITS: usize = 2048;
 /// See [`MIN_KEY_BITS`].
-pub const MAX_KEY_BITS: usize = 4096;
+const MAX_KEY_BITS: usize = 4096;
 
 /// Tahoe's PSS salt length (pycryptopp's, which Tahoe keeps): SHA-256's
-/// length, which is what ring's RSA-PSS-SHA256 uses.
-pub const PSS_SALT_LEN: usize = 32;
+/// length, which is what ring's RSA-PSS-SHA256 uses (a test checks it).
+#[cfg(test)]
+const PSS_SALT_LEN: usize = 32;
 
 /// Refuse keys outside [`MIN_KEY_BITS`]..=[`MAX_KEY_BITS`].
 fn check_bits(which: &str, bits: usize) -> Result<()> {

@@ -31,7 +31,7 @@ use crate::kinds::storage::{ShareNum, StorageIndex};
 
 /// How much of each share the first read fetches: every SDMF and MDMF
 /// header, key and signature (and small SDMF files whole).
-pub const HEAD_READ: u64 = 4096;
+const HEAD_READ: u64 = 4096;
 
 /// One share whose signature checked out.
 #[derive(Debug, Clone)]
@@ -210,7 +210,7 @@ impl ServerMap {
     }
 
     /// Distinct share numbers of a version.
-    pub fn distinct_shares(shares: &[ShareEntry]) -> usize {
+    fn distinct_shares(shares: &[ShareEntry]) -> usize {
         shares
             .iter()
             .map(|s| s.shnum)
@@ -219,7 +219,7 @@ impl ServerMap {
     }
 
     /// Distinct servers holding a version.
-    pub fn distinct_servers(shares: &[ShareEntry]) -> usize {
+    fn distinct_servers(shares: &[ShareEntry]) -> usize {
         shares
             .iter()
             .map(|s| s.server)
@@ -296,7 +296,7 @@ impl ServerMap {
     }
 
     /// Whether more than half of the servers asked hold these shares.
-    pub fn majority_holds(&self, shares: &[ShareEntry]) -> bool {
+    fn majority_holds(&self, shares: &[ShareEntry]) -> bool {
         2 * Self::distinct_servers(shares) > self.servers.len()
     }
 

@@ -24,11 +24,11 @@ use crate::format::hash::HASH_LEN;
 use crate::format::hashtree::{SHARE_HASH_ENTRY, node_count};
 
 /// Bytes of a v1 header.
-pub const V1_HEADER: u64 = 0x24;
+const V1_HEADER: u64 = 0x24;
 /// Bytes of a v2 header.
 pub const V2_HEADER: u64 = 0x44;
 /// Most share-hash entries a share may carry (a tree of 256 leaves needs 9).
-pub const MAX_SHARE_HASHES: u64 = 32;
+const MAX_SHARE_HASHES: u64 = 32;
 
 /// Where each section of a share starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -185,7 +185,7 @@ impl Entry {
     }
 
     /// Whether the entry holds a write cap (sealed or not).
-    pub fn has_write_cap(&self) -> bool {
+    fn has_write_cap(&self) -> bool {
         !matches!(self.write, WriteField::None)
     }
 

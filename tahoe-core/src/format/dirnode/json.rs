@@ -97,7 +97,7 @@ pub fn to_python_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 /// back exactly (Rust finds the same ones), in positional notation when
 /// the decimal point falls within -4 < point <= 16 of the first digit,
 /// else in exponent notation with a sign and at least two digits.
-pub fn python_float_repr(x: f64) -> String {
+fn python_float_repr(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }

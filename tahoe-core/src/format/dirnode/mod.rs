@@ -42,7 +42,7 @@ pub use entry::{
 };
 pub use metadata::update_metadata;
 pub use pack::Directory;
-pub use seal::{WriteKey, tags};
+pub use seal::WriteKey;
 
 #[cfg(test)]
 mod tests {

@@ -10,12 +10,12 @@ use crate::format::hash::{tagged_hash, tagged_pair_hash};
 use crate::kinds::cipher::Cipher;
 
 /// Hash tags of the encrypted write caps.
-pub mod tags {
+mod tags {
     /// Salt, writekey → the key of one child's write cap.
-    pub const CHILD_WRITECAP: &[u8] =
+    pub(super) const CHILD_WRITECAP: &[u8] =
         b"allmydata_mutable_writekey_and_salt_to_dirnode_child_capkey_v1";
     /// Write cap → its salt.
-    pub const CHILD_SALT: &[u8] = b"allmydata_dirnode_child_rwcap_to_salt_v1";
+    pub(super) const CHILD_SALT: &[u8] = b"allmydata_dirnode_child_rwcap_to_salt_v1";
 }
 
 pub(super) const SALT_LEN: usize = 16;

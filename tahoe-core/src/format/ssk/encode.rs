@@ -252,7 +252,7 @@ impl SignedVersion {
 
     /// Where segment `segnum`'s block goes in every share, and its bytes
     /// as written (MDMF: salt then block).
-    pub fn block_write(&self, seg: &EncodedSegment, shnum: usize) -> (u64, Vec<u8>) {
+    fn block_write(&self, seg: &EncodedSegment, shnum: usize) -> (u64, Vec<u8>) {
         let geo = self.geometry();
         let at = self.offsets.share_data.start + geo.block_offset(seg.segnum);
         (at, block_bytes(self.prefix.format, seg, shnum))

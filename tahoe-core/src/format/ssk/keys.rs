@@ -25,15 +25,15 @@ use crate::kinds::cipher::Cipher;
 use crate::kinds::storage::StorageIndex;
 
 /// Tahoe-LAFS's tags for mutable-file keys (`allmydata/util/hashutil.py`).
-pub mod tags {
+mod tags {
     /// Private key → write key.
-    pub const WRITEKEY: &[u8] = b"allmydata_mutable_privkey_to_writekey_v1";
+    pub(super) const WRITEKEY: &[u8] = b"allmydata_mutable_privkey_to_writekey_v1";
     /// Verification key → fingerprint.
-    pub const PUBKEY: &[u8] = b"allmydata_mutable_pubkey_to_fingerprint_v1";
+    pub(super) const PUBKEY: &[u8] = b"allmydata_mutable_pubkey_to_fingerprint_v1";
     /// Write key → read key.
-    pub const READKEY: &[u8] = b"allmydata_mutable_writekey_to_readkey_v1";
+    pub(super) const READKEY: &[u8] = b"allmydata_mutable_writekey_to_readkey_v1";
     /// Salt and read key → data key.
-    pub const DATAKEY: &[u8] = b"allmydata_mutable_readkey_to_datakey_v1";
+    pub(super) const DATAKEY: &[u8] = b"allmydata_mutable_readkey_to_datakey_v1";
     /// Read key → storage index.
     pub const STORAGE_INDEX: &[u8] = b"allmydata_mutable_readkey_to_storage_index_v1";
 }

@@ -62,7 +62,7 @@ impl MutableFormat {
     }
 
     /// Length of the header (prefix and offset table).
-    pub fn header_len(self) -> usize {
+    fn header_len(self) -> usize {
         match self {
             MutableFormat::Sdmf => SDMF_HEADER_LEN,
             MutableFormat::Mdmf => MDMF_HEADER_LEN,
@@ -82,19 +82,19 @@ impl MutableFormat {
 /// Salt (and SDMF IV) length.
 pub const SALT_LEN: usize = 16;
 /// SDMF signed prefix: `>BQ32s16sBBQQ`.
-pub const SDMF_PREFIX_LEN: usize = 75;
+const SDMF_PREFIX_LEN: usize = 75;
 /// SDMF header: prefix and `>LLLLQQ`.
-pub const SDMF_HEADER_LEN: usize = SDMF_PREFIX_LEN + 4 * 4 + 8 * 2;
+const SDMF_HEADER_LEN: usize = SDMF_PREFIX_LEN + 4 * 4 + 8 * 2;
 /// MDMF signed prefix: `>BQ32sBBQQ`.
-pub const MDMF_PREFIX_LEN: usize = 59;
+const MDMF_PREFIX_LEN: usize = 59;
 /// MDMF header: prefix and eight `Q` offsets.
-pub const MDMF_HEADER_LEN: usize = MDMF_PREFIX_LEN + 8 * 8;
+const MDMF_HEADER_LEN: usize = MDMF_PREFIX_LEN + 8 * 8;
 /// Where MDMF share data starts: the header plus the room Tahoe reserves
 /// for the private key (1220), signature (260), verification key (292) and
 /// share hash chain (8 × 34).
-pub const MDMF_SHARE_DATA: u64 = MDMF_HEADER_LEN as u64 + 1220 + 260 + 292 + 8 * 34;
+const MDMF_SHARE_DATA: u64 = MDMF_HEADER_LEN as u64 + 1220 + 260 + 292 + 8 * 34;
 /// One share hash chain entry: `>H32s`.
-pub const CHAIN_ENTRY_LEN: usize = SHARE_HASH_ENTRY as usize;
+const CHAIN_ENTRY_LEN: usize = SHARE_HASH_ENTRY as usize;
 /// Upper bounds on the variable regions of a share we accept.
 const MAX_KEY_REGION: u64 = 4096;
 const MAX_SIGNATURE: u64 = 1024;
@@ -343,7 +343,7 @@ impl Geometry {
     }
 
     /// Leaves of each share's block hash tree (a tree has at least one).
-    pub fn tree_leaves(&self) -> usize {
+    fn tree_leaves(&self) -> usize {
         self.segments.max(1) as usize
     }
 
