@@ -581,6 +581,23 @@ mod tests {
         assert!(e.to_string().contains("storage"), "{e}");
     }
 
+    /// A `TAHOE_*` variable naming no section is some other program's (the
+    /// bench scripts once used `TAHOE_GRID`): the node starts. A typo of a
+    /// key inside a section is still refused.
+    #[test]
+    fn env_variables_naming_no_section_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TAHOE_GRID", "/dev/shm/some-grid");
+            jail.set_env("TAHOE_ENCODING__N", "7");
+            let c = NodeConfig::load(jail.directory()).map_err(|e| e.to_string())?;
+            assert_eq!(c.encoding.n, 7);
+            jail.set_env("TAHOE_ENCODING__NN", "7");
+            let e = NodeConfig::load(jail.directory()).unwrap_err();
+            assert!(e.to_string().contains("nn"), "{e}");
+            Ok(())
+        });
+    }
+
     #[test]
     fn file_env_layering_and_origin() {
         figment::Jail::expect_with(|jail| {
