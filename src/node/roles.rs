@@ -53,6 +53,25 @@ pub(super) struct Running {
     pub(super) tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// Listen on the configured address with `services`; the listener and
+/// the address to announce.
+async fn listen(
+    cfg: &NodeConfig,
+    sel: &Selection,
+    services: LocalServices,
+    role: &str,
+    key: &NodeKey,
+) -> Result<(Box<dyn Listener>, String)> {
+    let listener = sel
+        .transport
+        .listen(&cfg.transport.listen, services)
+        .await
+        .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
+    let address = advertised(cfg, listener.as_ref());
+    tracing::info!("{role} {} listening at {address}", key.node_id());
+    Ok((listener, address))
+}
+
 pub(super) async fn start_queen(
     cfg: &NodeConfig,
     sel: &Selection,
@@ -71,13 +90,7 @@ pub(super) async fn start_queen(
         storage: None,
         queen: Some(queen.clone()),
     };
-    let listener = sel
-        .transport
-        .listen(&cfg.transport.listen, services)
-        .await
-        .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
-    let address = advertised(cfg, listener.as_ref());
-    tracing::info!("queen {} listening at {address}", key.node_id());
+    let (listener, address) = listen(cfg, sel, services, "queen", key).await?;
     let url = QueenAddress {
         address: address.clone(),
         secret,
@@ -134,13 +147,7 @@ pub(super) async fn start_client(
         storage: storage.clone().map(|s| s as _),
         queen: None,
     };
-    let listener = sel
-        .transport
-        .listen(&cfg.transport.listen, services)
-        .await
-        .with_context(|| format!("listening on {:?}", cfg.transport.listen))?;
-    let address = advertised(cfg, listener.as_ref());
-    tracing::info!("client {} listening at {address}", key.node_id());
+    let (listener, address) = listen(cfg, sel, services, "client", key).await?;
     let broker = Arc::new(Broker::new(
         sel.transport.clone(),
         introducer,
