@@ -27,16 +27,18 @@ clippy: deps
 doc: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 
-# The browser test (tests/browser.rs) drives Debian's Chromium through
-# chromedriver: installed here when missing (as root, or through sudo).
+# The browser test (tests/it/web/browser.rs) drives Debian's Chromium
+# through chromedriver: installed here when missing (as root, or through
+# sudo).
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; \
 	fi
 
-# The S3 backend's tests (plugins/s3, tests/grid.rs) run against moto's
-# server mode, a local S3 server from PyPI, installed here when missing.
+# The S3 backend's tests (plugins/s3, tests/it/grids/backends.rs) run
+# against moto's server mode, a local S3 server from PyPI, installed here
+# when missing.
 S3_VENV = target/s3-venv
 s3-deps:
 	@if [ ! -x $(S3_VENV)/bin/moto_server ]; then \

@@ -6,9 +6,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +24,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let data = Bytes::from(pseudo_random_bytes(1, SIZE));
-    let grid = rt.block_on(common::Grid::new(10));
+    let grid = rt.block_on(testkit::MemGrid::new(10));
     let uploader = grid.uploader(3, 10, 1 << 20);
     let mut g = c.benchmark_group("immutable/16MiB");
     g.throughput(Throughput::Bytes(SIZE as u64));
@@ -50,7 +47,12 @@ fn bench(c: &mut Criterion) {
             rt.block_on(async {
                 let mut out = tokio::io::sink();
                 downloader
-                    .download(common::chk(&cap), &grid.refs(), 0..u64::MAX, &mut out)
+                    .download(
+                        testkit::vectors::chk(&cap),
+                        &grid.refs(),
+                        0..u64::MAX,
+                        &mut out,
+                    )
                     .await
                     .unwrap()
             })

@@ -17,9 +17,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,21 +25,7 @@ use tahoe_core::client::source::FileSource;
 use tahoe_core::kinds::storage::StorageBackend;
 use tahoe_core::server::{ServerConfig, StorageServer};
 use tahoe_core::testing::pseudo_random_bytes;
-
-fn peak_rss_kib() -> u64 {
-    tahoe_core::testing::proc_status_kib("self", "VmHWM:")
-}
-
-/// CPU seconds (user + system) used by this process so far.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
+use testkit::measure::{cpu_seconds, peak_rss_kib};
 
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -63,10 +46,10 @@ fn child(size_mib: u64, backend: &str) {
         }
     }
     rt.block_on(async {
-        let mut grid = common::Grid::new(10).await;
+        let mut grid = testkit::MemGrid::new(10).await;
         if backend == "fs" {
             // Rebuild the servers over fs backends in the temp dir.
-            grid = common::Grid::with_backends((0..10).map(|i| {
+            grid = testkit::MemGrid::with_backends((0..10).map(|i| {
                 let b: Arc<dyn StorageBackend> =
                     Arc::new(tahoe_storage_fs::FsBackend::open(dir.path().join(format!("s{i}"))).unwrap());
                 Arc::new(StorageServer::new(b, ServerConfig::default()))
@@ -77,35 +60,35 @@ fn child(size_mib: u64, backend: &str) {
         if backend == "null" {
             // The pipeline alone: shares are computed and dropped.
             let sink = tahoe_core::client::immutable::sink::NullSink { n: 10 };
-            let cpu0 = cpu_seconds();
+            let cpu0 = cpu_seconds("self");
             let t = Instant::now();
             uploader.upload(Arc::new(FileSource::open(&path).unwrap()), &sink).await.unwrap();
             let up = t.elapsed().as_secs_f64();
-            let cores = (cpu_seconds() - cpu0) / up;
+            let cores = (cpu_seconds("self") - cpu0) / up;
             let mb = (size_mib << 20) as f64 / 1e6;
-            println!("{size_mib:>5} MiB  null    upload {:>7.1} MB/s  {cores:.2} cores  peak RSS {:>5} MiB", mb / up, peak_rss_kib() / 1024);
+            println!("{size_mib:>5} MiB  null    upload {:>7.1} MB/s  {cores:.2} cores  peak RSS {:>5} MiB", mb / up, peak_rss_kib("self") / 1024);
             return;
         }
         let sink = grid.sink(3, 10);
         reset_peak_rss();
-        let cpu0 = cpu_seconds();
+        let cpu0 = cpu_seconds("self");
         let t = Instant::now();
         let cap = uploader.upload(Arc::new(FileSource::open(&path).unwrap()), &sink).await.unwrap();
         let up = t.elapsed().as_secs_f64();
-        let up_rss = peak_rss_kib();
-        let up_cores = (cpu_seconds() - cpu0) / up;
+        let up_rss = peak_rss_kib("self");
+        let up_cores = (cpu_seconds("self") - cpu0) / up;
         reset_peak_rss();
-        let cpu0 = cpu_seconds();
+        let cpu0 = cpu_seconds("self");
         let t = Instant::now();
         let mut out = tokio::io::sink();
         let report = grid
             .downloader()
-            .download(common::chk(&cap), &grid.refs(), 0..u64::MAX, &mut out)
+            .download(testkit::vectors::chk(&cap), &grid.refs(), 0..u64::MAX, &mut out)
             .await
             .unwrap();
         let down = t.elapsed().as_secs_f64();
-        let down_rss = peak_rss_kib();
-        let down_cores = (cpu_seconds() - cpu0) / down;
+        let down_rss = peak_rss_kib("self");
+        let down_cores = (cpu_seconds("self") - cpu0) / down;
         assert_eq!(report.bytes, size_mib << 20);
         let mb = (size_mib << 20) as f64 / 1e6;
         println!(

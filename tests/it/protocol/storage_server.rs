@@ -1,7 +1,5 @@
 //! The storage server's protocol rules over a real (memory) backend.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -3,10 +3,6 @@
 //! codec, every SSK and MDMF cap from its key, and a few of each through
 //! the `tahoe debug chk-cap` and `tahoe debug mutable-cap` commands.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use base64::Engine as _;
 
 struct Case {
@@ -29,7 +25,7 @@ fn b64(s: &str) -> Vec<u8> {
 /// CHK case without a YAML dependency. The count check below catches any
 /// case it would miss.
 fn chk_cases() -> Vec<Case> {
-    let text = include_str!("data/tahoe-lafs-test-vectors.yaml");
+    let text = include_str!("../../data/tahoe-lafs-test-vectors.yaml");
     let mut cases = Vec::new();
     for entry in text.split("\n- ").skip(1) {
         if !entry.contains("kind: chk") {
@@ -131,7 +127,7 @@ fn the_command_prints_vector_caps() {
             "--convergence".into(),
             secret,
         ];
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tahoe"));
+        let mut cmd = std::process::Command::new(crate::EXE);
         cmd.args(&args);
         if stdin {
             cmd.stdin(std::fs::File::open(&path).unwrap());
@@ -148,7 +144,7 @@ fn the_command_prints_vector_caps() {
 
 #[test]
 fn small_files_get_lit_caps() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tahoe"))
+    let out = std::process::Command::new(crate::EXE)
         .args([
             "debug",
             "chk-cap",
@@ -165,7 +161,7 @@ fn small_files_get_lit_caps() {
 
 /// (format, key PEM, expected write cap) of every SSK case, in order.
 fn ssk_cases() -> Vec<(String, String, String)> {
-    let text = include_str!("data/tahoe-lafs-test-vectors.yaml");
+    let text = include_str!("../../data/tahoe-lafs-test-vectors.yaml");
     let mut out = Vec::new();
     for entry in text.split("\n- ").skip(1) {
         if !entry.contains("kind: ssk") {
@@ -179,7 +175,7 @@ fn ssk_cases() -> Vec<(String, String, String)> {
                 .trim()
                 .to_string()
         };
-        let keys = common::vector_keys(entry);
+        let keys = testkit::vectors::vector_keys(entry);
         assert_eq!(keys.len(), 1, "one key per case");
         out.push((field("format"), keys[0].clone(), field("expected")));
     }
@@ -224,7 +220,7 @@ fn the_mutable_cap_command_prints_vector_caps() {
     for (format, pem, expected) in [sdmf, mdmf] {
         let path = dir.path().join("key.pem");
         std::fs::write(&path, pem).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tahoe"))
+        let out = std::process::Command::new(crate::EXE)
             .args(["debug", "mutable-cap", "--key"])
             .arg(&path)
             .args(["--format", format])
@@ -254,7 +250,7 @@ fn the_mutable_cap_command_prints_vector_caps() {
     // A file that is not a key is refused with a message naming it.
     let bad = dir.path().join("not-a-key.pem");
     std::fs::write(&bad, "hello").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tahoe"))
+    let out = std::process::Command::new(crate::EXE)
         .args(["debug", "mutable-cap", "--key"])
         .arg(&bad)
         .output()

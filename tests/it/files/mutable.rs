@@ -2,15 +2,10 @@
 //! writes at an offset that touch only their segments, concurrent writers,
 //! and servers that lie (each test plays the attacker against one check).
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use common::{Fault, Grid, rt, test_key};
 use tahoe_core::ErrorKind;
 use tahoe_core::client::mutable::file::MutableClient;
 use tahoe_core::client::source::BytesSource;
@@ -18,6 +13,8 @@ use tahoe_core::format::cap::SskWriteCap;
 use tahoe_core::format::ssk::MutableFormat;
 use tahoe_core::format::ssk::layout::ShareHead;
 use tahoe_core::testing::pseudo_random_bytes;
+use testkit::vectors::test_key;
+use testkit::{Fault, MemGrid, rt};
 
 fn src(data: &[u8]) -> Arc<BytesSource> {
     Arc::new(BytesSource(Bytes::copy_from_slice(data)))
@@ -32,7 +29,7 @@ async fn read_all(c: &MutableClient, cap: &SskWriteCap) -> tahoe_core::Result<(V
 /// An SDMF file written as `old` then `new`, after which servers 0 to 6
 /// serve (and keep, whatever is written) the shares of `old`.
 async fn seven_rolled_back(
-    grid: &Grid,
+    grid: &MemGrid,
     client: &MutableClient,
     key: usize,
     old: &[u8],
@@ -52,8 +49,8 @@ async fn seven_rolled_back(
 }
 
 /// 10 servers, 3-of-10, MDMF segments of 999 bytes.
-async fn setup() -> (Grid, MutableClient) {
-    let grid = Grid::new(10).await;
+async fn setup() -> (MemGrid, MutableClient) {
+    let grid = MemGrid::new(10).await;
     let client = grid.mutable_client(3, 10, 999);
     (grid, client)
 }
@@ -110,7 +107,7 @@ fn writes_at_an_offset_touch_only_their_segments() {
         let si = cap.storage_index();
         let before: Vec<_> =
             futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
-        let written = |g: &Grid| -> u64 {
+        let written = |g: &MemGrid| -> u64 {
             g.servers
                 .iter()
                 .map(|s| s.slot_written_bytes.load(Ordering::SeqCst))
@@ -187,7 +184,7 @@ fn ranged_reads_fetch_only_their_segments() {
             .create_with_key(test_key(32), MutableFormat::Mdmf, src(&data))
             .await
             .unwrap();
-        let read = |g: &Grid| -> u64 {
+        let read = |g: &MemGrid| -> u64 {
             g.servers
                 .iter()
                 .map(|s| s.slot_read_bytes.load(Ordering::SeqCst))

@@ -20,40 +20,23 @@
 //!   never `200`; ranges answer `206`, `416` or the whole file;
 //! - `when_done` never leads off the gateway.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::process::*;
 use tahoe_core::protocol::QueenAddress;
 use tahoe_core::protocol::transport::Transport;
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
 use tahoe_transport_tarpc_tcp::{Identity, TarpcTcp, TarpcTcpConfig};
+use testkit::{ProcessGrid, http, http_raw, text, wait_listening, wait_shared_drive};
 
 /// One part of the test, run whatever the others did.
 type Part<'a> = Box<dyn FnOnce() + 'a>;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 /// `f` timed, five times: the median.
-fn timed(mut f: impl FnMut()) -> Duration {
-    median(
-        (0..5)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
+fn timed(f: impl FnMut()) -> Duration {
+    testkit::measure::median_time(5, f)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -63,7 +46,7 @@ fn mode(p: &Path) -> u32 {
 #[test]
 fn the_gateway_and_the_grid_hold_against_hostile_pages_users_and_servers() {
     let port = free_port();
-    let mut g = Grid::with_config(11, |i, _| {
+    let mut g = ProcessGrid::with_config(11, |i, _| {
         if i == 0 {
             format!("\n[web]\nport = {port}\n")
         } else {
@@ -149,7 +132,12 @@ fn the_gateway_and_the_grid_hold_against_hostile_pages_users_and_servers() {
 /// One black-hole server among ten: put, get and ls within twice their
 /// time without it (plus 100 ms for this machine's noise; without the
 /// defence each took the 10 s connection deadline or more).
-fn a_black_hole_server_costs_nothing(g: &Grid, gw: &Path, port: u16, rt: &tokio::runtime::Runtime) {
+fn a_black_hole_server_costs_nothing(
+    g: &ProcessGrid,
+    gw: &Path,
+    port: u16,
+    rt: &tokio::runtime::Runtime,
+) {
     let data = pseudo_random_bytes(7, 1 << 20);
     let vdrive = std::fs::read_to_string(gw.join("vdrive.cap")).unwrap();
     let ls = format!("/uri/{}?t=json", vdrive.trim().replace(':', "%3A"));
@@ -332,7 +320,7 @@ fn bodies_have_bounds(gw: &Path, port: u16) {
 /// gateway's cap, leave the node's storage listener (open files: 1024)
 /// answering.
 fn slow_clients_are_cut_off_and_starve_nobody(
-    g: &Grid,
+    g: &ProcessGrid,
     gw: &Path,
     port: u16,
     rt: &tokio::runtime::Runtime,

@@ -2,20 +2,16 @@
 //! immutable directories, hostile contents, and concurrent changes by
 //! many clients losing nothing.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{Grid, rt};
 use tahoe_core::ErrorKind;
 use tahoe_core::client::dirnode::{DirClient, split_path};
 use tahoe_core::client::source::BytesSource;
 use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{Directory, Metadata, Node, Replace};
 use tahoe_core::format::ssk::MutableFormat;
+use testkit::{MemGrid, rt};
 
 fn lit(text: &str) -> Node {
     Node::from_cap(Cap::Lit(tahoe_core::format::cap::LitCap {
@@ -40,7 +36,7 @@ fn names(d: &Directory) -> Vec<String> {
 fn paths_add_remove_and_rename() {
     let rt = rt();
     rt.block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let c = grid.dir_client(3, 5, 0..10);
         for format in [MutableFormat::Sdmf, MutableFormat::Mdmf] {
             let root = c.create(format, Vec::new()).await.unwrap();
@@ -108,7 +104,7 @@ fn paths_add_remove_and_rename() {
 fn replace_rules_and_failed_changes_leave_the_directory_alone() {
     let rt = rt();
     rt.block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let c = grid.dir_client(3, 5, 10..20);
         let root = c.create(MutableFormat::Sdmf, Vec::new()).await.unwrap();
         let sub = c
@@ -156,7 +152,7 @@ fn replace_rules_and_failed_changes_leave_the_directory_alone() {
 fn read_only_caps_see_no_write_caps_and_change_nothing() {
     let rt = rt();
     rt.block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let c = grid.dir_client(3, 5, 20..30);
         let root = c.create(MutableFormat::Sdmf, Vec::new()).await.unwrap();
         let sub = c
@@ -226,7 +222,7 @@ fn read_only_caps_see_no_write_caps_and_change_nothing() {
 fn immutable_directories() {
     let rt = rt();
     rt.block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let c = grid.dir_client(3, 5, 30..31);
         let empty = c.create_immutable(Vec::new()).await.unwrap();
         assert_eq!(Cap::Dir(empty.clone()).to_string(), "URI:DIR2-LIT:");
@@ -265,7 +261,7 @@ fn immutable_directories() {
 fn hostile_contents_are_skipped_and_reported() {
     let rt = rt();
     rt.block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let c = grid.dir_client(3, 5, 31..32);
         let root = c.create(MutableFormat::Sdmf, Vec::new()).await.unwrap();
         c.add(&root, "good", lit("fine"), None, Replace::Never)
@@ -339,7 +335,7 @@ fn hostile_contents_are_skipped_and_reported() {
 fn ten_clients_at_once_lose_no_update() {
     let rt = rt();
     rt.block_on(async {
-        let grid = Grid::new(10).await;
+        let grid = MemGrid::new(10).await;
         let first = grid.dir_client(3, 10, 40..41);
         let root = first.create(MutableFormat::Sdmf, Vec::new()).await.unwrap();
         let clients: Vec<DirClient> = (0..10)

@@ -1,23 +1,8 @@
 //! `tahoe plugins`, run as a real process.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
+use std::process::Output;
 
-use std::process::{Command, Output};
-
-fn tahoe(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tahoe"));
-    cmd.args(args);
-    // Keep the caller's TAHOE_* variables out of these tests.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("TAHOE_") {
-            cmd.env_remove(k);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run tahoe")
-}
+use testkit::tahoe;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -29,7 +14,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn lists_every_default_plugin_by_kind() {
-    let o = tahoe(&["plugins"], &[]);
+    let o = tahoe(&["plugins"], &[], 120);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     let section = |kind: &str| -> Vec<String> {
@@ -55,7 +40,11 @@ fn validates_a_good_config_and_names_the_plugins() {
         "[encoding]\nk = 4\nhappy = 5\nn = 6\n[codec]\nname = \"leopard\"\n[cipher.aes-ctr]\nkey_bits = 256\n[storage]\nbackend = \"memory\"\n[storage.memory]\ncapacity = 1000\n[transport]\nname = \"memory\"\n",
     )
     .unwrap();
-    let o = tahoe(&["plugins", "--config", dir.path().to_str().unwrap()], &[]);
+    let o = tahoe(
+        &["plugins", "--config", dir.path().to_str().unwrap()],
+        &[],
+        120,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("codec:     leopard"), "{text}");
@@ -88,7 +77,11 @@ fn bad_configs_fail_with_the_key_and_the_choices() {
     for (toml, needles) in cases {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("tahoe.toml"), toml).unwrap();
-        let o = tahoe(&["plugins", "--config", dir.path().to_str().unwrap()], &[]);
+        let o = tahoe(
+            &["plugins", "--config", dir.path().to_str().unwrap()],
+            &[],
+            120,
+        );
         assert!(!o.status.success(), "accepted bad config {toml:?}");
         let err = stderr(&o);
         for n in needles {
@@ -109,11 +102,13 @@ fn environment_overrides_the_file() {
     let o = tahoe(
         &["plugins", "--config", path],
         &[("TAHOE_CODEC__NAME", "crs")],
+        120,
     );
     assert!(stdout(&o).contains("codec:     crs"), "{}", stderr(&o));
     let o = tahoe(
         &["plugins", "--config", path],
         &[("TAHOE_CODEC__NAME", "nope")],
+        120,
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("TAHOE_"), "{}", stderr(&o));
@@ -121,7 +116,7 @@ fn environment_overrides_the_file() {
 
 #[test]
 fn missing_basedir_is_an_error() {
-    let o = tahoe(&["plugins", "--config", "/nonexistent/node"], &[]);
+    let o = tahoe(&["plugins", "--config", "/nonexistent/node"], &[], 120);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("/nonexistent/node"));
 }
@@ -134,7 +129,11 @@ fn a_library_that_cannot_be_loaded_is_an_error_naming_it() {
         "[plugins]\nload = [\"libmystore.so\"]\n[transport]\nname = \"memory\"\n",
     )
     .unwrap();
-    let o = tahoe(&["plugins", "--config", dir.path().to_str().unwrap()], &[]);
+    let o = tahoe(
+        &["plugins", "--config", dir.path().to_str().unwrap()],
+        &[],
+        120,
+    );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("libmystore.so"), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot be loaded"), "{}", stderr(&o));
@@ -165,6 +164,7 @@ fn the_example_configs_are_valid() {
         let o = tahoe(
             &["plugins", "--config", base.path().to_str().unwrap()],
             &[("TAHOE_TRANSPORT__NAME", "memory")],
+            120,
         );
         assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
         seen += 1;

@@ -2,10 +2,6 @@
 //! backend, reached through the memory transport, plus a server wrapper
 //! that misbehaves on request (the tests are about the client's checks).
 
-#![allow(dead_code, clippy::unwrap_used)]
-
-pub mod process;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +17,6 @@ use tahoe_core::client::immutable::placement::HappySink;
 use tahoe_core::client::immutable::upload::Uploader;
 use tahoe_core::client::mutable::file::MutableClient;
 use tahoe_core::client::mutable::key_pool::KeyPool;
-use tahoe_core::client::mutable::rsa::SigningKey;
 use tahoe_core::client::secrets::ClientSecret;
 use tahoe_core::client::servers::ServerRef;
 use tahoe_core::client::source::BytesSource;
@@ -39,15 +34,27 @@ use tahoe_core::server::{ServerConfig, StorageServer};
 use tahoe_storage_memory::MemoryBackend;
 use tahoe_transport_memory::MemoryTransport;
 
+use crate::vectors::test_key;
+
 /// How a [`Faulty`] server misbehaves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// Behave.
     None,
     /// Flip one bit of one byte of a share in every read covering it.
-    Flip { shnum: ShareNum, offset: u64 },
+    Flip {
+        /// The share.
+        shnum: ShareNum,
+        /// The byte's offset in the share.
+        offset: u64,
+    },
     /// Pretend a share ends at `len`.
-    Truncate { shnum: ShareNum, len: u64 },
+    Truncate {
+        /// The share.
+        shnum: ShareNum,
+        /// Where it ends now.
+        len: u64,
+    },
     /// Answer for another storage index (shares of another file).
     Redirect(StorageIndex),
     /// Fail every call as unreachable.
@@ -63,8 +70,11 @@ pub enum Fault {
 
 /// A storage service that can be told to misbehave, and counts reads.
 pub struct Faulty {
+    /// The service it wraps.
     pub inner: Arc<dyn StorageService>,
+    /// How it misbehaves now.
     pub fault: Mutex<Fault>,
+    /// Bucket reads served.
     pub reads: AtomicU64,
     /// Corruption advisories received.
     pub advised: AtomicU64,
@@ -254,17 +264,23 @@ impl StorageLayer for Faulty {
     }
 }
 
-pub struct Grid {
+/// Storage servers in this process, each over a memory backend and
+/// reached through the memory transport behind a [`Faulty`] wrapper, with
+/// the clients of the pipelines made for them.
+pub struct MemGrid {
+    /// The servers as clients see them (through the wrapper).
     pub servers: Vec<Arc<Faulty>>,
+    /// The servers themselves, in the same order.
     pub storage: Vec<Arc<StorageServer>>,
+    /// The built-in plugins (`tahoe::builtin_registry`).
     pub registry: Registry,
     _listeners: Vec<Box<dyn Listener>>,
 }
 
-impl Grid {
+impl MemGrid {
     /// `count` storage servers over memory backends, each reached through
     /// the memory transport.
-    pub async fn new(count: usize) -> Grid {
+    pub async fn new(count: usize) -> MemGrid {
         Self::with_backends((0..count).map(|_| {
             Arc::new(StorageServer::new(
                 Arc::new(MemoryBackend::new(None)),
@@ -275,7 +291,7 @@ impl Grid {
     }
 
     /// A grid of the given storage servers.
-    pub async fn with_backends(servers_in: impl Iterator<Item = Arc<StorageServer>>) -> Grid {
+    pub async fn with_backends(servers_in: impl Iterator<Item = Arc<StorageServer>>) -> MemGrid {
         let transport = MemoryTransport;
         let mut servers = Vec::new();
         let mut storage = Vec::new();
@@ -304,7 +320,7 @@ impl Grid {
             storage.push(server);
             listeners.push(l);
         }
-        Grid {
+        MemGrid {
             servers,
             storage,
             registry: tahoe::builtin_registry().unwrap(),
@@ -312,6 +328,7 @@ impl Grid {
         }
     }
 
+    /// The servers as a client lists them (`server-I` at `memory-I`).
     pub fn refs(&self) -> Vec<ServerRef> {
         self.servers
             .iter()
@@ -324,6 +341,7 @@ impl Grid {
             .collect()
     }
 
+    /// The registry's codec `name`, `k`-of-`n`.
     pub fn codec(&self, name: &str, k: u16, n: u16) -> Arc<dyn Codec> {
         let ctx = PluginContext::empty(PluginKind::Codec, name, std::path::Path::new("."));
         self.registry
@@ -331,6 +349,8 @@ impl Grid {
             .unwrap()
     }
 
+    /// An uploader with `crs` `k`-of-`n`, `aes-ctr` and a fixed
+    /// convergence secret.
     pub fn uploader(&self, k: u16, n: u16, max_segment_size: u64) -> Uploader {
         let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
         Uploader {
@@ -341,6 +361,7 @@ impl Grid {
         }
     }
 
+    /// A downloader with every built-in codec and `aes-ctr`.
     pub fn downloader(&self) -> Downloader {
         let registry = Arc::new(tahoe::builtin_registry().unwrap());
         let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
@@ -393,6 +414,7 @@ impl Grid {
             .unwrap()
     }
 
+    /// Download `range` of `cap` from `servers`: the bytes and the report.
     pub async fn download_from(
         &self,
         cap: &ChkCap,
@@ -407,6 +429,7 @@ impl Grid {
         Ok((out, report))
     }
 
+    /// Download all of `cap` from every server.
     pub async fn download(&self, cap: &ChkCap) -> Result<(Vec<u8>, DownloadReport)> {
         self.download_from(cap, &self.refs(), 0..u64::MAX).await
     }
@@ -473,10 +496,12 @@ impl Grid {
         (shnum, ShareHead::parse(share).unwrap())
     }
 
+    /// Make server `server` misbehave.
     pub fn set_fault(&self, server: usize, fault: Fault) {
         *self.servers[server].fault.lock().unwrap() = fault;
     }
 
+    /// Every server behaves again.
     pub fn clear_faults(&self) {
         for s in &self.servers {
             *s.fault.lock().unwrap() = Fault::None;
@@ -490,70 +515,5 @@ pub fn rt() -> tokio::runtime::Runtime {
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-}
-
-/// The `i`-th RSA key of Tahoe's test vectors (tests need many keys, and
-/// generating them is slow).
-pub fn test_key(i: usize) -> SigningKey {
-    let text = include_str!("../data/tahoe-lafs-test-vectors.yaml");
-    let pem = vector_keys(text)
-        .into_iter()
-        .nth(i)
-        .expect("the vector file has 240 keys");
-    SigningKey::from_pem(&pem).unwrap()
-}
-
-/// Every PEM private key of the vector file, in order (YAML folds each
-/// line of the quoted PEM with a blank line; this undoes that).
-pub fn vector_keys(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur: Option<Vec<String>> = None;
-    for line in text.lines() {
-        let t = line
-            .trim()
-            .trim_start_matches("key: '")
-            .trim_end_matches('\'');
-        if t.starts_with("-----BEGIN") {
-            cur = Some(vec![t.to_string()]);
-        } else if let Some(lines) = cur.as_mut() {
-            if !t.is_empty() {
-                lines.push(t.to_string());
-            }
-            if t.starts_with("-----END") {
-                out.push(lines.join("\n") + "\n");
-                cur = None;
-            }
-        }
-    }
-    out
-}
-
-pub fn chk(cap: &Cap) -> &ChkCap {
-    match cap {
-        Cap::Chk(c) => c,
-        other => panic!("expected a CHK cap, got {other:?}"),
-    }
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Bytes from hex.
-pub fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-/// The built-in AES-128-CTR cipher.
-pub fn aes_ctr() -> Arc<dyn tahoe_core::kinds::cipher::Cipher> {
-    let ctx = PluginContext::empty(PluginKind::Cipher, "aes-ctr", std::path::Path::new("."));
-    tahoe::builtin_registry()
-        .unwrap()
-        .cipher("aes-ctr", &ctx)
         .unwrap()
 }

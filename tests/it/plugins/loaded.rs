@@ -3,8 +3,6 @@
 //! (tests/fixtures/misbehaving-plugin), which the node must refuse or
 //! contain with a clear message.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -13,8 +11,9 @@ use tahoe_core::error::ErrorKind;
 use tahoe_core::kinds::storage::{ShareKind, StorageBackend, StorageIndex};
 use tahoe_core::plugin::loader::open_storage;
 use tahoe_core::testing::{built_library, storage};
+use testkit::rt;
 
-const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
+use crate::EXE;
 
 fn dirstore() -> PathBuf {
     built_library("tahoe-example-dirstore", "tahoe_example_dirstore")
@@ -25,14 +24,6 @@ fn misbehaving() -> PathBuf {
         "tahoe-test-misbehaving-plugin",
         "tahoe_test_misbehaving_plugin",
     )
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// The storage conformance suite and `run_persistent` against the backend

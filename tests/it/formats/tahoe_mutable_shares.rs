@@ -13,16 +13,11 @@
 //!   the prefix Tahoe signed (Tahoe's signature verifies over it) and hands
 //!   back Tahoe's signature; every other byte is ours.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{Grid, rt};
 use tahoe_core::client::mutable::publish::WriteKeys;
 use tahoe_core::client::mutable::rsa::SigningKey;
 use tahoe_core::client::secrets::write_enabler;
@@ -34,6 +29,7 @@ use tahoe_core::kinds::codec::CodecParams;
 use tahoe_core::kinds::storage::{TestVector, WriteVector};
 use tahoe_core::protocol::{SlotSecrets, SlotWrite, StorageService};
 use tahoe_core::testing::pseudo_random_bytes;
+use testkit::{MemGrid, rt};
 
 struct Case {
     name: String,
@@ -95,7 +91,7 @@ fn we_read_the_shares_tahoe_writes() {
     let rt = rt();
     for c in cases() {
         rt.block_on(async {
-            let grid = Grid::new(usize::from(c.n)).await;
+            let grid = MemGrid::new(usize::from(c.n)).await;
             let Cap::SskWrite(cap) = c.caps[0].parse().unwrap() else {
                 panic!()
             };
@@ -173,7 +169,7 @@ fn we_read_the_shares_tahoe_writes() {
 
 #[test]
 fn our_shares_are_the_bytes_tahoe_writes() {
-    let grid = rt().block_on(Grid::new(1));
+    let grid = rt().block_on(MemGrid::new(1));
     let ctx = tahoe_core::plugin::registry::PluginContext::empty(
         tahoe_core::plugin::registry::PluginKind::Cipher,
         "aes-ctr",

@@ -1,27 +1,16 @@
 //! The production upload sink (`HappySink`) on its own: placement,
 //! happiness by location, per-server secrets, and servers that lie or fail.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::{Fault, Grid, chk};
 use tahoe_core::ErrorKind;
 use tahoe_core::client::immutable::placement::HappySink;
 use tahoe_core::client::secrets::ClientSecret;
 use tahoe_core::client::source::BytesSource;
 use tahoe_core::testing::pseudo_random_bytes;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use testkit::vectors::chk;
+use testkit::{Fault, MemGrid, rt};
 
 fn source(data: &[u8]) -> Arc<BytesSource> {
     Arc::new(BytesSource(Bytes::copy_from_slice(data)))
@@ -30,7 +19,7 @@ fn source(data: &[u8]) -> Arc<BytesSource> {
 #[test]
 fn every_server_gets_secrets_of_its_own_and_leases_stay_renewable() {
     rt().block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let secret = ClientSecret::from_bytes([3; 32]);
         let sink = HappySink::new(grid.refs(), 2, 5, 5, secret.clone());
         let data = pseudo_random_bytes(1, 10_000);
@@ -72,7 +61,7 @@ fn every_server_gets_secrets_of_its_own_and_leases_stay_renewable() {
 #[test]
 fn ids_at_one_location_count_once() {
     rt().block_on(async {
-        let grid = Grid::new(3).await;
+        let grid = MemGrid::new(3).await;
         let mut refs = grid.refs();
         // Two more ids announced at server 0's address.
         for i in 0..2 {
@@ -94,7 +83,7 @@ fn ids_at_one_location_count_once() {
 #[test]
 fn claimed_shares_count_only_when_they_check_out() {
     rt().block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let data = pseudo_random_bytes(3, 20_000);
         // A liar claims every share it is offered.
         grid.set_fault(4, Fault::ClaimAll);
@@ -117,7 +106,7 @@ fn claimed_shares_count_only_when_they_check_out() {
 #[test]
 fn a_server_failing_mid_upload_is_dropped_while_happiness_holds() {
     rt().block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let data = pseudo_random_bytes(4, 20_000);
         grid.set_fault(2, Fault::FailWrites);
         let sink = HappySink::new(grid.refs(), 2, 4, 5, ClientSecret::random().unwrap());

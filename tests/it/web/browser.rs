@@ -10,8 +10,6 @@
 //! Needs Debian's `chromium` and `chromium-driver`; `make test` installs
 //! them. Missing, this test fails and says so: it is never skipped.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -21,8 +19,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 use tahoe_core::testing::free_port;
+use testkit::http_json;
 
-const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
+use crate::EXE;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -48,47 +48,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// One HTTP/1.1 request (no `Origin`, no cookie: as a script or the CLI
-/// sends it); the status and the body.
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    // Read the head, then exactly Content-Length bytes (chromedriver
-    // keeps connections open whatever the request says).
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 65536];
-    let split = loop {
-        if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed before the response head");
-        raw.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0);
-    let mut rest = raw[split + 4..].to_vec();
-    while rest.len() < len {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed before the body's end");
-        rest.extend_from_slice(&buf[..n]);
-    }
-    (status, rest)
 }
 
 /// A cap as the gateway's URLs spell it (every byte but letters and
@@ -184,7 +143,7 @@ impl Browser {
                 ]
             }
         }}});
-        let (status, body) = http(port, "POST", "/session", Some(&caps));
+        let (status, body) = http_json(port, "POST", "/session", Some(&caps));
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(status, 200, "starting Chromium: {v}");
         // Only this run's screenshots.
@@ -203,7 +162,7 @@ impl Browser {
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("/session/{}{path}", self.session);
-        let (status, raw) = http(self.port, method, &url, body.as_ref());
+        let (status, raw) = http_json(self.port, method, &url, body.as_ref());
         let v: Value = serde_json::from_slice(&raw).unwrap();
         assert_eq!(status, 200, "{method} {path}: {v}");
         v["value"].clone()
@@ -445,7 +404,7 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = http(
+        let _ = http_json(
             self.port,
             "DELETE",
             &format!("/session/{}", self.session),
@@ -761,7 +720,7 @@ fn the_web_ui_in_chromium() {
             }]),
         );
     }
-    let (status, made) = http(
+    let (status, made) = http_json(
         web_port,
         "POST",
         &format!("{drive_path}/big?t=mkdir-with-children"),

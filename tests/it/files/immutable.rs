@@ -2,29 +2,18 @@
 //! servers reached over the memory transport, download, and survive
 //! missing, corrupt, truncated and foreign shares.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
-use common::{Fault, Grid, chk};
 use tahoe_core::ErrorKind;
 use tahoe_core::format::cap::Cap;
 use tahoe_core::testing::{combinations, pseudo_random_bytes};
+use testkit::vectors::chk;
+use testkit::{Fault, MemGrid, rt};
 
 const SEG: u64 = 4096;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn round_trip_at_edge_sizes() {
     rt().block_on(async {
-        let grid = Grid::new(10).await;
+        let grid = MemGrid::new(10).await;
         let s = SEG as usize;
         for size in [
             0,
@@ -65,7 +54,7 @@ fn round_trip_at_edge_sizes() {
 #[test]
 fn blocks_larger_than_one_call_round_trip() {
     rt().block_on(async {
-        let grid = Grid::new(3).await;
+        let grid = MemGrid::new(3).await;
         let data = pseudo_random_bytes(11, (45 << 20) + 7);
         let cap = grid.upload(&data, 1, 3, 20 << 20).await;
         let c = chk(&cap);
@@ -78,7 +67,7 @@ fn blocks_larger_than_one_call_round_trip() {
 #[test]
 fn default_segment_size_and_other_codecs() {
     rt().block_on(async {
-        let grid = Grid::new(10).await;
+        let grid = MemGrid::new(10).await;
         let data = pseudo_random_bytes(9, (3 << 20) + 12345);
         let cap = grid.upload(&data, 3, 10, 1 << 20).await;
         assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
@@ -105,7 +94,7 @@ fn default_segment_size_and_other_codecs() {
 #[test]
 fn convergence_and_random_keys() {
     rt().block_on(async {
-        let grid = Grid::new(4).await;
+        let grid = MemGrid::new(4).await;
         let data = pseudo_random_bytes(3, 10_000);
         let a = grid.upload(&data, 2, 4, SEG).await;
         let b = grid.upload(&data, 2, 4, SEG).await;
@@ -128,7 +117,7 @@ fn convergence_and_random_keys() {
 #[test]
 fn every_choice_of_k_surviving_shares() {
     rt().block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let data = pseudo_random_bytes(11, 3 * SEG as usize + 100);
         let cap = grid.upload(&data, 3, 5, SEG).await;
         let refs = grid.refs();
@@ -164,7 +153,7 @@ fn every_choice_of_k_surviving_shares() {
 fn any_single_corrupt_byte_is_survived_or_refused() {
     use std::sync::atomic::Ordering;
     rt().block_on(async {
-        let grid = Grid::new(4).await;
+        let grid = MemGrid::new(4).await;
         // Two segments, so every section of the share is non-trivial.
         let data = pseudo_random_bytes(5, 300);
         let cap = grid.upload(&data, 2, 4, 256).await;
@@ -279,7 +268,7 @@ fn any_single_corrupt_byte_is_survived_or_refused() {
 #[test]
 fn corruption_everywhere_is_refused_not_returned() {
     rt().block_on(async {
-        let grid = Grid::new(3).await;
+        let grid = MemGrid::new(3).await;
         let data = pseudo_random_bytes(6, 5000);
         let cap = grid.upload(&data, 3, 3, 1024).await;
         let c = chk(&cap).clone();
@@ -299,7 +288,7 @@ fn corruption_everywhere_is_refused_not_returned() {
 #[test]
 fn corruption_is_reported_with_server_and_share() {
     rt().block_on(async {
-        let grid = Grid::new(5).await;
+        let grid = MemGrid::new(5).await;
         let data = pseudo_random_bytes(8, 20_000);
         let cap = grid.upload(&data, 3, 5, SEG).await;
         let c = chk(&cap).clone();
@@ -351,7 +340,7 @@ fn corruption_is_reported_with_server_and_share() {
 #[test]
 fn truncated_and_foreign_shares() {
     rt().block_on(async {
-        let grid = Grid::new(4).await;
+        let grid = MemGrid::new(4).await;
         let data = pseudo_random_bytes(12, 9000);
         let other = pseudo_random_bytes(13, 9000);
         let cap = grid.upload(&data, 2, 4, SEG).await;
@@ -391,7 +380,7 @@ fn truncated_and_foreign_shares() {
 #[test]
 fn a_cap_with_a_wrong_ueb_hash_finds_nothing() {
     rt().block_on(async {
-        let grid = Grid::new(4).await;
+        let grid = MemGrid::new(4).await;
         let data = pseudo_random_bytes(14, 5000);
         let cap = grid.upload(&data, 2, 4, SEG).await;
         let mut c = chk(&cap).clone();
@@ -408,7 +397,7 @@ fn a_cap_with_a_wrong_ueb_hash_finds_nothing() {
 }
 
 /// Reads made by all of `grid`'s servers so far.
-fn reads_so_far(grid: &Grid) -> u64 {
+fn reads_so_far(grid: &MemGrid) -> u64 {
     grid.servers
         .iter()
         .map(|s| s.reads.load(std::sync::atomic::Ordering::SeqCst))
@@ -418,7 +407,7 @@ fn reads_so_far(grid: &Grid) -> u64 {
 #[test]
 fn ranged_reads_fetch_only_their_segments() {
     rt().block_on(async {
-        let grid = Grid::new(3).await;
+        let grid = MemGrid::new(3).await;
         // Shares of 700 kB, more than are read whole at once.
         let data = pseudo_random_bytes(15, 512 * SEG as usize + 7);
         let cap = grid.upload(&data, 3, 3, SEG).await;
@@ -464,7 +453,7 @@ fn ranged_reads_fetch_only_their_segments() {
 #[test]
 fn small_shares_are_read_whole_in_one_call_each() {
     rt().block_on(async {
-        let grid = Grid::new(3).await;
+        let grid = MemGrid::new(3).await;
         let data = pseudo_random_bytes(16, 10 * SEG as usize + 7);
         let cap = grid.upload(&data, 3, 3, SEG).await;
         let c = chk(&cap).clone();
@@ -479,13 +468,21 @@ fn small_shares_are_read_whole_in_one_call_each() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        // Failures kept beside this file, as they were when it was a test
+        // binary of its own.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..Default::default()
+    })]
     #[test]
     fn random_sizes_round_trip(size in 0usize..40_000, k in 1u16..5, extra in 0u16..4, seed in 0u64..1000) {
         let n = k + extra;
         let data = pseudo_random_bytes(seed, size);
         let back = rt().block_on(async {
-            let grid = Grid::new(n as usize).await;
+            let grid = MemGrid::new(n as usize).await;
             let cap = grid.upload(&data, k, n, 3000).await;
             match &cap {
                 Cap::Lit(l) => l.data.clone(),

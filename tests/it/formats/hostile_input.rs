@@ -3,8 +3,6 @@
 //! an error or a value, never a panic or an absurd allocation; a cap that
 //! parses prints back exactly.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use proptest::prelude::*;
@@ -379,19 +377,27 @@ fn check_cap(text: &str, counts: &CapCounts) -> Result<bool, TestCaseError> {
     }
 }
 
+/// `cases` cases, and failures kept in hostile_input.proptest-regressions
+/// beside this file (proptest's default would be a file under
+/// tests/proptest-regressions/, beside the crate root's directory).
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
 /// Run `test` on `cases` values of `strategy` with proptest's runner (and
 /// the regressions file of the `proptest!` tests here), panicking with the
 /// minimal failing input. Unlike `proptest!`, lets the caller look at
 /// counters afterwards.
 fn run_cases<S: Strategy>(cases: u32, strategy: &S, test: impl Fn(S::Value) -> TestCaseResult) {
     let config = ProptestConfig {
-        cases,
         source_file: Some(file!()),
-        // What `proptest!` falls back to for a file in tests/.
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..ProptestConfig::default()
+        ..config(cases)
     };
     if let Err(e) = TestRunner::new(config).run(strategy, test) {
         panic!("{e}");
@@ -490,7 +496,7 @@ fn mutated_caps_parse_strictly_or_not_at_all() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn base32_decodes_canonically_or_not_at_all(text in "[a-z2-7=A-Z0-9]{0,40}") {
@@ -605,7 +611,7 @@ fn tahoe_dirnode() -> (Vec<u8>, [u8; 16]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(config(400))]
 
     /// Mutated directories: an error, or entries that can each be asked
     /// for their caps, that pack and parse back to the same names.

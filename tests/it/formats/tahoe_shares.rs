@@ -8,16 +8,13 @@
 //! production uses and real storage servers, and the shares are read back
 //! from the servers' backends and compared byte for byte.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use base64::Engine as _;
-use common::{Grid, hex, unhex};
 use sha2::{Digest, Sha256};
 use tahoe_core::client::immutable::KeyMode;
 use tahoe_core::kinds::storage::ShareKind;
 use tahoe_core::testing::pseudo_random_bytes;
+use testkit::MemGrid;
+use testkit::vectors::{hex, unhex};
 
 #[test]
 fn shares_are_the_bytes_tahoe_writes() {
@@ -37,7 +34,7 @@ fn shares_are_the_bytes_tahoe_writes() {
         let (k, n) = (num("k") as u16, num("n") as u16);
         let data = pseudo_random_bytes(num("seed"), num("size") as usize);
         rt.block_on(async {
-            let grid = Grid::new(usize::from(n)).await;
+            let grid = MemGrid::new(usize::from(n)).await;
             let mut up = grid.uploader(k, n, num("max_segment_size"));
             up.key_mode = KeyMode::Convergent(unhex(case["convergence_hex"].as_str().unwrap()));
             let cap = up
@@ -54,7 +51,7 @@ fn shares_are_the_bytes_tahoe_writes() {
                 case["cap"].as_str().unwrap(),
                 "case {name}"
             );
-            let si = common::chk(&cap).storage_index();
+            let si = testkit::vectors::chk(&cap).storage_index();
             for (shnum, want) in case["shares"].as_object().unwrap() {
                 let shnum: u8 = shnum.parse().unwrap();
                 let server = grid.holder(&si, shnum).await;

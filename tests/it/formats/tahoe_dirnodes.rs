@@ -4,14 +4,10 @@
 //! building each directory afresh from its names, caps and metadata,
 //! encode the same bytes Tahoe's pack_children did.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
-mod common;
-
 use bytes::Bytes;
-use common::{aes_ctr, unhex};
 use tahoe_core::format::dirnode::json::to_python_json;
 use tahoe_core::format::dirnode::{ChildCap, Directory, Metadata, Node, WriteKey};
+use testkit::vectors::{aes_ctr, unhex};
 
 struct Child {
     name: String,

@@ -8,8 +8,6 @@
 //! reading an answer. Each attack must fail while the honest node keeps
 //! serving.
 
-#![allow(clippy::unwrap_used)] // tests fail by panicking
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,7 +33,7 @@ use tahoe_core::{ErrorKind, Result};
 use tahoe_storage_memory::MemoryBackend;
 use tahoe_transport_tarpc_tcp::{Identity, TarpcTcp, TarpcTcpConfig};
 
-const EXE: &str = env!("CARGO_BIN_EXE_tahoe");
+use crate::EXE;
 
 fn attacker() -> TarpcTcp {
     TarpcTcp::new(Identity::ephemeral().unwrap(), TarpcTcpConfig::default())
@@ -312,7 +310,7 @@ async fn a_storage_node_holds_its_budgets_against_a_hostile_peer() {
         .map(|s| (s, put(0, Bytes::from(vec![1u8; 3 << 20]))))
         .collect();
     // (Over this transport such a call does not even fit a frame; the
-    // server's own budget is tested in tests/storage_server.rs.)
+    // server's own budget is tested in protocol/storage_server.rs.)
     let e = evil
         .slot_testv_and_readv_and_writev(slot, secrets.clone(), three, vec![])
         .await

@@ -1,0 +1,6 @@
+//! Files and directories through the client pipelines, on an in-process
+//! grid ([`testkit::MemGrid`]).
+
+mod dirnodes;
+mod immutable;
+mod mutable;

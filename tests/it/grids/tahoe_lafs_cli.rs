@@ -1,0 +1,129 @@
+//! The real Tahoe-LAFS 1.20 command line against our web gateway.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use tahoe_core::testing::{free_port, pseudo_random_bytes};
+use testkit::{ProcessGrid, run_on, text, wait_listening};
+
+/// A scratch virtualenv with the real Tahoe-LAFS 1.20 CLI, installed from
+/// PyPI on first use (under target/, kept for later runs); a test that
+/// needs it fails loudly when it cannot be installed.
+fn tahoe_lafs_cli() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tahoe-lafs-1.20-venv");
+    let exe = venv.join("bin/tahoe");
+    if !exe.exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv", venv.to_str().unwrap()])
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "tahoe-lafs==1.20.0"])
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(
+            ok && exe.exists(),
+            "could not install tahoe-lafs 1.20.0 from PyPI into {}",
+            venv.display()
+        );
+    }
+    exe
+}
+
+/// The real Tahoe-LAFS 1.20 `tahoe` CLI pointed at our web gateway.
+#[test]
+fn tahoe_lafs_cli_against_our_gateway() {
+    let cli = tahoe_lafs_cli();
+    let mut g = ProcessGrid::new(10);
+    // The gateway's port, written into BASEDIR/webport as the seed did.
+    let port = free_port();
+    let gw = g.clients[0].clone();
+    std::fs::write(gw.join("webport"), format!("{port}\n")).unwrap();
+    g.stop(&gw);
+    g.start(&gw);
+    let url = format!("http://127.0.0.1:{port}/");
+    wait_listening(port);
+    g.wait_known(&gw, 10);
+    // Tahoe's CLI finds the gateway through node.url in its directory.
+    let home = g.dir.path().join("tahoe-cli");
+    std::fs::create_dir_all(home.join("private")).unwrap();
+    std::fs::write(home.join("node.url"), &url).unwrap();
+    let run = |args: &[&str]| -> (bool, String, String) {
+        let o = Command::new(&cli)
+            .arg("-d")
+            .arg(&home)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (o.status.success(), text(&o.stdout), text(&o.stderr))
+    };
+    let ok = |args: &[&str]| {
+        let (good, out, err) = run(args);
+        assert!(good, "tahoe {}: {out}{err}", args.join(" "));
+        out
+    };
+    assert!(ok(&["create-alias", "t"]).contains("Alias 't' created"));
+    let a = pseudo_random_bytes(20, 150_000);
+    let fa = g.file("cli-a.bin", &a);
+    let cap = ok(&["put", fa.to_str().unwrap()]);
+    assert!(cap.trim().starts_with("URI:CHK:"), "{cap}");
+    let lit = g.file("cli-lit.txt", b"tiny literal file\n");
+    let litcap = ok(&["put", lit.to_str().unwrap()]);
+    assert!(litcap.trim().starts_with("URI:LIT:"), "{litcap}");
+    let m = ok(&["put", "--mutable", lit.to_str().unwrap()]);
+    assert!(m.trim().starts_with("URI:SSK:"), "{m}");
+    ok(&["put", fa.to_str().unwrap(), "t:a.bin"]);
+    ok(&["put", "--format=MDMF", lit.to_str().unwrap(), "t:mdmf.txt"]);
+    let out = g.dir.path().join("cli-out");
+    ok(&["get", "t:a.bin", out.to_str().unwrap()]);
+    assert!(std::fs::read(&out).unwrap() == a);
+    ok(&["get", cap.trim(), out.to_str().unwrap()]);
+    assert!(std::fs::read(&out).unwrap() == a);
+    assert_eq!(ok(&["get", litcap.trim()]), "tiny literal file\n");
+    assert_eq!(ok(&["ls", "t:"]), "a.bin\nmdmf.txt\n");
+    let long = ok(&["ls", "-l", "t:"]);
+    assert!(long.contains("150000") && long.contains("a.bin"), "{long}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["ls", "--json", "t:"])).unwrap();
+    assert_eq!(json[1]["children"]["a.bin"][1]["size"], 150000);
+    assert_eq!(json[1]["children"]["mdmf.txt"][1]["format"], "MDMF");
+    ok(&["mkdir", "t:d"]);
+    ok(&["cp", lit.to_str().unwrap(), "t:d/tiny.txt"]);
+    let back = g.dir.path().join("cli-back.txt");
+    ok(&["cp", "t:d/tiny.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"tiny literal file\n");
+    ok(&["cp", "t:d/tiny.txt", "t:copy.txt"]);
+    let tree = g.dir.path().join("cli-tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("a.txt"), b"a\n").unwrap();
+    std::fs::write(tree.join("sub/b.bin"), pseudo_random_bytes(21, 100_000)).unwrap();
+    ok(&["cp", "-r", tree.to_str().unwrap(), "t:d"]);
+    assert_eq!(ok(&["ls", "t:d/cli-tree/sub"]), "b.bin\n");
+    let tree_back = g.dir.path().join("cli-tree-back");
+    ok(&["cp", "-r", "t:d/cli-tree", tree_back.to_str().unwrap()]);
+    let listing = Command::new("find").arg(&tree_back).output().unwrap();
+    let got = std::fs::read(tree_back.join("cli-tree/sub/b.bin"))
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&listing.stdout)));
+    assert!(got == std::fs::read(tree.join("sub/b.bin")).unwrap());
+    ok(&["mv", "t:copy.txt", "t:d/moved.txt"]);
+    ok(&["ln", "t:a.bin", "t:d/link.bin"]);
+    ok(&["unlink", "t:mdmf.txt"]);
+    assert_eq!(ok(&["ls", "t:"]), "a.bin\nd\n");
+    assert_eq!(
+        ok(&["ls", "t:d"]),
+        "cli-tree\nlink.bin\nmoved.txt\ntiny.txt\n"
+    );
+    // What the CLI made is ours too: our own client reads it by cap.
+    let aliases = ok(&["list-aliases"]);
+    let root = aliases
+        .split_whitespace()
+        .find(|w| w.starts_with("URI:DIR2:"))
+        .unwrap_or_else(|| panic!("{aliases}"));
+    assert_eq!(
+        run_on(&g.clients[1], &["ls", &format!("{root}/d")]).unwrap(),
+        "cli-tree\nlink.bin\nmoved.txt\ntiny.txt\n"
+    );
+    // Errors come back as errors.
+    let (good, _, _) = run(&["get", "t:nope.txt", out.to_str().unwrap()]);
+    assert!(!good, "getting a missing file succeeded");
+}

@@ -1,0 +1,6 @@
+//! The storage protocol: the server's rules, the upload sink, and a
+//! hostile peer against real nodes.
+
+mod attacks;
+mod happy_sink;
+mod storage_server;
