@@ -174,31 +174,41 @@ async fn wait_until_ready(queen: &Path, first: &Path, clients: usize, port: u16)
     }
 }
 
-/// The commands a newcomer can copy, through the client in `first`.
+/// The commands a newcomer can copy, through the client in `first`: each
+/// line runs as printed (from a directory holding a file `FILE` and a
+/// directory `DIR`, `CAP` replaced by a cap `put FILE` printed); what it
+/// does follows a shell comment. `tests/it/grids/cli.rs` runs them.
 fn print_commands(first: &Path, out: &mut dyn Write) -> Result<()> {
     let exe = std::env::current_exe()?;
     let t = format!("{} -d {}", exe.display(), first.display());
+    let lines: [(&str, &str); 11] = [
+        (
+            "put FILE tahoe:docs/FILE",
+            "upload into the shared drive (makes docs/)",
+        ),
+        ("ls -l tahoe:docs", "list it"),
+        ("get tahoe:docs/FILE OUT", "download"),
+        (
+            "cp -r DIR tahoe:",
+            "a whole directory in (cp -r tahoe:DIR OUT2 copies it out)",
+        ),
+        ("mkdir tahoe:new", "a directory"),
+        (
+            "mv tahoe:docs/FILE tahoe:new/",
+            "move (ln links, rm removes)",
+        ),
+        ("rm tahoe:new/FILE", "remove"),
+        ("put FILE", "a file outside any directory: prints its cap"),
+        ("get CAP OUT", "download it by its cap"),
+        ("put --mutable FILE", "a mutable file: prints its write cap"),
+        ("status", "this node, the queen and the storage servers"),
+    ];
     writeln!(
         out,
-        "Every node mounts the shared drive as tahoe: (through node0 here):"
+        "Every node mounts the shared drive as tahoe: (node0 here):"
     )?;
-    writeln!(
-        out,
-        "  {t} put FILE tahoe:docs/FILE     upload into the shared drive"
-    )?;
-    writeln!(out, "  {t} ls -l tahoe:docs             list it")?;
-    writeln!(out, "  {t} get tahoe:docs/FILE OUT      download")?;
-    writeln!(
-        out,
-        "  {t} cp -r DIR tahoe:             copy a directory in (and back out)"
-    )?;
-    writeln!(out, "  {t} mkdir tahoe:new | mv | ln | rm ...")?;
-    writeln!(out, "Files by cap, outside any directory:")?;
-    writeln!(
-        out,
-        "  {t} put FILE                     prints the file's cap"
-    )?;
-    writeln!(out, "  {t} get CAP OUT")?;
-    writeln!(out, "  {t} status")?;
+    for (command, what) in lines {
+        writeln!(out, "  {t} {command:<30} # {what}")?;
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! - [`ProcessGrid`]: a queen and clients as real `tahoe` processes talking
 //!   TLS over TCP on 127.0.0.1, each node in its own temporary base
 //!   directory; [`tahoe()`] and [`run_on`] run the binary's commands.
+//! - [`Demo`]: `tahoe demo` as a newcomer runs it, and what it printed.
 //! - [`mod@http`]: one-shot HTTP/1.1 requests over plain TCP.
 //! - [`measure`]: peak RSS and CPU of processes, medians, timed runs.
 //! - [`vectors`]: Tahoe-LAFS's test vectors' keys, hex, the built-in cipher.
@@ -17,6 +18,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail by panicking
 
+mod demo;
 mod exe;
 pub mod http;
 pub mod measure;
@@ -25,6 +27,7 @@ mod process;
 mod process_grid;
 pub mod vectors;
 
+pub use demo::Demo;
 pub use exe::{built_exe, exe};
 pub use http::{http, http_json, http_raw};
 pub use measure::{median, peak_rss};

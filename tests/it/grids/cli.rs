@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use tahoe_core::testing::free_port;
 use tahoe_core::testing::pseudo_random_bytes;
-use testkit::{ProcessGrid, run_on, text, wait_shared_drive};
+use testkit::{Demo, ProcessGrid, run_on, text, wait_shared_drive};
 
 use crate::EXE;
 
@@ -325,4 +326,74 @@ fn shared_drive_and_file_commands() {
     for client in &c {
         assert_eq!(ok(client, &["ls", "tahoe:many"]), want);
     }
+}
+
+/// Every command `tahoe demo` prints runs as printed, in order, from a
+/// directory holding `FILE` and `DIR` (README's quick start shows the same
+/// lines), and does what its comment says.
+#[test]
+fn the_commands_tahoe_demo_prints_run_as_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&tmp.path().join("grid"), 3, free_port());
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(work.join("DIR")).unwrap();
+    let file = pseudo_random_bytes(7, 300_000);
+    std::fs::write(work.join("FILE"), &file).unwrap();
+    std::fs::write(work.join("DIR/inner"), b"inner file").unwrap();
+    let commands = demo.commands();
+    assert_eq!(commands.len(), 11, "{:#?}", demo.printed);
+    let mut cap = None;
+    for line in &commands {
+        let words: Vec<String> = line
+            .split_whitespace()
+            .map(|w| match (w, &cap) {
+                ("CAP", Some(c)) => String::clone(c),
+                _ => w.to_string(),
+            })
+            .collect();
+        let out = Command::new(&words[0])
+            .args(&words[1..])
+            .current_dir(&work)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{line}: {}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let args = words[3..].join(" ");
+        match args.as_str() {
+            "ls -l tahoe:docs" => assert!(stdout.lines().any(|l| l.ends_with(" FILE")), "{stdout}"),
+            "put FILE" => {
+                assert!(stdout.trim().starts_with("URI:CHK:"), "{stdout}");
+                cap = Some(stdout.trim().to_string());
+            }
+            "put --mutable FILE" => assert!(stdout.trim().starts_with("URI:SSK:"), "{stdout}"),
+            "status" => assert!(stdout.contains("queen:       connected"), "{stdout}"),
+            _ => {}
+        }
+        if args.starts_with("get ") {
+            assert!(std::fs::read(work.join("OUT")).unwrap() == file, "{line}");
+            std::fs::remove_file(work.join("OUT")).unwrap();
+        }
+    }
+    assert!(cap.is_some(), "`put FILE` ran before `get CAP OUT`");
+    // What the directory commands left: DIR copied in, FILE moved out of
+    // docs/ into new/ and removed there.
+    let t = &commands[0][..commands[0].find(" put ").unwrap()];
+    let ls = |path: &str| {
+        let mut words = t.split_whitespace();
+        let out = Command::new(words.next().unwrap())
+            .args(words)
+            .args(["ls", path])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ls {path}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(ls("tahoe:DIR"), "inner\n");
+    assert_eq!(ls("tahoe:docs"), "");
+    assert_eq!(ls("tahoe:new"), "");
 }

@@ -10,7 +10,7 @@
 //! Needs Debian's `chromium` and `chromium-driver`; `make test` installs
 //! them. Missing, this test fails and says so: it is never skipped.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,16 +19,13 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 use tahoe_core::testing::free_port;
-use testkit::http_json;
-
-use crate::EXE;
+use testkit::{Demo, http_json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// Kills a child process when dropped (SIGINT first: `tahoe demo` stops
-/// its nodes on it).
+/// Kills a child process (chromedriver) when dropped, SIGINT first.
 struct Proc(Child);
 
 impl Drop for Proc {
@@ -416,37 +413,10 @@ impl Drop for Browser {
 /// `tahoe demo` with three storage nodes; its web UI's address
 /// (`http://127.0.0.1:PORT/`) and the one it printed, carrying the node's
 /// web token.
-fn demo(dir: &Path) -> (Proc, String, String) {
-    let port = free_port();
-    let mut child = Command::new(EXE)
-        .args([
-            "demo",
-            "--clients",
-            "3",
-            "--web-port",
-            &port.to_string(),
-            "--dir",
-        ])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let proc = Proc(child);
-    let mut url = None;
-    for line in BufReader::new(out).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("Web UI: ") {
-            url = Some(rest.split_whitespace().next().unwrap().to_string());
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    let url = url.expect("tahoe demo printed its web UI's URL");
-    let base = format!("http://127.0.0.1:{port}/");
+fn demo(dir: &Path) -> (Demo, String, String) {
+    let demo = Demo::start(dir, 3, free_port());
+    let url = demo.web_ui();
+    let base = format!("http://127.0.0.1:{}/", demo.web_port);
     let token = url
         .strip_prefix(&format!("{base}?token="))
         .unwrap_or_else(|| panic!("{url} is {base} with the node's token"));
@@ -457,7 +427,7 @@ fn demo(dir: &Path) -> (Proc, String, String) {
             .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)),
         "{url}"
     );
-    (proc, base, url)
+    (demo, base, url)
 }
 
 /// Serves one page from another origin (another port): a form that posts
