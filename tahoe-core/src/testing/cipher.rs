@@ -1,35 +1,76 @@
 //! The cipher conformance suite.
 
 use crate::kinds::cipher::Cipher;
-use crate::testing::pseudo_random_bytes;
+use crate::testing::{Clauses, pseudo_random_bytes};
 
-/// Run the cipher contract against `cipher`.
+/// A clause of the cipher contract: its name, and its check of a cipher.
+pub type Clause = (&'static str, fn(&dyn Cipher));
+
+/// The cipher contract, clause by clause.
+pub const CLAUSES: &[Clause] = &[
+    ("the keystream changes the data", changes_the_data),
+    ("applying the keystream twice restores the data", involution),
+    ("the keystream at any offset is the straight stream's", seek),
+    ("chunked encryption equals straight encryption", chunks),
+    ("different keys give different streams", other_keys),
+    ("keys of the wrong length are refused", key_lengths),
+    (
+        "a range past the last u64 offset is refused and left alone",
+        end_of_range,
+    ),
+];
+
+/// Run the cipher contract against `cipher`: every clause of
+/// [`CLAUSES`], then a panic naming those that failed.
 pub fn run(cipher: &dyn Cipher) {
-    let name = cipher.name().to_string();
-    let key = pseudo_random_bytes(1, cipher.key_len());
-    let plain = pseudo_random_bytes(2, 4099);
+    let mut clauses = Clauses::new("cipher");
+    for (name, check) in CLAUSES {
+        clauses.check(name, || check(cipher));
+    }
+    clauses.finish();
+}
 
+const LEN: usize = 4099;
+
+/// A key, a plaintext of [`LEN`] bytes, and that plaintext encrypted from
+/// offset 0 in one call.
+fn straight(cipher: &dyn Cipher) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let key = pseudo_random_bytes(1, cipher.key_len());
+    let plain = pseudo_random_bytes(2, LEN);
     let mut straight = plain.clone();
     cipher
         .apply_keystream(&key, 0, &mut straight)
         .expect("encrypt from 0");
+    (key, plain, straight)
+}
+
+fn changes_the_data(cipher: &dyn Cipher) {
+    let name = cipher.name();
+    let (_, plain, straight) = straight(cipher);
     assert_ne!(
         straight, plain,
         "{name}: the keystream must change the data"
     );
+}
 
-    // Involution: applying twice gives the plaintext back.
+fn involution(cipher: &dyn Cipher) {
+    let name = cipher.name();
+    let (key, plain, straight) = straight(cipher);
     let mut back = straight.clone();
     cipher.apply_keystream(&key, 0, &mut back).expect("decrypt");
     assert_eq!(
         back, plain,
         "{name}: applying the keystream twice must restore the data"
     );
+}
 
-    // Seek: any offset, aligned or not, any length.
+/// Any offset, aligned or not, any length.
+fn seek(cipher: &dyn Cipher) {
+    let name = cipher.name();
+    let (key, plain, straight) = straight(cipher);
     for offset in [0usize, 1, 15, 16, 17, 31, 32, 33, 1000, 4095, 4098] {
-        for len in [0usize, 1, 5, 16, 100, 4099 - offset] {
-            let len = len.min(4099 - offset);
+        for len in [0usize, 1, 5, 16, 100, LEN - offset] {
+            let len = len.min(LEN - offset);
             let mut part = plain[offset..offset + len].to_vec();
             cipher
                 .apply_keystream(&key, offset as u64, &mut part)
@@ -41,8 +82,12 @@ pub fn run(cipher: &dyn Cipher) {
             );
         }
     }
+}
 
-    // Piecewise over uneven chunks equals straight.
+/// Piecewise over uneven chunks.
+fn chunks(cipher: &dyn Cipher) {
+    let name = cipher.name();
+    let (key, plain, straight) = straight(cipher);
     let mut pieces = plain.clone();
     let mut at = 0usize;
     for chunk in [3usize, 13, 16, 100, 1, 4096] {
@@ -56,8 +101,11 @@ pub fn run(cipher: &dyn Cipher) {
         pieces, straight,
         "{name}: chunked encryption differs from straight"
     );
+}
 
-    // Different keys give different streams.
+fn other_keys(cipher: &dyn Cipher) {
+    let name = cipher.name();
+    let (_, plain, straight) = straight(cipher);
     let other = pseudo_random_bytes(3, cipher.key_len());
     let mut with_other = plain.clone();
     cipher
@@ -67,8 +115,11 @@ pub fn run(cipher: &dyn Cipher) {
         with_other, straight,
         "{name}: different keys gave the same stream"
     );
+}
 
-    // Wrong key lengths are refused.
+fn key_lengths(cipher: &dyn Cipher) {
+    let name = cipher.name();
+    let plain = pseudo_random_bytes(2, LEN);
     for bad in [0, cipher.key_len().saturating_sub(1), cipher.key_len() + 1] {
         if bad == cipher.key_len() {
             continue;
@@ -79,9 +130,13 @@ pub fn run(cipher: &dyn Cipher) {
             "{name}: a {bad}-byte key must be refused"
         );
     }
+}
 
-    // A range running past the last u64 offset cannot belong to a file: it
-    // is refused, not wrapped around or panicked on.
+/// A range running past the last u64 offset cannot belong to a file: it
+/// is refused, not wrapped around or panicked on.
+fn end_of_range(cipher: &dyn Cipher) {
+    let name = cipher.name();
+    let key = pseudo_random_bytes(1, cipher.key_len());
     let mut d = vec![0u8; 32];
     assert!(
         cipher.apply_keystream(&key, u64::MAX - 8, &mut d).is_err(),

@@ -10,7 +10,9 @@
 //! }
 //! ```
 //!
-//! Suites panic with a message naming the broken clause of the contract.
+//! A suite is a list of named clauses (each module's `CLAUSES`), each
+//! checked on its own: when some fail, the suite panics naming every one,
+//! `clause "NAME" failed: MESSAGE`, after running them all.
 
 pub mod cipher;
 pub mod codec;
@@ -134,4 +136,68 @@ pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
     let path = dir.join(file);
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// Runs a suite's clauses one by one, each on its own (a clause that
+/// panics fails alone; the next still runs), and at the end panics naming
+/// every clause that failed: `clause "NAME" failed: MESSAGE`.
+pub(crate) struct Clauses {
+    suite: &'static str,
+    failed: Vec<String>,
+}
+
+impl Clauses {
+    pub(crate) fn new(suite: &'static str) -> Clauses {
+        Clauses {
+            suite,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Check clause `name` with `check`, which fails by panicking: its
+    /// value, or `None` when it failed.
+    pub(crate) fn check<T>(&mut self, name: &str, check: impl FnOnce() -> T) -> Option<T> {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+        self.record(name, result)
+    }
+
+    /// [`Clauses::check`] for a check that is a future.
+    pub(crate) async fn check_async<T>(
+        &mut self,
+        name: &str,
+        check: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        use futures::FutureExt as _;
+        let result = std::panic::AssertUnwindSafe(check).catch_unwind().await;
+        self.record(name, result)
+    }
+
+    fn record<T>(&mut self, name: &str, result: std::thread::Result<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(a panic without a message)".to_string());
+                self.failed
+                    .push(format!("clause \"{name}\" failed: {message}"));
+                None
+            }
+        }
+    }
+
+    /// Panic, naming every clause that failed, if any did.
+    pub(crate) fn finish(self) {
+        match self.failed.len() {
+            0 => {}
+            1 => panic!("{} conformance: {}", self.suite, self.failed[0]),
+            n => panic!(
+                "{} conformance: {n} clauses failed:\n{}",
+                self.suite,
+                self.failed.join("\n")
+            ),
+        }
+    }
 }
