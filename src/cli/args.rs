@@ -99,6 +99,16 @@ pub enum Command {
         /// Where to write (default or `-`: standard output).
         out: Option<PathBuf>,
     },
+    /// Check files or directories (the shared drive by default): which of
+    /// their shares the servers hold, without reading them. Exits non-zero
+    /// when one is not recoverable.
+    Check {
+        /// Print Tahoe-LAFS's JSON of each check.
+        #[arg(long, alias = "raw")]
+        json: bool,
+        /// Grid paths or caps.
+        paths: Vec<String>,
+    },
     /// List a directory (the shared drive by default).
     Ls {
         /// Type, size, time and name of each entry.

@@ -123,6 +123,29 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
             out.write_all(&text)?;
             Ok(())
         }
+        Command::Check { json, paths } => {
+            let paths = if paths.is_empty() {
+                vec!["tahoe:".to_string()]
+            } else {
+                paths
+            };
+            let (text, lost) = with_files(basedir, 0, |f| async move {
+                let (mut text, mut lost) = (String::new(), Vec::new());
+                for p in &paths {
+                    let r = f.check(p).await?;
+                    text.push_str(&files::check_text(r.as_ref(), json)?);
+                    if r.as_ref().is_some_and(|r| !r.recoverable) {
+                        lost.push(p.clone());
+                    }
+                }
+                Ok((text, lost))
+            })?;
+            out.write_all(text.as_bytes())?;
+            if !lost.is_empty() {
+                anyhow::bail!("not recoverable: {}", lost.join(", "));
+            }
+            Ok(())
+        }
         Command::Mkdir { format, path } => {
             let format = tahoe_core::format::ssk::MutableFormat::parse(&format)?;
             let cap = with_files(basedir, 0, |f| async move {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use tahoe_core::client::check::CheckResults;
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::client::mutable::key_pool::KeyPool;
 use tahoe_core::format::cap::{Cap, DirCap};
@@ -20,7 +21,7 @@ use tahoe_core::format::ssk::MutableFormat;
 
 use super::session::GridClient;
 use crate::client::aliases::{Aliases, GridPath, is_grid_arg};
-use crate::client::json::{dir_json, node_json, size_of};
+use crate::client::json::{check_json, dir_json, node_json, size_of, storage_index_text};
 use crate::client::transfer::{self, PutKind};
 
 /// How `ls` prints.
@@ -212,6 +213,17 @@ impl Files {
         transfer::get(&self.session, &cap, out)
             .await
             .with_context(|| arg.to_string())
+    }
+
+    /// Check the file or directory `arg` names (a path or a cap): `None`
+    /// for a literal one (see [`GridClient::check`]).
+    pub async fn check(&self, arg: &str) -> Result<Option<CheckResults>> {
+        let p = self.aliases.resolve(arg)?;
+        let node = self.node(&p).await?;
+        let cap = node
+            .known()
+            .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?;
+        self.session.check(cap).await
     }
 
     /// `cp [-r] SRC... DEST`; the number of files copied. As with
@@ -586,4 +598,33 @@ pub fn parse_dir_cap(text: &str) -> Result<DirCap> {
         Cap::Dir(d) => Ok(d),
         other => bail!("an alias names a directory; this is {} cap", other.a_kind()),
     }
+}
+
+/// A check's results as `tahoe check` prints them: Tahoe-LAFS's JSON with
+/// `json`, else its lines (summary, storage index, good and wrong shares,
+/// corrupt shares).
+pub fn check_text(r: Option<&CheckResults>, json: bool) -> Result<String> {
+    use std::fmt::Write as _;
+    if json {
+        return Ok(serde_json::to_string_pretty(&check_json(r))? + "\n");
+    }
+    let Some(r) = r else {
+        return Ok("Summary: Healthy (LIT)\n storage index: \n".to_string());
+    };
+    let si = storage_index_text(&r.storage_index);
+    let mut t = format!(
+        "Summary: {}\n storage index: {si}\n good-shares: {} (encoding is {}-of-{})\n wrong-shares: {}\n",
+        r.summary,
+        r.count_shares_good,
+        r.count_shares_needed,
+        r.count_shares_expected,
+        r.count_wrong_shares
+    );
+    if !r.corrupt_shares.is_empty() {
+        t.push_str(" corrupt shares:\n");
+        for c in &r.corrupt_shares {
+            let _ = writeln!(t, "  server {}, SI {si}, shnum {}", c.server, c.shnum);
+        }
+    }
+    Ok(t)
 }

@@ -2,6 +2,7 @@
 //! --json`), and the format names and sizes they show.
 
 use serde_json::{Value, json};
+use tahoe_core::client::check::CheckResults;
 use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{Directory, Metadata, Node};
 use tahoe_core::format::ssk::MutableFormat;
@@ -90,4 +91,46 @@ pub fn dir_json(node: &Node, dir: &Directory) -> Value {
         o.insert("children".into(), Value::Object(children));
     }
     v
+}
+
+/// Tahoe-LAFS's JSON of a check (`t=check&output=JSON`, and each unit's
+/// `check-results` in a deep check): a literal file is healthy with no
+/// storage index. `needs-rebalancing` and `servers-not-responding` are
+/// ours, beside Tahoe's keys.
+pub fn check_json(r: Option<&CheckResults>) -> Value {
+    let Some(r) = r else {
+        return json!({"storage-index": "", "results": {"healthy": true}});
+    };
+    let si = storage_index_text(&r.storage_index);
+    json!({
+        "storage-index": si,
+        "summary": r.summary,
+        "results": {
+            "count-happiness": r.count_happiness,
+            "count-shares-good": r.count_shares_good,
+            "count-shares-needed": r.count_shares_needed,
+            "count-shares-expected": r.count_shares_expected,
+            "count-good-share-hosts": r.count_good_share_hosts,
+            "count-corrupt-shares": r.corrupt_shares.len(),
+            "list-corrupt-shares": r.corrupt_shares.iter()
+                .map(|c| json!([c.server, si, c.shnum]))
+                .collect::<Vec<_>>(),
+            "servers-responding": r.servers_responding,
+            "servers-not-responding": r.servers_not_responding.iter()
+                .map(|(s, why)| json!([s, why]))
+                .collect::<Vec<_>>(),
+            "sharemap": r.sharemap,
+            "count-wrong-shares": r.count_wrong_shares,
+            "count-recoverable-versions": r.count_recoverable_versions,
+            "count-unrecoverable-versions": r.count_unrecoverable_versions,
+            "needs-rebalancing": r.needs_rebalancing,
+            "healthy": r.healthy,
+            "recoverable": r.recoverable,
+        }
+    })
+}
+
+/// A storage index as Tahoe writes it: base32, lower case, no padding.
+pub fn storage_index_text(si: &tahoe_core::kinds::storage::StorageIndex) -> String {
+    tahoe_core::base32::encode(si.as_bytes())
 }

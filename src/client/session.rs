@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use tahoe_core::client::check::{CheckResults, CheckTarget, Checker};
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::client::immutable::KeyMode;
 use tahoe_core::client::immutable::client::ImmutableClient;
@@ -112,6 +113,14 @@ impl GridClient {
             tracing::warn!("{e}; using the servers known so far");
         }
         Ok(self.broker.servers().await)
+    }
+
+    /// Check the file `cap` names (a directory: the file holding its
+    /// entries) against the servers up now: `None` for a literal file,
+    /// healthy by definition. See [`tahoe_core::client::check`].
+    pub async fn check(&self, cap: &Cap) -> Result<Option<CheckResults>> {
+        let servers = self.servers(usize::from(self.cfg.encoding.n)).await?;
+        Ok(Checker::new(servers).check(&CheckTarget::of(cap)).await)
     }
 
     /// How this node uploads immutable files.

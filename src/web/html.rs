@@ -7,6 +7,7 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tahoe_core::client::check::CheckResults;
 use tahoe_core::format::cap::Cap;
 use tahoe_core::format::dirnode::{Directory, Entry, Node};
 
@@ -623,6 +624,93 @@ pub fn error(status: u16, reason: &str, message: &str) -> String {
             escape_html(message)
         ),
     )
+}
+
+/// The results page of `t=check` on `name` (Tahoe's "File Check Results"):
+/// the summary, the counts, and which server holds which share.
+pub fn check_results(name: &str, r: Option<&CheckResults>) -> String {
+    let Some(r) = r else {
+        return layout(
+            "Check results",
+            &format!(
+                "<h1>Check results for {}</h1>\n<p id=\"summary\">Healthy: a literal \
+                 file, whose data is in its cap: nothing on the grid to check.</p>",
+                escape_html(name)
+            ),
+        );
+    };
+    let si = crate::client::json::storage_index_text(&r.storage_index);
+    let mut b = format!(
+        "<h1>Check results for {}</h1>\n<p>Storage index <code>{si}</code></p>\n\
+         <p id=\"summary\" class=\"{}\">{}</p>\n<dl class=\"facts\" id=\"counts\">",
+        escape_html(name),
+        if r.healthy { "healthy" } else { "unhealthy" },
+        escape_html(&r.summary)
+    );
+    let facts: [(&str, String); 9] = [
+        ("Healthy", r.healthy.to_string()),
+        ("Recoverable", r.recoverable.to_string()),
+        (
+            "Good shares",
+            format!(
+                "{} (encoding is {}-of-{})",
+                r.count_shares_good, r.count_shares_needed, r.count_shares_expected
+            ),
+        ),
+        (
+            "Servers holding good shares",
+            r.count_good_share_hosts.to_string(),
+        ),
+        ("Happiness", r.count_happiness.to_string()),
+        ("Wrong shares", r.count_wrong_shares.to_string()),
+        ("Corrupt shares", r.corrupt_shares.len().to_string()),
+        ("Needs rebalancing", r.needs_rebalancing.to_string()),
+        (
+            "Servers responding",
+            format!(
+                "{} of {}",
+                r.servers_responding.len(),
+                r.servers_responding.len() + r.servers_not_responding.len()
+            ),
+        ),
+    ];
+    for (k, v) in facts {
+        let _ = write!(b, "<dt>{k}</dt><dd>{}</dd>", escape_html(&v));
+    }
+    b.push_str(
+        "</dl>\n<h2>Share map</h2>\n<table id=\"sharemap\"><tr><th>Share</th><th>Servers</th></tr>",
+    );
+    for (share, servers) in &r.sharemap {
+        let list: Vec<String> = servers.iter().map(|s| escape_html(s)).collect();
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape_html(share),
+            list.join("<br>")
+        );
+    }
+    b.push_str("</table>\n");
+    if !r.servers_not_responding.is_empty() {
+        b.push_str("<h2>Servers not responding</h2>\n<ul>");
+        for (s, why) in &r.servers_not_responding {
+            let _ = write!(b, "<li>{}: {}</li>", escape_html(s), escape_html(why));
+        }
+        b.push_str("</ul>\n");
+    }
+    if !r.corrupt_shares.is_empty() {
+        b.push_str("<h2>Corrupt shares</h2>\n<ul>");
+        for c in &r.corrupt_shares {
+            let _ = write!(
+                b,
+                "<li>{} share {}: {}</li>",
+                escape_html(&c.server),
+                c.shnum,
+                escape_html(&c.reason)
+            );
+        }
+        b.push_str("</ul>\n");
+    }
+    layout("Check results", &b)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //! entry, 409 for an existing one, 400 for bad input), or a page when the
 //! client is a browser (its `Accept` names `text/html`).
 
+mod check;
 mod dirops;
 mod download;
 mod error;

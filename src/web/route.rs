@@ -202,6 +202,9 @@ pub(super) async fn post(
     body: Body,
     files: Vec<(FormFile, Tracked)>,
 ) -> Result<Response> {
+    if args.t() == "check" {
+        return super::check::check(gw, dirs, root, &path, args).await;
+    }
     let root_text = root.to_string();
     let root_dir = dir_root(&root)?;
     let here = uri_of(&root_text, &path);

@@ -59,6 +59,8 @@ pub enum Fault {
     Redirect(StorageIndex),
     /// Fail every call as unreachable.
     Down,
+    /// Never answer any call (a server that accepts and hangs).
+    Hang,
     /// Lie at allocation: claim to hold every share asked for.
     ClaimAll,
     /// Fail every write (a server dying mid-upload).
@@ -93,11 +95,13 @@ impl Faulty {
             _ => si,
         }
     }
-    fn down(&self) -> Result<()> {
-        if *self.fault.lock().unwrap() == Fault::Down {
-            return Err(tahoe_core::Error::unavailable("server is down"));
+    async fn down(&self) -> Result<()> {
+        let fault = self.fault.lock().unwrap().clone();
+        match fault {
+            Fault::Down => Err(tahoe_core::Error::unavailable("server is down")),
+            Fault::Hang => std::future::pending().await,
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -107,11 +111,11 @@ impl StorageLayer for Faulty {
         self.inner.as_ref()
     }
     async fn version(&self) -> Result<ServerVersion> {
-        self.down()?;
+        self.down().await?;
         self.inner.version().await
     }
     async fn allocate_buckets(&self, req: AllocateRequest) -> Result<AllocateResponse> {
-        self.down()?;
+        self.down().await?;
         self.upload_secrets.lock().unwrap().push(req.upload_secret);
         if *self.fault.lock().unwrap() == Fault::ClaimAll {
             return Ok(AllocateResponse {
@@ -129,18 +133,18 @@ impl StorageLayer for Faulty {
         offset: u64,
         data: Bytes,
     ) -> Result<()> {
-        self.down()?;
+        self.down().await?;
         if *self.fault.lock().unwrap() == Fault::FailWrites {
             return Err(tahoe_core::Error::unavailable("disk gone"));
         }
         self.inner.write_bucket(si, shnum, s, offset, data).await
     }
     async fn close_bucket(&self, si: StorageIndex, shnum: ShareNum, s: Secret) -> Result<()> {
-        self.down()?;
+        self.down().await?;
         self.inner.close_bucket(si, shnum, s).await
     }
     async fn list_buckets(&self, si: StorageIndex) -> Result<BTreeMap<ShareNum, u64>> {
-        self.down()?;
+        self.down().await?;
         let mut m = self.inner.list_buckets(self.si(si)).await?;
         if let Fault::Truncate { shnum, len } = &*self.fault.lock().unwrap()
             && let Some(size) = m.get_mut(shnum)
@@ -156,7 +160,7 @@ impl StorageLayer for Faulty {
         offset: u64,
         len: u64,
     ) -> Result<Bytes> {
-        self.down()?;
+        self.down().await?;
         self.reads.fetch_add(1, Ordering::SeqCst);
         let data = self
             .inner
@@ -194,7 +198,7 @@ impl StorageLayer for Faulty {
         s: Vec<ShareNum>,
         r: Vec<(u64, u64)>,
     ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
-        self.down()?;
+        self.down().await?;
         let fault = self.fault.lock().unwrap().clone();
         let mut got = match &fault {
             Fault::Stale(shares) => shares
@@ -244,7 +248,7 @@ impl StorageLayer for Faulty {
         w: BTreeMap<ShareNum, SlotWrite>,
         r: Vec<(u64, u64)>,
     ) -> Result<(bool, BTreeMap<ShareNum, Vec<Bytes>>)> {
-        self.down()?;
+        self.down().await?;
         let sent: usize = w
             .values()
             .flat_map(|sw| sw.writes.iter().map(|v| v.data.len()))

@@ -2,6 +2,7 @@
 //! them, and the files on top: immutable, mutable, directories. Written
 //! against the protocol traits only, so any transport and any server.
 
+pub mod check;
 pub mod dirnode;
 pub mod immutable;
 pub mod mutable;

@@ -2,7 +2,9 @@
 //! files see them: who they are, the order a file sees them in (Tahoe's
 //! permuted ring), and what a server got wrong.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -55,4 +57,83 @@ pub struct BadShare {
     /// True for failed integrity checks, false for a server that failed
     /// to answer.
     pub corrupt: bool,
+}
+
+/// Servers of happiness: the size of a maximum matching between shares
+/// (keyed by share number, or by version and share number) and the
+/// servers holding them: how many servers hold a share no other counted
+/// server holds.
+pub fn servers_of_happiness<K: Ord>(holders: &BTreeMap<K, BTreeSet<String>>) -> usize {
+    let servers: Vec<&String> = holders
+        .values()
+        .flatten()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let index = |id: &String| servers.iter().position(|s| *s == id).unwrap_or(0);
+    let adj: Vec<Vec<usize>> = holders
+        .values()
+        .map(|ids| ids.iter().map(index).collect())
+        .collect();
+    let mut matched: Vec<Option<usize>> = vec![None; servers.len()];
+    fn augment(
+        u: usize,
+        adj: &[Vec<usize>],
+        seen: &mut [bool],
+        matched: &mut [Option<usize>],
+    ) -> bool {
+        for &v in &adj[u] {
+            if !seen[v] {
+                seen[v] = true;
+                if matched[v].is_none_or(|w| augment(w, adj, seen, matched)) {
+                    matched[v] = Some(u);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    (0..adj.len())
+        .filter(|&u| augment(u, &adj, &mut vec![false; servers.len()], &mut matched))
+        .count()
+}
+
+/// `server` with every call bounded by `deadline`: a call still running
+/// then fails with `Timeout`, so one server that hangs costs an operation
+/// at most that long.
+pub fn with_deadline(server: &ServerRef, deadline: Duration) -> ServerRef {
+    ServerRef {
+        service: Arc::new(crate::protocol::StorageClient(Deadline {
+            inner: server.service.clone(),
+            deadline,
+        })),
+        ..server.clone()
+    }
+}
+
+/// See [`with_deadline`].
+struct Deadline {
+    inner: Arc<dyn StorageService>,
+    deadline: Duration,
+}
+
+#[async_trait::async_trait]
+impl crate::protocol::StorageCarrier for Deadline {
+    async fn call(
+        &self,
+        request: crate::protocol::StorageRequest,
+    ) -> crate::Result<crate::protocol::StorageResponse> {
+        let name = request.name();
+        tokio::time::timeout(
+            self.deadline,
+            crate::protocol::serve_storage(self.inner.as_ref(), request),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::Error::new(
+                crate::ErrorKind::Timeout,
+                format!("{name}: no answer within {:?}", self.deadline),
+            ))
+        })
+    }
 }

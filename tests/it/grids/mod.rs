@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 mod backends;
+mod check;
 mod cli;
 mod failures;
 mod nodes;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
-use testkit::{ProcessGrid, run_on, text, wait_listening};
+use testkit::{ProcessGrid, http, run_on, text, wait_listening};
 
 /// A scratch virtualenv with the real Tahoe-LAFS 1.20 CLI, installed from
 /// PyPI on first use (under target/, kept for later runs); a test that
@@ -75,6 +75,50 @@ fn tahoe_lafs_cli_against_our_gateway() {
     assert!(m.trim().starts_with("URI:SSK:"), "{m}");
     ok(&["put", fa.to_str().unwrap(), "t:a.bin"]);
     ok(&["put", "--format=MDMF", lit.to_str().unwrap(), "t:mdmf.txt"]);
+    // check: Tahoe's CLI prints what ours prints, from JSON of Tahoe's
+    // shape (its own answer for a file of this grid's shape is in
+    // tests/data/tahoe-check-chk.json).
+    let checked = ok(&["check", "t:a.bin"]);
+    assert_eq!(checked, run_on(&gw, &["check", cap.trim()]).unwrap());
+    assert!(
+        checked.starts_with("Summary: Healthy\n storage index: "),
+        "{checked}"
+    );
+    assert!(
+        checked.ends_with(" good-shares: 10 (encoding is 3-of-10)\n wrong-shares: 0\n"),
+        "{checked}"
+    );
+    let raw: serde_json::Value = serde_json::from_str(&ok(&["check", "--raw", "t:a.bin"])).unwrap();
+    let theirs: serde_json::Value =
+        serde_json::from_str(include_str!("../../data/tahoe-check-chk.json")).unwrap();
+    same_shape(
+        &raw,
+        &theirs,
+        &["needs-rebalancing", "servers-not-responding"],
+    );
+    for key in ["summary", "storage-index"] {
+        assert!(raw[key].is_string(), "{raw:#}");
+    }
+    assert_eq!(raw["results"]["count-shares-good"], 10);
+    assert_eq!(
+        ok(&["check", litcap.trim()]),
+        "Summary: Healthy (LIT)\n storage index: \n"
+    );
+    // What is not carried out yet is refused, not answered with a plain
+    // check that would pass for it.
+    let (good, _, err) = run(&["check", "--verify", "t:a.bin"]);
+    assert!(!good && err.contains("501"), "{err}");
+    // The results page.
+    let path = format!("/uri/{}?t=check", cap.trim());
+    let (status, headers, body) = http(port, "POST", &path, &[], b"");
+    assert_eq!(status, 200, "{}", text(&body));
+    assert!(headers["content-type"].starts_with("text/html"));
+    let page = text(&body);
+    assert!(
+        page.contains("<p id=\"summary\" class=\"healthy\">Healthy</p>"),
+        "{page}"
+    );
+    assert_eq!(page.matches("<tr><td>").count(), 10, "one row per share");
     let out = g.dir.path().join("cli-out");
     ok(&["get", "t:a.bin", out.to_str().unwrap()]);
     assert!(std::fs::read(&out).unwrap() == a);
@@ -126,4 +170,32 @@ fn tahoe_lafs_cli_against_our_gateway() {
     // Errors come back as errors.
     let (good, _, _) = run(&["get", "t:nope.txt", out.to_str().unwrap()]);
     assert!(!good, "getting a missing file succeeded");
+}
+
+/// `ours` has every key `theirs` has, each with a value of the same JSON
+/// type, recursively through objects, and no others but `extra`.
+fn same_shape(ours: &serde_json::Value, theirs: &serde_json::Value, extra: &[&str]) {
+    use serde_json::Value;
+    match (ours, theirs) {
+        (Value::Object(o), Value::Object(t)) => {
+            for (k, v) in t {
+                let mine = o.get(k).unwrap_or_else(|| panic!("no {k:?} in {ours:#}"));
+                // Maps keyed by data (share numbers) are compared as maps.
+                if k != "sharemap" {
+                    same_shape(mine, v, extra);
+                }
+            }
+            for k in o.keys() {
+                assert!(
+                    t.contains_key(k) || extra.contains(&k.as_str()),
+                    "{k:?} is not one of Tahoe's keys"
+                );
+            }
+        }
+        (o, t) => assert_eq!(
+            std::mem::discriminant(o),
+            std::mem::discriminant(t),
+            "{o} is not of the type of Tahoe's {t}"
+        ),
+    }
 }

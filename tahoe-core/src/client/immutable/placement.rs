@@ -32,47 +32,10 @@ use futures::future::join_all;
 use crate::client::immutable::download::ShareReader;
 use crate::client::immutable::sink::ShareSink;
 use crate::client::secrets::{ClientSecret, ServerSecrets};
-use crate::client::servers::ServerRef;
+use crate::client::servers::{ServerRef, servers_of_happiness};
 use crate::error::{Error, Result};
 use crate::kinds::storage::{ShareNum, StorageIndex};
 use crate::protocol::{AllocateRequest, Secret, write_bucket_chunked};
-
-/// Servers of happiness: the size of a maximum matching between shares and
-/// the servers holding them.
-fn happiness(holders: &BTreeMap<ShareNum, BTreeSet<String>>) -> usize {
-    let servers: Vec<&String> = holders
-        .values()
-        .flatten()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let index = |id: &String| servers.iter().position(|s| *s == id).unwrap_or(0);
-    let adj: Vec<Vec<usize>> = holders
-        .values()
-        .map(|ids| ids.iter().map(index).collect())
-        .collect();
-    let mut matched: Vec<Option<usize>> = vec![None; servers.len()];
-    fn augment(
-        u: usize,
-        adj: &[Vec<usize>],
-        seen: &mut [bool],
-        matched: &mut [Option<usize>],
-    ) -> bool {
-        for &v in &adj[u] {
-            if !seen[v] {
-                seen[v] = true;
-                if matched[v].is_none_or(|w| augment(w, adj, seen, matched)) {
-                    matched[v] = Some(u);
-                    return true;
-                }
-            }
-        }
-        false
-    }
-    (0..adj.len())
-        .filter(|&u| augment(u, &adj, &mut vec![false; servers.len()], &mut matched))
-        .count()
-}
 
 #[derive(Default)]
 struct Placed {
@@ -170,7 +133,12 @@ impl HappySink {
                 servers.retain(|s| s.id != id);
             }
             p.claimed.retain(|_, s| !s.is_empty());
-            (p.si, dropped, happiness(&p.holders()), p.upload_secret(id))
+            (
+                p.si,
+                dropped,
+                servers_of_happiness(&p.holders()),
+                p.upload_secret(id),
+            )
         };
         tracing::warn!("dropping server {id} from the upload: {why}");
         if let Some(si) = si {
@@ -280,7 +248,7 @@ impl HappySink {
                 }
             }
             p.claimed.retain(|_, s| !s.is_empty());
-            happiness(&p.holders())
+            servers_of_happiness(&p.holders())
         };
         if achieved < usize::from(self.happy) {
             return Err(self.unhappy(achieved, self.servers.len(), &notes));
@@ -359,7 +327,7 @@ impl ShareSink for HappySink {
                 }
             }
         }
-        let achieved = happiness(&placed.holders());
+        let achieved = servers_of_happiness(&placed.holders());
         if achieved < usize::from(self.happy) {
             for (shnum, server) in &placed.writing {
                 let secret = placed.upload_secret(&server.id);
@@ -436,20 +404,23 @@ mod tests {
 
     #[test]
     fn happiness_is_a_matching() {
-        assert_eq!(happiness(&holders(&[])), 0);
+        assert_eq!(servers_of_happiness(&holders(&[])), 0);
         assert_eq!(
-            happiness(&holders(&[(0, &["a"]), (1, &["b"]), (2, &["c"])])),
+            servers_of_happiness(&holders(&[(0, &["a"]), (1, &["b"]), (2, &["c"])])),
             3
         );
         // One server holding everything counts once.
         assert_eq!(
-            happiness(&holders(&[(0, &["a"]), (1, &["a"]), (2, &["a"])])),
+            servers_of_happiness(&holders(&[(0, &["a"]), (1, &["a"]), (2, &["a"])])),
             1
         );
         // Share 0 on a and b, share 1 on a only: matching a-1, b-0.
-        assert_eq!(happiness(&holders(&[(0, &["a", "b"]), (1, &["a"])])), 2);
         assert_eq!(
-            happiness(&holders(&[
+            servers_of_happiness(&holders(&[(0, &["a", "b"]), (1, &["a"])])),
+            2
+        );
+        assert_eq!(
+            servers_of_happiness(&holders(&[
                 (0, &["a", "b"]),
                 (1, &["a", "b"]),
                 (2, &["a", "b"])

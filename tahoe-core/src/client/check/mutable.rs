@@ -1,0 +1,138 @@
+//! Checking an SDMF or MDMF file: its servermap (one read of each share's
+//! head, signatures checked), then its versions counted as Tahoe-LAFS's
+//! mutable checker counts them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{CheckResults, CorruptShare};
+use crate::base32;
+use crate::client::mutable::servermap::{ServerMap, ShareEntry};
+use crate::client::servers::{ServerRef, servers_of_happiness};
+use crate::format::cap::SskVerifierCap;
+use crate::format::ssk::layout::Prefix;
+
+/// Tahoe's name of a version: `seq5-abcd` (sequence number and the start
+/// of the root hash in base32).
+pub(crate) fn version_name(p: &Prefix) -> String {
+    let root = base32::encode(p.root_hash.as_ref());
+    format!("seq{}-{}", p.seqnum, &root[..4])
+}
+
+/// Distinct share numbers of a version.
+fn distinct(shares: &[ShareEntry]) -> usize {
+    shares
+        .iter()
+        .map(|s| s.shnum)
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// Build the servermap over `servers` (each already bounded by a deadline)
+/// and count it.
+pub(super) async fn check(servers: &[ServerRef], cap: &SskVerifierCap) -> CheckResults {
+    let map = ServerMap::update(servers, cap.storage_index, &cap.fingerprint, cap.format).await;
+    let id = |i: usize| map.servers[i].id.clone();
+    let newest_first =
+        |a: &&Prefix, b: &&Prefix| (b.seqnum, b.root_hash).cmp(&(a.seqnum, a.root_hash));
+    let (mut recoverable, mut unrecoverable): (Vec<&Prefix>, Vec<&Prefix>) = map
+        .versions
+        .keys()
+        .partition(|p| distinct(&map.versions[*p]) >= usize::from(p.k));
+    recoverable.sort_by(newest_first);
+    unrecoverable.sort_by(newest_first);
+    let mut summary = Vec::new();
+    let mut healthy = true;
+    if !unrecoverable.is_empty() {
+        healthy = false;
+        summary.push("some versions are unrecoverable".to_string());
+    }
+    if recoverable.is_empty() {
+        healthy = false;
+        summary.push("no versions are recoverable".to_string());
+    }
+    if recoverable.len() > 1 {
+        healthy = false;
+        summary.push("multiple versions are recoverable".to_string());
+    }
+    // The version counted: the newest recoverable one, else the newest
+    // one seen; with no share at all Tahoe's defaults (3-of-10).
+    let counted = recoverable.first().or(unrecoverable.first()).copied();
+    let (k, n, good, hosts) = match counted {
+        Some(p) => {
+            let shares = &map.versions[p];
+            let hosts: BTreeSet<String> = shares.iter().map(|s| id(s.server)).collect();
+            (usize::from(p.k), usize::from(p.n), distinct(shares), hosts)
+        }
+        None => (3, 10, 0, BTreeSet::new()),
+    };
+    if !recoverable.is_empty() && good < n {
+        healthy = false;
+        summary.push(format!("{good} shares (enc {k}-of-{n})"));
+    }
+    let wrong = map
+        .versions
+        .iter()
+        .filter(|(p, _)| Some(*p) != counted)
+        .map(|(_, s)| s.len())
+        .sum();
+    let corrupt: Vec<CorruptShare> = map
+        .unusable
+        .iter()
+        .map(|u| CorruptShare {
+            server: id(u.server),
+            shnum: u.shnum,
+            reason: u.reason.clone(),
+        })
+        .collect();
+    if !corrupt.is_empty() {
+        summary.push("Corrupt Shares:".to_string());
+        summary.extend(
+            corrupt
+                .iter()
+                .map(|c| format!("{}-sh{}", c.server, c.shnum)),
+        );
+    }
+    let mut sharemap: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (p, shares) in &map.versions {
+        for s in shares {
+            sharemap
+                .entry(format!("{}-sh{}", version_name(p), s.shnum))
+                .or_default()
+                .insert(id(s.server));
+        }
+    }
+    let failed: BTreeSet<usize> = map.failures.iter().map(|(i, _)| *i).collect();
+    let mut r = CheckResults {
+        storage_index: cap.storage_index,
+        healthy,
+        recoverable: !recoverable.is_empty(),
+        count_happiness: servers_of_happiness(&sharemap),
+        count_shares_needed: k,
+        count_shares_expected: n,
+        count_shares_good: good,
+        count_good_share_hosts: hosts.len(),
+        count_wrong_shares: wrong,
+        count_recoverable_versions: recoverable.len(),
+        count_unrecoverable_versions: unrecoverable.len(),
+        corrupt_shares: corrupt,
+        servers_responding: (0..map.servers.len())
+            .filter(|i| !failed.contains(i))
+            .map(id)
+            .collect(),
+        servers_not_responding: map
+            .failures
+            .iter()
+            .map(|(i, e)| (id(*i), e.clone()))
+            .collect(),
+        sharemap: BTreeMap::new(),
+        needs_rebalancing: false,
+        summary: if healthy {
+            "Healthy".to_string()
+        } else {
+            format!("Unhealthy: {}", summary.join(" "))
+        },
+    };
+    r.needs_rebalancing = r.rebalancing_needed(&hosts.iter().collect());
+    r.sharemap = sharemap;
+    r
+}
