@@ -106,6 +106,9 @@ pub enum Command {
         /// Print Tahoe-LAFS's JSON of each check.
         #[arg(long, alias = "raw")]
         json: bool,
+        /// Read every share whole and check every hash (immutable files).
+        #[arg(long)]
+        verify: bool,
         /// Grid paths or caps.
         paths: Vec<String>,
     },

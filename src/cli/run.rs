@@ -123,7 +123,11 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
             out.write_all(&text)?;
             Ok(())
         }
-        Command::Check { json, paths } => {
+        Command::Check {
+            json,
+            verify,
+            paths,
+        } => {
             let paths = if paths.is_empty() {
                 vec!["tahoe:".to_string()]
             } else {
@@ -132,7 +136,7 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
             let (text, lost) = with_files(basedir, 0, |f| async move {
                 let (mut text, mut lost) = (String::new(), Vec::new());
                 for p in &paths {
-                    let r = f.check(p).await?;
+                    let r = f.check(p, verify).await?;
                     text.push_str(&files::check_text(r.as_ref(), json)?);
                     if r.as_ref().is_some_and(|r| !r.recoverable) {
                         lost.push(p.clone());

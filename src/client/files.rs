@@ -215,15 +215,16 @@ impl Files {
             .with_context(|| arg.to_string())
     }
 
-    /// Check the file or directory `arg` names (a path or a cap): `None`
-    /// for a literal one (see [`GridClient::check`]).
-    pub async fn check(&self, arg: &str) -> Result<Option<CheckResults>> {
+    /// Check the file or directory `arg` names (a path or a cap), reading
+    /// every share with `verify`: `None` for a literal one (see
+    /// [`GridClient::check`]).
+    pub async fn check(&self, arg: &str, verify: bool) -> Result<Option<CheckResults>> {
         let p = self.aliases.resolve(arg)?;
         let node = self.node(&p).await?;
         let cap = node
             .known()
             .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?;
-        self.session.check(cap).await
+        self.session.check(cap, verify).await
     }
 
     /// `cp [-r] SRC... DEST`; the number of files copied. As with

@@ -116,11 +116,17 @@ impl GridClient {
     }
 
     /// Check the file `cap` names (a directory: the file holding its
-    /// entries) against the servers up now: `None` for a literal file,
-    /// healthy by definition. See [`tahoe_core::client::check`].
-    pub async fn check(&self, cap: &Cap) -> Result<Option<CheckResults>> {
+    /// entries) against the servers up now, reading and verifying every
+    /// share with `verify`: `None` for a literal file, healthy by
+    /// definition. See [`tahoe_core::client::check`].
+    pub async fn check(&self, cap: &Cap, verify: bool) -> Result<Option<CheckResults>> {
+        let target = CheckTarget::of(cap);
+        if verify && !target.can_verify() {
+            bail!("verify of a mutable file or directory is not carried out yet");
+        }
         let servers = self.servers(usize::from(self.cfg.encoding.n)).await?;
-        Ok(Checker::new(servers).check(&CheckTarget::of(cap)).await)
+        let checker = Checker::new(servers, self.codec_provider());
+        Ok(checker.check(&target, verify).await)
     }
 
     /// How this node uploads immutable files.

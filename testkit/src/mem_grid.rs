@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use tahoe_core::Result;
+use tahoe_core::client::check::Checker;
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::client::immutable::KeyMode;
 use tahoe_core::client::immutable::client::ImmutableClient;
@@ -407,6 +408,11 @@ impl MemGrid {
     pub async fn set_share_fault(&self, si: &StorageIndex, shnum: ShareNum, fault: Fault) {
         let server = self.holder(si, shnum).await;
         self.set_fault(server, fault);
+    }
+
+    /// A checker over `servers` (with this grid's codecs, for verify).
+    pub fn checker(&self, servers: Vec<ServerRef>) -> Checker {
+        Checker::new(servers, self.downloader().codecs)
     }
 
     /// Upload through the production sink.

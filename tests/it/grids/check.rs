@@ -2,12 +2,23 @@
 //! servers go away.
 
 use serde_json::Value;
+use tahoe_core::format::cap::Cap;
 use tahoe_core::testing::pseudo_random_bytes;
 use testkit::{ProcessGrid, run_on, tahoe, text};
 
+use super::walk;
+
 /// `tahoe check --json CAP` through `client`, parsed.
 fn check_json(client: &std::path::Path, cap: &str) -> Value {
-    let out = run_on(client, &["check", "--json", cap]).unwrap();
+    check_json_with(client, &[], cap)
+}
+
+/// `tahoe check --json OPTIONS... CAP` through `client`, parsed.
+fn check_json_with(client: &std::path::Path, options: &[&str], cap: &str) -> Value {
+    let mut args = vec!["check", "--json"];
+    args.extend_from_slice(options);
+    args.push(cap);
+    let out = run_on(client, &args).unwrap();
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
@@ -81,6 +92,43 @@ fn check_counts_what_the_servers_hold_as_they_go() {
             "Summary: Healthy\n storage index: {si}\n good-shares: 10 (encoding is 3-of-10)\n wrong-shares: 0\n"
         )
     );
+
+    // Verify with the verify cap alone (no read key to derive from it).
+    let Ok(Cap::Chk(c)) = chk.parse::<Cap>() else {
+        panic!("{chk}")
+    };
+    let vcap = Cap::ChkVerifier(c.verifier()).to_string();
+    let v = check_json_with(&c0, &["--verify"], &vcap);
+    assert_eq!(counts(&v), (true, true, 10, 10, 10, 10), "{v:#}");
+    // One byte flipped in the middle of one share on node5's disk: a
+    // check does not read shares and sees nothing; verify lists that
+    // share, and the file still downloads right.
+    let share = walk(&g.clients[5].join("storage/shares"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&si))
+        .expect("node5 holds a share of the file");
+    let mut bytes = std::fs::read(&share).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&share, &bytes).unwrap();
+    assert_eq!(counts(&check_json(&c0, &chk)).2, 10);
+    let v = check_json_with(&c0, &["--verify"], &vcap);
+    assert_eq!(counts(&v), (false, true, 9, 9, 9, 10), "{v:#}");
+    assert_eq!(v["results"]["count-corrupt-shares"], 1);
+    let shnum: u64 = share
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .parse()
+        .unwrap();
+    assert_eq!(v["results"]["list-corrupt-shares"][0][1], si.as_str());
+    assert_eq!(v["results"]["list-corrupt-shares"][0][2], shnum);
+    assert!(g.get(&c0, &chk).unwrap() == std::fs::read(&big).unwrap());
+    // Verify of a mutable file is refused, not answered with a check.
+    let err = run_on(&c0, &["check", "--verify", &sdmf]).unwrap_err();
+    assert!(err.contains("not carried out yet"), "{err}");
+    bytes[mid] ^= 1;
+    std::fs::write(&share, &bytes).unwrap();
 
     // Three servers go: seven shares are left, on seven servers.
     let gone: Vec<_> = g.clients[7..].to_owned();

@@ -13,12 +13,14 @@ mod immutable;
 mod mutable;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::servers::{ServerRef, with_deadline};
 use crate::format::cap::Cap;
 use crate::format::cap::ChkVerifierCap;
 use crate::format::cap::SskVerifierCap;
+use crate::kinds::codec::CodecProvider;
 use crate::kinds::storage::{ShareNum, StorageIndex};
 
 /// How long a server may take to answer a check by default.
@@ -107,6 +109,11 @@ pub enum CheckTarget {
 }
 
 impl CheckTarget {
+    /// Whether [`Checker::check`] carries out `verify` for this target.
+    pub fn can_verify(&self) -> bool {
+        !matches!(self, CheckTarget::Mutable(_))
+    }
+
     /// The least authority that checks the file `cap` names (a directory:
     /// the file holding its entries). No read key is kept.
     pub fn of(cap: &Cap) -> CheckTarget {
@@ -123,26 +130,33 @@ impl CheckTarget {
 }
 
 /// Checks files against a set of servers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Checker {
     /// The servers to ask (those up now).
     pub servers: Vec<ServerRef>,
-    /// How long each may take to answer.
+    /// How long each may take to answer one call.
     pub deadline: Duration,
+    /// Builds the codec a file names (verifying needs its block sizes).
+    pub codecs: Arc<CodecProvider>,
 }
 
 impl Checker {
-    /// A checker asking `servers`, each within [`DEFAULT_DEADLINE`].
-    pub fn new(servers: Vec<ServerRef>) -> Checker {
+    /// A checker asking `servers`, each call within [`DEFAULT_DEADLINE`].
+    pub fn new(servers: Vec<ServerRef>, codecs: Arc<CodecProvider>) -> Checker {
         Checker {
             servers,
             deadline: DEFAULT_DEADLINE,
+            codecs,
         }
     }
 
     /// Check `target`: `None` for a literal file (healthy by definition:
-    /// there is nothing on the grid to check).
-    pub async fn check(&self, target: &CheckTarget) -> Option<CheckResults> {
+    /// there is nothing on the grid to check). With `verify`, every share
+    /// of an immutable file is read whole and every hash checked; mutable
+    /// files are not verified yet (their servermap checks each share's key
+    /// and signature either way), which callers must say:
+    /// [`CheckTarget::can_verify`].
+    pub async fn check(&self, target: &CheckTarget, verify: bool) -> Option<CheckResults> {
         let servers: Vec<ServerRef> = self
             .servers
             .iter()
@@ -150,7 +164,10 @@ impl Checker {
             .collect();
         match target {
             CheckTarget::Literal => None,
-            CheckTarget::Immutable(v) => Some(immutable::check(&servers, v).await),
+            CheckTarget::Immutable(v) => {
+                let codecs = verify.then_some(self.codecs.as_ref());
+                Some(immutable::check(&servers, v, codecs).await)
+            }
             CheckTarget::Mutable(v) => Some(mutable::check(&servers, v).await),
         }
     }

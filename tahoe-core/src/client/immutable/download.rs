@@ -32,7 +32,7 @@ use tokio::sync::Mutex;
 
 use crate::client::servers::ServerRef;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::cap::ChkCap;
+use crate::format::cap::{ChkCap, ChkVerifierCap};
 use crate::format::chk::layout::{ShareLayout, V2_HEADER, parse_ueb_len};
 use crate::format::chk::plan::SharePlan;
 use crate::format::chk::ueb::Ueb;
@@ -62,29 +62,32 @@ pub struct Downloader {
     pub cipher: Arc<dyn Cipher>,
 }
 
+/// A share some server listed.
 #[derive(Clone)]
-struct Candidate {
-    shnum: ShareNum,
-    server: ServerRef,
-    size: u64,
+pub(super) struct Candidate {
+    pub(super) shnum: ShareNum,
+    pub(super) server: ServerRef,
+    pub(super) size: u64,
     /// The whole share, when it was small enough to read at once.
-    head: Option<Bytes>,
+    pub(super) head: Option<Bytes>,
 }
 
 /// An opened, verified share.
-struct OpenShare {
+pub(super) struct OpenShare {
     cand: Candidate,
-    layout: ShareLayout,
+    pub(super) layout: ShareLayout,
     /// The verified block hash tree, all nodes.
-    block_tree: Vec<Hash>,
+    pub(super) block_tree: Vec<Hash>,
 }
 
-struct Context {
-    si: StorageIndex,
-    ueb: Ueb,
-    plan: SharePlan,
-    codec: Arc<dyn Codec>,
-    crypttext_tree: Vec<Hash>,
+/// What opening shares of one file needs: its verified UEB, plan and
+/// ciphertext hash tree.
+pub(super) struct Context {
+    pub(super) si: StorageIndex,
+    pub(super) ueb: Ueb,
+    pub(super) plan: SharePlan,
+    pub(super) codec: Arc<dyn Codec>,
+    pub(super) crypttext_tree: Vec<Hash>,
 }
 
 struct ShareSet {
@@ -185,11 +188,16 @@ impl Candidate {
     }
 }
 
-async fn read_exact(c: &Candidate, si: StorageIndex, offset: u64, len: u64) -> Result<Bytes> {
+pub(super) async fn read_exact(
+    c: &Candidate,
+    si: StorageIndex,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes> {
     c.reader(si).read_exact(offset, len).await
 }
 
-async fn read_layout(c: &Candidate, si: StorageIndex) -> Result<ShareLayout> {
+pub(super) async fn read_layout(c: &Candidate, si: StorageIndex) -> Result<ShareLayout> {
     c.reader(si).layout().await
 }
 
@@ -333,6 +341,7 @@ impl Downloader {
         candidates: &mut Vec<Candidate>,
         bad: &mut Vec<BadShare>,
     ) -> Result<Context> {
+        let verifier = cap.verifier();
         let mut found: Option<(Ueb, ShareLayout, Candidate)> = None;
         let mut tried = std::collections::HashSet::new();
         for c in candidates.iter() {
@@ -340,7 +349,7 @@ impl Downloader {
             if !tried.insert((c.server.id.clone(), c.shnum)) {
                 continue;
             }
-            match fetch_ueb(c, si, cap).await {
+            match fetch_ueb(c, si, &verifier).await {
                 Ok((ueb, layout)) => {
                     found = Some((ueb, layout, c.clone()));
                     break;
@@ -357,9 +366,6 @@ impl Downloader {
         let codec =
             (self.codecs)(&ueb.codec_name, params).map_err(|e| e.context("the file's codec"))?;
         let plan = SharePlan::from_segmentation(ueb.segmentation(), codec.as_ref())?;
-        // Trees are read whole; the plan bounds their size (MAX_SEGMENTS).
-        let nodes = node_count(plan.seg.num_segments as usize);
-        let tree_bytes = (nodes * HASH_LEN) as u64;
         // The ciphertext tree is the same in every share; try the UEB's
         // share first, then the others.
         let mut order: Vec<Candidate> = vec![ueb_share.clone()];
@@ -381,20 +387,7 @@ impl Downloader {
                     }
                 }
             };
-            let tree = async {
-                layout.check(plan.layout.data_size, plan.seg.num_segments)?;
-                let bytes = read_exact(&c, si, layout.crypttext_hash_tree, tree_bytes).await?;
-                let nodes = parse_hash_nodes(&bytes, nodes)?;
-                check_interior_nodes(&nodes)?;
-                if nodes[0] != ueb.crypttext_root_hash {
-                    return Err(Error::corrupt(
-                        "ciphertext hash tree root differs from the UEB's",
-                    ));
-                }
-                Ok(nodes)
-            }
-            .await;
-            match tree {
+            match crypttext_tree(&c, si, &layout, &plan, &ueb).await {
                 Ok(crypttext_tree) => {
                     drop_bad(candidates, bad);
                     return Ok(Context {
@@ -459,7 +452,35 @@ async fn locate(si: StorageIndex, servers: &[ServerRef], k: u16) -> Vec<Candidat
     out
 }
 
-async fn fetch_ueb(c: &Candidate, si: StorageIndex, cap: &ChkCap) -> Result<(Ueb, ShareLayout)> {
+/// The ciphertext hash tree share `c` (of layout `layout`) carries, read
+/// whole (the plan bounds its size: MAX_SEGMENTS) and checked: internally
+/// consistent, its root the UEB's.
+pub(super) async fn crypttext_tree(
+    c: &Candidate,
+    si: StorageIndex,
+    layout: &ShareLayout,
+    plan: &SharePlan,
+    ueb: &Ueb,
+) -> Result<Vec<Hash>> {
+    layout.check(plan.layout.data_size, plan.seg.num_segments)?;
+    let count = node_count(plan.seg.num_segments as usize);
+    let bytes = read_exact(c, si, layout.crypttext_hash_tree, (count * HASH_LEN) as u64).await?;
+    let nodes = parse_hash_nodes(&bytes, count)?;
+    check_interior_nodes(&nodes)?;
+    if nodes[0] != ueb.crypttext_root_hash {
+        return Err(Error::corrupt(
+            "ciphertext hash tree root differs from the UEB's",
+        ));
+    }
+    Ok(nodes)
+}
+
+/// The share's UEB, checked against the cap's hash, k, n and size.
+pub(super) async fn fetch_ueb(
+    c: &Candidate,
+    si: StorageIndex,
+    cap: &ChkVerifierCap,
+) -> Result<(Ueb, ShareLayout)> {
     let (bytes, layout) = c.reader(si).packed_ueb().await?;
     if crate::format::chk::ueb::hash_packed(&bytes) != cap.ueb_hash {
         return Err(Error::corrupt("URI extension block does not match the cap"));
@@ -475,7 +496,7 @@ async fn fetch_ueb(c: &Candidate, si: StorageIndex, cap: &ChkCap) -> Result<(Ueb
 
 /// Open one share: layout, block hash tree and share hash chain, all
 /// checked against the UEB's share root.
-async fn open_share(ctx: &Context, c: &Candidate) -> Result<OpenShare> {
+pub(super) async fn open_share(ctx: &Context, c: &Candidate) -> Result<OpenShare> {
     let layout = read_layout(c, ctx.si).await?;
     layout.check(ctx.plan.layout.data_size, ctx.plan.seg.num_segments)?;
     let nodes = node_count(ctx.plan.seg.num_segments as usize);

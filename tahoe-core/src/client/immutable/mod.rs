@@ -17,6 +17,7 @@ pub mod download;
 pub mod placement;
 pub mod sink;
 pub mod upload;
+pub mod verify;
 
 /// How an upload picks its encryption key.
 #[derive(Clone)]
