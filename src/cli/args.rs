@@ -109,6 +109,15 @@ pub enum Command {
         /// Read every share whole and check every hash (immutable files).
         #[arg(long)]
         verify: bool,
+        /// Make missing shares again and spread crowded ones (immutable
+        /// files), when fewer than the threshold's good shares are on
+        /// distinct servers.
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: the number of good shares on distinct servers
+        /// below which a file is repaired (default: the node's `happy`).
+        #[arg(long, requires = "repair")]
+        repair_threshold: Option<usize>,
         /// Grid paths or caps.
         paths: Vec<String>,
     },

@@ -126,6 +126,8 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
         Command::Check {
             json,
             verify,
+            repair,
+            repair_threshold,
             paths,
         } => {
             let paths = if paths.is_empty() {
@@ -133,12 +135,17 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
             } else {
                 paths
             };
+            let how = files::CheckHow {
+                json,
+                verify,
+                repair: repair.then_some(repair_threshold),
+            };
             let (text, lost) = with_files(basedir, 0, |f| async move {
                 let (mut text, mut lost) = (String::new(), Vec::new());
                 for p in &paths {
-                    let r = f.check(p, verify).await?;
-                    text.push_str(&files::check_text(r.as_ref(), json)?);
-                    if r.as_ref().is_some_and(|r| !r.recoverable) {
+                    let (shown, recoverable) = f.check_report(p, how).await?;
+                    text.push_str(&shown);
+                    if !recoverable {
                         lost.push(p.clone());
                     }
                 }

@@ -21,7 +21,9 @@ use tahoe_core::format::ssk::MutableFormat;
 
 use super::session::GridClient;
 use crate::client::aliases::{Aliases, GridPath, is_grid_arg};
-use crate::client::json::{check_json, dir_json, node_json, size_of, storage_index_text};
+use crate::client::json::{
+    check_json, dir_json, node_json, repair_json, size_of, storage_index_text,
+};
 use crate::client::transfer::{self, PutKind};
 
 /// How `ls` prints.
@@ -601,16 +603,81 @@ pub fn parse_dir_cap(text: &str) -> Result<DirCap> {
     }
 }
 
-/// A check's results as `tahoe check` prints them: Tahoe-LAFS's JSON with
-/// `json`, else its lines (summary, storage index, good and wrong shares,
-/// corrupt shares).
-pub fn check_text(r: Option<&CheckResults>, json: bool) -> Result<String> {
-    use std::fmt::Write as _;
-    if json {
-        return Ok(serde_json::to_string_pretty(&check_json(r))? + "\n");
+/// What `tahoe check` does: print JSON or lines, verify, repair (with a
+/// threshold, or the node's `happy`).
+#[derive(Debug, Clone, Copy)]
+pub struct CheckHow {
+    /// Tahoe-LAFS's JSON instead of lines.
+    pub json: bool,
+    /// Read every share whole.
+    pub verify: bool,
+    /// Repair, with this threshold (`None`: the node's `happy`).
+    pub repair: Option<Option<usize>>,
+}
+
+impl Files {
+    /// Check (and repair, as `how` says) what `arg` names: the text
+    /// `tahoe check` prints, and whether the file is recoverable (after
+    /// any repair).
+    pub async fn check_report(&self, arg: &str, how: CheckHow) -> Result<(String, bool)> {
+        let Some(threshold) = how.repair else {
+            let r = self.check(arg, how.verify).await?;
+            let ok = r.as_ref().is_none_or(|r| r.recoverable);
+            let text = if how.json {
+                serde_json::to_string_pretty(&check_json(r.as_ref()))? + "\n"
+            } else {
+                check_lines(r.as_ref())
+            };
+            return Ok((text, ok));
+        };
+        let p = self.aliases.resolve(arg)?;
+        let node = self.node(&p).await?;
+        let cap = node
+            .known()
+            .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?;
+        let r = self
+            .session
+            .check_and_repair(cap, how.verify, threshold)
+            .await?;
+        let ok = r.as_ref().is_none_or(|r| r.post.recoverable);
+        if how.json {
+            return Ok((
+                serde_json::to_string_pretty(&repair_json(r.as_ref()))? + "\n",
+                ok,
+            ));
+        }
+        let Some(r) = r else {
+            return Ok((check_lines(None), true));
+        };
+        // Tahoe's lines for a repair: the state before, then the outcome;
+        // ours add what was decided.
+        let mut t = check_lines(Some(&r.pre)).replacen(
+            &format!("Summary: {}", r.pre.summary),
+            if r.pre.healthy {
+                "Summary: healthy"
+            } else {
+                "Summary: not healthy"
+            },
+            1,
+        );
+        if r.attempted {
+            t.push_str(if r.successful {
+                " repair successful\n"
+            } else {
+                " repair failed\n"
+            });
+        }
+        t.push_str(&format!(" ({})\n", r.note));
+        Ok((t, ok))
     }
+}
+
+/// A check's results as Tahoe-LAFS's `tahoe check` prints them: summary,
+/// storage index, good and wrong shares, corrupt shares.
+fn check_lines(r: Option<&CheckResults>) -> String {
+    use std::fmt::Write as _;
     let Some(r) = r else {
-        return Ok("Summary: Healthy (LIT)\n storage index: \n".to_string());
+        return "Summary: Healthy (LIT)\n storage index: \n".to_string();
     };
     let si = storage_index_text(&r.storage_index);
     let mut t = format!(
@@ -627,5 +694,5 @@ pub fn check_text(r: Option<&CheckResults>, json: bool) -> Result<String> {
             let _ = writeln!(t, "  server {}, SI {si}, shnum {}", c.server, c.shnum);
         }
     }
-    Ok(t)
+    t
 }

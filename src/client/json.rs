@@ -2,7 +2,7 @@
 //! --json`), and the format names and sizes they show.
 
 use serde_json::{Value, json};
-use tahoe_core::client::check::CheckResults;
+use tahoe_core::client::check::{CheckResults, RepairResults};
 use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{Directory, Metadata, Node};
 use tahoe_core::format::ssk::MutableFormat;
@@ -133,4 +133,20 @@ pub fn check_json(r: Option<&CheckResults>) -> Value {
 /// A storage index as Tahoe writes it: base32, lower case, no padding.
 pub fn storage_index_text(si: &tahoe_core::kinds::storage::StorageIndex) -> String {
     tahoe_core::base32::encode(si.as_bytes())
+}
+
+/// Tahoe-LAFS's JSON of a check with `repair=true`: a literal file needs
+/// no repair. `repair-note` is ours: what was decided, or why it failed.
+pub fn repair_json(r: Option<&RepairResults>) -> Value {
+    let Some(r) = r else {
+        return json!({"storage-index": "", "repair-attempted": false});
+    };
+    json!({
+        "storage-index": storage_index_text(&r.pre.storage_index),
+        "repair-attempted": r.attempted,
+        "repair-successful": r.successful,
+        "repair-note": r.note,
+        "pre-repair-results": check_json(Some(&r.pre)),
+        "post-repair-results": check_json(Some(&r.post)),
+    })
 }

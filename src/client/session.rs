@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tahoe_core::client::check::{CheckResults, CheckTarget, Checker};
+use tahoe_core::client::check::repair::RepairTools;
+use tahoe_core::client::check::{CheckResults, CheckTarget, Checker, RepairResults};
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::client::immutable::KeyMode;
 use tahoe_core::client::immutable::client::ImmutableClient;
@@ -127,6 +128,38 @@ impl GridClient {
         let servers = self.servers(usize::from(self.cfg.encoding.n)).await?;
         let checker = Checker::new(servers, self.codec_provider());
         Ok(checker.check(&target, verify).await)
+    }
+
+    /// Check the file `cap` names and repair it when fewer than
+    /// `threshold` (default: the node's `happy`) of its good shares are on
+    /// distinct servers: `None` for a literal file. Immutable files only;
+    /// see [`tahoe_core::client::check::Checker::check_and_repair`].
+    pub async fn check_and_repair(
+        &self,
+        cap: &Cap,
+        verify: bool,
+        threshold: Option<usize>,
+    ) -> Result<Option<RepairResults>> {
+        let target = CheckTarget::of(cap);
+        if !target.can_verify() {
+            bail!("repair of a mutable file or directory is not carried out yet");
+        }
+        let spool_dir = self.cfg.basedir().join(crate::basedir::SPOOL_DIR);
+        crate::basedir::private_dir(&spool_dir)?;
+        let tools = RepairTools {
+            downloader: Downloader {
+                codecs: self.codec_provider(),
+                cipher: self.sel.cipher.clone(),
+            },
+            secret: ClientSecret::load_or_create(self.cfg.basedir())?,
+            spool_dir,
+        };
+        let servers = self.servers(usize::from(self.cfg.encoding.n)).await?;
+        let checker = Checker::new(servers, self.codec_provider());
+        let threshold = threshold.unwrap_or(usize::from(self.cfg.encoding.happy));
+        Ok(checker
+            .check_and_repair(&target, verify, threshold, &tools)
+            .await)
     }
 
     /// How this node uploads immutable files.

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tahoe_core::client::check::CheckResults;
+use tahoe_core::client::check::{CheckResults, RepairResults};
 use tahoe_core::format::cap::Cap;
 use tahoe_core::format::dirnode::{Directory, Entry, Node};
 
@@ -629,14 +629,16 @@ pub fn error(status: u16, reason: &str, message: &str) -> String {
 /// The results page of `t=check` on `name` (Tahoe's "File Check Results"):
 /// the summary, the counts, and which server holds which share.
 pub fn check_results(name: &str, r: Option<&CheckResults>) -> String {
+    layout("Check results", &check_body(name, r))
+}
+
+/// What [`check_results`] shows, without the page around it.
+fn check_body(name: &str, r: Option<&CheckResults>) -> String {
     let Some(r) = r else {
-        return layout(
-            "Check results",
-            &format!(
-                "<h1>Check results for {}</h1>\n<p id=\"summary\">Healthy: a literal \
-                 file, whose data is in its cap: nothing on the grid to check.</p>",
-                escape_html(name)
-            ),
+        return format!(
+            "<h1>Check results for {}</h1>\n<p id=\"summary\">Healthy: a literal \
+             file, whose data is in its cap: nothing on the grid to check.</p>",
+            escape_html(name)
         );
     };
     let si = crate::client::json::storage_index_text(&r.storage_index);
@@ -710,7 +712,33 @@ pub fn check_results(name: &str, r: Option<&CheckResults>) -> String {
         }
         b.push_str("</ul>\n");
     }
-    layout("Check results", &b)
+    b
+}
+
+/// The results page of `t=check&repair=true`: what was decided or done,
+/// then the check after and the check before.
+pub fn repair_results(name: &str, r: Option<&RepairResults>) -> String {
+    let Some(r) = r else {
+        return check_results(name, None);
+    };
+    let verdict = match (r.attempted, r.successful) {
+        (false, _) => "Repair not attempted",
+        (true, true) => "Repair successful",
+        (true, false) => "Repair failed",
+    };
+    let after = check_body(name, Some(&r.post));
+    let before = check_body(name, Some(&r.pre));
+    layout(
+        "Repair results",
+        &format!(
+            "<h1>Repair results for {}</h1>\n<p id=\"repair\">{verdict}: {}</p>\n\
+             <h2>After</h2>\n<div id=\"post\">{}</div>\n<h2>Before</h2>\n<div id=\"pre\">{}</div>",
+            escape_html(name),
+            escape_html(&r.note),
+            after,
+            before
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tahoe_core::Result;
 use tahoe_core::client::check::Checker;
+use tahoe_core::client::check::repair::RepairTools;
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::client::immutable::KeyMode;
 use tahoe_core::client::immutable::client::ImmutableClient;
@@ -408,6 +409,15 @@ impl MemGrid {
     pub async fn set_share_fault(&self, si: &StorageIndex, shnum: ShareNum, fault: Fault) {
         let server = self.holder(si, shnum).await;
         self.set_fault(server, fault);
+    }
+
+    /// What a repair needs, spooling under `spool_dir`.
+    pub fn repair_tools(&self, spool_dir: &std::path::Path) -> RepairTools {
+        RepairTools {
+            downloader: self.downloader(),
+            secret: ClientSecret::random().unwrap(),
+            spool_dir: spool_dir.to_path_buf(),
+        }
     }
 
     /// A checker over `servers` (with this grid's codecs, for verify).

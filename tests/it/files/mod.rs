@@ -5,3 +5,4 @@ mod check;
 mod dirnodes;
 mod immutable;
 mod mutable;
+mod repair;

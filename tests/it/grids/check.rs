@@ -144,9 +144,49 @@ fn check_counts_what_the_servers_hold_as_they_go() {
     let v = check_json(&c0, &dir);
     assert_eq!(counts(&v).2, 7, "{v:#}");
 
+    // Their disks are lost; they come back empty. Seven good shares on
+    // seven servers is the default threshold (happy): left alone; asked
+    // for ten, repair makes the three missing shares again, on the three
+    // empty servers, from the verify cap alone.
+    for c in &gone {
+        std::fs::remove_dir_all(c.join("storage/shares")).unwrap();
+        g.start(c);
+    }
+    g.wait_known(&c0, 10);
+    let v = check_json(&c0, &chk);
+    assert_eq!(counts(&v), (false, true, 7, 7, 7, 10), "{v:#}");
+    assert_eq!(v["results"]["needs-rebalancing"], true);
+    let v = check_json_with(&c0, &["--repair"], &vcap);
+    assert_eq!(v["repair-attempted"], false, "{v:#}");
+    let v = check_json_with(&c0, &["--repair", "--repair-threshold", "10"], &vcap);
+    assert_eq!(
+        (&v["repair-attempted"], &v["repair-successful"]),
+        (&true.into(), &true.into()),
+        "{v:#}"
+    );
+    assert_eq!(counts(&v["pre-repair-results"]).2, 7);
+    assert_eq!(
+        counts(&v["post-repair-results"]),
+        (true, true, 10, 10, 10, 10),
+        "{v:#}"
+    );
+    assert_eq!(counts(&check_json(&c0, &chk)), (true, true, 10, 10, 10, 10));
+    for c in &gone {
+        assert_eq!(walk(&c.join("storage/shares")).len(), 1, "{}", c.display());
+    }
+    // Human lines, as Tahoe's CLI prints a repair.
+    let out = run_on(&c0, &["check", "--repair", &chk]).unwrap();
+    assert!(
+        out.starts_with("Summary: healthy\n storage index: "),
+        "{out}"
+    );
+    // Mutable files are not repaired yet: said, not pretended.
+    let err = run_on(&c0, &["check", "--repair", &sdmf]).unwrap_err();
+    assert!(err.contains("not carried out yet"), "{err}");
+
     // Eight gone: two shares, fewer than k. The check says so and exits
-    // non-zero, after printing what it found.
-    let gone: Vec<_> = g.clients[2..7].to_owned();
+    // non-zero, after printing what it found; repair cannot help.
+    let gone: Vec<_> = g.clients[2..].to_owned();
     for c in &gone {
         g.stop(c);
     }
@@ -161,6 +201,22 @@ fn check_counts_what_the_servers_hold_as_they_go() {
         text(&o.stderr).contains("not recoverable"),
         "{}",
         text(&o.stderr)
+    );
+    let o = tahoe(
+        &["check", "--repair", &chk, "-d", c0.to_str().unwrap()],
+        &[],
+        120,
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stdout).contains(" repair failed\n"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stdout).contains("cannot repair: 2 good shares"),
+        "{}",
+        text(&o.stdout)
     );
     let o = tahoe(
         &["check", "--json", &sdmf, "-d", c0.to_str().unwrap()],

@@ -11,6 +11,7 @@
 
 mod immutable;
 mod mutable;
+pub mod repair;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -170,5 +171,145 @@ impl Checker {
             }
             CheckTarget::Mutable(v) => Some(mutable::check(&servers, v).await),
         }
+    }
+}
+
+/// What a check followed by a repair found and did.
+#[derive(Debug, Clone)]
+pub struct RepairResults {
+    /// The check before.
+    pub pre: CheckResults,
+    /// Whether shares were made and placed.
+    pub attempted: bool,
+    /// Whether the file now has at least the threshold's good shares on
+    /// distinct servers.
+    pub successful: bool,
+    /// What was decided, or why the repair failed, for people.
+    pub note: String,
+    /// The check after (the same as `pre` when nothing was attempted).
+    pub post: CheckResults,
+}
+
+impl Checker {
+    /// Check `target` and repair it when fewer than `threshold` of its good
+    /// shares are on distinct servers (servers of happiness): the shares
+    /// missing, and shares crowded onto servers that hold others, are made
+    /// again and placed on servers that hold none. `None` for a literal
+    /// file. Immutable files only: a mutable target is checked and not
+    /// repaired (the note says so).
+    pub async fn check_and_repair(
+        &self,
+        target: &CheckTarget,
+        verify: bool,
+        threshold: usize,
+        tools: &repair::RepairTools,
+    ) -> Option<RepairResults> {
+        let pre = self.check(target, verify).await?;
+        let done = |attempted: bool, note: String, post: CheckResults| {
+            let successful = post.recoverable && post.count_happiness >= threshold;
+            Some(RepairResults {
+                pre: pre.clone(),
+                attempted,
+                successful: attempted && successful,
+                note,
+                post,
+            })
+        };
+        let CheckTarget::Immutable(cap) = target else {
+            return done(
+                false,
+                "repair of mutable files is not carried out yet".into(),
+                pre.clone(),
+            );
+        };
+        if pre.count_happiness >= threshold {
+            let note = format!(
+                "not repaired: {} good shares on distinct servers, threshold {threshold}",
+                pre.count_happiness
+            );
+            return done(false, note, pre.clone());
+        }
+        if !pre.recoverable {
+            let note = format!(
+                "cannot repair: {} good shares of the {} needed",
+                pre.count_shares_good, pre.count_shares_needed
+            );
+            return done(true, note, pre.clone());
+        }
+        // Up to three rounds: a server that fails or refuses during one is
+        // not chosen again, and the shares it should have held go to
+        // others in the next.
+        let mut now = pre.clone();
+        // A server holding a corrupt copy of a share would answer that it
+        // has it already: it is never a target.
+        let mut refused: BTreeSet<String> = pre
+            .corrupt_shares
+            .iter()
+            .map(|c| c.server.clone())
+            .collect();
+        let corrupt_holders = refused.clone();
+        let mut notes = Vec::new();
+        let mut tried = false;
+        for _ in 0..3 {
+            let holders: BTreeSet<&String> = now.sharemap.values().flatten().collect();
+            let responding: Vec<ServerRef> = self
+                .servers
+                .iter()
+                .filter(|s| now.servers_responding.contains(&s.id))
+                .map(|s| with_deadline(s, self.deadline))
+                .collect();
+            let empty: Vec<ServerRef> = responding
+                .iter()
+                .filter(|s| !holders.contains(&s.id) && !refused.contains(&s.id))
+                .cloned()
+                .collect();
+            let shares = repair::shares_to_place(&now, empty.len());
+            if shares.is_empty() {
+                break;
+            }
+            let targets = if empty.is_empty() {
+                responding
+                    .iter()
+                    .filter(|s| !refused.contains(&s.id))
+                    .cloned()
+                    .collect()
+            } else {
+                empty
+            };
+            tried = true;
+            // Each target is asked for a share when there are no more
+            // targets than shares: one that holds none after took none.
+            let each_asked = targets.len() <= shares.len();
+            let outcome = repair::repair(tools, cap, &responding, targets.clone(), shares).await;
+            let after = self.check(target, verify).await?;
+            let holders_after: BTreeSet<&String> = after.sharemap.values().flatten().collect();
+            for t in targets.iter().filter(|_| each_asked) {
+                if !holders_after.contains(&t.id) {
+                    refused.insert(t.id.clone());
+                }
+            }
+            match outcome {
+                Ok(()) => notes.push(format!(
+                    "{} good shares on distinct servers (was {})",
+                    after.count_happiness, now.count_happiness
+                )),
+                Err(e) => notes.push(format!("repair failed: {e}")),
+            }
+            let progress = after.count_happiness > now.count_happiness;
+            now = after;
+            if now.count_happiness >= threshold || !progress {
+                break;
+            }
+        }
+        let failed: Vec<String> = refused.difference(&corrupt_holders).cloned().collect();
+        if !failed.is_empty() {
+            notes.push(format!("servers that took no share: {}", failed.join(", ")));
+        }
+        let note = if notes.is_empty() {
+            "nothing to place".to_string()
+        } else {
+            notes.join("; ")
+        };
+        done(tried, note, now)
     }
 }

@@ -230,7 +230,36 @@ impl Downloader {
         out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<DownloadReport> {
         crate::format::chk::check_chk_cipher(self.cipher.as_ref())?;
-        let si = cap.storage_index();
+        let (report, _) = self
+            .fetch(&cap.verifier(), Some(cap.key), servers, range, out)
+            .await?;
+        Ok(report)
+    }
+
+    /// Write the whole file's ciphertext, verified against its ciphertext
+    /// hash tree but never decrypted, to `out`: what a repairer holding the
+    /// verify cap alone re-encodes. With it, the file's UEB, checked
+    /// against the cap.
+    pub async fn download_ciphertext(
+        &self,
+        cap: &ChkVerifierCap,
+        servers: &[ServerRef],
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<(DownloadReport, Ueb)> {
+        self.fetch(cap, None, servers, 0..u64::MAX, out).await
+    }
+
+    /// [`Self::download`], decrypting with `key` when there is one; the
+    /// report and the file's UEB.
+    async fn fetch(
+        &self,
+        cap: &ChkVerifierCap,
+        key: Option<[u8; 16]>,
+        servers: &[ServerRef],
+        range: Range<u64>,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<(DownloadReport, Ueb)> {
+        let si = cap.storage_index;
         let end = range.end.min(cap.size);
         if range.start > cap.size || range.start > end {
             return Err(Error::invalid_input(format!(
@@ -263,21 +292,24 @@ impl Downloader {
             spare: candidates.into(),
             bad,
         }));
-        let result = self.stream(cap, &ctx, &set, range.start, end, out).await;
+        let result = self.stream(key, &ctx, &set, range.start, end, out).await;
         let bad = set.lock().await.bad.clone();
         advise(si, &bad, servers);
         let bytes = result?;
-        Ok(DownloadReport {
-            bad_shares: bad,
-            bytes,
-        })
+        Ok((
+            DownloadReport {
+                bad_shares: bad,
+                bytes,
+            },
+            ctx.ueb.clone(),
+        ))
     }
 
     /// Fetch, check, decode and write the segments covering `start..end`;
     /// returns the bytes written.
     async fn stream(
         &self,
-        cap: &ChkCap,
+        key: Option<[u8; 16]>,
         ctx: &Arc<Context>,
         set: &Arc<Mutex<ShareSet>>,
         start: u64,
@@ -300,7 +332,6 @@ impl Downloader {
             while next <= last || !inflight.is_empty() {
                 while next <= last && inflight.len() < window {
                     let (ctx, set, cipher) = (ctx.clone(), set.clone(), self.cipher.clone());
-                    let key = cap.key;
                     inflight.push_back(tokio::spawn(async move {
                         fetch_segment(&ctx, &set, cipher, key, next).await
                     }));
@@ -336,12 +367,11 @@ impl Downloader {
     /// a verified ciphertext hash tree.
     async fn context(
         &self,
-        cap: &ChkCap,
+        cap: &ChkVerifierCap,
         si: StorageIndex,
         candidates: &mut Vec<Candidate>,
         bad: &mut Vec<BadShare>,
     ) -> Result<Context> {
-        let verifier = cap.verifier();
         let mut found: Option<(Ueb, ShareLayout, Candidate)> = None;
         let mut tried = std::collections::HashSet::new();
         for c in candidates.iter() {
@@ -349,7 +379,7 @@ impl Downloader {
             if !tried.insert((c.server.id.clone(), c.shnum)) {
                 continue;
             }
-            match fetch_ueb(c, si, &verifier).await {
+            match fetch_ueb(c, si, cap).await {
                 Ok((ueb, layout)) => {
                     found = Some((ueb, layout, c.clone()));
                     break;
@@ -609,7 +639,7 @@ async fn verify_blocks(
     .map_err(|e| Error::internal(format!("block check task failed: {e}")))
 }
 
-/// Fetch, decode, check and decrypt one segment.
+/// Fetch, decode, check and (with `key`) decrypt one segment.
 ///
 /// The decoded ciphertext is checked against the ciphertext hash tree,
 /// whose root the UEB (and so the cap) vouches for: when it matches, the
@@ -624,7 +654,7 @@ async fn fetch_segment(
     ctx: &Arc<Context>,
     set: &Mutex<ShareSet>,
     cipher: Arc<dyn Cipher>,
-    key: [u8; 16],
+    key: Option<[u8; 16]>,
     seg: u64,
 ) -> Result<(u64, Vec<u8>)> {
     let plan = &ctx.plan;
@@ -676,7 +706,7 @@ async fn fetch_segment(
 async fn decode_segment(
     ctx: &Arc<Context>,
     cipher: Arc<dyn Cipher>,
-    key: [u8; 16],
+    key: Option<[u8; 16]>,
     seg: u64,
     blocks: BTreeMap<ShareNum, Bytes>,
 ) -> Result<std::result::Result<Vec<u8>, Error>> {
@@ -702,8 +732,11 @@ async fn decode_segment(
                 "segment {seg} fails its ciphertext hash after decoding"
             ))));
         }
-        // Verified: only now does it become plaintext.
-        cipher.apply_keystream(&key, range.start, &mut data)?;
+        // Verified: only now does it become plaintext (when there is a
+        // key; a repairer keeps the ciphertext).
+        if let Some(key) = key {
+            cipher.apply_keystream(&key, range.start, &mut data)?;
+        }
         Ok(Ok(data))
     })
     .await

@@ -76,6 +76,9 @@ impl Placed {
 /// another's buckets or leases with what it was sent.
 pub struct HappySink {
     servers: Vec<ServerRef>,
+    /// The share numbers to place: all n for an upload, those missing
+    /// for a repair.
+    shares: Vec<ShareNum>,
     k: u16,
     happy: u16,
     n: u16,
@@ -89,11 +92,30 @@ impl HappySink {
     pub fn new(servers: Vec<ServerRef>, k: u16, happy: u16, n: u16, secret: ClientSecret) -> Self {
         HappySink {
             servers,
+            shares: (0..n).map(|i| i as ShareNum).collect(),
             k,
             happy,
             n,
             secret,
             placed: Mutex::new(Placed::default()),
+        }
+    }
+
+    /// Place only `shares` (of an n-share file whose other shares are on
+    /// the grid already) on `servers`, one per server as far as they go:
+    /// a repair. It keeps what it could place when a server refuses or
+    /// fails (the repairer checks the file again and tries elsewhere); it
+    /// fails only when no share found a server.
+    pub fn for_shares(
+        servers: Vec<ServerRef>,
+        shares: Vec<ShareNum>,
+        k: u16,
+        n: u16,
+        secret: ClientSecret,
+    ) -> Self {
+        HappySink {
+            shares,
+            ..HappySink::new(servers, k, 1, n, secret)
         }
     }
 
@@ -267,7 +289,7 @@ impl ShareSink for HappySink {
             .map(|s| (s.id.clone(), file.for_server(&s.id)))
             .collect();
         let mut usable: Vec<ServerRef> = permuted(&self.servers, si);
-        let mut unplaced: VecDeque<ShareNum> = (0..self.n).map(|i| i as ShareNum).collect();
+        let mut unplaced: VecDeque<ShareNum> = self.shares.iter().copied().collect();
         let mut placed = Placed {
             si: Some(*si),
             secrets,

@@ -31,6 +31,7 @@ use crate::format::cap::{Cap, LIT_THRESHOLD, LitCap};
 use crate::format::chk::check_chk_cipher;
 use crate::format::chk::encode::{EncodedSegment, HashCollector, encode_segment};
 use crate::format::chk::plan::SharePlan;
+use crate::format::chk::ueb::Ueb;
 use crate::format::hash::{Hash, TaggedHasher, convergence_hasher, storage_index, tags};
 use crate::kinds::cipher::Cipher;
 use crate::kinds::codec::Codec;
@@ -203,6 +204,48 @@ impl Uploader {
             Ok((cap, ueb)) => {
                 sink.finish(&ueb).await?;
                 Ok(Cap::Chk(cap))
+            }
+            Err(e) => {
+                sink.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Encode again the ciphertext of a file already on the grid (`source`,
+    /// as [`Downloader::download_ciphertext`](super::download::Downloader::download_ciphertext)
+    /// wrote it) with `codec`, the file's, and write the shares `sink`
+    /// places under `si`; nothing is encrypted and no key is needed. The
+    /// file's UEB (`ueb`, vouched for by its verify cap) fixes the
+    /// segmentation, and the shares made must reproduce it byte for byte:
+    /// otherwise nothing is kept.
+    pub async fn upload_ciphertext(
+        codec: Arc<dyn Codec>,
+        source: Arc<dyn Source>,
+        si: StorageIndex,
+        ueb: &Ueb,
+        sink: &dyn ShareSink,
+    ) -> Result<()> {
+        let plan = SharePlan::from_segmentation(ueb.segmentation(), codec.as_ref())?;
+        let uploader = Uploader {
+            codec,
+            cipher: Arc::new(AlreadyEncrypted),
+            max_segment_size: ueb.segment_size,
+            key_mode: KeyMode::Random,
+        };
+        let to_write = sink.start(&si, plan.share_size).await?;
+        // The cap this makes carries no real key and is dropped: only the
+        // UEB matters, and it holds no key.
+        match uploader
+            .push(source, &plan, [0; 16], false, &to_write, sink)
+            .await
+        {
+            Ok((_, made)) if made == ueb.pack() => sink.finish(&made).await,
+            Ok(_) => {
+                sink.abort().await;
+                Err(Error::corrupt(
+                    "re-encoding the file's ciphertext does not reproduce its URI extension block",
+                ))
             }
             Err(e) => {
                 sink.abort().await;
@@ -401,4 +444,19 @@ fn pieces(to_write: &[ShareNum], all: Vec<Vec<u8>>) -> Vec<(ShareNum, Bytes)> {
         .iter()
         .filter_map(|&s| Some((s, Bytes::from(all.get_mut(usize::from(s))?.take()?))))
         .collect()
+}
+
+/// The cipher of data that is ciphertext already: leaves it as it is.
+struct AlreadyEncrypted;
+
+impl Cipher for AlreadyEncrypted {
+    fn name(&self) -> &str {
+        "already-encrypted"
+    }
+    fn key_len(&self) -> usize {
+        16
+    }
+    fn apply_keystream(&self, _key: &[u8], _offset: u64, _data: &mut [u8]) -> Result<()> {
+        Ok(())
+    }
 }

@@ -1,0 +1,105 @@
+//! Repairing an immutable file from its verify cap: the shares missing
+//! (or crowded onto servers that hold others) are made again from k good
+//! ones and placed on servers that hold none.
+//!
+//! The repairer downloads the file's ciphertext, verified against the
+//! ciphertext hash tree its UEB vouches for, into a private spool file; it
+//! never has the key and decrypts nothing. It encodes that ciphertext again
+//! with the file's codec and segmentation (both from the UEB), and keeps the
+//! new shares only if they reproduce the UEB byte for byte, so a repair
+//! cannot write shares that differ from the file's. Existing shares are
+//! never touched: a corrupt copy stays where it is (the protocol gives a
+//! client no way to delete a share) and a copy of it goes elsewhere.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::CheckResults;
+use crate::client::immutable::download::Downloader;
+use crate::client::immutable::placement::HappySink;
+use crate::client::immutable::upload::Uploader;
+use crate::client::secrets::ClientSecret;
+use crate::client::servers::{ServerRef, permuted};
+use crate::client::source::FileSource;
+use crate::error::{Error, Result};
+use crate::format::cap::ChkVerifierCap;
+use crate::kinds::storage::ShareNum;
+
+/// What a repair needs besides the servers.
+#[derive(Clone)]
+pub struct RepairTools {
+    /// Fetches the ciphertext (its codecs build the file's codec too).
+    pub downloader: Downloader,
+    /// The repairing client's secret: the new shares' lease and upload
+    /// secrets derive from it, as an upload's do.
+    pub secret: ClientSecret,
+    /// Where the ciphertext is spooled (a private file, removed after).
+    pub spool_dir: PathBuf,
+}
+
+/// The shares a repair places, in order: the missing ones first, then (to
+/// spread a file over more servers) shares whose every holder holds
+/// another share too, as many as there are servers holding none.
+pub(super) fn shares_to_place(before: &CheckResults, empty_servers: usize) -> Vec<ShareNum> {
+    let n = before.count_shares_expected;
+    let mut by_share: BTreeMap<ShareNum, &BTreeSet<String>> = BTreeMap::new();
+    for (name, servers) in &before.sharemap {
+        if let Ok(shnum) = name.parse::<ShareNum>() {
+            by_share.insert(shnum, servers);
+        }
+    }
+    let mut out: Vec<ShareNum> = (0..n)
+        .filter_map(|s| ShareNum::try_from(s).ok())
+        .filter(|s| !by_share.contains_key(s))
+        .collect();
+    // Give each share a holder of its own, greedily; the shares left
+    // without one sit only on servers counted for another share.
+    let mut used = BTreeSet::new();
+    let mut crowded = Vec::new();
+    for (shnum, holders) in &by_share {
+        match holders.iter().find(|h| !used.contains(*h)) {
+            Some(h) => {
+                used.insert((*h).clone());
+            }
+            None => crowded.push(*shnum),
+        }
+    }
+    let room = empty_servers.saturating_sub(out.len());
+    out.extend(crowded.into_iter().take(room));
+    out
+}
+
+/// Place `shares` of the file `cap` names on `servers` (the responding
+/// servers holding none of its good shares first, as a fresh upload would
+/// choose them), made from the ciphertext of the grid's good shares.
+pub(super) async fn repair(
+    tools: &RepairTools,
+    cap: &ChkVerifierCap,
+    servers: &[ServerRef],
+    targets: Vec<ServerRef>,
+    shares: Vec<ShareNum>,
+) -> Result<()> {
+    let si = cap.storage_index;
+    let spool = tempfile::NamedTempFile::new_in(&tools.spool_dir)
+        .map_err(|e| Error::from(e).context("the repair's spool file"))?;
+    let mut out = tokio::fs::File::from_std(
+        spool
+            .reopen()
+            .map_err(|e| Error::from(e).context("the repair's spool file"))?,
+    );
+    let (_, ueb) = tools
+        .downloader
+        .download_ciphertext(cap, servers, &mut out)
+        .await
+        .map_err(|e| e.context("reading the file to repair"))?;
+    drop(out);
+    let codec = (tools.downloader.codecs)(&ueb.codec_name, ueb.codec_params()?)
+        .map_err(|e| e.context("the file's codec"))?;
+    let source = Arc::new(FileSource::open(spool.path())?);
+    let targets = permuted(&targets, &si);
+    let sink = HappySink::for_shares(targets, shares, cap.k, cap.n, tools.secret.clone());
+    Uploader::upload_ciphertext(codec, source, si, &ueb, &sink)
+        .await
+        .map_err(|e| e.context("placing the repaired shares"))
+}

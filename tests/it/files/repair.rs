@@ -1,0 +1,196 @@
+//! Repairing immutable files on an in-process grid, from their verify caps
+//! alone: missing shares, shares crowded on few servers, a server that
+//! refuses writes, a corrupt share, and a file past saving.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tahoe_core::client::check::{CheckTarget, RepairResults};
+use tahoe_core::client::immutable::placement::HappySink;
+use tahoe_core::client::secrets::ClientSecret;
+use tahoe_core::client::source::BytesSource;
+use tahoe_core::format::cap::Cap;
+use tahoe_core::kinds::storage::StorageIndex;
+use tahoe_core::testing::pseudo_random_bytes;
+use testkit::vectors::chk;
+use testkit::{Fault, MemGrid, rt};
+
+const SEG: u64 = 4096;
+
+/// The verify cap of `cap`: all a repairer is given (it holds no key).
+fn verify_target(cap: &Cap) -> CheckTarget {
+    CheckTarget::of(&Cap::ChkVerifier(chk(cap).verifier()))
+}
+
+/// Delete every share server `i` holds of `si` (a disk lost).
+async fn wipe(grid: &MemGrid, i: usize, si: &StorageIndex) {
+    let backend = grid.storage[i].backend();
+    for info in backend.list(si).await.unwrap() {
+        backend.delete(si, info.shnum).await.unwrap();
+    }
+}
+
+async fn repair(
+    grid: &MemGrid,
+    target: &CheckTarget,
+    verify: bool,
+    threshold: usize,
+) -> RepairResults {
+    let spool = tempfile::tempdir().unwrap();
+    grid.checker(grid.refs())
+        .check_and_repair(target, verify, threshold, &grid.repair_tools(spool.path()))
+        .await
+        .unwrap()
+}
+
+#[test]
+fn missing_shares_are_made_again_from_the_verify_cap_above_the_threshold() {
+    rt().block_on(async {
+        let grid = MemGrid::new(10).await;
+        let data = pseudo_random_bytes(1, 100_000);
+        let cap = grid.upload(&data, 3, 10, SEG).await;
+        let si = chk(&cap).storage_index();
+        for i in 0..3 {
+            wipe(&grid, i, &si).await;
+        }
+        let target = verify_target(&cap);
+        // Seven good shares on seven servers: at the default threshold
+        // (happy, 7) it is left alone.
+        let r = repair(&grid, &target, false, 7).await;
+        assert!(!r.attempted && !r.successful, "{r:?}");
+        assert_eq!(r.post.count_shares_good, 7);
+        assert!(r.note.starts_with("not repaired"), "{}", r.note);
+        // Asked for ten, it makes the three missing shares again, one on
+        // each emptied server.
+        let r = repair(&grid, &target, false, 10).await;
+        assert!(r.attempted && r.successful, "{r:?}");
+        assert_eq!((r.pre.count_shares_good, r.pre.healthy), (7, false));
+        assert!(r.post.healthy, "{:?}", r.post);
+        assert_eq!(
+            (r.post.count_good_share_hosts, r.post.count_happiness),
+            (10, 10)
+        );
+        for i in 0..3 {
+            assert_eq!(grid.storage[i].backend().list(&si).await.unwrap().len(), 1);
+        }
+        // The new shares are the file's: any three of them read it back.
+        for i in 3..10 {
+            grid.set_fault(i, Fault::Down);
+        }
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+    });
+}
+
+#[test]
+fn shares_crowded_on_three_servers_are_spread_over_ten() {
+    rt().block_on(async {
+        let grid = MemGrid::new(10).await;
+        let sink = HappySink::for_shares(
+            grid.refs()[..3].to_vec(),
+            (0..10).collect(),
+            3,
+            10,
+            ClientSecret::random().unwrap(),
+        );
+        let data = pseudo_random_bytes(2, 50_000);
+        let cap = grid
+            .uploader(3, 10, SEG)
+            .upload(Arc::new(BytesSource(Bytes::from(data.clone()))), &sink)
+            .await
+            .unwrap();
+        let r = repair(&grid, &verify_target(&cap), false, 7).await;
+        assert!(r.pre.healthy && r.pre.needs_rebalancing, "{:?}", r.pre);
+        assert_eq!(r.pre.count_happiness, 3);
+        assert!(r.attempted && r.successful, "{r:?}");
+        assert_eq!(
+            (r.post.count_good_share_hosts, r.post.count_happiness),
+            (10, 10)
+        );
+        assert!(!r.post.needs_rebalancing);
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+    });
+}
+
+#[test]
+fn a_server_refusing_writes_is_named_and_gone_around() {
+    rt().block_on(async {
+        let grid = MemGrid::new(10).await;
+        let data = pseudo_random_bytes(3, 60_000);
+        let cap = grid.upload(&data, 3, 10, SEG).await;
+        let si = chk(&cap).storage_index();
+        for i in 0..3 {
+            wipe(&grid, i, &si).await;
+        }
+        grid.set_fault(1, Fault::FailWrites);
+        let r = repair(&grid, &verify_target(&cap), false, 10).await;
+        assert!(r.attempted && !r.successful, "{r:?}");
+        assert!(r.note.contains("server-1"), "{}", r.note);
+        // Every share is on the grid again (the refused one elsewhere),
+        // on nine distinct servers.
+        assert_eq!(
+            (r.post.count_shares_good, r.post.healthy),
+            (10, true),
+            "{:?}",
+            r.post
+        );
+        assert_eq!(r.post.count_happiness, 9);
+        grid.clear_faults();
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+    });
+}
+
+#[test]
+fn a_corrupt_share_found_by_verify_is_replaced_elsewhere() {
+    rt().block_on(async {
+        let grid = MemGrid::new(10).await;
+        let data = pseudo_random_bytes(4, 60_000);
+        let cap = grid.upload(&data, 3, 10, SEG).await;
+        let si = chk(&cap).storage_index();
+        let holder = grid.holder(&si, 5).await;
+        // A byte of a block of share 5, as its server serves it.
+        grid.set_fault(
+            holder,
+            Fault::Flip {
+                shnum: 5,
+                offset: 2000,
+            },
+        );
+        let r = repair(&grid, &verify_target(&cap), true, 10).await;
+        assert_eq!(r.pre.corrupt_shares.len(), 1, "{:?}", r.pre);
+        assert!(r.attempted, "{r:?}");
+        // Share 5 is good again on another server; the corrupt copy stays
+        // (a client cannot delete a share) and is still listed.
+        assert!(r.post.healthy, "{:?}", r.post);
+        let five = &r.post.sharemap["5"];
+        assert!(!five.contains(&format!("server-{holder}")), "{five:?}");
+        assert_eq!(r.post.corrupt_shares.len(), 1);
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+    });
+}
+
+#[test]
+fn a_file_with_fewer_than_k_shares_is_reported_not_touched() {
+    rt().block_on(async {
+        let grid = MemGrid::new(10).await;
+        let cap = grid
+            .upload(&pseudo_random_bytes(5, 30_000), 3, 10, SEG)
+            .await;
+        let si = chk(&cap).storage_index();
+        for i in 0..8 {
+            wipe(&grid, i, &si).await;
+        }
+        let r = repair(&grid, &verify_target(&cap), false, 7).await;
+        assert!(r.attempted && !r.successful, "{r:?}");
+        assert!(!r.post.recoverable);
+        assert!(
+            r.note.starts_with("cannot repair: 2 good shares"),
+            "{}",
+            r.note
+        );
+        let mut held = 0;
+        for i in 0..10 {
+            held += grid.storage[i].backend().list(&si).await.unwrap().len();
+        }
+        assert_eq!(held, 2, "nothing was written");
+    });
+}
