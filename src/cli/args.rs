@@ -121,6 +121,44 @@ pub enum Command {
         /// Grid paths or caps.
         paths: Vec<String>,
     },
+    /// Check every file and directory reachable from PATH (the shared
+    /// drive by default), each once. Exits non-zero when one is not
+    /// recoverable.
+    DeepCheck {
+        /// Print Tahoe-LAFS's JSON units, one per line.
+        #[arg(long, alias = "raw")]
+        json: bool,
+        /// A line for every object, not only the unhealthy ones.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Repair what needs it (immutable files; see `check --repair`).
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: the good shares on distinct servers below which
+        /// a file is repaired (default: the node's `happy`).
+        #[arg(long, requires = "repair")]
+        repair_threshold: Option<usize>,
+        /// A grid path or cap.
+        path: Option<String>,
+    },
+    /// List every file and directory reachable from PATH (the shared drive
+    /// by default): `CAP PATH` lines.
+    Manifest {
+        /// Each storage index once instead.
+        #[arg(long, conflicts_with_all = ["verify_cap", "repair_cap"])]
+        storage_index: bool,
+        /// Each verify cap once instead.
+        #[arg(long, conflicts_with = "repair_cap")]
+        verify_cap: bool,
+        /// Each repair cap once instead.
+        #[arg(long)]
+        repair_cap: bool,
+        /// Print Tahoe-LAFS's JSON units, one per line.
+        #[arg(long, alias = "raw")]
+        json: bool,
+        /// A grid path or cap.
+        path: Option<String>,
+    },
     /// List a directory (the shared drive by default).
     Ls {
         /// Type, size, time and name of each entry.

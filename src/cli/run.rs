@@ -11,7 +11,8 @@ use tahoe_core::plugin::registry::PluginKind;
 use super::args::{Cli, Command, default_basedir};
 use super::{debug, runtime};
 use crate::client::aliases::Aliases;
-use crate::client::files::{self, Files, LsOptions};
+use crate::client::deep::DeepHow;
+use crate::client::files::{self, DeepOutput, Files, LsOptions, ManifestShow};
 
 /// Run a parsed command line.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
@@ -157,6 +158,48 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
             }
             Ok(())
         }
+        Command::DeepCheck {
+            json,
+            verbose,
+            repair,
+            repair_threshold,
+            path,
+        } => {
+            let how = DeepHow {
+                check: true,
+                repair: repair.then_some(repair_threshold),
+            };
+            let output = if json {
+                DeepOutput::Json
+            } else {
+                DeepOutput::Checked { verbose }
+            };
+            deep(basedir, path, how, output, out)
+        }
+        Command::Manifest {
+            storage_index,
+            verify_cap,
+            repair_cap,
+            json,
+            path,
+        } => {
+            let show = match (storage_index, verify_cap, repair_cap) {
+                (true, _, _) => ManifestShow::StorageIndex,
+                (_, true, _) => ManifestShow::VerifyCap,
+                (_, _, true) => ManifestShow::RepairCap,
+                _ => ManifestShow::CapAndPath,
+            };
+            let how = DeepHow {
+                check: false,
+                repair: None,
+            };
+            let output = if json {
+                DeepOutput::Json
+            } else {
+                DeepOutput::Manifest(show)
+            };
+            deep(basedir, path, how, output, out)
+        }
         Command::Mkdir { format, path } => {
             let format = tahoe_core::format::ssk::MutableFormat::parse(&format)?;
             let cap = with_files(basedir, 0, |f| async move {
@@ -223,6 +266,25 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
         }
         _ => anyhow::bail!("not a file command"),
     }
+}
+
+/// `tahoe deep-check` and `tahoe manifest`: the lines as they come; an
+/// error when an object is not recoverable.
+fn deep(
+    basedir: &Path,
+    path: Option<String>,
+    how: DeepHow,
+    output: DeepOutput,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let path = path.unwrap_or_else(|| "tahoe:".to_string());
+    let lost = with_files(basedir, 0, |f| async move {
+        f.deep(&path, how, output, out).await
+    })?;
+    if lost > 0 {
+        anyhow::bail!("{lost} object(s) not recoverable");
+    }
+    Ok(())
 }
 
 /// Run a file command against the client in `basedir`, with `keys`

@@ -696,3 +696,196 @@ fn check_lines(r: Option<&CheckResults>) -> String {
     }
     t
 }
+
+/// How `tahoe manifest` prints each object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestShow {
+    /// `CAP PATH`.
+    CapAndPath,
+    /// Each storage index once.
+    StorageIndex,
+    /// Each verify cap once.
+    VerifyCap,
+    /// Each repair cap once.
+    RepairCap,
+}
+
+/// What `tahoe deep-check` and `tahoe manifest` print.
+#[derive(Debug, Clone, Copy)]
+pub enum DeepOutput {
+    /// Tahoe's JSON units, one per line.
+    Json,
+    /// A manifest's lines.
+    Manifest(ManifestShow),
+    /// A deep check's lines: the unhealthy objects (every object with
+    /// `verbose`) and the totals.
+    Checked {
+        /// One line per object.
+        verbose: bool,
+    },
+}
+
+/// The counts a deep check prints at its end.
+#[derive(Default)]
+struct Tally {
+    objects: u64,
+    healthy: [u64; 2],
+    attempted: u64,
+    successful: u64,
+    unrecoverable: u64,
+}
+
+impl Files {
+    /// Walk the tree `arg` names and print each object as `output` says,
+    /// as it comes (a progress line on standard error when it is a
+    /// terminal); the number of objects not recoverable (after any
+    /// repair).
+    pub async fn deep(
+        &self,
+        arg: &str,
+        how: crate::client::deep::DeepHow,
+        output: DeepOutput,
+        out: &mut dyn Write,
+    ) -> Result<u64> {
+        use futures::StreamExt;
+        use std::io::IsTerminal;
+        let p = self.aliases.resolve(arg)?;
+        let node = self.node(&p).await?;
+        let cap = node
+            .known()
+            .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?
+            .clone();
+        let walked = tahoe_core::client::check::walk::walk(self.dirs.clone(), cap);
+        let units = crate::client::deep::units(&self.session, walked, how);
+        futures::pin_mut!(units);
+        let (mut tally, mut seen) = (Tally::default(), std::collections::BTreeSet::new());
+        let progress = std::io::stderr().is_terminal();
+        let (start, mut shown) = (std::time::Instant::now(), std::time::Instant::now());
+        while let Some(unit) = units.next().await {
+            let unit = unit.map_err(|e| anyhow::anyhow!(e))?;
+            if unit["type"] == "stats" {
+                if let DeepOutput::Json = output {
+                    writeln!(out, "{unit}")?;
+                }
+                continue;
+            }
+            tally.objects += 1;
+            match output {
+                DeepOutput::Json => writeln!(out, "{unit}")?,
+                DeepOutput::Manifest(show) => manifest_line(&unit, show, &mut seen, out)?,
+                DeepOutput::Checked { verbose } => check_line(&unit, verbose, &mut tally, out)?,
+            }
+            if progress && shown.elapsed().as_millis() >= 500 {
+                shown = std::time::Instant::now();
+                let rate = tally.objects as f64 / start.elapsed().as_secs_f64().max(1e-3);
+                eprint!(
+                    "\r{} objects, {rate:.0}/s, {} unhealthy",
+                    tally.objects, tally.healthy[1]
+                );
+            }
+        }
+        if progress {
+            eprintln!();
+        }
+        if let DeepOutput::Checked { .. } = output {
+            let [healthy, unhealthy] = tally.healthy;
+            match how.repair {
+                None => writeln!(
+                    out,
+                    "done: {} objects checked, {healthy} healthy, {unhealthy} unhealthy",
+                    tally.objects
+                )?,
+                Some(_) => {
+                    let post_bad = tally.unrecoverable;
+                    writeln!(out, "done: {} objects checked", tally.objects)?;
+                    writeln!(out, " pre-repair: {healthy} healthy, {unhealthy} unhealthy")?;
+                    writeln!(
+                        out,
+                        " {} repairs attempted, {} successful, {} failed",
+                        tally.attempted,
+                        tally.successful,
+                        tally.attempted - tally.successful
+                    )?;
+                    writeln!(
+                        out,
+                        " post-repair: {} recoverable, {post_bad} not recoverable",
+                        tally.objects - post_bad
+                    )?;
+                }
+            }
+        }
+        Ok(tally.unrecoverable)
+    }
+}
+
+/// `'path'` as Tahoe's CLI shows it (`<root>` for the root).
+fn shown_path(unit: &Value) -> String {
+    let parts: Vec<&str> = unit["path"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if parts.is_empty() {
+        "'<root>'".to_string()
+    } else {
+        format!("'{}'", parts.join("/"))
+    }
+}
+
+fn manifest_line(
+    unit: &Value,
+    show: ManifestShow,
+    seen: &mut std::collections::BTreeSet<String>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let key = match show {
+        ManifestShow::CapAndPath => {
+            let path: Vec<&str> = unit["path"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{} {}",
+                unit["cap"].as_str().unwrap_or(""),
+                path.join("/")
+            )?;
+            return Ok(());
+        }
+        ManifestShow::StorageIndex => "storage-index",
+        ManifestShow::VerifyCap => "verifycap",
+        ManifestShow::RepairCap => "repaircap",
+    };
+    let v = unit[key].as_str().unwrap_or("");
+    if !v.is_empty() && seen.insert(v.to_string()) {
+        writeln!(out, "{v}")?;
+    }
+    Ok(())
+}
+
+fn check_line(unit: &Value, verbose: bool, tally: &mut Tally, out: &mut dyn Write) -> Result<()> {
+    let (pre, post) = match unit.get("check-and-repair-results") {
+        Some(r) => {
+            tally.attempted += u64::from(r["repair-attempted"] == true);
+            tally.successful += u64::from(r["repair-successful"] == true);
+            (&r["pre-repair-results"], &r["post-repair-results"])
+        }
+        None => (&unit["check-results"], &unit["check-results"]),
+    };
+    // A literal object: `{"healthy": true}` for a check, no results at
+    // all for a repair; healthy either way.
+    let literal = unit["storage-index"] == "";
+    let post = if post.is_null() { pre } else { post };
+    let healthy = literal || pre["results"]["healthy"] == true;
+    tally.healthy[usize::from(!healthy)] += 1;
+    if !literal && post["results"]["recoverable"] == false {
+        tally.unrecoverable += 1;
+    }
+    let summary = pre["summary"].as_str().unwrap_or("Healthy (LIT)");
+    if verbose {
+        let word = if healthy { "healthy" } else { summary };
+        writeln!(out, "{}: {word}", shown_path(unit))?;
+    } else if !healthy {
+        writeln!(out, "{}: {summary}", shown_path(unit))?;
+    }
+    Ok(())
+}

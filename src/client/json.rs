@@ -2,6 +2,7 @@
 //! --json`), and the format names and sizes they show.
 
 use serde_json::{Value, json};
+use tahoe_core::client::check::stats::DeepStats;
 use tahoe_core::client::check::{CheckResults, RepairResults};
 use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{Directory, Metadata, Node};
@@ -149,4 +150,55 @@ pub fn repair_json(r: Option<&RepairResults>) -> Value {
         "pre-repair-results": check_json(Some(&r.pre)),
         "post-repair-results": check_json(Some(&r.post)),
     })
+}
+
+/// A deep operation's unit for the object at `path` (Tahoe's
+/// `t=stream-manifest` line): its cap, type, verify cap, repair cap and
+/// storage index (empty strings where it has none).
+pub fn unit_json(path: &[String], node: &Node) -> serde_json::Map<String, Value> {
+    let cap = node.known();
+    let text = |c: Option<Cap>| c.map(|c| c.to_string()).unwrap_or_default();
+    let verify = cap.and_then(verify_cap);
+    // A mutable object is repaired with its write cap (none when only
+    // read); an immutable one with its verify cap.
+    let repair = match cap {
+        Some(c) if c.is_mutable() => c.is_write().then(|| c.clone()),
+        _ => verify.clone(),
+    };
+    let si = match cap.map(tahoe_core::client::check::CheckTarget::of) {
+        Some(tahoe_core::client::check::CheckTarget::Immutable(v)) => {
+            storage_index_text(&v.storage_index)
+        }
+        Some(tahoe_core::client::check::CheckTarget::Mutable(v)) => {
+            storage_index_text(&v.storage_index)
+        }
+        _ => String::new(),
+    };
+    let mut o = serde_json::Map::new();
+    o.insert("path".into(), json!(path));
+    o.insert("cap".into(), json!(text(cap.cloned())));
+    o.insert(
+        "type".into(),
+        json!(if node.is_dir() { "directory" } else { "file" }),
+    );
+    o.insert("verifycap".into(), json!(text(verify)));
+    o.insert("repaircap".into(), json!(text(repair)));
+    o.insert("storage-index".into(), json!(si));
+    o
+}
+
+/// The last unit of a deep operation: Tahoe's deep statistics.
+pub fn stats_json(stats: &DeepStats) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("api-version".into(), json!(1));
+    for (k, v) in &stats.counts {
+        o.insert((*k).into(), json!(v));
+    }
+    let histogram: Vec<[u64; 3]> = stats
+        .histogram
+        .iter()
+        .map(|((lo, hi), n)| [*lo, *hi, *n])
+        .collect();
+    o.insert("size-files-histogram".into(), json!(histogram));
+    json!({"type": "stats", "stats": o})
 }

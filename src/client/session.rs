@@ -132,8 +132,10 @@ impl GridClient {
 
     /// Check the file `cap` names and repair it when fewer than
     /// `threshold` (default: the node's `happy`) of its good shares are on
-    /// distinct servers: `None` for a literal file. Immutable files only;
-    /// see [`tahoe_core::client::check::Checker::check_and_repair`].
+    /// distinct servers: `None` for a literal file. Immutable files are
+    /// repaired; a mutable one is checked and the results say it was not
+    /// repaired (see
+    /// [`tahoe_core::client::check::Checker::check_and_repair`]).
     pub async fn check_and_repair(
         &self,
         cap: &Cap,
@@ -141,8 +143,8 @@ impl GridClient {
         threshold: Option<usize>,
     ) -> Result<Option<RepairResults>> {
         let target = CheckTarget::of(cap);
-        if !target.can_verify() {
-            bail!("repair of a mutable file or directory is not carried out yet");
+        if verify && !target.can_verify() {
+            bail!("verify of a mutable file or directory is not carried out yet");
         }
         let spool_dir = self.cfg.basedir().join(crate::basedir::SPOOL_DIR);
         crate::basedir::private_dir(&spool_dir)?;

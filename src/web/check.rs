@@ -1,11 +1,17 @@
 //! `POST /uri/CAP[/PATH]?t=check`: Tahoe-LAFS's check of one file or
 //! directory (a directory: the file holding its entries), answered as
-//! Tahoe's JSON with `output=JSON`, else as a results page.
+//! Tahoe's JSON with `output=JSON`, else as a results page; and the deep
+//! operations `t=stream-manifest` and `t=stream-deep-check`, one JSON unit
+//! per line for every object reachable, then the statistics.
 
 use anyhow::Result;
+use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::Response;
+use bytes::Bytes;
+use futures::StreamExt;
 use tahoe_core::client::check::CheckTarget;
+use tahoe_core::client::check::walk::walk;
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::format::cap::Cap;
 
@@ -16,6 +22,7 @@ use super::form::Args;
 use super::html;
 use super::reply::{html_response, text};
 use super::state::Gateway;
+use crate::client::deep::{DeepHow, units};
 use crate::client::json::{check_json, repair_json};
 
 /// The options of `t=check` this gateway does not carry out yet: refused
@@ -31,11 +38,7 @@ pub(super) async fn check(
     args: &Args,
 ) -> Result<Response> {
     if let Some(opt) = NOT_YET.iter().find(|o| args.flag(o)) {
-        return Err(HttpError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("t=check: {opt}=true is not carried out by this gateway yet"),
-        )
-        .into());
+        return Err(not_yet(&format!("{opt}=true")));
     }
     let node = resolve(dirs, root, path).await?;
     let cap = node
@@ -45,29 +48,15 @@ pub(super) async fn check(
         })?
         .clone();
     let (verify, repair) = (args.flag("verify"), args.flag("repair"));
-    for (asked, what) in [(verify, "verify"), (repair, "repair")] {
-        if asked && !CheckTarget::of(&cap).can_verify() {
-            return Err(HttpError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                format!(
-                    "t=check: {what}=true of a mutable file or directory is not carried out yet"
-                ),
-            )
-            .into());
-        }
+    if verify && !CheckTarget::of(&cap).can_verify() {
+        return Err(not_yet("verify=true of a mutable file or directory"));
     }
+    let threshold = threshold_of(args)?;
     let json = args
         .get("output")
         .is_some_and(|o| o.eq_ignore_ascii_case("json"));
     let name = path.last().map(String::as_str).unwrap_or("this file");
     if repair {
-        let threshold =
-            match args.get("repair-threshold") {
-                Some(t) => Some(t.parse::<usize>().map_err(|_| {
-                    bad(format!("repair-threshold={t:?} is not a number of shares"))
-                })?),
-                None => None,
-            };
         let r = gw.session.check_and_repair(&cap, verify, threshold).await?;
         if json {
             let body = serde_json::to_string_pretty(&repair_json(r.as_ref()))? + "\n";
@@ -87,4 +76,74 @@ pub(super) async fn check(
         StatusCode::OK,
         html::check_results(name, results.as_ref()),
     ))
+}
+
+/// 501: what this gateway does not carry out yet.
+fn not_yet(what: &str) -> anyhow::Error {
+    HttpError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("{what} is not carried out by this gateway yet"),
+    )
+    .into()
+}
+
+/// `repair-threshold=N`, when given.
+fn threshold_of(args: &Args) -> Result<Option<usize>> {
+    args.get("repair-threshold")
+        .map(|t| {
+            t.parse::<usize>()
+                .map_err(|_| bad(format!("repair-threshold={t:?} is not a number of shares")))
+        })
+        .transpose()
+}
+
+pub(super) async fn deep(
+    gw: &Gateway,
+    dirs: &DirClient,
+    root: Cap,
+    path: &[String],
+    args: &Args,
+    check: bool,
+) -> Result<Response> {
+    if let Some(opt) = NOT_YET.iter().find(|o| args.flag(o)) {
+        return Err(not_yet(&format!("{opt}=true")));
+    }
+    let (verify, repair) = (args.flag("verify"), args.flag("repair"));
+    if check && verify {
+        // Every tree holds mutable directories.
+        return Err(not_yet("verify=true of a tree (its mutable directories)"));
+    }
+    let threshold = threshold_of(args)?;
+    let node = resolve(dirs, root, path).await?;
+    let cap = node
+        .known()
+        .ok_or_else(|| tahoe_core::Error::invalid_input("an entry of an unknown cap kind"))?
+        .clone();
+    let session = gw.session.clone();
+    let walked = walk(dirs.clone(), cap);
+    let how = DeepHow {
+        check,
+        repair: repair.then_some(threshold),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
+    tokio::spawn(async move {
+        let lines = units(&session, walked, how);
+        futures::pin_mut!(lines);
+        while let Some(unit) = lines.next().await {
+            let (line, last) = match unit {
+                Ok(u) => (u.to_string() + "\n", false),
+                Err(e) => (format!("ERROR: {e}\n"), true),
+            };
+            if tx.send(Ok(Bytes::from(line))).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(r)
 }

@@ -202,8 +202,11 @@ pub(super) async fn post(
     body: Body,
     files: Vec<(FormFile, Tracked)>,
 ) -> Result<Response> {
-    if args.t() == "check" {
-        return super::check::check(gw, dirs, root, &path, args).await;
+    match args.t() {
+        "check" => return super::check::check(gw, dirs, root, &path, args).await,
+        "stream-manifest" => return super::check::deep(gw, dirs, root, &path, args, false).await,
+        "stream-deep-check" => return super::check::deep(gw, dirs, root, &path, args, true).await,
+        _ => {}
     }
     let root_text = root.to_string();
     let root_dir = dir_root(&root)?;

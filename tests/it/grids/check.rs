@@ -181,8 +181,9 @@ fn check_counts_what_the_servers_hold_as_they_go() {
         "{out}"
     );
     // Mutable files are not repaired yet: said, not pretended.
-    let err = run_on(&c0, &["check", "--repair", &sdmf]).unwrap_err();
-    assert!(err.contains("not carried out yet"), "{err}");
+    let v = check_json_with(&c0, &["--repair", "--repair-threshold", "10"], &sdmf);
+    assert_eq!(v["repair-attempted"], false, "{v:#}");
+    assert_eq!(v["repair-note"], "repair of mutable files is not carried out yet");
 
     // Eight gone: two shares, fewer than k. The check says so and exits
     // non-zero, after printing what it found; repair cannot help.
@@ -230,5 +231,110 @@ fn check_counts_what_the_servers_hold_as_they_go() {
     assert_eq!(
         v["summary"],
         "Unhealthy: some versions are unrecoverable no versions are recoverable"
+    );
+}
+
+#[test]
+fn deep_check_and_manifest_walk_a_tree_once_each_and_repair_it() {
+    let mut g = ProcessGrid::new(10);
+    let c0 = g.clients[0].clone();
+    let root = run_on(&c0, &["mkdir"]).unwrap().trim().to_string();
+    let on = |args: &[&str]| run_on(&c0, args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let a = g.file("a", &pseudo_random_bytes(41, 200_000));
+    let b = g.file("b", &pseudo_random_bytes(42, 150_000));
+    let tiny = g.file("tiny", b"tiny literal\n");
+    on(&["put", a.to_str().unwrap(), &format!("{root}/a.bin")]);
+    on(&["put", tiny.to_str().unwrap(), &format!("{root}/tiny")]);
+    on(&["put", b.to_str().unwrap(), &format!("{root}/sub/b.bin")]);
+    on(&["put", tiny.to_str().unwrap(), &format!("{root}/sub/tiny2")]);
+    // A cycle: the root linked inside its own subdirectory.
+    on(&["ln", &root, &format!("{root}/sub/up")]);
+    // Each object once (the root is not walked again through sub/up);
+    // literal files wherever they are linked, as Tahoe lists them.
+    let manifest = on(&["manifest", &root]);
+    let paths: Vec<&str> = manifest
+        .lines()
+        .map(|l| l.split_once(' ').unwrap().1)
+        .collect();
+    assert_eq!(
+        paths,
+        ["", "a.bin", "sub", "tiny", "sub/b.bin", "sub/tiny2"],
+        "{manifest}"
+    );
+    assert!(manifest.starts_with(&format!("{root} \n")), "{manifest}");
+    let sis = on(&["manifest", "--storage-index", &root]);
+    assert_eq!(sis.lines().count(), 4, "{sis}");
+    assert!(sis.lines().all(|l| l.len() == 26), "{sis}");
+    let verify = on(&["manifest", "--verify-cap", &root]);
+    assert_eq!(verify.lines().count(), 4, "{verify}");
+    assert!(verify.lines().all(|l| l.contains("-Verifier:")), "{verify}");
+    assert_eq!(
+        on(&["deep-check", &root]),
+        "done: 6 objects checked, 6 healthy, 0 unhealthy\n"
+    );
+    let units: Vec<Value> = on(&["deep-check", "--json", &root])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(units.len(), 7);
+    let stats = &units[6];
+    assert_eq!(stats["type"], "stats");
+    for (key, want) in [
+        ("count-files", 4),
+        ("count-immutable-files", 2),
+        ("count-literal-files", 2),
+        ("count-directories", 2),
+        ("size-immutable-files", 350_000),
+        ("size-literal-files", 26),
+        ("largest-immutable-file", 200_000),
+        ("largest-directory-children", 3),
+    ] {
+        assert_eq!(stats["stats"][key], want, "{key}: {stats:#}");
+    }
+    assert_eq!(
+        stats["stats"]["size-files-histogram"],
+        serde_json::json!([[11, 31, 2], [100_001, 316_227, 2]])
+    );
+    for u in &units[..6] {
+        assert_eq!(u["check-results"]["results"]["healthy"], true, "{u:#}");
+    }
+
+    // Two disks lost, their servers back empty: every object with shares
+    // is unhealthy; deep-check --repair remakes the files' shares (the
+    // directories, mutable, are reported and left).
+    let gone: Vec<_> = g.clients[8..].to_owned();
+    for c in &gone {
+        g.stop(c);
+        std::fs::remove_dir_all(c.join("storage/shares")).unwrap();
+        g.start(c);
+    }
+    g.wait_known(&c0, 10);
+    let checked = on(&["deep-check", &root]);
+    assert!(
+        checked.contains("'a.bin': Not Healthy: 8 shares (enc 3-of-10)\n"),
+        "{checked}"
+    );
+    assert!(
+        checked.ends_with("done: 6 objects checked, 2 healthy, 4 unhealthy\n"),
+        "{checked}"
+    );
+    let repaired = on(&["deep-check", "--repair", "--repair-threshold", "10", &root]);
+    assert!(
+        repaired.ends_with(
+            "done: 6 objects checked\n pre-repair: 2 healthy, 4 unhealthy\n \
+             2 repairs attempted, 2 successful, 0 failed\n post-repair: 6 recoverable, 0 not recoverable\n"
+        ),
+        "{repaired}"
+    );
+    let checked = on(&["deep-check", "-v", &root]);
+    assert!(
+        checked.contains("'a.bin': healthy\n'sub/b.bin': healthy\n")
+            || checked.contains("'a.bin': healthy\n"),
+        "{checked}"
+    );
+    assert!(checked.contains("'sub/b.bin': healthy\n"), "{checked}");
+    assert!(
+        checked.ends_with("done: 6 objects checked, 4 healthy, 2 unhealthy\n"),
+        "{checked}"
     );
 }

@@ -113,7 +113,42 @@ fn tahoe_lafs_cli_against_our_gateway() {
     // Repair of a healthy file: Tahoe's CLI reads our JSON and prints
     // that it was healthy, with no repair attempted.
     let repaired = ok(&["check", "--repair", "t:a.bin"]);
-    assert_eq!(repaired, checked.replacen("Summary: Healthy", "Summary: healthy", 1));
+    assert_eq!(
+        repaired,
+        checked.replacen("Summary: Healthy", "Summary: healthy", 1)
+    );
+    // Deep check and manifest: Tahoe's CLI reads our streams, and prints
+    // what ours prints.
+    let root_cap = ok(&["list-aliases"])
+        .split_whitespace()
+        .find(|w| w.starts_with("URI:DIR2:"))
+        .unwrap()
+        .to_string();
+    let deep = ok(&["deep-check", "t:"]);
+    assert_eq!(deep, run_on(&gw, &["deep-check", &root_cap]).unwrap());
+    assert!(deep.ends_with(" healthy, 0 unhealthy\n"), "{deep}");
+    assert_eq!(
+        ok(&["manifest", "t:"]),
+        run_on(&gw, &["manifest", &root_cap]).unwrap()
+    );
+    assert_eq!(
+        ok(&["manifest", "--storage-index", "t:"]),
+        run_on(&gw, &["manifest", "--storage-index", &root_cap]).unwrap()
+    );
+    let raw = ok(&["deep-check", "--raw", "t:"]);
+    let ours: Vec<serde_json::Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let theirs: Vec<serde_json::Value> = include_str!("../../data/tahoe-deep-check.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let extra = ["needs-rebalancing", "servers-not-responding"];
+    same_shape(&ours[0], &theirs[0], &extra);
+    let last = |v: &[serde_json::Value]| v.last().unwrap().clone();
+    same_shape(&last(&ours), &last(&theirs), &extra);
     // The results page.
     let path = format!("/uri/{}?t=check", cap.trim());
     let (status, headers, body) = http(port, "POST", &path, &[], b"");

@@ -12,6 +12,8 @@
 mod immutable;
 mod mutable;
 pub mod repair;
+pub mod stats;
+pub mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
