@@ -132,9 +132,8 @@ impl GridClient {
 
     /// Check the file `cap` names and repair it when fewer than
     /// `threshold` (default: the node's `happy`) of its good shares are on
-    /// distinct servers: `None` for a literal file. Immutable files are
-    /// repaired; a mutable one is checked and the results say it was not
-    /// repaired (see
+    /// distinct servers: `None` for a literal file. A mutable file or
+    /// directory is repaired with its write cap, when `cap` is one (see
     /// [`tahoe_core::client::check::Checker::check_and_repair`]).
     pub async fn check_and_repair(
         &self,
@@ -155,12 +154,22 @@ impl GridClient {
             },
             secret: ClientSecret::load_or_create(self.cfg.basedir())?,
             spool_dir,
+            mutable: Some(self.mutable_client(KeyPool::new(0)).await?),
+        };
+        // A mutable file (or directory) is republished with its write cap.
+        let write = match cap {
+            Cap::SskWrite(w) => Some(w.clone()),
+            Cap::Dir(d) => match d.file_cap() {
+                Cap::SskWrite(w) => Some(w),
+                _ => None,
+            },
+            _ => None,
         };
         let servers = self.servers(usize::from(self.cfg.encoding.n)).await?;
         let checker = Checker::new(servers, self.codec_provider());
         let threshold = threshold.unwrap_or(usize::from(self.cfg.encoding.happy));
         Ok(checker
-            .check_and_repair(&target, verify, threshold, &tools)
+            .check_and_repair(&target, write.as_ref(), verify, threshold, &tools)
             .await)
     }
 

@@ -417,6 +417,7 @@ impl MemGrid {
             downloader: self.downloader(),
             secret: ClientSecret::random().unwrap(),
             spool_dir: spool_dir.to_path_buf(),
+            mutable: Some(self.mutable_client(3, 10, 4096)),
         }
     }
 

@@ -38,7 +38,13 @@ async fn repair(
 ) -> RepairResults {
     let spool = tempfile::tempdir().unwrap();
     grid.checker(grid.refs())
-        .check_and_repair(target, verify, threshold, &grid.repair_tools(spool.path()))
+        .check_and_repair(
+            target,
+            None,
+            verify,
+            threshold,
+            &grid.repair_tools(spool.path()),
+        )
         .await
         .unwrap()
 }

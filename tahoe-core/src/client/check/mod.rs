@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::servers::{ServerRef, with_deadline};
-use crate::format::cap::Cap;
 use crate::format::cap::ChkVerifierCap;
 use crate::format::cap::SskVerifierCap;
+use crate::format::cap::{Cap, SskWriteCap};
 use crate::kinds::codec::CodecProvider;
 use crate::kinds::storage::{ShareNum, StorageIndex};
 
@@ -196,12 +196,14 @@ impl Checker {
     /// Check `target` and repair it when fewer than `threshold` of its good
     /// shares are on distinct servers (servers of happiness): the shares
     /// missing, and shares crowded onto servers that hold others, are made
-    /// again and placed on servers that hold none. `None` for a literal
-    /// file. Immutable files only: a mutable target is checked and not
-    /// repaired (the note says so).
+    /// again and placed on servers that hold none. A mutable file is
+    /// published again from its newest recoverable version, which needs
+    /// its write cap (`write`; without it the note says it was not
+    /// repaired). `None` for a literal file.
     pub async fn check_and_repair(
         &self,
         target: &CheckTarget,
+        write: Option<&SskWriteCap>,
         verify: bool,
         threshold: usize,
         tools: &repair::RepairTools,
@@ -217,13 +219,6 @@ impl Checker {
                 post,
             })
         };
-        let CheckTarget::Immutable(cap) = target else {
-            return done(
-                false,
-                "repair of mutable files is not carried out yet".into(),
-                pre.clone(),
-            );
-        };
         if pre.count_happiness >= threshold {
             let note = format!(
                 "not repaired: {} good shares on distinct servers, threshold {threshold}",
@@ -238,6 +233,22 @@ impl Checker {
             );
             return done(true, note, pre.clone());
         }
+        let CheckTarget::Immutable(cap) = target else {
+            let (Some(write), Some(mutable)) = (write, tools.mutable.as_ref()) else {
+                let note = "a mutable file is repaired with its write cap, not given here";
+                return done(false, note.into(), pre.clone());
+            };
+            let note = match mutable.republish(write, &tools.spool_dir).await {
+                Ok(r) => format!(
+                    "published the newest version again as seq{} ({} shares written)",
+                    r.prefix.seqnum,
+                    r.placed.len()
+                ),
+                Err(e) => format!("repair failed: {e}"),
+            };
+            let post = self.check(target, false).await?;
+            return done(true, note, post);
+        };
         // Up to three rounds: a server that fails or refuses during one is
         // not chosen again, and the shares it should have held go to
         // others in the next.

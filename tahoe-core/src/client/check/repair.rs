@@ -1,6 +1,8 @@
 //! Repairing an immutable file from its verify cap: the shares missing
 //! (or crowded onto servers that hold others) are made again from k good
-//! ones and placed on servers that hold none.
+//! ones and placed on servers that hold none. (A mutable file is repaired
+//! by publishing its newest version again, with its write cap:
+//! `MutableClient::republish`.)
 //!
 //! The repairer downloads the file's ciphertext, verified against the
 //! ciphertext hash tree its UEB vouches for, into a private spool file; it
@@ -19,6 +21,7 @@ use super::CheckResults;
 use crate::client::immutable::download::Downloader;
 use crate::client::immutable::placement::HappySink;
 use crate::client::immutable::upload::Uploader;
+use crate::client::mutable::file::MutableClient;
 use crate::client::secrets::ClientSecret;
 use crate::client::servers::{ServerRef, permuted};
 use crate::client::source::FileSource;
@@ -36,6 +39,8 @@ pub struct RepairTools {
     pub secret: ClientSecret,
     /// Where the ciphertext is spooled (a private file, removed after).
     pub spool_dir: PathBuf,
+    /// Republishes mutable files (their write caps given to the repair).
+    pub mutable: Option<MutableClient>,
 }
 
 /// The shares a repair places, in order: the missing ones first, then (to
@@ -93,6 +98,7 @@ pub(super) async fn repair(
         .download_ciphertext(cap, servers, &mut out)
         .await
         .map_err(|e| e.context("reading the file to repair"))?;
+    tokio::io::AsyncWriteExt::flush(&mut out).await?;
     drop(out);
     let codec = (tools.downloader.codecs)(&ueb.codec_name, ueb.codec_params()?)
         .map_err(|e| e.context("the file's codec"))?;

@@ -364,6 +364,52 @@ impl MutableClient {
         .await
     }
 
+    /// Repair: publish the newest recoverable version's contents again as
+    /// the next version, with every share placed (the publisher puts the
+    /// missing ones on servers that hold none). The contents are spooled
+    /// to a private file in `spool_dir`. Once, never retried: when a writer
+    /// changed the file since its servermap was made, the publish's test
+    /// of every share fails and nothing is replaced, so an older version
+    /// never goes over a newer one; a newer version that cannot be read
+    /// (held by most servers) fails the repair rather than be rolled back.
+    pub async fn republish(
+        &self,
+        cap: &SskWriteCap,
+        spool_dir: &std::path::Path,
+    ) -> Result<PublishReport> {
+        let read_cap = cap.read_cap();
+        let map = self.servermap_of(&read_cap).await;
+        if map.best()?.is_none() {
+            return Err(Error::not_enough_shares(
+                "no version of the file is on the grid",
+            ));
+        }
+        let spool = tempfile::NamedTempFile::new_in(spool_dir)
+            .map_err(|e| Error::from(e).context("the repair's spool file"))?;
+        let mut out = tokio::fs::File::from_std(
+            spool
+                .reopen()
+                .map_err(|e| Error::from(e).context("the repair's spool file"))?,
+        );
+        self.retriever()
+            .read(&map, &read_cap.read_key, 0..u64::MAX, &mut out)
+            .await?;
+        tokio::io::AsyncWriteExt::flush(&mut out).await?;
+        drop(out);
+        let source: Arc<dyn Source> =
+            Arc::new(crate::client::source::FileSource::open(spool.path())?);
+        let keys = self.write_keys(&map, cap).await?;
+        let (k, n) = self.shape(&map)?;
+        let plan = self.full_plan(
+            cap.format,
+            k,
+            source,
+            map.highest_seqnum() + 1,
+            keys.read_key,
+        )?;
+        self.publisher(k, n)?.publish(&map, &keys, plan).await
+    }
+
     /// The k and n of the file: its newest version's, or the client's.
     fn shape(&self, map: &ServerMap) -> Result<(u8, u8)> {
         Ok(match map.best()? {
