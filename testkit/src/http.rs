@@ -87,7 +87,7 @@ pub fn http_json(port: u16, method: &str, path: &str, body: Option<&Value>) -> (
         if let Some(p) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             break p;
         }
-        let n = s.read(&mut buf).unwrap();
+        let n = read_some(&mut s, &mut buf);
         assert!(n > 0, "connection closed before the response head");
         raw.extend_from_slice(&buf[..n]);
     };
@@ -100,9 +100,21 @@ pub fn http_json(port: u16, method: &str, path: &str, body: Option<&Value>) -> (
         .unwrap_or(0);
     let mut rest = raw[split + 4..].to_vec();
     while rest.len() < len {
-        let n = s.read(&mut buf).unwrap();
+        let n = read_some(&mut s, &mut buf);
         assert!(n > 0, "connection closed before the body's end");
         rest.extend_from_slice(&buf[..n]);
     }
     (status, rest)
+}
+
+/// One `read`, again when a signal interrupted it (a socket with a read
+/// timeout is not restarted after a signal handler ran, whatever the
+/// handler's flags: another test's child exiting must not fail this one).
+fn read_some(s: &mut TcpStream, buf: &mut [u8]) -> usize {
+    loop {
+        match s.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r.unwrap(),
+        }
+    }
 }
