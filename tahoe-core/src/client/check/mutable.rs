@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{CheckResults, CorruptShare};
 use crate::base32;
-use crate::client::mutable::servermap::{ServerMap, ShareEntry};
+use crate::client::mutable::servermap::ServerMap;
 use crate::client::servers::{ServerRef, servers_of_happiness};
 use crate::format::cap::SskVerifierCap;
 use crate::format::ssk::layout::Prefix;
@@ -16,15 +16,6 @@ use crate::format::ssk::layout::Prefix;
 pub(crate) fn version_name(p: &Prefix) -> String {
     let root = base32::encode(p.root_hash.as_ref());
     format!("seq{}-{}", p.seqnum, &root[..4])
-}
-
-/// Distinct share numbers of a version.
-fn distinct(shares: &[ShareEntry]) -> usize {
-    shares
-        .iter()
-        .map(|s| s.shnum)
-        .collect::<BTreeSet<_>>()
-        .len()
 }
 
 /// Build the servermap over `servers` (each already bounded by a deadline)
@@ -37,7 +28,7 @@ pub(super) async fn check(servers: &[ServerRef], cap: &SskVerifierCap) -> CheckR
     let (mut recoverable, mut unrecoverable): (Vec<&Prefix>, Vec<&Prefix>) = map
         .versions
         .keys()
-        .partition(|p| distinct(&map.versions[*p]) >= usize::from(p.k));
+        .partition(|p| ServerMap::distinct_shares(&map.versions[*p]) >= usize::from(p.k));
     recoverable.sort_by(newest_first);
     unrecoverable.sort_by(newest_first);
     let mut summary = Vec::new();
@@ -61,7 +52,12 @@ pub(super) async fn check(servers: &[ServerRef], cap: &SskVerifierCap) -> CheckR
         Some(p) => {
             let shares = &map.versions[p];
             let hosts: BTreeSet<String> = shares.iter().map(|s| id(s.server)).collect();
-            (usize::from(p.k), usize::from(p.n), distinct(shares), hosts)
+            (
+                usize::from(p.k),
+                usize::from(p.n),
+                ServerMap::distinct_shares(shares),
+                hosts,
+            )
         }
         None => (3, 10, 0, BTreeSet::new()),
     };

@@ -351,15 +351,7 @@ impl MutableClient {
         self.retrying("overwrite", || async {
             let map = self.servermap_of(&cap.read_cap()).await;
             let keys = self.write_keys(&map, cap).await?;
-            let (k, n) = self.shape(&map)?;
-            let plan = self.full_plan(
-                cap.format,
-                k,
-                source.clone(),
-                map.highest_seqnum() + 1,
-                keys.read_key,
-            )?;
-            self.publisher(k, n)?.publish(&map, &keys, plan).await
+            self.publish_next(cap, &map, &keys, source.clone()).await
         })
         .await
     }
@@ -399,7 +391,19 @@ impl MutableClient {
         let source: Arc<dyn Source> =
             Arc::new(crate::client::source::FileSource::open(spool.path())?);
         let keys = self.write_keys(&map, cap).await?;
-        let (k, n) = self.shape(&map)?;
+        self.publish_next(cap, &map, &keys, source).await
+    }
+
+    /// Publish `source` as the version after every one `map` saw, in the
+    /// file's shape, testing each share against `map`.
+    async fn publish_next(
+        &self,
+        cap: &SskWriteCap,
+        map: &ServerMap,
+        keys: &WriteKeys,
+        source: Arc<dyn Source>,
+    ) -> Result<PublishReport> {
+        let (k, n) = self.shape(map)?;
         let plan = self.full_plan(
             cap.format,
             k,
@@ -407,7 +411,7 @@ impl MutableClient {
             map.highest_seqnum() + 1,
             keys.read_key,
         )?;
-        self.publisher(k, n)?.publish(&map, &keys, plan).await
+        self.publisher(k, n)?.publish(map, keys, plan).await
     }
 
     /// The k and n of the file: its newest version's, or the client's.
@@ -442,18 +446,8 @@ impl MutableClient {
             let Some(new) = change(&old)? else {
                 return Ok(None);
             };
-            let (k, n) = self.shape(&map)?;
             let source: Arc<dyn Source> = Arc::new(BytesSource(Bytes::from(new)));
-            let plan = self.full_plan(
-                cap.format,
-                k,
-                source,
-                map.highest_seqnum() + 1,
-                keys.read_key,
-            )?;
-            Ok(Some(
-                self.publisher(k, n)?.publish(&map, &keys, plan).await?,
-            ))
+            Ok(Some(self.publish_next(cap, &map, &keys, source).await?))
         })
         .await
     }

@@ -210,7 +210,7 @@ impl ServerMap {
     }
 
     /// Distinct share numbers of a version.
-    fn distinct_shares(shares: &[ShareEntry]) -> usize {
+    pub(crate) fn distinct_shares(shares: &[ShareEntry]) -> usize {
         shares
             .iter()
             .map(|s| s.shnum)
