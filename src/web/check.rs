@@ -20,6 +20,7 @@ use super::error::HttpError;
 use super::error::bad;
 use super::form::Args;
 use super::html;
+use super::ops::OpKind;
 use super::reply::{html_response, text};
 use super::state::Gateway;
 use crate::client::deep::{DeepHow, units};
@@ -56,8 +57,24 @@ pub(super) async fn check(
         .get("output")
         .is_some_and(|o| o.eq_ignore_ascii_case("json"));
     let name = path.last().map(String::as_str).unwrap_or("this file");
+    let what = match (verify, repair) {
+        (_, true) => "repair",
+        (true, false) => "verify",
+        _ => "check",
+    };
+    let op = gw.begin(OpKind::Check, &format!("{what} {name}"), None);
     if repair {
-        let r = gw.session.check_and_repair(&cap, verify, threshold).await?;
+        let r = match gw.session.check_and_repair(&cap, verify, threshold).await {
+            Ok(r) => r,
+            Err(e) => {
+                op.failed(&e);
+                return Err(e);
+            }
+        };
+        op.done_with(match &r {
+            Some(r) => format!("{} ({})", r.post.summary, r.note),
+            None => "Healthy (LIT)".into(),
+        });
         if json {
             let body = serde_json::to_string_pretty(&repair_json(r.as_ref()))? + "\n";
             return Ok(text(StatusCode::OK, body));
@@ -67,7 +84,18 @@ pub(super) async fn check(
             html::repair_results(name, r.as_ref()),
         ));
     }
-    let results = gw.session.check(&cap, verify).await?;
+    let results = match gw.session.check(&cap, verify).await {
+        Ok(r) => r,
+        Err(e) => {
+            op.failed(&e);
+            return Err(e);
+        }
+    };
+    op.done_with(
+        results
+            .as_ref()
+            .map_or("Healthy (LIT)".into(), |r| r.summary.clone()),
+    );
     if json {
         let body = serde_json::to_string_pretty(&check_json(results.as_ref()))? + "\n";
         return Ok(text(StatusCode::OK, body));

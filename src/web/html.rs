@@ -132,6 +132,8 @@ pub struct Welcome<'a> {
     /// missed three renewals).
     pub stale_after: Duration,
     pub vdrive: Option<Drive>,
+    /// The checks this node ran lately, newest first.
+    pub checks: &'a [std::sync::Arc<Op>],
 }
 
 /// The shared drive as the welcome page may show it.
@@ -225,6 +227,18 @@ pub fn welcome(w: &Welcome<'_>) -> String {
         );
     }
     b.push_str("</tbody></table></section>\n");
+    if !w.checks.is_empty() {
+        b.push_str(
+            "<section aria-labelledby=\"checks-h\"><h2 id=\"checks-h\">Recent checks</h2>\n\
+             <table id=\"checks\">",
+        );
+        b.push_str(OP_HEAD);
+        b.push_str("<tbody>\n");
+        for o in w.checks {
+            b.push_str(&op_row(o));
+        }
+        b.push_str("</tbody></table></section>\n");
+    }
     b.push_str(
         "<section aria-labelledby=\"tools-h\"><h2 id=\"tools-h\">Tools</h2>\n\
          <form method=\"get\" action=\"/uri\" class=\"row\"><label for=\"open-cap\">Open a cap</label> \
@@ -459,8 +473,29 @@ fn pager(here: &str, page_no: usize, pages: usize) -> String {
 
 /// The forms of a directory one may change: upload, new subdirectory,
 /// attach a cap.
+/// The form that checks the object at `url` (a file, or a directory's own
+/// file), with verify and repair; for a directory also the deep check of
+/// everything under it (Tahoe's JSON units).
+fn check_form(url: &str, dir: bool) -> String {
+    let deep = if dir {
+        format!(
+            " <button formaction=\"{url}?t=stream-deep-check\" id=\"deep-check-button\">\
+             Deep check</button>"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<section aria-labelledby=\"check-h\"><h2 id=\"check-h\">Check</h2>\n\
+         <form method=\"post\" action=\"{url}?t=check\" id=\"check-form\" class=\"row\">\
+         <label><input type=\"checkbox\" name=\"verify\" value=\"true\"> verify every share</label> \
+         <label><input type=\"checkbox\" name=\"repair\" value=\"true\"> repair</label> \
+         <button id=\"check-button\">Check</button>{deep}</form></section>\n"
+    )
+}
+
 fn forms(here: &str) -> String {
-    let mut b = String::new();
+    let mut b = check_form(here, true);
     let _ = write!(
         b,
         "<section aria-labelledby=\"upload-h\"><h2 id=\"upload-h\">Upload</h2>\n\
@@ -517,6 +552,9 @@ pub fn info(name: Option<&str>, node: &Node, url: &str) -> String {
     if let Some(r) = &node.read {
         b.push_str(&cap_box("Read-only cap", "ro-cap", &r.to_string()));
     }
+    if cap.is_some() {
+        b.push_str(&check_form(url, node.is_dir()));
+    }
     if node.is_dir() {
         let _ = write!(b, "<p><a href=\"{url}\">Open the directory</a></p>");
     } else if cap.is_some() {
@@ -535,7 +573,10 @@ pub fn info(name: Option<&str>, node: &Node, url: &str) -> String {
 fn op_row(o: &Op) -> String {
     let (state, class) = match o.state() {
         OpState::Running => ("in progress".to_string(), ""),
-        OpState::Done => ("done".to_string(), "ok"),
+        OpState::Done => match o.outcome() {
+            Some(found) => (format!("done: {found}"), "ok"),
+            None => ("done".to_string(), "ok"),
+        },
         OpState::Failed(e) => (format!("failed: {e}"), "bad"),
     };
     let of = o

@@ -15,6 +15,8 @@ const KEEP_DONE: usize = 100;
 pub enum OpKind {
     Upload,
     Download,
+    /// A check, verify or repair (`t=check`).
+    Check,
 }
 
 impl OpKind {
@@ -22,6 +24,7 @@ impl OpKind {
         match self {
             OpKind::Upload => "upload",
             OpKind::Download => "download",
+            OpKind::Check => "check",
         }
     }
 }
@@ -47,6 +50,8 @@ pub struct Op {
     size: AtomicU64,
     servers: AtomicU64,
     end: Mutex<Option<(Duration, OpState)>>,
+    /// What it found, for people (a check's summary).
+    outcome: Mutex<Option<String>>,
 }
 
 impl Op {
@@ -81,6 +86,13 @@ impl Op {
             None => OpState::Running,
         }
     }
+    /// What it found, once it says.
+    pub fn outcome(&self) -> Option<String> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
     /// Bytes per second so far.
     pub fn speed(&self) -> f64 {
         let secs = self.elapsed().as_secs_f64();
@@ -106,6 +118,11 @@ pub struct Tracked(pub Arc<Op>);
 impl Tracked {
     pub fn done(&self) {
         self.0.finish(OpState::Done);
+    }
+    /// Done, having found `outcome`.
+    pub fn done_with(&self, outcome: String) {
+        *self.0.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        self.done();
     }
     pub fn failed(&self, why: &anyhow::Error) {
         self.0.finish(OpState::Failed(format!("{why:#}")));
@@ -139,6 +156,7 @@ impl Ops {
             size: AtomicU64::new(size.unwrap_or(u64::MAX)),
             servers: AtomicU64::new(0),
             end: Mutex::new(None),
+            outcome: Mutex::new(None),
         });
         inner.1.push_front(op.clone());
         // Forget the oldest finished ones beyond what is kept.

@@ -8,7 +8,7 @@ use tahoe_core::format::cap::Cap;
 use super::error::bad;
 use super::form::Args;
 use super::html;
-use super::ops::{self};
+use super::ops::{self, OpKind};
 use super::reply::{html_response, json};
 use super::state::Gateway;
 use super::stats::{self, Snapshot};
@@ -64,6 +64,13 @@ pub(super) async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> R
     } else {
         None
     };
+    let checks: Vec<_> = gw
+        .ops
+        .list()
+        .into_iter()
+        .filter(|o| o.kind == OpKind::Check)
+        .take(10)
+        .collect();
     let body = html::welcome(&html::Welcome {
         nickname: &gw.info.nickname,
         node_id: &gw.info.node_id,
@@ -74,6 +81,7 @@ pub(super) async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> R
         servers: &servers,
         stale_after: gw.info.stale_after,
         vdrive,
+        checks: &checks,
     });
     Ok(html_response(StatusCode::OK, body))
 }

@@ -609,6 +609,26 @@ fn the_web_ui_in_chromium() {
         "the cap is selected"
     );
     b.screenshot("file-page-copied");
+    // Check it from its page: the results page says it is healthy, with
+    // a row per share (the demo's 3-of-3), and the welcome page lists it.
+    b.click("#check-button");
+    b.wait_for(
+        "the check's results page",
+        "return document.readyState === 'complete' && document.querySelector('#sharemap') !== null",
+    );
+    assert_eq!(b.text("#summary"), "Healthy");
+    assert_eq!(
+        b.count("#sharemap tr"),
+        1 + 3,
+        "a header and a row per share"
+    );
+    b.screenshot("checked");
+    b.go(&base);
+    let checks = b.text("#checks");
+    assert!(
+        checks.contains("check alpha.bin") && checks.contains("done: Healthy"),
+        "{checks}"
+    );
 
     // Drop a file on the upload form (a synthetic drop event carrying a
     // File): the script uploads it with a progress bar and reloads.
