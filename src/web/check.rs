@@ -21,10 +21,10 @@ use super::error::bad;
 use super::form::Args;
 use super::html;
 use super::ops::OpKind;
-use super::reply::{html_response, text};
+use super::reply::{html_response, redirect, text};
 use super::state::Gateway;
 use crate::client::deep::{DeepHow, units};
-use crate::client::json::{check_json, repair_json};
+use crate::client::json::{check_json, repair_json, stats_json};
 
 /// The options of `t=check` this gateway does not carry out yet: refused
 /// with 501 rather than answered with a plain check that would pass for
@@ -173,5 +173,50 @@ pub(super) async fn deep(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    Ok(r)
+}
+
+/// `t=start-deep-stats&ophandle=H`: walk the tree in the background and
+/// keep its statistics under H; 302 to `/operations/H`. (`t=start-manifest`
+/// and `t=start-deep-check`, which keep every unit, answer 501: the
+/// streaming forms serve the same without holding a tree's results.)
+pub(super) async fn start_deep_stats(
+    gw: &Gateway,
+    dirs: &DirClient,
+    root: Cap,
+    path: &[String],
+    args: &Args,
+) -> Result<Response> {
+    let name = args
+        .get("ophandle")
+        .filter(|h| !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .ok_or_else(|| bad("t=start-deep-stats needs ophandle= (letters and digits)"))?
+        .to_string();
+    let node = resolve(dirs, root, path).await?;
+    let cap = node
+        .known()
+        .ok_or_else(|| tahoe_core::Error::invalid_input("an entry of an unknown cap kind"))?
+        .clone();
+    let slot = gw.handles.start(&name).ok_or_else(|| {
+        bad(format!(
+            "ophandle {name:?} is in use, or too many operations are kept"
+        ))
+    })?;
+    let mut walked = walk(dirs.clone(), cap);
+    tokio::spawn(async move {
+        use tahoe_core::client::check::walk::Walked;
+        let result = loop {
+            match walked.recv().await {
+                Some(Walked::Node(_)) => {}
+                Some(Walked::Done(stats)) => break stats_json(&stats)["stats"].clone(),
+                Some(Walked::Error(e)) => break serde_json::json!({"error": e}),
+                None => break serde_json::json!({"error": "the walk stopped"}),
+            }
+        };
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+    });
+    // 302, as Tahoe answers (its CLI takes 200 or 302 only).
+    let mut r = redirect(&format!("/operations/{name}"))?;
+    *r.status_mut() = StatusCode::FOUND;
     Ok(r)
 }

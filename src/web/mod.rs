@@ -27,6 +27,7 @@ mod dirops;
 mod download;
 mod error;
 mod form;
+mod handles;
 mod html;
 mod ops;
 mod pages;
@@ -118,6 +119,7 @@ pub async fn start(
         info,
         started: Instant::now(),
         ops: Ops::default(),
+        handles: handles::Handles::default(),
         stats: Stats::default(),
         storage,
         token,
@@ -266,6 +268,17 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
         "/static/app.js" => Ok(asset("text/javascript; charset=utf-8", html::SCRIPT)),
         "/status" | "/status/" => Ok(html_response(StatusCode::OK, html::ops(&gw.ops.list()))),
         "/statistics" => statistics(gw, &args).await,
+        p if p.starts_with("/operations/") => {
+            let name = &p["/operations/".len()..];
+            let status = gw
+                .handles
+                .status(name, args.flag("release-after-complete"))
+                .ok_or_else(|| Error::not_found(format!("no operation with handle {name:?}")))?;
+            Ok(text(
+                StatusCode::OK,
+                serde_json::to_string_pretty(&status)? + "\n",
+            ))
+        }
         p if p.starts_with("/status/") => {
             let op = p["/status/".len()..]
                 .parse()

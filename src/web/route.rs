@@ -206,6 +206,9 @@ pub(super) async fn post(
         "check" => return super::check::check(gw, dirs, root, &path, args).await,
         "stream-manifest" => return super::check::deep(gw, dirs, root, &path, args, false).await,
         "stream-deep-check" => return super::check::deep(gw, dirs, root, &path, args, true).await,
+        "start-deep-stats" => {
+            return super::check::start_deep_stats(gw, dirs, root, &path, args).await;
+        }
         _ => {}
     }
     let root_text = root.to_string();

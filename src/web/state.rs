@@ -36,6 +36,8 @@ pub struct Gateway {
     pub(super) info: NodeInfo,
     pub(super) started: Instant,
     pub(super) ops: Ops,
+    /// Operations started by handle (`ophandle=`).
+    pub(super) handles: super::handles::Handles,
     pub(super) stats: Stats,
     /// The node's own storage server, for its counters.
     pub(super) storage: Option<StorageServer>,

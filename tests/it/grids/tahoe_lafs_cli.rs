@@ -149,6 +149,21 @@ fn tahoe_lafs_cli_against_our_gateway() {
     same_shape(&ours[0], &theirs[0], &extra);
     let last = |v: &[serde_json::Value]| v.last().unwrap().clone();
     same_shape(&last(&ours), &last(&theirs), &extra);
+    // tahoe stats: an operation started by handle and polled; its counts
+    // are the walk's (our deep check's last unit).
+    let stats = ok(&["stats", "t:"]);
+    let counted = &last(&ours)["stats"];
+    for key in [
+        "count-files",
+        "count-directories",
+        "count-immutable-files",
+        "count-literal-files",
+    ] {
+        let line = format!(" {key}: {}\n", counted[key]);
+        assert!(stats.contains(&line), "{line:?} not in {stats}");
+    }
+    assert!(stats.starts_with("Counts and Total Sizes:\n"), "{stats}");
+    assert!(stats.contains("Size Histogram:\n"), "{stats}");
     // The results page.
     let path = format!("/uri/{}?t=check", cap.trim());
     let (status, headers, body) = http(port, "POST", &path, &[], b"");
