@@ -2,13 +2,14 @@
 //! on 127.0.0.1 (TLS over TCP), driven through the gateway. One file per
 //! mode: `throughput` (the default: `tahoe put` / `tahoe get` of each size
 //! in MiB given, 16 and 128 by default), `mutable` (`--mutable`), `dirs`
-//! (`--dirs`), `web` (`--web`), each with `--tahoe BASE` to measure a
+//! (`--dirs`), `web` (`--web`), `check` (`--check`), each with `--tahoe BASE` to measure a
 //! running Tahoe-LAFS 1.20 grid in turns with ours, and `plugin`
 //! (`--plugin`). docs/benchmarks.md ("The grid bench") says what each
 //! measures and how; the scripts in `scripts/bench-*.sh` run them.
 
 #![allow(clippy::unwrap_used)]
 
+mod check;
 mod dirs;
 mod mutable;
 mod plugin;
@@ -50,6 +51,8 @@ fn main() {
         mutable::run(root, &gateway, &nodes, tahoe);
     } else if flag("--dirs") {
         dirs::run(root, &gateway, &nodes, tahoe);
+    } else if flag("--check") {
+        check::run(root, &gateway, &mut nodes, tahoe);
     } else if flag("--web") {
         web::run(root, &gateway, &mut nodes, tahoe);
     } else {

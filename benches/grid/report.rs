@@ -28,7 +28,7 @@ pub fn curl(args: &[&str]) -> (f64, String) {
 /// byte of the response's body (not of its headers, which a gateway may
 /// send before it has fetched anything) has arrived; the rest is read and
 /// dropped.
-pub fn first_body_byte(url: &str) -> f64 {
+pub fn first_body_byte(method: &str, url: &str) -> f64 {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
@@ -36,7 +36,7 @@ pub fn first_body_byte(url: &str) -> f64 {
     let mut s = std::net::TcpStream::connect(host).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let (mut seen, mut buf, mut first) = (Vec::new(), vec![0u8; 64 << 10], None);

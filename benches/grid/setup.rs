@@ -140,3 +140,39 @@ pub fn timed(args: &[&str]) -> (f64, u64, f64, String) {
     let m = testkit::measure::run_measured(Path::new(EXE), args);
     (m.secs, m.peak_rss_kib, m.cpu_secs, m.stdout)
 }
+
+/// Run the gateway node in `gateway` with its web API on a free port,
+/// added to `nodes`, and wait until it knows the ten storage servers: its
+/// base URL.
+pub fn start_gateway(gateway: &Path, nodes: &mut Nodes) -> String {
+    let port = tahoe_core::testing::free_port();
+    nodes.0.push(
+        Command::new(EXE)
+            .args(["run", "--basedir", gateway.to_str().unwrap()])
+            .env("TAHOE_WEB__PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !Command::new("curl")
+        .args(["-sf", &format!("{url}/?t=json")])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .map(|v| {
+            // Known servers: connections are made on first use.
+            v["servers"].as_array().map_or(0, Vec::len) >= 10
+        })
+        .unwrap_or(false)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "our gateway did not learn of 10 servers"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    url
+}

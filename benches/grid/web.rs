@@ -1,13 +1,13 @@
 //! `--web`: both web gateways driven with the same curl calls, in turns.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use tahoe_core::testing::pseudo_random_bytes;
 
 use crate::report::{curl, first_body_byte, print_table};
-use crate::setup::{EXE, Nodes, signal_all, tahoe_pids, write_random_file};
+use crate::setup::{Nodes, signal_all, start_gateway, tahoe_pids, write_random_file};
 
 /// The web gateways side by side: the same curl calls against ours and
 /// (with `tahoe_base`) Tahoe-LAFS's, in turns, the other grid frozen.
@@ -15,35 +15,7 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
     const RUNS: usize = 5;
     const BIG: usize = 10_000;
     const AT_ONCE: usize = 100;
-    let port = tahoe_core::testing::free_port();
-    nodes.0.push(
-        Command::new(EXE)
-            .args(["run", "--basedir", gateway.to_str().unwrap()])
-            .env("TAHOE_WEB__PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let ogw = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !Command::new("curl")
-        .args(["-sf", &format!("{ogw}/?t=json")])
-        .output()
-        .ok()
-        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
-        .map(|v| {
-            // Known servers: connections are made on first use.
-            v["servers"].as_array().map_or(0, Vec::len) >= 10
-        })
-        .unwrap_or(false)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "our gateway did not learn of 10 servers"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let ogw = start_gateway(gateway, nodes);
     let ours_pids: Vec<u32> = nodes.0.iter().map(|c| c.id()).collect();
     let tahoe_pids = tahoe_pids(tahoe_base);
     let mut grids = vec![("ours", ogw, ours_pids.clone())];
@@ -122,8 +94,8 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
             )
             .unwrap();
             let cap = put(gw, &one);
-            r[0].push(first_body_byte(&format!("{gw}/uri/{cap}")));
-            r[1].push(first_body_byte(&format!("{gw}/uri/{big}")));
+            r[0].push(first_body_byte("GET", &format!("{gw}/uri/{cap}")));
+            r[1].push(first_body_byte("GET", &format!("{gw}/uri/{big}")));
             let (t, json) = curl(&[&format!("{gw}/uri/{dir}?t=json")]);
             assert!(json.contains("file-09999"));
             r[2].push(t);

@@ -74,7 +74,10 @@ mod tests {
         let h = Handles::default();
         assert!(h.status("x", false).is_none(), "an unknown handle");
         let slot = h.start("x").unwrap();
-        assert!(h.start("x").is_none(), "a handle in use is not started again");
+        assert!(
+            h.start("x").is_none(),
+            "a handle in use is not started again"
+        );
         assert_eq!(h.status("x", true), Some(json!({"finished": false})));
         *slot.lock().unwrap() = Some(json!({"count-files": 3}));
         let done = json!({"count-files": 3, "finished": true});
