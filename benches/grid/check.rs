@@ -68,12 +68,7 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
     // Per grid, made once (the other frozen): a 128 MiB file and a tree.
     let mut made = Vec::new();
     for (g, (_, gw, _, _)) in grids.iter().enumerate() {
-        let others: Vec<u32> = grids
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != g)
-            .flat_map(|(_, x)| x.2.clone())
-            .collect();
+        let others = others_than(&grids, g);
         signal_all(&others, libc::SIGSTOP);
         let f = root.join("big");
         write_random_file(&f, 128, 81_000_000 + g as u64 * 1000);
@@ -97,12 +92,7 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
     }
     for _run in 0..RUNS {
         for (g, (_, gw, _, storage)) in grids.iter().enumerate() {
-            let others: Vec<u32> = grids
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != g)
-                .flat_map(|(_, x)| x.2.clone())
-                .collect();
+            let others = others_than(&grids, g);
             signal_all(&others, libc::SIGSTOP);
             let (big, tree, si) = &made[g];
             let r = &mut results[g];
@@ -150,4 +140,14 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
         vec![Vec::new(); ops.len()]
     };
     print_table(&ops, &results[0], &theirs);
+}
+
+/// The pids of every grid but grid `g` (the third field of each).
+fn others_than<A, B, D>(grids: &[(A, B, Vec<u32>, D)], g: usize) -> Vec<u32> {
+    grids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != g)
+        .flat_map(|(_, x)| x.2.clone())
+        .collect()
 }

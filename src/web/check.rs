@@ -41,13 +41,7 @@ pub(super) async fn check(
     if let Some(opt) = NOT_YET.iter().find(|o| args.flag(o)) {
         return Err(not_yet(&format!("{opt}=true")));
     }
-    let node = resolve(dirs, root, path).await?;
-    let cap = node
-        .known()
-        .ok_or_else(|| {
-            tahoe_core::Error::invalid_input("t=check: an entry of an unknown cap kind")
-        })?
-        .clone();
+    let cap = cap_at(dirs, root, path).await?;
     let (verify, repair) = (args.flag("verify"), args.flag("repair"));
     if verify && !CheckTarget::of(&cap).can_verify() {
         return Err(not_yet("verify=true of a mutable file or directory"));
@@ -142,11 +136,7 @@ pub(super) async fn deep(
         return Err(not_yet("verify=true of a tree (its mutable directories)"));
     }
     let threshold = threshold_of(args)?;
-    let node = resolve(dirs, root, path).await?;
-    let cap = node
-        .known()
-        .ok_or_else(|| tahoe_core::Error::invalid_input("an entry of an unknown cap kind"))?
-        .clone();
+    let cap = cap_at(dirs, root, path).await?;
     let session = gw.session.clone();
     let walked = walk(dirs.clone(), cap);
     let how = DeepHow {
@@ -192,11 +182,7 @@ pub(super) async fn start_deep_stats(
         .filter(|h| !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric()))
         .ok_or_else(|| bad("t=start-deep-stats needs ophandle= (letters and digits)"))?
         .to_string();
-    let node = resolve(dirs, root, path).await?;
-    let cap = node
-        .known()
-        .ok_or_else(|| tahoe_core::Error::invalid_input("an entry of an unknown cap kind"))?
-        .clone();
+    let cap = cap_at(dirs, root, path).await?;
     let slot = gw.handles.start(&name).ok_or_else(|| {
         bad(format!(
             "ophandle {name:?} is in use, or too many operations are kept"
@@ -219,4 +205,13 @@ pub(super) async fn start_deep_stats(
     let mut r = redirect(&format!("/operations/{name}"))?;
     *r.status_mut() = StatusCode::FOUND;
     Ok(r)
+}
+
+/// The cap of the object at `path` under `root`.
+async fn cap_at(dirs: &DirClient, root: Cap, path: &[String]) -> Result<Cap> {
+    let node = resolve(dirs, root, path).await?;
+    Ok(node
+        .known()
+        .ok_or_else(|| tahoe_core::Error::invalid_input("an entry of an unknown cap kind"))?
+        .clone())
 }
