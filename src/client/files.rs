@@ -217,15 +217,21 @@ impl Files {
             .with_context(|| arg.to_string())
     }
 
+    /// The cap of what `arg` names (a path or a cap).
+    async fn cap_at(&self, arg: &str) -> Result<Cap> {
+        let p = self.aliases.resolve(arg)?;
+        let node = self.node(&p).await?;
+        Ok(node
+            .known()
+            .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?
+            .clone())
+    }
+
     /// Check the file or directory `arg` names (a path or a cap), reading
     /// every share with `verify`: `None` for a literal one (see
     /// [`GridClient::check`]).
     pub async fn check(&self, arg: &str, verify: bool) -> Result<Option<CheckResults>> {
-        let p = self.aliases.resolve(arg)?;
-        let node = self.node(&p).await?;
-        let cap = node
-            .known()
-            .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?;
+        let cap = &self.cap_at(arg).await?;
         self.session.check(cap, verify).await
     }
 
@@ -630,11 +636,7 @@ impl Files {
             };
             return Ok((text, ok));
         };
-        let p = self.aliases.resolve(arg)?;
-        let node = self.node(&p).await?;
-        let cap = node
-            .known()
-            .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?;
+        let cap = &self.cap_at(arg).await?;
         let r = self
             .session
             .check_and_repair(cap, how.verify, threshold)
@@ -749,12 +751,7 @@ impl Files {
     ) -> Result<u64> {
         use futures::StreamExt;
         use std::io::IsTerminal;
-        let p = self.aliases.resolve(arg)?;
-        let node = self.node(&p).await?;
-        let cap = node
-            .known()
-            .with_context(|| format!("{}: an entry of an unknown cap kind", p.shown))?
-            .clone();
+        let cap = self.cap_at(arg).await?;
         let walked = tahoe_core::client::check::walk::walk(self.dirs.clone(), cap);
         let units = crate::client::deep::units(&self.session, walked, how);
         futures::pin_mut!(units);
