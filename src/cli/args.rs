@@ -106,12 +106,17 @@ pub enum Command {
         /// Print Tahoe-LAFS's JSON of each check.
         #[arg(long, alias = "raw")]
         json: bool,
-        /// Read every share whole and check every hash (immutable files).
+        /// Read every share whole and check every hash.
         #[arg(long)]
         verify: bool,
-        /// Make missing shares again and spread crowded ones (immutable
-        /// files), when fewer than the threshold's good shares are on
-        /// distinct servers.
+        /// Add or renew this node's lease on every server holding shares
+        /// (31 days), as Tahoe-LAFS does.
+        #[arg(long)]
+        add_lease: bool,
+        /// Make missing shares again and spread crowded ones, when fewer
+        /// than the threshold's good shares are on distinct servers (a
+        /// mutable file: publish its newest version again, which needs its
+        /// write cap).
         #[arg(long)]
         repair: bool,
         /// With --repair: the number of good shares on distinct servers
@@ -131,7 +136,14 @@ pub enum Command {
         /// A line for every object, not only the unhealthy ones.
         #[arg(short = 'v', long)]
         verbose: bool,
-        /// Repair what needs it (immutable files; see `check --repair`).
+        /// Read every share whole and check every hash.
+        #[arg(long)]
+        verify: bool,
+        /// Add or renew this node's lease on every server holding shares
+        /// (31 days), as Tahoe-LAFS does.
+        #[arg(long)]
+        add_lease: bool,
+        /// Repair what needs it (see `check --repair`).
         #[arg(long)]
         repair: bool,
         /// With --repair: the good shares on distinct servers below which

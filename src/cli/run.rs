@@ -13,6 +13,7 @@ use super::{debug, runtime};
 use crate::client::aliases::Aliases;
 use crate::client::deep::DeepHow;
 use crate::client::files::{self, DeepOutput, Files, LsOptions, ManifestShow};
+use crate::client::session::Checking;
 
 /// Run a parsed command line.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
@@ -127,6 +128,7 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
         Command::Check {
             json,
             verify,
+            add_lease,
             repair,
             repair_threshold,
             paths,
@@ -138,7 +140,7 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
             };
             let how = files::CheckHow {
                 json,
-                verify,
+                checking: Checking { verify, add_lease },
                 repair: repair.then_some(repair_threshold),
             };
             let (text, lost) = with_files(basedir, 0, |f| async move {
@@ -161,12 +163,14 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
         Command::DeepCheck {
             json,
             verbose,
+            verify,
+            add_lease,
             repair,
             repair_threshold,
             path,
         } => {
             let how = DeepHow {
-                check: true,
+                check: Some(Checking { verify, add_lease }),
                 repair: repair.then_some(repair_threshold),
             };
             let output = if json {
@@ -190,7 +194,7 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
                 _ => ManifestShow::CapAndPath,
             };
             let how = DeepHow {
-                check: false,
+                check: None,
                 repair: None,
             };
             let output = if json {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tahoe_core::client::check::walk::Walked;
 
 use super::json::{check_json, repair_json, stats_json, unit_json};
-use super::session::GridClient;
+use super::session::{Checking, GridClient};
 
 /// Objects checked at once.
 const CHECKS_AT_ONCE: usize = 4;
@@ -16,8 +16,8 @@ const CHECKS_AT_ONCE: usize = 4;
 /// What to do with each object.
 #[derive(Debug, Clone, Copy)]
 pub struct DeepHow {
-    /// Check it (a deep check), else only list it (a manifest).
-    pub check: bool,
+    /// Check it, so (a deep check), else only list it (a manifest).
+    pub check: Option<Checking>,
     /// Repair it too, with this threshold (`None`: the node's `happy`).
     pub repair: Option<Option<usize>>,
 }
@@ -37,16 +37,16 @@ pub fn units<'a>(
             match w {
                 Walked::Node(r) => {
                     let mut unit = unit_json(&r.path, &r.node);
-                    if how.check {
+                    if let Some(checking) = how.check {
                         let cap = r.node.known().ok_or("an entry of an unknown cap kind")?;
                         let (key, value) = match how.repair {
                             Some(threshold) => {
-                                let done = session.check_and_repair(cap, false, threshold).await;
+                                let done = session.check_and_repair(cap, checking, threshold).await;
                                 let done = done.map_err(|e| format!("{e:#}"))?;
                                 ("check-and-repair-results", repair_json(done.as_ref()))
                             }
                             None => {
-                                let done = session.check(cap, false).await;
+                                let done = session.check(cap, checking).await;
                                 let done = done.map_err(|e| format!("{e:#}"))?;
                                 ("check-results", check_json(done.as_ref()))
                             }

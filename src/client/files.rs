@@ -19,7 +19,7 @@ use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{ChildCap, Directory, Entry, Metadata, Node, Replace};
 use tahoe_core::format::ssk::MutableFormat;
 
-use super::session::GridClient;
+use super::session::{Checking, GridClient};
 use crate::client::aliases::{Aliases, GridPath, is_grid_arg};
 use crate::client::json::{
     check_json, dir_json, node_json, repair_json, size_of, storage_index_text,
@@ -227,12 +227,11 @@ impl Files {
             .clone())
     }
 
-    /// Check the file or directory `arg` names (a path or a cap), reading
-    /// every share with `verify`: `None` for a literal one (see
-    /// [`GridClient::check`]).
-    pub async fn check(&self, arg: &str, verify: bool) -> Result<Option<CheckResults>> {
+    /// Check the file or directory `arg` names (a path or a cap) as `how`
+    /// says: `None` for a literal one (see [`GridClient::check`]).
+    pub async fn check(&self, arg: &str, how: Checking) -> Result<Option<CheckResults>> {
         let cap = &self.cap_at(arg).await?;
-        self.session.check(cap, verify).await
+        self.session.check(cap, how).await
     }
 
     /// `cp [-r] SRC... DEST`; the number of files copied. As with
@@ -609,14 +608,14 @@ pub fn parse_dir_cap(text: &str) -> Result<DirCap> {
     }
 }
 
-/// What `tahoe check` does: print JSON or lines, verify, repair (with a
-/// threshold, or the node's `happy`).
+/// What `tahoe check` does: print JSON or lines, verify, add a lease,
+/// repair (with a threshold, or the node's `happy`).
 #[derive(Debug, Clone, Copy)]
 pub struct CheckHow {
     /// Tahoe-LAFS's JSON instead of lines.
     pub json: bool,
-    /// Read every share whole.
-    pub verify: bool,
+    /// What the check does.
+    pub checking: Checking,
     /// Repair, with this threshold (`None`: the node's `happy`).
     pub repair: Option<Option<usize>>,
 }
@@ -627,7 +626,7 @@ impl Files {
     /// any repair).
     pub async fn check_report(&self, arg: &str, how: CheckHow) -> Result<(String, bool)> {
         let Some(threshold) = how.repair else {
-            let r = self.check(arg, how.verify).await?;
+            let r = self.check(arg, how.checking).await?;
             let ok = r.as_ref().is_none_or(|r| r.recoverable);
             let text = if how.json {
                 serde_json::to_string_pretty(&check_json(r.as_ref()))? + "\n"
@@ -639,7 +638,7 @@ impl Files {
         let cap = &self.cap_at(arg).await?;
         let r = self
             .session
-            .check_and_repair(cap, how.verify, threshold)
+            .check_and_repair(cap, how.checking, threshold)
             .await?;
         let ok = r.as_ref().is_none_or(|r| r.post.recoverable);
         if how.json {

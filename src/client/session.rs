@@ -30,6 +30,15 @@ use crate::announce::AnnouncementBody;
 use crate::basedir::{SERVERS_FILE, convergence_secret, introducer_of};
 use crate::client::broker::{self, Broker};
 
+/// What a check does besides asking which shares the servers hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checking {
+    /// Read every share whole and check every hash.
+    pub verify: bool,
+    /// Add or renew this node's lease on every server holding shares.
+    pub add_lease: bool,
+}
+
 /// A client's session without a running node: it reads the node's
 /// configuration and secrets, asks the queen for servers (or uses the
 /// saved list when the queen is away) and talks to them directly.
@@ -120,14 +129,22 @@ impl GridClient {
     /// entries) against the servers up now, reading and verifying every
     /// share with `verify`: `None` for a literal file, healthy by
     /// definition. See [`tahoe_core::client::check`].
-    pub async fn check(&self, cap: &Cap, verify: bool) -> Result<Option<CheckResults>> {
-        let target = CheckTarget::of(cap);
-        if verify && !target.can_verify() {
-            bail!("verify of a mutable file or directory is not carried out yet");
-        }
+    pub async fn check(&self, cap: &Cap, how: Checking) -> Result<Option<CheckResults>> {
+        let checker = self.checker(how).await?;
+        Ok(checker.check(&CheckTarget::of(cap), how.verify).await)
+    }
+
+    /// A checker over the servers up now, adding this node's lease when
+    /// `how` says so.
+    async fn checker(&self, how: Checking) -> Result<Checker> {
         let servers = self.servers(usize::from(self.cfg.encoding.n)).await?;
-        let checker = Checker::new(servers, self.codec_provider());
-        Ok(checker.check(&target, verify).await)
+        Ok(Checker {
+            add_lease: match how.add_lease {
+                true => Some(ClientSecret::load_or_create(self.cfg.basedir())?),
+                false => None,
+            },
+            ..Checker::new(servers, self.codec_provider())
+        })
     }
 
     /// Check the file `cap` names and repair it when fewer than
@@ -138,13 +155,10 @@ impl GridClient {
     pub async fn check_and_repair(
         &self,
         cap: &Cap,
-        verify: bool,
+        how: Checking,
         threshold: Option<usize>,
     ) -> Result<Option<RepairResults>> {
         let target = CheckTarget::of(cap);
-        if verify && !target.can_verify() {
-            bail!("verify of a mutable file or directory is not carried out yet");
-        }
         let spool_dir = self.cfg.basedir().join(crate::basedir::SPOOL_DIR);
         crate::basedir::private_dir(&spool_dir)?;
         let tools = RepairTools {
@@ -165,11 +179,10 @@ impl GridClient {
             },
             _ => None,
         };
-        let servers = self.servers(usize::from(self.cfg.encoding.n)).await?;
-        let checker = Checker::new(servers, self.codec_provider());
+        let checker = self.checker(how).await?;
         let threshold = threshold.unwrap_or(usize::from(self.cfg.encoding.happy));
         Ok(checker
-            .check_and_repair(&target, write.as_ref(), verify, threshold, &tools)
+            .check_and_repair(&target, write.as_ref(), how.verify, threshold, &tools)
             .await)
     }
 

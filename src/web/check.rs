@@ -10,13 +10,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 use futures::StreamExt;
-use tahoe_core::client::check::CheckTarget;
 use tahoe_core::client::check::walk::walk;
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::format::cap::Cap;
 
 use super::dirops::resolve;
-use super::error::HttpError;
 use super::error::bad;
 use super::form::Args;
 use super::html;
@@ -25,11 +23,7 @@ use super::reply::{html_response, redirect, text};
 use super::state::Gateway;
 use crate::client::deep::{DeepHow, units};
 use crate::client::json::{check_json, repair_json, stats_json};
-
-/// The options of `t=check` this gateway does not carry out yet: refused
-/// with 501 rather than answered with a plain check that would pass for
-/// what the caller asked (so are `verify` and `repair` of a mutable file).
-const NOT_YET: [&str; 1] = ["add-lease"];
+use crate::client::session::Checking;
 
 pub(super) async fn check(
     gw: &Gateway,
@@ -38,27 +32,21 @@ pub(super) async fn check(
     path: &[String],
     args: &Args,
 ) -> Result<Response> {
-    if let Some(opt) = NOT_YET.iter().find(|o| args.flag(o)) {
-        return Err(not_yet(&format!("{opt}=true")));
-    }
     let cap = cap_at(dirs, root, path).await?;
-    let (verify, repair) = (args.flag("verify"), args.flag("repair"));
-    if verify && !CheckTarget::of(&cap).can_verify() {
-        return Err(not_yet("verify=true of a mutable file or directory"));
-    }
+    let (how, repair) = (checking(args), args.flag("repair"));
     let threshold = threshold_of(args)?;
     let json = args
         .get("output")
         .is_some_and(|o| o.eq_ignore_ascii_case("json"));
     let name = path.last().map(String::as_str).unwrap_or("this file");
-    let what = match (verify, repair) {
+    let what = match (how.verify, repair) {
         (_, true) => "repair",
         (true, false) => "verify",
         _ => "check",
     };
     let op = gw.begin(OpKind::Check, &format!("{what} {name}"), None);
     if repair {
-        let r = match gw.session.check_and_repair(&cap, verify, threshold).await {
+        let r = match gw.session.check_and_repair(&cap, how, threshold).await {
             Ok(r) => r,
             Err(e) => {
                 op.failed(&e);
@@ -78,7 +66,7 @@ pub(super) async fn check(
             html::repair_results(name, r.as_ref()),
         ));
     }
-    let results = match gw.session.check(&cap, verify).await {
+    let results = match gw.session.check(&cap, how).await {
         Ok(r) => r,
         Err(e) => {
             op.failed(&e);
@@ -100,13 +88,12 @@ pub(super) async fn check(
     ))
 }
 
-/// 501: what this gateway does not carry out yet.
-fn not_yet(what: &str) -> anyhow::Error {
-    HttpError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("{what} is not carried out by this gateway yet"),
-    )
-    .into()
+/// `verify=` and `add-lease=`.
+fn checking(args: &Args) -> Checking {
+    Checking {
+        verify: args.flag("verify"),
+        add_lease: args.flag("add-lease"),
+    }
 }
 
 /// `repair-threshold=N`, when given.
@@ -127,20 +114,13 @@ pub(super) async fn deep(
     args: &Args,
     check: bool,
 ) -> Result<Response> {
-    if let Some(opt) = NOT_YET.iter().find(|o| args.flag(o)) {
-        return Err(not_yet(&format!("{opt}=true")));
-    }
-    let (verify, repair) = (args.flag("verify"), args.flag("repair"));
-    if check && verify {
-        // Every tree holds mutable directories.
-        return Err(not_yet("verify=true of a tree (its mutable directories)"));
-    }
+    let repair = args.flag("repair");
     let threshold = threshold_of(args)?;
     let cap = cap_at(dirs, root, path).await?;
     let session = gw.session.clone();
     let walked = walk(dirs.clone(), cap);
     let how = DeepHow {
-        check,
+        check: check.then(|| checking(args)),
         repair: repair.then_some(threshold),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);

@@ -124,11 +124,52 @@ fn check_counts_what_the_servers_hold_as_they_go() {
     assert_eq!(v["results"]["list-corrupt-shares"][0][1], si.as_str());
     assert_eq!(v["results"]["list-corrupt-shares"][0][2], shnum);
     assert!(g.get(&c0, &chk).unwrap() == std::fs::read(&big).unwrap());
-    // Verify of a mutable file is refused, not answered with a check.
-    let err = run_on(&c0, &["check", "--verify", &sdmf]).unwrap_err();
-    assert!(err.contains("not carried out yet"), "{err}");
     bytes[mid] ^= 1;
     std::fs::write(&share, &bytes).unwrap();
+    // The same in the SDMF file's share on node5: verify lists it; repair
+    // publishes the file again, which writes over the corrupt copy.
+    let sdmf_si = check_json(&c0, &sdmf)["storage-index"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let slot = g.clients[5]
+        .join("storage/shares")
+        .join(&sdmf_si[..2])
+        .join(&sdmf_si);
+    let share = std::fs::read_dir(&slot)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".mutable"))
+        .expect("node5 holds a share of the SDMF file");
+    let mut bytes = std::fs::read(&share).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&share, &bytes).unwrap();
+    assert_eq!(
+        counts(&check_json(&c0, &sdmf)),
+        (true, true, 10, 10, 10, 10)
+    );
+    let v = check_json_with(&c0, &["--verify"], &sdmf);
+    assert_eq!(counts(&v), (false, true, 9, 9, 9, 10), "{v:#}");
+    let name = share.file_name().unwrap().to_string_lossy().to_string();
+    let shnum: u64 = name.strip_suffix(".mutable").unwrap().parse().unwrap();
+    assert_eq!(v["results"]["list-corrupt-shares"][0][2], shnum, "{v:#}");
+    let v = check_json_with(
+        &c0,
+        &["--verify", "--repair", "--repair-threshold", "10"],
+        &sdmf,
+    );
+    assert_eq!(v["repair-successful"], true, "{v:#}");
+    let post = &v["post-repair-results"];
+    assert_eq!(counts(post), (true, true, 10, 10, 10, 10), "{v:#}");
+    assert_eq!(post["results"]["count-corrupt-shares"], 0, "{v:#}");
+    assert_ne!(
+        std::fs::read(&share).unwrap(),
+        bytes,
+        "the corrupt copy stayed"
+    );
+    assert!(g.get(&c0, &sdmf).unwrap() == std::fs::read(&big).unwrap());
 
     // Three servers go: seven shares are left, on seven servers.
     let gone: Vec<_> = g.clients[7..].to_owned();
@@ -193,7 +234,7 @@ fn check_counts_what_the_servers_hold_as_they_go() {
     let names = v["post-repair-results"]["results"]["sharemap"]
         .as_object()
         .unwrap();
-    assert!(names.keys().all(|n| n.starts_with("seq2-")), "{names:?}");
+    assert!(names.keys().all(|n| n.starts_with("seq3-")), "{names:?}");
     assert!(g.get(&c0, &sdmf).unwrap() == std::fs::read(&big).unwrap());
     // Healthy, it is left alone: the sequence number stays.
     for _ in 0..3 {
@@ -202,7 +243,7 @@ fn check_counts_what_the_servers_hold_as_they_go() {
     }
     let v = check_json(&c0, &sdmf);
     let names = v["results"]["sharemap"].as_object().unwrap();
-    assert!(names.keys().all(|n| n.starts_with("seq2-")), "{names:?}");
+    assert!(names.keys().all(|n| n.starts_with("seq3-")), "{names:?}");
 
     // Eight gone: two shares, fewer than k. The check says so and exits
     // non-zero, after printing what it found; repair cannot help.

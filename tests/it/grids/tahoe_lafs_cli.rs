@@ -106,10 +106,38 @@ fn tahoe_lafs_cli_against_our_gateway() {
     );
     // Verify reads every share: the same lines for a sound file.
     assert_eq!(ok(&["check", "--verify", "t:a.bin"]), checked);
-    // What is not carried out yet is refused, not answered with a plain
-    // check that would pass for it.
-    let (good, _, err) = run(&["check", "--add-lease", "t:a.bin"]);
-    assert!(!good && err.contains("501"), "{err}");
+    // add-lease: the gateway uploaded the file, so its lease on each
+    // server is renewed (one lease, a later expiry); another node's check
+    // adds that node's own lease beside it.
+    let si = raw["storage-index"].as_str().unwrap();
+    let leases_at = |node: &Path| {
+        let file = node
+            .join("storage/shares")
+            .join(&si[..2])
+            .join(si)
+            .join("leases");
+        let bytes = std::fs::read(&file).unwrap();
+        assert_eq!(bytes.len() % 72, 0, "{}", file.display());
+        bytes
+            .chunks(72)
+            .map(|l| u64::from_be_bytes(l[64..].try_into().unwrap()))
+            .collect::<Vec<u64>>()
+    };
+    let before = leases_at(&g.clients[3]);
+    assert_eq!(before.len(), 1, "{before:?}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(ok(&["check", "--add-lease", "t:a.bin"]), checked);
+    let after = leases_at(&g.clients[3]);
+    assert!(
+        after.len() == 1 && after[0] > before[0],
+        "{before:?} {after:?}"
+    );
+    run_on(&g.clients[1], &["check", "--add-lease", cap.trim()]).unwrap();
+    assert_eq!(leases_at(&g.clients[3]).len(), 2);
+    assert_eq!(
+        ok(&["check", "--verify", "--add-lease", "t:a.bin"]),
+        checked
+    );
     // Repair of a healthy file: Tahoe's CLI reads our JSON and prints
     // that it was healthy, with no repair attempted.
     let repaired = ok(&["check", "--repair", "t:a.bin"]);
@@ -127,6 +155,26 @@ fn tahoe_lafs_cli_against_our_gateway() {
     let deep = ok(&["deep-check", "t:"]);
     assert_eq!(deep, run_on(&gw, &["deep-check", &root_cap]).unwrap());
     assert!(deep.ends_with(" healthy, 0 unhealthy\n"), "{deep}");
+    for options in [
+        &["--verify"][..],
+        &["--add-lease"],
+        &["--verify", "--add-lease"],
+    ] {
+        let tahoe: Vec<&str> = ["deep-check"]
+            .iter()
+            .chain(options)
+            .chain(&["t:"])
+            .copied()
+            .collect();
+        let ours: Vec<&str> = ["deep-check"]
+            .iter()
+            .chain(options)
+            .chain(&[root_cap.as_str()])
+            .copied()
+            .collect();
+        assert_eq!(ok(&tahoe), deep, "{options:?}");
+        assert_eq!(run_on(&gw, &ours).unwrap(), deep, "{options:?}");
+    }
     assert_eq!(
         ok(&["manifest", "t:"]),
         run_on(&gw, &["manifest", &root_cap]).unwrap()

@@ -19,6 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::join_all;
+
+use crate::client::secrets::ClientSecret;
 use crate::client::servers::{ServerRef, with_deadline};
 use crate::format::cap::ChkVerifierCap;
 use crate::format::cap::SskVerifierCap;
@@ -112,11 +115,6 @@ pub enum CheckTarget {
 }
 
 impl CheckTarget {
-    /// Whether [`Checker::check`] carries out `verify` for this target.
-    pub fn can_verify(&self) -> bool {
-        !matches!(self, CheckTarget::Mutable(_))
-    }
-
     /// The least authority that checks the file `cap` names (a directory:
     /// the file holding its entries). No read key is kept.
     pub fn of(cap: &Cap) -> CheckTarget {
@@ -141,6 +139,12 @@ pub struct Checker {
     pub deadline: Duration,
     /// Builds the codec a file names (verifying needs its block sizes).
     pub codecs: Arc<CodecProvider>,
+    /// When set, a check also adds (or renews) the lease of the node with
+    /// this secret on every server holding shares of the file (Tahoe's
+    /// `add-lease`): each server gets its own renew and cancel secrets,
+    /// derived as Tahoe derives them, so the upload's lease is the one
+    /// renewed.
+    pub add_lease: Option<ClientSecret>,
 }
 
 impl Checker {
@@ -150,30 +154,55 @@ impl Checker {
             servers,
             deadline: DEFAULT_DEADLINE,
             codecs,
+            add_lease: None,
         }
     }
 
     /// Check `target`: `None` for a literal file (healthy by definition:
     /// there is nothing on the grid to check). With `verify`, every share
-    /// of an immutable file is read whole and every hash checked; mutable
-    /// files are not verified yet (their servermap checks each share's key
-    /// and signature either way), which callers must say:
-    /// [`CheckTarget::can_verify`].
+    /// (of a mutable file: of the version counted) is read whole and every
+    /// hash checked, up to the UEB or the signature.
     pub async fn check(&self, target: &CheckTarget, verify: bool) -> Option<CheckResults> {
         let servers: Vec<ServerRef> = self
             .servers
             .iter()
             .map(|s| with_deadline(s, self.deadline))
             .collect();
-        match target {
-            CheckTarget::Literal => None,
+        let results = match target {
+            CheckTarget::Literal => return None,
             CheckTarget::Immutable(v) => {
                 let codecs = verify.then_some(self.codecs.as_ref());
-                Some(immutable::check(&servers, v, codecs).await)
+                immutable::check(&servers, v, codecs).await
             }
-            CheckTarget::Mutable(v) => Some(mutable::check(&servers, v).await),
+            CheckTarget::Mutable(v) => mutable::check(&servers, v, verify).await,
+        };
+        if let Some(secret) = &self.add_lease {
+            add_leases(&servers, &results, secret).await;
         }
+        Some(results)
     }
+}
+
+/// Add or renew the lease of the node with `secret` on every server that
+/// holds shares of the file `results` describes (of any version), all at
+/// once, each within the servers' deadline. As in Tahoe-LAFS, a server
+/// that fails to take it is logged, not counted against the file's health.
+async fn add_leases(servers: &[ServerRef], results: &CheckResults, secret: &ClientSecret) {
+    let holders: BTreeSet<&String> = results.sharemap.values().flatten().collect();
+    let si = results.storage_index;
+    let file = secret.for_file(&si);
+    join_all(
+        servers
+            .iter()
+            .filter(|s| holders.contains(&s.id))
+            .map(|s| async {
+                let lease = file.for_server(&s.id);
+                if let Err(e) = s.service.add_lease(si, lease.renew, lease.cancel).await {
+                    tracing::warn!("server {} did not take a lease on {si}: {e}", s.id);
+                }
+            }),
+    )
+    .await;
 }
 
 /// What a check followed by a repair found and did.
@@ -209,6 +238,12 @@ impl Checker {
         tools: &repair::RepairTools,
     ) -> Option<RepairResults> {
         let pre = self.check(target, verify).await?;
+        // The checks after a repair add no lease: the shares it placed
+        // carry this node's lease already.
+        let quiet = Checker {
+            add_lease: None,
+            ..self.clone()
+        };
         let done = |attempted: bool, note: String, post: CheckResults| {
             let successful = post.recoverable && post.count_happiness >= threshold;
             Some(RepairResults {
@@ -246,7 +281,7 @@ impl Checker {
                 ),
                 Err(e) => format!("repair failed: {e}"),
             };
-            let post = self.check(target, false).await?;
+            let post = quiet.check(target, false).await?;
             return done(true, note, post);
         };
         // Up to three rounds: a server that fails or refuses during one is
@@ -294,7 +329,7 @@ impl Checker {
             // targets than shares: one that holds none after took none.
             let each_asked = targets.len() <= shares.len();
             let outcome = repair::repair(tools, cap, &responding, targets.clone(), shares).await;
-            let after = self.check(target, verify).await?;
+            let after = quiet.check(target, verify).await?;
             let holders_after: BTreeSet<&String> = after.sharemap.values().flatten().collect();
             for t in targets.iter().filter(|_| each_asked) {
                 if !holders_after.contains(&t.id) {

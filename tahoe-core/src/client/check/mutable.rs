@@ -1,13 +1,18 @@
 //! Checking an SDMF or MDMF file: its servermap (one read of each share's
-//! head, signatures checked), then its versions counted as Tahoe-LAFS's
-//! mutable checker counts them.
+//! head, signatures checked), with `verify` every share of the version
+//! counted read whole and every hash checked, then its versions counted as
+//! Tahoe-LAFS's mutable checker counts them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{CheckResults, CorruptShare};
 use crate::base32;
-use crate::client::mutable::servermap::ServerMap;
+use futures::future::join_all;
+
+use crate::client::mutable::retrieve::verify_share;
+use crate::client::mutable::servermap::{ServerMap, Unusable};
 use crate::client::servers::{ServerRef, servers_of_happiness};
+use crate::error::ErrorKind;
 use crate::format::cap::SskVerifierCap;
 use crate::format::ssk::layout::Prefix;
 
@@ -19,9 +24,17 @@ pub(crate) fn version_name(p: &Prefix) -> String {
 }
 
 /// Build the servermap over `servers` (each already bounded by a deadline)
-/// and count it.
-pub(super) async fn check(servers: &[ServerRef], cap: &SskVerifierCap) -> CheckResults {
-    let map = ServerMap::update(servers, cap.storage_index, &cap.fingerprint, cap.format).await;
+/// and count it; with `verify`, every share of the version counted is
+/// read whole and checked first (see [`verify_counted`]).
+pub(super) async fn check(
+    servers: &[ServerRef],
+    cap: &SskVerifierCap,
+    verify: bool,
+) -> CheckResults {
+    let mut map = ServerMap::update(servers, cap.storage_index, &cap.fingerprint, cap.format).await;
+    if verify {
+        verify_counted(&mut map).await;
+    }
     let id = |i: usize| map.servers[i].id.clone();
     let newest_first =
         |a: &&Prefix, b: &&Prefix| (b.seqnum, b.root_hash).cmp(&(a.seqnum, a.root_hash));
@@ -45,9 +58,8 @@ pub(super) async fn check(servers: &[ServerRef], cap: &SskVerifierCap) -> CheckR
         healthy = false;
         summary.push("multiple versions are recoverable".to_string());
     }
-    // The version counted: the newest recoverable one, else the newest
-    // one seen; with no share at all Tahoe's defaults (3-of-10).
-    let counted = recoverable.first().or(unrecoverable.first()).copied();
+    // With no share at all: Tahoe's defaults (3-of-10) below.
+    let counted = counted_version(&map);
     let (k, n, good, hosts) = match counted {
         Some(p) => {
             let shares = &map.versions[p];
@@ -131,4 +143,61 @@ pub(super) async fn check(servers: &[ServerRef], cap: &SskVerifierCap) -> CheckR
     r.needs_rebalancing = r.rebalancing_needed(&hosts.iter().collect());
     r.sharemap = sharemap;
     r
+}
+
+/// The version a check counts: the newest recoverable one, else the newest
+/// one seen (`None` with no share at all).
+fn counted_version(map: &ServerMap) -> Option<&Prefix> {
+    let key = |p: &&Prefix| (p.seqnum, p.root_hash);
+    map.versions
+        .iter()
+        .filter(|(p, s)| ServerMap::distinct_shares(s) >= usize::from(p.k))
+        .map(|(p, _)| p)
+        .max_by_key(key)
+        .or_else(|| map.versions.keys().max_by_key(key))
+}
+
+/// Verify every share of the version a check counts (as Tahoe-LAFS's
+/// mutable verifier does: the other versions' shares are wrong shares
+/// either way), all at once. A share that fails a hash is moved to the
+/// unusable ones and advised to its server; a server that does not serve
+/// its share in time is counted as not responding. Either way the share
+/// is not counted as good.
+async fn verify_counted(map: &mut ServerMap) {
+    let Some(prefix) = counted_version(map).cloned() else {
+        return;
+    };
+    let entries = map.versions[&prefix].clone();
+    let (map_ref, prefix_ref) = (&*map, &prefix);
+    let results = join_all(entries.iter().map(|e| async move {
+        let r = verify_share(map_ref, prefix_ref, e).await;
+        if let Err(err) = &r
+            && err.kind() == ErrorKind::Corrupt
+        {
+            // Best effort: the server's operator hears of it.
+            let _ = map_ref
+                .service(e.server)
+                .advise_corrupt_share(map_ref.storage_index, e.shnum, err.message().to_string())
+                .await;
+        }
+        r
+    }))
+    .await;
+    let mut good = Vec::new();
+    for (e, r) in entries.into_iter().zip(results) {
+        match r {
+            Ok(()) => good.push(e),
+            Err(err) if err.kind() == ErrorKind::Corrupt => map.unusable.push(Unusable {
+                server: e.server,
+                shnum: e.shnum,
+                reason: err.message().to_string(),
+            }),
+            Err(err) => map.failures.push((e.server, err.to_string())),
+        }
+    }
+    if good.is_empty() {
+        map.versions.remove(&prefix);
+    } else {
+        map.versions.insert(prefix, good);
+    }
 }
