@@ -153,6 +153,16 @@ pub enum Command {
         /// A grid path or cap.
         path: Option<String>,
     },
+    /// Count the files and directories reachable from PATH (the shared
+    /// drive by default), their sizes and a size histogram, as Tahoe-LAFS
+    /// prints them.
+    Stats {
+        /// Print Tahoe-LAFS's JSON statistics.
+        #[arg(long, alias = "raw")]
+        json: bool,
+        /// A grid path or cap.
+        path: Option<String>,
+    },
     /// List every file and directory reachable from PATH (the shared drive
     /// by default): `CAP PATH` lines.
     Manifest {

@@ -180,6 +180,13 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
             };
             deep(basedir, path, how, output, out)
         }
+        Command::Stats { json, path } => {
+            let how = DeepHow {
+                check: None,
+                repair: None,
+            };
+            deep(basedir, path, how, DeepOutput::Stats { json }, out)
+        }
         Command::Manifest {
             storage_index,
             verify_cap,

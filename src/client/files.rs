@@ -673,6 +673,84 @@ impl Files {
     }
 }
 
+/// Deep statistics as Tahoe-LAFS's `tahoe stats` prints them: the counts
+/// and sizes (sizes over 1000 bytes also abbreviated), then the size
+/// histogram, `...` marking a gap between its buckets.
+fn stats_lines(stats: &Value) -> String {
+    const KEYS: [&str; 11] = [
+        "count-immutable-files",
+        "count-mutable-files",
+        "count-literal-files",
+        "count-files",
+        "count-directories",
+        "size-immutable-files",
+        "size-mutable-files",
+        "size-literal-files",
+        "size-directories",
+        "largest-directory",
+        "largest-immutable-file",
+    ];
+    let width = KEYS.iter().map(|k| k.len()).max().unwrap_or(0);
+    let mut out = String::from("Counts and Total Sizes:\n");
+    for key in KEYS {
+        let Some(value) = stats[key].as_u64() else {
+            continue;
+        };
+        out.push_str(&format!("{key:>width$}: {value}"));
+        if !key.starts_with("count-") && value > 1000 {
+            out.push_str(&format!("    {}", space_both(value)));
+        }
+        out.push('\n');
+    }
+    let buckets: Vec<[u64; 3]> = stats["size-files-histogram"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            let n = |i: usize| b[i].as_u64();
+            Some([n(0)?, n(1)?, n(2)?])
+        })
+        .collect();
+    if buckets.is_empty() {
+        return out;
+    }
+    out.push_str("Size Histogram:\n");
+    let len = |n: u64| n.to_string().len();
+    let max_len = buckets.iter().map(|b| len(b[1])).max().unwrap_or(0);
+    let count_len = buckets.iter().map(|b| len(b[2])).max().unwrap_or(0);
+    let mut prev_max = None;
+    for [min, max, count] in buckets {
+        if prev_max.is_some_and(|p: u64| min != p + 1) {
+            out.push_str(&format!("{}...\n", " ".repeat(max_len - 1)));
+        }
+        prev_max = Some(max);
+        out.push_str(&format!(
+            "{min:>max_len$}-{max:<max_len$} : {count:<count_len$}    {}\n",
+            space_both(max)
+        ));
+    }
+    out
+}
+
+/// `(1.50 MB, 1.43 MiB)`: a size in SI and binary units, as Tahoe-LAFS
+/// abbreviates it.
+fn space_both(n: u64) -> String {
+    let one = |unit: f64, suffix: &str| {
+        if n < 1024 {
+            return format!("{n} B");
+        }
+        let mut value = n as f64 / unit;
+        for prefix in ["k", "M", "G", "T", "P"] {
+            if value < unit {
+                return format!("{value:.2} {prefix}{suffix}");
+            }
+            value /= unit;
+        }
+        format!("{value:.2} E{suffix}")
+    };
+    format!("({}, {})", one(1000.0, "B"), one(1024.0, "iB"))
+}
+
 /// A check's results as Tahoe-LAFS's `tahoe check` prints them: summary,
 /// storage index, good and wrong shares, corrupt shares.
 fn check_lines(r: Option<&CheckResults>) -> String {
@@ -718,6 +796,11 @@ pub enum DeepOutput {
     Json,
     /// A manifest's lines.
     Manifest(ManifestShow),
+    /// The statistics only: Tahoe's JSON, or `tahoe stats`'s lines.
+    Stats {
+        /// JSON instead of lines.
+        json: bool,
+    },
     /// A deep check's lines: the unhealthy objects (every object with
     /// `verbose`) and the totals.
     Checked {
@@ -760,13 +843,21 @@ impl Files {
         while let Some(unit) = units.next().await {
             let unit = unit.map_err(|e| anyhow::anyhow!(e))?;
             if unit["type"] == "stats" {
-                if let DeepOutput::Json = output {
-                    writeln!(out, "{unit}")?;
+                match output {
+                    DeepOutput::Json => writeln!(out, "{unit}")?,
+                    DeepOutput::Stats { json: true } => {
+                        writeln!(out, "{}", serde_json::to_string_pretty(&unit["stats"])?)?
+                    }
+                    DeepOutput::Stats { json: false } => {
+                        write!(out, "{}", stats_lines(&unit["stats"]))?
+                    }
+                    _ => {}
                 }
                 continue;
             }
             tally.objects += 1;
             match output {
+                DeepOutput::Stats { .. } => {}
                 DeepOutput::Json => writeln!(out, "{unit}")?,
                 DeepOutput::Manifest(show) => manifest_line(&unit, show, &mut seen, out)?,
                 DeepOutput::Checked { verbose } => check_line(&unit, verbose, &mut tally, out)?,

@@ -21,8 +21,8 @@ use super::html;
 use super::ops::OpKind;
 use super::reply::{html_response, redirect, text};
 use super::state::Gateway;
-use crate::client::deep::{DeepHow, units};
-use crate::client::json::{check_json, repair_json, stats_json};
+use crate::client::deep::{DeepHow, Gathered, units};
+use crate::client::json::{check_json, repair_json};
 use crate::client::session::Checking;
 
 pub(super) async fn check(
@@ -146,45 +146,142 @@ pub(super) async fn deep(
     Ok(r)
 }
 
-/// `t=start-deep-stats&ophandle=H`: walk the tree in the background and
-/// keep its statistics under H; 302 to `/operations/H`. (`t=start-manifest`
-/// and `t=start-deep-check`, which keep every unit, answer 501: the
-/// streaming forms serve the same without holding a tree's results.)
-pub(super) async fn start_deep_stats(
+/// The operations started by handle: what each keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Started {
+    /// `t=start-deep-stats`: the statistics.
+    Stats,
+    /// `t=start-manifest`: every object's path and cap.
+    Manifest,
+    /// `t=start-deep-check` (`repair=`, `verify=`, `add-lease=`): the
+    /// counts and the unhealthy objects.
+    DeepCheck,
+}
+
+/// `t=start-deep-stats`, `t=start-manifest` or `t=start-deep-check` with
+/// `ophandle=H` (and `retain-for=`): walk the tree in the background and
+/// keep the result under H; 302 to `/operations/H`. A deep check or a
+/// manifest starts at a directory (400 on a file, as Tahoe answers).
+pub(super) async fn start(
     gw: &Gateway,
     dirs: &DirClient,
     root: Cap,
     path: &[String],
     args: &Args,
+    what: Started,
 ) -> Result<Response> {
+    let t = args.t().to_string();
     let name = args
         .get("ophandle")
         .filter(|h| !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .ok_or_else(|| bad("t=start-deep-stats needs ophandle= (letters and digits)"))?
+        .ok_or_else(|| bad(format!("t={t} needs ophandle= (letters and digits)")))?
         .to_string();
+    let retain = retain_for(args)?;
+    let threshold = threshold_of(args)?;
     let cap = cap_at(dirs, root, path).await?;
-    let slot = gw.handles.start(&name).ok_or_else(|| {
+    if what != Started::Stats && !matches!(cap, Cap::Dir(_)) {
+        return Err(bad(format!("t={t} starts at a directory; this is a file")));
+    }
+    let how = DeepHow {
+        check: (what == Started::DeepCheck).then(|| checking(args)),
+        repair: args.flag("repair").then_some(threshold),
+    };
+    let slot = gw.handles.start(&name, retain).ok_or_else(|| {
         bad(format!(
             "ophandle {name:?} is in use, or too many operations are kept"
         ))
     })?;
-    let mut walked = walk(dirs.clone(), cap);
-    tokio::spawn(async move {
-        use tahoe_core::client::check::walk::Walked;
+    let session = gw.session.clone();
+    let walked = walk(dirs.clone(), cap);
+    let task = tokio::spawn(async move {
+        let units = units(&session, walked, how);
+        futures::pin_mut!(units);
+        let mut gathered = Gathered::new(how);
         let result = loop {
-            match walked.recv().await {
-                Some(Walked::Node(_)) => {}
-                Some(Walked::Done(stats)) => break stats_json(&stats)["stats"].clone(),
-                Some(Walked::Error(e)) => break serde_json::json!({"error": e}),
+            match units.next().await {
+                Some(Ok(u)) if u["type"] == "stats" => {
+                    break match what {
+                        Started::Stats => u["stats"].clone(),
+                        _ => gathered.finish(&u),
+                    };
+                }
+                Some(Ok(u)) => gathered.add(&u),
+                Some(Err(e)) => break serde_json::json!({"error": e}),
                 None => break serde_json::json!({"error": "the walk stopped"}),
             }
         };
-        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        slot.finish(result);
     });
-    // 302, as Tahoe answers (its CLI takes 200 or 302 only).
-    let mut r = redirect(&format!("/operations/{name}"))?;
+    gw.handles.attach(&name, task.abort_handle());
+    // 302, as Tahoe answers (its CLI takes 200 or 302 only), keeping the
+    // output= asked for.
+    let output = args
+        .get("output")
+        .filter(|o| ["json", "text", "html"].contains(&o.to_ascii_lowercase().as_str()))
+        .map(|o| format!("?output={o}"))
+        .unwrap_or_default();
+    let mut r = redirect(&format!("/operations/{name}{output}"))?;
     *r.status_mut() = StatusCode::FOUND;
     Ok(r)
+}
+
+/// `/operations/H`: `GET` its status as `output=` asks (`JSON`; `text`:
+/// `finished: yes|no`, then a manifest's `PATH CAP` lines; a page
+/// otherwise), with `release-after-complete=` and `retain-for=`; `POST
+/// ...?t=cancel` stops it and forgets it.
+pub(super) fn operation(gw: &Gateway, post: bool, name: &str, args: &Args) -> Result<Response> {
+    let unknown = || tahoe_core::Error::not_found(format!("no operation with handle {name:?}"));
+    let status = match (post, args.t()) {
+        (false, "" | "status") => gw
+            .handles
+            .status(name, args.flag("release-after-complete"), retain_for(args)?)
+            .ok_or_else(unknown)?,
+        (true, "cancel") => gw.handles.cancel(name).ok_or_else(unknown)?,
+        (post, t) => {
+            let (method, want) = if post {
+                ("POST", "cancel")
+            } else {
+                ("GET", "status")
+            };
+            return Err(bad(format!(
+                "{method} /operations/: unknown t={t:?} (expected {want})"
+            )));
+        }
+    };
+    let json = serde_json::to_string_pretty(&status.json)? + "\n";
+    match args.get("output").map(str::to_ascii_lowercase).as_deref() {
+        Some("json") => Ok(text(StatusCode::OK, json)),
+        Some("text") => {
+            let mut out = format!("finished: {}\n", if status.finished { "yes" } else { "no" });
+            for entry in status.json["manifest"].as_array().into_iter().flatten() {
+                let path: Vec<&str> = entry[0]
+                    .as_array()
+                    .map(|p| p.iter().filter_map(serde_json::Value::as_str).collect())
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "{} {}\n",
+                    path.join("/"),
+                    entry[1].as_str().unwrap_or("")
+                ));
+            }
+            Ok(text(StatusCode::OK, out))
+        }
+        _ => Ok(html_response(
+            StatusCode::OK,
+            html::handle_status(name, &json, status.finished),
+        )),
+    }
+}
+
+/// `retain-for=SECONDS`, when given.
+pub(super) fn retain_for(args: &Args) -> Result<Option<std::time::Duration>> {
+    args.get("retain-for")
+        .map(|t| {
+            t.parse::<u64>()
+                .map(std::time::Duration::from_secs)
+                .map_err(|_| bad(format!("retain-for={t:?} is not a number of seconds")))
+        })
+        .transpose()
 }
 
 /// The cap of the object at `path` under `root`.

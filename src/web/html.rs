@@ -629,6 +629,23 @@ pub fn op(o: &Op) -> String {
     layout(&format!("{} {}", o.kind.as_str(), o.name), &b)
 }
 
+/// `/operations/H` for people: whether operation H is done, and its
+/// result as Tahoe's JSON.
+pub fn handle_status(name: &str, json: &str, finished: bool) -> String {
+    let state = if finished {
+        "<p id=\"finished\">Finished.</p>"
+    } else {
+        "<p id=\"finished\">Still running. <a href=\"\">Refresh</a></p>"
+    };
+    let body = format!(
+        "<h1>Operation {n}</h1>\n{state}\n<p>Also as <a href=\"?output=JSON\">JSON</a>.</p>\n\
+         <pre id=\"result\">{j}</pre>\n",
+        n = escape_html(name),
+        j = escape_html(json)
+    );
+    layout(&format!("Operation {name}"), &body)
+}
+
 /// `/statistics` for people.
 pub fn statistics(s: &Snapshot) -> String {
     let mut b = String::from(

@@ -259,6 +259,9 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
     if path == "/uri" || path.starts_with("/uri/") {
         return route::route(gw, req, args).await;
     }
+    if let Some(name) = path.strip_prefix("/operations/") {
+        return check::operation(gw, *req.method() == Method::POST, name, &args);
+    }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return Err(Error::not_found(format!("{} {path} is not served", req.method())).into());
     }
@@ -268,17 +271,6 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
         "/static/app.js" => Ok(asset("text/javascript; charset=utf-8", html::SCRIPT)),
         "/status" | "/status/" => Ok(html_response(StatusCode::OK, html::ops(&gw.ops.list()))),
         "/statistics" => statistics(gw, &args).await,
-        p if p.starts_with("/operations/") => {
-            let name = &p["/operations/".len()..];
-            let status = gw
-                .handles
-                .status(name, args.flag("release-after-complete"))
-                .ok_or_else(|| Error::not_found(format!("no operation with handle {name:?}")))?;
-            Ok(text(
-                StatusCode::OK,
-                serde_json::to_string_pretty(&status)? + "\n",
-            ))
-        }
         p if p.starts_with("/status/") => {
             let op = p["/status/".len()..]
                 .parse()

@@ -206,8 +206,14 @@ pub(super) async fn post(
         "check" => return super::check::check(gw, dirs, root, &path, args).await,
         "stream-manifest" => return super::check::deep(gw, dirs, root, &path, args, false).await,
         "stream-deep-check" => return super::check::deep(gw, dirs, root, &path, args, true).await,
-        "start-deep-stats" => {
-            return super::check::start_deep_stats(gw, dirs, root, &path, args).await;
+        "start-deep-stats" | "start-manifest" | "start-deep-check" => {
+            use super::check::Started;
+            let what = match args.t() {
+                "start-deep-stats" => Started::Stats,
+                "start-manifest" => Started::Manifest,
+                _ => Started::DeepCheck,
+            };
+            return super::check::start(gw, dirs, root, &path, args, what).await;
         }
         _ => {}
     }

@@ -111,6 +111,12 @@ impl DirClient {
 
     /// The entries of the directory `cap`.
     pub async fn read(&self, cap: &DirCap) -> Result<Directory> {
+        Ok(self.read_sized(cap).await?.0)
+    }
+
+    /// [`DirClient::read`], with the size in bytes of the directory's
+    /// packed entries (what deep statistics count).
+    pub async fn read_sized(&self, cap: &DirCap) -> Result<(Directory, u64)> {
         let data = match cap {
             DirCap::Write(w) => self.read_mutable(&w.read_cap()).await?,
             DirCap::Read(r) => self.read_mutable(r).await?,
@@ -125,7 +131,9 @@ impl DirClient {
                 ));
             }
         };
-        Directory::parse(Bytes::from(data), cap.is_mutable(), self.write_key(cap))
+        let size = data.len() as u64;
+        let dir = Directory::parse(Bytes::from(data), cap.is_mutable(), self.write_key(cap))?;
+        Ok((dir, size))
     }
 
     async fn read_mutable(&self, cap: &crate::format::cap::SskReadCap) -> Result<Vec<u8>> {

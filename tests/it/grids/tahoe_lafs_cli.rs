@@ -197,9 +197,142 @@ fn tahoe_lafs_cli_against_our_gateway() {
     same_shape(&ours[0], &theirs[0], &extra);
     let last = |v: &[serde_json::Value]| v.last().unwrap().clone();
     same_shape(&last(&ours), &last(&theirs), &extra);
+    // Operations started by handle, with one server down so that every
+    // object with shares is unhealthy: Tahoe's shapes
+    // (tests/data/tahoe-start-*), our deep check's counts.
+    let objects = ours
+        .iter()
+        .filter(|u| u["storage-index"] != "" && u["type"] != "stats")
+        .count();
+    let down = g.clients[9].clone();
+    g.stop(&down);
+    let start = |t: &str, handle: &str| {
+        let path = format!("/uri/{root_cap}?t={t}&ophandle={handle}&output=JSON");
+        let (st, headers, body) = http(port, "POST", &path, &[], b"");
+        assert_eq!(st, 302, "{t}: {}", text(&body));
+        assert_eq!(
+            headers["location"],
+            format!("/operations/{handle}?output=JSON")
+        );
+    };
+    let poll = |handle: &str| -> serde_json::Value {
+        for _ in 0..1200 {
+            let path = format!("/operations/{handle}?t=status&output=JSON");
+            let (st, _, body) = http(port, "GET", &path, &[], b"");
+            assert_eq!(st, 200, "{}", text(&body));
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if v["finished"] == true {
+                return v;
+            }
+            assert_eq!(v, serde_json::json!({"finished": false}));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("operation {handle} did not finish");
+    };
+    let tahoe_data = |name: &str| -> serde_json::Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    start("start-deep-check", "dc1");
+    let v = poll("dc1");
+    let theirs = tahoe_data("tahoe-start-deep-check.json");
+    same_shape(&v, &theirs, &[]);
+    assert_eq!(v["count-objects-checked"], objects, "{v:#}");
+    assert_eq!(v["count-objects-unhealthy"], objects, "{v:#}");
+    assert_eq!(v["count-objects-healthy"], 0, "{v:#}");
+    let unhealthy = v["list-unhealthy-files"].as_array().unwrap();
+    assert_eq!(unhealthy.len(), objects);
+    let first = |v: &serde_json::Value| v["list-unhealthy-files"][0][1].clone();
+    same_shape(&first(&v), &first(&theirs), &extra);
+    assert_eq!(first(&v)["results"]["count-shares-good"], 9, "{v:#}");
+    start("start-deep-check&repair=true", "dc2");
+    let v = poll("dc2");
+    let theirs = tahoe_data("tahoe-start-deep-check-repair.json");
+    same_shape(&v, &theirs, &[]);
+    same_shape(&first(&v), &first(&theirs), &extra);
+    // Nine good shares on nine servers is above the threshold (happy):
+    // nothing is repaired.
+    assert_eq!(v["count-repairs-attempted"], 0, "{v:#}");
+    assert_eq!(v["count-objects-unhealthy-post-repair"], objects, "{v:#}");
+    g.start(&down);
+    g.wait_known(&gw, 10);
+    start("start-manifest", "m1");
+    let v = poll("m1");
+    same_shape(&v, &tahoe_data("tahoe-start-manifest.json"), &[]);
+    let (st, _, body) = http(port, "GET", "/operations/m1?output=text", &[], b"");
+    assert_eq!(st, 200);
+    let listed: Vec<String> = run_on(&gw, &["manifest", &root_cap])
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (cap, path) = l.split_once(' ').unwrap();
+            format!("{path} {cap}")
+        })
+        .collect();
+    assert_eq!(
+        text(&body),
+        format!("finished: yes\n{}\n", listed.join("\n"))
+    );
+    assert_eq!(v["manifest"].as_array().unwrap().len(), listed.len());
+    // For people: a page; then released, and gone.
+    let (st, headers, body) = http(port, "GET", "/operations/m1", &[], b"");
+    assert_eq!(st, 200);
+    assert!(headers["content-type"].starts_with("text/html"));
+    assert!(
+        text(&body).contains("<p id=\"finished\">Finished.</p>"),
+        "{}",
+        text(&body)
+    );
+    let (st, _, _) = http(
+        port,
+        "GET",
+        "/operations/m1?output=JSON&release-after-complete=true",
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200);
+    let (st, _, _) = http(port, "GET", "/operations/m1?output=JSON", &[], b"");
+    assert_eq!(st, 404);
+    // Cancelled: answered once, then gone.
+    let (st, _, _) = http(port, "POST", "/operations/dc1?t=cancel", &[], b"");
+    assert_eq!(st, 200);
+    let (st, _, _) = http(port, "POST", "/operations/dc1?t=cancel", &[], b"");
+    assert_eq!(st, 404);
+    // Bad requests: a deep check of a file, no handle, a handle in use,
+    // an unknown t= on /operations/.
+    let file = format!("/uri/{}?t=start-deep-check&ophandle=f1", cap.trim());
+    let (st, _, body) = http(port, "POST", &file, &[], b"");
+    assert_eq!(st, 400, "{}", text(&body));
+    let (st, _, body) = http(
+        port,
+        "POST",
+        &format!("/uri/{root_cap}?t=start-manifest"),
+        &[],
+        b"",
+    );
+    assert!(
+        st == 400 && text(&body).contains("ophandle"),
+        "{}",
+        text(&body)
+    );
+    let (st, _, _) = http(
+        port,
+        "POST",
+        &format!("/uri/{root_cap}?t=start-manifest&ophandle=dc2"),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 400);
+    let (st, _, _) = http(port, "GET", "/operations/dc2?t=cancel", &[], b"");
+    assert_eq!(st, 400);
+
     // tahoe stats: an operation started by handle and polled; its counts
     // are the walk's (our deep check's last unit).
     let stats = ok(&["stats", "t:"]);
+    // Ours prints what Tahoe's prints, to the byte.
+    assert_eq!(run_on(&gw, &["stats", &root_cap]).unwrap(), stats);
     let counted = &last(&ours)["stats"];
     for key in [
         "count-files",
@@ -246,6 +379,10 @@ fn tahoe_lafs_cli_against_our_gateway() {
     std::fs::write(tree.join("a.txt"), b"a\n").unwrap();
     std::fs::write(tree.join("sub/b.bin"), pseudo_random_bytes(21, 100_000)).unwrap();
     ok(&["cp", "-r", tree.to_str().unwrap(), "t:d"]);
+    // A fuller tree: sizes over 1000 bytes, and gaps in the histogram.
+    let stats = ok(&["stats", "t:"]);
+    assert!(stats.contains("...\n"), "a gap in the histogram: {stats}");
+    assert_eq!(run_on(&gw, &["stats", &root_cap]).unwrap(), stats);
     assert_eq!(ok(&["ls", "t:d/cli-tree/sub"]), "b.bin\n");
     let tree_back = g.dir.path().join("cli-tree-back");
     ok(&["cp", "-r", "t:d/cli-tree", tree_back.to_str().unwrap()]);

@@ -77,14 +77,11 @@ impl DeepStats {
         *self.histogram.entry(bucket(size)).or_default() += 1;
     }
 
-    /// Count a directory read: its size in bytes where known (immutable
-    /// directories; a mutable directory's is not fetched, as Tahoe does
-    /// not know it before reading either) and its number of children.
-    pub fn enter_directory(&mut self, bytes: Option<u64>, children: usize) {
-        if let Some(b) = bytes {
-            self.add("size-directories", b);
-            self.max("largest-directory", b);
-        }
+    /// Count a directory read: its size in bytes (its packed entries, as
+    /// read) and its number of children.
+    pub fn enter_directory(&mut self, bytes: u64, children: usize) {
+        self.add("size-directories", bytes);
+        self.max("largest-directory", bytes);
         self.max("largest-directory-children", children as u64);
     }
 }

@@ -75,20 +75,15 @@ pub fn walk(dirs: DirClient, root: Cap) -> mpsc::Receiver<Walked> {
             let batch: Vec<(Vec<String>, DirCap)> = (0..DIRS_AT_ONCE)
                 .map_while(|_| frontier.pop_front())
                 .collect();
-            let listings = join_all(batch.iter().map(|(_, d)| dirs.read(d))).await;
-            for ((path, dir), listing) in batch.into_iter().zip(listings) {
-                let listing = match listing {
+            let listings = join_all(batch.iter().map(|(_, d)| dirs.read_sized(d))).await;
+            for ((path, _), listing) in batch.into_iter().zip(listings) {
+                let (listing, bytes) = match listing {
                     Ok(l) => l,
                     Err(e) => {
                         let at = format!("reading /{}: {e}", path.join("/"));
                         let _ = tx.send(Walked::Error(at)).await;
                         return;
                     }
-                };
-                let bytes = match dir.file_cap() {
-                    Cap::Chk(c) => Some(c.size),
-                    Cap::Lit(l) => Some(l.data.len() as u64),
-                    _ => None,
                 };
                 stats.enter_directory(bytes, listing.len());
                 for (name, entry) in listing.entries() {
