@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tahoe_core::client::check::repair::RepairTools;
 use tahoe_core::client::check::{CheckTarget, RepairResults};
 use tahoe_core::client::immutable::placement::HappySink;
 use tahoe_core::client::secrets::ClientSecret;
@@ -198,5 +199,175 @@ fn a_file_with_fewer_than_k_shares_is_reported_not_touched() {
             held += grid.storage[i].backend().list(&si).await.unwrap().len();
         }
         assert_eq!(held, 2, "nothing was written");
+    });
+}
+
+/// Hostile servers during a repair: one serves a wrong block, one serves
+/// another file's shares (a wrong UEB) under this file's storage index, and
+/// an empty one claims at allocation to hold the share it is asked for.
+/// The repair goes around each and names it, the file is whole again from
+/// the good servers, and no good share is touched.
+#[test]
+fn hostile_servers_are_named_and_gone_around_and_good_shares_kept() {
+    rt().block_on(async {
+        let grid = MemGrid::new(10).await;
+        let data = pseudo_random_bytes(9, 80_000);
+        let cap = grid.upload(&data, 3, 10, SEG).await;
+        let other = grid
+            .upload(&pseudo_random_bytes(10, 80_000), 3, 10, SEG)
+            .await;
+        let si = chk(&cap).storage_index();
+        for i in 0..3 {
+            wipe(&grid, i, &si).await;
+        }
+        let stored = |i: usize| {
+            let grid = &grid;
+            async move {
+                let backend = grid.storage[i].backend();
+                let mut out = Vec::new();
+                for info in backend.list(&si).await.unwrap() {
+                    let bytes = backend
+                        .read(&si, info.shnum, info.kind, 0, info.size)
+                        .await
+                        .unwrap();
+                    out.push((info.shnum, bytes));
+                }
+                out
+            }
+        };
+        let mut before = Vec::new();
+        for i in 0..10 {
+            before.push(stored(i).await);
+        }
+        let flipped = before[3][0].0;
+        grid.set_fault(
+            3,
+            Fault::Flip {
+                shnum: flipped,
+                offset: 2000,
+            },
+        );
+        grid.set_fault(4, Fault::Redirect(chk(&other).storage_index()));
+        grid.set_fault(0, Fault::ClaimAll);
+        let r = repair(&grid, &verify_target(&cap), false, 10).await;
+        assert!(r.attempted, "{r:?}");
+        for hostile in ["server-0", "server-3", "server-4"] {
+            assert!(r.note.contains(hostile), "{hostile} not named: {}", r.note);
+        }
+        assert!(r.note.contains("shares not used: "), "{}", r.note);
+        // What the good servers held is untouched; the two that lost their
+        // disks hold a share again; the file reads right, even with the
+        // hostile servers still at it.
+        for (i, held) in before.iter().enumerate().skip(3) {
+            let now = stored(i).await;
+            for (shnum, bytes) in held {
+                assert!(
+                    now.iter().any(|(s, b)| s == shnum && b == bytes),
+                    "server {i}'s share {shnum} changed"
+                );
+            }
+        }
+        for i in 1..3 {
+            assert_eq!(stored(i).await.len(), 1, "server {i}");
+        }
+        assert!(stored(0).await.is_empty(), "server 0 took nothing");
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+        grid.clear_faults();
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+        let r = grid
+            .checker(grid.refs())
+            .check(&verify_target(&cap), true)
+            .await
+            .unwrap();
+        assert!(r.recoverable && r.count_shares_good == 10, "{r:?}");
+    });
+}
+
+/// A partial publish leaves two versions; repair publishes the newest
+/// recoverable one again, over every share of both, with a sequence number
+/// above both. When the newest is not recoverable, the newest that is
+/// comes back (under a higher sequence number, so the unrecoverable one is
+/// superseded, not rolled back to).
+#[test]
+fn a_partial_publish_is_repaired_to_the_newest_recoverable_version() {
+    use tahoe_core::format::ssk::MutableFormat;
+    rt().block_on(async {
+        for keep_second in [None, Some(2usize)] {
+            let grid = MemGrid::new(10).await;
+            let client = grid.mutable_client(3, 10, 4096);
+            let first = Bytes::from(pseudo_random_bytes(11, 30_000));
+            let second = Bytes::from(pseudo_random_bytes(12, 30_000));
+            let w = client
+                .create(MutableFormat::Mdmf, Arc::new(BytesSource(first.clone())))
+                .await
+                .unwrap();
+            // The second version reaches only the first five servers.
+            for i in 5..10 {
+                grid.set_fault(i, Fault::Down);
+            }
+            let _ = client
+                .overwrite(&w, Arc::new(BytesSource(second.clone())))
+                .await;
+            grid.clear_faults();
+            let target = CheckTarget::of(&Cap::SskWrite(w.clone()));
+            let CheckTarget::Mutable(v) = &target else {
+                unreachable!()
+            };
+            let si = v.storage_index;
+            // Then all but `keep` of its shares are lost: fewer than k.
+            if let Some(keep) = keep_second {
+                let mut kept = 0;
+                for i in 0..5 {
+                    for shnum in grid.slot_contents(i, &si).await.into_keys() {
+                        if kept < keep {
+                            kept += 1;
+                        } else {
+                            grid.storage[i].backend().delete(&si, shnum).await.unwrap();
+                        }
+                    }
+                }
+            }
+            let up = keep_second.map_or(5, |k| k);
+            let want = if keep_second.is_none() {
+                "second"
+            } else {
+                "first"
+            };
+            let pre = grid
+                .checker(grid.refs())
+                .check(&target, false)
+                .await
+                .unwrap();
+            let seqs: std::collections::BTreeSet<&str> =
+                pre.sharemap.keys().map(|k| &k[..4]).collect();
+            assert_eq!(seqs.len(), 2, "two versions: {:?}", pre.sharemap);
+            assert!(!pre.healthy, "{pre:?}");
+            let spool = tempfile::tempdir().unwrap();
+            let tools = RepairTools {
+                mutable: Some(client.clone()),
+                ..grid.repair_tools(spool.path())
+            };
+            let r = grid
+                .checker(grid.refs())
+                .check_and_repair(&target, Some(&w), false, 7, &tools)
+                .await
+                .unwrap();
+            assert!(r.attempted && r.successful, "{up}: {r:?}");
+            assert!(r.post.healthy, "{up}: {:?}", r.post);
+            assert_eq!(r.post.count_recoverable_versions, 1);
+            assert_eq!(r.post.count_wrong_shares, 0);
+            assert!(
+                r.post.sharemap.keys().all(|k| k.starts_with("seq3-")),
+                "{up}: {:?}",
+                r.post.sharemap
+            );
+            let mut read = Vec::new();
+            client
+                .read(&w.read_cap(), 0..u64::MAX, &mut read)
+                .await
+                .unwrap();
+            let expected = if want == "second" { &second } else { &first };
+            assert!(read == expected.as_ref(), "{up}: not the {want} version");
+        }
     });
 }

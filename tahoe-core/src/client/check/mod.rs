@@ -337,10 +337,19 @@ impl Checker {
                 }
             }
             match outcome {
-                Ok(()) => notes.push(format!(
-                    "{} good shares on distinct servers (was {})",
-                    after.count_happiness, now.count_happiness
-                )),
+                Ok(went_around) => {
+                    notes.push(format!(
+                        "{} good shares on distinct servers (was {})",
+                        after.count_happiness, now.count_happiness
+                    ));
+                    if !went_around.is_empty() {
+                        let named: Vec<String> = went_around
+                            .iter()
+                            .map(|b| format!("share {} on {} ({})", b.shnum, b.server, b.reason))
+                            .collect();
+                        notes.push(format!("shares not used: {}", named.join(", ")));
+                    }
+                }
                 Err(e) => notes.push(format!("repair failed: {e}")),
             }
             let progress = after.count_happiness > now.count_happiness;

@@ -109,12 +109,22 @@ pub(super) async fn check(
                 .insert(id(s.server));
         }
     }
+    // Happiness of the version counted alone: shares of other versions
+    // do not help a reader of this one.
+    let mut counted_shares: BTreeMap<u8, BTreeSet<String>> = BTreeMap::new();
+    for s in counted.map(|p| &map.versions[p]).into_iter().flatten() {
+        counted_shares
+            .entry(s.shnum)
+            .or_default()
+            .insert(id(s.server));
+    }
+    let happiness = servers_of_happiness(&counted_shares);
     let failed: BTreeSet<usize> = map.failures.iter().map(|(i, _)| *i).collect();
     let mut r = CheckResults {
         storage_index: cap.storage_index,
         healthy,
         recoverable: !recoverable.is_empty(),
-        count_happiness: servers_of_happiness(&sharemap),
+        count_happiness: happiness,
         count_shares_needed: k,
         count_shares_expected: n,
         count_shares_good: good,

@@ -23,7 +23,7 @@ use crate::client::immutable::placement::HappySink;
 use crate::client::immutable::upload::Uploader;
 use crate::client::mutable::file::MutableClient;
 use crate::client::secrets::ClientSecret;
-use crate::client::servers::{ServerRef, permuted};
+use crate::client::servers::{BadShare, ServerRef, permuted};
 use crate::client::source::FileSource;
 use crate::error::{Error, Result};
 use crate::format::cap::ChkVerifierCap;
@@ -75,16 +75,18 @@ pub(super) fn shares_to_place(before: &CheckResults, empty_servers: usize) -> Ve
     out
 }
 
-/// Place `shares` of the file `cap` names on `servers` (the responding
+/// Place `shares` of the file `cap` names on `targets` (the responding
 /// servers holding none of its good shares first, as a fresh upload would
-/// choose them), made from the ciphertext of the grid's good shares.
+/// choose them), made from the ciphertext of the good shares on `servers`;
+/// the shares the download went around (a bad block, a wrong UEB, a
+/// server that did not serve what it listed).
 pub(super) async fn repair(
     tools: &RepairTools,
     cap: &ChkVerifierCap,
     servers: &[ServerRef],
     targets: Vec<ServerRef>,
     shares: Vec<ShareNum>,
-) -> Result<()> {
+) -> Result<Vec<BadShare>> {
     let si = cap.storage_index;
     let spool = tempfile::NamedTempFile::new_in(&tools.spool_dir)
         .map_err(|e| Error::from(e).context("the repair's spool file"))?;
@@ -93,7 +95,7 @@ pub(super) async fn repair(
             .reopen()
             .map_err(|e| Error::from(e).context("the repair's spool file"))?,
     );
-    let (_, ueb) = tools
+    let (report, ueb) = tools
         .downloader
         .download_ciphertext(cap, servers, &mut out)
         .await
@@ -107,5 +109,6 @@ pub(super) async fn repair(
     let sink = HappySink::for_shares(targets, shares, cap.k, cap.n, tools.secret.clone());
     Uploader::upload_ciphertext(codec, source, si, &ueb, &sink)
         .await
-        .map_err(|e| e.context("placing the repaired shares"))
+        .map_err(|e| e.context("placing the repaired shares"))?;
+    Ok(report.bad_shares)
 }
