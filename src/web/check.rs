@@ -123,19 +123,49 @@ pub(super) async fn deep(
         check: check.then(|| checking(args)),
         repair: repair.then_some(threshold),
     };
+    let what = if check { "deep-check" } else { "manifest" };
+    let name = path.last().map(String::as_str).unwrap_or("a tree");
+    // On the operations page while it runs; dropped unfinished (the client
+    // went away), it shows as cancelled.
+    let op = gw.begin(OpKind::Check, &format!("{what} {name}"), None);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
     tokio::spawn(async move {
         let lines = units(&session, walked, how);
         futures::pin_mut!(lines);
-        while let Some(unit) = lines.next().await {
-            let (line, last) = match unit {
-                Ok(u) => (u.to_string() + "\n", false),
-                Err(e) => (format!("ERROR: {e}\n"), true),
+        let (mut objects, mut unhealthy) = (0u64, 0u64);
+        loop {
+            // A client that goes away stops the walk at once, not at the
+            // next unit (which a hanging server can hold back a deadline).
+            let unit = tokio::select! {
+                _ = tx.closed() => return,
+                unit = lines.next() => unit,
             };
-            if tx.send(Ok(Bytes::from(line))).await.is_err() || last {
+            let (line, last) = match unit {
+                None => break,
+                Some(Ok(u)) => {
+                    if u["type"] != "stats" {
+                        objects += 1;
+                        let pre = u
+                            .get("check-and-repair-results")
+                            .map_or(&u["check-results"], |r| &r["pre-repair-results"]);
+                        unhealthy += u64::from(check && pre["results"]["healthy"] == false);
+                    }
+                    (u.to_string() + "\n", false)
+                }
+                Some(Err(e)) => (format!("ERROR: {e}\n"), true),
+            };
+            if tx.send(Ok(Bytes::from(line))).await.is_err() {
+                return;
+            }
+            if last {
+                op.failed(&anyhow::anyhow!("the walk stopped"));
                 return;
             }
         }
+        op.done_with(match check {
+            true => format!("{objects} objects, {unhealthy} unhealthy"),
+            false => format!("{objects} objects"),
+        });
     });
     let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
     let mut r = Response::new(body);

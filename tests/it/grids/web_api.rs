@@ -172,6 +172,73 @@ fn web_api_shapes_and_bad_requests() {
         "spooled uploads are left behind"
     );
     web_forms_pages_and_metrics(port, &dir, &data);
+    a_deep_check_whose_client_leaves_stops(&mut g, &gw, port);
+}
+
+/// A client starts `t=stream-deep-check` and goes away after the first
+/// unit: the walk stops at once. One server hangs (stopped), so every
+/// check waits its deadline and the whole walk would take minutes; the
+/// operations page shows the deep check cancelled within seconds.
+fn a_deep_check_whose_client_leaves_stops(g: &mut ProcessGrid, gw: &std::path::Path, port: u16) {
+    use std::io::{Read, Write};
+    let tree = g.dir.path().join("deep-tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for i in 0..24 {
+        std::fs::write(
+            tree.join(format!("f{i}")),
+            pseudo_random_bytes(100 + i, 2000),
+        )
+        .unwrap();
+    }
+    let root = run_on(gw, &["mkdir"]).unwrap().trim().to_string();
+    run_on(
+        gw,
+        &["cp", "-r", tree.to_str().unwrap(), &format!("{root}/t")],
+    )
+    .unwrap();
+    let hung = g.running[&g.clients[9]].id().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &hung])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {hung}");
+    };
+    signal("-STOP");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "POST /uri/{root}?t=stream-deep-check HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !text(&got).contains("\"check-results\"") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before the first unit: {}", text(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(s);
+    let left = std::time::Instant::now();
+    let state = loop {
+        let (_, _, page) = http(port, "GET", "/status", &[], b"");
+        let page = text(&page);
+        let row = page
+            .lines()
+            .find(|l| l.contains("<td>deep-check a tree</td>"))
+            .unwrap_or_else(|| panic!("no deep check on {page}"))
+            .to_string();
+        if !row.contains("in progress") || left.elapsed().as_secs() > 30 {
+            break row;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    signal("-CONT");
+    assert!(state.contains("failed: cancelled"), "{state}");
+    assert!(left.elapsed().as_secs() < 5, "{:?}", left.elapsed());
 }
 
 /// What browsers use: multipart uploads with when_done, t=info and
