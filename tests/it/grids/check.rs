@@ -39,16 +39,20 @@ fn counts(v: &Value) -> (bool, bool, u64, u64, u64, usize) {
 fn check_counts_what_the_servers_hold_as_they_go() {
     let mut g = ProcessGrid::new(10);
     let c0 = g.clients[0].clone();
-    // A CHK file of three segments, an SDMF file, a directory, a LIT file.
+    // A CHK file of three segments, an SDMF and an MDMF file (three
+    // segments), a directory, a LIT file.
     let big = g.file("big", &pseudo_random_bytes(31, 300_000));
     let chk = g.put(&c0, &big, &[]).unwrap();
     let sdmf = g
         .put_with(&c0, &["--mutable", big.to_str().unwrap()], &[])
         .unwrap();
+    let mdmf = g
+        .put_with(&c0, &["--format", "mdmf", big.to_str().unwrap()], &[])
+        .unwrap();
     let dir = run_on(&c0, &["mkdir"]).unwrap().trim().to_string();
     let lit = g.put(&c0, &g.file("lit", b"tiny"), &[]).unwrap();
     assert!(lit.starts_with("URI:LIT:"), "{lit}");
-    for cap in [&chk, &sdmf, &dir] {
+    for cap in [&chk, &sdmf, &mdmf, &dir] {
         let v = check_json(&c0, cap);
         assert_eq!(counts(&v), (true, true, 10, 10, 10, 10), "{cap}: {v:#}");
         assert_eq!(v["summary"], "Healthy");
@@ -126,50 +130,46 @@ fn check_counts_what_the_servers_hold_as_they_go() {
     assert!(g.get(&c0, &chk).unwrap() == std::fs::read(&big).unwrap());
     bytes[mid] ^= 1;
     std::fs::write(&share, &bytes).unwrap();
-    // The same in the SDMF file's share on node5: verify lists it; repair
-    // publishes the file again, which writes over the corrupt copy.
-    let sdmf_si = check_json(&c0, &sdmf)["storage-index"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let slot = g.clients[5]
-        .join("storage/shares")
-        .join(&sdmf_si[..2])
-        .join(&sdmf_si);
-    let share = std::fs::read_dir(&slot)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".mutable"))
-        .expect("node5 holds a share of the SDMF file");
-    let mut bytes = std::fs::read(&share).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 1;
-    std::fs::write(&share, &bytes).unwrap();
-    assert_eq!(
-        counts(&check_json(&c0, &sdmf)),
-        (true, true, 10, 10, 10, 10)
-    );
-    let v = check_json_with(&c0, &["--verify"], &sdmf);
-    assert_eq!(counts(&v), (false, true, 9, 9, 9, 10), "{v:#}");
-    let name = share.file_name().unwrap().to_string_lossy().to_string();
-    let shnum: u64 = name.strip_suffix(".mutable").unwrap().parse().unwrap();
-    assert_eq!(v["results"]["list-corrupt-shares"][0][2], shnum, "{v:#}");
-    let v = check_json_with(
-        &c0,
-        &["--verify", "--repair", "--repair-threshold", "10"],
-        &sdmf,
-    );
-    assert_eq!(v["repair-successful"], true, "{v:#}");
-    let post = &v["post-repair-results"];
-    assert_eq!(counts(post), (true, true, 10, 10, 10, 10), "{v:#}");
-    assert_eq!(post["results"]["count-corrupt-shares"], 0, "{v:#}");
-    assert_ne!(
-        std::fs::read(&share).unwrap(),
-        bytes,
-        "the corrupt copy stayed"
-    );
-    assert!(g.get(&c0, &sdmf).unwrap() == std::fs::read(&big).unwrap());
+    // The same in the mutable files' shares on node5: verify lists it;
+    // repair publishes the file again, which writes over the corrupt copy.
+    for m in [&sdmf, &mdmf] {
+        let si = check_json(&c0, m)["storage-index"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let slot = g.clients[5].join("storage/shares").join(&si[..2]).join(&si);
+        let share = std::fs::read_dir(&slot)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".mutable"))
+            .expect("node5 holds a share of the file");
+        let mut bytes = std::fs::read(&share).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&share, &bytes).unwrap();
+        assert_eq!(counts(&check_json(&c0, m)), (true, true, 10, 10, 10, 10));
+        let v = check_json_with(&c0, &["--verify"], m);
+        assert_eq!(counts(&v), (false, true, 9, 9, 9, 10), "{v:#}");
+        let name = share.file_name().unwrap().to_string_lossy().to_string();
+        let shnum: u64 = name.strip_suffix(".mutable").unwrap().parse().unwrap();
+        assert_eq!(v["results"]["list-corrupt-shares"][0][2], shnum, "{v:#}");
+        let v = check_json_with(
+            &c0,
+            &["--verify", "--repair", "--repair-threshold", "10"],
+            m,
+        );
+        assert_eq!(v["repair-successful"], true, "{v:#}");
+        let post = &v["post-repair-results"];
+        assert_eq!(counts(post), (true, true, 10, 10, 10, 10), "{v:#}");
+        assert_eq!(post["results"]["count-corrupt-shares"], 0, "{v:#}");
+        assert_ne!(
+            std::fs::read(&share).unwrap(),
+            bytes,
+            "the corrupt copy stayed"
+        );
+        assert!(g.get(&c0, m).unwrap() == std::fs::read(&big).unwrap());
+    }
 
     // Three servers go: seven shares are left, on seven servers.
     let gone: Vec<_> = g.clients[7..].to_owned();
@@ -179,9 +179,11 @@ fn check_counts_what_the_servers_hold_as_they_go() {
     let v = check_json(&c0, &chk);
     assert_eq!(counts(&v), (false, true, 7, 7, 7, 7), "{v:#}");
     assert_eq!(v["summary"], "Not Healthy: 7 shares (enc 3-of-10)");
-    let v = check_json(&c0, &sdmf);
-    assert_eq!(counts(&v), (false, true, 7, 7, 7, 7), "{v:#}");
-    assert_eq!(v["summary"], "Unhealthy: 7 shares (enc 3-of-10)");
+    for m in [&sdmf, &mdmf] {
+        let v = check_json(&c0, m);
+        assert_eq!(counts(&v), (false, true, 7, 7, 7, 7), "{v:#}");
+        assert_eq!(v["summary"], "Unhealthy: 7 shares (enc 3-of-10)");
+    }
     let v = check_json(&c0, &dir);
     assert_eq!(counts(&v).2, 7, "{v:#}");
 
@@ -222,28 +224,31 @@ fn check_counts_what_the_servers_hold_as_they_go() {
         "{out}"
     );
     // A mutable file is published again from its newest version, with
-    // its write cap: the next sequence number, every share placed.
-    let v = check_json_with(&c0, &["--repair", "--repair-threshold", "10"], &sdmf);
-    assert_eq!(v["repair-attempted"], true, "{v:#}");
-    assert_eq!(v["repair-successful"], true, "{v:#}");
-    assert_eq!(
-        counts(&v["post-repair-results"]),
-        (true, true, 10, 10, 10, 10),
-        "{v:#}"
-    );
-    let names = v["post-repair-results"]["results"]["sharemap"]
-        .as_object()
-        .unwrap();
-    assert!(names.keys().all(|n| n.starts_with("seq3-")), "{names:?}");
-    assert!(g.get(&c0, &sdmf).unwrap() == std::fs::read(&big).unwrap());
-    // Healthy, it is left alone: the sequence number stays.
-    for _ in 0..3 {
-        let v = check_json_with(&c0, &["--repair"], &sdmf);
-        assert_eq!(v["repair-attempted"], false, "{v:#}");
+    // its write cap: the next sequence number, every share placed. Healthy,
+    // it is left alone: checked and repaired ten times, its sequence
+    // number stays.
+    for m in [&sdmf, &mdmf] {
+        let v = check_json_with(&c0, &["--repair", "--repair-threshold", "10"], m);
+        assert_eq!(v["repair-attempted"], true, "{v:#}");
+        assert_eq!(v["repair-successful"], true, "{v:#}");
+        assert_eq!(
+            counts(&v["post-repair-results"]),
+            (true, true, 10, 10, 10, 10),
+            "{v:#}"
+        );
+        let names = v["post-repair-results"]["results"]["sharemap"]
+            .as_object()
+            .unwrap();
+        assert!(names.keys().all(|n| n.starts_with("seq3-")), "{names:?}");
+        assert!(g.get(&c0, m).unwrap() == std::fs::read(&big).unwrap());
+        for _ in 0..10 {
+            let v = check_json_with(&c0, &["--repair"], m);
+            assert_eq!(v["repair-attempted"], false, "{v:#}");
+        }
+        let v = check_json(&c0, m);
+        let names = v["results"]["sharemap"].as_object().unwrap();
+        assert!(names.keys().all(|n| n.starts_with("seq3-")), "{names:?}");
     }
-    let v = check_json(&c0, &sdmf);
-    let names = v["results"]["sharemap"].as_object().unwrap();
-    assert!(names.keys().all(|n| n.starts_with("seq3-")), "{names:?}");
 
     // Eight gone: two shares, fewer than k. The check says so and exits
     // non-zero, after printing what it found; repair cannot help.
