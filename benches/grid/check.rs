@@ -61,6 +61,7 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
         "verify 128 MiB",
         "repair 128 MiB (7 of 10 shares lost)",
         "deep-check 1,000 files",
+        "deep-check --verify 1,000 files",
         "deep-check: first unit",
         "manifest 1,000 files",
     ];
@@ -90,6 +91,9 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
         made.push((big, tree, si));
         signal_all(&others, libc::SIGCONT);
     }
+    // Our shares' bytes, for the floors: all of them (verify), and those
+    // a repair places.
+    let (mut share_bytes, mut placed_bytes) = (0u64, 0u64);
     for _run in 0..RUNS {
         for (g, (_, gw, _, storage)) in grids.iter().enumerate() {
             let others = others_than(&grids, g);
@@ -106,11 +110,21 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
             // of shares 3 to 9 goes.)
             let files = share_files(storage, si);
             assert!(files.len() >= 10, "{} shares of {si}", files.len());
+            let size = |f: &PathBuf| std::fs::metadata(f).unwrap().len();
+            let mut seen = std::collections::BTreeSet::new();
+            let (mut all, mut placed) = (0, 0);
             for f in &files {
                 let shnum: u8 = f.file_name().unwrap().to_string_lossy().parse().unwrap();
+                if seen.insert(shnum) {
+                    all += size(f);
+                    placed += if shnum >= 3 { size(f) } else { 0 };
+                }
                 if shnum >= 3 {
                     std::fs::remove_file(f).unwrap();
                 }
+            }
+            if g == 0 {
+                (share_bytes, placed_bytes) = (all, placed);
             }
             let (t, body) = curl(&["-X", "POST", &format!("{check}&repair=true")]);
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -123,10 +137,14 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
             let (t, body) = curl(&["-X", "POST", &deep]);
             assert_eq!(body.lines().count(), 1 + DIRS + DIRS * PER_DIR + 1, "units");
             r[3].push(t);
-            r[4].push(first_body_byte("POST", &deep));
+            let (t, body) = curl(&["-X", "POST", &format!("{deep}&verify=true")]);
+            assert_eq!(body.lines().count(), 1 + DIRS + DIRS * PER_DIR + 1, "units");
+            assert!(!body.contains("\"healthy\": false"), "{body}");
+            r[4].push(t);
+            r[5].push(first_body_byte("POST", &deep));
             let (t, body) = curl(&["-X", "POST", &format!("{gw}/uri/{tree}?t=stream-manifest")]);
             assert_eq!(body.lines().count(), 1 + DIRS + DIRS * PER_DIR + 1, "units");
-            r[5].push(t);
+            r[6].push(t);
             signal_all(&others, libc::SIGCONT);
         }
     }
@@ -140,6 +158,27 @@ pub fn run(root: &Path, gateway: &Path, nodes: &mut Nodes, tahoe_base: Option<&P
         vec![Vec::new(); ops.len()]
     };
     print_table(&ops, &results[0], &theirs);
+    // The floors of verify and repair, measured now (the other grid
+    // frozen, ours idle).
+    signal_all(&tahoe_pids, libc::SIGSTOP);
+    let costs = super::floor::Costs::measure(root);
+    signal_all(&tahoe_pids, libc::SIGCONT);
+    println!("this machine's floor, {}:", costs.describe());
+    let ciphertext = 128 << 20;
+    for (i, f) in [
+        (1, costs.verify(share_bytes)),
+        (2, costs.repair(ciphertext, placed_bytes)),
+    ] {
+        let ours = testkit::median(results[0][i].clone());
+        println!(
+            "- {}: {}; floor {:.0} ms, ours {:.0} ms = {:.2}x the floor",
+            ops[i],
+            f.arithmetic,
+            f.secs * 1e3,
+            ours * 1e3,
+            ours / f.secs
+        );
+    }
 }
 
 /// The pids of every grid but grid `g` (the third field of each).

@@ -11,6 +11,7 @@
 
 mod check;
 mod dirs;
+mod floor;
 mod mutable;
 mod plugin;
 mod report;

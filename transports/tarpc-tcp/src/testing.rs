@@ -87,3 +87,31 @@ impl Flooder {
         Pin::new(&mut wire).serialize(&request)
     }
 }
+
+/// A TLS connection over loopback TCP set up as this transport sets up its
+/// own (the same provider, cipher suites and certificate kind): its client
+/// and server ends, for measuring what TLS and TCP cost on a machine
+/// (benches/grid/floor.rs).
+pub async fn loopback_pair() -> Result<(
+    TlsStream<TcpStream>,
+    tokio_rustls::server::TlsStream<TcpStream>,
+)> {
+    let id = crate::tls::Identity::ephemeral()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(id.server_config()?));
+    let connector = TlsConnector::from(Arc::new(client_config(&id.fingerprint)?));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("tahoe.invalid")
+        .map_err(|e| Error::internal(format!("server name: {e}")))?;
+    let (client, server) = tokio::join!(
+        async {
+            let tcp = TcpStream::connect(addr).await?;
+            connector.connect(name, tcp).await
+        },
+        async {
+            let (tcp, _) = listener.accept().await?;
+            acceptor.accept(tcp).await
+        }
+    );
+    Ok((client?, server?))
+}
