@@ -70,6 +70,10 @@ impl Costs {
                     c.write_all(&chunk).await.unwrap();
                 }
                 c.shutdown().await.unwrap();
+                // Kept open until the reader is done: closed with the
+                // server's unread session tickets in it, the socket would
+                // reset the connection under the reader.
+                c
             });
             let mut buf = vec![0u8; 256 << 10];
             let mut got = 0;
@@ -80,7 +84,7 @@ impl Costs {
                 }
                 got += n;
             }
-            writer.await.unwrap();
+            drop(writer.await.unwrap());
             assert_eq!(got, tls_bytes);
             (cpu() - t) / tls_bytes as f64
         });
@@ -147,7 +151,13 @@ fn floor(terms: &[(&str, u64, f64)]) -> Floor {
     let cpu: f64 = terms.iter().map(|(_, b, c)| *b as f64 * c).sum();
     let parts: Vec<String> = terms
         .iter()
-        .map(|(what, b, c)| format!("{what} {:.0} MB {:.0} ms", *b as f64 / 1e6, *b as f64 * c * 1e3))
+        .map(|(what, b, c)| {
+            format!(
+                "{what} {:.0} MB {:.0} ms",
+                *b as f64 / 1e6,
+                *b as f64 * c * 1e3
+            )
+        })
         .collect();
     Floor {
         arithmetic: format!(

@@ -298,7 +298,7 @@ pub(super) fn operation(gw: &Gateway, post: bool, name: &str, args: &Args) -> Re
         }
         _ => Ok(html_response(
             StatusCode::OK,
-            html::handle_status(name, &json, status.finished),
+            html::handle_status(name, &status.json, status.finished),
         )),
     }
 }

@@ -471,16 +471,22 @@ fn pager(here: &str, page_no: usize, pages: usize) -> String {
     b
 }
 
-/// The forms of a directory one may change: upload, new subdirectory,
-/// attach a cap.
 /// The form that checks the object at `url` (a file, or a directory's own
 /// file), with verify and repair; for a directory also the deep check of
-/// everything under it (Tahoe's JSON units).
+/// everything under it, started under a fresh handle whose page follows
+/// it (`/operations/H`).
 fn check_form(url: &str, dir: bool) -> String {
+    static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let deep = if dir {
+        // Unique, not secret: a handle names an operation, it grants
+        // nothing.
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         format!(
-            " <button formaction=\"{url}?t=stream-deep-check\" id=\"deep-check-button\">\
-             Deep check</button>"
+            " <button formaction=\"{url}?t=start-deep-check&amp;ophandle=ui{at:x}n{n}\" \
+             id=\"deep-check-button\">Deep check</button>"
         )
     } else {
         String::new()
@@ -494,6 +500,8 @@ fn check_form(url: &str, dir: bool) -> String {
     )
 }
 
+/// The forms of a directory one may change: upload, new subdirectory,
+/// attach a cap.
 fn forms(here: &str) -> String {
     let mut b = check_form(here, true);
     let _ = write!(
@@ -629,21 +637,57 @@ pub fn op(o: &Op) -> String {
     layout(&format!("{} {}", o.kind.as_str(), o.name), &b)
 }
 
-/// `/operations/H` for people: whether operation H is done, and its
+/// `/operations/H` for people: whether operation H is done; a deep
+/// check's counts and unhealthy objects (each with its summary); and the
 /// result as Tahoe's JSON.
-pub fn handle_status(name: &str, json: &str, finished: bool) -> String {
+pub fn handle_status(name: &str, result: &serde_json::Value, finished: bool) -> String {
     let state = if finished {
         "<p id=\"finished\">Finished.</p>"
     } else {
         "<p id=\"finished\">Still running. <a href=\"\">Refresh</a></p>"
     };
-    let body = format!(
-        "<h1>Operation {n}</h1>\n{state}\n<p>Also as <a href=\"?output=JSON\">JSON</a>.</p>\n\
-         <pre id=\"result\">{j}</pre>\n",
-        n = escape_html(name),
-        j = escape_html(json)
+    let mut b = format!(
+        "<h1>Operation {}</h1>\n{state}\n<p>Also as <a href=\"?output=JSON\">JSON</a>.</p>\n",
+        escape_html(name)
     );
-    layout(&format!("Operation {name}"), &body)
+    if result.get("count-objects-checked").is_some() {
+        b.push_str("<table id=\"deep-counts\"><tbody>\n");
+        for (key, value) in result.as_object().into_iter().flatten() {
+            if let Some(what) = key.strip_prefix("count-") {
+                let _ = writeln!(
+                    b,
+                    "<tr><th>{}</th><td>{value}</td></tr>",
+                    escape_html(&what.replace('-', " "))
+                );
+            }
+        }
+        b.push_str("</tbody></table>\n<h2>Unhealthy</h2>\n<ul id=\"unhealthy\">\n");
+        for entry in result["list-unhealthy-files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let path: Vec<&str> = entry[0]
+                .as_array()
+                .map(|p| p.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            let shown = if path.is_empty() {
+                "(the directory itself)".to_string()
+            } else {
+                path.join("/")
+            };
+            let _ = writeln!(
+                b,
+                "<li>{}: {}</li>",
+                escape_html(&shown),
+                escape_html(entry[1]["summary"].as_str().unwrap_or(""))
+            );
+        }
+        b.push_str("</ul>\n");
+    }
+    let json = serde_json::to_string_pretty(result).unwrap_or_default();
+    let _ = writeln!(b, "<pre id=\"result\">{}</pre>", escape_html(&json));
+    layout(&format!("Operation {name}"), &b)
 }
 
 /// `/statistics` for people.

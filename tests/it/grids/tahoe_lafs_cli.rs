@@ -247,6 +247,34 @@ fn tahoe_lafs_cli_against_our_gateway() {
     let first = |v: &serde_json::Value| v["list-unhealthy-files"][0][1].clone();
     same_shape(&first(&v), &first(&theirs), &extra);
     assert_eq!(first(&v)["results"]["count-shares-good"], 9, "{v:#}");
+    // For people: the counts and each unhealthy object with its summary.
+    let (st, _, page) = http(port, "GET", "/operations/dc1", &[], b"");
+    assert_eq!(st, 200);
+    let page = text(&page);
+    assert!(page.contains("<table id=\"deep-counts\">"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<tr><th>objects unhealthy</th><td>{objects}</td></tr>"
+        )),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("<li>").count(),
+        objects,
+        "one line per unhealthy object: {page}"
+    );
+    assert!(
+        page.contains("<li>(the directory itself): Unhealthy: 9 shares (enc 3-of-10)</li>"),
+        "{page}"
+    );
+    // The directory page's Deep check button starts one under a handle.
+    let (st, _, page) = http(port, "GET", &format!("/uri/{root_cap}"), &[], b"");
+    assert_eq!(st, 200);
+    assert!(
+        text(&page).contains("?t=start-deep-check&amp;ophandle=ui"),
+        "{}",
+        text(&page)
+    );
     start("start-deep-check&repair=true", "dc2");
     let v = poll("dc2");
     let theirs = tahoe_data("tahoe-start-deep-check-repair.json");
