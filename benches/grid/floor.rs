@@ -181,14 +181,13 @@ impl Costs {
     }
 
     /// Repair: k shares' worth (the ciphertext) read, sent and hashed
-    /// (the ciphertext hash tree), spooled and read back, encoded again,
-    /// the placed shares' blocks hashed, sent and written.
+    /// (the ciphertext hash tree), encoded again, the placed shares'
+    /// blocks hashed, sent and written.
     pub fn repair(&self, ciphertext: u64, placed: u64) -> Floor {
         floor(&[
             ("read", ciphertext, self.read),
             ("TLS in", ciphertext, self.tls),
             ("hash in", ciphertext, self.hash),
-            ("spool", ciphertext, self.write + self.read),
             ("encode", ciphertext, self.encode),
             ("hash out", placed, self.hash),
             ("TLS out", placed, self.tls),

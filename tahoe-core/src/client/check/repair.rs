@@ -5,10 +5,12 @@
 //! `MutableClient::republish`.)
 //!
 //! The repairer downloads the file's ciphertext, verified against the
-//! ciphertext hash tree its UEB vouches for, into a private spool file; it
-//! never has the key and decrypts nothing. It encodes that ciphertext again
-//! with the file's codec and segmentation (both from the UEB), and keeps the
-//! new shares only if they reproduce the UEB byte for byte, so a repair
+//! ciphertext hash tree its UEB vouches for; it never has the key and
+//! decrypts nothing. It encodes that ciphertext again with the file's codec
+//! and segmentation (both from the UEB) as it arrives, through a pipe that
+//! holds a few segments (no spool: the download and the placing overlap,
+//! and memory stays bounded), and keeps the new shares only if they
+//! reproduce the UEB byte for byte, so a repair
 //! cannot write shares that differ from the file's. Existing shares are
 //! never touched: a corrupt copy stays where it is (the protocol gives a
 //! client no way to delete a share) and a copy of it goes elsewhere.
@@ -24,10 +26,14 @@ use crate::client::immutable::upload::Uploader;
 use crate::client::mutable::file::MutableClient;
 use crate::client::secrets::ClientSecret;
 use crate::client::servers::{BadShare, ServerRef, permuted};
-use crate::client::source::FileSource;
-use crate::error::{Error, Result};
+use crate::client::source::pipe;
+use crate::error::Result;
 use crate::format::cap::ChkVerifierCap;
 use crate::kinds::storage::ShareNum;
+
+/// What the pipe between a repair's download and its re-encoding holds at
+/// most (or one segment, when larger): a few segments.
+const PIPE_BYTES: usize = 4 << 20;
 
 /// What a repair needs besides the servers.
 #[derive(Clone)]
@@ -88,27 +94,38 @@ pub(super) async fn repair(
     shares: Vec<ShareNum>,
 ) -> Result<Vec<BadShare>> {
     let si = cap.storage_index;
-    let spool = tempfile::NamedTempFile::new_in(&tools.spool_dir)
-        .map_err(|e| Error::from(e).context("the repair's spool file"))?;
-    let mut out = tokio::fs::File::from_std(
-        spool
-            .reopen()
-            .map_err(|e| Error::from(e).context("the repair's spool file"))?,
-    );
-    let (report, ueb) = tools
-        .downloader
-        .download_ciphertext(cap, servers, &mut out)
-        .await
-        .map_err(|e| e.context("reading the file to repair"))?;
-    tokio::io::AsyncWriteExt::flush(&mut out).await?;
-    drop(out);
-    let codec = (tools.downloader.codecs)(&ueb.codec_name, ueb.codec_params()?)
-        .map_err(|e| e.context("the file's codec"))?;
-    let source = Arc::new(FileSource::open(spool.path())?);
-    let targets = permuted(&targets, &si);
-    let sink = HappySink::for_shares(targets, shares, cap.k, cap.n, tools.secret.clone());
-    Uploader::upload_ciphertext(codec, source, si, &ueb, &sink)
-        .await
-        .map_err(|e| e.context("placing the repaired shares"))?;
-    Ok(report.bad_shares)
+    let (mut writer, source) = pipe(cap.size, PIPE_BYTES);
+    let (ueb_tx, ueb_rx) = tokio::sync::oneshot::channel();
+    let download = async {
+        let r = tools
+            .downloader
+            .stream_ciphertext(cap, servers, &mut writer, ueb_tx)
+            .await;
+        match &r {
+            Ok(_) => tokio::io::AsyncWriteExt::shutdown(&mut writer).await?,
+            // The reader must not wait for bytes that will not come.
+            Err(_) => writer.fail(),
+        }
+        r
+    };
+    let place = async move {
+        let Ok(ueb) = ueb_rx.await else {
+            // The download failed before it had the UEB: its error says why.
+            return Ok(());
+        };
+        let codec = (tools.downloader.codecs)(&ueb.codec_name, ueb.codec_params()?)
+            .map_err(|e| e.context("the file's codec"))?;
+        let targets = permuted(&targets, &si);
+        let sink = HappySink::for_shares(targets, shares, cap.k, cap.n, tools.secret.clone());
+        Uploader::upload_ciphertext(codec, Arc::new(source), si, &ueb, &sink).await
+    };
+    let (downloaded, placed) = tokio::join!(download, place);
+    // When placing failed first, the download's failure is only its echo
+    // (its pipe closed): the placing error is the one to tell.
+    match (downloaded, placed) {
+        (Ok(report), Ok(())) => Ok(report.bad_shares),
+        (_, Err(e)) if writer.reader_gone() => Err(e.context("placing the repaired shares")),
+        (Err(e), _) => Err(e.context("reading the file to repair")),
+        (Ok(_), Err(e)) => Err(e.context("placing the repaired shares")),
+    }
 }

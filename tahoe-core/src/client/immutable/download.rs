@@ -231,22 +231,27 @@ impl Downloader {
     ) -> Result<DownloadReport> {
         crate::format::chk::check_chk_cipher(self.cipher.as_ref())?;
         let (report, _) = self
-            .fetch(&cap.verifier(), Some(cap.key), servers, range, out)
+            .fetch(&cap.verifier(), Some(cap.key), servers, range, out, None)
             .await?;
         Ok(report)
     }
 
     /// Write the whole file's ciphertext, verified against its ciphertext
     /// hash tree but never decrypted, to `out`: what a repairer holding the
-    /// verify cap alone re-encodes. With it, the file's UEB, checked
-    /// against the cap.
-    pub async fn download_ciphertext(
+    /// verify cap alone re-encodes. The file's UEB (checked against the
+    /// cap) goes to `ueb_ready` as soon as it is known, before the first
+    /// byte, so that the re-encoding starts while the download goes on.
+    pub async fn stream_ciphertext(
         &self,
         cap: &ChkVerifierCap,
         servers: &[ServerRef],
         out: &mut (dyn AsyncWrite + Unpin + Send),
-    ) -> Result<(DownloadReport, Ueb)> {
-        self.fetch(cap, None, servers, 0..u64::MAX, out).await
+        ueb_ready: tokio::sync::oneshot::Sender<Ueb>,
+    ) -> Result<DownloadReport> {
+        let (report, _) = self
+            .fetch(cap, None, servers, 0..u64::MAX, out, Some(ueb_ready))
+            .await?;
+        Ok(report)
     }
 
     /// [`Self::download`], decrypting with `key` when there is one; the
@@ -258,6 +263,7 @@ impl Downloader {
         servers: &[ServerRef],
         range: Range<u64>,
         out: &mut (dyn AsyncWrite + Unpin + Send),
+        ueb_ready: Option<tokio::sync::oneshot::Sender<Ueb>>,
     ) -> Result<(DownloadReport, Ueb)> {
         let si = cap.storage_index;
         let end = range.end.min(cap.size);
@@ -287,6 +293,10 @@ impl Downloader {
                 });
             }
         };
+        if let Some(tx) = ueb_ready {
+            // Nobody waiting is no reason to stop.
+            let _ = tx.send(ctx.ueb.clone());
+        }
         let set = Arc::new(Mutex::new(ShareSet {
             active: Vec::new(),
             spare: candidates.into(),

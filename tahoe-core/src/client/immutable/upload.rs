@@ -213,7 +213,7 @@ impl Uploader {
     }
 
     /// Encode again the ciphertext of a file already on the grid (`source`,
-    /// as [`Downloader::download_ciphertext`](super::download::Downloader::download_ciphertext)
+    /// as [`Downloader::stream_ciphertext`](super::download::Downloader::stream_ciphertext)
     /// wrote it) with `codec`, the file's, and write the shares `sink`
     /// places under `si`; nothing is encrypted and no key is needed. The
     /// file's UEB (`ueb`, vouched for by its verify cap) fixes the
