@@ -62,6 +62,47 @@ pub fn units<'a>(
         .buffered(CHECKS_AT_ONCE)
 }
 
+/// A path as the units give it (a list of names), borrowed: empty for
+/// the root, or for anything else than a list of names.
+pub fn path_of(path: &Value) -> Vec<&str> {
+    path.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// What a deep check's unit says of its object: its check results before
+/// and after any repair (the same without repair), and the repair's
+/// outcome.
+pub struct UnitResults<'a> {
+    /// Before any repair.
+    pub pre: &'a Value,
+    /// After any repair.
+    pub post: &'a Value,
+    /// A repair was attempted.
+    pub attempted: bool,
+    /// It succeeded.
+    pub successful: bool,
+}
+
+/// The results `unit` carries (`check-and-repair-results` or
+/// `check-results`).
+pub fn unit_results(unit: &Value) -> UnitResults<'_> {
+    match unit.get("check-and-repair-results") {
+        Some(r) => UnitResults {
+            pre: &r["pre-repair-results"],
+            post: &r["post-repair-results"],
+            attempted: r["repair-attempted"] == true,
+            successful: r["repair-successful"] == true,
+        },
+        None => UnitResults {
+            pre: &unit["check-results"],
+            post: &unit["check-results"],
+            attempted: false,
+            successful: false,
+        },
+    }
+}
+
 /// Tahoe-LAFS's result of `t=start-deep-check` (with or without repair)
 /// or `t=start-manifest`, gathered from a walk's units as they come. A
 /// deep check keeps only its unhealthy objects; a manifest keeps every
@@ -118,14 +159,14 @@ impl Gathered {
             return;
         }
         self.checked += 1;
-        let (pre, post) = match unit.get("check-and-repair-results") {
-            Some(r) => {
-                self.attempted += u64::from(r["repair-attempted"] == true);
-                self.successful += u64::from(r["repair-successful"] == true);
-                (&r["pre-repair-results"], &r["post-repair-results"])
-            }
-            None => (&unit["check-results"], &unit["check-results"]),
-        };
+        let UnitResults {
+            pre,
+            post,
+            attempted,
+            successful,
+        } = unit_results(unit);
+        self.attempted += u64::from(attempted);
+        self.successful += u64::from(successful);
         let healthy = |r: &Value| r["results"]["healthy"] == true;
         self.pre[usize::from(!healthy(pre))] += 1;
         self.post[usize::from(!healthy(post))] += 1;

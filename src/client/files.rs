@@ -19,6 +19,7 @@ use tahoe_core::format::cap::{Cap, DirCap};
 use tahoe_core::format::dirnode::{ChildCap, Directory, Entry, Metadata, Node, Replace};
 use tahoe_core::format::ssk::MutableFormat;
 
+use super::deep::{UnitResults, path_of, unit_results};
 use super::session::{Checking, GridClient};
 use crate::client::aliases::{Aliases, GridPath, is_grid_arg};
 use crate::client::json::{
@@ -907,10 +908,7 @@ impl Files {
 
 /// `'path'` as Tahoe's CLI shows it (`<root>` for the root).
 fn shown_path(unit: &Value) -> String {
-    let parts: Vec<&str> = unit["path"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let parts = path_of(&unit["path"]);
     if parts.is_empty() {
         "'<root>'".to_string()
     } else {
@@ -926,10 +924,7 @@ fn manifest_line(
 ) -> Result<()> {
     let key = match show {
         ManifestShow::CapAndPath => {
-            let path: Vec<&str> = unit["path"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
+            let path = path_of(&unit["path"]);
             writeln!(
                 out,
                 "{} {}",
@@ -950,14 +945,14 @@ fn manifest_line(
 }
 
 fn check_line(unit: &Value, verbose: bool, tally: &mut Tally, out: &mut dyn Write) -> Result<()> {
-    let (pre, post) = match unit.get("check-and-repair-results") {
-        Some(r) => {
-            tally.attempted += u64::from(r["repair-attempted"] == true);
-            tally.successful += u64::from(r["repair-successful"] == true);
-            (&r["pre-repair-results"], &r["post-repair-results"])
-        }
-        None => (&unit["check-results"], &unit["check-results"]),
-    };
+    let UnitResults {
+        pre,
+        post,
+        attempted,
+        successful,
+    } = unit_results(unit);
+    tally.attempted += u64::from(attempted);
+    tally.successful += u64::from(successful);
     // A literal object: `{"healthy": true}` for a check, no results at
     // all for a repair; healthy either way.
     let literal = unit["storage-index"] == "";

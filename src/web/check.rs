@@ -21,7 +21,7 @@ use super::html;
 use super::ops::OpKind;
 use super::reply::{html_response, redirect, text};
 use super::state::Gateway;
-use crate::client::deep::{DeepHow, Gathered, units};
+use crate::client::deep::{DeepHow, Gathered, path_of, unit_results, units};
 use crate::client::json::{check_json, repair_json};
 use crate::client::session::Checking;
 
@@ -145,9 +145,7 @@ pub(super) async fn deep(
                 Some(Ok(u)) => {
                     if u["type"] != "stats" {
                         objects += 1;
-                        let pre = u
-                            .get("check-and-repair-results")
-                            .map_or(&u["check-results"], |r| &r["pre-repair-results"]);
+                        let pre = unit_results(&u).pre;
                         unhealthy += u64::from(check && pre["results"]["healthy"] == false);
                     }
                     (u.to_string() + "\n", false)
@@ -284,10 +282,7 @@ pub(super) fn operation(gw: &Gateway, post: bool, name: &str, args: &Args) -> Re
         Some("text") => {
             let mut out = format!("finished: {}\n", if status.finished { "yes" } else { "no" });
             for entry in status.json["manifest"].as_array().into_iter().flatten() {
-                let path: Vec<&str> = entry[0]
-                    .as_array()
-                    .map(|p| p.iter().filter_map(serde_json::Value::as_str).collect())
-                    .unwrap_or_default();
+                let path = path_of(&entry[0]);
                 out.push_str(&format!(
                     "{} {}\n",
                     path.join("/"),

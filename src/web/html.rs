@@ -667,10 +667,7 @@ pub fn handle_status(name: &str, result: &serde_json::Value, finished: bool) -> 
             .into_iter()
             .flatten()
         {
-            let path: Vec<&str> = entry[0]
-                .as_array()
-                .map(|p| p.iter().filter_map(serde_json::Value::as_str).collect())
-                .unwrap_or_default();
+            let path = crate::client::deep::path_of(&entry[0]);
             let shown = if path.is_empty() {
                 "(the directory itself)".to_string()
             } else {
