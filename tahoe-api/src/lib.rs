@@ -65,7 +65,9 @@ pub mod __private {
 
 /// The ABI version this crate describes. Bumped on any incompatible change
 /// to the descriptor, the tables, the wire records or the error codes.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
+// Version 2: the storage table's `storage_indexes` (listing for the lease
+// crawler).
 
 /// The symbol every plugin library exports. It carries no version, so
 /// that the node can read the version of a library built for another ABI

@@ -187,6 +187,21 @@ pub trait StorageBackend: Send + Sync + Sized + 'static {
     fn add_lease(&self, si: &StorageIndex, lease: &Lease) -> Result<()>;
     /// The leases on `si`.
     fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>>;
+    /// Up to `limit` storage indexes holding shares, strictly after
+    /// `after` (from the first when `None`) in an order of the backend's
+    /// own that never changes (the sort order of the names it stores them
+    /// under, say); `None` when the backend cannot list (the default): the
+    /// node's lease crawler then leaves it alone. The node's contract
+    /// (`tahoe_core::kinds::storage::StorageBackend::storage_indexes`) says
+    /// the rest.
+    fn storage_indexes(
+        &self,
+        after: Option<&StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<StorageIndex>>> {
+        let _ = (after, limit);
+        Ok(None)
+    }
 }
 
 /// The storage kind's function table. Every function returns 0 or an
@@ -263,6 +278,16 @@ pub struct StorageTable {
         backend: Handle,
         si: *const StorageIndex,
         out: *mut Buf,
+        err: *mut Buf,
+    ) -> i32,
+    /// `after` may be null (from the first); `out`: storage indexes, 16
+    /// bytes each; `known` is set to 0 when the backend cannot list.
+    pub storage_indexes: unsafe extern "C" fn(
+        backend: Handle,
+        after: *const StorageIndex,
+        limit: u32,
+        out: *mut Buf,
+        known: *mut u8,
         err: *mut Buf,
     ) -> i32,
 }
@@ -464,6 +489,31 @@ unsafe extern "C" fn leases<T: StorageBackend>(
     })
 }
 
+unsafe extern "C" fn storage_indexes<T: StorageBackend>(
+    backend: Handle,
+    after: *const StorageIndex,
+    limit: u32,
+    out: *mut Buf,
+    known: *mut u8,
+    err: *mut Buf,
+) -> i32 {
+    guard(err, || {
+        // SAFETY: a live backend handle.
+        let b = unsafe { object::<T>(backend) }?;
+        let after = if after.is_null() {
+            None
+        } else {
+            Some(si_of(after)?)
+        };
+        let sis = b.storage_indexes(after, limit as usize)?;
+        put(known, u8::from(sis.is_some()))?;
+        put(
+            out,
+            Buf::from_vec(wire::encode_storage_indexes(&sis.unwrap_or_default())),
+        )
+    })
+}
+
 /// The descriptor of storage backend `T` (what `export_storage_backend!`
 /// returns).
 pub fn descriptor<T: StorageBackend>() -> PluginDescriptor {
@@ -485,6 +535,7 @@ pub fn descriptor<T: StorageBackend>() -> PluginDescriptor {
             test_and_write: test_and_write::<T>,
             add_lease: add_lease::<T>,
             leases: leases::<T>,
+            storage_indexes: storage_indexes::<T>,
         },
     )
 }

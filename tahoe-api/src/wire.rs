@@ -9,7 +9,9 @@
 //! Decoding checks every length, so a record list cut short or padded is
 //! an error, never a panic or a wrong value.
 
-use crate::{Error, ErrorKind, Lease, Result, ShareInfo, ShareKind, TestVector, WriteVector};
+use crate::{
+    Error, ErrorKind, Lease, Result, ShareInfo, ShareKind, StorageIndex, TestVector, WriteVector,
+};
 
 const SHARE_INFO: usize = 10;
 const LEASE: usize = 72;
@@ -125,6 +127,25 @@ pub fn decode_writes(b: &[u8]) -> Result<Vec<WriteVector>> {
     Ok(out)
 }
 
+/// Encode storage indexes (16 bytes each).
+pub fn encode_storage_indexes(sis: &[StorageIndex]) -> Vec<u8> {
+    sis.concat()
+}
+
+/// Decode storage indexes.
+pub fn decode_storage_indexes(b: &[u8]) -> Result<Vec<StorageIndex>> {
+    if !b.len().is_multiple_of(16) {
+        return Err(bad("storage index"));
+    }
+    Ok(b.chunks_exact(16)
+        .map(|c| {
+            let mut si = [0u8; 16];
+            si.copy_from_slice(c);
+            si
+        })
+        .collect())
+}
+
 /// Encode leases.
 pub fn encode_leases(leases: &[Lease]) -> Vec<u8> {
     let mut out = Vec::with_capacity(leases.len() * LEASE);
@@ -217,5 +238,10 @@ mod tests {
         let e = encode_leases(&leases);
         assert_eq!(decode_leases(&e).unwrap(), leases);
         assert!(decode_leases(&e[1..]).is_err());
+
+        let sis = vec![[3u8; 16], [9u8; 16]];
+        let e = encode_storage_indexes(&sis);
+        assert_eq!(decode_storage_indexes(&e).unwrap(), sis);
+        assert!(decode_storage_indexes(&e[1..]).is_err());
     }
 }

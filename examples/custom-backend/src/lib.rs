@@ -121,7 +121,35 @@ impl tahoe_api::StorageBackend for DirStore {
     fn delete(&self, si: &StorageIndex, shnum: u8) -> Result<()> {
         let _guard = self.lock.lock();
         let imm = self.share(si, shnum, ShareKind::Immutable);
-        Ok(fs::remove_file(if imm.exists() { imm } else { self.share(si, shnum, ShareKind::Mutable) })?)
+        fs::remove_file(if imm.exists() { imm } else { self.share(si, shnum, ShareKind::Mutable) })?;
+        if self.list(si)?.is_empty() {
+            let _ = fs::remove_file(self.dir(si).join("leases")); // they go with the last share
+            let _ = fs::remove_dir(self.dir(si));
+        }
+        Ok(())
+    }
+
+    fn storage_indexes(&self, after: Option<&StorageIndex>, limit: usize) -> Result<Option<Vec<StorageIndex>>> {
+        // Every directory named by 32 hex digits (hex sorts as the bytes do).
+        let mut sis: Vec<StorageIndex> = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let name = entry?.file_name();
+            let hex = name.to_str().filter(|n| n.len() == 32).unwrap_or("");
+            let mut si = [0u8; 16];
+            let parsed = (0..16).all(|i| match u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("-"), 16) {
+                Ok(b) => {
+                    si[i] = b;
+                    true
+                }
+                Err(_) => false,
+            });
+            if parsed && after.is_none_or(|a| si > *a) {
+                sis.push(si);
+            }
+        }
+        sis.sort_unstable();
+        sis.truncate(limit);
+        Ok(Some(sis))
     }
 
     // remaining_capacity: the default, "cannot tell" (this example does

@@ -544,6 +544,62 @@ impl StorageBackend for FsBackend {
         let path = self.si_dir(si).join(LEASES);
         on_pool(move || read_leases(&path)).await
     }
+
+    /// In the order of the directory names (prefix, then storage index in
+    /// base32), so a page is two sorted directory reads at most per
+    /// prefix. A directory whose last share is being deleted may be
+    /// listed; names that are not storage indexes are skipped.
+    async fn storage_indexes(
+        &self,
+        after: Option<&StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<StorageIndex>>> {
+        let shares = self.inner.root.join("shares");
+        let after = after.map(StorageIndex::to_base32);
+        on_pool(move || {
+            let mut out = Vec::new();
+            for prefix in sorted_names(&shares)? {
+                if after.as_ref().is_some_and(|a| prefix.as_str() < &a[..2]) {
+                    continue;
+                }
+                for name in sorted_names(&shares.join(&prefix))? {
+                    if after.as_ref().is_some_and(|a| name <= *a) || !name.starts_with(&prefix) {
+                        continue;
+                    }
+                    let Ok(si) = name.parse::<StorageIndex>() else {
+                        continue;
+                    };
+                    if si.to_base32() != name {
+                        continue;
+                    }
+                    if out.len() == limit {
+                        return Ok(Some(out));
+                    }
+                    out.push(si);
+                }
+            }
+            Ok(Some(out))
+        })
+        .await
+    }
+}
+
+/// The names in `dir`, sorted; none when it does not exist.
+fn sorted_names(dir: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == IoKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("list", dir, e))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
 }
 
 #[cfg(test)]

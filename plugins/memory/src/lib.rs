@@ -130,7 +130,8 @@ struct Share {
 
 #[derive(Default)]
 struct State {
-    shares: HashMap<StorageIndex, BTreeMap<ShareNum, Share>>,
+    /// Ordered, so that the crawler's pages are ranges.
+    shares: BTreeMap<StorageIndex, BTreeMap<ShareNum, Share>>,
     leases: HashMap<StorageIndex, Vec<Lease>>,
     /// Bytes of sealed and mutable shares plus reservations of pending ones.
     used: u64,
@@ -311,6 +312,24 @@ impl StorageBackend for MemoryBackend {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn storage_indexes(
+        &self,
+        after: Option<&StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<StorageIndex>>> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let st = lock(&self.state)?;
+        let from = after.map_or(Unbounded, Excluded);
+        Ok(Some(
+            st.shares
+                .range((from, Unbounded))
+                .filter(|(_, m)| !m.is_empty())
+                .map(|(si, _)| *si)
+                .take(limit)
+                .collect(),
+        ))
     }
 
     async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()> {

@@ -510,18 +510,66 @@ impl StorageBackend for S3Backend {
             if let Ok(mut sizes) = s.sizes.lock() {
                 sizes.remove(&(*si, shnum));
             }
-            return s
-                .store
+            s.store
                 .delete(&s.claim(si, shnum))
                 .await
-                .map_err(store_error);
+                .map_err(store_error)?;
+        } else {
+            let _guard = s.changes.lock().await;
+            let m = s.share(si, shnum, ShareKind::Mutable);
+            if !s.exists(&m).await? {
+                return Err(Error::not_found(format!("share {shnum} of {si}")));
+            }
+            s.store.delete(&m).await.map_err(store_error)?;
         }
-        let _guard = s.changes.lock().await;
-        let m = s.share(si, shnum, ShareKind::Mutable);
-        if s.exists(&m).await? {
-            return s.store.delete(&m).await.map_err(store_error);
+        // The leases go with the last share.
+        if self.list(si).await?.is_empty() {
+            let _guard = s.changes.lock().await;
+            match s.store.delete(&s.leases(si)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error(e)),
+            }
         }
-        Err(Error::not_found(format!("share {shnum} of {si}")))
+        Ok(())
+    }
+
+    /// In the order of the object keys (S3 lists keys sorted), one
+    /// listing request per thousand shares.
+    async fn storage_indexes(
+        &self,
+        after: Option<&StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<StorageIndex>>> {
+        let s = &self.0;
+        let prefix = format!("{}shares/", s.prefix);
+        let mut objects = match after {
+            // Past every share key of `after` ("~" sorts after the
+            // share numbers) and before the next index's.
+            Some(a) => s.store.list_with_offset(
+                Some(&Path::from(prefix.clone())),
+                &Path::from(format!("{prefix}{a}/~")),
+            ),
+            None => s.store.list(Some(&Path::from(prefix.clone()))),
+        };
+        let mut out: Vec<StorageIndex> = Vec::new();
+        while let Some(meta) = objects.next().await {
+            let meta = meta.map_err(store_error)?;
+            let name = meta.location.as_ref().strip_prefix(&prefix).unwrap_or("");
+            let Some(Ok(si)) = name
+                .split_once('/')
+                .map(|(si, _)| si.parse::<StorageIndex>())
+            else {
+                continue;
+            };
+            if out.last() == Some(&si) || after == Some(&si) {
+                continue;
+            }
+            if out.len() == limit {
+                break;
+            }
+            out.push(si);
+        }
+        Ok(Some(out))
     }
 
     async fn remaining_capacity(&self) -> Result<Option<u64>> {

@@ -172,6 +172,11 @@ pub trait StorageBackend: Send + Sync {
     async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>>;
 
     /// Delete a share (immutable or mutable). `NotFound` when absent.
+    ///
+    /// # Contract
+    /// Only that share goes; when it was the last share of `si`, `si`'s
+    /// leases go with it (a share stored later under `si` starts with
+    /// none).
     async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()>;
 
     /// Bytes the backend can still accept, or `None` when it cannot tell.
@@ -212,6 +217,34 @@ pub trait StorageBackend: Send + Sync {
 
     /// The leases on `si`, in the order they were first added.
     async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>>;
+
+    /// One page of the storage indexes that hold shares: up to `limit`
+    /// of them, strictly after `after` (from the first when `None`), or
+    /// `None` when this backend cannot list what it holds (the default).
+    /// This is how a backend declares whether the node's lease crawler
+    /// can walk it: a backend that answers `None` is left alone.
+    ///
+    /// # Contract
+    /// - The order is the backend's own (the sort order of the names it
+    ///   stores storage indexes under, say) and never changes, so that a
+    ///   walk page by page, each page starting after the last index of the
+    ///   one before, sees every storage index that held shares for the
+    ///   whole walk exactly once, whatever was added or deleted meanwhile
+    ///   (an index added or emptied during the walk may or may not be
+    ///   seen). A walk that resumes after a restart relies on the same.
+    /// - A page shorter than `limit` is the last one; `after` need not
+    ///   hold shares any more.
+    /// - Listing changes nothing: together with [`StorageBackend::delete`]
+    ///   (which deletes the one share it is asked for, and `si`'s leases
+    ///   with its last share) it is all the crawler uses.
+    async fn storage_indexes(
+        &self,
+        after: Option<&StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<StorageIndex>>> {
+        let _ = (after, limit);
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

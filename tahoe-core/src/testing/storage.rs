@@ -82,6 +82,10 @@ pub const CLAUSES: &[Clause] = &[
         Box::pin(async move { leases(b.as_ref()).await })
     }),
     (
+        "the crawler's listing walks every storage index once, in pages; deleting takes only what was asked, and leases with the last share",
+        |b| Box::pin(async move { crawler_listing(b.as_ref()).await }),
+    ),
+    (
         "pending and mutable shares count against the remaining capacity",
         |b| Box::pin(async move { capacity(b.as_ref()).await }),
     ),
@@ -731,6 +735,138 @@ async fn leases(b: &dyn StorageBackend) {
         vec![lease(1, 30), lease(2, 20)]
     );
     assert!(b.leases(&si(12)).await.expect("no leases").is_empty());
+}
+
+/// Storage index number `n` of the listing clause: spread over the first
+/// byte (so directory fan-outs differ) and the last.
+fn spread_si(n: u8) -> StorageIndex {
+    let mut b = [n.wrapping_mul(37); 16];
+    b[15] = n;
+    StorageIndex(b)
+}
+
+/// A walk page by page: every index seen, in order (`None`: the backend
+/// cannot list).
+async fn walk(b: &dyn StorageBackend, limit: usize) -> Option<Vec<StorageIndex>> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = b
+            .storage_indexes(after.as_ref(), limit)
+            .await
+            .expect("storage_indexes")?;
+        assert!(page.len() <= limit, "a page of {} for {limit}", page.len());
+        seen.extend_from_slice(&page);
+        if page.len() < limit {
+            break;
+        }
+        after = page.last().copied();
+    }
+    Some(seen)
+}
+
+async fn crawler_listing(b: &dyn StorageBackend) {
+    let Some(first) = b.storage_indexes(None, 10).await.expect("listing") else {
+        return; // the backend declares it cannot list: nothing to walk
+    };
+    assert!(first.is_empty(), "an empty backend lists {first:?}");
+    let mut all: Vec<StorageIndex> = Vec::new();
+    for n in 0..23u8 {
+        let s = spread_si(n);
+        if n % 4 == 0 {
+            let w = [wv(0, &[n; 40])];
+            assert!(b.test_and_write(&s, 0, &[], &w, None).await.expect("write"));
+        } else {
+            for shnum in 0..(n % 3 + 1) {
+                put(b, &s, shnum, &[n; 30]).await;
+            }
+        }
+        all.push(s);
+    }
+    let mut sorted = all.clone();
+    sorted.sort();
+    for limit in [1, 5, 23, 100] {
+        let seen = walk(b, limit).await.expect("lists");
+        let mut once = seen.clone();
+        once.sort();
+        assert_eq!(once, sorted, "a walk in pages of {limit} saw {seen:?}");
+    }
+
+    // Indexes emptied or added during a walk do not make it skip or
+    // repeat the others.
+    let gone: Vec<StorageIndex> = [2u8, 6, 10, 14, 18].map(spread_si).to_vec();
+    let kept: Vec<StorageIndex> = all.iter().filter(|s| !gone.contains(s)).copied().collect();
+    let added: Vec<StorageIndex> = (100..110).map(spread_si).collect();
+    let mut after = None;
+    let mut seen = Vec::new();
+    let mut page_no = 0;
+    loop {
+        let page = b
+            .storage_indexes(after.as_ref(), 4)
+            .await
+            .expect("storage_indexes")
+            .expect("lists");
+        seen.extend_from_slice(&page);
+        if page.len() < 4 {
+            break;
+        }
+        after = page.last().copied();
+        page_no += 1;
+        if page_no == 2 {
+            for s in &gone {
+                for i in b.list(s).await.expect("list") {
+                    b.delete(s, i.shnum).await.expect("delete");
+                }
+            }
+            for s in &added {
+                put(b, s, 0, b"new").await;
+            }
+        }
+    }
+    for s in &kept {
+        let n = seen.iter().filter(|x| *x == s).count();
+        assert_eq!(
+            n, 1,
+            "{s} held shares for the whole walk and was seen {n} times"
+        );
+    }
+    assert_eq!(
+        seen.len(),
+        seen.iter().collect::<std::collections::HashSet<_>>().len(),
+        "a walk saw an index twice: {seen:?}"
+    );
+
+    // Deleting one share leaves its siblings, its leases and every other
+    // index alone; the last share takes the leases with it.
+    let s = spread_si(5); // shares 0, 1, 2
+    let other = spread_si(7); // shares 0, 1
+    b.add_lease(&s, &lease(1, 10)).await.expect("lease");
+    b.add_lease(&other, &lease(2, 10)).await.expect("lease");
+    b.delete(&s, 1).await.expect("delete");
+    let nums =
+        |v: Vec<crate::kinds::storage::ShareInfo>| v.iter().map(|i| i.shnum).collect::<Vec<_>>();
+    assert_eq!(nums(b.list(&s).await.expect("list")), vec![0, 2]);
+    assert_eq!(b.leases(&s).await.expect("leases"), vec![lease(1, 10)]);
+    for shnum in [0, 2] {
+        b.delete(&s, shnum).await.expect("delete");
+    }
+    assert!(b.list(&s).await.expect("list").is_empty());
+    assert!(
+        b.leases(&s).await.expect("leases").is_empty(),
+        "leases outlived the last share"
+    );
+    let listed = walk(b, 100).await.expect("lists");
+    assert!(
+        !listed.contains(&s),
+        "an index without shares is still listed"
+    );
+    assert_eq!(nums(b.list(&other).await.expect("list")), vec![0, 1]);
+    assert_eq!(b.leases(&other).await.expect("leases"), vec![lease(2, 10)]);
+    put(b, &s, 0, b"again").await;
+    assert!(
+        b.leases(&s).await.expect("leases").is_empty(),
+        "a new share inherited old leases"
+    );
 }
 
 /// Space promised to a pending share, and grown by a mutable one, counts

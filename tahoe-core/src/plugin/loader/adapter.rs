@@ -76,6 +76,11 @@ pub(super) trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
     fn add_lease(&self, si: &tahoe_api::StorageIndex, lease: &Lease) -> Result<()>;
     fn leases(&self, si: &tahoe_api::StorageIndex) -> Result<Vec<Lease>>;
+    fn storage_indexes(
+        &self,
+        after: Option<&tahoe_api::StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<tahoe_api::StorageIndex>>>;
 }
 
 /// A pending share of a [`Store`].
@@ -212,6 +217,24 @@ impl<S: Store> StorageBackend for BlockingBackend<S> {
     async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>> {
         let si = si.0;
         self.call(move |s| s.leases(&si)).await
+    }
+
+    async fn storage_indexes(
+        &self,
+        after: Option<&StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<StorageIndex>>> {
+        let after = after.map(|a| a.0);
+        let page = self
+            .call(move |s| s.storage_indexes(after.as_ref(), limit))
+            .await?;
+        match page {
+            Some(p) if p.len() > limit => Err(self.garbage(&format!(
+                "{} storage indexes for a page of at most {limit}",
+                p.len()
+            ))),
+            p => Ok(p.map(|p| p.into_iter().map(StorageIndex).collect())),
+        }
     }
 }
 

@@ -137,6 +137,16 @@ impl<T: tahoe_api::StorageBackend> Store for Direct<T> {
     fn leases(&self, si: &tahoe_api::StorageIndex) -> Result<Vec<Lease>> {
         self.backend.leases(si).map_err(|e| self.error(e))
     }
+
+    fn storage_indexes(
+        &self,
+        after: Option<&tahoe_api::StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<tahoe_api::StorageIndex>>> {
+        self.backend
+            .storage_indexes(after, limit)
+            .map_err(|e| self.error(e))
+    }
 }
 
 /// A pending share of a linked plugin.

@@ -131,6 +131,27 @@ impl adapter::Store for AbiStore {
         Ok(ok == 1)
     }
 
+    fn storage_indexes(
+        &self,
+        after: Option<&tahoe_api::StorageIndex>,
+        limit: usize,
+    ) -> Result<Option<Vec<tahoe_api::StorageIndex>>> {
+        let (o, t) = self.parts();
+        let after = after.map_or(std::ptr::null(), |a| a as *const _);
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        let mut known = 0u8;
+        // SAFETY: a live backend handle; pointers valid for the call.
+        let raw = o.lib.call_buf(|out, err| unsafe {
+            (t.storage_indexes)(o.handle, after, limit, out, &mut known, err)
+        })?;
+        if known != 1 {
+            return Ok(None);
+        }
+        wire::decode_storage_indexes(&raw)
+            .map(Some)
+            .map_err(|_| o.lib.garbage("malformed storage indexes"))
+    }
+
     fn add_lease(&self, si: &tahoe_api::StorageIndex, lease: &Lease) -> Result<()> {
         let (o, t) = self.parts();
         let record = wire::encode_leases(std::slice::from_ref(lease));
