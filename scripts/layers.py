@@ -24,7 +24,7 @@ CRATES = {
         "src": "tahoe-core/src",
         "layers": [
             ["error"],
-            ["blocking", "base32"],
+            ["blocking", "base32", "time"],
             ["kinds"],
             ["format"],
             ["protocol"],

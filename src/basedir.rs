@@ -71,6 +71,9 @@ pub const STATUS_FILE: &str = "status.json";
 /// Known storage servers, kept across restarts.
 pub const SERVERS_FILE: &str = "servers.json";
 
+/// The lease crawler's position and last cycles (storage nodes).
+pub const CRAWLER_STATE_FILE: &str = "crawler/state.json";
+
 /// Make `dir` (and its parents) if needed, readable by its owner only: a
 /// base directory holds secrets and, while uploads are spooled, plaintext.
 pub fn private_dir(dir: &Path) -> Result<()> {

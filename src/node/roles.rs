@@ -3,6 +3,7 @@
 //! announcements, broker and gateway).
 
 use super::status::{Status, write_status};
+use crate::basedir::CRAWLER_STATE_FILE;
 use crate::basedir::INTRODUCER_FILE;
 use crate::basedir::SERVERS_FILE;
 use crate::basedir::VDRIVE_KEY_FILE;
@@ -141,7 +142,8 @@ pub(super) async fn start_client(
     let storage = sel
         .storage
         .as_ref()
-        .map(|backend| Arc::new(storage_server(cfg, backend.clone())));
+        .map(|backend| storage_server(cfg, backend.clone()).map(Arc::new))
+        .transpose()?;
     let web_storage = storage.as_deref().cloned();
     let services = LocalServices {
         storage: storage.clone().map(|s| s as _),
@@ -162,6 +164,16 @@ pub(super) async fn start_client(
             loop {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 sweeper.expire_idle_uploads();
+            }
+        }));
+        // The lease crawler: a state file of a newer version stops the
+        // node here, by name, rather than being misread.
+        let state_file = cfg.basedir().join(CRAWLER_STATE_FILE);
+        tahoe_core::server::crawler::load_state(&state_file)?;
+        let crawler = server.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = crawler.run_crawler(state_file).await {
+                tracing::error!("the lease crawler stopped: {e}");
             }
         }));
         tasks.push(tokio::spawn(announce_storage(
@@ -189,18 +201,22 @@ pub(super) async fn start_client(
 fn storage_server(
     cfg: &NodeConfig,
     backend: Arc<dyn tahoe_core::kinds::storage::StorageBackend>,
-) -> StorageServer {
-    StorageServer::new(
+) -> Result<StorageServer> {
+    let st = &cfg.storage;
+    Ok(StorageServer::new(
         backend,
         ServerConfig {
-            reserved_space: cfg.storage.reserved_space,
-            readonly: cfg.storage.readonly,
-            bucket_timeout: Duration::from_secs(cfg.storage.bucket_timeout_secs),
-            max_pending_buckets: cfg.storage.max_pending_buckets,
-            max_pending_bytes: cfg.storage.max_pending_bytes,
+            reserved_space: st.reserved_space,
+            readonly: st.readonly,
+            bucket_timeout: Duration::from_secs(st.bucket_timeout_secs),
+            max_pending_buckets: st.max_pending_buckets,
+            max_pending_bytes: st.max_pending_bytes,
+            lease_duration: st.lease_duration,
+            expiry: st.expire.policy()?,
+            crawler: st.crawler.crawler()?,
             ..ServerConfig::default()
         },
-    )
+    ))
 }
 
 /// Announce the storage server at `address` to the queen every `every`,

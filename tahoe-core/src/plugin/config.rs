@@ -16,6 +16,8 @@
 use crate::error::{Error, Result};
 use crate::format::chk::plan::MAX_SEGMENT_SIZE;
 use crate::kinds::codec::MAX_SHARES;
+use crate::server::{CrawlerConfig, ExpiryMode, ExpiryPolicy, LEASE_DURATION};
+use crate::time::{Span, parse_date};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::Value;
@@ -113,9 +115,139 @@ pub struct StorageSection {
     /// Most bytes (declared share sizes) one peer may have pending at
     /// once; never more than half of the space free for it either.
     pub max_pending_bytes: u64,
+    /// How long a lease lasts from when it is granted or renewed (Tahoe:
+    /// 31 days; seconds allowed, for tests).
+    pub lease_duration: Span,
+    /// `[storage.expire]`: what the lease crawler collects.
+    pub expire: ExpireSection,
+    /// `[storage.crawler]`: the lease crawler's pace.
+    pub crawler: CrawlerSection,
     /// Per-backend sub-tables.
     #[serde(flatten, default)]
     pub sections: BTreeMap<String, Value>,
+}
+
+/// `[storage.expire]`: lease expiry and garbage collection, as Tahoe's
+/// `[storage] expire.*` settings (off by default, as there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpireSection {
+    /// Delete shares whose leases have all ended (past the grace).
+    pub enabled: bool,
+    /// Decide as if enabled, report what would go, delete nothing.
+    pub dry_run: bool,
+    /// `"age"` or `"cutoff-date"`.
+    pub mode: String,
+    /// In `age` mode: a lease ends this long after it was granted or
+    /// renewed, whatever its recorded expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_lease_duration: Option<Span>,
+    /// In `cutoff-date` mode (`YYYY-MM-DD`): leases granted or renewed
+    /// before it have ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cutoff_date: Option<String>,
+    /// Collect immutable shares.
+    pub immutable: bool,
+    /// Collect mutable shares.
+    pub mutable: bool,
+    /// How long after its last lease ended a share is still kept.
+    pub grace: Span,
+}
+
+impl Default for ExpireSection {
+    fn default() -> Self {
+        ExpireSection {
+            enabled: false,
+            dry_run: false,
+            mode: "age".into(),
+            override_lease_duration: None,
+            cutoff_date: None,
+            immutable: true,
+            mutable: true,
+            grace: Span::days(7),
+        }
+    }
+}
+
+impl ExpireSection {
+    /// The storage server's policy; errors name the key.
+    pub fn policy(&self) -> Result<ExpiryPolicy> {
+        let mode = match (self.mode.as_str(), &self.cutoff_date) {
+            ("age", None) => ExpiryMode::Age {
+                override_duration: self.override_lease_duration,
+            },
+            ("cutoff-date", Some(date)) if self.override_lease_duration.is_none() => {
+                ExpiryMode::CutoffDate {
+                    cutoff: parse_date(date).map_err(|e| {
+                        Error::config_invalid(format!(
+                            "storage.expire.cutoff_date: {}",
+                            e.message()
+                        ))
+                    })?,
+                }
+            }
+            ("cutoff-date", _) => {
+                return Err(Error::config_invalid(
+                    "storage.expire.mode = \"cutoff-date\" needs storage.expire.cutoff_date (YYYY-MM-DD) and no override_lease_duration",
+                ));
+            }
+            ("age", Some(_)) => {
+                return Err(Error::config_invalid(
+                    "storage.expire.cutoff_date is only read in mode \"cutoff-date\"",
+                ));
+            }
+            (other, _) => {
+                return Err(Error::config_invalid(format!(
+                    "storage.expire.mode is {other:?}: allowed are \"age\" and \"cutoff-date\""
+                )));
+            }
+        };
+        Ok(ExpiryPolicy {
+            enabled: self.enabled,
+            dry_run: self.dry_run,
+            mode,
+            immutable: self.immutable,
+            mutable: self.mutable,
+            grace: self.grace,
+        })
+    }
+}
+
+/// `[storage.crawler]`: how fast the lease crawler walks the shares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrawlerSection {
+    /// The most of one core it may use, in percent (1 to 100).
+    pub cpu_percent: f64,
+    /// The least time from one cycle's start to the next one's.
+    pub cycle_interval: Span,
+}
+
+impl Default for CrawlerSection {
+    fn default() -> Self {
+        let d = CrawlerConfig::default();
+        CrawlerSection {
+            cpu_percent: d.budget * 100.0,
+            cycle_interval: d.cycle_interval,
+        }
+    }
+}
+
+impl CrawlerSection {
+    /// The storage server's crawler settings; errors name the key.
+    pub fn crawler(&self) -> Result<CrawlerConfig> {
+        if !(self.cpu_percent >= 1.0 && self.cpu_percent <= 100.0) {
+            return Err(Error::config_invalid(format!(
+                "storage.crawler.cpu_percent is {}: allowed are 1 to 100",
+                self.cpu_percent
+            )));
+        }
+        Ok(CrawlerConfig {
+            budget: self.cpu_percent / 100.0,
+            cycle_interval: self.cycle_interval,
+            ..CrawlerConfig::default()
+        })
+    }
 }
 
 /// `[transport]`: how this node talks to others.
@@ -236,6 +368,9 @@ impl Default for Sections {
                 bucket_timeout_secs: 300,
                 max_pending_buckets: 1024,
                 max_pending_bytes: 64 << 30,
+                lease_duration: LEASE_DURATION,
+                expire: ExpireSection::default(),
+                crawler: CrawlerSection::default(),
                 sections: BTreeMap::new(),
             },
             transport: TransportSection {

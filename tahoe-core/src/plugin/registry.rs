@@ -321,7 +321,15 @@ impl Registry {
             (PluginKind::Cipher, &["name"]),
             (
                 PluginKind::Storage,
-                &["enabled", "backend", "reserved_space", "readonly"],
+                &[
+                    "enabled",
+                    "backend",
+                    "reserved_space",
+                    "readonly",
+                    "lease_duration",
+                    "expire",
+                    "crawler",
+                ],
             ),
             (PluginKind::Transport, &["name", "listen", "advertise"]),
         ];

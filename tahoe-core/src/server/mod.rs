@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -41,9 +41,10 @@ use crate::protocol::{
     AllocateRequest, AllocateResponse, Caller, MAX_CALL_DATA, Secret, ServerVersion, SlotSecrets,
     SlotWrite, StorageService,
 };
+use crate::time::{Clock, Span};
 
-/// How long a lease lasts (Tahoe's default: 31 days).
-const LEASE_DURATION_SECS: u64 = 31 * 24 * 3600;
+/// How long a lease lasts by default (Tahoe's: 31 days).
+pub const LEASE_DURATION: Span = Span::days(31);
 
 /// The largest immutable share accepted by default (Tahoe's v2 shares are
 /// limited only by disk; this bounds one upload's footprint: 64 GiB).
@@ -69,6 +70,14 @@ pub struct ServerConfig {
     /// what is free for that peer (the free space plus its own pending
     /// bytes), so one peer cannot claim it all.
     pub max_pending_bytes: u64,
+    /// How long a lease lasts from when it is granted or renewed.
+    pub lease_duration: Span,
+    /// What the lease crawler collects.
+    pub expiry: ExpiryPolicy,
+    /// The lease crawler's pace.
+    pub crawler: CrawlerConfig,
+    /// The time leases are granted and judged by.
+    pub clock: Clock,
 }
 
 /// Default of [`ServerConfig::bucket_timeout`]: five minutes.
@@ -83,13 +92,22 @@ impl Default for ServerConfig {
             bucket_timeout: DEFAULT_BUCKET_TIMEOUT,
             max_pending_buckets: 1024,
             max_pending_bytes: DEFAULT_MAX_SHARE_SIZE,
+            lease_duration: LEASE_DURATION,
+            expiry: ExpiryPolicy::default(),
+            crawler: CrawlerConfig::default(),
+            clock: Clock::system(),
         }
     }
 }
 
+pub mod crawler;
+pub mod expiry;
 mod limits;
 mod slots;
 mod uploads;
+
+pub use crawler::{CrawlerConfig, CrawlerState};
+pub use expiry::{ExpiryMode, ExpiryPolicy};
 
 use limits::*;
 use uploads::UploadTable;
@@ -110,6 +128,7 @@ struct Shared {
     slots: Vec<Mutex<()>>,
     next_session: AtomicU64,
     counters: ServerCounters,
+    crawler: StdMutex<CrawlerState>,
 }
 
 /// What a storage server has done since it started, for its node's
@@ -174,18 +193,18 @@ pub struct StorageServer {
     session: Arc<Session>,
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn lease(renew_secret: Secret, cancel_secret: Secret) -> Lease {
-    Lease {
-        renew_secret,
-        cancel_secret,
-        expires_at: now() + LEASE_DURATION_SECS,
+impl Shared {
+    /// A lease granted (or renewed) now.
+    fn lease(&self, renew_secret: Secret, cancel_secret: Secret) -> Lease {
+        Lease {
+            renew_secret,
+            cancel_secret,
+            expires_at: self
+                .config
+                .clock
+                .now()
+                .saturating_add(self.config.lease_duration.secs()),
+        }
     }
 }
 
@@ -201,6 +220,7 @@ impl StorageServer {
             slots: (0..SLOT_STRIPES).map(|_| Mutex::new(())).collect(),
             next_session: AtomicU64::new(1),
             counters: ServerCounters::default(),
+            crawler: StdMutex::new(CrawlerState::default()),
         });
         let session = Arc::new(Session {
             id: 0,
@@ -331,9 +351,12 @@ impl StorageService for StorageServer {
         renew_secret: Secret,
         cancel_secret: Secret,
     ) -> Result<()> {
+        // Under the storage index's lock: the crawler never decides about
+        // shares while their lease is being renewed.
+        let _slot = self.shared.slot_lock(&si).lock().await;
         self.shared
             .backend
-            .add_lease(&si, &lease(renew_secret, cancel_secret))
+            .add_lease(&si, &self.shared.lease(renew_secret, cancel_secret))
             .await
     }
 

@@ -337,7 +337,12 @@ impl StorageServer {
         let _ = self
             .shared
             .backend
-            .add_lease(&si, &lease(secrets.renew_secret, secrets.cancel_secret))
+            .add_lease(
+                &si,
+                &self
+                    .shared
+                    .lease(secrets.renew_secret, secrets.cancel_secret),
+            )
             .await;
         Ok((true, reads))
     }

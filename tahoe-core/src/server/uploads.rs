@@ -147,9 +147,13 @@ impl StorageServer {
         let si = req.storage_index;
         count(&self.shared.counters.allocate, 1);
         self.expire_idle_uploads();
+        // Under the storage index's lock, so that the lease crawler never
+        // collects shares this call answers as already here, nor decides
+        // about an index while buckets are being opened on it.
+        let _slot = self.shared.slot_lock(&si).lock().await;
         let existing = self.shared.backend.list(&si).await?;
         let mut resp = AllocateResponse::default();
-        let lease = lease(req.renew_secret, req.cancel_secret);
+        let lease = self.shared.lease(req.renew_secret, req.cancel_secret);
         let mut wanted: Vec<ShareNum> = req.share_numbers.clone();
         wanted.sort_unstable();
         wanted.dedup();
@@ -250,6 +254,9 @@ impl StorageServer {
         upload_secret: Secret,
     ) -> Result<()> {
         let u = self.upload(si, shnum, &upload_secret)?;
+        // From the moment the upload leaves the table until its lease is
+        // on the share, the crawler must not judge the index.
+        let _slot = self.shared.slot_lock(&si).lock().await;
         let share =
             u.share.lock().await.take().ok_or_else(|| {
                 Error::not_found(format!("share {shnum} of {si} is already closed"))

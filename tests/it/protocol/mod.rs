@@ -3,4 +3,5 @@
 
 mod attacks;
 mod happy_sink;
+mod lease_crawler;
 mod storage_server;
