@@ -318,6 +318,13 @@ pub enum DebugCommand {
         #[arg(long, default_value = "crs")]
         codec: String,
     },
+    /// List the shares and leases this storage node holds for one file
+    /// (its storage index, or any cap of it), asking the running node.
+    /// Leases show their expiry and a tag, never their secrets.
+    Leases {
+        /// A storage index (base32) or a cap.
+        target: String,
+    },
     /// Print the write cap, read cap and verify cap (one a line) of the
     /// mutable file a private key signs, without a grid.
     MutableCap {

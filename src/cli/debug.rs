@@ -1,5 +1,5 @@
 //! `tahoe debug`: tools that need no grid (the cap a file would get, the
-//! caps a private key makes).
+//! caps a private key makes), and what a storage node holds for a file.
 
 use std::io::Write;
 use std::path::Path;
@@ -12,8 +12,9 @@ use super::args::DebugCommand;
 use super::runtime;
 
 /// Run a `tahoe debug` command.
-pub fn run(command: DebugCommand, out: &mut dyn Write) -> Result<()> {
+pub fn run(basedir: &Path, command: DebugCommand, out: &mut dyn Write) -> Result<()> {
     match command {
+        DebugCommand::Leases { target } => leases(basedir, &target, out),
         DebugCommand::ChkCap {
             file,
             k,
@@ -91,4 +92,98 @@ pub async fn chk_cap(
         key_mode: KeyMode::Convergent(convergence),
     };
     Ok(uploader.upload(source, &NullSink { n }).await?)
+}
+
+/// `tahoe debug leases`: the shares and leases of one storage index on the
+/// node in `basedir`, from its web API (`GET /storage/SI?t=json`), so that
+/// whatever backend it stores into answers.
+fn leases(basedir: &Path, target: &str, out: &mut dyn Write) -> Result<()> {
+    use tahoe_core::client::check::CheckTarget;
+    use tahoe_core::format::cap::Cap;
+    use tahoe_core::kinds::storage::StorageIndex;
+
+    let si: StorageIndex = match target.parse::<Cap>() {
+        Ok(cap) => CheckTarget::of(&cap)
+            .storage_index()
+            .context("a literal cap holds its data: no server stores it")?,
+        Err(_) => target
+            .parse()
+            .context("give a storage index (base32) or a cap")?,
+    };
+    let base = crate::web::base_url(basedir)?;
+    let body = http_get(&base, &format!("/storage/{si}?t=json"))?;
+    let v: serde_json::Value = serde_json::from_slice(&body).context("the node's answer")?;
+    writeln!(out, "storage index: {si}")?;
+    let shares = v["shares"].as_array().cloned().unwrap_or_default();
+    if shares.is_empty() {
+        writeln!(out, "no shares here")?;
+    }
+    for s in &shares {
+        writeln!(
+            out,
+            "share {}: {} bytes, {}",
+            s["shnum"],
+            s["size"],
+            s["kind"].as_str().unwrap_or("?")
+        )?;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for (i, l) in v["leases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let at = l["expires-at"].as_u64().unwrap_or(0);
+        let when = if at > now {
+            format!(
+                "in {}",
+                crate::web::ago(std::time::Duration::from_secs(at - now))
+            )
+        } else {
+            format!(
+                "{} ago",
+                crate::web::ago(std::time::Duration::from_secs(now - at))
+            )
+        };
+        writeln!(
+            out,
+            "lease {}: expires {} ({when}), tag {}",
+            i + 1,
+            crate::web::date(at as f64),
+            l["tag"].as_str().unwrap_or("?")
+        )?;
+    }
+    Ok(())
+}
+
+/// One GET to the node's own web server: its body, or the error it gave.
+fn http_get(base: &str, path: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let host = base.trim_start_matches("http://");
+    let host = host.replace("0.0.0.0:", "127.0.0.1:");
+    let mut conn = std::net::TcpStream::connect(host.as_str())
+        .with_context(|| format!("connecting to the node at {host} (is it running?)"))?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("the node's answer has no end of headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw[split + 4..].to_vec();
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if status != "200" {
+        anyhow::bail!(
+            "the node answered {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        );
+    }
+    Ok(body)
 }

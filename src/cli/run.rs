@@ -78,7 +78,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             crate::node::daemon::init_logging(None)?;
             runtime()?.block_on(crate::node::demo::run(dir, clients, web_port, out))
         }
-        Command::Debug { command } => debug::run(command, out),
+        Command::Debug { command } => debug::run(&basedir, command, out),
         other => file_command(other, &basedir, out),
     }
 }

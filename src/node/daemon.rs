@@ -154,7 +154,7 @@ pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "node id:     {}", key.node_id())?;
     let Some(pid) = running_pid(basedir) else {
         writeln!(out, "state:       not running")?;
-        return Ok(());
+        return storage_status(basedir, out);
     };
     writeln!(out, "state:       running (pid {pid})")?;
     let status: Option<Status> = std::fs::read(basedir.join(STATUS_FILE))
@@ -173,6 +173,21 @@ pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
         for (nick, addr) in s.servers {
             writeln!(out, "  {nick:<12} {addr}")?;
         }
+    }
+    storage_status(basedir, out)
+}
+
+/// The storage lines of `tahoe status`: what the lease crawler last
+/// saved (a node that stores nothing has no crawler state).
+fn storage_status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
+    let path = basedir.join(crate::basedir::CRAWLER_STATE_FILE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let state = tahoe_core::server::crawler::load_state(&path)?;
+    writeln!(out, "storage:")?;
+    for line in crate::web::storage::Summary::of(&state).lines() {
+        writeln!(out, "  {line}")?;
     }
     Ok(())
 }

@@ -24,7 +24,7 @@ pub const SCRIPT: &str = include_str!("static/app.js");
 const PAGE_SIZE: usize = 200;
 
 /// HTML-escape text for element content and quoted attributes.
-fn escape_html(s: &str) -> String {
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -70,21 +70,12 @@ pub fn size(n: u64) -> String {
 }
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-fn date(secs: f64) -> String {
-    let s = secs.max(0.0) as i64;
-    let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
-    // Days to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+pub fn date(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    let rem = s % 86_400;
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        "{} {:02}:{:02}:{:02} UTC",
+        tahoe_core::time::format_date(s),
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
@@ -134,6 +125,8 @@ pub struct Welcome<'a> {
     pub vdrive: Option<Drive>,
     /// The checks this node ran lately, newest first.
     pub checks: &'a [std::sync::Arc<Op>],
+    /// The storage section (a storage node's shares and crawler), as HTML.
+    pub storage: Option<String>,
 }
 
 /// The shared drive as the welcome page may show it.
@@ -227,6 +220,9 @@ pub fn welcome(w: &Welcome<'_>) -> String {
         );
     }
     b.push_str("</tbody></table></section>\n");
+    if let Some(section) = &w.storage {
+        b.push_str(section);
+    }
     if !w.checks.is_empty() {
         b.push_str(
             "<section aria-labelledby=\"checks-h\"><h2 id=\"checks-h\">Recent checks</h2>\n\

@@ -36,10 +36,12 @@ mod route;
 mod serve;
 mod state;
 mod stats;
+pub mod storage;
 pub mod token;
 mod upload;
 mod uri;
 
+pub use html::{ago, date};
 pub use state::NodeInfo;
 
 use crate::basedir::WEBPORT_FILE;
@@ -271,6 +273,8 @@ async fn dispatch(gw: &Arc<Gateway>, req: Request) -> Result<Response> {
         "/static/app.js" => Ok(asset("text/javascript; charset=utf-8", html::SCRIPT)),
         "/status" | "/status/" => Ok(html_response(StatusCode::OK, html::ops(&gw.ops.list()))),
         "/statistics" => statistics(gw, &args).await,
+        "/storage" => pages::storage(gw, &args).await,
+        p if p.starts_with("/storage/") => pages::storage_index(gw, &p["/storage/".len()..]).await,
         p if p.starts_with("/status/") => {
             let op = p["/status/".len()..]
                 .parse()

@@ -12,6 +12,7 @@ use super::ops::{self, OpKind};
 use super::reply::{html_response, json};
 use super::state::Gateway;
 use super::stats::{self, Snapshot};
+use super::storage;
 use super::token;
 
 pub(super) async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> Result<Response> {
@@ -82,6 +83,10 @@ pub(super) async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> R
         stale_after: gw.info.stale_after,
         vdrive,
         checks: &checks,
+        storage: gw
+            .storage
+            .as_ref()
+            .map(|s| storage::Summary::of(&s.crawler_state()).html()),
     });
     Ok(html_response(StatusCode::OK, body))
 }
@@ -126,6 +131,8 @@ pub(super) async fn statistics(gw: &Gateway, args: &Args) -> Result<Response> {
         }
         snap.stats
             .insert("storage_server.accepting_immutable_shares".into(), 1.0);
+        snap.stats
+            .extend(storage::Summary::of(&s.crawler_state()).stats());
     }
     match args.t() {
         "json" => Ok(json(&serde_json::to_value(&snap)?)),
@@ -144,4 +151,82 @@ pub(super) async fn statistics(gw: &Gateway, args: &Args) -> Result<Response> {
             "/statistics: unknown t={other:?} (expected json or openmetrics)"
         ))),
     }
+}
+
+/// `GET /storage`: the storage server's shares and lease crawler (Tahoe's
+/// storage status page; `t=json` in its shape).
+pub(super) async fn storage(gw: &Gateway, args: &Args) -> Result<Response> {
+    let Some(server) = &gw.storage else {
+        return Err(tahoe_core::Error::not_found(
+            "this node stores no shares ([storage] enabled = false)",
+        )
+        .into());
+    };
+    match args.t() {
+        "json" => {
+            let free = server.backend().remaining_capacity().await.ok().flatten();
+            let now = server.config().clock.now();
+            Ok(json(&storage::status_json(server, free, now)))
+        }
+        "" => {
+            let body = storage::Summary::of(&server.crawler_state()).html();
+            Ok(html_response(
+                StatusCode::OK,
+                html::layout("Storage", &format!("<h1>Storage</h1>\n{body}")),
+            ))
+        }
+        other => Err(bad(format!(
+            "/storage: unknown t={other:?} (expected json)"
+        ))),
+    }
+}
+
+/// `GET /storage/SI?t=json`: one storage index's shares and leases on this
+/// node (for `tahoe debug leases`). Lease secrets never leave the node: a
+/// lease is shown by its expiry and a tag (a hash of its renew secret, so
+/// that two listings can be compared).
+pub(super) async fn storage_index(gw: &Gateway, si: &str) -> Result<Response> {
+    let Some(server) = &gw.storage else {
+        return Err(tahoe_core::Error::not_found(
+            "this node stores no shares ([storage] enabled = false)",
+        )
+        .into());
+    };
+    let si: tahoe_core::kinds::storage::StorageIndex = si.parse()?;
+    let backend = server.backend();
+    let now = server.config().clock.now();
+    let shares: Vec<_> = backend
+        .list(&si)
+        .await?
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "shnum": i.shnum,
+                "kind": match i.kind {
+                    tahoe_core::kinds::storage::ShareKind::Immutable => "immutable",
+                    tahoe_core::kinds::storage::ShareKind::Mutable => "mutable",
+                },
+                "size": i.size,
+            })
+        })
+        .collect();
+    let leases: Vec<_> = backend
+        .leases(&si)
+        .await?
+        .iter()
+        .map(|l| {
+            let tag = tahoe_core::format::hash::tagged_hash(b"tahoe-rs lease tag", &l.renew_secret);
+            serde_json::json!({
+                "expires-at": l.expires_at,
+                "expires-in": l.expires_at as i64 - now as i64,
+                "tag": tahoe_core::base32::encode(&tag[..5]),
+            })
+        })
+        .collect();
+    Ok(json(&serde_json::json!({
+        "storage-index": si.to_string(),
+        "shares": shares,
+        "leases": leases,
+        "lease-duration": server.config().lease_duration.secs(),
+    })))
 }

@@ -21,6 +21,7 @@
 //! (format version [`STATE_VERSION`]), so a restart resumes the cycle
 //! where it was; a state file of a newer version is refused by name.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -125,12 +126,21 @@ pub struct CycleCounts {
     pub bytes_reclaimed: ByKind,
     /// Storage indexes emptied.
     pub buckets_reclaimed: ByKind,
+    /// Storage indexes that would have been emptied (expiry off or in dry
+    /// run).
+    pub buckets_would_reclaim: ByKind,
     /// Shares that would have been deleted (expiry off or in dry run).
     pub shares_would_reclaim: ByKind,
     /// Their bytes.
     pub bytes_would_reclaim: ByKind,
     /// Deletions that failed (the share stays; the next cycle tries again).
     pub delete_errors: u64,
+    /// Leases by age (since granted or renewed) in whole days: day ->
+    /// count (Tahoe's `lease-age-histogram`, in 1-day buckets).
+    pub lease_age_days: BTreeMap<u64, u64>,
+    /// Shares by how many leases they have (Tahoe's
+    /// `leases-per-share-histogram`).
+    pub leases_per_share: BTreeMap<u64, u64>,
 }
 
 /// One cycle: a walk over every storage index.
@@ -323,6 +333,11 @@ impl StorageServer {
         let duration = self.shared.config.lease_duration.secs();
         let j = policy.judge(&leases, now, duration);
         c.leases += leases.len() as u64;
+        *c.leases_per_share.entry(leases.len() as u64).or_default() += count;
+        for l in &leases {
+            let age = now.saturating_sub(l.expires_at.saturating_sub(duration));
+            *c.lease_age_days.entry(age / 86_400).or_default() += count;
+        }
         c.leases_expired += j.ended;
         c.leases_far_future += j.far_future;
         if let Some(end) = j.last_end.filter(|&e| e > now) {
@@ -341,6 +356,7 @@ impl StorageServer {
             Verdict::InGrace => c.shares_in_grace.add(kind, count),
             Verdict::Collectable if !shares.iter().all(|s| policy.covers(s.kind)) => {}
             Verdict::Collectable if !policy.enabled || policy.dry_run => {
+                c.buckets_would_reclaim.add(kind, 1);
                 c.shares_would_reclaim.add(kind, count);
                 c.bytes_would_reclaim.add(kind, bytes);
                 if policy.enabled {
@@ -444,7 +460,7 @@ impl StorageServer {
             tracing::info!("{why}");
             state.idle_reason = Some(why);
             self.set_crawler_state(&state);
-            return Ok(());
+            return save_state(state_file, state).await;
         }
         self.set_crawler_state(&state);
         let mut save_warned = false;

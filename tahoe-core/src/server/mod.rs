@@ -230,6 +230,11 @@ impl StorageServer {
         StorageServer { shared, session }
     }
 
+    /// Its settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+
     /// What this server has done since it started.
     pub fn counters(&self) -> &ServerCounters {
         &self.shared.counters

@@ -128,6 +128,15 @@ impl CheckTarget {
             Cap::Dir(d) => CheckTarget::of(&d.file_cap()),
         }
     }
+
+    /// The storage index of the file checked (`None`: a literal one).
+    pub fn storage_index(&self) -> Option<StorageIndex> {
+        match self {
+            CheckTarget::Immutable(v) => Some(v.storage_index),
+            CheckTarget::Mutable(v) => Some(v.storage_index),
+            CheckTarget::Literal => None,
+        }
+    }
 }
 
 /// Checks files against a set of servers.

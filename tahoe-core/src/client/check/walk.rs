@@ -43,11 +43,7 @@ pub enum Walked {
 /// none and is reported wherever it is linked, as Tahoe does (it cannot
 /// make a cycle).
 fn identity(cap: &Cap) -> Option<StorageIndex> {
-    match CheckTarget::of(cap) {
-        CheckTarget::Immutable(v) => Some(v.storage_index),
-        CheckTarget::Mutable(v) => Some(v.storage_index),
-        CheckTarget::Literal => None,
-    }
+    CheckTarget::of(cap).storage_index()
 }
 
 /// Walk from `root`, sending each object reached, then the statistics.
