@@ -71,6 +71,13 @@ pub const STATUS_FILE: &str = "status.json";
 /// Known storage servers, kept across restarts.
 pub const SERVERS_FILE: &str = "servers.json";
 
+/// Maintenance's progress and last cycles (client nodes).
+pub const MAINTENANCE_STATE_FILE: &str = "maintenance/state.json";
+
+/// Caps maintenance keeps alive besides what the aliases reach: one a
+/// line (`tahoe put --keep` adds them), 0600.
+pub const KEEP_FILE: &str = "private/keep";
+
 /// The lease crawler's position and last cycles (storage nodes).
 pub const CRAWLER_STATE_FILE: &str = "crawler/state.json";
 

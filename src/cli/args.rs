@@ -85,6 +85,11 @@ pub enum Command {
         /// chk (immutable, the default), sdmf or mdmf (mutable).
         #[arg(long)]
         format: Option<String>,
+        /// Keep the file alive: add the cap printed to `private/keep`, so
+        /// that the node's maintenance renews its leases and repairs it
+        /// though no directory links it.
+        #[arg(long)]
+        keep: bool,
         /// The file, or `-`.
         file: PathBuf,
         /// Where to put it: a grid path, or a mutable file's write cap.

@@ -89,6 +89,7 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
         Command::Put {
             mutable,
             format,
+            keep,
             file,
             target,
         } => {
@@ -97,7 +98,14 @@ fn file_command(command: Command, basedir: &Path, out: &mut dyn Write) -> Result
                     .await
             })?;
             if let Some(cap) = cap {
+                if keep {
+                    crate::client::maintenance::keep(basedir, &cap)?;
+                }
                 writeln!(out, "{cap}")?;
+            } else if keep {
+                anyhow::bail!(
+                    "--keep keeps a cap the put prints; this put linked the file at a path (the path keeps it)"
+                );
             }
             Ok(())
         }

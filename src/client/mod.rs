@@ -9,6 +9,7 @@ pub mod deep;
 pub mod files;
 pub mod json;
 pub mod link;
+pub mod maintenance;
 pub mod session;
 pub mod transfer;
 

@@ -177,9 +177,24 @@ pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
     storage_status(basedir, out)
 }
 
-/// The storage lines of `tahoe status`: what the lease crawler last
-/// saved (a node that stores nothing has no crawler state).
+/// The maintenance and storage lines of `tahoe status`: what maintenance
+/// and the lease crawler last saved.
 fn storage_status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
+    let cfg = tahoe_core::plugin::config::NodeConfig::load(basedir)?;
+    if cfg.node.role == tahoe_core::plugin::config::Role::Client {
+        let state = crate::client::maintenance::load_state(basedir)?;
+        let now = crate::client::maintenance::system_now();
+        let report = crate::web::maintenance::Report::new(&state, &cfg.maintenance, now);
+        writeln!(out, "maintenance:")?;
+        for (line, bad) in report.lines() {
+            // Red on a terminal: bad news must not look like the rest.
+            if bad && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                writeln!(out, "  \x1b[31m{line}\x1b[0m")?;
+            } else {
+                writeln!(out, "  {line}")?;
+            }
+        }
+    }
     let path = basedir.join(crate::basedir::CRAWLER_STATE_FILE);
     if !path.exists() {
         return Ok(());

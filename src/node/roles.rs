@@ -185,6 +185,15 @@ pub(super) async fn start_client(
             Duration::from_secs(cfg.node.announce_interval_secs.max(1)),
         )));
     }
+    if cfg.maintenance.enabled {
+        let maintainer = crate::client::maintenance::Maintainer {
+            session: GridClient::with_broker(cfg.clone(), broker.clone())?,
+            config: cfg.maintenance.clone(),
+            basedir: cfg.basedir().to_path_buf(),
+            now: crate::client::maintenance::system_now,
+        };
+        tasks.push(tokio::spawn(maintainer.run()));
+    }
     if let Some(task) = start_gateway(cfg, key, &broker, web_storage).await? {
         tasks.push(task);
     }

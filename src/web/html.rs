@@ -127,6 +127,8 @@ pub struct Welcome<'a> {
     pub checks: &'a [std::sync::Arc<Op>],
     /// The storage section (a storage node's shares and crawler), as HTML.
     pub storage: Option<String>,
+    /// The maintenance section (a client's), as HTML.
+    pub maintenance: Option<String>,
 }
 
 /// The shared drive as the welcome page may show it.
@@ -220,7 +222,7 @@ pub fn welcome(w: &Welcome<'_>) -> String {
         );
     }
     b.push_str("</tbody></table></section>\n");
-    if let Some(section) = &w.storage {
+    for section in [&w.maintenance, &w.storage].into_iter().flatten() {
         b.push_str(section);
     }
     if !w.checks.is_empty() {

@@ -29,6 +29,7 @@ mod error;
 mod form;
 mod handles;
 mod html;
+pub mod maintenance;
 mod ops;
 mod pages;
 mod reply;

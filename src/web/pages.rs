@@ -8,6 +8,7 @@ use tahoe_core::format::cap::Cap;
 use super::error::bad;
 use super::form::Args;
 use super::html;
+use super::maintenance::Report;
 use super::ops::{self, OpKind};
 use super::reply::{html_response, json};
 use super::state::Gateway;
@@ -87,6 +88,7 @@ pub(super) async fn welcome(gw: &Gateway, args: &Args, headers: &HeaderMap) -> R
             .storage
             .as_ref()
             .map(|s| storage::Summary::of(&s.crawler_state()).html()),
+        maintenance: maintenance_report(gw, |r| r.html()),
     });
     Ok(html_response(StatusCode::OK, body))
 }
@@ -133,6 +135,9 @@ pub(super) async fn statistics(gw: &Gateway, args: &Args) -> Result<Response> {
             .insert("storage_server.accepting_immutable_shares".into(), 1.0);
         snap.stats
             .extend(storage::Summary::of(&s.crawler_state()).stats());
+    }
+    if let Some(gauges) = maintenance_report(gw, |r| r.stats()) {
+        snap.stats.extend(gauges);
     }
     match args.t() {
         "json" => Ok(json(&serde_json::to_value(&snap)?)),
@@ -229,4 +234,16 @@ pub(super) async fn storage_index(gw: &Gateway, si: &str) -> Result<Response> {
         "leases": leases,
         "lease-duration": server.config().lease_duration.secs(),
     })))
+}
+
+/// `f` of this client's maintenance report (`None` for a queen, or when
+/// its state cannot be read: the log says why).
+fn maintenance_report<T>(gw: &Gateway, f: impl FnOnce(&Report<'_>) -> T) -> Option<T> {
+    let cfg = gw.session.config();
+    if cfg.node.role != tahoe_core::plugin::config::Role::Client {
+        return None;
+    }
+    let state = crate::client::maintenance::load_state(gw.session.basedir()).ok()?;
+    let now = crate::client::maintenance::system_now();
+    Some(f(&Report::new(&state, &cfg.maintenance, now)))
 }

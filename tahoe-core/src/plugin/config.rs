@@ -250,6 +250,75 @@ impl CrawlerSection {
     }
 }
 
+/// `[maintenance]`: what a client node does by itself, on an interval,
+/// for every file it can reach (its aliases, the shared drive and the
+/// caps in `private/keep`): deep check, lease renewal, a sampled audit
+/// (verify) and repair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceSection {
+    /// Run maintenance (on by default).
+    pub enabled: bool,
+    /// From one cycle's start to the next (daily by default).
+    pub interval: Span,
+    /// Each cycle starts up to this fraction of the interval late, at
+    /// random, so that nodes made together do not all run together.
+    pub jitter: f64,
+    /// The fraction of objects (so, on average, of bytes) whose shares
+    /// are read whole and verified each cycle.
+    pub audit: f64,
+    /// Repair what is unhealthy.
+    pub repair: bool,
+    /// Repair when fewer than this many good shares are on distinct
+    /// servers (default: the node's `happy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair_threshold: Option<usize>,
+    /// The most objects checked per second.
+    pub max_objects_per_sec: f64,
+    /// The most bytes audited per second.
+    pub max_bytes_per_sec: u64,
+}
+
+impl Default for MaintenanceSection {
+    fn default() -> Self {
+        MaintenanceSection {
+            enabled: true,
+            interval: Span::days(1),
+            jitter: 0.1,
+            audit: 0.01,
+            repair: true,
+            repair_threshold: None,
+            max_objects_per_sec: 50.0,
+            max_bytes_per_sec: 8 << 20,
+        }
+    }
+}
+
+impl MaintenanceSection {
+    /// Check the values; errors name the key.
+    pub fn check(&self) -> Result<()> {
+        let bad = |key: &str, what: String| {
+            Err(Error::config_invalid(format!("maintenance.{key} {what}")))
+        };
+        if self.interval.secs() == 0 {
+            return bad("interval", "must be at least one second".into());
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return bad("jitter", format!("is {}: allowed are 0 to 1", self.jitter));
+        }
+        if !(0.0..=1.0).contains(&self.audit) {
+            return bad("audit", format!("is {}: allowed are 0 to 1", self.audit));
+        }
+        if self.max_objects_per_sec.is_nan() || self.max_objects_per_sec <= 0.0 {
+            return bad("max_objects_per_sec", "must be more than 0".into());
+        }
+        if self.max_bytes_per_sec == 0 {
+            return bad("max_bytes_per_sec", "must be more than 0".into());
+        }
+        Ok(())
+    }
+}
+
 /// `[transport]`: how this node talks to others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransportSection {
@@ -316,6 +385,8 @@ pub struct NodeConfig {
     pub plugins: PluginsSection,
     /// `[queen]`.
     pub queen: QueenSection,
+    /// `[maintenance]` (client nodes).
+    pub maintenance: MaintenanceSection,
     basedir: PathBuf,
     figment: Figment,
 }
@@ -333,6 +404,7 @@ struct Sections {
     web: WebSection,
     plugins: PluginsSection,
     queen: QueenSection,
+    maintenance: MaintenanceSection,
 }
 
 fn choice(name: &str) -> PluginChoice {
@@ -392,6 +464,7 @@ impl Default for Sections {
                 announcement_ttl_secs: 90,
                 max_servers_per_member: 64,
             },
+            maintenance: MaintenanceSection::default(),
         }
     }
 }
@@ -432,7 +505,7 @@ fn figment_error_at(prefix: &str, e: figment::Error) -> Error {
 
 /// The sections of `tahoe.toml`: a `TAHOE_*` variable whose first part
 /// names none of them names no configuration key.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "node",
     "encoding",
     "codec",
@@ -442,6 +515,7 @@ const SECTIONS: [&str; 9] = [
     "web",
     "plugins",
     "queen",
+    "maintenance",
 ];
 
 /// The `TAHOE_*` environment variables that name configuration keys.
@@ -523,10 +597,14 @@ impl NodeConfig {
             web: all.web,
             plugins: all.plugins,
             queen: all.queen,
+            maintenance: all.maintenance,
             basedir: basedir.to_path_buf(),
             figment,
         };
         cfg.check_encoding()?;
+        cfg.maintenance.check()?;
+        cfg.storage.expire.policy()?;
+        cfg.storage.crawler.crawler()?;
         Ok(cfg)
     }
 

@@ -8,6 +8,7 @@ mod backends;
 mod check;
 mod cli;
 mod failures;
+mod maintenance;
 mod nodes;
 mod tahoe_lafs_cli;
 mod web_api;

@@ -93,6 +93,7 @@ pub(super) async fn check(
         } else {
             format!("Not Healthy: {good} shares (enc {k}-of-{n})")
         },
+        leases_renewed: 0,
     };
     r.needs_rebalancing = r.rebalancing_needed(&hosts);
     r.sharemap = sharemap;

@@ -84,6 +84,9 @@ pub struct CheckResults {
     pub needs_rebalancing: bool,
     /// One line for people: `Healthy`, or what is wrong, in Tahoe's words.
     pub summary: String,
+    /// Servers that took this node's lease during the check (0 when the
+    /// check added none).
+    pub leases_renewed: usize,
 }
 
 impl CheckResults {
@@ -185,8 +188,9 @@ impl Checker {
             }
             CheckTarget::Mutable(v) => mutable::check(&servers, v, verify).await,
         };
+        let mut results = results;
         if let Some(secret) = &self.add_lease {
-            add_leases(&servers, &results, secret).await;
+            results.leases_renewed = add_leases(&servers, &results, secret).await;
         }
         Some(results)
     }
@@ -196,7 +200,7 @@ impl Checker {
 /// holds shares of the file `results` describes (of any version), all at
 /// once, each within the servers' deadline. As in Tahoe-LAFS, a server
 /// that fails to take it is logged, not counted against the file's health.
-async fn add_leases(servers: &[ServerRef], results: &CheckResults, secret: &ClientSecret) {
+async fn add_leases(servers: &[ServerRef], results: &CheckResults, secret: &ClientSecret) -> usize {
     let holders: BTreeSet<&String> = results.sharemap.values().flatten().collect();
     let si = results.storage_index;
     let file = secret.for_file(&si);
@@ -206,12 +210,19 @@ async fn add_leases(servers: &[ServerRef], results: &CheckResults, secret: &Clie
             .filter(|s| holders.contains(&s.id))
             .map(|s| async {
                 let lease = file.for_server(&s.id);
-                if let Err(e) = s.service.add_lease(si, lease.renew, lease.cancel).await {
-                    tracing::warn!("server {} did not take a lease on {si}: {e}", s.id);
+                match s.service.add_lease(si, lease.renew, lease.cancel).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!("server {} did not take a lease on {si}: {e}", s.id);
+                        false
+                    }
                 }
             }),
     )
-    .await;
+    .await
+    .into_iter()
+    .filter(|took| *took)
+    .count()
 }
 
 /// What a check followed by a repair found and did.

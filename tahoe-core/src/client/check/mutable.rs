@@ -149,6 +149,7 @@ pub(super) async fn check(
         } else {
             format!("Unhealthy: {}", summary.join(" "))
         },
+        leases_renewed: 0,
     };
     r.needs_rebalancing = r.rebalancing_needed(&hosts.iter().collect());
     r.sharemap = sharemap;
