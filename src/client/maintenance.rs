@@ -521,3 +521,73 @@ impl Maintainer {
         ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_caps_skip_bad_lines_and_name_them_without_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("private")).unwrap();
+        let good = "URI:LIT:mfrgg";
+        let text =
+            format!("# kept\n\n{good}\nURI:CHK:secret-looking-garbage\n  {good}  \nnot a cap\n");
+        std::fs::write(dir.path().join(KEEP_FILE), text).unwrap();
+        let (roots, bad) = kept_caps(dir.path()).unwrap();
+        assert_eq!(roots.len(), 2);
+        assert_eq!(roots[0].name, "private/keep line 3");
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0].starts_with("private/keep line 4: not a cap"),
+            "{bad:?}"
+        );
+        assert!(bad[1].starts_with("private/keep line 6"), "{bad:?}");
+        assert!(
+            !bad.iter().any(|b| b.contains("garbage")),
+            "a bad line's text was reported"
+        );
+    }
+
+    #[test]
+    fn keep_appends_once_and_makes_the_file_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("private")).unwrap();
+        let cap: Cap = "URI:LIT:mfrgg".parse().unwrap();
+        keep(dir.path(), &cap).unwrap();
+        keep(dir.path(), &cap).unwrap();
+        let path = dir.path().join(KEEP_FILE);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "URI:LIT:mfrgg\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn staleness_counts_from_the_last_success_or_the_first_start() {
+        let mut s = MaintenanceState {
+            first_seen: 1000,
+            ..MaintenanceState::default()
+        };
+        assert!(!s.stale(1000 + 200, 100));
+        assert!(s.stale(1000 + 201, 100));
+        s.last_success_at = Some(1150);
+        assert!(!s.stale(1300, 100));
+        assert!(s.stale(1351, 100));
+        // A clock that stepped back never reads as overdue.
+        assert!(!s.stale(10, 100));
+    }
+
+    #[test]
+    fn a_newer_state_is_refused_by_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("maintenance")).unwrap();
+        std::fs::write(
+            dir.path().join(MAINTENANCE_STATE_FILE),
+            br#"{"version": 7}"#,
+        )
+        .unwrap();
+        let e = load_state(dir.path()).unwrap_err();
+        assert!(format!("{e:#}").contains("version 7"), "{e:#}");
+    }
+}

@@ -196,23 +196,25 @@ impl CrawlerState {
 }
 
 /// Read the state file; a missing file is a fresh state, a newer version
-/// an error naming it, a damaged file a fresh state with a warning (the
+/// an error naming it, an unreadable or damaged file a fresh state with a
+/// warning (the
 /// cycle starts over: nothing is deleted on the strength of a lost
 /// position).
 pub fn load_state(path: &Path) -> Result<CrawlerState> {
+    let fresh = CrawlerState {
+        version: STATE_VERSION,
+        ..CrawlerState::default()
+    };
     let text = match std::fs::read(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(CrawlerState {
-                version: STATE_VERSION,
-                ..CrawlerState::default()
-            });
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(fresh),
         Err(e) => {
-            return Err(Error::new(
-                crate::error::ErrorKind::Io,
-                format!("reading {}: {e}", path.display()),
-            ));
+            // Starting the cycle over is always safe.
+            tracing::warn!(
+                "crawler state {} cannot be read ({e}); starting the cycle over",
+                path.display()
+            );
+            return Ok(fresh);
         }
     };
     #[derive(Deserialize)]
@@ -235,10 +237,7 @@ pub fn load_state(path: &Path) -> Result<CrawlerState> {
                 "crawler state {} is damaged ({e}); starting the cycle over",
                 path.display()
             );
-            Ok(CrawlerState {
-                version: STATE_VERSION,
-                ..CrawlerState::default()
-            })
+            Ok(fresh)
         }
     }
 }

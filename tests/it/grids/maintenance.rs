@@ -197,3 +197,158 @@ fn maintenance_keeps_what_is_reachable_and_servers_collect_the_rest() {
     let status_out = run_on(&c0, &["status"]).unwrap();
     assert!(status_out.contains("OVERDUE"), "{status_out}");
 }
+
+/// One share of storage index `si` on the stopped node in `node`, with
+/// `leases` as the raw lease file (`None`: no lease file).
+fn plant(node: &Path, si: [u8; 16], leases: Option<Vec<u8>>) {
+    let si = tahoe_core::kinds::storage::StorageIndex(si).to_string();
+    let dir = node.join("storage/shares").join(&si[..2]).join(&si);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("0"), vec![7u8; 100]).unwrap();
+    if let Some(l) = leases {
+        std::fs::write(dir.join("leases"), l).unwrap();
+    }
+}
+
+/// One fs-backend lease record expiring at `at`.
+fn lease_record(n: u8, at: u64) -> Vec<u8> {
+    [vec![n; 32], vec![n; 32], at.to_be_bytes().to_vec()].concat()
+}
+
+fn planted_dir(node: &Path, i: u32) -> PathBuf {
+    let mut si = [0u8; 16];
+    si[..4].copy_from_slice(&i.to_be_bytes());
+    si[15] = 0x5a;
+    let si = tahoe_core::kinds::storage::StorageIndex(si).to_string();
+    node.join("storage/shares").join(&si[..2]).join(&si)
+}
+
+/// A crawler killed with -9 mid-cycle resumes its cycle from the position
+/// it saved and finishes it; across the crash it deletes exactly the
+/// shares whose leases are over, never one with a live lease, a malformed
+/// lease file, a far-future lease or no lease at all.
+#[test]
+fn a_crawler_killed_mid_cycle_resumes_and_never_deletes_a_live_share() {
+    let port = free_port();
+    let mut g = ProcessGrid::with_config(1, |_, _| {
+        format!(
+            "[storage.expire]\nenabled = true\ngrace = \"1h\"\n\
+             [storage.crawler]\ncycle_interval = \"1h\"\ncpu_percent = 3\n\
+             [web]\nport = {port}\n\
+             [maintenance]\nenabled = false\n"
+        )
+    });
+    let node = g.clients[0].clone();
+    g.stop(&node);
+    // Its first (empty) cycle is forgotten: the next start crawls at once.
+    std::fs::remove_dir_all(node.join("crawler")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // 1000 storage indexes: what each should become.
+    let kind = |i: u32| match i % 50 {
+        0 => "malformed",
+        1 => "far-future",
+        2 => "no-lease",
+        n if n % 2 == 0 => "expired",
+        _ => "live",
+    };
+    for i in 0..1000u32 {
+        let mut si = [0u8; 16];
+        si[..4].copy_from_slice(&i.to_be_bytes());
+        si[15] = 0x5a;
+        let leases = match kind(i) {
+            "malformed" => Some(vec![1u8; 10]),
+            "far-future" => Some(lease_record(1, u64::MAX / 2)),
+            "no-lease" => None,
+            // A day past its expiry (the grace is an hour), renewed by a
+            // second holder too long ago as well.
+            "expired" => {
+                Some([lease_record(1, now - 86_400), lease_record(2, now - 90_000)].concat())
+            }
+            _ => Some([lease_record(1, now - 86_400), lease_record(2, now + 86_400)].concat()),
+        };
+        plant(&node, si, leases);
+    }
+    g.start(&node);
+    // Wait for the crawler to be part-way, then crash it.
+    let state_file = node.join("crawler/state.json");
+    let position = |state: &Value| state["current"]["position"].as_str().map(str::to_string);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let saved = loop {
+        if let Ok(b) = std::fs::read(&state_file)
+            && let Ok(v) = serde_json::from_slice::<Value>(&b)
+            && position(&v).is_some()
+            && v["current"]["counts"]["buckets"]["immutable"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 200
+        {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the crawler never got going");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    g.kill9(&node);
+    let at_crash = std::fs::read(&state_file).unwrap();
+    let at_crash: Value = serde_json::from_slice(&at_crash).unwrap();
+    assert_eq!(at_crash["current"]["number"], 1);
+    assert!(
+        at_crash["history"].as_array().unwrap().is_empty(),
+        "{saved:#}"
+    );
+    g.start(&node);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let finished = loop {
+        let v = storage_json(port);
+        if let Some(c) = v["tahoe-rs"]["crawler"]["history"]
+            .as_array()
+            .and_then(|h| h.first())
+        {
+            break c.clone();
+        }
+        // A restart resumes the cycle, never starts a new one.
+        if let Some(n) = v["tahoe-rs"]["crawler"]["current"]["number"].as_u64() {
+            assert_eq!(n, 1);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed cycle never finished"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(finished["number"], 1, "{finished:#}");
+    // Only storage indexes examined after the crash count there, plus
+    // those saved before it: at most the page cut short is missing.
+    let examined = finished["counts"]["buckets"]["immutable"].as_u64().unwrap();
+    assert!((900..=1000).contains(&examined), "{finished:#}");
+    for i in 0..1000u32 {
+        let has = planted_dir(&node, i).join("0").exists();
+        let expect = kind(i) != "expired";
+        assert_eq!(
+            has,
+            expect,
+            "storage index {i} ({}): share present {has}",
+            kind(i)
+        );
+    }
+    let c = &finished["counts"];
+    assert!(
+        c["buckets_unreadable"].as_u64().unwrap() >= 15,
+        "{finished:#}"
+    );
+    assert!(
+        c["leases_far_future"].as_u64().unwrap() >= 15,
+        "{finished:#}"
+    );
+    assert!(
+        c["buckets_without_leases"].as_u64().unwrap() >= 15,
+        "{finished:#}"
+    );
+    let log = std::fs::read_to_string(node.join("test-run.log")).unwrap();
+    assert!(
+        log.contains("cannot be read"),
+        "the malformed lease files were not reported"
+    );
+}

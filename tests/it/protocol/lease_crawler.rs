@@ -352,3 +352,40 @@ async fn shares_being_uploaded_without_leases_or_unreadable_are_kept() {
     assert_eq!(t.shares(si(1)).await, vec![1]);
     assert_eq!(t.shares(si(2)).await, vec![0]);
 }
+
+/// A state file that cannot be written (a full disk, say) costs the
+/// crawler its saved position, not its work: the cycle goes on and
+/// collects as it should. A state file of a newer version is refused by
+/// name, never misread.
+#[tokio::test]
+async fn the_crawl_goes_on_when_its_state_cannot_be_saved() {
+    let t = Setup::new(Arc::new(MemoryBackend::new(None)), true, false);
+    t.upload(si(1), &[0, 1], 20, 1).await;
+    t.upload(si(2), &[0], 20, 2).await;
+    t.advance(DURATION + GRACE + 1);
+    t.server.add_lease(si(2), [2; 32], [3; 32]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), b"not a directory").unwrap();
+    let unwritable = dir.path().join("file/crawler/state.json");
+    let crawler = {
+        let server = t.server.clone();
+        tokio::spawn(async move { server.run_crawler(unwritable).await })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while t.server.crawler_state().history.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no cycle finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crawler.abort();
+    let c = t.server.crawler_state().history[0].clone();
+    assert_eq!(c.counts.shares_reclaimed.immutable, 2);
+    assert!(t.shares(si(1)).await.is_empty());
+    assert_eq!(t.shares(si(2)).await, vec![0]);
+
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&newer, br#"{"version": 99, "history": []}"#).unwrap();
+    let e = tahoe_core::server::crawler::load_state(&newer).unwrap_err();
+    assert!(e.to_string().contains("version 99"), "{e}");
+    let e = t.server.run_crawler(newer).await.unwrap_err();
+    assert!(e.to_string().contains("version 99"), "{e}");
+}
