@@ -20,16 +20,19 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tahoe_core::client::check::CheckTarget;
 use tahoe_core::client::check::walk::{Walked, walk};
+use tahoe_core::client::check::{CheckResults, CheckTarget, RepairResults};
 use tahoe_core::client::dirnode::DirClient;
 use tahoe_core::client::mutable::key_pool::KeyPool;
 use tahoe_core::format::cap::Cap;
 use tahoe_core::plugin::config::MaintenanceSection;
+use tahoe_core::time::Clock;
 
 use super::session::{Checking, GridClient};
 use crate::basedir::{KEEP_FILE, MAINTENANCE_STATE_FILE};
@@ -246,24 +249,80 @@ pub fn roots(basedir: &Path) -> Result<(Vec<Root>, Vec<String>)> {
     Ok((roots, problems))
 }
 
+/// What one object's care found and did.
+pub struct Tended {
+    /// The check (before any repair).
+    pub pre: CheckResults,
+    /// The repair, when one was asked for.
+    pub repair: Option<RepairResults>,
+}
+
+/// How maintenance reaches the grid: the node's [`GridClient`], or a
+/// simulated grid in tests.
+#[async_trait]
+pub trait Tend: Send + Sync {
+    /// Directories over the servers known now.
+    async fn dirs(&self) -> Result<DirClient>;
+    /// Check `cap`'s object renewing this node's leases, verifying every
+    /// share with `verify`, repaired when `repair` (below `threshold` good
+    /// shares on distinct servers; `None`: the node's `happy`); `None` for
+    /// a literal object.
+    async fn tend(
+        &self,
+        cap: &Cap,
+        verify: bool,
+        repair: bool,
+        threshold: Option<usize>,
+    ) -> Result<Option<Tended>>;
+}
+
+#[async_trait]
+impl Tend for GridClient {
+    async fn dirs(&self) -> Result<DirClient> {
+        self.dir_client(KeyPool::new(0)).await
+    }
+
+    async fn tend(
+        &self,
+        cap: &Cap,
+        verify: bool,
+        repair: bool,
+        threshold: Option<usize>,
+    ) -> Result<Option<Tended>> {
+        let how = Checking {
+            verify,
+            add_lease: true,
+        };
+        Ok(if repair {
+            self.check_and_repair(cap, how, threshold)
+                .await?
+                .map(|r| Tended {
+                    pre: r.pre.clone(),
+                    repair: Some(r),
+                })
+        } else {
+            self.check(cap, how)
+                .await?
+                .map(|pre| Tended { pre, repair: None })
+        })
+    }
+}
+
 /// What maintenance runs with.
 pub struct Maintainer {
     /// The grid.
-    pub session: GridClient,
+    pub grid: Arc<dyn Tend>,
     /// The settings.
     pub config: MaintenanceSection,
     /// The node's base directory (roots and state).
     pub basedir: PathBuf,
-    /// Seconds since the epoch.
-    pub now: fn() -> u64,
+    /// Seconds since the epoch (the system clock, or a simulation's).
+    pub clock: Clock,
 }
 
 /// Seconds since the epoch by the system clock.
 pub fn system_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    Clock::system().now()
 }
 
 /// A number in `0..1` from the system's randomness.
@@ -301,13 +360,13 @@ impl Maintainer {
         };
         let interval = self.config.interval.secs();
         if state.first_seen == 0 {
-            state.first_seen = (self.now)();
+            state.first_seen = self.clock.now();
             state.next_at = state.first_seen + self.delay();
             self.save(&state);
         }
         let mut warned_stale_at = 0u64;
         loop {
-            let now = (self.now)();
+            let now = self.clock.now();
             if state.stale(now, interval) && now.saturating_sub(warned_stale_at) >= 3600 {
                 warned_stale_at = now;
                 tracing::warn!(
@@ -336,13 +395,9 @@ impl Maintainer {
         }
     }
 
-    /// One cycle (or the rest of one cut short), recorded in `state`.
+    /// One cycle (or the rest of one cut short) over the node's roots,
+    /// recorded in `state`.
     pub async fn cycle(&self, state: &mut MaintenanceState) {
-        let mut cycle = state.current.take().unwrap_or_else(|| MaintenanceCycle {
-            number: state.last().map_or(0, |c| c.number) + 1,
-            started_at: (self.now)(),
-            ..MaintenanceCycle::default()
-        });
         let (roots, problems) = match roots(&self.basedir) {
             Ok(r) => r,
             Err(e) => (
@@ -350,6 +405,21 @@ impl Maintainer {
                 vec![format!("the roots could not be read: {e:#}")],
             ),
         };
+        self.cycle_over(state, &roots, problems).await;
+    }
+
+    /// One cycle over `roots` (`problems`: what was wrong finding them).
+    pub async fn cycle_over(
+        &self,
+        state: &mut MaintenanceState,
+        roots: &[Root],
+        problems: Vec<String>,
+    ) {
+        let mut cycle = state.current.take().unwrap_or_else(|| MaintenanceCycle {
+            number: state.last().map_or(0, |c| c.number) + 1,
+            started_at: self.clock.now(),
+            ..MaintenanceCycle::default()
+        });
         for p in problems {
             tracing::warn!("maintenance: {p}");
             cycle.problem(p);
@@ -362,7 +432,7 @@ impl Maintainer {
         };
         // Directories over the servers known now (they change between
         // cycles).
-        let dirs = match self.session.dir_client(KeyPool::new(0)).await {
+        let dirs = match self.grid.dirs().await {
             Ok(d) => Some(d),
             Err(e) => {
                 cycle.problem(format!("no grid to maintain: {e:#}"));
@@ -386,7 +456,7 @@ impl Maintainer {
             state.current = Some(cycle.clone());
             self.save(state);
         }
-        let now = (self.now)();
+        let now = self.clock.now();
         cycle.finished_at = Some(now);
         // Success is maintenance having done its work (every root walked,
         // every object checked), not every file being well: an
@@ -462,24 +532,13 @@ impl Maintainer {
                 (CheckTarget::Immutable(v), true) => v.size,
                 _ => 0,
             };
-            let how = Checking {
-                verify: audit,
-                add_lease: true,
-            };
-            let outcome = if self.config.repair {
-                self.session
-                    .check_and_repair(cap, how, self.config.repair_threshold)
-                    .await
-                    .map(|r| r.map(|r| (r.pre.clone(), Some(r))))
-            } else {
-                self.session
-                    .check(cap, how)
-                    .await
-                    .map(|r| r.map(|c| (c, None)))
-            };
+            let outcome = self
+                .grid
+                .tend(cap, audit, self.config.repair, self.config.repair_threshold)
+                .await;
             cycle.objects_checked += 1;
             match outcome {
-                Ok(Some((pre, repair))) => {
+                Ok(Some(Tended { pre, repair })) => {
                     cycle.leases_renewed += pre.leases_renewed as u64;
                     if audit {
                         cycle.objects_audited += 1;

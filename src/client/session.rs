@@ -171,14 +171,7 @@ impl GridClient {
             mutable: Some(self.mutable_client(KeyPool::new(0)).await?),
         };
         // A mutable file (or directory) is republished with its write cap.
-        let write = match cap {
-            Cap::SskWrite(w) => Some(w.clone()),
-            Cap::Dir(d) => match d.file_cap() {
-                Cap::SskWrite(w) => Some(w),
-                _ => None,
-            },
-            _ => None,
-        };
+        let write = cap.mutable_write_cap();
         let checker = self.checker(how).await?;
         let threshold = threshold.unwrap_or(usize::from(self.cfg.encoding.happy));
         Ok(checker

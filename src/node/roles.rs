@@ -187,10 +187,10 @@ pub(super) async fn start_client(
     }
     if cfg.maintenance.enabled {
         let maintainer = crate::client::maintenance::Maintainer {
-            session: GridClient::with_broker(cfg.clone(), broker.clone())?,
+            grid: Arc::new(GridClient::with_broker(cfg.clone(), broker.clone())?),
             config: cfg.maintenance.clone(),
             basedir: cfg.basedir().to_path_buf(),
-            now: crate::client::maintenance::system_now,
+            clock: tahoe_core::time::Clock::system(),
         };
         tasks.push(tokio::spawn(maintainer.run()));
     }

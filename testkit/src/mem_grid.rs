@@ -270,6 +270,21 @@ impl StorageLayer for Faulty {
     }
 }
 
+impl Faulty {
+    /// `inner`, behaving.
+    fn over(inner: Arc<dyn StorageService>) -> Faulty {
+        Faulty {
+            inner,
+            fault: Mutex::new(Fault::None),
+            reads: AtomicU64::new(0),
+            advised: AtomicU64::new(0),
+            upload_secrets: Mutex::new(Vec::new()),
+            slot_read_bytes: AtomicU64::new(0),
+            slot_written_bytes: AtomicU64::new(0),
+        }
+    }
+}
+
 /// Storage servers in this process, each over a memory backend and
 /// reached through the memory transport behind a [`Faulty`] wrapper, with
 /// the clients of the pipelines made for them.
@@ -278,6 +293,9 @@ pub struct MemGrid {
     pub servers: Vec<Arc<Faulty>>,
     /// The servers themselves, in the same order.
     pub storage: Vec<Arc<StorageServer>>,
+    /// Their ids as clients see them (`server-I` unless made
+    /// [`MemGrid::direct`]), in the same order.
+    pub ids: Vec<String>,
     /// The built-in plugins (`tahoe::builtin_registry`).
     pub registry: Registry,
     _listeners: Vec<Box<dyn Listener>>,
@@ -314,23 +332,36 @@ impl MemGrid {
                 .await
                 .unwrap();
             let peer = transport.connect(&l.address()).await.unwrap();
-            servers.push(Arc::new(Faulty {
-                inner: peer.storage,
-                fault: Mutex::new(Fault::None),
-                reads: AtomicU64::new(0),
-                advised: AtomicU64::new(0),
-                upload_secrets: Mutex::new(Vec::new()),
-                slot_read_bytes: AtomicU64::new(0),
-                slot_written_bytes: AtomicU64::new(0),
-            }));
+            servers.push(Arc::new(Faulty::over(peer.storage)));
             storage.push(server);
             listeners.push(l);
         }
         MemGrid {
+            ids: (0..servers.len()).map(|i| format!("server-{i}")).collect(),
             servers,
             storage,
             registry: tahoe::builtin_registry().unwrap(),
             _listeners: listeners,
+        }
+    }
+
+    /// A grid of the given storage servers called directly, without a
+    /// transport between (for simulations making millions of calls), each
+    /// behind a [`Faulty`] wrapper all the same.
+    /// Each server comes with its id, which stays its own however the
+    /// grid's membership changes (leases are derived from it).
+    pub fn direct(servers_in: impl Iterator<Item = (String, Arc<StorageServer>)>) -> MemGrid {
+        let (ids, storage): (Vec<String>, Vec<Arc<StorageServer>>) = servers_in.unzip();
+        let servers = storage
+            .iter()
+            .map(|s| Arc::new(Faulty::over(s.clone() as Arc<dyn StorageService>)))
+            .collect();
+        MemGrid {
+            servers,
+            storage,
+            ids,
+            registry: tahoe::builtin_registry().unwrap(),
+            _listeners: Vec::new(),
         }
     }
 
@@ -340,7 +371,7 @@ impl MemGrid {
             .iter()
             .enumerate()
             .map(|(i, s)| ServerRef {
-                id: format!("server-{i}"),
+                id: self.ids[i].clone(),
                 location: format!("memory-{i}"),
                 service: s.clone() as Arc<dyn StorageService>,
             })

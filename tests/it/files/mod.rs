@@ -6,3 +6,4 @@ mod dirnodes;
 mod immutable;
 mod mutable;
 mod repair;
+mod year;

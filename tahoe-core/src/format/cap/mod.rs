@@ -78,6 +78,16 @@ impl Cap {
         }
     }
 
+    /// The write cap of the mutable file this cap names (a directory's:
+    /// the file holding its entries), when it is one.
+    pub fn mutable_write_cap(&self) -> Option<SskWriteCap> {
+        match self {
+            Cap::SskWrite(w) => Some(w.clone()),
+            Cap::Dir(DirCap::Write(w)) => Some(w.clone()),
+            _ => None,
+        }
+    }
+
     /// Whether this cap can change what it names.
     pub fn is_write(&self) -> bool {
         matches!(self, Cap::SskWrite(_) | Cap::Dir(DirCap::Write(_)))
