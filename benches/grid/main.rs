@@ -2,7 +2,8 @@
 //! on 127.0.0.1 (TLS over TCP), driven through the gateway. One file per
 //! mode: `throughput` (the default: `tahoe put` / `tahoe get` of each size
 //! in MiB given, 16 and 128 by default), `mutable` (`--mutable`), `dirs`
-//! (`--dirs`), `web` (`--web`), `check` (`--check`), each with `--tahoe BASE` to measure a
+//! (`--dirs`), `web` (`--web`), `check` (`--check`), `keeping` (`--keeping`:
+//! the lease crawler and maintenance), each with `--tahoe BASE` to measure a
 //! running Tahoe-LAFS 1.20 grid in turns with ours, and `plugin`
 //! (`--plugin`). docs/benchmarks.md ("The grid bench") says what each
 //! measures and how; the scripts in `scripts/bench-*.sh` run them.
@@ -12,6 +13,7 @@
 mod check;
 mod dirs;
 mod floor;
+mod keeping;
 mod mutable;
 mod plugin;
 mod report;
@@ -46,7 +48,13 @@ fn main() {
         plugin::run(root, &sizes);
         return;
     }
-    let (gateway, mut nodes) = setup::grid(root, setup::EXE, "");
+    let storage = if flag("--keeping") {
+        // Crawlers that walk without pause when on.
+        "\n[storage.crawler]\ncycle_interval = \"1s\"\n"
+    } else {
+        ""
+    };
+    let (gateway, mut nodes) = setup::grid(root, setup::EXE, storage);
     let tahoe = tahoe_base.as_deref();
     if flag("--mutable") {
         mutable::run(root, &gateway, &nodes, tahoe);
@@ -54,6 +62,8 @@ fn main() {
         dirs::run(root, &gateway, &nodes, tahoe);
     } else if flag("--check") {
         check::run(root, &gateway, &mut nodes, tahoe);
+    } else if flag("--keeping") {
+        keeping::run(root, &gateway, &mut nodes);
     } else if flag("--web") {
         web::run(root, &gateway, &mut nodes, tahoe);
     } else {

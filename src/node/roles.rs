@@ -170,12 +170,14 @@ pub(super) async fn start_client(
         // node here, by name, rather than being misread.
         let state_file = cfg.basedir().join(CRAWLER_STATE_FILE);
         tahoe_core::server::crawler::load_state(&state_file)?;
-        let crawler = server.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = crawler.run_crawler(state_file).await {
-                tracing::error!("the lease crawler stopped: {e}");
-            }
-        }));
+        if cfg.storage.crawler.enabled {
+            let crawler = server.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = crawler.run_crawler(state_file).await {
+                    tracing::error!("the lease crawler stopped: {e}");
+                }
+            }));
+        }
         tasks.push(tokio::spawn(announce_storage(
             server,
             broker.clone(),

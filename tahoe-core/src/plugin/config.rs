@@ -217,6 +217,9 @@ impl ExpireSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CrawlerSection {
+    /// Run the crawler (on by default; off, nothing is counted or
+    /// collected).
+    pub enabled: bool,
     /// The most of one core it may use, in percent (1 to 100).
     pub cpu_percent: f64,
     /// The least time from one cycle's start to the next one's.
@@ -227,6 +230,7 @@ impl Default for CrawlerSection {
     fn default() -> Self {
         let d = CrawlerConfig::default();
         CrawlerSection {
+            enabled: true,
             cpu_percent: d.budget * 100.0,
             cycle_interval: d.cycle_interval,
         }
