@@ -63,7 +63,12 @@ fn main() {
     } else if flag("--check") {
         check::run(root, &gateway, &mut nodes, tahoe);
     } else if flag("--keeping") {
-        keeping::run(root, &gateway, &mut nodes);
+        let only = args
+            .iter()
+            .position(|a| a == "--keeping")
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str);
+        keeping::run(root, &gateway, &mut nodes, only);
     } else if flag("--web") {
         web::run(root, &gateway, &mut nodes, tahoe);
     } else {

@@ -178,6 +178,24 @@ fn maintenance_keeps_what_is_reachable_and_servers_collect_the_rest() {
     assert!(page.contains("id=\"maintenance\""), "{page}");
     assert!(page.contains("leases renewed"), "{page}");
     assert!(!page.contains("OVERDUE"), "{page}");
+    // Node 0 stores shares too: its storage section.
+    assert!(page.contains("id=\"storage-summary\""), "{page}");
+    assert!(page.contains("shares held:"), "{page}");
+    let (status, _, metrics) = http(ports[0], "GET", "/statistics?t=openmetrics", &[], b"");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("tahoe_stats_maintenance_overdue 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tahoe_stats_maintenance_leases_renewed 30\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tahoe_stats_lease_checker_shares_reclaimed "),
+        "{metrics}"
+    );
     let state: Value =
         serde_json::from_slice(&std::fs::read(c0.join("maintenance/state.json")).unwrap()).unwrap();
     let last = &state["history"].as_array().unwrap().last().unwrap().clone();
