@@ -205,7 +205,7 @@ fn libraries_that_do_not_fit_are_refused_at_start_up_with_what_was_expected() {
             vec![
                 name.clone(),
                 "built for plugin ABI version 0".into(),
-                "this node speaks version 1".into(),
+                format!("this node speaks version {}", tahoe_api::ABI_VERSION),
             ],
         ),
         (
