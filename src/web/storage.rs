@@ -176,6 +176,10 @@ pub fn status_json(server: &StorageServer, free: Option<u64>, now: u64) -> Value
         "last-complete-bucket-count".into(),
         json!(state.last().map(|c| c.counts.buckets.total())),
     );
+    // Tahoe's counts per prefix and samples: our crawler keeps neither
+    // (shown empty, never made up).
+    counter.insert("bucket-counts".into(), json!({}));
+    counter.insert("storage-index-samples".into(), json!({}));
     let mut checker = Map::new();
     common(&mut checker);
     let history: Map<String, Value> = state
@@ -401,5 +405,104 @@ impl<'a> Summary<'a> {
             self.state.last().map_or(0, |c| c.number) as f64,
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    fn keys(v: &Value) -> BTreeSet<String> {
+        v.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// Our `/storage?t=json` has the key tree of Tahoe 1.20's, as captured
+    /// from a storage node of the reference grid
+    /// (tests/data/tahoe-storage-status.json): the same sections, the same
+    /// keys in each history entry, `space-recovered` and the progress; in
+    /// `stats` only keys Tahoe has (its latencies we do not keep).
+    #[test]
+    fn storage_status_has_tahoes_shape() {
+        let tahoe: Value =
+            serde_json::from_str(include_str!("../../tests/data/tahoe-storage-status.json"))
+                .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ours = rt.block_on(async {
+            use tahoe_core::protocol::{AllocateRequest, StorageService};
+            let server = tahoe_core::server::StorageServer::new(
+                Arc::new(tahoe_storage_memory::MemoryBackend::new(None)),
+                tahoe_core::server::ServerConfig::default(),
+            );
+            let si = tahoe_core::kinds::storage::StorageIndex([3; 16]);
+            let r = server
+                .allocate_buckets(AllocateRequest {
+                    storage_index: si,
+                    share_numbers: vec![0],
+                    share_size: 4,
+                    renew_secret: [1; 32],
+                    cancel_secret: [2; 32],
+                    upload_secret: [3; 32],
+                })
+                .await
+                .unwrap();
+            assert_eq!(r.allocated, vec![0]);
+            server
+                .write_bucket(si, 0, [3; 32], 0, bytes::Bytes::from_static(b"data"))
+                .await
+                .unwrap();
+            server.close_bucket(si, 0, [3; 32]).await.unwrap();
+            server.crawl_cycle().await.unwrap();
+            status_json(&server, Some(1 << 30), server.config().clock.now())
+        });
+        for section in [
+            "stats",
+            "bucket-counter",
+            "lease-checker",
+            "lease-checker-progress",
+        ] {
+            assert!(ours.get(section).is_some(), "no {section}");
+        }
+        assert_eq!(
+            keys(&ours["bucket-counter"]),
+            keys(&tahoe["bucket-counter"])
+        );
+        assert_eq!(keys(&ours["lease-checker"]), keys(&tahoe["lease-checker"]));
+        assert_eq!(
+            keys(&ours["lease-checker-progress"]),
+            keys(&tahoe["lease-checker-progress"])
+        );
+        let entry = |v: &Value| {
+            v["lease-checker"]["history"]
+                .as_object()
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()
+                .clone()
+        };
+        let (ours_h, tahoe_h) = (entry(&ours), entry(&tahoe));
+        assert_eq!(keys(&ours_h), keys(&tahoe_h));
+        assert_eq!(
+            keys(&ours_h["space-recovered"]),
+            keys(&tahoe_h["space-recovered"])
+        );
+        assert_eq!(ours_h["space-recovered"]["examined-shares-immutable"], 1);
+        assert_eq!(ours_h["space-recovered"]["examined-sharebytes"], 4);
+        assert_eq!(ours_h["leases-per-share-histogram"], json!({"1": 1}));
+        assert_eq!(
+            ours_h["configured-expiration-mode"],
+            json!(["age", null, null, ["immutable", "mutable"]]),
+            "Tahoe's form for the default policy"
+        );
+        let tahoe_stats = keys(&tahoe["stats"]);
+        for k in keys(&ours["stats"]) {
+            assert!(tahoe_stats.contains(&k), "stats key {k} is not Tahoe's");
+        }
+        assert_eq!(ours["stats"]["storage_server.total_bucket_count"], 1);
     }
 }
