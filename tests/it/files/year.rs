@@ -421,11 +421,12 @@ async fn year(maintenance: bool) -> Year {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// One year after the other on one thread: the suite's other tests (real
+/// processes, a browser) keep the other core.
+#[tokio::test]
 async fn a_year_of_failures_loses_nothing_with_maintenance_and_files_without() {
-    // The two years side by side, one on each core.
-    let (with, without) = tokio::join!(tokio::spawn(year(true)), tokio::spawn(year(false)));
-    let (with, without) = (with.unwrap(), without.unwrap());
+    let with = year(true).await;
+    let without = year(false).await;
     assert_eq!(with.linked, FILES);
     assert_eq!(with.linked_lost, 0, "files lost with maintenance");
     assert!(
