@@ -24,7 +24,7 @@ CRATES = {
         "src": "tahoe-core/src",
         "layers": [
             ["error"],
-            ["blocking", "base32", "time"],
+            ["blocking", "base32", "time", "state"],
             ["kinds"],
             ["format"],
             ["protocol"],

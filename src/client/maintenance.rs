@@ -137,38 +137,27 @@ pub fn load_state(basedir: &Path) -> Result<MaintenanceState> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let state: MaintenanceState = match serde_json::from_slice(&bytes) {
-        Ok(s) => s,
+    tahoe_core::state::check_version(&bytes, STATE_VERSION, &path, "maintenance state")?;
+    match serde_json::from_slice(&bytes) {
+        Ok(s) => Ok(s),
         Err(e) => {
             tracing::warn!(
                 "maintenance state {} is damaged ({e}); starting afresh",
                 path.display()
             );
-            return Ok(MaintenanceState {
+            Ok(MaintenanceState {
                 version: STATE_VERSION,
                 ..MaintenanceState::default()
-            });
+            })
         }
-    };
-    if state.version > STATE_VERSION {
-        anyhow::bail!(
-            "{} is maintenance state version {}, newer than this build reads ({STATE_VERSION}): run the newer tahoe, or move the file away",
-            path.display(),
-            state.version
-        );
     }
-    Ok(state)
 }
 
 fn save_state(basedir: &Path, state: &MaintenanceState) -> Result<()> {
-    let path = basedir.join(MAINTENANCE_STATE_FILE);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(state)?)?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(())
+    Ok(tahoe_core::state::save(
+        &basedir.join(MAINTENANCE_STATE_FILE),
+        state,
+    )?)
 }
 
 /// A place to start walking, named for people (never by its cap).

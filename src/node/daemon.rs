@@ -154,7 +154,7 @@ pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "node id:     {}", key.node_id())?;
     let Some(pid) = running_pid(basedir) else {
         writeln!(out, "state:       not running")?;
-        return storage_status(basedir, out);
+        return storage_status(basedir, &cfg, out);
     };
     writeln!(out, "state:       running (pid {pid})")?;
     let status: Option<Status> = std::fs::read(basedir.join(STATUS_FILE))
@@ -174,13 +174,16 @@ pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
             writeln!(out, "  {nick:<12} {addr}")?;
         }
     }
-    storage_status(basedir, out)
+    storage_status(basedir, &cfg, out)
 }
 
 /// The maintenance and storage lines of `tahoe status`: what maintenance
 /// and the lease crawler last saved.
-fn storage_status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
-    let cfg = tahoe_core::plugin::config::NodeConfig::load(basedir)?;
+fn storage_status(
+    basedir: &Path,
+    cfg: &tahoe_core::plugin::config::NodeConfig,
+    out: &mut dyn Write,
+) -> Result<()> {
     if cfg.node.role == tahoe_core::plugin::config::Role::Client {
         let state = crate::client::maintenance::load_state(basedir)?;
         let now = crate::client::maintenance::system_now();

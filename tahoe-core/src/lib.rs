@@ -11,7 +11,8 @@
 //!
 //! ```text
 //!  0. error                    the one error type
-//!     blocking, base32, time    the blocking pool; base32; clock, spans, dates
+//!     blocking, base32, time,   the blocking pool; base32; clock, spans,
+//!     state                     dates; versioned state files
 //!  1. kinds/                    plugin traits (codec, cipher, storage) and records
 //!  2. format/                   pure bytes <-> values: hashes, caps, CHK and SSK
 //!                               shares and keys, directories (no I/O)
@@ -39,6 +40,7 @@ pub mod protocol;
 
 pub mod client;
 pub mod server;
+pub mod state;
 pub mod time;
 
 pub mod plugin;

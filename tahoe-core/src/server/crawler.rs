@@ -223,19 +223,7 @@ pub fn load_state(path: &Path) -> Result<CrawlerState> {
             return Ok(fresh);
         }
     };
-    #[derive(Deserialize)]
-    struct Versioned {
-        version: u32,
-    }
-    if let Ok(v) = serde_json::from_slice::<Versioned>(&text)
-        && v.version > STATE_VERSION
-    {
-        return Err(Error::invalid_input(format!(
-            "{} is crawler state version {}, newer than this build reads ({STATE_VERSION}): run the newer tahoe, or move the file away to start the crawl over",
-            path.display(),
-            v.version
-        )));
-    }
+    crate::state::check_version(&text, STATE_VERSION, path, "crawler state")?;
     match serde_json::from_slice::<CrawlerState>(&text) {
         Ok(s) => Ok(s),
         Err(e) => {
@@ -250,27 +238,7 @@ pub fn load_state(path: &Path) -> Result<CrawlerState> {
 
 /// Write the state atomically (a temporary file renamed over the old).
 async fn save_state(path: PathBuf, state: CrawlerState) -> Result<()> {
-    on_pool(move || {
-        let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::internal(e.to_string()))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::new(
-                    crate::error::ErrorKind::Io,
-                    format!("creating {}: {e}", dir.display()),
-                )
-            })?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| {
-                Error::new(
-                    crate::error::ErrorKind::Io,
-                    format!("writing {}: {e}", path.display()),
-                )
-            })
-    })
-    .await
+    on_pool(move || crate::state::save(&path, &state)).await
 }
 
 impl StorageServer {
