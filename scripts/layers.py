@@ -38,6 +38,7 @@ CRATES = {
         "layers": [
             ["basedir", "announce", "plugins"],
             ["client"],
+            ["fs"],
             ["web"],
             ["node"],
             ["cli"],

@@ -12,15 +12,18 @@
 //!                                  the built-in plugins
 //!  1. client/                      GridClient: the broker, links to servers,
 //!                                  aliases, file commands, transfers
-//!  2. web/                         the gateway: routes, pages, operations
-//!  3. node/                        create, roles (queen, client), daemon, demo
-//!  4. cli/                         the command line
+//!  2. fs/                          the grid as a file system: one core, the
+//!                                  FUSE mount and the SFTP server
+//!  3. web/                         the gateway: routes, pages, operations
+//!  4. node/                        create, roles (queen, client), daemon, demo
+//!  5. cli/                         the command line
 //! ```
 
 pub mod announce;
 pub mod basedir;
 pub mod cli;
 pub mod client;
+pub mod fs;
 pub mod node;
 pub mod plugins;
 pub mod web;

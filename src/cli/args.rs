@@ -255,6 +255,23 @@ pub enum Command {
         /// The directory's cap.
         cap: String,
     },
+    /// Mount a directory of the grid (the shared drive by default) at
+    /// MOUNTPOINT through the running node, until Ctrl-C, SIGTERM or
+    /// `fusermount -u MOUNTPOINT`. A read-only cap mounts read-only.
+    Mount {
+        /// Refuse every change, whatever the cap allows.
+        #[arg(long)]
+        read_only: bool,
+        /// How long listings and attributes are trusted before they are
+        /// read again, in seconds (changes made through the mount are seen
+        /// at once).
+        #[arg(long, default_value_t = 1.0)]
+        cache_ttl: f64,
+        /// [PATH_OR_CAP] MOUNTPOINT: a grid path or directory cap, then
+        /// where to mount it.
+        #[arg(num_args = 1..=2, required = true, value_names = ["PATH_OR_CAP", "MOUNTPOINT"])]
+        args: Vec<String>,
+    },
     /// Print the web gateway's URL of a grid path (the shared drive by
     /// default), for a browser or a program.
     Webopen {

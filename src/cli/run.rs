@@ -79,6 +79,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             runtime()?.block_on(crate::node::demo::run(dir, clients, web_port, out))
         }
         Command::Debug { command } => debug::run(&basedir, command, out),
+        Command::Mount {
+            read_only,
+            cache_ttl,
+            args,
+        } => mount(&basedir, read_only, cache_ttl, &args, out),
         other => file_command(other, &basedir, out),
     }
 }
@@ -377,4 +382,42 @@ fn check_config(basedir: &Path, out: &mut dyn Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `tahoe mount`: see [`crate::fs::control`].
+fn mount(
+    basedir: &Path,
+    read_only: bool,
+    cache_ttl: f64,
+    args: &[String],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (target, mountpoint) = match args {
+        [m] => ("tahoe:", m),
+        [t, m] => (t.as_str(), m),
+        _ => anyhow::bail!("give [PATH_OR_CAP] MOUNTPOINT"),
+    };
+    if !(cache_ttl.is_finite() && (0.0..=86400.0).contains(&cache_ttl)) {
+        anyhow::bail!("--cache-ttl must be between 0 and 86400 seconds");
+    }
+    let p = crate::client::aliases::Aliases::load(basedir)?.resolve(target)?;
+    let root = p.root_dir()?;
+    let mountpoint = std::fs::canonicalize(mountpoint)
+        .with_context(|| format!("the mount point {mountpoint}"))?;
+    if !mountpoint.is_dir() {
+        anyhow::bail!(
+            "the mount point {} is not a directory",
+            mountpoint.display()
+        );
+    }
+    let request = crate::fs::control::MountRequest {
+        root: root.to_string(),
+        path: p.path,
+        mountpoint,
+        read_only,
+        cache_ttl_ms: Some((cache_ttl * 1000.0) as u64),
+    };
+    runtime()?.block_on(crate::fs::control::mount_through_node(
+        basedir, request, out,
+    ))
 }

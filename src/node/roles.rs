@@ -196,9 +196,13 @@ pub(super) async fn start_client(
         };
         tasks.push(tokio::spawn(maintainer.run()));
     }
-    if let Some(task) = start_gateway(cfg, key, &broker, web_storage).await? {
+    // The gateway, the mount socket and the SFTP server report into one
+    // operations list and one set of statistics.
+    let journal = Arc::new(crate::web::FsJournal::default());
+    if let Some(task) = start_gateway(cfg, key, &broker, web_storage, &journal).await? {
         tasks.push(task);
     }
+    tasks.extend(start_file_systems(cfg, &broker, journal).await?);
     tasks.push(tokio::spawn(report_client_status(
         cfg.basedir().to_path_buf(),
         key.node_id(),
@@ -278,11 +282,63 @@ async fn announce_storage(
 }
 
 /// The web gateway, when `web.port` (or `BASEDIR/webport`) asks for one.
+/// `tahoe mount`'s socket, and the SFTP server when `[sftp]` enables it.
+async fn start_file_systems(
+    cfg: &NodeConfig,
+    broker: &Arc<Broker>,
+    journal: Arc<crate::web::FsJournal>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    use crate::fs::control::{Mounter, serve};
+    let spool = cfg.basedir().join(crate::basedir::SPOOL_DIR);
+    crate::basedir::private_dir(&spool)?;
+    let grid = Arc::new(GridClient::with_broker(cfg.clone(), broker.clone())?.without_waiting());
+    let mut tasks = Vec::new();
+    let mounter = Arc::new(Mounter {
+        grid: grid.clone(),
+        spool: spool.clone(),
+        journal: journal.clone(),
+    });
+    // A base directory whose socket path is too long for a Unix socket
+    // still runs; only `tahoe mount` cannot reach it.
+    match serve(cfg.basedir(), mounter).await {
+        Ok(t) => tasks.push(t),
+        Err(e) => tracing::warn!("tahoe mount will not reach this node: {e:#}"),
+    }
+    let s = &cfg.sftp;
+    if s.enabled {
+        let accounts_file = cfg.basedir().join(&s.accounts_file);
+        let accounts = crate::fs::accounts::Accounts::load(&accounts_file)?;
+        let key = crate::fs::sftp::host_key(&cfg.basedir().join(&s.host_key_file))?;
+        let ip: std::net::IpAddr = s
+            .bind
+            .parse()
+            .with_context(|| format!("sftp.bind = {:?} is not an IP address", s.bind))?;
+        let listener = tokio::net::TcpListener::bind((ip, s.port))
+            .await
+            .with_context(|| format!("listening on {ip}:{} for SFTP", s.port))?;
+        tracing::info!(
+            "SFTP at {} for {} account(s)",
+            listener.local_addr()?,
+            accounts.len()
+        );
+        let server = Arc::new(crate::fs::sftp::SftpServer {
+            grid,
+            spool,
+            journal: journal as Arc<dyn crate::fs::Journal>,
+            accounts: Arc::new(accounts),
+            max_connections: s.max_connections,
+        });
+        tasks.push(server.serve(listener, key));
+    }
+    Ok(tasks)
+}
+
 async fn start_gateway(
     cfg: &NodeConfig,
     key: &NodeKey,
     broker: &Arc<Broker>,
     storage: Option<StorageServer>,
+    journal: &crate::web::FsJournal,
 ) -> Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(port) = crate::basedir::web_port(cfg.web.port, cfg.basedir())? else {
         return Ok(None);
@@ -299,7 +355,7 @@ async fn start_gateway(
         stale_after: Duration::from_secs(3 * cfg.node.announce_interval_secs.max(1)),
     };
     let (bound, task) =
-        crate::web::start((ip, port).into(), &cfg.web, session, info, storage).await?;
+        crate::web::start((ip, port).into(), &cfg.web, session, info, storage, journal).await?;
     tracing::info!("web gateway at http://{bound}/");
     Ok(Some(task))
 }

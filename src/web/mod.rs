@@ -63,11 +63,11 @@ use tahoe_core::server::StorageServer;
 use crate::client::GridClient;
 use error::{HttpError, status_of, tahoe_message};
 use form::Args;
-use ops::Ops;
+pub use ops::FsJournal;
 use pages::{statistics, welcome};
 use reply::{asset, html_response, text};
 use state::Gateway;
-use stats::{ReqKind, Stats};
+use stats::ReqKind;
 use uri::uri_of;
 
 /// The gateway's address from the node's configuration: `http://BIND:PORT`.
@@ -99,6 +99,7 @@ pub async fn start(
     session: GridClient,
     info: NodeInfo,
     storage: Option<StorageServer>,
+    journal: &ops::FsJournal,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let spool = session.basedir().join(crate::basedir::SPOOL_DIR);
     crate::basedir::private_dir(&spool)?;
@@ -121,9 +122,9 @@ pub async fn start(
         spool,
         info,
         started: Instant::now(),
-        ops: Ops::default(),
+        ops: journal.ops.clone(),
         handles: handles::Handles::default(),
-        stats: Stats::default(),
+        stats: journal.stats.clone(),
         storage,
         token,
         allowed_hosts: web.allowed_hosts.clone(),

@@ -208,3 +208,68 @@ mod tests {
         assert!(ops.get(1).is_none(), "the oldest finished one is forgotten");
     }
 }
+
+/// The gateway's operations and statistics, as the journal of the
+/// file-system front ends (`tahoe mount`, SFTP): their transfers appear on
+/// the operations page named `fuse: PATH` or `sftp: PATH`, their calls in
+/// `/statistics`.
+#[derive(Default)]
+pub struct FsJournal {
+    pub(super) ops: Arc<Ops>,
+    pub(super) stats: Arc<super::stats::Stats>,
+}
+
+struct FsTransfer {
+    op: Tracked,
+    upload: bool,
+    stats: Arc<super::stats::Stats>,
+}
+
+impl crate::fs::Journal for FsJournal {
+    fn call(&self, via: crate::fs::Frontend, call: crate::fs::Call, ok: bool) {
+        self.stats.fs_call(via, call, ok);
+    }
+
+    fn transfer(
+        &self,
+        via: crate::fs::Frontend,
+        upload: bool,
+        name: &str,
+        size: Option<u64>,
+    ) -> Box<dyn crate::fs::Transfer> {
+        let kind = if upload {
+            OpKind::Upload
+        } else {
+            OpKind::Download
+        };
+        let op = self
+            .ops
+            .begin(kind, &format!("{}: {name}", via.as_str()), size);
+        Box::new(FsTransfer {
+            op,
+            upload,
+            stats: self.stats.clone(),
+        })
+    }
+}
+
+impl crate::fs::Transfer for FsTransfer {
+    fn add(&self, n: u64) {
+        self.op.0.add(n);
+    }
+
+    fn end(&self, outcome: Result<(), &anyhow::Error>) {
+        match outcome {
+            Ok(()) => {
+                let bytes = self.op.0.bytes();
+                if self.upload {
+                    self.stats.uploaded(bytes);
+                } else {
+                    self.stats.downloaded(bytes);
+                }
+                self.op.done();
+            }
+            Err(e) => self.op.failed(e),
+        }
+    }
+}

@@ -35,10 +35,10 @@ pub struct Gateway {
     pub(super) spool: PathBuf,
     pub(super) info: NodeInfo,
     pub(super) started: Instant,
-    pub(super) ops: Ops,
+    pub(super) ops: Arc<Ops>,
     /// Operations started by handle (`ophandle=`).
     pub(super) handles: super::handles::Handles,
-    pub(super) stats: Stats,
+    pub(super) stats: Arc<Stats>,
     /// The node's own storage server, for its counters.
     pub(super) storage: Option<StorageServer>,
     /// The node's web token (see [`token`]).

@@ -9,6 +9,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::fs::{Call, Frontend};
+
 /// Upper bounds (seconds) of the latency histogram's buckets.
 const BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
@@ -57,6 +59,8 @@ pub struct Stats {
     pub bytes_downloaded: AtomicU64,
     /// Responses by class: 2xx, 3xx, 4xx, 5xx.
     responses: [AtomicU64; 4],
+    /// File-system calls by front end, kind and outcome (ok, failed).
+    fs_calls: [[[AtomicU64; 2]; Call::ALL.len()]; 2],
     latency: [Histogram; 4],
 }
 
@@ -90,6 +94,14 @@ impl Stats {
         add(&h.sum_us, took.as_micros() as u64);
     }
 
+    /// A file-system call through `via` ended.
+    pub fn fs_call(&self, via: Frontend, call: Call, ok: bool) {
+        add(
+            &self.fs_calls[frontend_index(via)][call as usize][usize::from(!ok)],
+            1,
+        );
+    }
+
     fn responses(&self, class: usize) -> u64 {
         self.responses[class].load(Ordering::Relaxed)
     }
@@ -120,7 +132,22 @@ impl Snapshot {
         ] {
             snap.counters.insert(name.into(), v);
         }
+        for via in [Frontend::Fuse, Frontend::Sftp] {
+            for call in Call::ALL {
+                let [ok, failed] = &s.fs_calls[frontend_index(via)][call as usize];
+                let name = format!("{}.{}", via.as_str(), call.as_str());
+                snap.counters.insert(name.clone(), get(ok));
+                snap.counters.insert(format!("{name}_failed"), get(failed));
+            }
+        }
         snap
+    }
+}
+
+fn frontend_index(via: Frontend) -> usize {
+    match via {
+        Frontend::Fuse => 0,
+        Frontend::Sftp => 1,
     }
 }
 

@@ -323,6 +323,39 @@ impl MaintenanceSection {
     }
 }
 
+/// `[sftp]`: the client node's SFTP server (`docs/mount.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftpSection {
+    /// Serve SFTP (off by default).
+    pub enabled: bool,
+    /// TCP port.
+    pub port: u16,
+    /// Address to bind; loopback unless deliberately changed.
+    pub bind: String,
+    /// The accounts file (Tahoe-LAFS's format), relative to the base
+    /// directory.
+    pub accounts_file: PathBuf,
+    /// The host key (OpenSSH format, made at first start, 0600), relative
+    /// to the base directory.
+    pub host_key_file: PathBuf,
+    /// Most connections open at once; more are closed on arrival.
+    pub max_connections: usize,
+}
+
+impl Default for SftpSection {
+    fn default() -> Self {
+        SftpSection {
+            enabled: false,
+            port: 8022,
+            bind: "127.0.0.1".into(),
+            accounts_file: PathBuf::from("private/accounts"),
+            host_key_file: PathBuf::from("private/ssh_host_ed25519_key"),
+            max_connections: 64,
+        }
+    }
+}
+
 /// `[transport]`: how this node talks to others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransportSection {
@@ -391,6 +424,8 @@ pub struct NodeConfig {
     pub queen: QueenSection,
     /// `[maintenance]` (client nodes).
     pub maintenance: MaintenanceSection,
+    /// `[sftp]` (client nodes).
+    pub sftp: SftpSection,
     basedir: PathBuf,
     figment: Figment,
 }
@@ -409,6 +444,7 @@ struct Sections {
     plugins: PluginsSection,
     queen: QueenSection,
     maintenance: MaintenanceSection,
+    sftp: SftpSection,
 }
 
 fn choice(name: &str) -> PluginChoice {
@@ -469,6 +505,7 @@ impl Default for Sections {
                 max_servers_per_member: 64,
             },
             maintenance: MaintenanceSection::default(),
+            sftp: SftpSection::default(),
         }
     }
 }
@@ -509,7 +546,7 @@ fn figment_error_at(prefix: &str, e: figment::Error) -> Error {
 
 /// The sections of `tahoe.toml`: a `TAHOE_*` variable whose first part
 /// names none of them names no configuration key.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "node",
     "encoding",
     "codec",
@@ -520,6 +557,7 @@ const SECTIONS: [&str; 10] = [
     "plugins",
     "queen",
     "maintenance",
+    "sftp",
 ];
 
 /// The `TAHOE_*` environment variables that name configuration keys.
@@ -602,6 +640,7 @@ impl NodeConfig {
             plugins: all.plugins,
             queen: all.queen,
             maintenance: all.maintenance,
+            sftp: all.sftp,
             basedir: basedir.to_path_buf(),
             figment,
         };

@@ -1,0 +1,528 @@
+//! Open files: reads of the ranges asked for, writes spooled privately
+//! and uploaded on flush or close.
+//!
+//! A read fetches only the segments that hold the bytes asked for; a read
+//! that continues where the last one ended starts a stream from there to
+//! the end of the file, which runs up to [`FsConfig::read_ahead`] bytes
+//! ahead of the reader (a bounded pipe: memory stays bounded whatever the
+//! file's size). A read elsewhere drops the stream.
+//!
+//! The first write (or truncation) copies the file into a spool file in
+//! the node's private spool directory, made 0600 and unlinked at once, so
+//! nothing of it outlives the process; writes at any offset go there.
+//! [`OpenFile::flush`] uploads the spool when it changed: a mutable file is
+//! overwritten in place (its cap stays), anything else becomes a new
+//! immutable file linked under the file's name, replacing the old entry.
+//! A failed upload is the flush's error (and so `close`'s), and links
+//! nothing. Several opens of one path for writing share one `OpenFile`, so
+//! writes through any of them land in one spool.
+//!
+//! [`FsConfig::read_ahead`]: super::tree::FsConfig::read_ahead
+
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tahoe_core::client::source::FileSource;
+use tahoe_core::format::cap::Cap;
+use tahoe_core::format::dirnode::Node;
+use tokio::io::{AsyncReadExt as _, DuplexStream};
+
+use super::error::{FsError, FsResult};
+use super::tree::{Fs, Kind, Stat};
+use super::{Call, Transfer};
+
+/// How a file is opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenHow {
+    /// For writing (and reading).
+    pub write: bool,
+    /// Made when missing.
+    pub create: bool,
+    /// With `create`: refused when it exists.
+    pub exclusive: bool,
+    /// Emptied.
+    pub truncate: bool,
+}
+
+/// One open file (see the module docs).
+pub struct OpenFile {
+    fs: Arc<Fs>,
+    path: Vec<String>,
+    writing: bool,
+    /// Opens not yet released.
+    opens: AtomicUsize,
+    /// Bytes in the file as this handle sees it.
+    size: AtomicU64,
+    mtime: Mutex<SystemTime>,
+    /// What the file links to (`None`: new, not uploaded yet).
+    node: Mutex<Option<Node>>,
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The file's contents once written to (unlinked, 0600).
+    spool: Option<std::fs::File>,
+    /// The spool differs from the grid.
+    dirty: bool,
+    stream: Option<Stream>,
+    /// Where the last read from the grid ended.
+    last_end: Option<u64>,
+    /// Reads of this open, for the operations page.
+    download: Option<Box<dyn Transfer>>,
+}
+
+/// A download running ahead of sequential reads.
+struct Stream {
+    pos: u64,
+    rx: DuplexStream,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Fs {
+    /// Open the file at `path`.
+    pub async fn open(self: &Arc<Self>, path: &[String], how: OpenHow) -> FsResult<Arc<OpenFile>> {
+        let r = self.open_uncounted(path, how).await;
+        self.counted(Call::Open, r)
+    }
+
+    async fn open_uncounted(
+        self: &Arc<Self>,
+        path: &[String],
+        how: OpenHow,
+    ) -> FsResult<Arc<OpenFile>> {
+        if how.write && self.read_only() {
+            return Err(FsError::ReadOnly("this file system is read-only".into()));
+        }
+        if path.is_empty() {
+            return Err(FsError::IsDir);
+        }
+        let found = match self.stat_quiet(path).await {
+            Ok(s) => Some(s),
+            Err(FsError::NotFound) if how.create => None,
+            Err(e) => return Err(e),
+        };
+        match &found {
+            Some(_) if how.create && how.exclusive => return Err(FsError::Exists),
+            Some(s) if s.kind == Kind::Dir => return Err(FsError::IsDir),
+            Some(s) if how.write && !s.writable => {
+                return Err(FsError::ReadOnly("this directory is read-only".into()));
+            }
+            Some(_) => {}
+            None => {
+                let parent = &path[..path.len() - 1];
+                self.writable_dir(parent).await?;
+            }
+        }
+        if !how.write {
+            let stat = found.ok_or(FsError::NotFound)?;
+            return Ok(Arc::new(OpenFile::new(self.clone(), path, false, &stat)));
+        }
+        let fresh = found.is_none();
+        let stat = found.unwrap_or(Stat {
+            kind: Kind::File,
+            size: 0,
+            mtime: SystemTime::now(),
+            node: None,
+            writable: true,
+        });
+        let mine = Arc::new(OpenFile::new(self.clone(), path, true, &stat));
+        let file = self.register(mine.clone());
+        if !Arc::ptr_eq(&file, &mine) {
+            file.opens.fetch_add(1, Ordering::AcqRel);
+        }
+        if how.truncate || fresh {
+            file.truncate(0).await?;
+        }
+        Ok(file)
+    }
+
+    /// [`Fs::stat`] without counting (a step of another call).
+    async fn stat_quiet(&self, path: &[String]) -> FsResult<Stat> {
+        let (name, parent) = path.split_last().ok_or(FsError::IsDir)?;
+        if let Some(open) = self.pending_at(path) {
+            return Ok(open.stat());
+        }
+        let listing = self.listing(parent).await?;
+        listing.entries.get(name).cloned().ok_or(FsError::NotFound)
+    }
+}
+
+impl OpenFile {
+    fn new(fs: Arc<Fs>, path: &[String], writing: bool, stat: &Stat) -> OpenFile {
+        OpenFile {
+            fs,
+            path: path.to_vec(),
+            writing,
+            opens: AtomicUsize::new(1),
+            size: AtomicU64::new(stat.size),
+            mtime: Mutex::new(stat.mtime),
+            node: Mutex::new(stat.node.clone()),
+            state: tokio::sync::Mutex::new(State::default()),
+        }
+    }
+
+    /// The path it was opened at.
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
+
+    /// Whether it was opened for writing.
+    pub fn writing(&self) -> bool {
+        self.writing
+    }
+
+    fn name(&self) -> String {
+        self.path.join("/")
+    }
+
+    /// Its attributes as this open sees them.
+    pub fn stat(&self) -> Stat {
+        let node = self.node();
+        Stat {
+            kind: Kind::File,
+            size: self.size.load(Ordering::Acquire),
+            mtime: self
+                .mtime
+                .lock()
+                .map(|t| *t)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            node,
+            writable: self.writing,
+        }
+    }
+
+    fn node(&self) -> Option<Node> {
+        self.node.lock().ok().and_then(|n| n.clone())
+    }
+
+    /// Its size now.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub(super) async fn set_mtime(&self, t: SystemTime) {
+        if let Ok(mut m) = self.mtime.lock() {
+            *m = t;
+        }
+        // The time is written with the upload.
+        self.state.lock().await.dirty = true;
+    }
+
+    /// Up to `len` bytes from `offset` (fewer at the end of the file).
+    pub async fn read(&self, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        let r = self.read_uncounted(offset, len).await;
+        self.fs.counted(Call::Read, r)
+    }
+
+    async fn read_uncounted(&self, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        let mut st = self.state.lock().await;
+        let size = self.size();
+        if offset >= size || len == 0 {
+            return Ok(Vec::new());
+        }
+        let end = size.min(offset.saturating_add(u64::from(len)));
+        let mut buf = vec![0u8; (end - offset) as usize];
+        if let Some(spool) = &st.spool {
+            spool.read_exact_at(&mut buf, offset)?;
+            return Ok(buf);
+        }
+        if st.download.is_none() {
+            st.download = Some(self.fs.journal.transfer(
+                self.fs.via,
+                false,
+                &self.name(),
+                Some(size),
+            ));
+        }
+        self.read_grid(&mut st, offset, &mut buf, size).await?;
+        if let Some(d) = &st.download {
+            d.add(buf.len() as u64);
+        }
+        Ok(buf)
+    }
+
+    async fn read_grid(
+        &self,
+        st: &mut State,
+        offset: u64,
+        buf: &mut [u8],
+        size: u64,
+    ) -> FsResult<()> {
+        let node = self.node().ok_or(FsError::NotFound)?;
+        let ahead = self.fs.config.read_ahead.max(1 << 16);
+        if let Some(s) = st.stream.as_mut()
+            && s.pos <= offset
+            && offset - s.pos <= ahead as u64
+        {
+            let skip = offset - s.pos;
+            if skip > 0 {
+                let mut sink = tokio::io::sink();
+                let copied = tokio::io::copy(&mut (&mut s.rx).take(skip), &mut sink).await?;
+                s.pos += copied;
+            }
+            if s.pos == offset {
+                return self.read_stream(st, buf).await;
+            }
+        }
+        st.stream = None;
+        let end = offset + buf.len() as u64;
+        if st.last_end == Some(offset) && end < size {
+            // Sequential: stream the rest, up to `ahead` bytes in advance.
+            let (tx, rx) = tokio::io::duplex(ahead);
+            let fs = self.fs.clone();
+            let task = tokio::spawn(async move {
+                let mut tx = tx;
+                fetch(&fs, &node, offset..size, &mut tx).await
+            });
+            st.stream = Some(Stream {
+                pos: offset,
+                rx,
+                task,
+            });
+            return self.read_stream(st, buf).await;
+        }
+        let mut out = Vec::with_capacity(buf.len());
+        fetch(&self.fs, &node, offset..end, &mut out).await?;
+        if out.len() != buf.len() {
+            return Err(FsError::Grid(anyhow::anyhow!(
+                "the grid returned {} bytes where {} were asked for",
+                out.len(),
+                buf.len()
+            )));
+        }
+        buf.copy_from_slice(&out);
+        st.last_end = Some(end);
+        Ok(())
+    }
+
+    async fn read_stream(&self, st: &mut State, buf: &mut [u8]) -> FsResult<()> {
+        let Some(s) = st.stream.as_mut() else {
+            return Err(FsError::Grid(anyhow::anyhow!("no stream")));
+        };
+        match s.rx.read_exact(buf).await {
+            Ok(_) => {
+                s.pos += buf.len() as u64;
+                st.last_end = Some(s.pos);
+                Ok(())
+            }
+            Err(_) => {
+                // The download ended early: say why.
+                let stream = st.stream.take();
+                let why = match stream {
+                    Some(mut s) => match (&mut s.task).await {
+                        Ok(Err(e)) => e,
+                        Ok(Ok(())) => anyhow::anyhow!("the file ended early"),
+                        Err(e) => anyhow::anyhow!("the download stopped: {e}"),
+                    },
+                    None => anyhow::anyhow!("no stream"),
+                };
+                Err(FsError::from(why))
+            }
+        }
+    }
+
+    /// Write `data` at `offset` (past the end: the gap reads as zeros).
+    pub async fn write(&self, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let r = async {
+            if !self.writing {
+                return Err(FsError::Invalid("the file is not open for writing".into()));
+            }
+            let mut st = self.state.lock().await;
+            let spool = self.spooled(&mut st, true).await?;
+            spool.write_all_at(data, offset)?;
+            let end = offset + data.len() as u64;
+            self.size.fetch_max(end, Ordering::AcqRel);
+            self.touch();
+            st.dirty = true;
+            Ok(data.len() as u32)
+        }
+        .await;
+        self.fs.counted(Call::Write, r)
+    }
+
+    /// Cut or extend the file to `len` bytes.
+    pub async fn truncate(&self, len: u64) -> FsResult<()> {
+        if !self.writing {
+            return Err(FsError::Invalid("the file is not open for writing".into()));
+        }
+        let mut st = self.state.lock().await;
+        let spool = self.spooled(&mut st, len > 0).await?;
+        spool.set_len(len)?;
+        self.size.store(len, Ordering::Release);
+        self.touch();
+        st.dirty = true;
+        Ok(())
+    }
+
+    fn touch(&self) {
+        if let Ok(mut m) = self.mtime.lock() {
+            *m = SystemTime::now();
+        }
+    }
+
+    /// The spool, made on first use: with the file's contents copied in
+    /// when `keep`.
+    async fn spooled<'a>(&self, st: &'a mut State, keep: bool) -> FsResult<&'a std::fs::File> {
+        if st.spool.is_none() {
+            st.stream = None;
+            let file = new_spool(&self.fs.spool)?;
+            let size = self.size();
+            if keep
+                && size > 0
+                && let Some(node) = self.node()
+            {
+                let mut out = tokio::fs::File::from_std(file.try_clone()?);
+                fetch(&self.fs, &node, 0..size, &mut out).await?;
+                tokio::io::AsyncWriteExt::flush(&mut out).await?;
+            } else {
+                self.size.store(0, Ordering::Release);
+            }
+            st.spool = Some(file);
+        }
+        st.spool
+            .as_ref()
+            .ok_or_else(|| FsError::Grid(anyhow::anyhow!("no spool")))
+    }
+
+    /// Upload what was written, if anything was (see the module docs).
+    pub async fn flush(&self) -> FsResult<()> {
+        let mut st = self.state.lock().await;
+        if !st.dirty {
+            return Ok(());
+        }
+        let r = self.upload(&mut st).await;
+        if r.is_ok() {
+            st.dirty = false;
+        }
+        self.fs.counted(Call::Upload, r)
+    }
+
+    async fn upload(&self, st: &mut State) -> FsResult<()> {
+        let spool = st
+            .spool
+            .as_ref()
+            .ok_or_else(|| FsError::Grid(anyhow::anyhow!("nothing was written")))?;
+        let size = self.size();
+        let log = self
+            .fs
+            .journal
+            .transfer(self.fs.via, true, &self.name(), Some(size));
+        let r = async {
+            let source = Arc::new(FileSource::new(spool.try_clone()?)?);
+            let old = self.node();
+            match old.as_ref().and_then(Node::known) {
+                Some(Cap::SskWrite(w)) => {
+                    self.fs.grid.overwrite(w, source).await?;
+                    let (name, parent) = self
+                        .path
+                        .split_last()
+                        .ok_or_else(|| anyhow::anyhow!("no name"))?;
+                    self.fs.edit_cached(parent, |e| {
+                        if let Some(s) = e.get_mut(name) {
+                            s.size = size;
+                        }
+                    });
+                }
+                _ => {
+                    let cap = self.fs.grid.put(source).await?;
+                    let node = Node::from_cap(cap);
+                    let stat = Stat {
+                        node: Some(node.clone()),
+                        ..self.stat()
+                    };
+                    self.fs.link(&self.path, node.clone(), stat).await?;
+                    if let Ok(mut n) = self.node.lock() {
+                        *n = Some(node);
+                    }
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        match &r {
+            Ok(()) => {
+                log.add(size);
+                log.end(Ok(()));
+            }
+            Err(e) => log.end(Err(e)),
+        }
+        r.map_err(FsError::from)
+    }
+
+    /// One open of the file ends: the last uploads what is left to upload
+    /// when `upload` (a front end's close), or drops it (a client gone
+    /// without closing: nothing is linked), and frees the spool.
+    pub async fn release(&self, upload: bool) -> FsResult<()> {
+        if self.opens.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return Ok(());
+        }
+        let r = if upload && self.writing {
+            self.flush().await
+        } else {
+            Ok(())
+        };
+        if self.writing {
+            self.fs.unregister(self);
+        }
+        let mut st = self.state.lock().await;
+        if let Some(d) = st.download.take() {
+            d.end(Ok(()));
+        }
+        st.stream = None;
+        st.spool = None;
+        r
+    }
+}
+
+/// A new spool file in `dir`: 0600, unlinked at once.
+fn new_spool(dir: &std::path::Path) -> FsResult<std::fs::File> {
+    let mut b = [0u8; 12];
+    getrandom::fill(&mut b).map_err(|e| FsError::Grid(anyhow::anyhow!("random: {e}")))?;
+    let path = dir.join(format!("fs-{}", tahoe_core::base32::encode(&b)));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+/// Bytes `range` of the file `node` links to, into `out`.
+async fn fetch(
+    fs: &Fs,
+    node: &Node,
+    range: std::ops::Range<u64>,
+    out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    match node.known() {
+        Some(Cap::Chk(c)) => {
+            fs.grid.get(c, range, out).await?;
+        }
+        Some(Cap::Lit(l)) => {
+            let len = l.data.len() as u64;
+            let (start, end) = (range.start.min(len), range.end.min(len));
+            out.write_all(&l.data[start as usize..end as usize]).await?;
+        }
+        Some(Cap::SskWrite(w)) => {
+            fs.grid.get_mutable(&w.read_cap(), range, out).await?;
+        }
+        Some(Cap::SskRead(r)) => {
+            fs.grid.get_mutable(r, range, out).await?;
+        }
+        _ => anyhow::bail!("this entry's kind of cap cannot be read as a file"),
+    }
+    out.flush().await?;
+    Ok(())
+}

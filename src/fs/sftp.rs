@@ -1,0 +1,653 @@
+//! The SFTP front end: SSH by russh, SFTP by russh-sftp, every file
+//! call answered by the [`Fs`] of the account's root.
+//!
+//! Authentication is by public key only, against the accounts file (see
+//! [`super::accounts`]); passwords, keyboard-interactive and "none" are
+//! refused. Each session sees its account's directory and nothing above
+//! it (`..` stops at its root). A session that ends with files still open
+//! drops them: nothing they held is linked, and their spools go.
+//!
+//! Besides SFTP version 3 the server offers OpenSSH's extensions that
+//! sshfs and rclone use: `posix-rename@openssh.com` (rename over an
+//! existing file, as rsync's last step does), `statvfs@openssh.com` (`df`)
+//! and `fsync@openssh.com` (upload now).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::{Algorithm, PrivateKey};
+use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use russh_sftp::protocol::ExtendedReply;
+use russh_sftp::protocol::{
+    Attrs, Data, File, FileAttributes, Handle as SftpHandle, Name, OpenFlags, Packet, Status,
+    StatusCode, Version,
+};
+use russh_sftp::server::StatusReply;
+use tahoe_core::format::cap::DirCap;
+
+use super::accounts::Accounts;
+use super::error::FsError;
+use super::open::{OpenFile, OpenHow};
+use super::tree::{Fs, FsConfig, Kind, Stat};
+use super::{Frontend, Journal};
+use crate::client::GridClient;
+
+/// Entries sent per `readdir` answer.
+const BATCH: usize = 256;
+/// The most bytes one read answers with (OpenSSH refuses more).
+const MAX_READ: u32 = 256 * 1024;
+
+/// What the server needs.
+pub struct SftpServer {
+    /// The node's grid session.
+    pub grid: Arc<GridClient>,
+    /// The node's private spool directory.
+    pub spool: PathBuf,
+    /// Where operations are reported.
+    pub journal: Arc<dyn Journal>,
+    /// The accounts.
+    pub accounts: Arc<Accounts>,
+    /// Most connections at once.
+    pub max_connections: usize,
+}
+
+/// The host key at `path`, made (Ed25519, 0600) when missing.
+pub fn host_key(path: &Path) -> Result<PrivateKey> {
+    if path.exists() {
+        return PrivateKey::read_openssh_file(path)
+            .with_context(|| format!("reading the SFTP host key {}", path.display()));
+    }
+    let key = PrivateKey::random(&mut russh::keys::key::safe_rng(), Algorithm::Ed25519)
+        .map_err(|e| anyhow::anyhow!("making the SFTP host key: {e}"))?;
+    let text = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("encoding the SFTP host key: {e}"))?;
+    tahoe_core::protocol::identity::write_private(path, text.as_bytes())?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| anyhow::anyhow!("encoding the SFTP host key: {e}"))?;
+    std::fs::write(path.with_extension("pub"), format!("{public}\n"))?;
+    Ok(key)
+}
+
+impl SftpServer {
+    /// Serve on `listener` with `key` until the task is dropped.
+    pub fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        key: PrivateKey,
+    ) -> tokio::task::JoinHandle<()> {
+        let config = Arc::new(russh::server::Config {
+            keys: vec![key],
+            methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+            auth_rejection_time: Duration::from_secs(1),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            max_auth_attempts: 6,
+            inactivity_timeout: Some(Duration::from_secs(3600)),
+            // Above the channel's window in packets: see russh-sftp's
+            // request loop, which reads one request at a time.
+            channel_buffer_size: 1024,
+            nodelay: true,
+            ..Default::default()
+        });
+        let open = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(async move {
+            loop {
+                let (sock, peer) = match listener.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("sftp: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                if open.load(Ordering::Acquire) >= self.max_connections {
+                    tracing::warn!(
+                        "sftp: {peer} refused: {} connections open",
+                        self.max_connections
+                    );
+                    continue;
+                }
+                let _ = sock.set_nodelay(true);
+                let conn = Connection {
+                    server: self.clone(),
+                    peer,
+                    root: None,
+                    channels: HashMap::new(),
+                };
+                let (config, open) = (config.clone(), open.clone());
+                open.fetch_add(1, Ordering::AcqRel);
+                tokio::spawn(async move {
+                    match russh::server::run_stream(config, sock, conn).await {
+                        Ok(session) => {
+                            if let Err(e) = session.await {
+                                tracing::debug!("sftp: {peer}: {e:#}");
+                            }
+                        }
+                        Err(e) => tracing::debug!("sftp: {peer}: {e:#}"),
+                    }
+                    open.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+        })
+    }
+}
+
+/// One SSH connection.
+struct Connection {
+    server: Arc<SftpServer>,
+    peer: SocketAddr,
+    /// The account's root, once authenticated.
+    root: Option<DirCap>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+impl russh::server::Handler for Connection {
+    type Error = anyhow::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(if self.known(user, offer.public_key) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let wire = key.public_key.to_bytes().unwrap_or_default();
+        match self.server.accounts.login(user, &wire) {
+            Some(account) => {
+                // The user name is not a secret; the root is.
+                tracing::info!("sftp: {user} logged in from {}", self.peer);
+                self.root = Some(account.root.clone());
+                Ok(Auth::Accept)
+            }
+            None => {
+                tracing::info!("sftp: a key refused for {user:?} from {}", self.peer);
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        id: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match (name, self.channels.remove(&id), self.root.clone()) {
+            ("sftp", Some(channel), Some(root)) => {
+                session.channel_success(id)?;
+                let fs = Fs::new(
+                    self.server.grid.clone(),
+                    root,
+                    self.server.spool.clone(),
+                    FsConfig::default(),
+                    Frontend::Sftp,
+                    self.server.journal.clone(),
+                );
+                let handler = SftpSession {
+                    fs,
+                    handles: HashMap::new(),
+                    next: 0,
+                };
+                russh_sftp::server::run(channel.into_stream(), handler).await;
+            }
+            _ => session.channel_failure(id)?,
+        }
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        id: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.remove(&id);
+        Ok(())
+    }
+}
+
+impl Connection {
+    fn known(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
+        let wire = key.to_bytes().unwrap_or_default();
+        self.server.accounts.login(user, &wire).is_some()
+    }
+}
+
+enum Open {
+    File { file: Arc<OpenFile>, append: bool },
+    Dir(std::vec::IntoIter<File>),
+}
+
+/// One SFTP session over one account's root.
+struct SftpSession {
+    fs: Arc<Fs>,
+    handles: HashMap<String, Open>,
+    next: u64,
+}
+
+impl Drop for SftpSession {
+    fn drop(&mut self) {
+        // The client left without closing these: link nothing.
+        let files: Vec<Arc<OpenFile>> = self
+            .handles
+            .drain()
+            .filter_map(|(_, h)| match h {
+                Open::File { file, .. } => Some(file),
+                Open::Dir(_) => None,
+            })
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                for f in files {
+                    let _ = f.release(false).await;
+                }
+            });
+        }
+    }
+}
+
+/// An SFTP status for a file-system error, with its message.
+fn status(e: FsError) -> StatusReply {
+    let code = match &e {
+        FsError::NotFound => StatusCode::NoSuchFile,
+        FsError::ReadOnly(_) => StatusCode::PermissionDenied,
+        FsError::Unsupported(_) => StatusCode::OpUnsupported,
+        _ => StatusCode::Failure,
+    };
+    if let FsError::Grid(g) = &e {
+        tracing::warn!("sftp: {g:#}");
+    }
+    StatusReply::new(code).with_message(e.to_string())
+}
+
+fn ok(id: u32) -> Status {
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".into(),
+        language_tag: "en-US".into(),
+    }
+}
+
+fn attrs_of(s: &Stat) -> FileAttributes {
+    let mode = match (s.kind, s.writable) {
+        (Kind::Dir, true) => 0o040755,
+        (Kind::Dir, false) => 0o040555,
+        (Kind::File, true) => 0o100644,
+        (Kind::File, false) => 0o100444,
+    };
+    let mtime = s
+        .mtime
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32)
+        .unwrap_or(0);
+    FileAttributes {
+        size: Some(s.size),
+        uid: Some(0),
+        gid: Some(0),
+        permissions: Some(mode),
+        atime: Some(mtime),
+        mtime: Some(mtime),
+        ..FileAttributes::default()
+    }
+}
+
+fn path_of(text: &str) -> Result<Vec<String>, StatusReply> {
+    Fs::path(text.as_bytes()).map_err(status)
+}
+
+impl SftpSession {
+    fn add(&mut self, o: Open) -> String {
+        self.next += 1;
+        let h = self.next.to_string();
+        self.handles.insert(h.clone(), o);
+        h
+    }
+
+    fn file(&self, handle: &str) -> Result<(Arc<OpenFile>, bool), StatusReply> {
+        match self.handles.get(handle) {
+            Some(Open::File { file, append }) => Ok((file.clone(), *append)),
+            _ => Err(StatusReply::new(StatusCode::Failure).with_message("no such open file")),
+        }
+    }
+
+    /// Apply the size and time of `attrs` to `path` (or its open file).
+    async fn set_attrs(
+        &self,
+        path: &[String],
+        file: Option<Arc<OpenFile>>,
+        attrs: &FileAttributes,
+    ) -> Result<(), StatusReply> {
+        if let Some(len) = attrs.size {
+            match file {
+                Some(f) if f.writing() => f.truncate(len).await.map_err(status)?,
+                _ => {
+                    let how = OpenHow {
+                        write: true,
+                        truncate: len == 0,
+                        ..OpenHow::default()
+                    };
+                    let f = self.fs.open(path, how).await.map_err(status)?;
+                    let r = f.truncate(len).await;
+                    let closed = f.release(r.is_ok()).await;
+                    r.map_err(status)?;
+                    closed.map_err(status)?;
+                }
+            }
+        }
+        if let Some(t) = attrs.mtime {
+            let when = UNIX_EPOCH + Duration::from_secs(u64::from(t));
+            self.fs.set_mtime(path, when).await.map_err(status)?;
+        }
+        // Modes and owners are not kept: accepted and ignored.
+        Ok(())
+    }
+}
+
+/// Two SSH strings (`posix-rename@openssh.com`'s arguments).
+fn two_strings(data: &[u8]) -> Option<(String, String)> {
+    let one = |d: &[u8]| -> Option<(String, usize)> {
+        let len = u32::from_be_bytes(d.get(..4)?.try_into().ok()?) as usize;
+        let s = d.get(4..4 + len)?;
+        Some((String::from_utf8(s.to_vec()).ok()?, 4 + len))
+    };
+    let (a, used) = one(data)?;
+    let (b, _) = one(&data[used..])?;
+    Some((a, b))
+}
+
+impl russh_sftp::server::Handler for SftpSession {
+    type Error = StatusReply;
+
+    fn unimplemented(&self) -> Self::Error {
+        StatusReply::new(StatusCode::OpUnsupported).with_message("not supported")
+    }
+
+    async fn init(
+        &mut self,
+        _version: u32,
+        _extensions: HashMap<String, String>,
+    ) -> Result<Version, Self::Error> {
+        let mut v = Version::new();
+        for (name, version) in [
+            ("posix-rename@openssh.com", "1"),
+            ("statvfs@openssh.com", "2"),
+            ("fsync@openssh.com", "1"),
+        ] {
+            v.extensions.insert(name.into(), version.into());
+        }
+        Ok(v)
+    }
+
+    async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
+        let p = path_of(&path)?;
+        Ok(Name {
+            id,
+            files: vec![File::dummy(format!("/{}", p.join("/")))],
+        })
+    }
+
+    async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
+        let p = path_of(&path)?;
+        let s = self.fs.stat(&p).await.map_err(status)?;
+        Ok(Attrs {
+            id,
+            attrs: attrs_of(&s),
+        })
+    }
+
+    async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
+        self.stat(id, path).await
+    }
+
+    async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
+        let (f, _) = self.file(&handle)?;
+        let s = if f.writing() {
+            f.stat()
+        } else {
+            self.fs.stat(f.path()).await.map_err(status)?
+        };
+        Ok(Attrs {
+            id,
+            attrs: attrs_of(&s),
+        })
+    }
+
+    async fn setstat(
+        &mut self,
+        id: u32,
+        path: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        let p = path_of(&path)?;
+        self.set_attrs(&p, None, &attrs).await?;
+        Ok(ok(id))
+    }
+
+    async fn fsetstat(
+        &mut self,
+        id: u32,
+        handle: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        let (f, _) = self.file(&handle)?;
+        let path = f.path().to_vec();
+        self.set_attrs(&path, Some(f), &attrs).await?;
+        Ok(ok(id))
+    }
+
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        _attrs: FileAttributes,
+    ) -> Result<SftpHandle, Self::Error> {
+        let p = path_of(&filename)?;
+        let write = pflags.intersects(
+            OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+        );
+        let how = OpenHow {
+            write,
+            create: pflags.contains(OpenFlags::CREATE),
+            exclusive: pflags.contains(OpenFlags::EXCLUDE),
+            truncate: pflags.contains(OpenFlags::TRUNCATE),
+        };
+        let file = self.fs.open(&p, how).await.map_err(status)?;
+        let append = pflags.contains(OpenFlags::APPEND);
+        Ok(SftpHandle {
+            id,
+            handle: self.add(Open::File { file, append }),
+        })
+    }
+
+    async fn read(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        len: u32,
+    ) -> Result<Data, Self::Error> {
+        let (f, _) = self.file(&handle)?;
+        let data = f.read(offset, len.min(MAX_READ)).await.map_err(status)?;
+        if data.is_empty() {
+            return Err(StatusReply::new(StatusCode::Eof));
+        }
+        Ok(Data { id, data })
+    }
+
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<Status, Self::Error> {
+        let (f, append) = self.file(&handle)?;
+        let at = if append { f.size() } else { offset };
+        f.write(at, &data).await.map_err(status)?;
+        Ok(ok(id))
+    }
+
+    async fn close(&mut self, id: u32, handle: String) -> Result<Status, Self::Error> {
+        match self.handles.remove(&handle) {
+            // The upload's outcome is the close's: a failed upload is
+            // never reported as written.
+            Some(Open::File { file, .. }) => file.release(true).await.map_err(status)?,
+            Some(Open::Dir(_)) => {}
+            None => {
+                return Err(StatusReply::new(StatusCode::Failure).with_message("no such handle"));
+            }
+        }
+        Ok(ok(id))
+    }
+
+    async fn opendir(&mut self, id: u32, path: String) -> Result<SftpHandle, Self::Error> {
+        let p = path_of(&path)?;
+        let entries = self.fs.list(&p).await.map_err(status)?;
+        let files: Vec<File> = entries
+            .iter()
+            .map(|(name, s)| File::new(name.clone(), attrs_of(s)))
+            .collect();
+        Ok(SftpHandle {
+            id,
+            handle: self.add(Open::Dir(files.into_iter())),
+        })
+    }
+
+    async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
+        match self.handles.get_mut(&handle) {
+            Some(Open::Dir(rest)) => {
+                let files: Vec<File> = rest.by_ref().take(BATCH).collect();
+                if files.is_empty() {
+                    return Err(StatusReply::new(StatusCode::Eof));
+                }
+                Ok(Name { id, files })
+            }
+            _ => {
+                Err(StatusReply::new(StatusCode::Failure).with_message("no such directory handle"))
+            }
+        }
+    }
+
+    async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
+        let p = path_of(&filename)?;
+        self.fs.remove(&p, Kind::File).await.map_err(status)?;
+        Ok(ok(id))
+    }
+
+    async fn mkdir(
+        &mut self,
+        id: u32,
+        path: String,
+        _attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        let p = path_of(&path)?;
+        self.fs.mkdir(&p).await.map_err(status)?;
+        Ok(ok(id))
+    }
+
+    async fn rmdir(&mut self, id: u32, path: String) -> Result<Status, Self::Error> {
+        let p = path_of(&path)?;
+        self.fs.remove(&p, Kind::Dir).await.map_err(status)?;
+        Ok(ok(id))
+    }
+
+    async fn rename(
+        &mut self,
+        id: u32,
+        oldpath: String,
+        newpath: String,
+    ) -> Result<Status, Self::Error> {
+        // SFTP v3's rename does not replace (as OpenSSH's server); the
+        // posix-rename extension does.
+        let (from, to) = (path_of(&oldpath)?, path_of(&newpath)?);
+        self.fs.rename(&from, &to, true).await.map_err(status)?;
+        Ok(ok(id))
+    }
+
+    async fn symlink(
+        &mut self,
+        _id: u32,
+        _linkpath: String,
+        _targetpath: String,
+    ) -> Result<Status, Self::Error> {
+        Err(StatusReply::new(StatusCode::OpUnsupported)
+            .with_message("symbolic links are not supported: the grid has no links"))
+    }
+
+    async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {
+        Err(StatusReply::new(StatusCode::OpUnsupported)
+            .with_message("symbolic links are not supported: the grid has no links"))
+    }
+
+    async fn extended(
+        &mut self,
+        id: u32,
+        request: String,
+        data: Vec<u8>,
+    ) -> Result<Packet, Self::Error> {
+        match request.as_str() {
+            "posix-rename@openssh.com" => {
+                let (a, b) = two_strings(&data).ok_or_else(|| {
+                    StatusReply::new(StatusCode::BadMessage).with_message("malformed rename")
+                })?;
+                let (from, to) = (path_of(&a)?, path_of(&b)?);
+                self.fs.rename(&from, &to, false).await.map_err(status)?;
+                Ok(Packet::Status(ok(id)))
+            }
+            "statvfs@openssh.com" => {
+                const BLOCK: u64 = 4096;
+                let blocks = self.fs.space().free / BLOCK;
+                let ro = u64::from(self.fs.read_only());
+                let mut out = Vec::with_capacity(88);
+                for v in [BLOCK, BLOCK, blocks, blocks, blocks, 0, 0, 0, 0, ro, 255] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+                Ok(Packet::ExtendedReply(ExtendedReply { id, data: out }))
+            }
+            "fsync@openssh.com" => {
+                let handle = data
+                    .get(4..)
+                    .and_then(|h| String::from_utf8(h.to_vec()).ok())
+                    .unwrap_or_default();
+                let (f, _) = self.file(&handle)?;
+                f.flush().await.map_err(status)?;
+                Ok(Packet::Status(ok(id)))
+            }
+            _ => Err(self.unimplemented()),
+        }
+    }
+}
