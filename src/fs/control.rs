@@ -164,6 +164,10 @@ impl Mounter {
             .dir_client(tahoe_core::client::mutable::key_pool::KeyPool::new(0))
             .await?;
         let dir = dirs.resolve_dir(&root, &req.path).await?;
+        // A root that cannot be read fails the mount, not its first call.
+        dirs.read(&dir)
+            .await
+            .context("the directory to mount cannot be read")?;
         if !req.mountpoint.is_absolute() {
             bail!("the mount point must be an absolute path");
         }

@@ -58,24 +58,31 @@ pub struct SftpServer {
     pub max_connections: usize,
 }
 
-/// The host key at `path`, made (Ed25519, 0600) when missing.
-pub fn host_key(path: &Path) -> Result<PrivateKey> {
+/// The SSH key at `path` (OpenSSH format), made when missing: Ed25519,
+/// 0600, with its public half beside it in `PATH.pub`. The server's host
+/// key, and the demo account's key.
+pub fn load_or_make_key(path: &Path) -> Result<PrivateKey> {
     if path.exists() {
         return PrivateKey::read_openssh_file(path)
-            .with_context(|| format!("reading the SFTP host key {}", path.display()));
+            .with_context(|| format!("reading the SSH key {}", path.display()));
     }
     let key = PrivateKey::random(&mut russh::keys::key::safe_rng(), Algorithm::Ed25519)
-        .map_err(|e| anyhow::anyhow!("making the SFTP host key: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("making an SSH key: {e}"))?;
     let text = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| anyhow::anyhow!("encoding the SFTP host key: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("encoding an SSH key: {e}"))?;
     tahoe_core::protocol::identity::write_private(path, text.as_bytes())?;
-    let public = key
-        .public_key()
-        .to_openssh()
-        .map_err(|e| anyhow::anyhow!("encoding the SFTP host key: {e}"))?;
-    std::fs::write(path.with_extension("pub"), format!("{public}\n"))?;
+    let mut public = path.as_os_str().to_owned();
+    public.push(".pub");
+    std::fs::write(public, format!("{}\n", public_line(&key)?))?;
     Ok(key)
+}
+
+/// The OpenSSH public key line of `key` (`ssh-ed25519 AAAA...`).
+pub fn public_line(key: &PrivateKey) -> Result<String> {
+    key.public_key()
+        .to_openssh()
+        .map_err(|e| anyhow::anyhow!("encoding an SSH key: {e}"))
 }
 
 impl SftpServer {

@@ -121,10 +121,47 @@ async fn create_grid(root: &Path, clients: usize) -> Result<Vec<PathBuf>> {
                 Some(vdrive.trim()),
             )?;
             scale_encoding(&c, clients)?;
+            if i == 0 {
+                sftp_account(&c, vdrive.trim())?;
+            }
         }
         dirs.push(c);
     }
     Ok(dirs)
+}
+
+/// The user name of the demo's SFTP account.
+const SFTP_USER: &str = "demo";
+/// Its private key, in the first client's base directory.
+const SFTP_USER_KEY: &str = "private/sftp-demo-key";
+
+/// Turn on the SFTP server of the client in `dir` (on 8022, else any free
+/// port) with one account, `demo`, whose key is made here and whose root
+/// is the shared drive.
+fn sftp_account(dir: &Path, vdrive: &str) -> Result<()> {
+    let key = crate::fs::sftp::load_or_make_key(&dir.join(SFTP_USER_KEY))?;
+    let line = crate::fs::sftp::public_line(&key)?;
+    let mut fields = line.split_whitespace();
+    let (kind, blob) = (fields.next(), fields.next());
+    let (Some(kind), Some(blob)) = (kind, blob) else {
+        anyhow::bail!("an SSH public key without its fields");
+    };
+    let accounts = tahoe_core::plugin::config::SftpSection::default().accounts_file;
+    tahoe_core::protocol::identity::write_private(
+        &dir.join(accounts),
+        format!("# USERNAME KEY-TYPE PUBLIC-KEY ROOTCAP\n{SFTP_USER} {kind} {blob} {vdrive}\n")
+            .as_bytes(),
+    )?;
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).ok();
+    let port = free(8022)
+        .or_else(|| free(0))
+        .context("no free port for SFTP")?
+        .local_addr()?
+        .port();
+    let toml = dir.join(tahoe_core::plugin::config::CONFIG_FILE);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&toml)?;
+    writeln!(f, "\n[sftp]\nenabled = true\nport = {port}")?;
+    Ok(())
 }
 
 /// With fewer nodes than the default 3-of-7-of-10 needs, scale the
@@ -209,6 +246,24 @@ fn print_commands(first: &Path, out: &mut dyn Write) -> Result<()> {
     )?;
     for (command, what) in lines {
         writeln!(out, "  {t} {command:<30} # {what}")?;
+    }
+    writeln!(
+        out,
+        "\nMount the shared drive (a directory MOUNTPOINT; Ctrl-C unmounts):\n  {t} mount MOUNTPOINT"
+    )?;
+    let cfg = tahoe_core::plugin::config::NodeConfig::load(first)?;
+    if cfg.sftp.enabled {
+        let key = first.join(SFTP_USER_KEY);
+        let (port, host) = (cfg.sftp.port, &cfg.sftp.bind);
+        let opts = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null";
+        writeln!(
+            out,
+            "SFTP, account {SFTP_USER} (root: the shared drive):\n  \
+             sftp -i {} -P {port} {opts} {SFTP_USER}@{host}\n  \
+             sshfs -o IdentityFile={},port={port},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null {SFTP_USER}@{host}:/ MOUNTPOINT",
+            key.display(),
+            key.display()
+        )?;
     }
     Ok(())
 }

@@ -308,7 +308,7 @@ async fn start_file_systems(
     if s.enabled {
         let accounts_file = cfg.basedir().join(&s.accounts_file);
         let accounts = crate::fs::accounts::Accounts::load(&accounts_file)?;
-        let key = crate::fs::sftp::host_key(&cfg.basedir().join(&s.host_key_file))?;
+        let key = crate::fs::sftp::load_or_make_key(&cfg.basedir().join(&s.host_key_file))?;
         let ip: std::net::IpAddr = s
             .bind
             .parse()

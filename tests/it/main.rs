@@ -11,6 +11,8 @@
 //!   nodes' lives, backends, the command line, Tahoe's own CLI, the web API;
 //! - `web`: the gateway against hostile pages, users and servers, and the
 //!   web UI in a real browser;
+//! - `frontends`: the grid as a file system through real clients: a
+//!   kernel FUSE mount, OpenSSH's sftp, sshfs and rclone;
 //! - `plugins`: libraries loaded at run time, `tahoe plugins`, and the
 //!   conformance suites' report.
 //!
@@ -22,6 +24,7 @@
 
 mod files;
 mod formats;
+mod frontends;
 mod grids;
 mod plugins;
 mod protocol;
