@@ -56,6 +56,10 @@ pub struct SftpServer {
     pub accounts: Arc<Accounts>,
     /// Most connections at once.
     pub max_connections: usize,
+    /// The file system of each root with a session open, by root cap:
+    /// every session of an account shares one, so a file one connection
+    /// wrote is seen at once by the next (rclone and others use several).
+    pub trees: std::sync::Mutex<HashMap<String, std::sync::Weak<Fs>>>,
 }
 
 /// The SSH key at `path` (OpenSSH format), made when missing: Ed25519,
@@ -148,6 +152,28 @@ impl SftpServer {
     }
 }
 
+impl SftpServer {
+    /// The file system of `root`, shared by its sessions.
+    fn tree(&self, root: DirCap) -> Arc<Fs> {
+        let key = root.to_string();
+        let mut trees = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        trees.retain(|_, w| w.strong_count() > 0);
+        if let Some(fs) = trees.get(&key).and_then(std::sync::Weak::upgrade) {
+            return fs;
+        }
+        let fs = Fs::new(
+            self.grid.clone(),
+            root,
+            self.spool.clone(),
+            FsConfig::default(),
+            Frontend::Sftp,
+            self.journal.clone(),
+        );
+        trees.insert(key, Arc::downgrade(&fs));
+        fs
+    }
+}
+
 /// One SSH connection.
 struct Connection {
     server: Arc<SftpServer>,
@@ -212,14 +238,7 @@ impl russh::server::Handler for Connection {
         match (name, self.channels.remove(&id), self.root.clone()) {
             ("sftp", Some(channel), Some(root)) => {
                 session.channel_success(id)?;
-                let fs = Fs::new(
-                    self.server.grid.clone(),
-                    root,
-                    self.server.spool.clone(),
-                    FsConfig::default(),
-                    Frontend::Sftp,
-                    self.server.journal.clone(),
-                );
+                let fs = self.server.tree(root);
                 let handler = SftpSession {
                     fs,
                     handles: HashMap::new(),

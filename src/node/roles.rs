@@ -327,6 +327,7 @@ async fn start_file_systems(
             journal: journal as Arc<dyn crate::fs::Journal>,
             accounts: Arc::new(accounts),
             max_connections: s.max_connections,
+            trees: Default::default(),
         });
         tasks.push(server.serve(listener, key));
     }
