@@ -2,7 +2,7 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deps doc layers browser-deps s3-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
+.PHONY: all build test deps doc layers browser-deps s3-deps fs-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
@@ -45,7 +45,19 @@ s3-deps:
 		python3 -m venv $(S3_VENV) && $(S3_VENV)/bin/pip install -q "moto[server]==5.2.5"; \
 	fi
 
-unit: deps browser-deps s3-deps
+# The file-system front ends' tests (tests/it/frontends) use real
+# clients: the kernel's FUSE through fusermount3, OpenSSH's sftp and
+# ssh-keygen, sshfs, rsync and rclone; installed here when missing. A
+# machine without /dev/fuse fails those tests by name.
+FS_TOOLS = fusermount3 sftp ssh-keygen sshfs rsync rclone
+fs-deps:
+	@missing=""; for t in $(FS_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q fuse3 openssh-client sshfs rsync rclone; \
+	fi
+
+unit: deps browser-deps s3-deps fs-deps
 	$(CARGO) test --workspace
 
 # The codec test binaries again, on an emulated x86-64 CPU without AVX2

@@ -703,3 +703,36 @@ pub(super) fn cap_size(node: &Node) -> Option<u64> {
         Some(c) => crate::client::json::size_of(c),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(s: &str) -> FsResult<Vec<String>> {
+        Fs::path(s.as_bytes())
+    }
+
+    #[test]
+    fn paths_never_climb_above_the_root() {
+        assert_eq!(path("/a/./b//c/").unwrap(), ["a", "b", "c"]);
+        assert_eq!(path("a/../../..").unwrap(), Vec::<String>::new());
+        assert_eq!(path("/../../etc/passwd").unwrap(), ["etc", "passwd"]);
+        assert_eq!(path("x/y/../z").unwrap(), ["x", "z"]);
+    }
+
+    #[test]
+    fn names_the_grid_cannot_hold_are_refused() {
+        for bad in [&b"a\0b"[..], b"\xff\xfe", &[b'n'; 5000][..]] {
+            assert!(matches!(Fs::name(bad), Err(FsError::BadName(_))), "{bad:?}");
+        }
+        assert!(matches!(path("ok/a\0b"), Err(FsError::BadName(_))));
+        let deep = vec!["d"; MAX_DEPTH + 1].join("/");
+        assert!(matches!(path(&deep), Err(FsError::BadName(_))));
+        assert_eq!(
+            path(&vec!["d"; MAX_DEPTH].join("/")).unwrap().len(),
+            MAX_DEPTH
+        );
+        // NFC, as directory entries store names.
+        assert_eq!(Fs::name("e\u{301}".as_bytes()).unwrap(), "\u{e9}");
+    }
+}

@@ -94,3 +94,19 @@ fn counter(port: u16, name: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// A directory of `count` empty files, made in one request; its cap.
+pub(super) fn big_directory(web: u16, count: usize) -> String {
+    let children: serde_json::Map<String, serde_json::Value> = (0..count)
+        .map(|i| {
+            (
+                format!("entry-{i:05}"),
+                serde_json::json!(["filenode", {"ro_uri": "URI:LIT:"}]),
+            )
+        })
+        .collect();
+    let body = serde_json::to_vec(&children).unwrap();
+    let (status, _, cap) = testkit::http(web, "POST", "/uri?t=mkdir-with-children", &[], &body);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&cap));
+    String::from_utf8(cap).unwrap()
+}

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
 use testkit::{ProcessGrid, http, run_on, wait_shared_drive};
 
-use super::{counter, make_tree, mounted, ok, run, same_tree, wait_mounted};
+use super::{big_directory, counter, make_tree, mounted, ok, run, same_tree, wait_mounted};
 
 /// `tahoe mount` of `target` (or the shared drive) at `at`, running until
 /// stopped; returns once the kernel shows the mount.
@@ -162,6 +162,11 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
     assert!(mnt.join("tree").is_dir());
 
+    // A directory of 10,000 entries lists whole.
+    let big = big_directory(web, 10_000);
+    run_on(&node, &["ln", &big, "tahoe:big"]).unwrap();
+    assert_eq!(std::fs::read_dir(mnt.join("big")).unwrap().count(), 10_000);
+
     // Both the operations page and the statistics saw the mount's work.
     assert!(counter(web, "tahoe_counters_fuse_upload_total") >= 200);
     assert_eq!(counter(web, "tahoe_counters_fuse_upload_failed_total"), 0);
@@ -201,8 +206,9 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
 
     // Too few servers for an upload (happy is 7): cp exits non-zero,
     // nothing is linked.
-    for c in g.clients[6..].to_vec() {
-        g.stop(&c);
+    let all = g.clients.clone();
+    for c in &all[6..] {
+        g.stop(c);
     }
     let big = work.join("orphan.bin");
     std::fs::write(&big, pseudo_random_bytes(9, 300_000)).unwrap();

@@ -9,13 +9,23 @@ use std::time::{Duration, Instant};
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
 use testkit::{ProcessGrid, http, run_on, wait_listening, wait_shared_drive};
 
-use super::{counter, make_tree, ok, same_tree, wait_mounted};
+use super::{big_directory, counter, make_tree, ok, same_tree, wait_mounted};
 
 /// A new OpenSSH key pair at `path`; the public key's type and base64.
 fn keygen(path: &Path) -> (String, String) {
     ok(
         "ssh-keygen",
-        &["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", path.to_str().unwrap()],
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "test",
+            "-f",
+            path.to_str().unwrap(),
+        ],
     );
     let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
     let mut f = public.split_whitespace();
@@ -36,7 +46,14 @@ const SSH_OPTS: [&str; 8] = [
 /// `sftp -b` of `batch` as `user` with `key`.
 fn sftp(port: u16, key: &Path, user: &str, batch: &str) -> Output {
     let mut child = Command::new("sftp")
-        .args(["-b", "-", "-P", &port.to_string(), "-i", key.to_str().unwrap()])
+        .args([
+            "-b",
+            "-",
+            "-P",
+            &port.to_string(),
+            "-i",
+            key.to_str().unwrap(),
+        ])
         .args(SSH_OPTS)
         .arg(format!("{user}@127.0.0.1"))
         .stdin(Stdio::piped())
@@ -77,22 +94,6 @@ fn open_spools(node: &Path) -> usize {
         .count()
 }
 
-/// A directory of `count` empty files, made in one request; its cap.
-fn big_directory(web: u16, count: usize) -> String {
-    let children: serde_json::Map<String, serde_json::Value> = (0..count)
-        .map(|i| {
-            (
-                format!("entry-{i:05}"),
-                serde_json::json!(["filenode", {"ro_uri": "URI:LIT:"}]),
-            )
-        })
-        .collect();
-    let body = serde_json::to_vec(&children).unwrap();
-    let (status, _, cap) = http(web, "POST", "/uri?t=mkdir-with-children", &[], &body);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&cap));
-    String::from_utf8(cap).unwrap()
-}
-
 #[test]
 fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     let (web, port) = (free_port(), free_port());
@@ -117,9 +118,7 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     keygen(&mallory);
     std::fs::write(
         node.join("private/accounts"),
-        format!(
-            "# test accounts\nalice {ak} {ab} {alice_root}\nbob {bk} {bb} {bob_root}\n"
-        ),
+        format!("# test accounts\nalice {ak} {ab} {alice_root}\nbob {bk} {bb} {bob_root}\n"),
     )
     .unwrap();
     let config = node.join("tahoe.toml");
@@ -157,8 +156,16 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     assert!(out.contains(&format!(" {} ", data.len())), "{out}");
     let listed = run_on(&node, &["ls", &format!("{alice_root}/docs")]).unwrap();
     assert_eq!(listed.trim(), "b.bin");
-    assert!(run_on(&node, &["ls", &alice_root]).unwrap().contains("docs"));
-    assert!(!run_on(&node, &["ls", &alice_root]).unwrap().contains("gone"));
+    assert!(
+        run_on(&node, &["ls", &alice_root])
+            .unwrap()
+            .contains("docs")
+    );
+    assert!(
+        !run_on(&node, &["ls", &alice_root])
+            .unwrap()
+            .contains("gone")
+    );
 
     // bob sees his root only, `..` included.
     let o = sftp(port, &bob, "bob", "ls /docs\n");
@@ -169,7 +176,12 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     let o = sftp(port, &bob, "bob", "get ../../docs/b.bin /dev/null\n");
     assert!(!o.status.success());
     // ... while alice's `..` stops at her root as well.
-    sftp_ok(port, &alice, "alice", &format!("get ../../docs/b.bin {}\n", back.display()));
+    sftp_ok(
+        port,
+        &alice,
+        "alice",
+        &format!("get ../../docs/b.bin {}\n", back.display()),
+    );
     assert_eq!(std::fs::read(&back).unwrap(), data);
 
     // Wrong keys are refused: an unknown one, and bob's key as alice.
@@ -194,13 +206,23 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     let big = big_directory(web, 10_000);
     run_on(&node, &["ln", &big, &format!("{alice_root}/big")]).unwrap();
     let out = sftp_ok(port, &alice, "alice", "ls -1 big\n");
-    assert_eq!(out.lines().filter(|l| l.starts_with("big/entry-")).count(), 10_000);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("big/entry-")).count(),
+        10_000
+    );
 
     // A client gone mid-upload: nothing linked, no spool left open.
     let huge = work.join("huge.bin");
     std::fs::write(&huge, pseudo_random_bytes(2, 60 << 20)).unwrap();
     let mut child = Command::new("sftp")
-        .args(["-b", "-", "-P", &port.to_string(), "-i", alice.to_str().unwrap()])
+        .args([
+            "-b",
+            "-",
+            "-P",
+            &port.to_string(),
+            "-i",
+            alice.to_str().unwrap(),
+        ])
         .args(SSH_OPTS)
         .arg("alice@127.0.0.1")
         .stdin(Stdio::piped())
@@ -228,7 +250,11 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
         assert!(Instant::now() < deadline, "a spool outlived its session");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!run_on(&node, &["ls", &format!("{alice_root}/docs")]).unwrap().contains("huge"));
+    assert!(
+        !run_on(&node, &["ls", &format!("{alice_root}/docs")])
+            .unwrap()
+            .contains("huge")
+    );
     sftp_ok(port, &alice, "alice", "ls docs\n");
 
     // sshfs: the same tree test as the mount's.
@@ -249,16 +275,42 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     wait_mounted(&mnt, true);
     let src = work.join("src");
     make_tree(&src, 60, 5 << 20);
-    ok("cp", &["-r", src.to_str().unwrap(), mnt.join("tree").to_str().unwrap()]);
+    ok(
+        "cp",
+        &[
+            "-r",
+            src.to_str().unwrap(),
+            mnt.join("tree").to_str().unwrap(),
+        ],
+    );
     let out = work.join("out");
-    ok("cp", &["-r", mnt.join("tree").to_str().unwrap(), out.to_str().unwrap()]);
+    ok(
+        "cp",
+        &[
+            "-r",
+            mnt.join("tree").to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+    );
     same_tree(&src, &out);
     // SFTP carries whole seconds: rsync compares at that resolution.
-    let (s, r) = (format!("{}/", src.display()), format!("{}/", mnt.join("synced").display()));
+    let (s, r) = (
+        format!("{}/", src.display()),
+        format!("{}/", mnt.join("synced").display()),
+    );
     ok("rsync", &["-a", "--modify-window=1", &s, &r]);
     let second = ok("rsync", &["-a", "--modify-window=1", "--stats", &s, &r]);
-    assert!(second.contains("Number of regular files transferred: 0"), "{second}");
-    ok("mv", &[mnt.join("tree/d1").to_str().unwrap(), mnt.join("tree/d2/").to_str().unwrap()]);
+    assert!(
+        second.contains("Number of regular files transferred: 0"),
+        "{second}"
+    );
+    ok(
+        "mv",
+        &[
+            mnt.join("tree/d1").to_str().unwrap(),
+            mnt.join("tree/d2/").to_str().unwrap(),
+        ],
+    );
     same_tree(&src.join("d1"), &mnt.join("tree/d2/d1"));
     ok("rm", &["-r", mnt.join("synced").to_str().unwrap()]);
     assert!(!mnt.join("synced").exists());
@@ -271,7 +323,11 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     for i in 0..500 {
         let d = many.join(format!("g{}", i % 10));
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join(format!("n{i}")), pseudo_random_bytes(i, (i as usize * 37) % 5000)).unwrap();
+        std::fs::write(
+            d.join(format!("n{i}")),
+            pseudo_random_bytes(i, (i as usize * 37) % 5000),
+        )
+        .unwrap();
     }
     let remote = format!(
         ":sftp,host=127.0.0.1,port={port},user=alice,key_file={},disable_hashcheck=true,shell_type=none:many",
