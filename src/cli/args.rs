@@ -267,8 +267,8 @@ pub enum Command {
         /// at once).
         #[arg(long, default_value_t = 1.0)]
         cache_ttl: f64,
-        /// [PATH_OR_CAP] MOUNTPOINT: a grid path or directory cap, then
-        /// where to mount it.
+        /// A grid path or directory cap (optional: the shared drive by
+        /// default), then the directory to mount it on.
         #[arg(num_args = 1..=2, required = true, value_names = ["PATH_OR_CAP", "MOUNTPOINT"])]
         args: Vec<String>,
     },
