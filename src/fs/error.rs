@@ -82,7 +82,9 @@ impl FsError {
             FsError::ReadOnly(_) => libc::EROFS,
             FsError::BadName(_) => libc::EINVAL,
             FsError::Invalid(_) => libc::EINVAL,
-            FsError::Unsupported(_) => libc::ENOSYS,
+            // Not ENOSYS: the kernel takes that as "this call is not
+            // implemented" and stops making it (a rename2 never again).
+            FsError::Unsupported(_) => libc::EOPNOTSUPP,
             FsError::Grid(_) => libc::EIO,
         }
     }
