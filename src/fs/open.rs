@@ -49,7 +49,10 @@ pub struct OpenHow {
 /// One open file (see the module docs).
 pub struct OpenFile {
     fs: Arc<Fs>,
-    path: Vec<String>,
+    /// Where it is linked: follows renames of it (or of a directory
+    /// above it); `None` once unlinked or replaced while open, when what
+    /// is written to it is dropped, as a deleted file's would be.
+    path: Mutex<Option<Vec<String>>>,
     writing: bool,
     /// Opens not yet released.
     opens: AtomicUsize,
@@ -74,11 +77,74 @@ struct State {
     download: Option<Box<dyn Transfer>>,
 }
 
+/// How many bytes a stream keeps behind its position: the kernel sends a
+/// file's read-ahead requests several at a time, and they can arrive out
+/// of order; a request for bytes the stream already passed is answered
+/// from these rather than by a new download.
+const KEEP_BEHIND: usize = 4 << 20;
+
 /// A download running ahead of sequential reads.
 struct Stream {
+    /// Where the next byte from `rx` is in the file.
     pos: u64,
     rx: DuplexStream,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The last bytes taken from `rx`, in order, ending at `pos`.
+    behind: std::collections::VecDeque<Vec<u8>>,
+    behind_len: usize,
+}
+
+impl Stream {
+    fn new(
+        pos: u64,
+        rx: DuplexStream,
+        task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) -> Stream {
+        Stream {
+            pos,
+            rx,
+            task,
+            behind: std::collections::VecDeque::new(),
+            behind_len: 0,
+        }
+    }
+
+    /// Where the bytes kept behind begin.
+    fn behind_start(&self) -> u64 {
+        self.pos - self.behind_len as u64
+    }
+
+    /// Take `n` bytes from the download (fewer only at its end, which is
+    /// then an error), keeping them behind.
+    async fn take(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        let mut chunk = vec![0u8; n];
+        self.rx.read_exact(&mut chunk).await?;
+        self.pos += n as u64;
+        self.behind_len += n;
+        self.behind.push_back(chunk.clone());
+        while self.behind_len > KEEP_BEHIND && self.behind.len() > 1 {
+            if let Some(old) = self.behind.pop_front() {
+                self.behind_len -= old.len();
+            }
+        }
+        Ok(chunk)
+    }
+
+    /// Copy the bytes kept behind from `offset` into `out` (all of it must
+    /// lie between `behind_start` and `pos`).
+    fn copy_behind(&self, offset: u64, out: &mut [u8]) {
+        let mut at = self.behind_start();
+        let end = offset + out.len() as u64;
+        for chunk in &self.behind {
+            let (c_start, c_end) = (at, at + chunk.len() as u64);
+            let (from, to) = (offset.max(c_start), end.min(c_end));
+            if from < to {
+                out[(from - offset) as usize..(to - offset) as usize]
+                    .copy_from_slice(&chunk[(from - c_start) as usize..(to - c_start) as usize]);
+            }
+            at = c_end;
+        }
+    }
 }
 
 impl Drop for Stream {
@@ -160,7 +226,7 @@ impl OpenFile {
     fn new(fs: Arc<Fs>, path: &[String], writing: bool, stat: &Stat) -> OpenFile {
         OpenFile {
             fs,
-            path: path.to_vec(),
+            path: Mutex::new(Some(path.to_vec())),
             writing,
             opens: AtomicUsize::new(1),
             size: AtomicU64::new(stat.size),
@@ -170,9 +236,24 @@ impl OpenFile {
         }
     }
 
-    /// The path it was opened at.
-    pub fn path(&self) -> &[String] {
-        &self.path
+    /// Where it is now (empty once unlinked).
+    pub fn path(&self) -> Vec<String> {
+        self.path
+            .lock()
+            .ok()
+            .and_then(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// It moved to `to`, or (`None`) was unlinked or replaced.
+    pub(super) fn moved(&self, to: Option<Vec<String>>) {
+        if let Ok(mut p) = self.path.lock() {
+            *p = to;
+        }
+    }
+
+    fn detached(&self) -> bool {
+        self.path.lock().map(|p| p.is_none()).unwrap_or(true)
     }
 
     /// Whether it was opened for writing.
@@ -181,7 +262,7 @@ impl OpenFile {
     }
 
     fn name(&self) -> String {
-        self.path.join("/")
+        self.path().join("/")
     }
 
     /// Its attributes as this open sees them.
@@ -209,12 +290,17 @@ impl OpenFile {
         self.size.load(Ordering::Acquire)
     }
 
-    pub(super) async fn set_mtime(&self, t: SystemTime) {
+    /// Set its modification time; whether the entry on the grid needs it
+    /// too (the file is uploaded and unchanged since), else its next
+    /// upload carries it.
+    pub(super) async fn set_mtime(&self, t: SystemTime) -> bool {
+        // Under the state's lock: never between an upload's reading of
+        // the time and its end.
+        let st = self.state.lock().await;
         if let Ok(mut m) = self.mtime.lock() {
             *m = t;
         }
-        // The time is written with the upload.
-        self.state.lock().await.dirty = true;
+        !st.dirty && self.node().is_some()
     }
 
     /// Up to `len` bytes from `offset` (fewer at the end of the file).
@@ -259,22 +345,29 @@ impl OpenFile {
     ) -> FsResult<()> {
         let node = self.node().ok_or(FsError::NotFound)?;
         let ahead = self.fs.config.read_ahead.max(1 << 16);
+        let end = offset + buf.len() as u64;
         if let Some(s) = st.stream.as_mut()
-            && s.pos <= offset
-            && offset - s.pos <= ahead as u64
+            && s.behind_start() <= offset
+            && offset <= s.pos + ahead as u64
         {
-            let skip = offset - s.pos;
-            if skip > 0 {
-                let mut sink = tokio::io::sink();
-                let copied = tokio::io::copy(&mut (&mut s.rx).take(skip), &mut sink).await?;
-                s.pos += copied;
+            // Bytes already passed come from behind; the rest from the
+            // stream, after skipping (and keeping) what lies between.
+            let head = s.pos.min(end).saturating_sub(offset) as usize;
+            s.copy_behind(offset, &mut buf[..head]);
+            if head < buf.len() {
+                let skip = offset.saturating_sub(s.pos) as usize;
+                if skip > 0 && s.take(skip).await.is_err() {
+                    return Err(self.ended_early(st).await);
+                }
+                match s.take(buf.len() - head).await {
+                    Ok(bytes) => buf[head..].copy_from_slice(&bytes),
+                    Err(_) => return Err(self.ended_early(st).await),
+                }
             }
-            if s.pos == offset {
-                return self.read_stream(st, buf).await;
-            }
+            st.last_end = Some(end);
+            return Ok(());
         }
         st.stream = None;
-        let end = offset + buf.len() as u64;
         if st.last_end == Some(offset) && end < size {
             // Sequential: stream the rest, up to `ahead` bytes in advance.
             let (tx, rx) = tokio::io::duplex(ahead);
@@ -283,12 +376,17 @@ impl OpenFile {
                 let mut tx = tx;
                 fetch(&fs, &node, offset..size, &mut tx).await
             });
-            st.stream = Some(Stream {
-                pos: offset,
-                rx,
-                task,
-            });
-            return self.read_stream(st, buf).await;
+            let mut s = Stream::new(offset, rx, task);
+            match s.take(buf.len()).await {
+                Ok(bytes) => buf.copy_from_slice(&bytes),
+                Err(_) => {
+                    st.stream = Some(s);
+                    return Err(self.ended_early(st).await);
+                }
+            }
+            st.stream = Some(s);
+            st.last_end = Some(end);
+            return Ok(());
         }
         let mut out = Vec::with_capacity(buf.len());
         fetch(&self.fs, &node, offset..end, &mut out).await?;
@@ -304,30 +402,17 @@ impl OpenFile {
         Ok(())
     }
 
-    async fn read_stream(&self, st: &mut State, buf: &mut [u8]) -> FsResult<()> {
-        let Some(s) = st.stream.as_mut() else {
-            return Err(FsError::Grid(anyhow::anyhow!("no stream")));
+    /// The stream's download ended before the bytes asked for: why.
+    async fn ended_early(&self, st: &mut State) -> FsError {
+        let why = match st.stream.take() {
+            Some(mut s) => match (&mut s.task).await {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => anyhow::anyhow!("the file ended early"),
+                Err(e) => anyhow::anyhow!("the download stopped: {e}"),
+            },
+            None => anyhow::anyhow!("no stream"),
         };
-        match s.rx.read_exact(buf).await {
-            Ok(_) => {
-                s.pos += buf.len() as u64;
-                st.last_end = Some(s.pos);
-                Ok(())
-            }
-            Err(_) => {
-                // The download ended early: say why.
-                let stream = st.stream.take();
-                let why = match stream {
-                    Some(mut s) => match (&mut s.task).await {
-                        Ok(Err(e)) => e,
-                        Ok(Ok(())) => anyhow::anyhow!("the file ended early"),
-                        Err(e) => anyhow::anyhow!("the download stopped: {e}"),
-                    },
-                    None => anyhow::anyhow!("no stream"),
-                };
-                Err(FsError::from(why))
-            }
-        }
+        FsError::from(why)
     }
 
     /// Write `data` at `offset` (past the end: the gap reads as zeros).
@@ -396,7 +481,7 @@ impl OpenFile {
     /// Upload what was written, if anything was (see the module docs).
     pub async fn flush(&self) -> FsResult<()> {
         let mut st = self.state.lock().await;
-        if !st.dirty {
+        if !st.dirty || self.detached() {
             return Ok(());
         }
         let r = self.upload(&mut st).await;
@@ -422,8 +507,8 @@ impl OpenFile {
             match old.as_ref().and_then(Node::known) {
                 Some(Cap::SskWrite(w)) => {
                     self.fs.grid.overwrite(w, source).await?;
-                    let (name, parent) = self
-                        .path
+                    let path = self.path();
+                    let (name, parent) = path
                         .split_last()
                         .ok_or_else(|| anyhow::anyhow!("no name"))?;
                     self.fs.edit_cached(parent, |e| {
@@ -439,7 +524,7 @@ impl OpenFile {
                         node: Some(node.clone()),
                         ..self.stat()
                     };
-                    self.fs.link(&self.path, node.clone(), stat).await?;
+                    self.fs.link(&self.path(), node.clone(), stat).await?;
                     if let Ok(mut n) = self.node.lock() {
                         *n = Some(node);
                     }

@@ -463,7 +463,7 @@ impl russh_sftp::server::Handler for SftpSession {
         let s = if f.writing() {
             f.stat()
         } else {
-            self.fs.stat(f.path()).await.map_err(status)?
+            self.fs.stat(&f.path()).await.map_err(status)?
         };
         Ok(Attrs {
             id,
@@ -489,7 +489,7 @@ impl russh_sftp::server::Handler for SftpSession {
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         let (f, _) = self.file(&handle)?;
-        let path = f.path().to_vec();
+        let path = f.path();
         self.set_attrs(&path, Some(f), &attrs).await?;
         Ok(ok(id))
     }

@@ -408,7 +408,18 @@ impl Fs {
                 "the top directory cannot be removed".into(),
             ))?;
             let listing = self.writable_dir(parent).await?;
-            let found = listing.entries.get(name).ok_or(FsError::NotFound)?;
+            let open = self.pending_at(path);
+            let Some(found) = listing.entries.get(name) else {
+                // A file being written and never uploaded: dropped.
+                return match open {
+                    Some(_) if kind == Kind::File => {
+                        self.detach_pending(path);
+                        Ok(())
+                    }
+                    Some(_) => Err(FsError::NotDir),
+                    None => Err(FsError::NotFound),
+                };
+            };
             match (kind, found.kind) {
                 (Kind::File, Kind::Dir) => return Err(FsError::IsDir),
                 (Kind::Dir, Kind::File) => return Err(FsError::NotDir),
@@ -438,6 +449,7 @@ impl Fs {
                 e.remove(name);
             });
             self.forget_under(path);
+            self.detach_pending(path);
             Ok(())
         }
         .await;
@@ -483,19 +495,30 @@ impl Fs {
                 "a directory cannot be moved into itself".into(),
             ));
         }
-        if self.pending_at(from).is_some() || self.pending_at(to).is_some() {
-            // Its upload would link it under the old name.
-            return Err(FsError::Unsupported(
-                "renaming a file that is open for writing".into(),
-            ));
-        }
         let source_dir = self.writable_dir(from_parent).await?;
         let target_dir = self.writable_dir(to_parent).await?;
-        let moving = source_dir
-            .entries
-            .get(from_name)
-            .cloned()
-            .ok_or(FsError::NotFound)?;
+        let open = self.pending_at(from);
+        let moving = match (source_dir.entries.get(from_name), &open) {
+            (Some(m), _) => m.clone(),
+            // A file being written and never uploaded: it moves here only.
+            (None, Some(_)) => {
+                let old = target_dir.entries.get(to_name);
+                match old.map(|o| o.kind) {
+                    _ if (old.is_some() || self.pending_at(to).is_some()) && no_replace => {
+                        return Err(FsError::Exists);
+                    }
+                    Some(Kind::Dir) => return Err(FsError::IsDir),
+                    _ => {}
+                }
+                self.detach_pending(to);
+                self.move_pending(from, to);
+                return Ok(());
+            }
+            (None, None) => return Err(FsError::NotFound),
+        };
+        if no_replace && self.pending_at(to).is_some() {
+            return Err(FsError::Exists);
+        }
         let replace = match target_dir.entries.get(to_name) {
             None => Replace::Never,
             Some(_) if no_replace => return Err(FsError::Exists),
@@ -527,6 +550,10 @@ impl Fs {
         });
         self.forget_under(from);
         self.forget_under(to);
+        // Open files follow what they were opened as; one open at the
+        // replaced name writes to nothing now.
+        self.detach_pending(to);
+        self.move_pending(from, to);
         Ok(())
     }
 
@@ -534,8 +561,9 @@ impl Fs {
     /// `mtime` metadata, as Tahoe-LAFS's SFTP server keeps it).
     pub async fn set_mtime(&self, path: &[String], mtime: SystemTime) -> FsResult<()> {
         let r = async {
-            if let Some(open) = self.pending_at(path) {
-                open.set_mtime(mtime).await;
+            if let Some(open) = self.pending_at(path)
+                && !open.set_mtime(mtime).await
+            {
                 return Ok(());
             }
             let (name, parent) = path.split_last().ok_or(FsError::Invalid(
@@ -628,21 +656,49 @@ impl Fs {
             return file;
         };
         pending.retain(|_, w| w.strong_count() > 0);
-        if let Some(existing) = pending.get(file.path()).and_then(Weak::upgrade) {
+        let path = file.path();
+        if let Some(existing) = pending.get(&path).and_then(Weak::upgrade) {
             return existing;
         }
-        pending.insert(file.path().to_vec(), Arc::downgrade(&file));
+        pending.insert(path, Arc::downgrade(&file));
         file
     }
 
     /// `file` is no longer open for writing.
     pub(super) fn unregister(&self, file: &OpenFile) {
-        if let Ok(mut pending) = self.pending.lock()
-            && pending
-                .get(file.path())
-                .is_some_and(|w| std::ptr::eq(w.as_ptr(), file))
-        {
-            pending.remove(file.path());
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.retain(|_, w| !std::ptr::eq(w.as_ptr(), file));
+        }
+    }
+
+    /// Files open for writing at or under `from` now live under `to`.
+    fn move_pending(&self, from: &[String], to: &[String]) {
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        let moving: Vec<Vec<String>> = pending
+            .keys()
+            .filter(|p| p.starts_with(from))
+            .cloned()
+            .collect();
+        for old in moving {
+            if let Some(w) = pending.remove(&old) {
+                let mut new = to.to_vec();
+                new.extend_from_slice(&old[from.len()..]);
+                if let Some(f) = w.upgrade() {
+                    f.moved(Some(new.clone()));
+                }
+                pending.insert(new, w);
+            }
+        }
+    }
+
+    /// The file open for writing at `path`, unlinked or replaced: what is
+    /// still written to it links nothing.
+    fn detach_pending(&self, path: &[String]) {
+        if let Some(f) = self.pending_at(path) {
+            f.moved(None);
+            self.unregister(&f);
         }
     }
 }

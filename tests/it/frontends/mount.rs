@@ -121,6 +121,26 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     want[1000..1006].copy_from_slice(b"EDITED");
     assert_eq!(std::fs::read(&f).unwrap(), want);
 
+    // A mutable file is written in place: its cap, and every link to it,
+    // sees the new contents.
+    let m1 = work.join("m1.txt");
+    std::fs::write(&m1, b"mutable, first").unwrap();
+    let wcap = run_on(&node, &["put", "--mutable", m1.to_str().unwrap()]).unwrap();
+    let wcap = wcap.trim();
+    run_on(&node, &["ln", wcap, "tahoe:mut.txt"]).unwrap();
+    // Another client's link: the mount sees it once its listing's
+    // lifetime (1 s) has passed.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    std::fs::write(mnt.join("mut.txt"), b"mutable, second and longer").unwrap();
+    assert_eq!(
+        run_on(&node, &["get", wcap]).unwrap(),
+        "mutable, second and longer"
+    );
+    assert_eq!(
+        std::fs::read(mnt.join("mut.txt")).unwrap(),
+        b"mutable, second and longer"
+    );
+
     // mv across directories, a file and a directory; rm -r; df.
     ok(
         "mv",
@@ -165,6 +185,7 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     // A directory of 10,000 entries lists whole.
     let big = big_directory(web, 10_000);
     run_on(&node, &["ln", &big, "tahoe:big"]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
     assert_eq!(std::fs::read_dir(mnt.join("big")).unwrap().count(), 10_000);
 
     // Both the operations page and the statistics saw the mount's work.
