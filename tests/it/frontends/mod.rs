@@ -44,7 +44,7 @@ fn mounted(dir: &Path) -> bool {
 }
 
 /// Wait until `dir` is (or is no longer) a mount point.
-fn wait_mounted(dir: &Path, want: bool) {
+pub(crate) fn wait_mounted(dir: &Path, want: bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while mounted(dir) != want {
         assert!(

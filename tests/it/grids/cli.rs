@@ -330,7 +330,8 @@ fn shared_drive_and_file_commands() {
 
 /// Every command `tahoe demo` prints runs as printed, in order, from a
 /// directory holding `FILE` and `DIR` (README's quick start shows the same
-/// lines), and does what its comment says.
+/// lines), and does what its comment says: the mount line until Ctrl-C,
+/// and the sftp and sshfs lines into its SFTP account.
 #[test]
 fn the_commands_tahoe_demo_prints_run_as_printed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -341,7 +342,7 @@ fn the_commands_tahoe_demo_prints_run_as_printed() {
     std::fs::write(work.join("FILE"), &file).unwrap();
     std::fs::write(work.join("DIR/inner"), b"inner file").unwrap();
     let commands = demo.commands();
-    assert_eq!(commands.len(), 11, "{:#?}", demo.printed);
+    assert_eq!(commands.len(), 12, "{:#?}", demo.printed);
     let mut cap = None;
     for line in &commands {
         let words: Vec<String> = line
@@ -351,6 +352,26 @@ fn the_commands_tahoe_demo_prints_run_as_printed() {
                 _ => w.to_string(),
             })
             .collect();
+        if words[3..] == ["mount", "MOUNTPOINT"] {
+            // Runs until Ctrl-C: the mount shows what the commands before
+            // it made, and Ctrl-C unmounts.
+            let at = work.join("MOUNTPOINT");
+            std::fs::create_dir_all(&at).unwrap();
+            let child = Command::new(&words[0])
+                .args(&words[1..])
+                .current_dir(&work)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            crate::frontends::wait_mounted(&at, true);
+            assert_eq!(std::fs::read(at.join("DIR/inner")).unwrap(), b"inner file");
+            testkit::signal(&child, libc::SIGINT);
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", text(&o.stderr));
+            crate::frontends::wait_mounted(&at, false);
+            continue;
+        }
         let out = Command::new(&words[0])
             .args(&words[1..])
             .current_dir(&work)
@@ -396,4 +417,50 @@ fn the_commands_tahoe_demo_prints_run_as_printed() {
     assert_eq!(ls("tahoe:DIR"), "inner\n");
     assert_eq!(ls("tahoe:docs"), "");
     assert_eq!(ls("tahoe:new"), "");
+    // The SFTP lines run as printed too: sftp with commands on its
+    // input, sshfs on a directory MOUNTPOINT.
+    let printed = |program: &str| -> Vec<String> {
+        demo.printed
+            .iter()
+            .map(|l| l.trim())
+            .find(|l| l.starts_with(&format!("{program} ")))
+            .unwrap_or_else(|| panic!("no {program} line in {:#?}", demo.printed))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let sftp = printed("sftp");
+    let mut child = Command::new(&sftp[0])
+        .args(&sftp[1..])
+        .current_dir(&work)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"ls -1\nbye\n").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let listed = text(&o.stdout);
+    assert!(listed.lines().any(|l| l.trim() == "DIR"), "{listed}");
+    let sshfs = printed("sshfs");
+    let o = Command::new(&sshfs[0])
+        .args(&sshfs[1..])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let at = work.join("MOUNTPOINT");
+    crate::frontends::wait_mounted(&at, true);
+    assert_eq!(std::fs::read(at.join("DIR/inner")).unwrap(), b"inner file");
+    let o = Command::new("fusermount3")
+        .arg("-u")
+        .arg(&at)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
 }
