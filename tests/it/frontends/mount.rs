@@ -57,6 +57,12 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     let work = g.dir.path().join("work");
     let mnt = work.join("mnt");
     let m = mount(&node, None, &mnt, &[]);
+    // Only the node's owner may ask it to mount: the socket is 0600 in
+    // the 0700 private directory.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&node.join("private/mount.sock")), 0o600);
+    assert_eq!(mode(&node.join("private")), 0o700);
 
     // 200 files, 0 B to 20 MiB, in and back out.
     let src = work.join("src");
