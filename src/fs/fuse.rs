@@ -193,6 +193,20 @@ fn process_owner() -> (u32, u32) {
         .unwrap_or((0, 0))
 }
 
+/// Take a lookup of `path`; the attributes of `s` under its number.
+fn take_attr(
+    inodes: &Mutex<Inodes>,
+    path: &[String],
+    s: &Stat,
+    owner: (u32, u32),
+) -> FsResult<FileAttr> {
+    let ino = inodes
+        .lock()
+        .map_err(|_| FsError::Invalid("poisoned".into()))?
+        .take(path);
+    Ok(attr(ino, s, owner))
+}
+
 /// The attributes the kernel sees.
 fn attr(ino: u64, s: &Stat, owner: (u32, u32)) -> FileAttr {
     let (kind, perm, nlink) = match (s.kind, s.writable) {
@@ -240,21 +254,8 @@ impl Filesystem for Mount {
             Ok(p) => p,
             Err(e) => return reply.error(Errno::from_i32(e.errno())),
         };
-        let (fs, inodes, owner, ttl) =
-            (self.fs.clone(), self.inodes.clone(), self.owner, self.ttl());
-        self.spawn(
-            reply,
-            async move {
-                let s = fs.stat(&path).await?;
-                let ino = inodes
-                    .lock()
-                    .map_err(|_| FsError::Invalid("poisoned".into()))?
-                    .take(&path);
-                Ok(attr(ino, &s, owner))
-            },
-            move |r, a| r.entry(&ttl, &a, Generation(0)),
-            ReplyEntry::error,
-        );
+        let fs = self.fs.clone();
+        self.spawn_entry(reply, path.clone(), async move { fs.stat(&path).await });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -273,10 +274,7 @@ impl Filesystem for Mount {
         self.spawn(
             reply,
             async move {
-                let s = match open {
-                    Some(f) if f.writing() => f.stat(),
-                    _ => fs.stat(&path).await?,
-                };
+                let s = fs.stat_through(&path, open.as_deref()).await?;
                 Ok(attr(ino.0, &s, owner))
             },
             move |r, a| r.attr(&ttl, &a),
@@ -313,30 +311,9 @@ impl Filesystem for Mount {
         self.spawn(
             reply,
             async move {
-                if let Some(len) = size {
-                    match &open {
-                        Some(f) if f.writing() => f.truncate(len).await?,
-                        _ => {
-                            let how = OpenHow {
-                                write: true,
-                                truncate: len == 0,
-                                ..OpenHow::default()
-                            };
-                            let f = fs.open(&path, how).await?;
-                            let r = f.truncate(len).await;
-                            let closed = f.release(r.is_ok()).await;
-                            r?;
-                            closed?;
-                        }
-                    }
-                }
-                if let Some(t) = mtime {
-                    fs.set_mtime(&path, time_of(t)).await?;
-                }
-                let s = match &open {
-                    Some(f) if f.writing() => f.stat(),
-                    _ => fs.stat(&path).await?,
-                };
+                fs.set_attrs(&path, open.as_deref(), size, mtime.map(time_of))
+                    .await?;
+                let s = fs.stat_through(&path, open.as_deref()).await?;
                 Ok(attr(ino.0, &s, owner))
             },
             move |r, a| r.attr(&ttl, &a),
@@ -357,21 +334,8 @@ impl Filesystem for Mount {
             Ok(p) => p,
             Err(e) => return reply.error(Errno::from_i32(e.errno())),
         };
-        let (fs, inodes, owner, ttl) =
-            (self.fs.clone(), self.inodes.clone(), self.owner, self.ttl());
-        self.spawn(
-            reply,
-            async move {
-                let s = fs.mkdir(&path).await?;
-                let ino = inodes
-                    .lock()
-                    .map_err(|_| FsError::Invalid("poisoned".into()))?
-                    .take(&path);
-                Ok(attr(ino, &s, owner))
-            },
-            move |r, a| r.entry(&ttl, &a, Generation(0)),
-            ReplyEntry::error,
-        );
+        let fs = self.fs.clone();
+        self.spawn_entry(reply, path.clone(), async move { fs.mkdir(&path).await });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -476,11 +440,7 @@ impl Filesystem for Mount {
                 if let Ok(mut h) = handles.lock() {
                     h.insert(n, Handle::File(f));
                 }
-                let ino = inodes
-                    .lock()
-                    .map_err(|_| FsError::Invalid("poisoned".into()))?
-                    .take(&path);
-                Ok(attr(ino, &s, owner))
+                take_attr(&inodes, &path, &s, owner)
             },
             move |r, a| r.created(&ttl, &a, Generation(0), FileHandle(n), FopenFlags::empty()),
             ReplyCreate::error,
@@ -687,6 +647,23 @@ impl Filesystem for Mount {
 }
 
 impl Mount {
+    /// Run `work` (what names `path` now) and answer the kernel with the
+    /// entry, taking a lookup of `path`.
+    fn spawn_entry(
+        &self,
+        reply: ReplyEntry,
+        path: Vec<String>,
+        work: impl Future<Output = FsResult<Stat>> + Send + 'static,
+    ) {
+        let (inodes, owner, ttl) = (self.inodes.clone(), self.owner, self.ttl());
+        self.spawn(
+            reply,
+            async move { take_attr(&inodes, &path, &work.await?, owner) },
+            move |r, a| r.entry(&ttl, &a, Generation(0)),
+            ReplyEntry::error,
+        );
+    }
+
     fn remove(&self, parent: INodeNo, name: &OsStr, kind: Kind, reply: ReplyEmpty) {
         let path = match self.child(parent, name) {
             Ok(p) => p,

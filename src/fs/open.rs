@@ -171,7 +171,7 @@ impl Fs {
         if path.is_empty() {
             return Err(FsError::IsDir);
         }
-        let found = match self.stat_quiet(path).await {
+        let found = match self.stat_uncounted(path).await {
             Ok(s) => Some(s),
             Err(FsError::NotFound) if how.create => None,
             Err(e) => return Err(e),
@@ -211,14 +211,47 @@ impl Fs {
         Ok(file)
     }
 
-    /// [`Fs::stat`] without counting (a step of another call).
-    async fn stat_quiet(&self, path: &[String]) -> FsResult<Stat> {
-        let (name, parent) = path.split_last().ok_or(FsError::IsDir)?;
-        if let Some(open) = self.pending_at(path) {
-            return Ok(open.stat());
+    /// Set the size and modification time of the file at `path` (through
+    /// `open`, its open file, when that was opened for writing), as
+    /// `setattr` and SFTP's `setstat` ask. Modes and owners are not kept:
+    /// the front ends accept and ignore them.
+    pub async fn set_attrs(
+        self: &Arc<Self>,
+        path: &[String],
+        open: Option<&OpenFile>,
+        size: Option<u64>,
+        mtime: Option<SystemTime>,
+    ) -> FsResult<()> {
+        if let Some(len) = size {
+            match open {
+                Some(f) if f.writing() => f.truncate(len).await?,
+                _ => {
+                    let how = OpenHow {
+                        write: true,
+                        truncate: len == 0,
+                        ..OpenHow::default()
+                    };
+                    let f = self.open(path, how).await?;
+                    let r = f.truncate(len).await;
+                    let closed = f.release(r.is_ok()).await;
+                    r?;
+                    closed?;
+                }
+            }
         }
-        let listing = self.listing(parent).await?;
-        listing.entries.get(name).cloned().ok_or(FsError::NotFound)
+        if let Some(t) = mtime {
+            self.set_mtime(path, t).await?;
+        }
+        Ok(())
+    }
+
+    /// What `path` names as `open` (when given) sees it: an open file
+    /// being written shows its spool, any other the grid's entry.
+    pub async fn stat_through(&self, path: &[String], open: Option<&OpenFile>) -> FsResult<Stat> {
+        match open {
+            Some(f) if f.writing() => Ok(f.stat()),
+            _ => self.stat(path).await,
+        }
     }
 }
 

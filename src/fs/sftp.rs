@@ -191,7 +191,7 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if self.known(user, offer.public_key) {
+        Ok(if self.account(user, offer.public_key).is_some() {
             Auth::Accept
         } else {
             Auth::reject()
@@ -203,8 +203,7 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let wire = key.public_key.to_bytes().unwrap_or_default();
-        match self.server.accounts.login(user, &wire) {
+        match self.account(user, key.public_key) {
             Some(account) => {
                 // The user name is not a secret; the root is.
                 tracing::info!("sftp: {user} logged in from {}", self.peer);
@@ -262,9 +261,14 @@ impl russh::server::Handler for Connection {
 }
 
 impl Connection {
-    fn known(&self, user: &str, key: &russh::keys::PublicKey) -> bool {
-        let wire = key.to_bytes().unwrap_or_default();
-        self.server.accounts.login(user, &wire).is_some()
+    /// The account of `user` if `key` is one of its keys.
+    fn account(
+        &self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Option<&super::accounts::Account> {
+        let wire = key.to_bytes().ok()?;
+        self.server.accounts.login(user, &wire)
     }
 }
 
@@ -368,38 +372,21 @@ impl SftpSession {
             _ => Err(StatusReply::new(StatusCode::Failure).with_message("no such open file")),
         }
     }
+}
 
-    /// Apply the size and time of `attrs` to `path` (or its open file).
-    async fn set_attrs(
-        &self,
-        path: &[String],
-        file: Option<Arc<OpenFile>>,
-        attrs: &FileAttributes,
-    ) -> Result<(), StatusReply> {
-        if let Some(len) = attrs.size {
-            match file {
-                Some(f) if f.writing() => f.truncate(len).await.map_err(status)?,
-                _ => {
-                    let how = OpenHow {
-                        write: true,
-                        truncate: len == 0,
-                        ..OpenHow::default()
-                    };
-                    let f = self.fs.open(path, how).await.map_err(status)?;
-                    let r = f.truncate(len).await;
-                    let closed = f.release(r.is_ok()).await;
-                    r.map_err(status)?;
-                    closed.map_err(status)?;
-                }
-            }
-        }
-        if let Some(t) = attrs.mtime {
-            let when = UNIX_EPOCH + Duration::from_secs(u64::from(t));
-            self.fs.set_mtime(path, when).await.map_err(status)?;
-        }
-        // Modes and owners are not kept: accepted and ignored.
-        Ok(())
-    }
+/// Apply the size and time of `attrs` to `path` (or its open file).
+async fn set_attrs(
+    fs: &Arc<Fs>,
+    path: &[String],
+    open: Option<&OpenFile>,
+    attrs: &FileAttributes,
+) -> Result<(), StatusReply> {
+    let mtime = attrs
+        .mtime
+        .map(|t| UNIX_EPOCH + Duration::from_secs(u64::from(t)));
+    fs.set_attrs(path, open, attrs.size, mtime)
+        .await
+        .map_err(status)
 }
 
 /// Two SSH strings (`posix-rename@openssh.com`'s arguments).
@@ -460,11 +447,11 @@ impl russh_sftp::server::Handler for SftpSession {
 
     async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
         let (f, _) = self.file(&handle)?;
-        let s = if f.writing() {
-            f.stat()
-        } else {
-            self.fs.stat(&f.path()).await.map_err(status)?
-        };
+        let s = self
+            .fs
+            .stat_through(&f.path(), Some(&f))
+            .await
+            .map_err(status)?;
         Ok(Attrs {
             id,
             attrs: attrs_of(&s),
@@ -478,7 +465,7 @@ impl russh_sftp::server::Handler for SftpSession {
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         let p = path_of(&path)?;
-        self.set_attrs(&p, None, &attrs).await?;
+        set_attrs(&self.fs, &p, None, &attrs).await?;
         Ok(ok(id))
     }
 
@@ -489,8 +476,7 @@ impl russh_sftp::server::Handler for SftpSession {
         attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
         let (f, _) = self.file(&handle)?;
-        let path = f.path();
-        self.set_attrs(&path, Some(f), &attrs).await?;
+        set_attrs(&self.fs, &f.path(), Some(&f), &attrs).await?;
         Ok(ok(id))
     }
 

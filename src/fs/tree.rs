@@ -318,7 +318,8 @@ impl Fs {
         self.counted(Call::Stat, r)
     }
 
-    async fn stat_uncounted(&self, path: &[String]) -> FsResult<Stat> {
+    /// [`Fs::stat`] without counting (a step of another call).
+    pub(super) async fn stat_uncounted(&self, path: &[String]) -> FsResult<Stat> {
         let Some((name, parent)) = path.split_last() else {
             return Ok(Stat {
                 kind: Kind::Dir,
@@ -497,31 +498,25 @@ impl Fs {
         }
         let source_dir = self.writable_dir(from_parent).await?;
         let target_dir = self.writable_dir(to_parent).await?;
-        let open = self.pending_at(from);
-        let moving = match (source_dir.entries.get(from_name), &open) {
-            (Some(m), _) => m.clone(),
-            // A file being written and never uploaded: it moves here only.
-            (None, Some(_)) => {
-                let old = target_dir.entries.get(to_name);
-                match old.map(|o| o.kind) {
-                    _ if (old.is_some() || self.pending_at(to).is_some()) && no_replace => {
-                        return Err(FsError::Exists);
-                    }
-                    Some(Kind::Dir) => return Err(FsError::IsDir),
-                    _ => {}
-                }
-                self.detach_pending(to);
-                self.move_pending(from, to);
-                return Ok(());
-            }
-            (None, None) => return Err(FsError::NotFound),
-        };
-        if no_replace && self.pending_at(to).is_some() {
+        let source = source_dir.entries.get(from_name).cloned();
+        if source.is_none() && self.pending_at(from).is_none() {
+            return Err(FsError::NotFound);
+        }
+        let target = target_dir.entries.get(to_name);
+        if no_replace && (target.is_some() || self.pending_at(to).is_some()) {
             return Err(FsError::Exists);
         }
-        let replace = match target_dir.entries.get(to_name) {
+        let Some(moving) = source else {
+            // A file being written and never uploaded moves here only.
+            if target.is_some_and(|t| t.kind == Kind::Dir) {
+                return Err(FsError::IsDir);
+            }
+            self.detach_pending(to);
+            self.move_pending(from, to);
+            return Ok(());
+        };
+        let replace = match target {
             None => Replace::Never,
-            Some(_) if no_replace => return Err(FsError::Exists),
             Some(old) => match (moving.kind, old.kind) {
                 (Kind::File, Kind::Dir) => return Err(FsError::IsDir),
                 (Kind::Dir, Kind::File) => return Err(FsError::NotDir),

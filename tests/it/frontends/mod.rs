@@ -77,6 +77,13 @@ fn make_tree(root: &Path, count: usize, largest: usize) -> Vec<PathBuf> {
     files
 }
 
+/// `cp -r src into` and `cp -r into out`: what comes out is what went in.
+fn copy_in_and_out(src: &Path, into: &Path, out: &Path) {
+    ok("cp", &["-r", src.to_str().unwrap(), into.to_str().unwrap()]);
+    ok("cp", &["-r", into.to_str().unwrap(), out.to_str().unwrap()]);
+    same_tree(src, out);
+}
+
 /// `diff -r a b` succeeds.
 fn same_tree(a: &Path, b: &Path) {
     ok("diff", &["-r", a.to_str().unwrap(), b.to_str().unwrap()]);

@@ -6,7 +6,9 @@ use std::process::{Child, Command, Stdio};
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
 use testkit::{ProcessGrid, http, run_on, wait_shared_drive};
 
-use super::{big_directory, counter, make_tree, mounted, ok, run, same_tree, wait_mounted};
+use super::{
+    big_directory, copy_in_and_out, counter, make_tree, mounted, ok, run, same_tree, wait_mounted,
+};
 
 /// `tahoe mount` of `target` (or the shared drive) at `at`, running until
 /// stopped; returns once the kernel shows the mount.
@@ -67,24 +69,7 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     // 200 files, 0 B to 20 MiB, in and back out.
     let src = work.join("src");
     make_tree(&src, 200, 20 << 20);
-    ok(
-        "cp",
-        &[
-            "-r",
-            src.to_str().unwrap(),
-            mnt.join("tree").to_str().unwrap(),
-        ],
-    );
-    let back = work.join("back");
-    ok(
-        "cp",
-        &[
-            "-r",
-            mnt.join("tree").to_str().unwrap(),
-            back.to_str().unwrap(),
-        ],
-    );
-    same_tree(&src, &back);
+    copy_in_and_out(&src, &mnt.join("tree"), &work.join("back"));
     // What the mount wrote is what the grid holds, seen from the CLI.
     let listed = run_on(&node, &["ls", "tahoe:tree/d1/e1"]).unwrap();
     let local: Vec<String> = {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tahoe_core::testing::{free_port, pseudo_random_bytes};
 use testkit::{ProcessGrid, http, run_on, wait_listening, wait_shared_drive};
 
-use super::{big_directory, counter, make_tree, ok, same_tree, wait_mounted};
+use super::{big_directory, copy_in_and_out, counter, make_tree, ok, same_tree, wait_mounted};
 
 /// A new OpenSSH key pair at `path`; the public key's type and base64.
 fn keygen(path: &Path) -> (String, String) {
@@ -43,9 +43,10 @@ const SSH_OPTS: [&str; 8] = [
     "LogLevel=ERROR",
 ];
 
-/// `sftp -b` of `batch` as `user` with `key`.
-fn sftp(port: u16, key: &Path, user: &str, batch: &str) -> Output {
-    let mut child = Command::new("sftp")
+/// `sftp -b -` as `user` with `key`, started: its batch goes to its
+/// input.
+fn spawn_sftp(port: u16, key: &Path, user: &str) -> std::process::Child {
+    Command::new("sftp")
         .args([
             "-b",
             "-",
@@ -60,7 +61,12 @@ fn sftp(port: u16, key: &Path, user: &str, batch: &str) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("sftp could not run ({e}): `make fs-deps` installs it"));
+        .unwrap_or_else(|e| panic!("sftp could not run ({e}): `make fs-deps` installs it"))
+}
+
+/// `sftp -b` of `batch` as `user` with `key`.
+fn sftp(port: u16, key: &Path, user: &str, batch: &str) -> Output {
+    let mut child = spawn_sftp(port, key, user);
     use std::io::Write as _;
     child
         .stdin
@@ -214,22 +220,7 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     // A client gone mid-upload: nothing linked, no spool left open.
     let huge = work.join("huge.bin");
     std::fs::write(&huge, pseudo_random_bytes(2, 60 << 20)).unwrap();
-    let mut child = Command::new("sftp")
-        .args([
-            "-b",
-            "-",
-            "-P",
-            &port.to_string(),
-            "-i",
-            alice.to_str().unwrap(),
-        ])
-        .args(SSH_OPTS)
-        .arg("alice@127.0.0.1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_sftp(port, &alice, "alice");
     {
         use std::io::Write as _;
         let mut stdin = child.stdin.take().unwrap();
@@ -275,24 +266,7 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     wait_mounted(&mnt, true);
     let src = work.join("src");
     make_tree(&src, 60, 5 << 20);
-    ok(
-        "cp",
-        &[
-            "-r",
-            src.to_str().unwrap(),
-            mnt.join("tree").to_str().unwrap(),
-        ],
-    );
-    let out = work.join("out");
-    ok(
-        "cp",
-        &[
-            "-r",
-            mnt.join("tree").to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
-    );
-    same_tree(&src, &out);
+    copy_in_and_out(&src, &mnt.join("tree"), &work.join("out"));
     // SFTP carries whole seconds: rsync compares at that resolution.
     let (s, r) = (
         format!("{}/", src.display()),
