@@ -31,6 +31,8 @@ pub const SOCKET: &str = "private/mount.sock";
 
 /// The longest request line read.
 const MAX_REQUEST: u64 = 64 * 1024;
+/// How long a connection has to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What `tahoe mount` asks for.
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,8 +96,8 @@ pub async fn serve(basedir: &Path, mounter: Arc<Mounter>) -> Result<tokio::task:
 async fn serve_one(conn: tokio::net::UnixStream, m: Arc<Mounter>) {
     let (r, mut w) = conn.into_split();
     let mut lines = BufReader::new(r.take(MAX_REQUEST)).lines();
-    let session = match lines.next_line().await {
-        Ok(Some(line)) => m.mount(&line).await,
+    let session = match tokio::time::timeout(REQUEST_TIMEOUT, lines.next_line()).await {
+        Ok(Ok(Some(line))) => m.mount(&line).await,
         _ => return,
     };
     let session = match session {

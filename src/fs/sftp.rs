@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -56,6 +56,10 @@ pub struct SftpServer {
     pub accounts: Arc<Accounts>,
     /// Most connections at once.
     pub max_connections: usize,
+    /// A connection not logged in this long after it was accepted is
+    /// closed, so that connections that never authenticate cannot hold
+    /// every slot of `max_connections`.
+    pub auth_timeout: Duration,
     /// The file system of each root with a session open, by root cap:
     /// every session of an account shares one, so a file one connection
     /// wrote is seen at once by the next (rclone and others use several).
@@ -128,23 +132,19 @@ impl SftpServer {
                     continue;
                 }
                 let _ = sock.set_nodelay(true);
+                let authed = Arc::new(AtomicBool::new(false));
                 let conn = Connection {
                     server: self.clone(),
                     peer,
                     root: None,
                     channels: HashMap::new(),
+                    authed: authed.clone(),
                 };
+                let deadline = tokio::time::Instant::now() + self.auth_timeout;
                 let (config, open) = (config.clone(), open.clone());
                 open.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
-                    match russh::server::run_stream(config, sock, conn).await {
-                        Ok(session) => {
-                            if let Err(e) = session.await {
-                                tracing::debug!("sftp: {peer}: {e:#}");
-                            }
-                        }
-                        Err(e) => tracing::debug!("sftp: {peer}: {e:#}"),
-                    }
+                    run_session(config, sock, conn, peer, deadline, authed).await;
                     open.fetch_sub(1, Ordering::AcqRel);
                 });
             }
@@ -174,6 +174,98 @@ impl SftpServer {
     }
 }
 
+/// Serve one connection, closing it at `deadline` unless it has logged
+/// in by then (`authed`): whatever it is doing (silent, halfway through
+/// the version or key exchange), its socket is cut.
+async fn run_session(
+    config: Arc<russh::server::Config>,
+    sock: tokio::net::TcpStream,
+    conn: Connection,
+    peer: SocketAddr,
+    deadline: tokio::time::Instant,
+    authed: Arc<AtomicBool>,
+) {
+    let cut = tokio_util::sync::CancellationToken::new();
+    let watch = {
+        let cut = cut.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            if !authed.load(Ordering::Acquire) {
+                tracing::debug!("sftp: {peer}: not logged in in time");
+                cut.cancel();
+            }
+        })
+    };
+    let sock = Cuttable {
+        inner: sock,
+        cut: Box::pin(cut.cancelled_owned()),
+    };
+    let r = match russh::server::run_stream(config, sock, conn).await {
+        Ok(session) => session.await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = r {
+        tracing::debug!("sftp: {peer}: {e:#}");
+    }
+    watch.abort();
+}
+
+/// A socket that fails every read and write once `cut` fires.
+struct Cuttable {
+    inner: tokio::net::TcpStream,
+    cut: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl Cuttable {
+    fn is_cut(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        self.cut.as_mut().poll(cx).is_ready()
+    }
+}
+
+fn cut_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "login timed out")
+}
+
+impl tokio::io::AsyncRead for Cuttable {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.is_cut(cx) {
+            return std::task::Poll::Ready(Err(cut_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Cuttable {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.is_cut(cx) {
+            return std::task::Poll::Ready(Err(cut_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// One SSH connection.
 struct Connection {
     server: Arc<SftpServer>,
@@ -181,6 +273,8 @@ struct Connection {
     /// The account's root, once authenticated.
     root: Option<DirCap>,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Set once logged in.
+    authed: Arc<AtomicBool>,
 }
 
 impl russh::server::Handler for Connection {
@@ -208,6 +302,7 @@ impl russh::server::Handler for Connection {
                 // The user name is not a secret; the root is.
                 tracing::info!("sftp: {user} logged in from {}", self.peer);
                 self.root = Some(account.root.clone());
+                self.authed.store(true, Ordering::Release);
                 Ok(Auth::Accept)
             }
             None => {

@@ -327,6 +327,7 @@ async fn start_file_systems(
             journal: journal as Arc<dyn crate::fs::Journal>,
             accounts: Arc::new(accounts),
             max_connections: s.max_connections,
+            auth_timeout: Duration::from_secs(s.auth_timeout_secs.max(1)),
             trees: Default::default(),
         });
         tasks.push(server.serve(listener, key));

@@ -341,6 +341,8 @@ pub struct SftpSection {
     pub host_key_file: PathBuf,
     /// Most connections open at once; more are closed on arrival.
     pub max_connections: usize,
+    /// Seconds a connection has to log in before it is closed.
+    pub auth_timeout_secs: u64,
 }
 
 impl Default for SftpSection {
@@ -352,6 +354,7 @@ impl Default for SftpSection {
             accounts_file: PathBuf::from("private/accounts"),
             host_key_file: PathBuf::from("private/ssh_host_ed25519_key"),
             max_connections: 64,
+            auth_timeout_secs: 30,
         }
     }
 }

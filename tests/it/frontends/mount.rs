@@ -65,6 +65,18 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&node.join("private/mount.sock")), 0o600);
     assert_eq!(mode(&node.join("private")), 0o700);
+    // A connection that never sends its request is closed.
+    let mut silent =
+        std::os::unix::net::UnixStream::connect(node.join("private/mount.sock")).unwrap();
+    silent
+        .set_read_timeout(Some(tahoe::fs::control::REQUEST_TIMEOUT * 3))
+        .unwrap();
+    let mut b = [0u8; 16];
+    assert_eq!(
+        std::io::Read::read(&mut silent, &mut b).unwrap(),
+        0,
+        "a silent connection to the mount socket stayed open"
+    );
 
     // 200 files, 0 B to 20 MiB, in and back out.
     let src = work.join("src");

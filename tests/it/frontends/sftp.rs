@@ -2,6 +2,8 @@
 //! `rclone`: accounts see their own roots only, a wrong key is refused,
 //! and bad input gets a clear status while the server serves on.
 
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -31,6 +33,10 @@ fn keygen(path: &Path) -> (String, String) {
     let mut f = public.split_whitespace();
     (f.next().unwrap().into(), f.next().unwrap().into())
 }
+
+/// The server's connection cap and login deadline in this test.
+const MAX_CONNECTIONS: usize = 16;
+const AUTH_TIMEOUT: u64 = 3;
 
 const SSH_OPTS: [&str; 8] = [
     "-o",
@@ -67,7 +73,6 @@ fn spawn_sftp(port: u16, key: &Path, user: &str) -> std::process::Child {
 /// `sftp -b` of `batch` as `user` with `key`.
 fn sftp(port: u16, key: &Path, user: &str, batch: &str) -> Output {
     let mut child = spawn_sftp(port, key, user);
-    use std::io::Write as _;
     child
         .stdin
         .take()
@@ -129,7 +134,10 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     .unwrap();
     let config = node.join("tahoe.toml");
     let mut toml = std::fs::read_to_string(&config).unwrap();
-    toml.push_str(&format!("\n[sftp]\nenabled = true\nport = {port}\n"));
+    toml.push_str(&format!(
+        "\n[sftp]\nenabled = true\nport = {port}\nmax_connections = {MAX_CONNECTIONS}\n\
+         auth_timeout_secs = {AUTH_TIMEOUT}\n"
+    ));
     std::fs::write(&config, toml).unwrap();
     g.stop(&node);
     g.start(&node);
@@ -198,6 +206,46 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
         assert!(err.contains("Permission denied"), "{err}");
     }
 
+    // Connections that never log in (silent, or silent after the
+    // version exchange) take every slot: one more is closed at once, and
+    // all are closed at the login deadline, after which logins work.
+    let opened = Instant::now();
+    let idle: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+        .map(|i| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            if i % 2 == 0 {
+                s.write_all(b"SSH-2.0-idle\r\n").unwrap();
+            }
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut extra = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    assert!(
+        matches!(extra.read(&mut buf), Ok(0) | Err(_)),
+        "a connection past max_connections was served"
+    );
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+            assert!(
+                opened.elapsed() < Duration::from_secs(AUTH_TIMEOUT + 5),
+                "a connection that never logged in outlived the deadline"
+            );
+        }
+    }
+    sftp_ok(port, &alice, "alice", "ls docs\n");
+
     // Bad input: a clear status, and the server serves on.
     let o = sftp(port, &alice, "alice", "symlink docs/b.bin docs/link\n");
     assert!(!o.status.success());
@@ -222,7 +270,6 @@ fn sftp_sshfs_and_rclone_work_on_their_accounts_roots_only() {
     std::fs::write(&huge, pseudo_random_bytes(2, 60 << 20)).unwrap();
     let mut child = spawn_sftp(port, &alice, "alice");
     {
-        use std::io::Write as _;
         let mut stdin = child.stdin.take().unwrap();
         stdin
             .write_all(format!("put {} docs/huge.bin\n", huge.display()).as_bytes())
