@@ -38,23 +38,25 @@ browser-deps:
 
 # The S3 backend's tests (plugins/s3, tests/it/grids/backends.rs) run
 # against moto's server mode, a local S3 server from PyPI, installed here
-# when missing.
+# when missing; the S3 gateway's tests (tests/it/frontends/s3.rs) drive
+# the gateway with boto3 from the same place.
 S3_VENV = target/s3-venv
 s3-deps:
 	@if [ ! -x $(S3_VENV)/bin/moto_server ]; then \
-		python3 -m venv $(S3_VENV) && $(S3_VENV)/bin/pip install -q "moto[server]==5.2.5"; \
+		python3 -m venv $(S3_VENV) && $(S3_VENV)/bin/pip install -q "moto[server]==5.2.5" "boto3==1.44.18"; \
 	fi
 
 # The file-system front ends' tests (tests/it/frontends) use real
 # clients: the kernel's FUSE through fusermount3, OpenSSH's sftp and
-# ssh-keygen, sshfs, rsync and rclone; installed here when missing. A
-# machine without /dev/fuse fails those tests by name.
-FS_TOOLS = fusermount3 sftp ssh-keygen sshfs rsync rclone
+# ssh-keygen, sshfs, rsync and rclone, and restic for the S3 gateway;
+# installed here when missing. A machine without /dev/fuse fails those
+# tests by name.
+FS_TOOLS = fusermount3 sftp ssh-keygen sshfs rsync rclone restic
 fs-deps:
 	@missing=""; for t in $(FS_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q fuse3 openssh-client sshfs rsync rclone; \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q fuse3 openssh-client sshfs rsync rclone restic; \
 	fi
 
 unit: deps browser-deps s3-deps fs-deps

@@ -40,6 +40,7 @@ CRATES = {
             ["client"],
             ["fs"],
             ["web"],
+            ["s3"],
             ["node"],
             ["cli"],
         ],

@@ -15,8 +15,9 @@
 //!  2. fs/                          the grid as a file system: one core, the
 //!                                  FUSE mount and the SFTP server
 //!  3. web/                         the gateway: routes, pages, operations
-//!  4. node/                        create, roles (queen, client), daemon, demo
-//!  5. cli/                         the command line
+//!  4. s3/                          the S3 gateway: buckets and objects on fs/
+//!  5. node/                        create, roles (queen, client), daemon, demo
+//!  6. cli/                         the command line
 //! ```
 
 pub mod announce;
@@ -26,6 +27,7 @@ pub mod client;
 pub mod fs;
 pub mod node;
 pub mod plugins;
+pub mod s3;
 pub mod web;
 
 pub use plugins::{builtin_registry, link_plugins, registry_for};

@@ -31,14 +31,20 @@ pub enum Frontend {
     Fuse,
     /// The SFTP server.
     Sftp,
+    /// The S3 gateway ([`crate::s3`]).
+    S3,
 }
 
 impl Frontend {
+    /// Every front end, for statistics.
+    pub const ALL: [Frontend; 3] = [Frontend::Fuse, Frontend::Sftp, Frontend::S3];
+
     /// Its name in statistics and on the operations page.
     pub fn as_str(self) -> &'static str {
         match self {
             Frontend::Fuse => "fuse",
             Frontend::Sftp => "sftp",
+            Frontend::S3 => "s3",
         }
     }
 }

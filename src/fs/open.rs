@@ -26,7 +26,7 @@ use std::time::SystemTime;
 
 use tahoe_core::client::source::FileSource;
 use tahoe_core::format::cap::Cap;
-use tahoe_core::format::dirnode::Node;
+use tahoe_core::format::dirnode::{Metadata, Node};
 use tokio::io::{AsyncReadExt as _, DuplexStream};
 
 use super::error::{FsError, FsResult};
@@ -199,6 +199,7 @@ impl Fs {
             mtime: SystemTime::now(),
             node: None,
             writable: true,
+            metadata: None,
         });
         let mine = Arc::new(OpenFile::new(self.clone(), path, true, &stat));
         let file = self.register(mine.clone());
@@ -311,6 +312,7 @@ impl OpenFile {
                 .unwrap_or(SystemTime::UNIX_EPOCH),
             node,
             writable: self.writing,
+            metadata: None,
         }
     }
 
@@ -557,7 +559,9 @@ impl OpenFile {
                         node: Some(node.clone()),
                         ..self.stat()
                     };
-                    self.fs.link(&self.path(), node.clone(), stat).await?;
+                    self.fs
+                        .link(&self.path(), node.clone(), stat, Metadata::new())
+                        .await?;
                     if let Ok(mut n) = self.node.lock() {
                         *n = Some(node);
                     }
@@ -617,7 +621,7 @@ fn new_spool(dir: &std::path::Path) -> FsResult<std::fs::File> {
 }
 
 /// Bytes `range` of the file `node` links to, into `out`.
-async fn fetch(
+pub(crate) async fn fetch(
     fs: &Fs,
     node: &Node,
     range: std::ops::Range<u64>,

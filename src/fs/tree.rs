@@ -79,6 +79,9 @@ pub struct Stat {
     /// Whether it can be changed here: a directory's entries, or a file's
     /// contents (the file's directory is writable).
     pub writable: bool,
+    /// The entry's metadata as last read or written here (`None` for the
+    /// root and for files not linked yet).
+    pub metadata: Option<Arc<Metadata>>,
 }
 
 /// A directory's entries as read, with the cap they were read from.
@@ -327,6 +330,7 @@ impl Fs {
                 mtime: UNIX_EPOCH,
                 node: Some(Node::from_cap(Cap::Dir(self.root.clone()))),
                 writable: !self.config.read_only,
+                metadata: None,
             });
         };
         if let Some(open) = self.pending_at(path) {
@@ -390,6 +394,7 @@ impl Fs {
                 mtime: SystemTime::now(),
                 node: Some(node),
                 writable: true,
+                metadata: None,
             };
             self.edit_cached(parent, |e| {
                 e.insert(name.clone(), stat.clone());
@@ -594,15 +599,24 @@ impl Fs {
         self.counted(Call::SetAttr, r)
     }
 
-    /// Link `node` (a file just uploaded) as the last name of `path`,
-    /// replacing a file of that name, never a directory.
-    pub(super) async fn link(&self, path: &[String], node: Node, stat: Stat) -> FsResult<()> {
+    /// Link `node` (a file) as the last name of `path`, replacing a file
+    /// of that name, never a directory; its metadata is its `mtime` and
+    /// `extra`.
+    pub async fn link(
+        &self,
+        path: &[String],
+        node: Node,
+        mut stat: Stat,
+        extra: Metadata,
+    ) -> FsResult<()> {
         let (name, parent) = path
             .split_last()
             .ok_or_else(|| FsError::Invalid("a file cannot replace the top directory".into()))?;
         let listing = self.writable_dir(parent).await?;
         let mut md = Metadata::new();
         md.insert("mtime".into(), number(seconds(stat.mtime)));
+        md.extend(extra);
+        stat.metadata = Some(Arc::new(md.clone()));
         self.dirs()
             .await?
             .add(&listing.cap, name, node, Some(md), Replace::OnlyFiles)
@@ -610,6 +624,24 @@ impl Fs {
         self.edit_cached(parent, |e| {
             e.insert(name.clone(), stat);
         });
+        Ok(())
+    }
+
+    /// Make the directory at `path` and any missing above it; a file in
+    /// the way is [`FsError::NotDir`].
+    pub async fn mkdir_p(&self, path: &[String]) -> FsResult<()> {
+        for depth in 1..=path.len() {
+            match self.stat_uncounted(&path[..depth]).await {
+                Ok(s) if s.kind == Kind::Dir => continue,
+                Ok(_) => return Err(FsError::NotDir),
+                Err(FsError::NotFound) => match self.mkdir(&path[..depth]).await {
+                    // Made meanwhile by another call: fine if a directory.
+                    Ok(_) | Err(FsError::Exists) => {}
+                    Err(e) => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 
@@ -722,6 +754,7 @@ fn stat_of(node: &Node, metadata: &Metadata, dir_writable: bool) -> Stat {
         mtime,
         node: Some(node.clone()),
         writable,
+        metadata: Some(Arc::new(metadata.clone())),
     }
 }
 

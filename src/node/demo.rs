@@ -123,6 +123,7 @@ async fn create_grid(root: &Path, clients: usize) -> Result<Vec<PathBuf>> {
             scale_encoding(&c, clients)?;
             if i == 0 {
                 sftp_account(&c, vdrive.trim())?;
+                s3_key(&c, vdrive.trim())?;
             }
         }
         dirs.push(c);
@@ -152,15 +153,43 @@ fn sftp_account(dir: &Path, vdrive: &str) -> Result<()> {
         format!("# USERNAME KEY-TYPE PUBLIC-KEY ROOTCAP\n{SFTP_USER} {kind} {blob} {vdrive}\n")
             .as_bytes(),
     )?;
-    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).ok();
-    let port = free(8022)
-        .or_else(|| free(0))
-        .context("no free port for SFTP")?
-        .local_addr()?
-        .port();
+    let port = free_port(8022, "SFTP")?;
     let toml = dir.join(tahoe_core::plugin::config::CONFIG_FILE);
     let mut f = std::fs::OpenOptions::new().append(true).open(&toml)?;
     writeln!(f, "\n[sftp]\nenabled = true\nport = {port}")?;
+    Ok(())
+}
+
+/// A port for a server of the demo: `wanted` when free, else any.
+fn free_port(wanted: u16, what: &str) -> Result<u16> {
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).ok();
+    Ok(free(wanted)
+        .or_else(|| free(0))
+        .with_context(|| format!("no free port for {what}"))?
+        .local_addr()?
+        .port())
+}
+
+/// Turn on the S3 gateway of the client in `dir` (on 8033, else any free
+/// port) with one key, made here, whose root is the shared drive: its
+/// buckets are the shared drive's directories.
+fn s3_key(dir: &Path, vdrive: &str) -> Result<()> {
+    let mut r = [0u8; 30];
+    getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let id = format!(
+        "DEMO{}",
+        tahoe_core::base32::encode(&r[..10]).to_ascii_uppercase()
+    );
+    let secret = tahoe_core::base32::encode(&r[10..]);
+    let file = tahoe_core::plugin::config::S3Section::default().credentials_file;
+    tahoe_core::protocol::identity::write_private(
+        &dir.join(file),
+        format!("# ACCESS_KEY_ID SECRET_KEY DIRCAP\n{id} {secret} {vdrive}\n").as_bytes(),
+    )?;
+    let port = free_port(8033, "S3")?;
+    let toml = dir.join(tahoe_core::plugin::config::CONFIG_FILE);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&toml)?;
+    writeln!(f, "\n[s3]\nenabled = true\nport = {port}")?;
     Ok(())
 }
 
@@ -263,6 +292,28 @@ fn print_commands(first: &Path, out: &mut dyn Write) -> Result<()> {
              sshfs -o IdentityFile={},port={port},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null {SFTP_USER}@{host}:/ MOUNTPOINT",
             key.display(),
             key.display()
+        )?;
+    }
+    if cfg.s3.enabled {
+        let file = first.join(&cfg.s3.credentials_file);
+        let creds = std::fs::read_to_string(&file)?;
+        let Some((id, secret)) = creds
+            .lines()
+            .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .and_then(|l| {
+                let mut f = l.split_whitespace();
+                Some((f.next()?, f.next()?))
+            })
+        else {
+            anyhow::bail!("{} holds no key", file.display());
+        };
+        let url = format!("http://{}:{}", cfg.s3.bind, cfg.s3.port);
+        writeln!(
+            out,
+            "S3 at {url} (region {}; buckets: the shared drive's directories):\n  \
+             export AWS_ACCESS_KEY_ID={id} AWS_SECRET_ACCESS_KEY={secret}\n  \
+             aws --endpoint-url {url} s3 ls",
+            cfg.s3.region
         )?;
     }
     Ok(())

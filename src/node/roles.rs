@@ -282,7 +282,8 @@ async fn announce_storage(
 }
 
 /// The web gateway, when `web.port` (or `BASEDIR/webport`) asks for one.
-/// `tahoe mount`'s socket, and the SFTP server when `[sftp]` enables it.
+/// `tahoe mount`'s socket, the SFTP server when `[sftp]` enables it, and
+/// the S3 gateway when `[s3]` does.
 async fn start_file_systems(
     cfg: &NodeConfig,
     broker: &Arc<Broker>,
@@ -303,6 +304,17 @@ async fn start_file_systems(
     match serve(cfg.basedir(), mounter).await {
         Ok(t) => tasks.push(t),
         Err(e) => tracing::warn!("tahoe mount will not reach this node: {e:#}"),
+    }
+    if cfg.s3.enabled {
+        let (_, task) = crate::s3::start(
+            &cfg.s3,
+            cfg.basedir(),
+            grid.clone(),
+            spool.clone(),
+            journal.clone(),
+        )
+        .await?;
+        tasks.push(task);
     }
     let s = &cfg.sftp;
     if s.enabled {

@@ -29,7 +29,6 @@ use tahoe_core::format::dirnode::Replace;
 use tahoe_core::format::ssk::MutableFormat;
 
 use super::error::{bad, too_large};
-use super::ops::Op;
 
 /// The most bytes of a urlencoded body or one multipart text field.
 pub const MAX_FIELD: usize = 64 << 10;
@@ -112,8 +111,8 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
 
 /// A request body's pieces, each of which must arrive within a timeout,
 /// optionally metered (see [`Meter`]).
-pub struct Guarded {
-    inner: axum::body::BodyDataStream,
+pub struct Guarded<S = axum::body::BodyDataStream> {
+    inner: S,
     timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
     meter: Option<Arc<Meter>>,
@@ -122,8 +121,15 @@ pub struct Guarded {
 impl Guarded {
     /// `body`, whose next piece must come within `timeout` each time.
     pub fn new(body: Body, timeout: Duration) -> Self {
+        Guarded::over(body.into_data_stream(), timeout)
+    }
+}
+
+impl<S> Guarded<S> {
+    /// A stream of pieces, each of which must come within `timeout`.
+    pub fn over(inner: S, timeout: Duration) -> Self {
         Guarded {
-            inner: body.into_data_stream(),
+            inner,
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
             meter: None,
@@ -131,7 +137,11 @@ impl Guarded {
     }
 }
 
-impl Stream for Guarded {
+impl<S, E> Stream for Guarded<S>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Item = std::io::Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -216,14 +226,15 @@ impl Drop for Spooled {
     }
 }
 
-/// Write a stream of chunks to a new file in `dir`, counting them into
-/// `op` and feeding them to `key` (an immutable upload's convergent key,
-/// so that the upload need not read the file twice). A stream that fails
-/// (a client gone, a body cut short) leaves no file behind.
+/// Write a stream of chunks to a new file in `dir`, showing each to
+/// `seen` (counters, digests) and feeding them to `key` (an immutable
+/// upload's convergent key, so that the upload need not read the file
+/// twice). A stream that fails (a client gone, a body cut short) leaves
+/// no file behind.
 pub async fn spool<E: std::fmt::Display>(
     dir: &Path,
     mut stream: impl Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-    op: &Op,
+    mut seen: impl FnMut(&[u8]),
     mut key: Option<KeyHasher>,
 ) -> Result<Spooled> {
     let mut r = [0u8; 8];
@@ -265,7 +276,7 @@ pub async fn spool<E: std::fmt::Display>(
         }
         batch.extend_from_slice(&chunk);
         spooled.len += chunk.len() as u64;
-        op.add(chunk.len() as u64);
+        seen(&chunk);
         if batch.len() >= BATCH {
             batch = write(batch).await?;
             batch.clear();
@@ -348,7 +359,7 @@ pub async fn multipart(
                     return Err(bad(format!("more than {MAX_FILES} files in one form")));
                 }
                 let tracked = begin(&filename);
-                let data = spool(dir, &mut field, &tracked.0, None).await?;
+                let data = spool(dir, &mut field, |c| tracked.0.add(c.len() as u64), None).await?;
                 files.push((FormFile { filename, data }, tracked));
             }
             None => {

@@ -35,13 +35,37 @@ pub struct ServeLimits {
 
 /// Serve `app` on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: ServeLimits) {
+    let service = move || TowerToHyperService::new(app.clone());
+    serve_with(listener, service, limits, "the web gateway").await
+}
+
+/// Serve what `service` makes (one per connection) on `listener`, with
+/// [`serve`]'s limits; `what` names the server in the log (the S3 gateway
+/// serves through here too).
+pub async fn serve_with<S, B>(
+    listener: tokio::net::TcpListener,
+    service: impl Fn() -> S,
+    limits: ServeLimits,
+    what: &'static str,
+) where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut refused_logged = false;
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!("the web gateway could not accept a connection: {e}");
+                tracing::warn!("{what} could not accept a connection: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -49,7 +73,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Serve
         let Ok(permit) = open.clone().try_acquire_owned() else {
             if !refused_logged {
                 tracing::warn!(
-                    "the web gateway has {} connections open, its limit (web.max_connections): \
+                    "{what} has {} connections open, its limit (max_connections): \
                      closing new ones until some end",
                     limits.max_connections
                 );
@@ -60,7 +84,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Serve
         };
         refused_logged = false;
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = service();
         let timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _permit = permit;
@@ -72,7 +96,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, limits: Serve
                 .await;
             match served {
                 Ok(parts) => linger(parts.io.into_inner()).await,
-                Err(e) => tracing::debug!("web connection from {peer}: {e}"),
+                Err(e) => tracing::debug!("{what}: connection from {peer}: {e}"),
             }
         });
     }

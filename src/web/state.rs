@@ -75,7 +75,7 @@ impl Gateway {
             _ => None,
         };
         let stream = form::Guarded::new(body, self.body_timeout);
-        form::spool(&self.spool, stream, &op.0, key).await
+        form::spool(&self.spool, stream, |c| op.0.add(c.len() as u64), key).await
     }
 
     /// Upload a spooled file as `format` (immutable when `None`); its cap.

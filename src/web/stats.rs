@@ -60,7 +60,7 @@ pub struct Stats {
     /// Responses by class: 2xx, 3xx, 4xx, 5xx.
     responses: [AtomicU64; 4],
     /// File-system calls by front end, kind and outcome (ok, failed).
-    fs_calls: [[[AtomicU64; 2]; Call::ALL.len()]; 2],
+    fs_calls: [[[AtomicU64; 2]; Call::ALL.len()]; Frontend::ALL.len()],
     latency: [Histogram; 4],
 }
 
@@ -132,7 +132,7 @@ impl Snapshot {
         ] {
             snap.counters.insert(name.into(), v);
         }
-        for via in [Frontend::Fuse, Frontend::Sftp] {
+        for via in Frontend::ALL {
             for call in Call::ALL {
                 let [ok, failed] = &s.fs_calls[frontend_index(via)][call as usize];
                 let name = format!("{}.{}", via.as_str(), call.as_str());
@@ -145,10 +145,7 @@ impl Snapshot {
 }
 
 fn frontend_index(via: Frontend) -> usize {
-    match via {
-        Frontend::Fuse => 0,
-        Frontend::Sftp => 1,
-    }
+    via as usize
 }
 
 fn metric_name(dotted: &str) -> String {

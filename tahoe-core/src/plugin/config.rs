@@ -359,6 +359,48 @@ impl Default for SftpSection {
     }
 }
 
+/// `[s3]`: the client node's S3 gateway (`docs/s3.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Section {
+    /// Serve S3 (off by default).
+    pub enabled: bool,
+    /// TCP port.
+    pub port: u16,
+    /// Address to bind; loopback unless deliberately changed.
+    pub bind: String,
+    /// The region the gateway says it is in (SigV4 signs it).
+    pub region: String,
+    /// The credentials file (access key id, secret key, directory cap per
+    /// line; 0600), relative to the base directory.
+    pub credentials_file: PathBuf,
+    /// Most connections open at once; more are closed on arrival.
+    pub max_connections: usize,
+    /// Longest wait for a request's headers, or for the next request.
+    pub header_timeout_secs: u64,
+    /// Longest wait for more of a request's body.
+    pub body_timeout_secs: u64,
+    /// Seconds after its last part arrived that a multipart upload never
+    /// completed nor aborted is removed with its parts (a day).
+    pub multipart_expiry_secs: u64,
+}
+
+impl Default for S3Section {
+    fn default() -> Self {
+        S3Section {
+            enabled: false,
+            port: 8033,
+            bind: "127.0.0.1".into(),
+            region: "us-east-1".into(),
+            credentials_file: PathBuf::from("private/s3-credentials"),
+            max_connections: 256,
+            header_timeout_secs: 20,
+            body_timeout_secs: 60,
+            multipart_expiry_secs: 86_400,
+        }
+    }
+}
+
 /// `[transport]`: how this node talks to others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransportSection {
@@ -429,6 +471,8 @@ pub struct NodeConfig {
     pub maintenance: MaintenanceSection,
     /// `[sftp]` (client nodes).
     pub sftp: SftpSection,
+    /// `[s3]` (client nodes).
+    pub s3: S3Section,
     basedir: PathBuf,
     figment: Figment,
 }
@@ -448,6 +492,7 @@ struct Sections {
     queen: QueenSection,
     maintenance: MaintenanceSection,
     sftp: SftpSection,
+    s3: S3Section,
 }
 
 fn choice(name: &str) -> PluginChoice {
@@ -509,6 +554,7 @@ impl Default for Sections {
             },
             maintenance: MaintenanceSection::default(),
             sftp: SftpSection::default(),
+            s3: S3Section::default(),
         }
     }
 }
@@ -549,7 +595,7 @@ fn figment_error_at(prefix: &str, e: figment::Error) -> Error {
 
 /// The sections of `tahoe.toml`: a `TAHOE_*` variable whose first part
 /// names none of them names no configuration key.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "node",
     "encoding",
     "codec",
@@ -561,6 +607,7 @@ const SECTIONS: [&str; 11] = [
     "queen",
     "maintenance",
     "sftp",
+    "s3",
 ];
 
 /// The `TAHOE_*` environment variables that name configuration keys.
@@ -644,6 +691,7 @@ impl NodeConfig {
             queen: all.queen,
             maintenance: all.maintenance,
             sftp: all.sftp,
+            s3: all.s3,
             basedir: basedir.to_path_buf(),
             figment,
         };

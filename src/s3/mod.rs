@@ -1,0 +1,125 @@
+//! The S3 gateway: buckets and objects over a directory cap.
+//!
+//! [s3s] parses S3's requests, checks their signatures (SigV4 in headers,
+//! presigned URLs, unsigned and chunked payloads) against the keys in
+//! `private/s3-credentials` ([`credentials`]), and writes S3's answers and
+//! error XML; [`gateway::Gateway`] serves the calls on the file-system core
+//! ([`crate::fs::Fs`]), one tree per key, its root the key's directory cap.
+//! The HTTP server is the web gateway's accept loop
+//! ([`crate::web::serve`]: connection cap, header timeout), on a port of
+//! its own, loopback unless configured. `docs/s3.md` tells the mapping
+//! and what is served.
+//!
+//! Decisions:
+//! - A request must be signed by a known key: there is no anonymous
+//!   access, and no bucket policy or ACL (a key's authority is its cap).
+//! - Buckets are named as directory entries are (any name without `/`),
+//!   not only as AWS's DNS rules allow, so that directories made by other
+//!   front ends can be buckets; clients address them path-style.
+//! - No `Host` check as the web gateway makes against DNS rebinding: a
+//!   page cannot sign a request without the secret key.
+
+pub mod credentials;
+pub mod gateway;
+pub mod keys;
+pub mod list;
+pub mod meta;
+pub mod multipart;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use s3s::service::S3ServiceBuilder;
+use tahoe_core::plugin::config::S3Section;
+
+use crate::client::GridClient;
+use crate::fs::Journal;
+
+/// The largest XML body a request may send (DeleteObjects of 1,000 keys
+/// of 1,024 bytes fits).
+const XML_MAX: usize = 2 << 20;
+
+/// Accept any bucket name a directory entry can have (see the module
+/// docs); names are checked again as entry names when used.
+struct EntryNames;
+
+impl s3s::validation::NameValidation for EntryNames {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        keys::bucket_path(name).is_ok()
+    }
+}
+
+/// Start the S3 gateway as `s3` configures it; the address it listens on
+/// and its task (the server and the expiry of abandoned uploads).
+pub async fn start(
+    s3: &S3Section,
+    basedir: &std::path::Path,
+    grid: Arc<GridClient>,
+    spool: PathBuf,
+    journal: Arc<dyn Journal>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let credentials = Arc::new(credentials::Credentials::load(
+        &basedir.join(&s3.credentials_file),
+    )?);
+    let expiry = Duration::from_secs(s3.multipart_expiry_secs.max(1));
+    let uploads = Arc::new(multipart::Uploads::new(spool.join("s3-uploads"), expiry)?);
+    let gateway = gateway::Gateway {
+        grid,
+        credentials: credentials.clone(),
+        spool,
+        journal,
+        uploads: uploads.clone(),
+        region: s3.region.clone(),
+        body_timeout: Duration::from_secs(s3.body_timeout_secs.max(1)),
+        trees: Default::default(),
+    };
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth((*credentials).clone());
+    builder.set_validation(EntryNames);
+    let mut config = s3s::config::S3Config::default();
+    config.xml_max_body_size = XML_MAX;
+    builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+        config,
+    ))));
+    let service = builder.build();
+    let ip: std::net::IpAddr = s3
+        .bind
+        .parse()
+        .with_context(|| format!("s3.bind = {:?} is not an IP address", s3.bind))?;
+    let listener = tokio::net::TcpListener::bind((ip, s3.port))
+        .await
+        .with_context(|| format!("listening on {ip}:{} for S3", s3.port))?;
+    let bound = listener.local_addr()?;
+    tracing::info!("S3 at http://{bound} for {} key(s)", credentials.len());
+    let limits = crate::web::serve::ServeLimits {
+        header_timeout: Duration::from_secs(s3.header_timeout_secs.max(1)),
+        max_connections: s3.max_connections,
+    };
+    let task = tokio::spawn(async move {
+        let sweep = async {
+            let every = Duration::from_secs(600).min(expiry / 4);
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(250)));
+            loop {
+                tick.tick().await;
+                let n = uploads.expire();
+                if n > 0 {
+                    tracing::info!("S3: removed {n} multipart upload(s) left unfinished");
+                }
+            }
+        };
+        let serve = crate::web::serve::serve_with(
+            listener,
+            move || service.clone(),
+            limits,
+            "the S3 gateway",
+        );
+        tokio::select! {
+            () = serve => {}
+            () = sweep => {}
+        }
+    });
+    Ok((bound, task))
+}
