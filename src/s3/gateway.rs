@@ -267,8 +267,19 @@ impl Gateway {
             None => None,
         };
         let mut md5 = s3s::crypto::Md5::new();
+        // A chunk whose signature is wrong ends s3s's chunked stream with
+        // an error whose type s3s does not export: told by its text.
+        let forged = std::sync::atomic::AtomicBool::new(false);
         let data = match body {
             Some(b) => {
+                use futures::StreamExt as _;
+                let b = b.inspect(|r| {
+                    if let Err(e) = r
+                        && e.to_string().contains("SignatureMismatch")
+                    {
+                        forged.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
                 let stream = Guarded::over(b, self.body_timeout);
                 spool(
                     &self.spool,
@@ -286,7 +297,16 @@ impl Gateway {
                 spool(&self.spool, empty, |_| {}, key).await
             }
         }
-        .map_err(|e| s3_error!(IncompleteBody, "the body did not arrive whole: {e:#}"))?;
+        .map_err(|e| {
+            if forged.load(std::sync::atomic::Ordering::Relaxed) {
+                s3_error!(
+                    SignatureDoesNotMatch,
+                    "a chunk of the body does not match its signature"
+                )
+            } else {
+                s3_error!(IncompleteBody, "the body did not arrive whole: {e:#}")
+            }
+        })?;
         let md5 = hex(&md5.finalize());
         if let Some(w) = want
             && w != md5

@@ -110,16 +110,50 @@ pub async fn start(
                 }
             }
         };
-        let serve = crate::web::serve::serve_with(
-            listener,
-            move || service.clone(),
-            limits,
-            "the S3 gateway",
-        );
+        let make = move || {
+            let service = service.clone();
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let service = service.clone();
+                async move {
+                    if let Some(refused) = xml_too_large(&req) {
+                        return Ok(refused);
+                    }
+                    hyper::service::Service::call(&service, req).await
+                }
+            })
+        };
+        let serve = crate::web::serve::serve_with(listener, make, limits, "the S3 gateway");
         tokio::select! {
             () = serve => {}
             () = sweep => {}
         }
     });
     Ok((bound, task))
+}
+
+/// A request whose body is XML (DeleteObjects, CompleteMultipartUpload:
+/// a POST with `delete` or `uploadId`) and says it is longer than
+/// [`XML_MAX`]: refused before its body is read, as S3 refuses it.
+/// (s3s's own limit answers such a body with a 500.)
+fn xml_too_large<B>(req: &hyper::Request<B>) -> Option<s3s::HttpResponse> {
+    let query = req.uri().query().unwrap_or_default();
+    let xml = req.method() == hyper::Method::POST
+        && query
+            .split('&')
+            .any(|p| p == "delete" || p.starts_with("delete=") || p.starts_with("uploadId="));
+    let len: u64 = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    if !xml || len <= XML_MAX as u64 {
+        return None;
+    }
+    let e = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::MaxMessageLengthExceeded,
+        format!("an XML body of more than {XML_MAX} bytes"),
+    );
+    e.to_http_response().ok()
 }

@@ -172,9 +172,9 @@ impl Uploads {
         }
         let stored = self.parts(id)?;
         let dir = self.path_of(id)?;
-        let mut files = Vec::new();
-        let mut digests = Vec::new();
-        for (i, (n, etag)) in wanted.iter().enumerate() {
+        // Every part there with its ETag, then their sizes.
+        let mut found = Vec::new();
+        for (n, etag) in wanted {
             let Some(p) = stored.iter().find(|p| p.number == *n) else {
                 return Err(s3_error!(InvalidPart, "part {n} was not uploaded"));
             };
@@ -184,6 +184,12 @@ impl Uploads {
                     "part {n}'s ETag is not the one it was stored with"
                 ));
             }
+            found.push(p);
+        }
+        let mut files = Vec::new();
+        let mut digests = Vec::new();
+        for (i, p) in found.into_iter().enumerate() {
+            let n = p.number;
             if i + 1 < wanted.len() && p.size < MIN_PART {
                 return Err(s3_error!(
                     EntityTooSmall,

@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod mount;
+mod s3;
 mod sftp;
 
 /// Run `program` with `args`; its output, failing loudly when the program
