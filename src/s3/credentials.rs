@@ -129,10 +129,10 @@ mod tests {
         assert_eq!(c.get("AKID1").unwrap().secret, "secret-one");
         assert!(c.get("AKID2").is_none());
         for bad in [
-            format!("AKID1 secret-one"),
+            "AKID1 secret-one".to_string(),
             format!("AKID1 secret-one {CAP} extra"),
             format!("AKID1 short {CAP}"),
-            format!("AKID1 secret-one URI:CHK:nope"),
+            "AKID1 secret-one URI:CHK:nope".to_string(),
             format!("AKID1 secret-one {CAP}\nAKID1 secret-two {CAP}"),
         ] {
             assert!(Credentials::parse(&bad).is_err(), "{bad}");

@@ -557,7 +557,6 @@ impl S3 for Gateway {
         }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
-            ..CreateBucketOutput::default()
         }))
     }
 

@@ -46,6 +46,9 @@ pub struct Page {
     pub last: Option<String>,
 }
 
+/// A directory's entries, or why not.
+type Listed = FsResult<Vec<(String, Stat)>>;
+
 /// How many directories are read at once.
 const READ_AT_ONCE: usize = 8;
 
@@ -72,7 +75,7 @@ pub async fn list(fs: &Fs, bucket: &str, q: &Query) -> FsResult<Page> {
     let mut pending = vec![start];
     while !pending.is_empty() {
         let batch: Vec<Vec<String>> = pending.drain(..pending.len().min(READ_AT_ONCE)).collect();
-        let read: Vec<(Vec<String>, FsResult<Vec<(String, Stat)>>)> = futures::stream::iter(batch)
+        let read: Vec<(Vec<String>, Listed)> = futures::stream::iter(batch)
             .map(|dir| async move {
                 let r = fs.list(&dir).await;
                 (dir, r)

@@ -6,7 +6,7 @@
 //! error XML; [`gateway::Gateway`] serves the calls on the file-system core
 //! ([`crate::fs::Fs`]), one tree per key, its root the key's directory cap.
 //! The HTTP server is the web gateway's accept loop
-//! ([`crate::web::serve`]: connection cap, header timeout), on a port of
+//! (`web::serve`: connection cap, header timeout), on a port of
 //! its own, loopback unless configured. `docs/s3.md` tells the mapping
 //! and what is served.
 //!

@@ -463,4 +463,34 @@ fn the_commands_tahoe_demo_prints_run_as_printed() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
+    // The S3 lines: the key exported and the endpoint printed reach the
+    // shared drive's directories as buckets (boto3 in place of the AWS
+    // CLI, which the tests do not install).
+    let export = printed("export");
+    let var = |name: &str| {
+        export
+            .iter()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {export:?}"))
+            .to_string()
+    };
+    let aws = printed("aws");
+    assert_eq!(aws[1], "--endpoint-url", "{aws:?}");
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/s3-venv/bin/python");
+    let o = Command::new(&python)
+        .args([
+            "-c",
+            "import boto3, sys\n\
+             s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1')\n\
+             print([b['Name'] for b in s3.list_buckets()['Buckets']])\n\
+             print(s3.get_object(Bucket='DIR', Key='inner')['Body'].read().decode())",
+            &aws[2],
+        ])
+        .env("AWS_ACCESS_KEY_ID", var("AWS_ACCESS_KEY_ID"))
+        .env("AWS_SECRET_ACCESS_KEY", var("AWS_SECRET_ACCESS_KEY"))
+        .output()
+        .unwrap_or_else(|e| panic!("{} ({e}): `make s3-deps` installs boto3", python.display()));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("'DIR'") && out.contains("inner file"), "{out}");
 }
