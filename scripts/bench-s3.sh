@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The S3 gateway's overhead, in one run on one grid (tahoe demo: ten
-# storage nodes, node0 the gateway): PUT and GET of 1, 16 and 128 MiB with
-# the AWS CLI (`aws s3 cp`) beside the web API (`curl -T` to /uri/DIR/NAME,
-# `curl` GET), and 1,000 small objects with `rclone copy` (4 transfers)
-# beside the same files PUT to the web API by 4 workers on kept-alive
-# connections. Each figure is the median of $RUNS; ratio = S3 / web API
-# (1.10 means 10% slower through S3).
+# storage nodes, node0 the gateway). First request against request from
+# one Python process (scripts/bench_s3.py: boto3 beside http.client to the
+# web API): PUT and GET of 1, 16 and 128 MiB and 1,000 small objects four
+# at a time. Then the tools as people run them: `aws s3 cp` beside `curl`
+# (the AWS CLI's start, a Python interpreter loading botocore, is printed
+# apart), and `rclone copy` of 1,000 small objects. Each figure is the
+# median of $RUNS; ratio = S3 / web API (1.10 means 10% slower through S3).
+# Last, node0's peak resident memory over the whole run.
 #
 # usage: scripts/bench-s3.sh   (RUNS=3 SIZES="1 16 128" FILES=1000)
 set -euo pipefail
@@ -25,9 +27,9 @@ cd "$here"
 cargo build -q --release --bin tahoe
 T=$here/target/release/tahoe
 VENV=$here/target/bench-venv
-if [ ! -x "$VENV/bin/aws" ]; then
-  echo "installing the AWS CLI into $VENV..." >&2
-  python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "awscli==1.42.18"
+if [ ! -x "$VENV/bin/aws" ] || ! "$VENV/bin/python" -c "import boto3" 2>/dev/null; then
+  echo "installing the AWS CLI and boto3 into $VENV..." >&2
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install -q "awscli==1.46.3" boto3
 fi
 command -v rclone >/dev/null || { echo "rclone is missing: make fs-deps" >&2; exit 1; }
 
@@ -52,7 +54,17 @@ median() { python3 -c "import sys, statistics; print(f'{statistics.median(map(fl
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" "$1" "$2"; }
 timed() { local a b; a=$(now); "$@" >/dev/null; b=$(now); secs "$a" "$b"; }
 
-printf '%-26s %10s %10s %7s\n' "operation" "s3 (s)" "web (s)" "ratio"
+# 1. The S3 layer's overhead, request against request, from one process.
+"$VENV/bin/python" "$here/scripts/bench_s3.py" "$S3" "$KEY" "$SECRET" "$WEB" "$ROOT" "$SIZES" "$RUNS" "$FILES"
+
+# 2. The tools as people run them: the AWS CLI (a process per copy; 8 MiB
+# multipart parts from 8 MiB) beside curl, and rclone copy beside the
+# web API.
+echo
+start=()
+for r in $(seq 1 "$RUNS"); do start+=("$(timed "$VENV/bin/aws" --version)"); done
+echo "the AWS CLI's own start (aws --version): $(median "${start[@]}") s"
+printf '%-26s %10s %10s %7s\n' "operation (tools)" "aws (s)" "curl (s)" "ratio"
 for mib in $SIZES; do
   f=$W/f$mib
   head -c $((mib << 20)) /dev/urandom >"$f"
@@ -71,38 +83,20 @@ for mib in $SIZES; do
   a=$(median "${gs[@]}") b=$(median "${gw[@]}")
   printf '%-26s %10s %10s %7s\n' "GET $mib MiB" "$a" "$b" "$(ratio "$a" "$b")"
 done
-
 small=$W/small
 mkdir -p "$small"
-python3 - "$small" "$FILES" <<'EOF'
+python3 - "$small" "$FILES" <<'PY'
 import os, sys
 d, n = sys.argv[1], int(sys.argv[2])
 for i in range(n):
     with open(os.path.join(d, f"s{i:04d}"), "wb") as f:
         f.write(os.urandom(1000 + (i * 7919) % 9000))
-EOF
-web_small() {
-  python3 - "$small" "$1" <<'EOF'
-import http.client, os, sys, threading, urllib.parse
-src, url = sys.argv[1], urllib.parse.urlparse(sys.argv[2])
-names = sorted(os.listdir(src))
-def worker(part):
-    c = http.client.HTTPConnection(url.hostname, url.port)
-    for n in part:
-        with open(os.path.join(src, n), "rb") as f:
-            c.request("PUT", f"{url.path}/{n}", body=f.read())
-        r = c.getresponse(); r.read()
-        assert r.status in (200, 201), r.status
-ts = [threading.Thread(target=worker, args=(names[i::4],)) for i in range(4)]
-[t.start() for t in ts]; [t.join() for t in ts]
-EOF
-}
-rs=() rw=()
+PY
+rs=()
 remote=":s3,provider=Other,env_auth=true,endpoint='$S3',force_path_style=true"
 for r in $(seq 1 "$RUNS"); do
+  for f in "$small"/*; do head -c 16 /dev/urandom | dd of="$f" bs=16 count=1 conv=notrunc 2>/dev/null; done
   rs+=("$(timed rclone --config /dev/null -q --transfers 4 copy "$small" "$remote:bench/small-$r")")
-  curl -sf -X POST "${WEB}uri/$ROOT?t=mkdir&name=small-$r" >/dev/null
-  rw+=("$(timed web_small "${WEB}uri/$ROOT/small-$r")")
 done
-a=$(median "${rs[@]}") b=$(median "${rw[@]}")
-printf '%-26s %10s %10s %7s\n' "$FILES small objects" "$a" "$b" "$(ratio "$a" "$b")"
+echo "rclone copy of $FILES small objects (4 transfers): $(median "${rs[@]}") s"
+echo "node0's peak resident memory (VmHWM): $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$(python3 -c "import json; print(json.load(open('$N0/status.json'))['pid'])")/status")"

@@ -234,7 +234,7 @@ impl Drop for Spooled {
 pub async fn spool<E: std::fmt::Display>(
     dir: &Path,
     mut stream: impl Stream<Item = std::result::Result<Bytes, E>> + Unpin,
-    mut seen: impl FnMut(&[u8]),
+    mut seen: impl FnMut(&Bytes),
     mut key: Option<KeyHasher>,
 ) -> Result<Spooled> {
     let mut r = [0u8; 8];
