@@ -291,7 +291,31 @@ impl Md5Worker {
 /// A body received into the spool, with its MD5.
 struct Received {
     data: crate::web::form::Spooled,
-    md5: String,
+    md5: Option<Md5Worker>,
+    want: Option<String>,
+}
+
+impl Received {
+    /// The body's MD5 (hex), once its thread is done, checked against
+    /// the `Content-MD5` sent. A PUT asks for it after the upload to the
+    /// grid and before the link: the hashing overlaps the upload, and a
+    /// body that does not match links nothing.
+    async fn digest(&mut self) -> S3Result<String> {
+        let worker = self
+            .md5
+            .take()
+            .ok_or_else(|| internal("the MD5 was taken"))?;
+        let md5 = hex(&worker.finish().await?);
+        if let Some(w) = &self.want
+            && *w != md5
+        {
+            return Err(s3_error!(
+                BadDigest,
+                "the body's MD5 is not the Content-MD5 sent"
+            ));
+        }
+        Ok(md5)
+    }
 }
 
 impl Gateway {
@@ -351,34 +375,25 @@ impl Gateway {
                 s3_error!(IncompleteBody, "the body did not arrive whole: {e:#}")
             }
         })?;
-        let md5 = hex(&md5.finish().await?);
-        if let Some(w) = want
-            && w != md5
-        {
-            return Err(s3_error!(
-                BadDigest,
-                "the body's MD5 is not the Content-MD5 sent"
-            ));
-        }
-        Ok(Received { data, md5 })
+        Ok(Received {
+            data,
+            md5: Some(md5),
+            want,
+        })
     }
 
-    /// Upload `source` and link it at `path` with `meta`.
-    async fn store(
+    /// Upload `source` as an immutable file (linked nowhere yet).
+    async fn upload(
         &self,
-        fs: &Fs,
-        path: &[String],
         source: Arc<dyn tahoe_core::client::source::Source>,
         key: Option<tahoe_core::client::immutable::upload::PrecomputedKey>,
-        meta: &ObjectMeta,
-    ) -> S3Result<()> {
-        let size = source.size();
+    ) -> S3Result<Node> {
         let cap = self.grid.put_with(source, key).await.map_err(|e| {
             let mut err = s3_error!(ServiceUnavailable, "the upload to the grid failed: {e:#}");
             err.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
             err
         })?;
-        self.link(fs, path, Node::from_cap(cap), size, meta).await
+        Ok(Node::from_cap(cap))
     }
 
     /// Link `node` at `path` (making the directories above it) with `meta`.
@@ -662,7 +677,7 @@ impl S3 for Gateway {
             input.content_length.and_then(|l| u64::try_from(l).ok()),
         );
         let r: S3Result<_> = async {
-            let got = self
+            let mut got = self
                 .receive(
                     input.body,
                     input.content_length,
@@ -671,6 +686,7 @@ impl S3 for Gateway {
                 )
                 .await?;
             if p.folder {
+                got.digest().await?;
                 if got.data.len > 0 {
                     return Err(s3_error!(
                         InvalidArgument,
@@ -688,11 +704,13 @@ impl S3 for Gateway {
                 cache_control: input.cache_control,
                 meta: input.metadata,
             };
-            let meta = headers.into_meta(got.md5.clone());
             let source = Arc::new(FileSource::open(&got.data.path).map_err(internal)?);
-            self.store(&fs, &p.path, source, got.data.key, &meta)
-                .await?;
-            Ok(got.md5)
+            let size = got.data.len;
+            let node = self.upload(source, got.data.key).await?;
+            let md5 = got.digest().await?;
+            let meta = headers.into_meta(md5.clone());
+            self.link(&fs, &p.path, node, size, &meta).await?;
+            Ok(md5)
         }
         .await;
         self.count(Call::Upload, r.is_ok());
@@ -1062,12 +1080,13 @@ impl S3 for Gateway {
             // Spooled in the node's spool (the same file system as the
             // uploads, so keeping it is a rename); a body cut short or
             // refused leaves nothing.
-            let got = self
+            let mut got = self
                 .receive(input.body, None, input.content_md5.as_deref(), &*log)
                 .await?;
+            let md5 = got.digest().await?;
             self.uploads
-                .keep_part(&input.upload_id, n, &got.data.path, &got.md5)?;
-            Ok(got.md5)
+                .keep_part(&input.upload_id, n, &got.data.path, &md5)?;
+            Ok(md5)
         }
         .await;
         self.count(Call::Write, r.is_ok());
@@ -1155,8 +1174,8 @@ impl S3 for Gateway {
             let p = key_path(&fs, &up.bucket, &up.key).await?;
             let mut meta = up.meta.clone();
             meta.etag = etag.clone();
-            self.store(&fs, &p.path, Arc::new(source), None, &meta)
-                .await
+            let node = self.upload(Arc::new(source), None).await?;
+            self.link(&fs, &p.path, node, size, &meta).await
         }
         .await;
         self.count(Call::Upload, r.is_ok());
