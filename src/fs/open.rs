@@ -200,6 +200,7 @@ impl Fs {
             node: None,
             writable: true,
             metadata: None,
+            version: None,
         });
         let mine = Arc::new(OpenFile::new(self.clone(), path, true, &stat));
         let file = self.register(mine.clone());
@@ -313,6 +314,7 @@ impl OpenFile {
             node,
             writable: self.writing,
             metadata: None,
+            version: None,
         }
     }
 

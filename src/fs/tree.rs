@@ -82,6 +82,10 @@ pub struct Stat {
     /// The entry's metadata as last read or written here (`None` for the
     /// root and for files not linked yet).
     pub metadata: Option<Arc<Metadata>>,
+    /// A mutable file's sequence number as the grid last told it (`None`
+    /// for other entries, and when the grid could not tell: its size is
+    /// then 0 and unknown).
+    pub version: Option<u64>,
 }
 
 /// A directory's entries as read, with the cap they were read from.
@@ -247,17 +251,18 @@ impl Fs {
         }
         // Mutable files do not carry their size in their cap: ask the
         // grid, several at a time.
-        let sizes: Vec<(String, u64)> = futures::stream::iter(mutable)
+        let sizes: Vec<(String, Option<(u64, u64)>)> = futures::stream::iter(mutable)
             .map(|name| {
                 let node = entries.get(&name).and_then(|s| s.node.clone());
-                async move { (name, self.mutable_size(node.as_ref()).await) }
+                async move { (name, self.mutable_version(node.as_ref()).await) }
             })
             .buffer_unordered(8)
             .collect()
             .await;
-        for (name, size) in sizes {
+        for (name, found) in sizes {
             if let Some(s) = entries.get_mut(&name) {
-                s.size = size;
+                s.size = found.map_or(0, |f| f.0);
+                s.version = found.map(|f| f.1);
             }
         }
         let listing = Arc::new(Listing {
@@ -276,17 +281,16 @@ impl Fs {
         Ok(listing)
     }
 
-    /// A mutable file's size (0 when the grid cannot tell).
-    pub(super) async fn mutable_size(&self, node: Option<&Node>) -> u64 {
+    /// A mutable file's size and sequence number, when the grid tells.
+    async fn mutable_version(&self, node: Option<&Node>) -> Option<(u64, u64)> {
         let cap = match node.and_then(Node::known) {
             Some(Cap::SskWrite(w)) => w.read_cap(),
             Some(Cap::SskRead(r)) => r.clone(),
-            _ => return 0,
+            _ => return None,
         };
-        match self.grid.mutable_client(KeyPool::new(0)).await {
-            Ok(c) => c.stat(&cap).await.map(|p| p.data_length).unwrap_or(0),
-            Err(_) => 0,
-        }
+        let client = self.grid.mutable_client(KeyPool::new(0)).await.ok()?;
+        let p = client.stat(&cap).await.ok()?;
+        Some((p.data_length, p.seqnum))
     }
 
     /// Change the cached listing of `dir` (when cached) as the grid was
@@ -308,8 +312,9 @@ impl Fs {
         }
     }
 
-    /// Forget everything cached at or under `dir`.
-    fn forget_under(&self, dir: &[String]) {
+    /// Forget everything cached at or under `dir`: the next look reads
+    /// the grid.
+    pub fn forget_under(&self, dir: &[String]) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|p, _| !p.starts_with(dir));
         }
@@ -331,6 +336,7 @@ impl Fs {
                 node: Some(Node::from_cap(Cap::Dir(self.root.clone()))),
                 writable: !self.config.read_only,
                 metadata: None,
+                version: None,
             });
         };
         if let Some(open) = self.pending_at(path) {
@@ -395,6 +401,7 @@ impl Fs {
                 node: Some(node),
                 writable: true,
                 metadata: None,
+                version: None,
             };
             self.edit_cached(parent, |e| {
                 e.insert(name.clone(), stat.clone());
@@ -755,6 +762,7 @@ fn stat_of(node: &Node, metadata: &Metadata, dir_writable: bool) -> Stat {
         node: Some(node.clone()),
         writable,
         metadata: Some(Arc::new(metadata.clone())),
+        version: None,
     }
 }
 

@@ -48,8 +48,27 @@ pub struct Gateway {
     pub region: String,
     /// Longest wait for more of a request's body.
     pub body_timeout: Duration,
-    /// One file system per access key.
-    pub trees: Mutex<HashMap<String, Arc<Fs>>>,
+    /// One tree per access key.
+    pub trees: Mutex<HashMap<String, Arc<Tree>>>,
+}
+
+/// One key's root as a file system, with the lock its structural changes
+/// take: a PUT's making of directories and linking, a DELETE's unlinking
+/// and removing of the prefixes it leaves empty, and a DeleteBucket. So a
+/// PUT never links into a directory a concurrent DELETE is detaching (its
+/// object would be answered 200 and be unreachable). Uploads to the grid
+/// and reads run outside it. Another front end writing the same
+/// directories at once is not serialised with these (docs/s3.md).
+pub struct Tree {
+    fs: Arc<Fs>,
+    links: tokio::sync::Mutex<()>,
+}
+
+impl std::ops::Deref for Tree {
+    type Target = Fs;
+    fn deref(&self) -> &Fs {
+        &self.fs
+    }
 }
 
 /// MD5 of nothing: the ETag of an empty object.
@@ -65,8 +84,8 @@ impl Gateway {
             .ok_or_else(|| s3_error!(AccessDenied, "requests must be signed"))
     }
 
-    /// The file system of the key that signed `req`.
-    fn fs<T>(&self, req: &S3Request<T>) -> S3Result<Arc<Fs>> {
+    /// The tree of the key that signed `req`.
+    fn fs<T>(&self, req: &S3Request<T>) -> S3Result<Arc<Tree>> {
         let id = Self::key_id(req)?;
         let key = self
             .credentials
@@ -76,14 +95,17 @@ impl Gateway {
         Ok(trees
             .entry(id)
             .or_insert_with(|| {
-                Fs::new(
-                    self.grid.clone(),
-                    key.root.clone(),
-                    self.spool.clone(),
-                    FsConfig::default(),
-                    Frontend::S3,
-                    self.journal.clone(),
-                )
+                Arc::new(Tree {
+                    fs: Fs::new(
+                        self.grid.clone(),
+                        key.root.clone(),
+                        self.spool.clone(),
+                        FsConfig::default(),
+                        Frontend::S3,
+                        self.journal.clone(),
+                    ),
+                    links: tokio::sync::Mutex::new(()),
+                })
             })
             .clone())
     }
@@ -147,6 +169,14 @@ fn fs_error(e: FsError) -> S3Error {
     }
 }
 
+/// The grid could not do what was asked: `503 ServiceUnavailable`, which
+/// clients retry.
+fn grid_error(e: &anyhow::Error) -> S3Error {
+    let mut err = s3_error!(ServiceUnavailable, "the grid could not do it: {e:#}");
+    err.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
+    err
+}
+
 /// A key that would make a file and a directory of one name.
 fn name_conflict() -> S3Error {
     let mut e = S3Error::with_message(
@@ -208,6 +238,46 @@ fn check_conditions(
     Ok(())
 }
 
+/// The conditions of a write (`If-Match`, `If-None-Match` on PutObject
+/// and CompleteMultipartUpload): checked against the object there now,
+/// read afresh, under the tree's lock, just before the link.
+#[derive(Default)]
+struct Conditions {
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+}
+
+impl Conditions {
+    async fn check(&self, tree: &Tree, path: &[String]) -> S3Result<()> {
+        if self.if_match.is_none() && self.if_none_match.is_none() {
+            return Ok(());
+        }
+        if let Some((_, parent)) = path.split_last() {
+            tree.forget_under(parent);
+        }
+        let now = match tree.stat(path).await {
+            Ok(s) if s.kind == Kind::File => Some(s),
+            Ok(_) | Err(FsError::NotFound | FsError::NotDir) => None,
+            Err(e) => return Err(fs_error(e)),
+        };
+        let etag = now
+            .as_ref()
+            .map(|s| ObjectMeta::of(s.metadata.as_deref(), s.node.as_ref(), s.version).etag);
+        let failed = |why: &str| Err(s3_error!(PreconditionFailed, "{why}"));
+        if let Some(c) = &self.if_none_match
+            && let Some(e) = &etag
+            && etag_matches(c, e)
+        {
+            return failed("the object exists (If-None-Match)");
+        }
+        match (&self.if_match, &etag) {
+            (Some(_), None) => failed("there is no object to match (If-Match)"),
+            (Some(c), Some(e)) if !etag_matches(c, e) => failed("the ETag differs (If-Match)"),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The S3 headers of an upload.
 struct Headers {
     content_type: Option<String>,
@@ -228,6 +298,7 @@ impl Headers {
             content_language: self.content_language,
             cache_control: self.cache_control,
             meta: self.meta.unwrap_or_default().into_iter().collect(),
+            for_cap: String::new(),
         }
     }
 }
@@ -375,6 +446,17 @@ impl Gateway {
                 s3_error!(IncompleteBody, "the body did not arrive whole: {e:#}")
             }
         })?;
+        // A chunked body can end at a chunk's edge without its last
+        // chunk: what came must be what was announced.
+        if let Some(announced) = len
+            && u64::try_from(announced).ok() != Some(data.len)
+        {
+            return Err(s3_error!(
+                IncompleteBody,
+                "{} bytes came of the {announced} announced",
+                data.len
+            ));
+        }
         Ok(Received {
             data,
             md5: Some(md5),
@@ -388,25 +470,29 @@ impl Gateway {
         source: Arc<dyn tahoe_core::client::source::Source>,
         key: Option<tahoe_core::client::immutable::upload::PrecomputedKey>,
     ) -> S3Result<Node> {
-        let cap = self.grid.put_with(source, key).await.map_err(|e| {
-            let mut err = s3_error!(ServiceUnavailable, "the upload to the grid failed: {e:#}");
-            err.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
-            err
-        })?;
+        let cap = self
+            .grid
+            .put_with(source, key)
+            .await
+            .map_err(|e| grid_error(&e))?;
         Ok(Node::from_cap(cap))
     }
 
-    /// Link `node` at `path` (making the directories above it) with `meta`.
+    /// Link `node` at `path` (making the directories above it) with
+    /// `meta`, when what is there now meets `when` (a conditional write).
     async fn link(
         &self,
-        fs: &Fs,
+        tree: &Tree,
         path: &[String],
         node: Node,
         size: u64,
         meta: &ObjectMeta,
+        when: &Conditions,
     ) -> S3Result<()> {
         let (_, parent) = path.split_last().ok_or_else(no_such_key)?;
-        fs.mkdir_p(parent).await.map_err(fs_error)?;
+        let _linking = tree.links.lock().await;
+        when.check(tree, path).await?;
+        tree.mkdir_p(parent).await.map_err(fs_error)?;
         let stat = Stat {
             kind: Kind::File,
             size,
@@ -414,17 +500,47 @@ impl Gateway {
             node: Some(node.clone()),
             writable: true,
             metadata: None,
+            version: None,
         };
-        fs.link(path, node, stat, meta.to_metadata())
-            .await
-            .map_err(fs_error)
+        let md = meta.clone().describing(&node).to_metadata();
+        tree.link(path, node, stat, md).await.map_err(fs_error)
+    }
+
+    /// The bytes of the mutable file `node` (`size` of them) as a new
+    /// immutable file, and their MD5.
+    async fn copy_bytes(&self, tree: &Tree, node: &Node, size: u64) -> S3Result<(Node, String)> {
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let (fs, from) = (tree.fs.clone(), node.clone());
+        let fetching =
+            tokio::spawn(async move { crate::fs::open::fetch(&fs, &from, 0..size, &mut tx).await });
+        let stream = tokio_util::io::ReaderStream::with_capacity(rx, 256 << 10);
+        let len = i64::try_from(size).map_err(internal)?;
+        let got = self
+            .receive(
+                Some(StreamingBlob::wrap(stream)),
+                Some(len),
+                None,
+                &crate::fs::NoJournal,
+            )
+            .await;
+        match fetching.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(grid_error(&e)),
+            Err(e) => return Err(internal(e)),
+        }
+        let mut got = got?;
+        let source = Arc::new(FileSource::open(&got.data.path).map_err(internal)?);
+        let copy = self.upload(source, got.data.key).await?;
+        Ok((copy, got.digest().await?))
     }
 
     /// Remove the directories above `path` that are left empty, up to
-    /// the bucket: S3 has no empty prefixes.
+    /// the bucket: S3 has no empty prefixes. Called with the tree's lock
+    /// held; each directory is read afresh before it is removed.
     async fn prune(&self, fs: &Fs, path: &[String]) {
         for depth in (2..path.len()).rev() {
             let dir = &path[..depth];
+            fs.forget_under(dir);
             match fs.list(dir).await {
                 Ok(e) if e.is_empty() => {
                     if fs.remove(dir, Kind::Dir).await.is_err() {
@@ -436,9 +552,11 @@ impl Gateway {
         }
     }
 
-    async fn delete(&self, fs: &Fs, bucket: &str, key: &str) -> S3Result<()> {
-        let p = key_path(fs, bucket, key).await?;
+    async fn delete(&self, tree: &Tree, bucket: &str, key: &str) -> S3Result<()> {
+        let p = key_path(tree, bucket, key).await?;
         let kind = if p.folder { Kind::Dir } else { Kind::File };
+        let _unlinking = tree.links.lock().await;
+        let fs: &Fs = tree;
         match fs.remove(&p.path, kind).await {
             // Deleting what is not there succeeds, as in S3.
             Ok(()) | Err(FsError::NotFound | FsError::NotDir | FsError::IsDir) => {}
@@ -522,7 +640,7 @@ impl Drop for Body {
 }
 
 fn s3_object(key: String, stat: &Stat) -> Object {
-    let meta = ObjectMeta::of(stat.metadata.as_deref(), stat.node.as_ref());
+    let meta = ObjectMeta::of(stat.metadata.as_deref(), stat.node.as_ref(), stat.version);
     Object {
         key: Some(key),
         size: Some(stat.size as i64),
@@ -651,6 +769,9 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let fs = self.fs(&req)?;
         let path = bucket_dir(&fs, &req.input.bucket).await?;
+        let _unlinking = fs.links.lock().await;
+        // Empty as the grid says now, not as a listing cached a moment ago.
+        fs.forget_under(&path);
         match fs.remove(&path, Kind::Dir).await {
             Ok(()) => Ok(S3Response::new(DeleteBucketOutput::default())),
             Err(FsError::NotEmpty) => Err(s3_error!(
@@ -709,7 +830,11 @@ impl S3 for Gateway {
             let node = self.upload(source, got.data.key).await?;
             let md5 = got.digest().await?;
             let meta = headers.into_meta(md5.clone());
-            self.link(&fs, &p.path, node, size, &meta).await?;
+            let when = Conditions {
+                if_match: input.if_match,
+                if_none_match: input.if_none_match,
+            };
+            self.link(&fs, &p.path, node, size, &meta, &when).await?;
             Ok(md5)
         }
         .await;
@@ -732,7 +857,7 @@ impl S3 for Gateway {
         let input = req.input;
         let r: S3Result<_> = async {
             let (p, stat) = object(&fs, &input.bucket, &input.key).await?;
-            let meta = ObjectMeta::of(stat.metadata.as_deref(), stat.node.as_ref());
+            let meta = ObjectMeta::of(stat.metadata.as_deref(), stat.node.as_ref(), stat.version);
             check_conditions(
                 &meta.etag,
                 stat.mtime,
@@ -743,6 +868,11 @@ impl S3 for Gateway {
             )?;
             let (range, content_range) = match &input.range {
                 None => (0..stat.size, None),
+                // No byte of an empty object can be asked for (s3s's
+                // check lets a suffix range of one through).
+                Some(_) if stat.size == 0 => {
+                    return Err(s3_error!(InvalidRange, "the object is empty"));
+                }
                 Some(r) => {
                     let range = r.check(stat.size)?;
                     let shown = format!(
@@ -762,7 +892,7 @@ impl S3 for Gateway {
                 &format!("{}/{}", input.bucket, key_of(&p.path)),
                 Some(len),
             );
-            let body = Body::new(fs.clone(), node, range, log);
+            let body = Body::new(fs.fs.clone(), node, range, log);
             Ok(GetObjectOutput {
                 body: Some(StreamingBlob::wrap(body)),
                 content_length: Some(len as i64),
@@ -791,7 +921,7 @@ impl S3 for Gateway {
         let fs = self.fs(&req)?;
         let input = req.input;
         let (_, stat) = object(&fs, &input.bucket, &input.key).await?;
-        let meta = ObjectMeta::of(stat.metadata.as_deref(), stat.node.as_ref());
+        let meta = ObjectMeta::of(stat.metadata.as_deref(), stat.node.as_ref(), stat.version);
         check_conditions(
             &meta.etag,
             stat.mtime,
@@ -885,7 +1015,7 @@ impl S3 for Gateway {
             if dest.folder {
                 return Err(s3_error!(InvalidArgument, "a copy's key cannot end in `/`"));
             }
-            let old = ObjectMeta::of(src.metadata.as_deref(), src.node.as_ref());
+            let old = ObjectMeta::of(src.metadata.as_deref(), src.node.as_ref(), src.version);
             let replace = input
                 .metadata_directive
                 .as_ref()
@@ -905,9 +1035,24 @@ impl S3 for Gateway {
             };
             let node = src.node.clone().ok_or_else(no_such_key)?;
             // An immutable file is linked again, not copied: same cap,
-            // no bytes move.
-            self.link(&fs, &dest.path, node, src.size, &meta).await?;
-            Ok(old.etag)
+            // no bytes move. A mutable one changes under its cap, so its
+            // bytes are copied into an immutable file of its own.
+            let (node, meta) = if crate::s3::meta::is_mutable(Some(&node)) {
+                let (copy, md5) = self.copy_bytes(&fs, &node, src.size).await?;
+                (copy, ObjectMeta { etag: md5, ..meta })
+            } else {
+                (node, meta)
+            };
+            self.link(
+                &fs,
+                &dest.path,
+                node,
+                src.size,
+                &meta,
+                &Conditions::default(),
+            )
+            .await?;
+            Ok(meta.etag)
         }
         .await;
         self.count(Call::Upload, r.is_ok());
@@ -1175,7 +1320,11 @@ impl S3 for Gateway {
             let mut meta = up.meta.clone();
             meta.etag = etag.clone();
             let node = self.upload(Arc::new(source), None).await?;
-            self.link(&fs, &p.path, node, size, &meta).await
+            let when = Conditions {
+                if_match: input.if_match,
+                if_none_match: input.if_none_match,
+            };
+            self.link(&fs, &p.path, node, size, &meta, &when).await
         }
         .await;
         self.count(Call::Upload, r.is_ok());

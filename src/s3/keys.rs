@@ -5,7 +5,9 @@
 //! A key that cannot be a path is refused before anything is read: an
 //! empty part (`a//b`, a leading `/`), a `.` or `..` part (which would
 //! name another place), NUL, a part that is not a valid entry name, or
-//! more parts than a path may have. A key ending in `/` names a directory
+//! more parts than a path may have, or text not in Unicode NFC (entry
+//! names are NFC: `cafe\u{301}` would be stored as `caf\u{e9}`, and two
+//! keys would name one object). A key ending in `/` names a directory
 //! (a "folder marker" some clients make with an empty body).
 
 use crate::fs::Fs;
@@ -28,8 +30,7 @@ pub fn bucket_path(bucket: &str) -> Result<Vec<String>, NameError> {
     if bucket.is_empty() || bucket.contains('/') {
         return Err(format!("{bucket:?} cannot be a bucket's name"));
     }
-    let name = Fs::name(bucket.as_bytes()).map_err(|e| e.to_string())?;
-    Ok(vec![name])
+    Ok(vec![entry_name(bucket)?])
 }
 
 /// The path of `key` in `bucket`.
@@ -58,12 +59,23 @@ pub fn object_path(bucket: &str, key: &str) -> Result<ObjectPath, NameError> {
         if part.contains('\0') {
             return Err("a key cannot hold NUL".into());
         }
-        path.push(Fs::name(part.as_bytes()).map_err(|e| format!("the key {key:?}: {e}"))?);
+        path.push(entry_name(part).map_err(|e| format!("the key {key:?}: {e}"))?);
         if path.len() > MAX_DEPTH {
             return Err(format!("keys of more than {MAX_DEPTH} parts are refused"));
         }
     }
     Ok(ObjectPath { path, folder })
+}
+
+/// `part` as an entry name, refused unless it is one already (NFC).
+pub fn entry_name(part: &str) -> Result<String, NameError> {
+    let name = Fs::name(part.as_bytes()).map_err(|e| e.to_string())?;
+    if name != part {
+        return Err(format!(
+            "{part:?} is not in Unicode NFC, as names on the grid are"
+        ));
+    }
+    Ok(name)
 }
 
 /// The key of the object at `path` under its bucket (`path[0]`).
@@ -102,6 +114,10 @@ mod tests {
             assert!(object_path("b", bad).is_err(), "{bad:?}");
         }
         assert!(object_path("", "a").is_err());
+        // Not NFC: it would be stored under another name.
+        assert!(object_path("b", "cafe\u{301}").is_err());
+        assert!(object_path("b", "caf\u{e9}").is_ok());
+        assert!(bucket_path("cafe\u{301}").is_err());
         assert!(object_path("a/b", "a").is_err());
         let deep = vec!["d"; MAX_DEPTH].join("/");
         assert!(object_path("b", &deep).is_err());

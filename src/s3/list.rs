@@ -11,7 +11,10 @@
 //! empty directories; here they exist when made by another front end).
 //! Directories are read a few at a time; listings are cached by the file
 //! system for its cache lifetime, so paging through a large bucket reads
-//! each directory once per lifetime.
+//! each directory once per lifetime. A directory linked twice under the
+//! prefix (or into itself: other front ends can make such links) is read
+//! once, and one listing reads at most [`MAX_SEEN`] entries: past that it
+//! fails rather than fill the node's memory.
 
 use std::collections::BTreeSet;
 
@@ -52,9 +55,20 @@ type Listed = FsResult<Vec<(String, Stat)>>;
 /// How many directories are read at once.
 const READ_AT_ONCE: usize = 8;
 
+/// The most entries one listing reads.
+pub const MAX_SEEN: usize = 1_000_000;
+
 /// List `bucket` in `fs` as `q` asks.
 pub async fn list(fs: &Fs, bucket: &str, q: &Query) -> FsResult<Page> {
     let slash_rolls_up = q.delimiter.as_deref() == Some("/");
+    // Keys are NFC, as entry names: a prefix that is not can match none.
+    for part in q.prefix.split('/').filter(|p| !p.is_empty()) {
+        if Fs::name(part.as_bytes()).is_ok_and(|n| n != part) {
+            return Err(FsError::BadName(
+                "the prefix is not in Unicode NFC, as names on the grid are".into(),
+            ));
+        }
+    }
     // The directory the prefix's complete parts name: nothing outside it
     // can start with the prefix.
     let start: Vec<String> = match q.prefix.rfind('/') {
@@ -72,6 +86,13 @@ pub async fn list(fs: &Fs, bucket: &str, q: &Query) -> FsResult<Page> {
         None => vec![bucket.to_string()],
     };
     let mut found: Vec<(String, Option<Stat>)> = Vec::new();
+    let mut seen_dirs = std::collections::HashSet::new();
+    if let Ok(s) = fs.stat(&start).await
+        && let Some(c) = s.node.as_ref().and_then(|n| n.dir_cap())
+    {
+        seen_dirs.insert(c.to_string());
+    }
+    let mut seen = 0usize;
     let mut pending = vec![start];
     while !pending.is_empty() {
         let batch: Vec<Vec<String>> = pending.drain(..pending.len().min(READ_AT_ONCE)).collect();
@@ -92,6 +113,13 @@ pub async fn list(fs: &Fs, bucket: &str, q: &Query) -> FsResult<Page> {
                 Err(e) => return Err(e),
             };
             let base = super::keys::key_of(&dir);
+            seen += entries.len();
+            if seen > MAX_SEEN {
+                return Err(FsError::Invalid(format!(
+                    "more than {MAX_SEEN} entries under this prefix: list a longer prefix, \
+                     or with the delimiter `/`"
+                )));
+            }
             for (name, stat) in entries {
                 let key = if base.is_empty() {
                     name.clone()
@@ -108,9 +136,16 @@ pub async fn list(fs: &Fs, bucket: &str, q: &Query) -> FsResult<Page> {
                 if as_prefix.starts_with(&q.prefix) && slash_rolls_up {
                     found.push((as_prefix, None));
                 } else if as_prefix.starts_with(&q.prefix) || q.prefix.starts_with(&as_prefix) {
-                    let mut sub = dir.clone();
-                    sub.push(name);
-                    pending.push(sub);
+                    let cap = stat
+                        .node
+                        .as_ref()
+                        .and_then(|n| n.dir_cap())
+                        .map(|c| c.to_string());
+                    if cap.is_some_and(|c| seen_dirs.insert(c)) {
+                        let mut sub = dir.clone();
+                        sub.push(name);
+                        pending.push(sub);
+                    }
                 }
             }
         }
@@ -177,6 +212,7 @@ mod tests {
             node: None,
             writable: true,
             metadata: None,
+            version: None,
         })
     }
 

@@ -197,8 +197,7 @@ impl Uploads {
                     p.size
                 ));
             }
-            let file = File::open(dir.join(format!("part-{n:05}"))).map_err(internal)?;
-            files.push((file, p.size));
+            files.push((dir.join(format!("part-{n:05}")), p.size));
             for pair in p.md5.as_bytes().chunks(2) {
                 let s = std::str::from_utf8(pair).unwrap_or("zz");
                 digests.push(u8::from_str_radix(s, 16).map_err(internal)?);
@@ -261,38 +260,51 @@ impl Uploads {
     }
 }
 
-/// Parts read in order as one file.
+/// Parts read in order as one file. Each read opens the parts it needs
+/// (an upload may have 10,000 parts: they are not all held open), found
+/// by where each starts.
 pub struct PartsSource {
-    files: Vec<(File, u64)>,
-    size: u64,
+    parts: Vec<PathBuf>,
+    /// Where each part starts, then the total size.
+    starts: Vec<u64>,
 }
 
 impl PartsSource {
-    fn new(files: Vec<(File, u64)>) -> PartsSource {
-        let size = files.iter().map(|f| f.1).sum();
-        PartsSource { files, size }
+    fn new(parts: Vec<(PathBuf, u64)>) -> PartsSource {
+        let mut starts = Vec::with_capacity(parts.len() + 1);
+        let mut at = 0;
+        for (_, len) in &parts {
+            starts.push(at);
+            at += len;
+        }
+        starts.push(at);
+        PartsSource {
+            parts: parts.into_iter().map(|p| p.0).collect(),
+            starts,
+        }
     }
 }
 
 impl Source for PartsSource {
     fn size(&self) -> u64 {
-        self.size
+        self.starts.last().copied().unwrap_or(0)
     }
 
-    fn read_at(&self, mut offset: u64, mut buf: &mut [u8]) -> tahoe_core::Result<()> {
-        for (file, len) in &self.files {
-            if buf.is_empty() {
-                break;
-            }
-            if offset >= *len {
-                offset -= len;
-                continue;
-            }
-            let n = buf.len().min((len - offset) as usize);
+    fn read_at(&self, offset: u64, mut buf: &mut [u8]) -> tahoe_core::Result<()> {
+        // The part holding `offset`: the last that starts at or before it.
+        let mut i = self
+            .starts
+            .partition_point(|s| *s <= offset)
+            .saturating_sub(1);
+        let mut at = offset;
+        while !buf.is_empty() && i < self.parts.len() {
+            let (start, end) = (self.starts[i], self.starts[i + 1]);
+            let n = buf.len().min((end - at) as usize);
             let (here, rest) = std::mem::take(&mut buf).split_at_mut(n);
-            file.read_exact_at(here, offset)?;
+            File::open(&self.parts[i])?.read_exact_at(here, at - start)?;
             buf = rest;
-            offset = 0;
+            at = end;
+            i += 1;
         }
         if !buf.is_empty() {
             return Err(std::io::Error::new(

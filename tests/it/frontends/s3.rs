@@ -94,6 +94,8 @@ fn boto3_rclone_and_restic_use_the_grid_through_s3() {
         .env("KEY2", key2)
         .env("SECRET2", secret2)
         .env("SPOOL", node.join("tmp"))
+        .env("WEB", web.to_string())
+        .env("ROOT1", &root1)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -102,7 +104,7 @@ fn boto3_rclone_and_restic_use_the_grid_through_s3() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.trim_end().ends_with("ALL OK 17"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("ALL OK 19"), "{stdout}");
     // What boto3 stored is on the grid under the key's root, as files.
     let listed = run_on(&node, &["ls", &format!("{root1}/alpha/docs")]).unwrap();
     assert_eq!(
