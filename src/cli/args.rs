@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 
 /// A least-authority distributed file store.
 #[derive(Debug, Parser)]
-#[command(name = "tahoe", version, about)]
+#[command(
+    name = "tahoe",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TAHOE_COMMIT"), ")"),
+    about
+)]
 pub struct Cli {
     /// The node's base directory (default: ~/.tahoe; create-queen needs
     /// one). Accepted before or after the command.

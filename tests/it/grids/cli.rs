@@ -494,3 +494,23 @@ fn the_commands_tahoe_demo_prints_run_as_printed() {
     let out = text(&o.stdout);
     assert!(out.contains("'DIR'") && out.contains("inner file"), "{out}");
 }
+
+/// `tahoe --version` names the version and the commit it was built from,
+/// as git tells it for this checkout.
+#[test]
+fn the_version_names_the_commit() {
+    let out = Command::new(EXE).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let shown = text(&out.stdout);
+    let git = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("git could not run ({e})"));
+    assert!(git.status.success(), "not a git checkout");
+    let commit = text(&git.stdout).trim().to_string();
+    assert_eq!(
+        shown.trim(),
+        format!("tahoe {} (commit {commit})", env!("CARGO_PKG_VERSION"))
+    );
+}
