@@ -71,6 +71,14 @@ impl std::ops::Deref for Tree {
     }
 }
 
+/// Tell `log` how a transfer ended.
+fn ended<T>(log: &dyn Transfer, r: &S3Result<T>) {
+    match r {
+        Ok(_) => log.end(Ok(())),
+        Err(e) => log.end(Err(&anyhow::anyhow!("{e}"))),
+    }
+}
+
 /// MD5 of nothing: the ETag of an empty object.
 const EMPTY_MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
@@ -162,9 +170,7 @@ fn fs_error(e: FsError) -> S3Error {
         FsError::BadName(why) | FsError::Invalid(why) => s3_error!(InvalidArgument, "{why}"),
         other => {
             tracing::warn!("S3 gateway: {other}");
-            let mut err = s3_error!(ServiceUnavailable, "the grid could not do it: {other}");
-            err.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
-            err
+            unavailable(&other)
         }
     }
 }
@@ -172,7 +178,11 @@ fn fs_error(e: FsError) -> S3Error {
 /// The grid could not do what was asked: `503 ServiceUnavailable`, which
 /// clients retry.
 fn grid_error(e: &anyhow::Error) -> S3Error {
-    let mut err = s3_error!(ServiceUnavailable, "the grid could not do it: {e:#}");
+    unavailable(&format_args!("{e:#}"))
+}
+
+fn unavailable(why: &dyn std::fmt::Display) -> S3Error {
+    let mut err = s3_error!(ServiceUnavailable, "the grid could not do it: {why}");
     err.set_status_code(hyper::StatusCode::SERVICE_UNAVAILABLE);
     err
 }
@@ -276,6 +286,21 @@ impl Conditions {
             _ => Ok(()),
         }
     }
+}
+
+/// The [`Headers`] of a request's input (PutObject, CopyObject,
+/// CreateMultipartUpload: s3s's types, with the same field names).
+macro_rules! headers_of {
+    ($input:expr) => {
+        Headers {
+            content_type: $input.content_type,
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            meta: $input.metadata,
+        }
+    };
 }
 
 /// The S3 headers of an upload.
@@ -670,6 +695,23 @@ fn encoder(encoding: Option<&EncodingType>) -> impl Fn(String) -> String + use<>
     }
 }
 
+/// A page's objects and common prefixes as both ListObjects answer them.
+fn entries(page: list::Page, enc: &impl Fn(String) -> String) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let objects = page
+        .objects
+        .into_iter()
+        .map(|(k, s)| s3_object(enc(k), &s))
+        .collect();
+    let prefixes = page
+        .prefixes
+        .into_iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc(p)),
+        })
+        .collect();
+    (objects, prefixes)
+}
+
 fn token_of(last: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
@@ -817,14 +859,7 @@ impl S3 for Gateway {
                 fs.mkdir_p(&p.path).await.map_err(fs_error)?;
                 return Ok(EMPTY_MD5.to_string());
             }
-            let headers = Headers {
-                content_type: input.content_type,
-                content_encoding: input.content_encoding,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                meta: input.metadata,
-            };
+            let headers = headers_of!(input);
             let source = Arc::new(FileSource::open(&got.data.path).map_err(internal)?);
             let size = got.data.len;
             let node = self.upload(source, got.data.key).await?;
@@ -839,10 +874,7 @@ impl S3 for Gateway {
         }
         .await;
         self.count(Call::Upload, r.is_ok());
-        match &r {
-            Ok(_) => log.end(Ok(())),
-            Err(e) => log.end(Err(&anyhow::anyhow!("{e}"))),
-        }
+        ended(&*log, &r);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(ETag::Strong(r?)),
             ..PutObjectOutput::default()
@@ -1021,15 +1053,7 @@ impl S3 for Gateway {
                 .as_ref()
                 .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
             let meta = if replace {
-                Headers {
-                    content_type: input.content_type,
-                    content_encoding: input.content_encoding,
-                    content_disposition: input.content_disposition,
-                    content_language: input.content_language,
-                    cache_control: input.cache_control,
-                    meta: input.metadata,
-                }
-                .into_meta(old.etag.clone())
+                headers_of!(input).into_meta(old.etag.clone())
             } else {
                 old.clone()
             };
@@ -1091,6 +1115,7 @@ impl S3 for Gateway {
             .truncated
             .then(|| page.last.as_deref().map(token_of))
             .flatten();
+        let (truncated, (contents, common_prefixes)) = (page.truncated, entries(page, &enc));
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(enc(q.prefix)),
@@ -1098,23 +1123,11 @@ impl S3 for Gateway {
             start_after: input.start_after.map(&enc),
             max_keys: Some(q.max_keys as i32),
             key_count: Some(count as i32),
-            is_truncated: Some(page.truncated),
+            is_truncated: Some(truncated),
             continuation_token: input.continuation_token,
             next_continuation_token: next,
-            contents: Some(
-                page.objects
-                    .into_iter()
-                    .map(|(k, s)| s3_object(enc(k), &s))
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                page.prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
             encoding_type: input.encoding_type,
             ..ListObjectsV2Output::default()
         }))
@@ -1135,31 +1148,21 @@ impl S3 for Gateway {
         };
         let page = list::list(&fs, &input.bucket, &q).await.map_err(fs_error)?;
         let enc = encoder(input.encoding_type.as_ref());
+        let next_marker = page
+            .truncated
+            .then(|| page.last.clone().map(&enc))
+            .flatten();
+        let (truncated, (contents, common_prefixes)) = (page.truncated, entries(page, &enc));
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(enc(q.prefix)),
             delimiter: input.delimiter.map(&enc),
             marker: input.marker.map(&enc),
-            next_marker: page
-                .truncated
-                .then(|| page.last.clone().map(&enc))
-                .flatten(),
+            next_marker,
             max_keys: Some(q.max_keys as i32),
-            is_truncated: Some(page.truncated),
-            contents: Some(
-                page.objects
-                    .into_iter()
-                    .map(|(k, s)| s3_object(enc(k), &s))
-                    .collect(),
-            ),
-            common_prefixes: Some(
-                page.prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc(p)),
-                    })
-                    .collect(),
-            ),
+            is_truncated: Some(truncated),
+            contents: Some(contents),
+            common_prefixes: Some(common_prefixes),
             encoding_type: input.encoding_type,
             ..ListObjectsOutput::default()
         }))
@@ -1183,15 +1186,7 @@ impl S3 for Gateway {
             key_id,
             bucket: input.bucket.clone(),
             key: input.key.clone(),
-            meta: Headers {
-                content_type: input.content_type,
-                content_encoding: input.content_encoding,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                meta: input.metadata,
-            }
-            .into_meta(String::new()),
+            meta: headers_of!(input).into_meta(String::new()),
             created: whole_seconds(SystemTime::now()),
         };
         let id = self.uploads.create(&up)?;
@@ -1235,10 +1230,7 @@ impl S3 for Gateway {
         }
         .await;
         self.count(Call::Write, r.is_ok());
-        match &r {
-            Ok(_) => log.end(Ok(())),
-            Err(e) => log.end(Err(&anyhow::anyhow!("{e}"))),
-        }
+        ended(&*log, &r);
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(ETag::Strong(r?)),
             ..UploadPartOutput::default()
@@ -1334,7 +1326,7 @@ impl S3 for Gateway {
                 log.end(Ok(()));
                 let _ = self.uploads.remove(&input.upload_id);
             }
-            Err(e) => log.end(Err(&anyhow::anyhow!("{e}"))),
+            Err(_) => ended(&*log, &r),
         }
         r?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
