@@ -2,7 +2,7 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deps doc layers browser-deps s3-deps fs-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
+.PHONY: all build test deb deb-deps deb-check deps doc layers browser-deps s3-deps fs-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
@@ -91,7 +91,26 @@ fuzz-smoke:
 layers:
 	python3 scripts/layers.py
 
-test: fmt-check clippy doc layers unit test-no-avx2 fuzz-smoke
+test: fmt-check clippy doc layers unit test-no-avx2 fuzz-smoke deb-check
+
+# The Debian package (cargo-deb, installed when missing): the release
+# binary, the man pages and completions it writes of itself, the example
+# configurations and the systemd unit (packaging/debian/). Written to
+# target/debian/; tests/it/packaging checks what is in it.
+CARGO_DEB_VERSION = 3.8.0
+deb-deps:
+	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install cargo-deb --version $(CARGO_DEB_VERSION) --locked
+
+deb: deb-deps
+	$(CARGO) build --release --bin tahoe
+	rm -rf target/dist
+	target/release/tahoe debug dist-files target/dist
+	$(CARGO) deb --no-build --strip --no-separate-debug-symbols
+
+# What an operator's machine would see of the package: contents, the
+# binary run, man pages rendered, lintian, systemd-analyze verify.
+deb-check: deb
+	scripts/check-deb.sh
 
 # Benchmarks are not tests: run them on a quiet machine and compare figures
 # taken in the same run.

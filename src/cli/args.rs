@@ -351,6 +351,13 @@ pub enum DebugCommand {
         /// A storage index (base32) or a cap.
         target: String,
     },
+    /// Write the man pages (one per command) and the bash, zsh and fish
+    /// completions generated from these definitions, for packagers:
+    /// OUTDIR/man/*.1 and OUTDIR/completions/{tahoe.bash,_tahoe,tahoe.fish}.
+    DistFiles {
+        /// Where to write them (made when missing).
+        outdir: PathBuf,
+    },
     /// Print the write cap, read cap and verify cap (one a line) of the
     /// mutable file a private key signs, without a grid.
     MutableCap {

@@ -31,7 +31,31 @@ pub fn run(basedir: &Path, command: DebugCommand, out: &mut dyn Write) -> Result
             Ok(())
         }
         DebugCommand::MutableCap { key, format } => mutable_caps(&key, &format, out),
+        DebugCommand::DistFiles { outdir } => dist_files(&outdir, out),
     }
+}
+
+/// The man pages and shell completions of the command line as clap defines
+/// it: made from the same definitions as `--help`, so they cannot drift.
+fn dist_files(outdir: &Path, out: &mut dyn Write) -> Result<()> {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+    let man = outdir.join("man");
+    let completions = outdir.join("completions");
+    for dir in [&man, &completions] {
+        std::fs::create_dir_all(dir).with_context(|| format!("making {}", dir.display()))?;
+    }
+    // No pages for `tahoe help …`: it only repeats the other pages.
+    let mut cmd = super::Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    clap_mangen::generate_to(cmd.clone(), &man).context("writing the man pages")?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut cmd, "tahoe", &completions)
+            .with_context(|| format!("writing the {shell} completions"))?;
+    }
+    writeln!(out, "man pages in {}", man.display())?;
+    writeln!(out, "completions in {}", completions.display())?;
+    Ok(())
 }
 
 /// The write, read and verify caps (one a line) of the mutable file the

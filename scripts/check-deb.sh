@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Inspect the package `make deb` built (target/debian/tahoe_*.deb) as an
+# operator's machine would see it: what it holds, that its binary runs and
+# names this commit, that its man pages render and its bash completion
+# loads, that lintian finds no error, and that systemd accepts the unit
+# (verify prints nothing; the offline security score stays low). Tools
+# missing are installed (lintian, man-db), or the script fails saying so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "check-deb: FAIL: $*" >&2; exit 1; }
+need() {
+    command -v "$1" >/dev/null && return
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO apt-get install -y -q "$2" >/dev/null || fail "$1 missing and apt-get install $2 failed"
+}
+need lintian lintian
+need man man-db
+need systemd-analyze systemd
+
+debs=(target/debian/tahoe_*.deb)
+[ ${#debs[@]} = 1 ] && [ -f "${debs[0]}" ] || fail "expected one target/debian/tahoe_*.deb (run make deb), found: ${debs[*]}"
+deb=${debs[0]}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# What it holds.
+dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's#^\./##' > "$work/contents"
+for f in usr/bin/tahoe \
+    lib/systemd/system/tahoe@.service \
+    usr/share/bash-completion/completions/tahoe \
+    usr/share/zsh/vendor-completions/_tahoe \
+    usr/share/fish/vendor_completions.d/tahoe.fish \
+    usr/share/doc/tahoe/copyright \
+    usr/share/doc/tahoe/changelog.Debian.gz \
+    usr/share/doc/tahoe/README.md \
+    usr/share/man/man1/tahoe.1.gz; do
+    grep -qx "$f" "$work/contents" || fail "$f not in the package"
+done
+for f in examples/configs/*.toml; do
+    grep -qx "usr/share/doc/tahoe/examples/$(basename "$f")" "$work/contents" \
+        || fail "example $f not in the package"
+done
+
+dpkg-deb -x "$deb" "$work/root"
+bin="$work/root/usr/bin/tahoe"
+
+# Its binary runs and names the commit it was built from.
+want="tahoe $(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print([p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="tahoe"][0])') (commit $(git rev-parse --short=12 HEAD))"
+got=$("$bin" --version)
+[ "$got" = "$want" ] || fail "tahoe --version says '$got', expected '$want'"
+
+# A man page for every command and every debug tool, each rendering
+# without a warning from groff.
+commands() { "$bin" "$@" --help | awk '/^Commands:/{on=1; next} /^$/{on=0} on && $1 != "help" {print $1}'; }
+for c in $(commands); do
+    page="usr/share/man/man1/tahoe-$c.1.gz"
+    grep -qx "$page" "$work/contents" || fail "no man page for tahoe $c"
+done
+for c in $(commands debug); do
+    grep -qx "usr/share/man/man1/tahoe-debug-$c.1.gz" "$work/contents" || fail "no man page for tahoe debug $c"
+done
+for page in "$work"/root/usr/share/man/man1/*.1.gz; do
+    out=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l "$page" 2>&1 >/dev/null) \
+        || fail "man cannot render $page: $out"
+    [ -z "$out" ] || fail "man warns on $(basename "$page"): $out"
+done
+LC_ALL=C.UTF-8 man -l "$work/root/usr/share/man/man1/tahoe-put.1.gz" 2>/dev/null | grep -q -- "--mutable" \
+    || fail "tahoe-put(1) does not document --mutable"
+
+# The bash completion loads and completes a command name.
+compl=$(bash -c "source '$work/root/usr/share/bash-completion/completions/tahoe'
+COMP_WORDS=(tahoe creat); COMP_CWORD=1; COMP_LINE='tahoe creat'; COMP_POINT=11
+_tahoe tahoe creat tahoe; printf '%s\n' \"\${COMPREPLY[@]}\"")
+echo "$compl" | grep -qx "create-client" || fail "bash completion of 'tahoe creat' gave: $compl"
+
+# lintian: no error (warnings are printed for the reader).
+lintian --fail-on error --allow-root "$deb" || fail "lintian reports errors"
+
+# The maintainer scripts parse.
+dpkg-deb -e "$deb" "$work/control"
+for s in postinst postrm; do sh -n "$work/control/$s" || fail "$s does not parse"; done
+
+# systemd: the unit as installed, its binary where the package put it.
+mkdir "$work/units"
+sed "s#/usr/bin/tahoe#$bin#" "$work/root/lib/systemd/system/tahoe@.service" > "$work/units/tahoe@node1.service"
+out=$(systemd-analyze verify --man=no "$work/units/tahoe@node1.service" 2>&1) || fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify complains: $out"
+score=$(systemd-analyze security --offline=true "$work/units/tahoe@node1.service" 2>&1 \
+    | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+[ -n "$score" ] || fail "systemd-analyze security gave no score"
+python3 -c "import sys; sys.exit(0 if float('$score') <= 2.0 else 1)" \
+    || fail "the unit's exposure level is $score (more than 2.0): a hardening option went missing"
+
+echo "check-deb: $deb ok ($(wc -l < "$work/contents") paths, exposure $score)"
