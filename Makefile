@@ -2,7 +2,7 @@
 # `make test` checks formatting and lints and runs the whole test suite.
 CARGO ?= cargo
 
-.PHONY: all build test deb deb-deps deb-check deps doc layers browser-deps s3-deps fs-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
+.PHONY: all build test deb deb-deps deb-check net-deps deps doc layers browser-deps s3-deps fs-deps fmt-check clippy unit test-no-avx2 bench fuzz fuzz-deps fuzz-smoke
 
 all: build
 
@@ -59,7 +59,16 @@ fs-deps:
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q fuse3 openssh-client sshfs rsync rclone restic; \
 	fi
 
-unit: deps browser-deps s3-deps fs-deps
+# The multi-host test (tests/it/grids/hosts.rs) makes network namespaces
+# joined by a bridge with iproute2 (`ip`, `tc`; as root) and talks to a
+# node's gateway inside one with curl: installed here when missing.
+net-deps:
+	@if ! command -v ip >/dev/null || ! command -v tc >/dev/null || ! command -v curl >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q iproute2 curl; \
+	fi
+
+unit: deps browser-deps s3-deps fs-deps net-deps
 	$(CARGO) test --workspace
 
 # The codec test binaries again, on an emulated x86-64 CPU without AVX2

@@ -3,7 +3,7 @@
 //!
 //! Each known server has a [`Link`] and a task that keeps it up: it
 //! connects, and after a failure waits (exponential backoff, from 250 ms
-//! to a minute) before trying again. An operation takes only the servers
+//! to ten seconds) before trying again. An operation takes only the servers
 //! that are up. A server whose call fails with `Unavailable` or `Timeout`
 //! (it missed its deadline) is down for placement from then on: its task
 //! asks it for its version until it answers, and only then is it up again.
@@ -21,7 +21,10 @@ use tahoe_core::protocol::{
 use tahoe_core::{ErrorKind, Result};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest pause between probes of a server that is down: a server
+/// whose host comes back is used again within about this (the transport's
+/// own redial pace is the same), for one small call every ten seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long a health check waits for a server's version.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 

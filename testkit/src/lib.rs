@@ -7,6 +7,8 @@
 //!   TLS over TCP on 127.0.0.1, each node in its own temporary base
 //!   directory; [`tahoe()`] and [`run_on`] run the binary's commands.
 //! - [`Demo`]: `tahoe demo` as a newcomer runs it, and what it printed.
+//! - [`hosts`]: hosts as network namespaces on one bridge, and a grid set
+//!   up across them as README's "A grid on several machines" says.
 //! - [`mod@http`]: one-shot HTTP/1.1 requests over plain TCP.
 //! - [`measure`]: peak RSS and CPU of processes, medians, timed runs.
 //! - [`vectors`]: Tahoe-LAFS's test vectors' keys, hex, the built-in cipher.
@@ -20,6 +22,7 @@
 
 mod demo;
 mod exe;
+pub mod hosts;
 pub mod http;
 pub mod measure;
 mod mem_grid;
@@ -32,5 +35,7 @@ pub use exe::{built_exe, exe};
 pub use http::{http, http_json, http_raw};
 pub use measure::{median, peak_rss};
 pub use mem_grid::{Fault, Faulty, MemGrid, rt};
-pub use process::{run_on, signal, signal_pid, tahoe, text, wait_listening, wait_shared_drive};
+pub use process::{
+    run_on, share_files, signal, signal_pid, tahoe, text, wait_listening, wait_shared_drive,
+};
 pub use process_grid::ProcessGrid;

@@ -85,3 +85,24 @@ pub fn run_on(client: &Path, args: &[&str]) -> Result<String, String> {
         Err(text(&o.stderr))
     }
 }
+
+/// Every share file under `dir` (a node's storage): the files whose names
+/// are share numbers, in order.
+pub fn share_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(share_files(&p));
+            } else if p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -2,12 +2,13 @@
 //! TCP on 127.0.0.1, each in its own temporary base directory
 //! ([`testkit::ProcessGrid`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod backends;
 mod check;
 mod cli;
 mod failures;
+mod hosts;
 mod maintenance;
 mod nodes;
 mod tahoe_lafs_cli;
@@ -20,20 +21,4 @@ fn testkit_finds_this_builds_binary() {
 }
 
 /// Every share file (a name of digits) under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else if p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().chars().all(|c| c.is_ascii_digit()))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
+use testkit::share_files as walk;

@@ -70,7 +70,12 @@ pub(crate) async fn tcp_connect(
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How much later than tarpc's own deadline a call is given up here.
+const DEADLINE_SLACK: Duration = Duration::from_millis(500);
+/// The longest wait before dialling a lost peer again: a host whose link
+/// comes back is reached within this (plus the caller's own pace); one
+/// dial every ten seconds of an unreachable peer costs nothing.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 impl Remote {
     pub(crate) fn new(peer: PeerAddress, config: TarpcTcpConfig) -> Self {
@@ -195,7 +200,16 @@ impl Remote {
         let mut again = true;
         loop {
             let client = self.client().await?;
-            match client.call(self.context(timeout), request.clone()).await {
+            // tarpc enforces the deadline in its dispatch task, which can
+            // itself be stuck writing to a peer whose link went silent (a
+            // full socket buffer never drains): the budget is kept here
+            // too, a little later, whatever tarpc is doing.
+            let call = client.call(self.context(timeout), request.clone());
+            let answer = match tokio::time::timeout(timeout + DEADLINE_SLACK, call).await {
+                Ok(answer) => answer,
+                Err(_) => Err(RpcError::DeadlineExceeded),
+            };
+            match answer {
                 Ok(r) => return r,
                 Err(e) if again && unsent(&e) => {
                     again = false;
