@@ -4,8 +4,9 @@
 //! in MiB given, 16 and 128 by default), `mutable` (`--mutable`), `dirs`
 //! (`--dirs`), `web` (`--web`), `check` (`--check`), `keeping` (`--keeping`:
 //! the lease crawler and maintenance), each with `--tahoe BASE` to measure a
-//! running Tahoe-LAFS 1.20 grid in turns with ours, and `plugin`
-//! (`--plugin`). docs/benchmarks.md ("The grid bench") says what each
+//! running Tahoe-LAFS 1.20 grid in turns with ours, `plugin`
+//! (`--plugin`), and `hosts` (`--hosts`: the same grid on loopback and
+//! across network namespaces, as root). docs/benchmarks.md ("The grid bench") says what each
 //! measures and how; the scripts in `scripts/bench-*.sh` run them.
 
 #![allow(clippy::unwrap_used)]
@@ -13,6 +14,7 @@
 mod check;
 mod dirs;
 mod floor;
+mod hosts;
 mod keeping;
 mod mutable;
 mod plugin;
@@ -46,6 +48,10 @@ fn main() {
     let root = dir.path();
     if flag("--plugin") {
         plugin::run(root, &sizes);
+        return;
+    }
+    if flag("--hosts") {
+        hosts::run(root, &sizes);
         return;
     }
     let storage = if flag("--keeping") {

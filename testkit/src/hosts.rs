@@ -393,6 +393,57 @@ impl HostGrid {
         }
     }
 
+    /// `PUT /uri` of `file` through the gateway of host `i`'s node on
+    /// `port` (with curl, in the host): the cap, or the status and answer.
+    pub fn web_put(&self, i: usize, port: u16, file: &Path) -> Result<String, String> {
+        let o = self
+            .hosts
+            .command(i, "curl")
+            .args(["-sS", "--max-time", "120", "-T"])
+            .arg(file)
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{port}/uri"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
+        let out = text(&o.stdout);
+        let (body, code) = out.rsplit_once('\n').unwrap_or((&out, ""));
+        if o.status.success() && code == "200" {
+            Ok(body.trim().to_string())
+        } else {
+            Err(format!("{code}: {body}{}", text(&o.stderr)))
+        }
+    }
+
+    /// Upload fresh 100 kB files through host `i`'s gateway on `port`
+    /// until one puts a share on every host in `on`; how long that took
+    /// (panics after 90 s, saying `what`).
+    pub fn until_used(&self, i: usize, port: u16, on: &[usize], what: &str) -> Duration {
+        let t0 = Instant::now();
+        for round in 0u64.. {
+            let before: Vec<_> = on.iter().map(|&h| self.share_files(h)).collect();
+            let f = self.dir.path().join("probe");
+            std::fs::write(
+                &f,
+                tahoe_core::testing::pseudo_random_bytes(1000 + round, 100_000),
+            )
+            .unwrap();
+            let put = self.web_put(i, port, &f);
+            let placed = on
+                .iter()
+                .zip(&before)
+                .all(|(&h, b)| self.share_files(h).len() > b.len());
+            if put.is_ok() && placed {
+                return t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(90),
+                "{what}: hosts {on:?} not used again within 90 s (last put: {put:?})"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        unreachable!()
+    }
+
     /// The share files in host `i`'s storage.
     pub fn share_files(&self, i: usize) -> Vec<PathBuf> {
         crate::share_files(&self.clients[i].join("storage"))

@@ -8,7 +8,7 @@
 //! node's `call_timeout_secs` is 5 (a LAN's budget), so that a silent host
 //! costs seconds, not the default minute.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -85,50 +85,6 @@ fn finish(mut child: Child) -> Result<String, String> {
     }
 }
 
-/// `PUT /uri` of `file` through host 1's gateway: the cap, or the answer.
-fn web_put(g: &HostGrid, file: &Path) -> Result<String, String> {
-    let o = g
-        .hosts
-        .command(1, "curl")
-        .args(["-sS", "--max-time", "120", "-T"])
-        .arg(file)
-        .args(["-w", "\n%{http_code}"])
-        .arg(format!("http://127.0.0.1:{WEB_PORT}/uri"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
-    let out = text(&o.stdout);
-    let (body, code) = out.rsplit_once('\n').unwrap_or((&out, ""));
-    if o.status.success() && code == "200" {
-        Ok(body.trim().to_string())
-    } else {
-        Err(format!("{code}: {body}{}", text(&o.stderr)))
-    }
-}
-
-/// Upload fresh files through host 1's gateway until one puts a share on
-/// every host in `hosts`; how long that took.
-fn until_used(g: &HostGrid, hosts: &[usize], what: &str) -> Duration {
-    let t0 = Instant::now();
-    for round in 0.. {
-        let before: Vec<_> = hosts.iter().map(|&i| g.share_files(i)).collect();
-        let f = write(g, "probe", &pseudo_random_bytes(1000 + round, 100_000));
-        let put = web_put(g, &f);
-        let placed = hosts
-            .iter()
-            .zip(&before)
-            .all(|(&i, b)| g.share_files(i).len() > b.len());
-        if put.is_ok() && placed {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(90),
-            "{what}: hosts {hosts:?} not used again within 90 s (last put: {put:?})"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    unreachable!()
-}
-
 fn listed(g: &HostGrid, i: usize) -> String {
     g.run(i, &["ls", "tahoe:"]).unwrap()
 }
@@ -195,13 +151,15 @@ fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
     );
     // Host 1's node (its gateway) finds them gone as well.
     let f = write(&g, "while-down", &pseudo_random_bytes(3, 100_000));
-    let e = web_put(&g, &f).expect_err("a gateway upload with two of four hosts");
+    let e = g
+        .web_put(1, WEB_PORT, &f)
+        .expect_err("a gateway upload with two of four hosts");
     assert!(e.contains("unhappy"), "{e}");
 
     // Cables back: the running node uses both hosts again, not restarted.
     g.hosts.link_up(3);
     g.hosts.link_up(4);
-    let healed = until_used(&g, &[3, 4], "after the links came back");
+    let healed = g.until_used(1, WEB_PORT, &[3, 4], "after the links came back");
     eprintln!("hosts 3 and 4 used again {healed:?} after their links came back");
     let f = write(&g, "after", &pseudo_random_bytes(4, 200_000));
     let before: Vec<_> = (1..5).map(|i| g.share_files(i).len()).collect();
@@ -251,7 +209,7 @@ fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
     g.hosts.move_to(4, 114);
     g.set_transport(4);
     g.start(4, &c4);
-    let moved = until_used(&g, &[4], "after host 4 moved");
+    let moved = g.until_used(1, WEB_PORT, &[4], "after host 4 moved");
     eprintln!("host 4 used at its new address {moved:?} after its restart");
     assert_eq!(
         std::fs::read_to_string(g.clients[1].join("node.pid")).unwrap(),
