@@ -91,9 +91,13 @@ impl Broker {
         };
         if let Some(path) = &b.cache
             && let Ok(text) = std::fs::read(path)
-            && let Ok(list) = serde_json::from_slice::<Vec<Announcement>>(&text)
         {
-            b.learn(list, false);
+            match read_cache(&text) {
+                Ok(list) => b.learn(list, false),
+                // A cache: the queen tells again what it held. Said, not
+                // misread; replaced by this build's own on the next save.
+                Err(why) => tracing::warn!("not using {}: {why}", path.display()),
+            }
         }
         b
     }
@@ -180,8 +184,11 @@ impl Broker {
             && save
             && let Some(path) = &self.cache
         {
-            let list: Vec<&Announcement> = known.values().map(|k| &k.announcement).collect();
-            if let Ok(json) = serde_json::to_vec(&list) {
+            let cache = ServersFile {
+                version: SERVERS_FORMAT,
+                servers: known.values().map(|k| k.announcement.clone()).collect(),
+            };
+            if let Ok(json) = serde_json::to_vec(&cache) {
                 let tmp = path.with_extension("tmp");
                 if std::fs::write(&tmp, json)
                     .and_then(|_| std::fs::rename(&tmp, path))
@@ -353,5 +360,57 @@ impl Broker {
                 }
             }
         }
+    }
+}
+
+/// `servers.json`'s format: `{"version": 1, "servers": [ANNOUNCEMENT...]}`.
+/// Before it had a version the file was the bare list, read as well.
+const SERVERS_FORMAT: u32 = 1;
+
+/// What `servers.json` holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ServersFile {
+    version: u32,
+    servers: Vec<Announcement>,
+}
+
+/// The announcements a `servers.json` holds, or why it is not read: a
+/// newer format (named), or damage.
+fn read_cache(bytes: &[u8]) -> std::result::Result<Vec<Announcement>, String> {
+    if let Ok(list) = serde_json::from_slice::<Vec<Announcement>>(bytes) {
+        return Ok(list);
+    }
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    match serde_json::from_slice::<Versioned>(bytes) {
+        Ok(v) if v.version > SERVERS_FORMAT => Err(format!(
+            "it is format {}, newer than this tahoe reads ({SERVERS_FORMAT})",
+            v.version
+        )),
+        _ => serde_json::from_slice::<ServersFile>(bytes)
+            .map(|f| f.servers)
+            .map_err(|e| format!("it is damaged ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_servers_json_is_refused_by_its_version_and_the_old_list_read() {
+        let newer = br#"{"version": 2, "servers": [], "more": 1}"#;
+        let e = read_cache(newer).unwrap_err();
+        assert!(e.contains("format 2") && e.contains("(1)"), "{e}");
+        assert_eq!(read_cache(b"[]").unwrap().len(), 0);
+        assert_eq!(
+            read_cache(br#"{"version": 1, "servers": []}"#)
+                .unwrap()
+                .len(),
+            0
+        );
+        assert!(read_cache(b"{").unwrap_err().contains("damaged"));
     }
 }

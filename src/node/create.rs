@@ -39,6 +39,15 @@ pub(super) fn fresh_basedir(basedir: &Path) -> Result<()> {
     private_dir(basedir)
 }
 
+/// The first lines of every tahoe.toml made here: the base directory's
+/// format, so that a later tahoe knows what it reads.
+fn format_line() -> String {
+    format!(
+        "# The base directory's format: a tahoe that reads only older ones\n# refuses it. Leave it as it is.\nformat = {}\n\n",
+        tahoe_core::plugin::config::CONFIG_FORMAT
+    )
+}
+
 pub(super) fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -56,7 +65,8 @@ pub async fn create_queen(basedir: &Path, nickname: &str, listen: Option<&str>) 
         }
     };
     let config = format!(
-        "[node]\nnickname = {}\nrole = \"queen\"\n\n[storage]\nenabled = false\n\n[transport]\nlisten = {}\n",
+        "{}[node]\nnickname = {}\nrole = \"queen\"\n\n[storage]\nenabled = false\n\n[transport]\nlisten = {}\n",
+        format_line(),
         toml_string(nickname),
         toml_string(&listen)
     );
@@ -120,7 +130,8 @@ pub fn create_client(
     // The queen's address carries the grid secret: it goes to a private
     // file, not into the (world-readable) tahoe.toml.
     let config = format!(
-        "[node]\nnickname = {}\nrole = \"client\"\n\n[storage]\nenabled = {storage}\n",
+        "{}[node]\nnickname = {}\nrole = \"client\"\n\n[storage]\nenabled = {storage}\n",
+        format_line(),
         toml_string(nickname),
     );
     std::fs::write(basedir.join(CONFIG_FILE), config)?;

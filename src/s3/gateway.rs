@@ -1183,6 +1183,7 @@ impl S3 for Gateway {
             ));
         }
         let up = Upload {
+            version: super::multipart::UPLOAD_FORMAT,
             key_id,
             bucket: input.bucket.clone(),
             key: input.key.clone(),

@@ -30,9 +30,19 @@ use tahoe_core::client::source::Source;
 
 use super::meta::{ObjectMeta, hex};
 
+/// `upload.json`'s format (absent in the file: 1).
+pub const UPLOAD_FORMAT: u32 = 1;
+
+fn first_format() -> u32 {
+    1
+}
+
 /// What `upload.json` says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Upload {
+    /// Its format ([`UPLOAD_FORMAT`]); a newer one is refused by name.
+    #[serde(default = "first_format")]
+    pub version: u32,
     /// The access key id that started it: only that key may use it.
     pub key_id: String,
     /// The bucket.
@@ -94,6 +104,12 @@ impl Uploads {
         let dir = self.path_of(id)?;
         let text = std::fs::read(dir.join("upload.json")).map_err(|_| no_such_upload())?;
         let up: Upload = serde_json::from_slice(&text).map_err(|_| no_such_upload())?;
+        if up.version > UPLOAD_FORMAT {
+            return Err(internal(format!(
+                "multipart upload {id} is format {}, newer than this tahoe reads ({UPLOAD_FORMAT})",
+                up.version
+            )));
+        }
         if up.key_id != key_id {
             return Err(no_such_upload());
         }
@@ -361,6 +377,7 @@ mod tests {
 
     fn up(key_id: &str) -> Upload {
         Upload {
+            version: UPLOAD_FORMAT,
             key_id: key_id.into(),
             bucket: "b".into(),
             key: "k".into(),
@@ -395,6 +412,22 @@ mod tests {
         assert!(u.open("other", &id).is_err());
         assert_eq!(u.list("k", "b").len(), 1);
         assert!(u.list("other", "b").is_empty());
+    }
+
+    #[test]
+    fn an_upload_of_a_newer_format_is_refused_by_name_and_one_without_is_the_first() {
+        let (_d, u) = uploads();
+        let id = u.create(&up("k")).unwrap();
+        let file = u.dir.join(&id).join("upload.json");
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("version");
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(u.open("k", &id).unwrap().version, 1);
+        v["version"] = 2.into();
+        std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+        let e = u.open("k", &id).unwrap_err().to_string();
+        assert!(e.contains("format 2") && e.contains("(1)"), "{e}");
     }
 
     #[test]

@@ -72,11 +72,59 @@ pub(crate) fn parse_share_name(name: &str) -> Option<(ShareNum, ShareKind)> {
     digits.parse::<u8>().ok().map(|n| (n, kind))
 }
 
+/// The store's format: the layout under the root (fan-out, share and
+/// journal names), the share containers (a share's bytes as the client
+/// wrote them), the lease files (72-byte records). Written in the root's
+/// `format` file when the store is first opened; a store without one was
+/// made before the file existed and is format 1.
+pub const FORMAT: u32 = 1;
+const FORMAT_FILE: &str = "format";
+const FORMAT_PREFIX: &str = "tahoe-rs fs storage format ";
+
+/// Check the store's format file under `root`, writing it where there is
+/// none: a newer format is refused by name (its shares or leases would be
+/// misread).
+fn check_format(root: &Path) -> Result<()> {
+    let path = root.join(FORMAT_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let version = text
+                .trim()
+                .strip_prefix(FORMAT_PREFIX)
+                .and_then(|v| v.parse::<u32>().ok())
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "{} does not name a storage format ({:?})",
+                        path.display(),
+                        text.trim()
+                    ))
+                })?;
+            if version > FORMAT {
+                return Err(Error::invalid_input(format!(
+                    "the storage in {} is format {version}, newer than this tahoe reads ({FORMAT}): run the newer tahoe",
+                    root.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == IoKind::NotFound => {
+            create_dirs(root)?;
+            let tmp = root.join("format.tmp");
+            fs::write(&tmp, format!("{FORMAT_PREFIX}{FORMAT}\n"))
+                .and_then(|()| fs::rename(&tmp, &path))
+                .map_err(|e| io_err("write", &path, e))
+        }
+        Err(e) => Err(io_err("read", &path, e)),
+    }
+}
+
 impl FsBackend {
-    /// Open (or prepare to create) a store rooted at `root`, removing any
-    /// unsealed leftovers of a previous run.
+    /// Open a store rooted at `root` (made when missing), removing any
+    /// unsealed leftovers of a previous run; a store of a newer format is
+    /// refused.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
+        check_format(&root)?;
         let incoming = root.join("incoming");
         match fs::read_dir(&incoming) {
             Ok(entries) => {
@@ -613,6 +661,26 @@ mod tests {
             offset,
             data: Bytes::copy_from_slice(data),
         }
+    }
+
+    #[test]
+    fn a_store_carries_its_format_and_a_newer_one_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        // Made before the file existed: format 1, and the file written.
+        std::fs::create_dir_all(root.join("shares")).unwrap();
+        FsBackend::open(&root).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("format")).unwrap(),
+            "tahoe-rs fs storage format 1\n"
+        );
+        FsBackend::open(&root).unwrap();
+        std::fs::write(root.join("format"), "tahoe-rs fs storage format 2\n").unwrap();
+        let e = FsBackend::open(&root).err().unwrap().to_string();
+        assert!(e.contains("format 2") && e.contains("(1)"), "{e}");
+        std::fs::write(root.join("format"), "something else\n").unwrap();
+        let e = FsBackend::open(&root).err().unwrap().to_string();
+        assert!(e.contains("does not name a storage format"), "{e}");
     }
 
     #[tokio::test]

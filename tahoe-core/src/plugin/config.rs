@@ -29,6 +29,15 @@ use std::path::{Path, PathBuf};
 /// The config file's name inside a node's base directory.
 pub const CONFIG_FILE: &str = "tahoe.toml";
 
+/// The base directory's format, the top-level `format` key of tahoe.toml
+/// (absent: 1, as every tahoe.toml before the key existed). It covers the
+/// base directory's files that carry no version of their own (aliases,
+/// `private/keep`, the secrets, `introducer.url`, `vdrive.cap`); files
+/// with their own (`servers.json`, the crawler's and maintenance's state,
+/// the storage directory's `format`) are checked on their own. A newer
+/// format is refused by name before anything else is read.
+pub const CONFIG_FORMAT: u32 = 1;
+
 /// The prefix of configuration environment variables.
 const ENV_PREFIX: &str = "TAHOE_";
 
@@ -481,6 +490,8 @@ pub struct NodeConfig {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Sections {
+    /// The base directory's format ([`CONFIG_FORMAT`]).
+    format: u32,
     node: NodeSection,
     encoding: EncodingSection,
     codec: PluginChoice,
@@ -505,6 +516,7 @@ fn choice(name: &str) -> PluginChoice {
 impl Default for Sections {
     fn default() -> Self {
         Sections {
+            format: CONFIG_FORMAT,
             node: NodeSection {
                 nickname: String::new(),
                 role: Role::Client,
@@ -678,7 +690,24 @@ impl NodeConfig {
     }
 
     fn from_figment(basedir: &Path, figment: Figment) -> Result<Self> {
+        // The format first: a newer file may hold keys this build would
+        // call unknown, and must be told apart from a mistyped one.
+        if let Ok(format) = figment.extract_inner::<u32>("format")
+            && format > CONFIG_FORMAT
+        {
+            return Err(Error::config_invalid(format!(
+                "{} is format {format}{}, newer than this tahoe reads ({CONFIG_FORMAT}): run the newer tahoe",
+                basedir.join(CONFIG_FILE).display(),
+                origin(&figment, "format")
+            )));
+        }
         let all: Sections = figment.extract().map_err(figment_error)?;
+        if all.format == 0 {
+            return Err(Error::config_invalid(format!(
+                "format{}: 0 is no format (the first is 1)",
+                origin(&figment, "format")
+            )));
+        }
         let cfg = NodeConfig {
             node: all.node,
             encoding: all.encoding,
@@ -877,6 +906,18 @@ mod tests {
         assert!(e.to_string().contains("encoding.happy"), "{e}");
         let e = load("[encoding]\nn = 300\nhappy=7\n").unwrap_err();
         assert!(e.to_string().contains("encoding.n"), "{e}");
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_by_name_before_its_unknown_keys() {
+        assert!(load("format = 1\n").is_ok());
+        let e = load("format = 2\n[encoding]\nshiny = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("format 2") && e.contains("(1)"), "{e}");
+        assert!(!e.contains("shiny"), "{e}");
+        let e = load("format = 0\n").unwrap_err().to_string();
+        assert!(e.contains("format"), "{e}");
     }
 
     #[test]
