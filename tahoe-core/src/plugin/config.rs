@@ -696,9 +696,8 @@ impl NodeConfig {
             && format > CONFIG_FORMAT
         {
             return Err(Error::config_invalid(format!(
-                "{} is format {format}{}, newer than this tahoe reads ({CONFIG_FORMAT}): run the newer tahoe",
+                "{} is format {format}, newer than this tahoe reads ({CONFIG_FORMAT}): run the newer tahoe",
                 basedir.join(CONFIG_FILE).display(),
-                origin(&figment, "format")
             )));
         }
         let all: Sections = figment.extract().map_err(figment_error)?;

@@ -12,6 +12,7 @@ mod hosts;
 mod maintenance;
 mod nodes;
 mod tahoe_lafs_cli;
+mod upgrade;
 mod web_api;
 
 /// The grids run the binary cargo built for these tests.
