@@ -24,6 +24,9 @@ pub struct Cli {
         global = true
     )]
     pub basedir: Option<PathBuf>,
+    /// No progress bars (they are drawn only on a terminal anyway).
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -39,6 +42,9 @@ pub enum Command {
         /// environment overrides) and name the plugins it selects.
         #[arg(long, value_name = "BASEDIR")]
         config: Option<PathBuf>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Create a queen (the grid's introducer) in BASEDIR (`-d`, required).
     CreateQueen {
@@ -74,8 +80,13 @@ pub enum Command {
     Stop,
     /// Stop, then start a node.
     Restart,
-    /// Show a node's role, id, queen connection and known servers.
-    Status,
+    /// Show a node's role, id, queen connection and known servers, and
+    /// what its maintenance and lease crawler last did.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Upload a file (or standard input with `-`) and print its cap. With
     /// a grid path as TARGET (`tahoe:docs/a.txt`, `ALIAS:name`, or a path
     /// under the shared drive), link it there (a mutable file already

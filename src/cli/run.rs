@@ -17,13 +17,15 @@ use crate::client::session::Checking;
 
 /// Run a parsed command line.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    crate::client::progress::set_quiet(cli.quiet);
     let given = cli.basedir;
     let basedir = given.clone().unwrap_or_else(default_basedir);
     match cli.command {
-        Command::Plugins { config: None } => list_plugins(out),
+        Command::Plugins { config: None, json } => list_plugins(json, out),
         Command::Plugins {
             config: Some(basedir),
-        } => check_config(&basedir, out),
+            json,
+        } => check_config(&basedir, json, out),
         Command::CreateQueen { nickname, listen } => {
             // As Tahoe's create-introducer: no default, so that ~/.tahoe is
             // never made a queen by accident.
@@ -69,7 +71,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             }
             crate::node::daemon::start(&basedir, out)
         }
-        Command::Status => crate::node::daemon::status(&basedir, out),
+        Command::Status { json } => crate::node::daemon::status(&basedir, json, out),
         Command::Demo {
             dir,
             clients,
@@ -325,9 +327,28 @@ where
     })
 }
 
-fn list_plugins(out: &mut dyn Write) -> Result<()> {
+/// `tahoe plugins [--json]`: the plugins built into this binary.
+fn list_plugins(json: bool, out: &mut dyn Write) -> Result<()> {
     let registry = crate::plugins::builtin_registry()?;
     let plugins = registry.plugins();
+    if json {
+        let list: Vec<_> = plugins
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "kind": p.kind.to_string(),
+                    "name": p.name,
+                    "description": p.description,
+                })
+            })
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "plugins": list }))?
+        )?;
+        return Ok(());
+    }
     let width = plugins.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for kind in PluginKind::ALL {
         writeln!(out, "{kind}:")?;
@@ -338,7 +359,9 @@ fn list_plugins(out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn check_config(basedir: &Path, out: &mut dyn Write) -> Result<()> {
+/// `tahoe plugins --config BASEDIR [--json]`: the node's configuration
+/// checked, and the plugins it selects and loads.
+fn check_config(basedir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
     let config = NodeConfig::load(basedir)?;
     let registry = crate::plugins::registry_for(&config)?;
     let selection = registry
@@ -346,6 +369,36 @@ fn check_config(basedir: &Path, out: &mut dyn Write) -> Result<()> {
         .with_context(|| format!("checking {}", basedir.join(CONFIG_FILE).display()))?;
     let e = &config.encoding;
     let file = basedir.join(CONFIG_FILE);
+    let loaded: Vec<_> = registry
+        .plugins()
+        .iter()
+        .filter_map(|p| {
+            p.origin.as_ref().map(|origin| {
+                serde_json::json!({
+                    "kind": p.kind.to_string(),
+                    "name": p.name,
+                    "from": origin.display().to_string(),
+                    "description": p.description,
+                })
+            })
+        })
+        .collect();
+    let r = serde_json::json!({
+        "config": file.display().to_string(),
+        "exists": file.exists(),
+        "role": format!("{:?}", config.node.role).to_lowercase(),
+        "encoding": {"k": e.k, "happy": e.happy, "n": e.n, "max_segment_size": e.max_segment_size},
+        "codec": selection.codec.name(),
+        "cipher": selection.cipher.name(),
+        "cipher_key_bits": selection.cipher.key_len() * 8,
+        "storage": selection.storage.as_ref().map(|s| s.name().to_string()),
+        "transport": selection.transport.name(),
+        "loaded": loaded,
+    });
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+        return Ok(());
+    }
     if file.exists() {
         writeln!(out, "config:    {} (valid)", file.display())?;
     } else {
@@ -369,17 +422,15 @@ fn check_config(basedir: &Path, out: &mut dyn Write) -> Result<()> {
         None => writeln!(out, "storage:   disabled")?,
     }
     writeln!(out, "transport: {}", selection.transport.name())?;
-    for p in registry.plugins() {
-        if let Some(origin) = &p.origin {
-            writeln!(
-                out,
-                "loaded:    {} plugin `{}` from {}: {}",
-                p.kind,
-                p.name,
-                origin.display(),
-                p.description
-            )?;
-        }
+    for p in &loaded {
+        writeln!(
+            out,
+            "loaded:    {} plugin `{}` from {}: {}",
+            p["kind"].as_str().unwrap_or_default(),
+            p["name"].as_str().unwrap_or_default(),
+            p["from"].as_str().unwrap_or_default(),
+            p["description"].as_str().unwrap_or_default()
+        )?;
     }
     Ok(())
 }

@@ -833,14 +833,12 @@ impl Files {
         out: &mut dyn Write,
     ) -> Result<u64> {
         use futures::StreamExt;
-        use std::io::IsTerminal;
         let cap = self.cap_at(arg).await?;
         let walked = tahoe_core::client::check::walk::walk(self.dirs.clone(), cap);
         let units = crate::client::deep::units(&self.session, walked, how);
         futures::pin_mut!(units);
         let (mut tally, mut seen) = (Tally::default(), std::collections::BTreeSet::new());
-        let progress = std::io::stderr().is_terminal();
-        let (start, mut shown) = (std::time::Instant::now(), std::time::Instant::now());
+        let progress = super::progress::Walk::start();
         while let Some(unit) = units.next().await {
             let unit = unit.map_err(|e| anyhow::anyhow!(e))?;
             if unit["type"] == "stats" {
@@ -863,18 +861,9 @@ impl Files {
                 DeepOutput::Manifest(show) => manifest_line(&unit, show, &mut seen, out)?,
                 DeepOutput::Checked { verbose } => check_line(&unit, verbose, &mut tally, out)?,
             }
-            if progress && shown.elapsed().as_millis() >= 500 {
-                shown = std::time::Instant::now();
-                let rate = tally.objects as f64 / start.elapsed().as_secs_f64().max(1e-3);
-                eprint!(
-                    "\r{} objects, {rate:.0}/s, {} unhealthy",
-                    tally.objects, tally.healthy[1]
-                );
-            }
+            progress.object(tally.healthy[1]);
         }
-        if progress {
-            eprintln!();
-        }
+        drop(progress);
         if let DeepOutput::Checked { .. } = output {
             let [healthy, unhealthy] = tally.healthy;
             match how.repair {

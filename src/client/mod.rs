@@ -10,6 +10,7 @@ pub mod files;
 pub mod json;
 pub mod link;
 pub mod maintenance;
+pub mod progress;
 pub mod session;
 pub mod transfer;
 

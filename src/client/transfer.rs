@@ -1,12 +1,10 @@
-//! `tahoe put` and `tahoe get`, with a progress line on a terminal.
+//! `tahoe put` and `tahoe get`, with a progress bar on a terminal.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
-use std::time::{Duration, Instant};
 
 use super::session::GridClient;
 use anyhow::{Context, Result, bail};
@@ -14,9 +12,6 @@ use tahoe_core::client::source::{FileSource, Source, spool};
 use tahoe_core::format::cap::{Cap, SskWriteCap};
 use tahoe_core::format::ssk::MutableFormat;
 use tokio::io::AsyncWrite;
-
-/// Transfers smaller than this get no progress line.
-const PROGRESS_MIN: u64 = 4 << 20;
 
 /// Counts the bytes read from a source.
 struct Counted {
@@ -32,44 +27,6 @@ impl Source for Counted {
         self.inner.read_at(offset, buf)?;
         self.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(())
-    }
-}
-
-/// Prints `label: x of y MB` to stderr until dropped, on a terminal only.
-struct Progress {
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Progress {
-    fn start(label: &'static str, done: Arc<AtomicU64>, total: u64) -> Self {
-        if total < PROGRESS_MIN || !std::io::stderr().is_terminal() {
-            return Progress { task: None };
-        }
-        let task = tokio::spawn(async move {
-            let started = Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let d = done.load(Ordering::Relaxed).min(total);
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                eprint!(
-                    "\r{label}: {:.1} of {:.1} MB ({:.0}%, {:.1} MB/s)   ",
-                    d as f64 / 1e6,
-                    total as f64 / 1e6,
-                    100.0 * d as f64 / total as f64,
-                    d as f64 / 1e6 / secs
-                );
-            }
-        });
-        Progress { task: Some(task) }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            eprintln!();
-        }
     }
 }
 
@@ -142,7 +99,7 @@ pub async fn put(session: &GridClient, file: &Path, how: PutKind) -> Result<Opti
         inner,
         read: read.clone(),
     });
-    let _progress = Progress::start("uploading", read, total);
+    let _progress = super::progress::Transfer::start("uploading", read, total);
     match how {
         PutKind::Immutable => Ok(Some(session.put(source).await?)),
         PutKind::Mutable(format) => Ok(Some(Cap::SskWrite(
@@ -297,7 +254,7 @@ async fn download(
     match cap {
         Cap::Lit(l) => writer.write_all(&l.data).await?,
         Cap::Chk(c) => {
-            let _progress = Progress::start("downloading", written, c.size);
+            let _progress = super::progress::Transfer::start("downloading", written, c.size);
             let report = session.get(c, 0..u64::MAX, &mut writer).await?;
             warn_corrupt(&report.bad_shares);
         }

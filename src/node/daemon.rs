@@ -146,66 +146,115 @@ pub fn stop(basedir: &Path, out: &mut dyn Write) -> Result<()> {
     bail!("the node (pid {pid}) did not exit within 30 s")
 }
 
-/// `tahoe status`.
-pub fn status(basedir: &Path, out: &mut dyn Write) -> Result<()> {
-    let cfg = tahoe_core::plugin::config::NodeConfig::load(basedir)?;
-    let key = tahoe_core::protocol::identity::NodeKey::load(basedir)?;
-    writeln!(out, "role:        {:?}", cfg.node.role)?;
-    writeln!(out, "node id:     {}", key.node_id())?;
-    let Some(pid) = running_pid(basedir) else {
-        writeln!(out, "state:       not running")?;
-        return storage_status(basedir, &cfg, out);
-    };
-    writeln!(out, "state:       running (pid {pid})")?;
-    let status: Option<Status> = std::fs::read(basedir.join(STATUS_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(s) = status {
-        writeln!(out, "address:     {}", s.address)?;
-        if let Some(c) = s.queen_connected {
-            writeln!(
-                out,
-                "queen:       {}",
-                if c { "connected" } else { "not connected" }
-            )?;
-        }
-        writeln!(out, "servers:     {} known", s.known_servers)?;
-        for (nick, addr) in s.servers {
-            writeln!(out, "  {nick:<12} {addr}")?;
-        }
+/// `tahoe status [--json]`: what the node is and, when it runs, what it
+/// said of itself (`status.json`); for a client, what maintenance and the
+/// lease crawler last saved. The text and the JSON show the same report.
+pub fn status(basedir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let report = status_report(basedir)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        print_status(&report, out)?;
     }
-    storage_status(basedir, &cfg, out)
+    Ok(())
 }
 
-/// The maintenance and storage lines of `tahoe status`: what maintenance
-/// and the lease crawler last saved.
-fn storage_status(
-    basedir: &Path,
-    cfg: &tahoe_core::plugin::config::NodeConfig,
-    out: &mut dyn Write,
-) -> Result<()> {
+/// The report `tahoe status` shows, as JSON: `role`, `node_id`,
+/// `running`, and when running `pid`, `address`, `queen_connected`,
+/// `known_servers`, `servers` (`nickname`, `address`); `maintenance`
+/// (`line`, `bad`) for clients, `storage` lines where the crawler ran.
+fn status_report(basedir: &Path) -> Result<serde_json::Value> {
+    use serde_json::json;
+    let cfg = tahoe_core::plugin::config::NodeConfig::load(basedir)?;
+    let key = tahoe_core::protocol::identity::NodeKey::load(basedir)?;
+    let mut report = json!({
+        "role": format!("{:?}", cfg.node.role).to_lowercase(),
+        "node_id": key.node_id().to_string(),
+        "running": false,
+    });
+    if let Some(pid) = running_pid(basedir) {
+        report["running"] = true.into();
+        report["pid"] = pid.into();
+        let status: Option<Status> = std::fs::read(basedir.join(STATUS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(s) = status {
+            report["address"] = s.address.into();
+            report["queen_connected"] = s.queen_connected.into();
+            report["known_servers"] = s.known_servers.into();
+            report["servers"] = s
+                .servers
+                .into_iter()
+                .map(|(nickname, address)| json!({"nickname": nickname, "address": address}))
+                .collect();
+        }
+    }
     if cfg.node.role == tahoe_core::plugin::config::Role::Client {
         let state = crate::client::maintenance::load_state(basedir)?;
         let now = crate::client::maintenance::system_now();
-        let report = crate::web::maintenance::Report::new(&state, &cfg.maintenance, now);
+        let maintenance = crate::web::maintenance::Report::new(&state, &cfg.maintenance, now);
+        report["maintenance"] = maintenance
+            .lines()
+            .into_iter()
+            .map(|(line, bad)| json!({"line": line, "bad": bad}))
+            .collect();
+    }
+    let path = basedir.join(crate::basedir::CRAWLER_STATE_FILE);
+    if path.exists() {
+        let state = tahoe_core::server::crawler::load_state(&path)?;
+        report["storage"] = crate::web::storage::Summary::of(&state).lines().into();
+    }
+    Ok(report)
+}
+
+fn print_status(r: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let role = text(&r["role"]);
+    let mut role_chars = role.chars();
+    let role: String = role_chars
+        .next()
+        .map(|c| c.to_uppercase().chain(role_chars).collect())
+        .unwrap_or_default();
+    writeln!(out, "role:        {role}")?;
+    writeln!(out, "node id:     {}", text(&r["node_id"]))?;
+    if r["running"] == true {
+        writeln!(out, "state:       running (pid {})", r["pid"])?;
+    } else {
+        writeln!(out, "state:       not running")?;
+    }
+    if let Some(address) = r["address"].as_str() {
+        writeln!(out, "address:     {address}")?;
+        if let Some(c) = r["queen_connected"].as_bool() {
+            let c = if c { "connected" } else { "not connected" };
+            writeln!(out, "queen:       {c}")?;
+        }
+        writeln!(out, "servers:     {} known", r["known_servers"])?;
+        for s in r["servers"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "  {:<12} {}",
+                text(&s["nickname"]),
+                text(&s["address"])
+            )?;
+        }
+    }
+    if let Some(lines) = r["maintenance"].as_array() {
         writeln!(out, "maintenance:")?;
-        for (line, bad) in report.lines() {
+        for l in lines {
+            let line = text(&l["line"]);
             // Red on a terminal: bad news must not look like the rest.
-            if bad && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            if l["bad"] == true && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 writeln!(out, "  \x1b[31m{line}\x1b[0m")?;
             } else {
                 writeln!(out, "  {line}")?;
             }
         }
     }
-    let path = basedir.join(crate::basedir::CRAWLER_STATE_FILE);
-    if !path.exists() {
-        return Ok(());
-    }
-    let state = tahoe_core::server::crawler::load_state(&path)?;
-    writeln!(out, "storage:")?;
-    for line in crate::web::storage::Summary::of(&state).lines() {
-        writeln!(out, "  {line}")?;
+    if let Some(lines) = r["storage"].as_array() {
+        writeln!(out, "storage:")?;
+        for l in lines {
+            writeln!(out, "  {}", text(l))?;
+        }
     }
     Ok(())
 }

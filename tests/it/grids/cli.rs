@@ -514,3 +514,88 @@ fn the_version_names_the_commit() {
         format!("tahoe {} (commit {commit})", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// `tahoe put`/`get` on a terminal: a progress bar with bytes, rate and
+/// time left, run under `script` (a real pseudo-terminal); none with
+/// `--quiet`, none when standard error is no terminal. `status`, `ls` and
+/// `plugins` in JSON for scripts, saying what their text says.
+#[test]
+fn progress_on_a_terminal_and_json_for_scripts() {
+    let g = ProcessGrid::new(10);
+    let c0 = g.clients[0].clone();
+    let f = g.file("big", &pseudo_random_bytes(9, 48 << 20));
+    let on_terminal = |extra: &str| {
+        let cmd = format!("{EXE} put {extra} -d {} {}", c0.display(), f.display());
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("TERM", "xterm")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("script (util-linux) could not run: {e}"));
+        assert!(o.status.success(), "{}", text(&o.stdout));
+        text(&o.stdout)
+    };
+    let shown = on_terminal("");
+    assert!(
+        shown.contains("uploading") && shown.contains("MiB") && shown.contains("ETA"),
+        "no progress bar on a terminal: {shown:?}"
+    );
+    assert!(shown.contains("URI:CHK:"), "{shown:?}");
+    let quiet = on_terminal("--quiet");
+    assert!(!quiet.contains("uploading"), "--quiet drew: {quiet:?}");
+    assert!(quiet.contains("URI:CHK:"), "{quiet:?}");
+    let o = testkit::tahoe(
+        &["put", "-d", c0.to_str().unwrap(), f.to_str().unwrap()],
+        &[],
+        120,
+    );
+    assert!(o.status.success());
+    assert!(
+        !text(&o.stderr).contains("uploading"),
+        "a progress bar without a terminal: {}",
+        text(&o.stderr)
+    );
+
+    // status --json: the running node and the servers its text lists.
+    let status: serde_json::Value =
+        serde_json::from_str(&run_on(&c0, &["status", "--json"]).unwrap()).unwrap();
+    assert_eq!(status["role"], "client");
+    assert_eq!(status["running"], true);
+    assert_eq!(status["known_servers"], 10);
+    assert_eq!(status["servers"].as_array().unwrap().len(), 10);
+    let said = run_on(&c0, &["status"]).unwrap();
+    assert!(said.contains(&format!(
+        "node id:     {}",
+        status["node_id"].as_str().unwrap()
+    )));
+    for s in status["servers"].as_array().unwrap() {
+        assert!(said.contains(s["address"].as_str().unwrap()), "{said}");
+    }
+    let queen: serde_json::Value =
+        serde_json::from_str(&run_on(&g.queen, &["status", "--json"]).unwrap()).unwrap();
+    assert_eq!(queen["role"], "queen");
+
+    // plugins --json: the plugins the text lists, and a node's choice.
+    let o = testkit::tahoe(&["plugins", "--json"], &[], 30);
+    let plugins: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = text(&testkit::tahoe(&["plugins"], &[], 30).stdout);
+    let plugins = plugins["plugins"].as_array().unwrap();
+    assert!(plugins.len() >= 9, "{plugins:?}");
+    for p in plugins {
+        assert!(listed.contains(p["name"].as_str().unwrap()), "{p}");
+    }
+    let o = testkit::tahoe(
+        &["plugins", "--json", "--config", c0.to_str().unwrap()],
+        &[],
+        30,
+    );
+    let config: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(config["encoding"]["k"], 3);
+    assert_eq!(config["codec"], "crs");
+    assert_eq!(config["storage"], "fs");
+
+    // ls --json: Tahoe's shape, the entries the text lists.
+    let ls: serde_json::Value =
+        serde_json::from_str(&run_on(&c0, &["ls", "--json", "tahoe:"]).unwrap()).unwrap();
+    assert_eq!(ls[0], "dirnode");
+}
