@@ -7,7 +7,12 @@
 //! - `shares/<si>/<shnum>.imm`: a sealed immutable share;
 //! - `shares/<si>/<shnum>.mut`: a mutable share;
 //! - `claims/<si>/<shnum>`: the seal of an immutable share, made first;
-//! - `leases/<si>`: the storage index's leases (JSON).
+//! - `leases/<si>`: the storage index's leases (JSON);
+//! - `format`: `tahoe-rs s3 storage format N`, this layout's version
+//!   ([`FORMAT`]), written by the first call that finds none. Checked once
+//!   before a node's first call reaches its shares (the node does not wait
+//!   for its bucket at start): a newer format is refused by name, each
+//!   call failing with it, never misread.
 //!
 //! Immutable shares: a pending share is a local spool file (writes come
 //! in any order). Sealing first creates its claim with a conditional put
@@ -165,7 +170,13 @@ struct Inner {
     /// When this backend was opened (older claims without a share are
     /// left by a crash).
     started: chrono::DateTime<chrono::Utc>,
+    /// The bucket's format, once checked: `Some(why)` when it is refused.
+    format: tokio::sync::OnceCell<Option<String>>,
 }
+
+/// The layout's format (see the module's documentation).
+pub const FORMAT: u32 = 1;
+const FORMAT_PREFIX: &str = "tahoe-rs s3 storage format ";
 
 impl S3Backend {
     /// Connect to the bucket `cfg` names and clear what a crash left.
@@ -231,12 +242,17 @@ impl S3Backend {
             sizes: Mutex::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
             started: chrono::Utc::now() - chrono::Duration::seconds(60),
+            format: tokio::sync::OnceCell::new(),
         });
         let sweep = inner.clone();
         // Claims without a share: seals a crash cut short. In the
         // background, so a node starts without waiting for its bucket.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
+                // A refused format is told by every call instead.
+                if sweep.ready().await.is_err() {
+                    return;
+                }
                 let _ = sweep.drop_stale_claims().await;
             });
         }
@@ -252,6 +268,56 @@ fn ext(kind: ShareKind) -> &'static str {
 }
 
 impl Inner {
+    /// Whether the bucket's layout is one this build reads: checked once
+    /// (a failure to reach the bucket is not remembered, a newer format
+    /// is), the `format` object written where there is none.
+    async fn ready(&self) -> Result<()> {
+        let verdict = self
+            .format
+            .get_or_try_init(|| async {
+                let path = self.key("format");
+                match self.fetch(&path).await? {
+                    Some((bytes, _)) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        let version = text
+                            .trim()
+                            .strip_prefix(FORMAT_PREFIX)
+                            .and_then(|v| v.parse::<u32>().ok());
+                        Ok(match version {
+                            Some(v) if v <= FORMAT => None,
+                            Some(v) => Some(format!(
+                                "the shares under {path} are format {v}, newer than this tahoe reads ({FORMAT}): run the newer tahoe"
+                            )),
+                            None => Some(format!(
+                                "{path} does not name a storage format ({:?})",
+                                text.trim()
+                            )),
+                        })
+                    }
+                    None => {
+                        // Another node writing it first is as good.
+                        let line = format!("{FORMAT_PREFIX}{FORMAT}\n");
+                        self.put_if(&path, Bytes::from(line), None)
+                            .await
+                            .map_err(|e| match e.kind() {
+                                // S3 answers a missing bucket with 404.
+                                ErrorKind::NotFound => Error::new(
+                                    ErrorKind::Unavailable,
+                                    format!("S3: cannot write {path}: no such bucket"),
+                                ),
+                                _ => e,
+                            })?;
+                        Ok::<_, Error>(None)
+                    }
+                }
+            })
+            .await?;
+        match verdict {
+            None => Ok(()),
+            Some(why) => Err(Error::invalid_input(why.clone())),
+        }
+    }
+
     fn key(&self, rest: &str) -> Path {
         Path::from(format!("{}{rest}", self.prefix))
     }
@@ -389,6 +455,7 @@ impl StorageBackend for S3Backend {
         shnum: ShareNum,
         size: u64,
     ) -> Result<Box<dyn PendingShare>> {
+        self.0.ready().await?;
         let s = &self.0;
         if s.exists(&s.share(si, shnum, ShareKind::Immutable)).await?
             || s.exists(&s.share(si, shnum, ShareKind::Mutable)).await?
@@ -426,6 +493,7 @@ impl StorageBackend for S3Backend {
         offset: u64,
         len: u64,
     ) -> Result<Bytes> {
+        self.0.ready().await?;
         let s = &self.0;
         let path = s.share(si, shnum, kind);
         let cached = match kind {
@@ -475,6 +543,7 @@ impl StorageBackend for S3Backend {
     }
 
     async fn list(&self, si: &StorageIndex) -> Result<Vec<ShareInfo>> {
+        self.0.ready().await?;
         let s = &self.0;
         let prefix = format!("{}shares/{si}/", s.prefix);
         let mut objects = s.store.list(Some(&Path::from(prefix.clone())));
@@ -503,6 +572,7 @@ impl StorageBackend for S3Backend {
     }
 
     async fn delete(&self, si: &StorageIndex, shnum: ShareNum) -> Result<()> {
+        self.0.ready().await?;
         let s = &self.0;
         let imm = s.share(si, shnum, ShareKind::Immutable);
         if s.exists(&imm).await? {
@@ -540,6 +610,7 @@ impl StorageBackend for S3Backend {
         after: Option<&StorageIndex>,
         limit: usize,
     ) -> Result<Option<Vec<StorageIndex>>> {
+        self.0.ready().await?;
         let s = &self.0;
         let prefix = format!("{}shares/", s.prefix);
         let mut objects = match after {
@@ -584,6 +655,7 @@ impl StorageBackend for S3Backend {
         writes: &[WriteVector],
         new_length: Option<u64>,
     ) -> Result<bool> {
+        self.0.ready().await?;
         length_after_writes(0, writes, new_length)?;
         let s = &self.0;
         let _guard = s.changes.lock().await;
@@ -619,6 +691,7 @@ impl StorageBackend for S3Backend {
     }
 
     async fn add_lease(&self, si: &StorageIndex, lease: &Lease) -> Result<()> {
+        self.0.ready().await?;
         let s = &self.0;
         if self.list(si).await?.is_empty() {
             return Err(Error::not_found(format!("no shares of {si} to lease")));
@@ -645,6 +718,7 @@ impl StorageBackend for S3Backend {
     }
 
     async fn leases(&self, si: &StorageIndex) -> Result<Vec<Lease>> {
+        self.0.ready().await?;
         match self.0.fetch(&self.0.leases(si)).await? {
             Some((b, _)) => decode_leases(si, &b),
             None => Ok(Vec::new()),

@@ -87,6 +87,12 @@ impl S3Server {
         assert_eq!(status, Some(200), "creating bucket {name}");
     }
 
+    /// Write `body` as the object `key` of `bucket`.
+    pub fn put_object(&self, bucket: &str, key: &str, body: &[u8]) {
+        let status = self.request("PUT", &format!("/{bucket}/{key}"), body);
+        assert_eq!(status, Some(200), "writing {bucket}/{key}");
+    }
+
     /// Remove a bucket and everything in it (moto's reset of one bucket:
     /// its objects first, then the bucket).
     pub fn remove_bucket(&self, name: &str) {

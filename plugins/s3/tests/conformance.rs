@@ -172,3 +172,37 @@ async fn writers_on_two_nodes_never_both_win() {
         .unwrap();
     assert_eq!(back, vec![winners[0]; 1000]);
 }
+
+/// The bucket carries its layout's format: written by the first call, and
+/// a newer one refuses every call by name, never misread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_carries_its_format_and_a_newer_one_is_refused() {
+    use tahoe_core::kinds::storage::StorageIndex;
+    let server = S3Server::start();
+    server.create_bucket("shares");
+    let base = basedir();
+    let b = open(&server, base.path(), "node/").unwrap();
+    assert!(b.list(&StorageIndex([1; 16])).await.unwrap().is_empty());
+    assert!(
+        server
+            .keys("shares")
+            .unwrap()
+            .contains(&"node/format".to_string())
+    );
+    server.put_object("shares", "newer/format", b"tahoe-rs s3 storage format 2\n");
+    let b = open(&server, base.path(), "newer/").unwrap();
+    for _ in 0..2 {
+        let e = b
+            .list(&StorageIndex([1; 16]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("format 2") && e.contains("(1)"), "{e}");
+    }
+    let e = b
+        .leases(&StorageIndex([1; 16]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("format 2"), "{e}");
+}
