@@ -3,8 +3,10 @@
 # operator's machine would see it: what it holds, that its binary runs and
 # names this commit, that its man pages render and its bash completion
 # loads, that lintian finds no error, and that systemd accepts the unit
-# (verify prints nothing; the offline security score stays low). Tools
-# missing are installed (lintian, man-db), or the script fails saying so.
+# (verify prints nothing; the offline security score stays low); then,
+# as root, installs it, runs a node as its system user the way the unit
+# does, stops it with SIGTERM and purges the package. Tools missing are
+# installed (lintian, man-db), or the script fails saying so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,4 +94,47 @@ score=$(systemd-analyze security --offline=true "$work/units/tahoe@node1.service
 python3 -c "import sys; sys.exit(0 if float('$score') <= 2.0 else 1)" \
     || fail "the unit's exposure level is $score (more than 2.0): a hardening option went missing"
 
-echo "check-deb: $deb ok ($(wc -l < "$work/contents") paths, exposure $score)"
+# Installed for real (as root; CI machines are): the package makes its
+# system user and /var/lib/tahoe; a node made there by that user runs as
+# the unit runs it and stops on SIGTERM as on `tahoe stop`, cleanly; then
+# the package is purged (the user stays, as designed).
+if [ "$(id -u)" = 0 ]; then
+    if dpkg -s tahoe >/dev/null 2>&1; then
+        fail "a tahoe package is installed on this machine already: not touching it"
+    fi
+    apt-get install -y -q "./$deb" >/dev/null || fail "apt-get install of the package failed"
+    installed() {
+        rm -rf /var/lib/tahoe/check-deb
+        if dpkg -s tahoe >/dev/null 2>&1; then dpkg --purge tahoe >/dev/null; fi
+    }
+    trap 'installed; rm -rf "$work"' EXIT
+    [ "$(command -v tahoe)" = /usr/bin/tahoe ] || fail "tahoe is not /usr/bin/tahoe once installed"
+    uid=$(getent passwd tahoe | cut -d: -f3) || fail "the package made no tahoe user"
+    [ "$uid" -lt 1000 ] || fail "the tahoe user (uid $uid) is not a system user"
+    [ "$(stat -c '%U %a' /var/lib/tahoe)" = "tahoe 750" ] \
+        || fail "/var/lib/tahoe is $(stat -c '%U %a' /var/lib/tahoe), not tahoe 750"
+    tahoe create-queen -d "$work/queen" --listen 127.0.0.1:0 >/dev/null
+    url=$(cat "$work/queen/introducer.url")
+    base=/var/lib/tahoe/check-deb
+    runuser -u tahoe -- tahoe create-client -d "$base" --introducer "$url" >/dev/null \
+        || fail "the tahoe user cannot make a node in /var/lib/tahoe"
+    # The unit's ExecStart, as its User=.
+    runuser -u tahoe -- /usr/bin/tahoe run --basedir "$base" 2>"$work/run.log" &
+    pid=$!
+    for _ in $(seq 100); do [ -f "$base/status.json" ] && break; sleep 0.1; done
+    [ -f "$base/status.json" ] || fail "the node did not start: $(cat "$work/run.log")"
+    [ "$(stat -c %U "$base/private/node.key")" = tahoe ] && [ "$(stat -c %a "$base/private/node.key")" = 600 ] \
+        || fail "the node's key is not the tahoe user's, 0600"
+    kill -TERM "$(cat "$base/node.pid")"
+    rc=0; wait "$pid" || rc=$?
+    [ "$rc" = 0 ] || fail "the node exited $rc on SIGTERM: $(cat "$work/run.log")"
+    [ ! -f "$base/status.json" ] || fail "SIGTERM left status.json (not the clean stop of tahoe stop)"
+    installed
+    ! dpkg -s tahoe >/dev/null 2>&1 || fail "dpkg --purge left the package"
+    [ ! -e /var/lib/tahoe ] || fail "purge left an empty /var/lib/tahoe"
+else
+    echo "check-deb: FAIL: the install check needs root (apt-get install, runuser)" >&2
+    exit 1
+fi
+
+echo "check-deb: $deb ok ($(wc -l < "$work/contents") paths, exposure $score, installed, run as tahoe, stopped by SIGTERM, purged)"
