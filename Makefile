@@ -112,7 +112,7 @@ deb-deps:
 
 deb: deb-deps
 	$(CARGO) build --release --bin tahoe
-	rm -rf target/dist
+	rm -rf target/dist target/debian/tahoe_*.deb
 	target/release/tahoe debug dist-files target/dist
 	$(CARGO) deb --no-build --strip --no-separate-debug-symbols
 

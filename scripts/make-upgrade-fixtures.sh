@@ -80,18 +80,29 @@ for name, size in [("lit.txt", 40), ("chk.bin", 120_000), ("sdmf.txt", 9_000),
     open(f"{d}/{name}", "wb").write(bytes(r.getrandbits(8) for _ in range(size)))
 PY
 entries=()
+# Each put on a line of its own: set -e does not see a command
+# substitution fail inside another command's arguments.
 add() { # PATH-ON-GRID CAP FILE
-    entries+=("$(printf '{"path": "%s", "cap": "%s", "size": %s, "sha256": "%s"}' \
-        "$1" "$2" "$(stat -c %s "$3")" "$(sha256sum "$3" | cut -d' ' -f1)")")
+    local size sum
+    [ -n "$2" ] || { echo "no cap for $3" >&2; exit 1; }
+    size=$(stat -c %s "$3")
+    sum=$(sha256sum "$3" | cut -d' ' -f1)
+    entries+=("$(printf '{"path": "%s", "cap": "%s", "size": %s, "sha256": "%s"}' "$1" "$2" "$size" "$sum")")
 }
-add "tahoe:lit.txt" "$(t put -d "$C" "$files/lit.txt" tahoe:lit.txt)" "$files/lit.txt"
+cap=$(t put -d "$C" "$files/lit.txt" tahoe:lit.txt)
+add "tahoe:lit.txt" "$cap" "$files/lit.txt"
 t mkdir -d "$C" tahoe:docs >/dev/null
-add "tahoe:docs/chk.bin" "$(t put -d "$C" "$files/chk.bin" tahoe:docs/chk.bin)" "$files/chk.bin"
-add "tahoe:sdmf.txt" "$(t put -d "$C" --mutable "$files/sdmf.txt" tahoe:sdmf.txt)" "$files/sdmf.txt"
-add "tahoe:mdmf.bin" "$(t put -d "$C" --format mdmf "$files/mdmf.bin" tahoe:mdmf.bin)" "$files/mdmf.bin"
+cap=$(t put -d "$C" "$files/chk.bin" tahoe:docs/chk.bin)
+add "tahoe:docs/chk.bin" "$cap" "$files/chk.bin"
+cap=$(t put -d "$C" --mutable "$files/sdmf.txt" tahoe:sdmf.txt)
+add "tahoe:sdmf.txt" "$cap" "$files/sdmf.txt"
+cap=$(t put -d "$C" --format mdmf "$files/mdmf.bin" tahoe:mdmf.bin)
+add "tahoe:mdmf.bin" "$cap" "$files/mdmf.bin"
 t create-alias -d "$C" backup
-add "backup:aliased.bin" "$(t put -d "$C" "$files/aliased.bin" backup:aliased.bin)" "$files/aliased.bin"
-add "" "$(t put -d "$C" --keep "$files/kept.bin")" "$files/kept.bin"
+cap=$(t put -d "$C" "$files/aliased.bin" backup:aliased.bin)
+add "backup:aliased.bin" "$cap" "$files/aliased.bin"
+cap=$(t put -d "$C" --keep "$files/kept.bin")
+add "" "$cap" "$files/kept.bin"
 
 # The crawler's and maintenance's state on disk (the crawler cycles every
 # 2 s here; maintenance runs a first cycle soon after start).
@@ -101,6 +112,8 @@ for _ in $(seq 100); do
         && break
     sleep 0.5
 done
+python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["history"] else 1)' "$C/crawler/state.json" \
+    || { echo "the crawler finished no cycle" >&2; exit 1; }
 for f in crawler/state.json maintenance/state.json servers.json private/aliases private/keep storage/shares; do
     [ -e "$C/$f" ] || { echo "no $f in $C" >&2; exit 1; }
 done
@@ -109,7 +122,7 @@ for i in 4 3 2 1; do t stop --basedir "$grid/client$i"; done
 t stop --basedir "$grid/queen"
 # What a node writes while it runs, or only for people: not fixtures.
 find "$grid" \( -name logs -o -name tmp -o -name incoming -o -name 's3-spool' \) -prune -exec rm -rf {} +
-find "$grid" \( -name node.pid -o -name node.lock -o -name status.json -o -name '*.tmp' \) -delete
+find "$grid" \( -type s -o -name node.pid -o -name node.lock -o -name status.json -o -name '*.tmp' \) -delete
 
 rm -rf "$out"
 mkdir -p "$(dirname "$out")"

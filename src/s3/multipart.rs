@@ -104,14 +104,15 @@ impl Uploads {
         let dir = self.path_of(id)?;
         let text = std::fs::read(dir.join("upload.json")).map_err(|_| no_such_upload())?;
         let up: Upload = serde_json::from_slice(&text).map_err(|_| no_such_upload())?;
+        // Another key learns nothing, not even that the upload exists.
+        if up.key_id != key_id {
+            return Err(no_such_upload());
+        }
         if up.version > UPLOAD_FORMAT {
             return Err(internal(format!(
                 "multipart upload {id} is format {}, newer than this tahoe reads ({UPLOAD_FORMAT})",
                 up.version
             )));
-        }
-        if up.key_id != key_id {
-            return Err(no_such_upload());
         }
         Ok(up)
     }

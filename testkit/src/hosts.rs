@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{exe, text};
@@ -40,6 +41,29 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// Remove the namespaces of test runs whose process is gone (killed
+/// before its drop ran): `t{PID}x...` with no process `PID`.
+fn remove_stale() {
+    let Ok(o) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in text(&o.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix('t')
+            .and_then(|r| r.split_once('x'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
 #[allow(unsafe_code)]
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -53,17 +77,22 @@ impl Hosts {
             is_root(),
             "the multi-host tests make network namespaces: they need root"
         );
-        // Unique per process, short: interface and namespace names are
-        // per-namespace, but namespace names are machine-wide.
-        let tag = format!("t{}", std::process::id());
+        // Unique per set of hosts, short: interface names are
+        // per-namespace, but namespace names are machine-wide, and several
+        // tests of one process make hosts at once.
+        static SETS: AtomicUsize = AtomicUsize::new(0);
+        let set = SETS.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("t{}x{set}", std::process::id());
         let switch = format!("{tag}sw");
         let names: Vec<String> = (0..count).map(|i| format!("{tag}h{i}")).collect();
+        remove_stale();
+        ip(&["netns", "add", &switch]);
+        // Only what was made is removed on drop.
         let mut hosts = Hosts {
             names: Vec::new(),
             switch: switch.clone(),
             addrs: Vec::new(),
         };
-        ip(&["netns", "add", &switch]);
         ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &switch, "link", "set", "br0", "up"]);
         for (i, name) in names.iter().enumerate() {

@@ -87,7 +87,9 @@ const FORMAT_PREFIX: &str = "tahoe-rs fs storage format ";
 fn check_format(root: &Path) -> Result<()> {
     let path = root.join(FORMAT_FILE);
     match fs::read_to_string(&path) {
-        Ok(text) => {
+        // Empty: its writer crashed before its bytes reached the disk
+        // (written whole below, so never half): as if absent.
+        Ok(text) if !text.trim().is_empty() => {
             let version = text
                 .trim()
                 .strip_prefix(FORMAT_PREFIX)
@@ -107,14 +109,19 @@ fn check_format(root: &Path) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == IoKind::NotFound => {
+        Err(e) if e.kind() != IoKind::NotFound => Err(io_err("read", &path, e)),
+        _ => {
             create_dirs(root)?;
             let tmp = root.join("format.tmp");
-            fs::write(&tmp, format!("{FORMAT_PREFIX}{FORMAT}\n"))
-                .and_then(|()| fs::rename(&tmp, &path))
-                .map_err(|e| io_err("write", &path, e))
+            let write = || -> std::io::Result<()> {
+                let mut f = File::create(&tmp)?;
+                std::io::Write::write_all(&mut f, format!("{FORMAT_PREFIX}{FORMAT}\n").as_bytes())?;
+                f.sync_all()?;
+                fs::rename(&tmp, &path)
+            };
+            write().map_err(|e| io_err("write", &path, e))?;
+            sync_dir(root)
         }
-        Err(e) => Err(io_err("read", &path, e)),
     }
 }
 
@@ -678,6 +685,8 @@ mod tests {
         std::fs::write(root.join("format"), "tahoe-rs fs storage format 2\n").unwrap();
         let e = FsBackend::open(&root).err().unwrap().to_string();
         assert!(e.contains("format 2") && e.contains("(1)"), "{e}");
+        std::fs::write(root.join("format"), "").unwrap();
+        FsBackend::open(&root).unwrap();
         std::fs::write(root.join("format"), "something else\n").unwrap();
         let e = FsBackend::open(&root).err().unwrap().to_string();
         assert!(e.contains("does not name a storage format"), "{e}");

@@ -267,54 +267,66 @@ fn ext(kind: ShareKind) -> &'static str {
     }
 }
 
+/// `None` when `bytes` (the `format` object at `path`) names a format
+/// this build reads; else why not.
+fn format_verdict(path: &Path, bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let version = text
+        .trim()
+        .strip_prefix(FORMAT_PREFIX)
+        .and_then(|v| v.parse::<u32>().ok());
+    match version {
+        Some(v) if v <= FORMAT => None,
+        Some(v) => Some(format!(
+            "the shares under {path} are format {v}, newer than this tahoe reads ({FORMAT}): run the newer tahoe"
+        )),
+        None => Some(format!(
+            "{path} does not name a storage format ({:?})",
+            text.trim()
+        )),
+    }
+}
+
 impl Inner {
     /// Whether the bucket's layout is one this build reads: checked once
     /// (a failure to reach the bucket is not remembered, a newer format
     /// is), the `format` object written where there is none.
     async fn ready(&self) -> Result<()> {
-        let verdict = self
-            .format
-            .get_or_try_init(|| async {
-                let path = self.key("format");
-                match self.fetch(&path).await? {
-                    Some((bytes, _)) => {
-                        let text = String::from_utf8_lossy(&bytes);
-                        let version = text
-                            .trim()
-                            .strip_prefix(FORMAT_PREFIX)
-                            .and_then(|v| v.parse::<u32>().ok());
-                        Ok(match version {
-                            Some(v) if v <= FORMAT => None,
-                            Some(v) => Some(format!(
-                                "the shares under {path} are format {v}, newer than this tahoe reads ({FORMAT}): run the newer tahoe"
-                            )),
-                            None => Some(format!(
-                                "{path} does not name a storage format ({:?})",
-                                text.trim()
-                            )),
-                        })
-                    }
-                    None => {
-                        // Another node writing it first is as good.
+        let verdict =
+            self.format
+                .get_or_try_init(|| async {
+                    let path = self.key("format");
+                    // Twice at most: a node that loses the race to write the
+                    // file reads the winner's.
+                    for _ in 0..2 {
+                        if let Some((bytes, _)) = self.fetch(&path).await? {
+                            return Ok(format_verdict(&path, &bytes));
+                        }
                         let line = format!("{FORMAT_PREFIX}{FORMAT}\n");
-                        self.put_if(&path, Bytes::from(line), None)
-                            .await
-                            .map_err(|e| match e.kind() {
+                        let written = self.put_if(&path, Bytes::from(line), None).await.map_err(
+                            |e| match e.kind() {
                                 // S3 answers a missing bucket with 404.
                                 ErrorKind::NotFound => Error::new(
                                     ErrorKind::Unavailable,
                                     format!("S3: cannot write {path}: no such bucket"),
                                 ),
                                 _ => e,
-                            })?;
-                        Ok::<_, Error>(None)
+                            },
+                        )?;
+                        if written {
+                            return Ok(None);
+                        }
                     }
-                }
-            })
-            .await?;
+                    Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!("S3: {path} neither readable nor writable"),
+                    ))
+                })
+                .await?;
         match verdict {
             None => Ok(()),
-            Some(why) => Err(Error::invalid_input(why.clone())),
+            // Unavailable: a client takes this server out of placement.
+            Some(why) => Err(Error::new(ErrorKind::Unavailable, why.clone())),
         }
     }
 

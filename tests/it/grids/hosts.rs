@@ -161,6 +161,11 @@ fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
     g.hosts.link_up(4);
     let healed = g.until_used(1, WEB_PORT, &[3, 4], "after the links came back");
     eprintln!("hosts 3 and 4 used again {healed:?} after their links came back");
+    // Their links probed every 10 s at most (the backoff's cap).
+    assert!(
+        healed < Duration::from_secs(15),
+        "hosts 3 and 4 were used again only {healed:?} after their links came back"
+    );
     let f = write(&g, "after", &pseudo_random_bytes(4, 200_000));
     let before: Vec<_> = (1..5).map(|i| g.share_files(i).len()).collect();
     g.run(2, &["put", f.to_str().unwrap()]).unwrap();
@@ -211,6 +216,10 @@ fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
     g.start(4, &c4);
     let moved = g.until_used(1, WEB_PORT, &[4], "after host 4 moved");
     eprintln!("host 4 used at its new address {moved:?} after its restart");
+    assert!(
+        moved < Duration::from_secs(30),
+        "host 4 was used at its new address only {moved:?} after its restart"
+    );
     assert_eq!(
         std::fs::read_to_string(g.clients[1].join("node.pid")).unwrap(),
         node1_pid,

@@ -68,7 +68,11 @@ fn copy_fixture(to: &Path) {
         .unwrap();
     assert!(status.success());
     for node in std::fs::read_dir(to).unwrap().flatten() {
-        if let Ok(private) = std::fs::read_dir(node.path().join("private")) {
+        let dir = node.path().join("private");
+        if dir.is_dir() {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        if let Ok(private) = std::fs::read_dir(&dir) {
             for f in private.flatten() {
                 std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
             }
@@ -102,6 +106,21 @@ fn a_grid_made_by_the_last_release_starts_and_reads_back_every_file() {
         !crawler_before["history"].as_array().unwrap().is_empty(),
         "the fixture's crawler never finished a cycle"
     );
+
+    // The old maintenance state, through today's `status` before any node
+    // runs: when its next cycle is due.
+    let next_cycle = |status: &str| -> String {
+        let v: Value = serde_json::from_str(status).unwrap();
+        v["maintenance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["line"].as_str())
+            .find(|l| l.starts_with("next cycle: "))
+            .unwrap_or_else(|| panic!("no next cycle in {v}"))
+            .to_string()
+    };
+    let due = next_cycle(&g.on("client1", &["status", "--json"]).unwrap());
 
     // The old servers.json (a bare list) is read: alone, the queen not
     // started, client1 knows its four servers.
@@ -173,22 +192,43 @@ fn a_grid_made_by_the_last_release_starts_and_reads_back_every_file() {
     g.on("client4", &["put", new.to_str().unwrap(), "tahoe:sdmf.txt"])
         .unwrap();
     let out = g.root.join("sdmf.out");
-    g.on("client2", &["get", "tahoe:sdmf.txt", out.to_str().unwrap()])
-        .unwrap();
-    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&new).unwrap());
+    let sdmf = expected["files"][2]["cap"].as_str().unwrap();
+    assert!(sdmf.starts_with("URI:SSK:"), "{sdmf}");
+    for source in ["tahoe:sdmf.txt", sdmf] {
+        g.on("client2", &["get", source, out.to_str().unwrap()])
+            .unwrap();
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&new).unwrap(),
+            "{source} does not hold what was written in place"
+        );
+    }
 
     // The duties' state is continued, not started over; the files that
     // carry a version now carry it.
+    // The crawler (a cycle every 2 s here) adds to the old history.
+    let had = crawler_before["history"].as_array().unwrap().len();
+    wait(
+        "the crawler never finished a cycle after the upgrade",
+        || {
+            json(&c1.join("crawler/state.json"))["history"]
+                .as_array()
+                .is_some_and(|h| h.len() > had)
+        },
+    );
     let crawler = json(&c1.join("crawler/state.json"));
     assert_eq!(
         crawler["history"][0]["started_at"], crawler_before["history"][0]["started_at"],
         "the crawler's history was lost"
     );
-    let maintenance = json(&c1.join("maintenance/state.json"));
+    // Maintenance's next cycle is still the one the old node planned.
     assert_eq!(
-        maintenance["first_seen"], maintenance_before["first_seen"],
+        next_cycle(&g.on("client1", &["status", "--json"]).unwrap()),
+        due,
         "maintenance's state was started over"
     );
+    let maintenance = json(&c1.join("maintenance/state.json"));
+    assert_eq!(maintenance["first_seen"], maintenance_before["first_seen"]);
     assert_eq!(
         std::fs::read_to_string(c1.join("storage/format")).unwrap(),
         "tahoe-rs fs storage format 1\n"

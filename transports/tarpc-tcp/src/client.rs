@@ -207,7 +207,14 @@ impl Remote {
             let call = client.call(self.context(timeout), request.clone());
             let answer = match tokio::time::timeout(timeout + DEADLINE_SLACK, call).await {
                 Ok(answer) => answer,
-                Err(_) => Err(RpcError::DeadlineExceeded),
+                Err(_) => {
+                    // tarpc's own deadline did not fire: its dispatch task
+                    // is stuck, and so is the connection; a new one is
+                    // dialled on the next call.
+                    let why = format!("{} did not answer in time", self.peer.host_port);
+                    self.mark_down(&why).await;
+                    return Err(Error::timeout(why));
+                }
             };
             match answer {
                 Ok(r) => return r,
