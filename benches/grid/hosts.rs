@@ -11,20 +11,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::ProcessGrid;
-use testkit::hosts::{HostGrid, Hosts};
+use testkit::hosts::{HostGrid, Hosts, LAN_CONFIG};
 use testkit::median;
 
 use crate::setup::write_random_file;
 
-const CONFIG: &str = "
-[encoding]
-k = 2
-happy = 3
-n = 4
-
-[transport.tarpc-tcp]
-call_timeout_secs = 5
-";
 const WEB_PORT: u16 = 3456;
 
 /// Seconds `cmd` took; it must succeed. Its standard output, trimmed.
@@ -41,14 +32,8 @@ fn time(mut cmd: Command) -> (f64, String) {
 }
 
 pub fn run(root: &Path, sizes: &[u64]) {
-    let loopback = ProcessGrid::with_config(4, |_, _| CONFIG.to_string());
-    let hosts = HostGrid::up(Hosts::new(5), |i| {
-        if i == 1 {
-            format!("{CONFIG}\n[web]\nport = {WEB_PORT}\n")
-        } else {
-            CONFIG.to_string()
-        }
-    });
+    let loopback = ProcessGrid::with_config(4, |_, _| LAN_CONFIG.to_string());
+    let hosts = HostGrid::lan(Hosts::new(5), WEB_PORT);
     let tahoe = testkit::exe();
     // What `ip netns exec` adds to every command on a host.
     let exec: Vec<f64> = (0..5)

@@ -150,7 +150,7 @@ impl Hosts {
 
     /// `tahoe ARGS` on host `i`, to completion (killed after `secs`).
     pub fn tahoe(&self, i: usize, args: &[&str], secs: u64) -> Output {
-        let mut child = self
+        let child = self
             .command(i, exe())
             .args(args)
             .stdin(Stdio::null())
@@ -158,15 +158,11 @@ impl Hosts {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("`tahoe {}` on host {i} ran over {secs} s", args.join(" "));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
+        crate::output_within(
+            child,
+            secs,
+            &format!("`tahoe {}` on host {i}", args.join(" ")),
+        )
     }
 
     /// Pull host `i`'s cable: its switch port goes down, its packets and
@@ -280,7 +276,32 @@ pub struct HostGrid {
     pub clients: Vec<PathBuf>,
 }
 
+/// The grid the multi-host test and bench run: four storage hosts,
+/// 2-of-4, happy with 3 (one host may be lost), and a LAN's call budget of
+/// 5 s, so that a silent host costs seconds, not the default minute.
+pub const LAN_CONFIG: &str = "
+[encoding]
+k = 2
+happy = 3
+n = 4
+
+[transport.tarpc-tcp]
+call_timeout_secs = 5
+";
+
 impl HostGrid {
+    /// [`HostGrid::up`] with [`LAN_CONFIG`] on every node, and a web
+    /// gateway on `web_port` for host 1's node.
+    pub fn lan(hosts: Hosts, web_port: u16) -> HostGrid {
+        HostGrid::up(hosts, |i| {
+            if i == 1 {
+                format!("{LAN_CONFIG}\n[web]\nport = {web_port}\n")
+            } else {
+                LAN_CONFIG.to_string()
+            }
+        })
+    }
+
     /// The grid, every node started; `extra(i)` is appended to host `i`'s
     /// node's tahoe.toml (0: the queen) before it starts. Returns once the
     /// client on host 1 sees the shared drive.

@@ -36,6 +36,7 @@ pub use http::{http, http_json, http_raw};
 pub use measure::{median, peak_rss};
 pub use mem_grid::{Fault, Faulty, MemGrid, rt};
 pub use process::{
-    run_on, share_files, signal, signal_pid, tahoe, text, wait_listening, wait_shared_drive,
+    output_within, run_on, share_files, signal, signal_pid, tahoe, text, wait_listening,
+    wait_shared_drive,
 };
 pub use process_grid::ProcessGrid;

@@ -22,18 +22,27 @@ pub fn tahoe(args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
+    output_within(
+        cmd.spawn().unwrap(),
+        secs,
+        &format!("`tahoe {}`", args.join(" ")),
+    )
+}
+
+/// The output of `child` (spawned with its output piped) once it ends;
+/// killed, and a panic naming `what` with what it wrote to standard error,
+/// when it runs over `secs`.
+pub fn output_within(mut child: Child, secs: u64, what: &str) -> Output {
     let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
+    while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("`tahoe {}` did not finish within {secs} s", args.join(" "));
+            let o = child.wait_with_output().unwrap();
+            panic!("{what} did not finish within {secs} s: {}", text(&o.stderr));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    child.wait_with_output().unwrap()
 }
 
 /// Bytes as text, invalid UTF-8 replaced.

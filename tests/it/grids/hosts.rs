@@ -4,28 +4,16 @@
 //! hosts moves to a new address.
 //!
 //! Each host sends at most 100 Mbit/s (a token bucket), so that a transfer
-//! of tens of MiB lasts seconds and a link can be cut in its middle; every
-//! node's `call_timeout_secs` is 5 (a LAN's budget), so that a silent host
-//! costs seconds, not the default minute.
+//! of tens of MiB lasts seconds and a link can be cut in its middle; the
+//! grid is [`HostGrid::lan`]'s (2-of-4, happy 3, a 5 s call budget).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use tahoe_core::testing::pseudo_random_bytes;
 use testkit::hosts::{HostGrid, Hosts};
-use testkit::{exe, text};
-
-/// Four storage hosts: 2-of-4, happy with 3 (one host may be lost).
-const CONFIG: &str = "
-[encoding]
-k = 2
-happy = 3
-n = 4
-
-[transport.tarpc-tcp]
-call_timeout_secs = 5
-";
+use testkit::{exe, output_within, text};
 
 /// The web gateway of host 1's node, which runs from start to end.
 const WEB_PORT: u16 = 3456;
@@ -67,22 +55,23 @@ fn wait_sent(g: &HostGrid, i: usize, from: u64, bytes: u64, child: &mut Child) {
 }
 
 /// The transfer's output, or its error; it must end within two minutes.
-fn finish(mut child: Child) -> Result<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!("a transfer ran over two minutes: {}", text(&o.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let o = child.wait_with_output().unwrap();
+fn finish(child: Child) -> Result<String, String> {
+    let o = output_within(child, 120, "a transfer");
     if o.status.success() {
         Ok(text(&o.stdout))
     } else {
         Err(text(&o.stderr))
     }
+}
+
+/// `tahoe put FILE TARGET` on host 1, with host `cut`'s cable pulled once
+/// host 1 has sent 8 MiB of it: its output, or its error.
+fn put_cutting(g: &HostGrid, file: &Path, target: &str, cut: usize) -> Result<String, String> {
+    let from = g.hosts.sent(1);
+    let mut put = spawn(g, 1, &["put", file.to_str().unwrap(), target]);
+    wait_sent(g, 1, from, 8 << 20, &mut put);
+    g.hosts.link_down(cut);
+    finish(put)
 }
 
 fn listed(g: &HostGrid, i: usize) -> String {
@@ -93,13 +82,7 @@ fn listed(g: &HostGrid, i: usize) -> String {
 fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
     let hosts = Hosts::new(5);
     hosts.limit_rate(100);
-    let mut g = HostGrid::up(hosts, |i| {
-        if i == 1 {
-            format!("{CONFIG}\n[web]\nport = {WEB_PORT}\n")
-        } else {
-            CONFIG.to_string()
-        }
-    });
+    let mut g = HostGrid::lan(hosts, WEB_PORT);
     let node1_pid = std::fs::read_to_string(g.clients[1].join("node.pid")).unwrap();
 
     // Up from one host, down on another; a share on every storage host.
@@ -122,11 +105,8 @@ fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
     // still happy, so it succeeds, linked and whole.
     let big = pseudo_random_bytes(2, 48 << 20);
     let f = write(&g, "big", &big);
-    let from = g.hosts.sent(1);
-    let mut put = spawn(&g, 1, &["put", f.to_str().unwrap(), "tahoe:big.bin"]);
-    wait_sent(&g, 1, from, 8 << 20, &mut put);
-    g.hosts.link_down(4);
-    let cap = finish(put).expect("an upload that lost one of four hosts");
+    let cap =
+        put_cutting(&g, &f, "tahoe:big.bin", 4).expect("an upload that lost one of four hosts");
     assert!(cap.trim().starts_with("URI:CHK:"), "{cap}");
     assert!(listed(&g, 2).contains("big.bin"));
     let out = g.dir.path().join("big.out");
@@ -139,11 +119,8 @@ fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
 
     // Host 3's cable too, during the next upload: two hosts left, fewer
     // than happy: the unhappy error, and nothing linked.
-    let from = g.hosts.sent(1);
-    let mut put = spawn(&g, 1, &["put", f.to_str().unwrap(), "tahoe:unhappy.bin"]);
-    wait_sent(&g, 1, from, 8 << 20, &mut put);
-    g.hosts.link_down(3);
-    let e = finish(put).expect_err("an upload left with two of four hosts");
+    let e = put_cutting(&g, &f, "tahoe:unhappy.bin", 3)
+        .expect_err("an upload left with two of four hosts");
     assert!(e.contains("unhappy"), "not the unhappy error: {e}");
     assert!(
         !listed(&g, 2).contains("unhappy.bin"),

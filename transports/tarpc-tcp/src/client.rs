@@ -211,9 +211,8 @@ impl Remote {
                     // tarpc's own deadline did not fire: its dispatch task
                     // is stuck, and so is the connection; a new one is
                     // dialled on the next call.
-                    let why = format!("{} did not answer in time", self.peer.host_port);
-                    self.mark_down(&why).await;
-                    return Err(Error::timeout(why));
+                    self.mark_down("its call outlived tarpc's deadline").await;
+                    return Err(self.rpc_error(RpcError::DeadlineExceeded).await);
                 }
             };
             match answer {
