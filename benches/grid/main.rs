@@ -3,7 +3,8 @@
 //! mode: `throughput` (the default: `tahoe put` / `tahoe get` of each size
 //! in MiB given, 16 and 128 by default), `mutable` (`--mutable`), `dirs`
 //! (`--dirs`), `web` (`--web`), `check` (`--check`), `keeping` (`--keeping`:
-//! the lease crawler and maintenance), each with `--tahoe BASE` to measure a
+//! the lease crawler and maintenance), `floor` (`--floor`: `PUT /uri` against
+//! this machine's floor), each with `--tahoe BASE` to measure a
 //! running Tahoe-LAFS 1.20 grid in turns with ours, `plugin`
 //! (`--plugin`), and `hosts` (`--hosts`: the same grid on loopback and
 //! across network namespaces, as root). docs/benchmarks.md ("The grid bench") says what each
@@ -77,6 +78,8 @@ fn main() {
         keeping::run(root, &gateway, &mut nodes, only);
     } else if flag("--web") {
         web::run(root, &gateway, &mut nodes, tahoe);
+    } else if flag("--floor") {
+        floor::run(root, &gateway, &mut nodes, &sizes);
     } else {
         throughput::run(root, &gateway, &nodes, &sizes);
     }
