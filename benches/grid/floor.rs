@@ -15,8 +15,8 @@ use std::path::Path;
 use crate::report::curl;
 use crate::setup::{Nodes, start_gateway, write_random_file};
 
-use tahoe_codec_crs::Crs;
 use tahoe_cipher_aes_ctr::AesCtr;
+use tahoe_codec_crs::Crs;
 use tahoe_core::format::hash::{TaggedHasher, block_hashes};
 use tahoe_core::kinds::cipher::Cipher;
 use tahoe_core::kinds::codec::{Codec, CodecParams};

@@ -341,47 +341,16 @@ fn content_md5(header: Option<&str>) -> S3Result<Option<String>> {
 }
 
 /// MD5 on a thread of the blocking pool, beside the task that spools the
-/// body and hashes its convergent key: on two cores the ETag costs no
-/// time of its own. At most [`Md5Worker::QUEUE`] pieces wait for it.
-struct Md5Worker {
-    tx: Option<std::sync::mpsc::SyncSender<Bytes>>,
-    done: tokio::task::JoinHandle<[u8; 16]>,
-}
+/// body (and the thread that hashes its convergent key): on two cores the
+/// ETag costs no time of its own.
+type Md5Worker = tahoe_core::blocking::Beside<[u8; 16]>;
 
-impl Md5Worker {
-    const QUEUE: usize = 64;
-
-    fn start() -> Md5Worker {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(Self::QUEUE);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut h = s3s::crypto::Md5::new();
-            for piece in rx {
-                h.update(&piece);
-            }
-            h.finalize()
-        });
-        Md5Worker { tx: Some(tx), done }
-    }
-
-    /// Hash `piece` next (a reference count, not a copy); waits, off the
-    /// runtime's own work, when the queue is full.
-    fn add(&self, piece: &Bytes) {
-        use std::sync::mpsc::TrySendError;
-        let Some(tx) = &self.tx else { return };
-        if let Err(TrySendError::Full(p)) = tx.try_send(piece.clone()) {
-            let flavor = tokio::runtime::Handle::current().runtime_flavor();
-            if flavor == tokio::runtime::RuntimeFlavor::MultiThread {
-                let _ = tokio::task::block_in_place(|| tx.send(p));
-            } else {
-                let _ = tx.send(p);
-            }
-        }
-    }
-
-    async fn finish(mut self) -> S3Result<[u8; 16]> {
-        self.tx = None;
-        (&mut self.done).await.map_err(internal)
-    }
+fn md5_worker() -> Md5Worker {
+    Md5Worker::start(
+        s3s::crypto::Md5::new(),
+        |h, piece| h.update(piece),
+        |h| h.finalize(),
+    )
 }
 
 /// A body received into the spool, with its MD5.
@@ -401,7 +370,7 @@ impl Received {
             .md5
             .take()
             .ok_or_else(|| internal("the MD5 was taken"))?;
-        let md5 = hex(&worker.finish().await?);
+        let md5 = hex(&worker.finish().await.map_err(internal)?);
         if let Some(w) = &self.want
             && *w != md5
         {
@@ -430,7 +399,7 @@ impl Gateway {
             Some(l) => self.grid.key_hasher(l).map_err(internal)?,
             None => None,
         };
-        let md5 = Md5Worker::start();
+        let md5 = md5_worker();
         // A chunk whose signature is wrong ends s3s's chunked stream with
         // an error whose type s3s does not export: told by its text.
         let forged = std::sync::atomic::AtomicBool::new(false);
