@@ -125,22 +125,35 @@ pub fn run(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Path>
     if std::env::args().any(|a| a == "--quick") {
         return;
     }
-    // 1 GiB MDMF through the command line: time and the gateway's peak RSS.
+    // 1 GiB MDMF through the command line: time and the gateway's peak
+    // RSS, beside a 1 GiB CHK put of other bytes on the same grid.
     let file = root.join("big");
-    write_random_file(&file, 1024, 9_000_000);
-    let (t, rss, _, cap) = timed(&[
-        "put",
-        "--basedir",
-        gateway.to_str().unwrap(),
-        "--format",
-        "mdmf",
-        file.to_str().unwrap(),
-    ]);
+    write_random_file(&file, 1024, 8_000_000);
+    let put = |format: &str| {
+        timed(&[
+            "put",
+            "--basedir",
+            gateway.to_str().unwrap(),
+            "--format",
+            format,
+            file.to_str().unwrap(),
+        ])
+    };
+    let (chk, rss, _, _) = put("chk");
     println!(
-        "1 GiB MDMF: tahoe put --format mdmf {:.1} s ({:.1} MB/s), peak RSS {} MiB",
+        "1 GiB CHK: tahoe put --format chk {:.1} s ({:.1} MB/s), peak RSS {} MiB",
+        chk,
+        1073.741824 / chk,
+        rss / 1024
+    );
+    write_random_file(&file, 1024, 9_000_000);
+    let (t, rss, _, cap) = put("mdmf");
+    println!(
+        "1 GiB MDMF: tahoe put --format mdmf {:.1} s ({:.1} MB/s), peak RSS {} MiB: {:.2}x the CHK put's time",
         t,
         1073.741824 / t,
-        rss / 1024
+        rss / 1024,
+        t / chk
     );
     let (t, rss, _, _) = timed(&[
         "get",

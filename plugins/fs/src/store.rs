@@ -771,6 +771,39 @@ mod tests {
         assert_eq!(b.list(&si).await.unwrap().len(), 1);
     }
 
+    #[tokio::test]
+    async fn a_journal_of_the_first_format_is_still_applied() {
+        use crate::journal::{JOURNAL_MAGIC_V1, JOURNAL_TAG};
+        let dir = tempfile::tempdir().unwrap();
+        let b = FsBackend::open(dir.path()).unwrap();
+        let si = StorageIndex([5; 16]);
+        let mut model = vec![2u8; (REWRITE_LIMIT + 10) as usize];
+        assert!(
+            b.test_and_write(&si, 0, &[TestVector::absent()], &[wv(0, &model)], None)
+                .await
+                .unwrap()
+        );
+        // A v1 journal, as the release before CRC-64 journals wrote it (a
+        // crash before the upgrade): magic, no new length, one write at
+        // offset 7 of "old format", the tagged SHA-256 of all that.
+        let mut v1 = JOURNAL_MAGIC_V1.to_vec();
+        v1.extend_from_slice(&u64::MAX.to_be_bytes());
+        v1.extend_from_slice(&1u64.to_be_bytes());
+        v1.extend_from_slice(&7u64.to_be_bytes());
+        v1.extend_from_slice(&10u64.to_be_bytes());
+        v1.extend_from_slice(b"old format");
+        let h = tahoe_core::format::hash::tagged_hash(JOURNAL_TAG, &v1);
+        v1.extend_from_slice(&h);
+        std::fs::write(b.journal_path(&si, 0), &v1).unwrap();
+        model[7..17].copy_from_slice(b"old format");
+        let got = b
+            .read(&si, 0, ShareKind::Mutable, 0, 1 << 30)
+            .await
+            .unwrap();
+        assert!(got == model);
+        assert!(!b.journal_path(&si, 0).exists());
+    }
+
     #[test]
     fn share_names_are_canonical() {
         assert_eq!(parse_share_name("0"), Some((0, ShareKind::Immutable)));

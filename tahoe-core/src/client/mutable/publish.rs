@@ -58,6 +58,12 @@ const FLUSH_BYTES: usize = 1 << 20;
 /// file size.
 const HOLD_LIMIT: u64 = 32 << 20;
 
+/// Calls in flight to one server at most: with one, the encoder waited on
+/// each server's answer in turn and a 1 GiB MDMF put left a third of both
+/// cores idle. Share data in flight: at most this times [`FLUSH_BYTES`]
+/// per server.
+const CALLS_IN_FLIGHT: usize = 3;
+
 /// Segments encoded at once.
 const WINDOW: usize = 4;
 
@@ -194,7 +200,11 @@ struct ServerWriter {
     shares: BTreeMap<ShareNum, TestVector>,
     pending: BTreeMap<ShareNum, Vec<WriteVector>>,
     pending_bytes: usize,
-    in_flight: Option<tokio::task::JoinHandle<Result<bool>>>,
+    /// Calls sent and not yet answered, oldest first.
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<bool>>>,
+    /// The last call sent changes what later calls test (it was the first
+    /// to this server): nothing may be sent before it is answered.
+    barrier: bool,
     /// Keep everything until [`ServerWriter::release`].
     held: bool,
     failed: Option<Error>,
@@ -223,9 +233,16 @@ impl ServerWriter {
         }
     }
 
-    /// Wait for the call in flight; records a failure.
+    /// Wait for every call in flight; records a failure.
     async fn settle(&mut self) {
-        if let Some(h) = self.in_flight.take() {
+        while !self.in_flight.is_empty() {
+            self.settle_one().await;
+        }
+    }
+
+    /// Wait for the oldest call in flight; records a failure.
+    async fn settle_one(&mut self) {
+        if let Some(h) = self.in_flight.pop_front() {
             let r = h
                 .await
                 .unwrap_or_else(|e| Err(Error::internal(format!("write task: {e}"))));
@@ -242,11 +259,16 @@ impl ServerWriter {
         }
     }
 
-    /// Send what is pending, in calls of about [`FLUSH_BYTES`], one in
-    /// flight at a time. With `final_len`, this is the share's last
-    /// flush: its last call writes the real header (every write at offset
-    /// 0 goes into it, so earlier calls still find the provisional
-    /// checkstring they test) and sets the share's length.
+    /// Send what is pending, in calls of about [`FLUSH_BYTES`]. The
+    /// first call to a share goes alone (it replaces the checkstring the
+    /// others test); the calls after it test the provisional checkstring
+    /// and write disjoint ranges, so they commute, and up to
+    /// [`CALLS_IN_FLIGHT`] go at once (a server serves a connection's calls
+    /// concurrently, in any order). With `final_len`, this is the share's
+    /// last flush: its last call, sent once every other is answered,
+    /// writes the real header (every write at offset 0 goes into it, so
+    /// earlier calls still find the provisional checkstring they test) and
+    /// sets the share's length.
     async fn flush(&mut self, provisional: &[u8], final_len: Option<u64>) {
         let mut vectors: Vec<(ShareNum, WriteVector)> = std::mem::take(&mut self.pending)
             .into_iter()
@@ -279,11 +301,20 @@ impl ServerWriter {
         }
         let count = batches.len();
         for (i, batch) in batches.into_iter().enumerate() {
-            self.settle().await;
+            let last = final_len.is_some() && i + 1 == count;
+            if last || self.barrier {
+                self.settle().await;
+            }
+            while self.in_flight.len() >= CALLS_IN_FLIGHT {
+                self.settle_one().await;
+            }
             if self.failed.is_some() {
                 return;
             }
-            let last = final_len.is_some() && i + 1 == count;
+            self.barrier = self
+                .shares
+                .values()
+                .any(|t| t.expected.as_ref() != provisional);
             let mut writes = BTreeMap::new();
             for (&shnum, test) in &self.shares {
                 let mut vs: Vec<WriteVector> = batch
@@ -316,7 +347,7 @@ impl ServerWriter {
             }
             let service = self.service.clone();
             let (si, secrets) = (self.si, self.secrets.clone());
-            self.in_flight = Some(tokio::spawn(async move {
+            self.in_flight.push_back(tokio::spawn(async move {
                 let (ok, _) = service
                     .slot_testv_and_readv_and_writev(si, secrets, writes, vec![])
                     .await?;
@@ -593,7 +624,8 @@ impl Publisher {
                     shares: BTreeMap::new(),
                     pending: BTreeMap::new(),
                     pending_bytes: 0,
-                    in_flight: None,
+                    in_flight: Default::default(),
+                    barrier: false,
                     held: false,
                     failed: None,
                 }
