@@ -12,7 +12,10 @@ fn main() {
         .filter(|c| !c.is_empty())
         .or_else(git_head)
         .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=TAHOE_COMMIT={commit}");
+    // Not under a `TAHOE_` name: cargo also sets this in the environment
+    // of the tests and benches it runs, and the nodes they start would
+    // read a `TAHOE_` variable as a setting (and warn that it is none).
+    println!("cargo:rustc-env=BUILT_FROM_COMMIT={commit}");
 }
 
 fn git_head() -> Option<String> {

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "tahoe",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TAHOE_COMMIT"), ")"),
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BUILT_FROM_COMMIT"), ")"),
     about
 )]
 pub struct Cli {

@@ -115,10 +115,12 @@ pub async fn start(
             hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let service = service.clone();
                 async move {
-                    if let Some(refused) = xml_too_large(&req) {
-                        return Ok(refused);
-                    }
-                    hyper::service::Service::call(&service, req).await
+                    let body = declares_body(&req);
+                    let answer = match xml_too_large(&req) {
+                        Some(refused) => Ok(refused),
+                        None => hyper::service::Service::call(&service, req).await,
+                    };
+                    answer.map(|a| close_after_refusal(a, body))
                 }
             })
         };
@@ -129,6 +131,34 @@ pub async fn start(
         }
     });
     Ok((bound, task))
+}
+
+/// Whether a request says a body follows its head.
+fn declares_body<B>(req: &hyper::Request<B>) -> bool {
+    let h = req.headers();
+    h.contains_key(hyper::header::TRANSFER_ENCODING)
+        || h.get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// An error answer to a request with a body closes the connection: the
+/// body may not have been read (a bad key, a missing bucket, an oversized
+/// XML body are refused first), and a client that sent `Expect:
+/// 100-continue` and was answered before it sent the body (boto3 does)
+/// sends its next request instead. hyper, reading the body it was promised
+/// to keep the connection in step, would take that request's first bytes
+/// as the old body and parse the rest (`UT /bucket/key ...`) as a request,
+/// which fails its signature: seen in the boto3 test under load.
+fn close_after_refusal(mut answer: s3s::HttpResponse, body: bool) -> s3s::HttpResponse {
+    let status = answer.status();
+    if body && (status.is_client_error() || status.is_server_error()) {
+        answer.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    answer
 }
 
 /// A request whose body is XML (DeleteObjects, CompleteMultipartUpload:
