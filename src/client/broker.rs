@@ -54,18 +54,10 @@ pub struct ServerStatus {
 }
 
 /// How long an operation waits for servers whose first connection attempt
-/// is under way: until none is, or (after [`SETTLE_AT_LEAST`]) nothing has
-/// changed for [`SETTLED_AFTER`] with one server up, and never longer than
-/// this.
+/// is under way: until none is, or nothing has changed for
+/// [`SETTLED_AFTER`] with one server up, and never longer than this.
 const FIRST_CONNECT_WAIT: Duration = Duration::from_secs(3);
 const SETTLED_AFTER: Duration = Duration::from_millis(200);
-/// A first handshake still under way gets at least this: on a loaded
-/// machine a node's TLS handshake can lag the others' by more than
-/// [`SETTLED_AFTER`], and an upload that did not wait for it put two shares
-/// on one server and none on that one (seen in the maintenance test under
-/// CI). A server that refuses connections is not waited for at all; one
-/// whose packets vanish costs a fresh process this much once.
-const SETTLE_AT_LEAST: Duration = Duration::from_secs(1);
 
 /// A client's view of the grid.
 pub struct Broker {
@@ -315,8 +307,7 @@ impl Broker {
                 .map(|l| l.last_change())
                 .max()
                 .is_some_and(|t| t.elapsed() >= SETTLED_AFTER);
-            let settled = quiet && began.elapsed() >= SETTLE_AT_LEAST;
-            if (settled && links.iter().any(|l| l.up().is_some()))
+            if (quiet && links.iter().any(|l| l.up().is_some()))
                 || began.elapsed() >= FIRST_CONNECT_WAIT
             {
                 return;
