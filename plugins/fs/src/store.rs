@@ -739,27 +739,40 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_journal_left_by_a_crash_is_applied_before_the_next_read() {
+    /// A backend holding one mutable share over [`REWRITE_LIMIT`] (share 0
+    /// of `si`, all ones) with `journal` beside it, as a crash between the
+    /// journal's rename and its application leaves them: the backend, its
+    /// directory and the share's bytes before the journal.
+    async fn crashed_with(
+        si: &StorageIndex,
+        journal: &[u8],
+    ) -> (FsBackend, tempfile::TempDir, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let b = FsBackend::open(dir.path()).unwrap();
-        let si = StorageIndex([4; 16]);
-        let mut model = vec![1u8; (REWRITE_LIMIT + 10) as usize];
+        let model = vec![1u8; (REWRITE_LIMIT + 10) as usize];
         assert!(
-            b.test_and_write(&si, 0, &[TestVector::absent()], &[wv(0, &model)], None)
+            b.test_and_write(si, 0, &[TestVector::absent()], &[wv(0, &model)], None)
                 .await
                 .unwrap()
         );
-        // The crash: the journal is in place, the share not yet changed.
+        std::fs::write(b.journal_path(si, 0), journal).unwrap();
+        (b, dir, model)
+    }
+
+    /// The next read of share 0 of `si` gives `want`, and the journal is gone.
+    async fn read_applies(b: &FsBackend, si: &StorageIndex, want: &[u8]) {
+        let got = b.read(si, 0, ShareKind::Mutable, 0, 1 << 30).await.unwrap();
+        assert!(got == want);
+        assert!(!b.journal_path(si, 0).exists());
+    }
+
+    #[tokio::test]
+    async fn a_journal_left_by_a_crash_is_applied_before_the_next_read() {
+        let si = StorageIndex([4; 16]);
         let writes = vec![wv(3, b"journaled"), wv(REWRITE_LIMIT + 8, b"end")];
-        std::fs::write(b.journal_path(&si, 0), encode_journal(&writes, None)).unwrap();
+        let (b, _dir, mut model) = crashed_with(&si, &encode_journal(&writes, None)).await;
         apply_writes(&mut model, &writes, None).unwrap();
-        let got = b
-            .read(&si, 0, ShareKind::Mutable, 0, 1 << 30)
-            .await
-            .unwrap();
-        assert!(got == model);
-        assert!(!b.journal_path(&si, 0).exists());
+        read_applies(&b, &si, &model).await;
         // A damaged journal is an error, never applied half-way.
         let mut bad = encode_journal(&[wv(0, b"evil")], None);
         let n = bad.len();
@@ -774,15 +787,6 @@ mod tests {
     #[tokio::test]
     async fn a_journal_of_the_first_format_is_still_applied() {
         use crate::journal::{JOURNAL_MAGIC_V1, JOURNAL_TAG};
-        let dir = tempfile::tempdir().unwrap();
-        let b = FsBackend::open(dir.path()).unwrap();
-        let si = StorageIndex([5; 16]);
-        let mut model = vec![2u8; (REWRITE_LIMIT + 10) as usize];
-        assert!(
-            b.test_and_write(&si, 0, &[TestVector::absent()], &[wv(0, &model)], None)
-                .await
-                .unwrap()
-        );
         // A v1 journal, as the release before CRC-64 journals wrote it (a
         // crash before the upgrade): magic, no new length, one write at
         // offset 7 of "old format", the tagged SHA-256 of all that.
@@ -794,14 +798,10 @@ mod tests {
         v1.extend_from_slice(b"old format");
         let h = tahoe_core::format::hash::tagged_hash(JOURNAL_TAG, &v1);
         v1.extend_from_slice(&h);
-        std::fs::write(b.journal_path(&si, 0), &v1).unwrap();
+        let si = StorageIndex([5; 16]);
+        let (b, _dir, mut model) = crashed_with(&si, &v1).await;
         model[7..17].copy_from_slice(b"old format");
-        let got = b
-            .read(&si, 0, ShareKind::Mutable, 0, 1 << 30)
-            .await
-            .unwrap();
-        assert!(got == model);
-        assert!(!b.journal_path(&si, 0).exists());
+        read_applies(&b, &si, &model).await;
     }
 
     #[test]
