@@ -16,6 +16,10 @@
 //!   overridden, and the blanket impl that makes every layer a service:
 //!   a wrapper writes only the calls it changes.
 //!
+//! An argument or an answer may carry serde attributes, which go on its
+//! field in the request or answer enum: share data is marked to decode as
+//! a slice of the frame that carried it ([`super::frame`]).
+//!
 //! So adding a call is one entry here plus its server logic (and the echo
 //! service of the transport conformance suite, which answers every call).
 //! Entries are appended, never reordered: bincode numbers variants by
@@ -43,7 +47,7 @@ macro_rules! protocol {
         calls {
             $(
                 $(#[$m:meta])*
-                $V:ident => fn $f:ident($($a:ident: $t:ty),* $(,)?) -> $r:ty;
+                $V:ident => fn $f:ident($($(#[$am:meta])* $a:ident: $t:ty),* $(,)?) -> $(#[$rm:meta])* $r:ty;
             )*
         }
     ) => {
@@ -70,7 +74,7 @@ macro_rules! protocol {
         pub enum $Req {
             $(
                 $(#[$m])*
-                $V { $($a: $t),* },
+                $V { $($(#[$am])* $a: $t),* },
             )*
         }
 
@@ -78,7 +82,7 @@ macro_rules! protocol {
         #[derive(Clone, Debug, ::serde::Serialize, ::serde::Deserialize)]
         #[allow(missing_docs)]
         pub enum $Resp {
-            $( $V($r), )*
+            $( $V($(#[$rm])* $r), )*
         }
 
         impl $Req {

@@ -23,6 +23,7 @@ use crate::kinds::storage::{ShareNum, StorageIndex};
 use bytes::Bytes;
 
 mod calls;
+pub mod frame;
 pub mod identity;
 pub mod queen;
 pub mod storage;

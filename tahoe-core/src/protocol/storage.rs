@@ -68,6 +68,7 @@ pub struct SlotWrite {
     /// All must hold for any write of the call to happen.
     pub tests: Vec<TestVector>,
     /// Applied in order.
+    #[serde(with = "super::frame::write_vectors")]
     pub writes: Vec<WriteVector>,
     /// Truncate or extend afterwards.
     pub new_length: Option<u64>,
@@ -118,7 +119,7 @@ protocol! {
             shnum: ShareNum,
             upload_secret: Secret,
             offset: u64,
-            data: Bytes,
+            #[serde(with = "super::frame::bytes")] data: Bytes,
         ) -> ();
 
         /// Seal an allocated share: from now on it is listed and readable.
@@ -132,7 +133,8 @@ protocol! {
 
         /// Read a range of a sealed immutable share (short at the end).
         /// `InvalidInput` when `len` is over [`MAX_CALL_DATA`](super::MAX_CALL_DATA).
-        ReadBucket => fn read_bucket(si: StorageIndex, shnum: ShareNum, offset: u64, len: u64) -> Bytes;
+        ReadBucket => fn read_bucket(si: StorageIndex, shnum: ShareNum, offset: u64, len: u64)
+            -> #[serde(with = "super::frame::bytes")] Bytes;
 
         /// Add or renew a lease on every share of `si`.
         AddLease => fn add_lease(si: StorageIndex, renew_secret: Secret, cancel_secret: Secret) -> ();
@@ -150,7 +152,7 @@ protocol! {
             si: StorageIndex,
             shnums: Vec<ShareNum>,
             ranges: Vec<(u64, u64)>,
-        ) -> BTreeMap<ShareNum, Vec<Bytes>>;
+        ) -> #[serde(with = "super::frame::share_ranges")] BTreeMap<ShareNum, Vec<Bytes>>;
 
         /// Test-and-write mutable shares, guarded by the slot's write
         /// enabler; returns whether the writes were applied and the

@@ -11,12 +11,10 @@ use tahoe_core::protocol::{
 use tahoe_core::{Error, Result};
 use tarpc::client::RpcError;
 use tarpc::context::Context;
-use tarpc::serde_transport;
-use tarpc::tokio_serde::formats::Bincode;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
-use crate::service::{NodeClient, WireRequest, WireResponse, codec};
+use crate::service::{ClientCodec, NodeClient, WireRequest, WireResponse};
 use crate::tls::client_config;
 use crate::{PeerAddress, TarpcTcpConfig, secs};
 use std::net::IpAddr;
@@ -114,8 +112,7 @@ impl Remote {
         let stream = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| Error::timeout(format!("connecting to {host} took over {timeout:?}")))??;
-        let framed = tokio_util::codec::Framed::new(stream, codec(&self.config));
-        let transport = serde_transport::new(framed, Bincode::default());
+        let transport = tokio_util::codec::Framed::new(stream, ClientCodec::client(&self.config));
         Ok(NodeClient::new(tarpc::client::Config::default(), transport).spawn())
     }
 

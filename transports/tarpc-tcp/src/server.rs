@@ -30,19 +30,19 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::{AbortHandle, abortable};
 use futures::stream::FuturesUnordered;
-use futures::{SinkExt, StreamExt};
 use tahoe_core::protocol::transport::LocalServices;
 use tarpc::server::Serve;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::PollSemaphore;
 
 use crate::peers::{Admitted, Charge, Peers, UnreadLimits};
-use crate::service::{Node, NodeRequest, NodeServer, codec, decode_request, encode_response};
+use crate::service::{Node, NodeRequest, NodeServer, ServerCodec, encode_response};
 use crate::tls::Identity;
 use crate::{TarpcTcpConfig, secs};
 
@@ -200,14 +200,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 /// An answer ready to go, and its place in the peer's unread budget.
 type Queued = (Bytes, Charge);
 
-/// Write queued answers until the queue closes. Every answer available is
-/// handed to the socket before one flush; a write or flush that makes no
-/// progress for `stall` fails the connection.
+/// Answers smaller than this are gathered into one write; larger ones go
+/// to the socket (TLS) straight from their frame.
+const GATHER_BYTES: usize = 64 << 10;
+
+/// Write queued answers (whole frames) until the queue closes. Every
+/// answer available is handed to the socket before one flush; a write or
+/// flush that makes no progress for `stall` fails the connection.
 async fn write_answers<W: AsyncWrite + Unpin>(
-    mut sink: FramedWrite<W, tokio_util::codec::LengthDelimitedCodec>,
+    sink: W,
     mut queue: mpsc::UnboundedReceiver<Queued>,
     stall: Duration,
 ) -> std::io::Result<()> {
+    let mut sink = BufWriter::with_capacity(GATHER_BYTES, sink);
     let stalled = || {
         std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -215,17 +220,17 @@ async fn write_answers<W: AsyncWrite + Unpin>(
         )
     };
     while let Some((frame, charge)) = queue.recv().await {
-        tokio::time::timeout(stall, sink.feed(frame))
+        tokio::time::timeout(stall, sink.write_all(&frame))
             .await
             .map_err(|_| stalled())??;
         drop(charge);
         while let Ok((frame, charge)) = queue.try_recv() {
-            tokio::time::timeout(stall, sink.feed(frame))
+            tokio::time::timeout(stall, sink.write_all(&frame))
                 .await
                 .map_err(|_| stalled())??;
             drop(charge);
         }
-        tokio::time::timeout(stall, SinkExt::<Bytes>::flush(&mut sink))
+        tokio::time::timeout(stall, sink.flush())
             .await
             .map_err(|_| stalled())??;
     }
@@ -273,10 +278,10 @@ async fn connection(
         inner: stream,
         last: last.clone(),
     });
-    let mut frames = FramedRead::new(read_half, codec(config));
+    let mut frames = FramedRead::new(read_half, ServerCodec::server(config));
     let (queue, queued) = mpsc::unbounded_channel::<Queued>();
     let mut writer = pin!(write_answers(
-        FramedWrite::new(write_half, codec(config)),
+        write_half,
         queued,
         secs(config.call_timeout_secs),
     ));
@@ -322,14 +327,14 @@ async fn connection(
                 let (Some(permit), Some(request)) = (permit, waiting.take()) else {
                     break End::Close;
                 };
-                start(&server, request, Some(permit), &mut running, &mut cancels);
+                start(&server, request, Some(permit), &mut running, &mut cancels, config);
             }
-            frame = frames.next(), if room => match frame.map(|f| f.and_then(|f| decode_request(&f))) {
+            frame = frames.next(), if room => match frame {
                 Some(Ok(tarpc::ClientMessage::Request(request))) => {
                     let NodeRequest::Call { request: call } = &request.message;
                     if call.waits().is_some() {
                         // It only waits: no memory to bound.
-                        start(&server, request, None, &mut running, &mut cancels);
+                        start(&server, request, None, &mut running, &mut cancels, config);
                     } else {
                         waiting = Some(request);
                     }
@@ -391,7 +396,9 @@ fn start(
     permit: Option<OwnedSemaphorePermit>,
     running: &mut FuturesUnordered<Running>,
     cancels: &mut HashMap<u64, AbortHandle>,
+    config: &TarpcTcpConfig,
 ) {
+    let config = config.clone();
     let id = request.id;
     let deadline = tokio::time::Instant::from_std(request.context.deadline);
     let serve = server.clone().serve();
@@ -401,10 +408,13 @@ fn start(
         drop(permit);
         // Past its deadline the caller has given up: no answer.
         let message = answer.ok()?;
-        Some(encode_response(&tarpc::Response {
-            request_id: id,
-            message,
-        }))
+        Some(encode_response(
+            &tarpc::Response {
+                request_id: id,
+                message,
+            },
+            &config,
+        ))
     });
     cancels.insert(id, handle);
     running.push(Box::pin(async move { (id, work.await.ok().flatten()) }));

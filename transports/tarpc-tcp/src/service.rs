@@ -3,18 +3,19 @@
 //! coding of its frames. The server loop is in `server.rs`, the client in
 //! `client.rs`.
 
-use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use std::marker::PhantomData;
+
+use bincode::Options as _;
+use bytes::{BufMut, Bytes, BytesMut};
 use tahoe_core::protocol::transport::{LocalServices, service_not_offered};
 use tahoe_core::protocol::{
     QueenRequest, QueenResponse, StorageRequest, StorageResponse, serve_queen, serve_storage,
 };
 use tahoe_core::{Error, Result};
 use tarpc::context::Context;
-use tarpc::tokio_serde::formats::Bincode;
-use tokio_util::codec::LengthDelimitedCodec;
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::TarpcTcpConfig;
 
@@ -86,13 +87,6 @@ impl Node for NodeServer {
     }
 }
 
-/// Frames: a length prefix, at most `max_frame_bytes` each way.
-pub(crate) fn codec(config: &TarpcTcpConfig) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(config.max_frame_bytes)
-        .new_codec()
-}
-
 /// The longest deadline a request may carry. tarpc turns the relative
 /// deadline a peer sends into `Instant::now() + deadline`, which panics on
 /// overflow (found by the `rpc_frame` fuzz target); frames with a longer one
@@ -108,12 +102,11 @@ enum FrameHead {
     Cancel,
 }
 
-fn vet_frame(frame: &[u8]) -> std::io::Result<()> {
-    use bincode::Options as _;
-    let head: FrameHead = bincode::DefaultOptions::new()
+fn vet_request(frame: &[u8]) -> std::io::Result<()> {
+    let head: FrameHead = wire()
         .allow_trailing_bytes()
         .deserialize(frame)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        .map_err(invalid)?;
     match head {
         FrameHead::Request(d) if d > MAX_DEADLINE => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -128,35 +121,138 @@ pub(crate) type Incoming = tarpc::ClientMessage<NodeRequest>;
 /// An answer as the server sends it.
 pub(crate) type Outgoing = tarpc::Response<NodeResponse>;
 
-/// tarpc's own wire format (bincode), as its client writes and reads it.
-fn wire() -> Bincode<Incoming, Outgoing> {
-    Bincode::default()
+/// The message encoding: bincode with its default options, as tarpc's
+/// serde transport wrote it (`tokio_serde`'s `Bincode`), so nodes of
+/// earlier versions understand each other.
+fn wire() -> bincode::DefaultOptions {
+    bincode::DefaultOptions::new()
 }
 
-/// One frame from a peer: vetted, then decoded as tarpc's client wrote it.
-pub(crate) fn decode_request(frame: &BytesMut) -> std::io::Result<Incoming> {
-    use tarpc::tokio_serde::Deserializer;
-    vet_frame(frame)?;
-    Pin::new(&mut wire()).deserialize(frame)
+fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
 }
 
-/// One answer, as tarpc's client reads it.
-pub(crate) fn encode_response(answer: &Outgoing) -> std::io::Result<Bytes> {
-    use tarpc::tokio_serde::Serializer;
-    Pin::new(&mut wire()).serialize(answer)
+/// Frames on the wire: a 4-byte big-endian length (the layout of tokio's
+/// `LengthDelimitedCodec`, which tarpc's serde transport used), then one
+/// message in bincode, at most `max_frame_bytes` each way.
+///
+/// Encoding writes the message straight into the connection's buffer
+/// after its length, with no intermediate copy; decoding turns the share
+/// data of a message into slices of its frame
+/// ([`tahoe_core::protocol::frame`]). So a block crossing a connection is
+/// copied once by each end (besides TLS), where a serialize-then-frame
+/// transport copies it twice more.
+pub(crate) struct FrameCodec<In, Out> {
+    frames: LengthDelimitedCodec,
+    max: usize,
+    /// Checks a frame before it is decoded.
+    vet: fn(&[u8]) -> std::io::Result<()>,
+    types: PhantomData<fn(Out) -> In>,
 }
 
-/// Decode one incoming frame as the server does; whether it decoded. For
-/// the fuzz target of RPC frames: a peer's frame must decode or be refused,
-/// never panic or allocate beyond it.
+impl<In, Out> FrameCodec<In, Out> {
+    fn with_vet(config: &TarpcTcpConfig, vet: fn(&[u8]) -> std::io::Result<()>) -> Self {
+        FrameCodec {
+            frames: LengthDelimitedCodec::builder()
+                .max_frame_length(config.max_frame_bytes)
+                .new_codec(),
+            max: config.max_frame_bytes,
+            vet,
+            types: PhantomData,
+        }
+    }
+}
+
+/// What a client reads and writes.
+pub(crate) type ClientCodec = FrameCodec<Outgoing, Incoming>;
+/// What a server reads (requests, vetted); it writes whole frames made by
+/// [`encode_response`].
+pub(crate) type ServerCodec = FrameCodec<Incoming, Outgoing>;
+
+impl ClientCodec {
+    pub(crate) fn client(config: &TarpcTcpConfig) -> Self {
+        Self::with_vet(config, |_| Ok(()))
+    }
+}
+
+impl ServerCodec {
+    pub(crate) fn server(config: &TarpcTcpConfig) -> Self {
+        Self::with_vet(config, vet_request)
+    }
+}
+
+impl<In: serde::de::DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
+    type Item = In;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<In>> {
+        let Some(frame) = self.frames.decode(src)? else {
+            return Ok(None);
+        };
+        (self.vet)(&frame)?;
+        decode_frame(&frame.freeze()).map(Some)
+    }
+}
+
+impl<In, Out: serde::Serialize> Encoder<Out> for FrameCodec<In, Out> {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, item: Out, dst: &mut BytesMut) -> std::io::Result<()> {
+        encode_frame(&item, self.max, dst)
+    }
+}
+
+/// One message from `frame`, its share data slices of the frame.
+fn decode_frame<T: serde::de::DeserializeOwned>(frame: &Bytes) -> std::io::Result<T> {
+    tahoe_core::protocol::frame::decode_within(frame, |f| wire().deserialize(f)).map_err(invalid)
+}
+
+/// Append `item`'s frame to `dst`: its length, then the message, written
+/// in place; nothing is appended when it is over `max`.
+fn encode_frame(
+    item: &impl serde::Serialize,
+    max: usize,
+    dst: &mut BytesMut,
+) -> std::io::Result<()> {
+    let len = usize::try_from(wire().serialized_size(item).map_err(invalid)?)
+        .ok()
+        .filter(|&l| l <= max && u32::try_from(l).is_ok())
+        .ok_or_else(|| invalid(format!("a message over the {max}-byte frame limit")))?;
+    dst.reserve(4 + len);
+    dst.put_u32(len as u32);
+    let start = dst.len();
+    if let Err(e) = wire().serialize_into((&mut *dst).writer(), item) {
+        dst.truncate(start - 4);
+        return Err(invalid(e));
+    }
+    debug_assert_eq!(dst.len() - start, len);
+    Ok(())
+}
+
+/// One answer's whole frame, length included, as the server's writer
+/// sends it.
+pub(crate) fn encode_response(
+    answer: &Outgoing,
+    config: &TarpcTcpConfig,
+) -> std::io::Result<Bytes> {
+    let mut frame = BytesMut::new();
+    encode_frame(answer, config.max_frame_bytes, &mut frame)?;
+    Ok(frame.freeze())
+}
+
+/// Decode one incoming frame (without its length) as the server does;
+/// whether it decoded. For the fuzz target of RPC frames: a peer's frame
+/// must decode or be refused, never panic or allocate beyond it.
 pub fn decode_request_frame(frame: &[u8]) -> bool {
-    decode_request(&BytesMut::from(frame)).is_ok()
+    vet_request(frame).is_ok() && decode_frame::<Incoming>(&Bytes::copy_from_slice(frame)).is_ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
     use tarpc::tokio_serde::Serializer;
+    use tarpc::tokio_serde::formats::Bincode;
 
     #[test]
     fn frames_decode_or_are_refused_without_panicking() {
@@ -178,5 +274,101 @@ mod tests {
         });
         let frame = Pin::new(&mut codec).serialize(&request).expect("serialize");
         assert!(decode_request_frame(&frame));
+    }
+
+    /// A write of `len` bytes of share data, as a client sends it.
+    fn write_call(len: usize) -> Incoming {
+        tarpc::ClientMessage::Request(tarpc::Request {
+            context: tarpc::context::current(),
+            id: 9,
+            message: NodeRequest::Call {
+                request: WireRequest::Storage(StorageRequest::WriteBucket {
+                    si: tahoe_core::kinds::storage::StorageIndex([3; 16]),
+                    shnum: 4,
+                    upload_secret: [5; 32],
+                    offset: 77,
+                    data: Bytes::from(vec![6u8; len]),
+                }),
+            },
+        })
+    }
+
+    /// `message` as tarpc's serde transport framed it: bincode by
+    /// tokio_serde, then tokio's length-delimited frames.
+    fn reference_frame<T: serde::Serialize + Unpin>(message: &T) -> BytesMut {
+        let body = Pin::new(&mut Bincode::<(), T>::default())
+            .serialize(message)
+            .unwrap();
+        let mut frame = BytesMut::new();
+        LengthDelimitedCodec::new()
+            .encode(body, &mut frame)
+            .unwrap();
+        frame
+    }
+
+    #[test]
+    fn frames_are_the_ones_tarpcs_serde_transport_made() {
+        // Earlier versions used tarpc's serde transport: what they sent
+        // decodes, and what we send is byte for byte what they sent (a
+        // request's deadline is serialized relative to the moment of
+        // writing, so an answer is compared).
+        let config = TarpcTcpConfig::default();
+        let answer: Outgoing = tarpc::Response {
+            request_id: 5,
+            message: Ok(NodeResponse::Call(Ok(WireResponse::Storage(
+                StorageResponse::ReadBucket(Bytes::from(vec![8u8; 70_000])),
+            )))),
+        };
+        let ours = encode_response(&answer, &config).unwrap();
+        assert_eq!(ours, reference_frame(&answer));
+        let mut buffer = BytesMut::from(&ours[..]);
+        let frame_memory = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+        let decoded = ClientCodec::client(&config)
+            .decode(&mut buffer)
+            .unwrap()
+            .expect("a whole frame");
+        let Ok(NodeResponse::Call(Ok(WireResponse::Storage(StorageResponse::ReadBucket(data))))) =
+            decoded.message
+        else {
+            panic!("not a read answer")
+        };
+        assert_eq!(data, Bytes::from(vec![8u8; 70_000]));
+        // The share data was not copied out of the frame.
+        assert!(frame_memory.contains(&(data.as_ptr() as usize)));
+
+        // Requests: two frames in one buffer, one from the reference, one
+        // from the codec, decode one after the other.
+        let mut buffer = reference_frame(&write_call(100_000));
+        ClientCodec::client(&config)
+            .encode(write_call(100_000), &mut buffer)
+            .unwrap();
+        let mut server = ServerCodec::server(&config);
+        for _ in 0..2 {
+            let decoded = server.decode(&mut buffer).unwrap().expect("a whole frame");
+            let tarpc::ClientMessage::Request(r) = decoded else {
+                panic!("not a request")
+            };
+            let NodeRequest::Call {
+                request: WireRequest::Storage(StorageRequest::WriteBucket { data, offset, .. }),
+            } = r.message
+            else {
+                panic!("not a write")
+            };
+            assert_eq!((offset, data.len()), (77, 100_000));
+            assert!(data.iter().all(|&b| b == 6));
+        }
+        assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn a_message_over_the_frame_limit_is_refused_and_leaves_the_buffer_as_it_was() {
+        let config = TarpcTcpConfig::default();
+        let mut codec = ClientCodec::client(&config);
+        let mut buffer = BytesMut::from(&b"earlier"[..]);
+        let err = codec
+            .encode(write_call(config.max_frame_bytes), &mut buffer)
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(&buffer[..], b"earlier");
     }
 }

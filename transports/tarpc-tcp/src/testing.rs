@@ -3,20 +3,17 @@
 //! never reads an answer, which no honest client does.
 
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::SinkExt;
 use tahoe_core::{Error, Result};
-use tarpc::tokio_serde::Serializer;
-use tarpc::tokio_serde::formats::Bincode;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::codec::FramedWrite;
 
-use crate::service::{NodeRequest, codec};
+use crate::service::{ClientCodec, Incoming, NodeRequest};
 use crate::tls::client_config;
 use crate::{PeerAddress, TarpcTcpConfig};
 
@@ -26,7 +23,7 @@ pub use crate::service::WireRequest as Flood;
 
 /// A connection that writes calls and reads nothing.
 pub struct Flooder {
-    frames: FramedWrite<TlsStream<TcpStream>, tokio_util::codec::LengthDelimitedCodec>,
+    frames: FramedWrite<TlsStream<TcpStream>, ClientCodec>,
     next_id: u64,
 }
 
@@ -49,7 +46,7 @@ impl Flooder {
             .await
             .map_err(|e| Error::unavailable(format!("TLS: {e}")))?;
         Ok(Flooder {
-            frames: FramedWrite::new(stream, codec(&config)),
+            frames: FramedWrite::new(stream, ClientCodec::client(&config)),
             next_id: 0,
         })
     }
@@ -62,7 +59,7 @@ impl Flooder {
         let mut sent = 0;
         while sent < count {
             let left = until.saturating_duration_since(Instant::now());
-            let Ok(frame) = self.frame(call) else { break };
+            let frame = self.request(call);
             match tokio::time::timeout(left, self.frames.send(frame)).await {
                 Ok(Ok(())) => sent += 1,
                 _ => break,
@@ -71,20 +68,18 @@ impl Flooder {
         sent
     }
 
-    fn frame(&mut self, call: &Flood) -> std::io::Result<bytes::Bytes> {
+    fn request(&mut self, call: &Flood) -> Incoming {
         self.next_id += 1;
         let mut context = tarpc::context::current();
         context.deadline = Instant::now() + Duration::from_secs(600);
         let message = NodeRequest::Call {
             request: call.clone(),
         };
-        let request = tarpc::ClientMessage::Request(tarpc::Request {
+        tarpc::ClientMessage::Request(tarpc::Request {
             context,
             id: self.next_id,
             message,
-        });
-        let mut wire = Bincode::<(), tarpc::ClientMessage<NodeRequest>>::default();
-        Pin::new(&mut wire).serialize(&request)
+        })
     }
 }
 
