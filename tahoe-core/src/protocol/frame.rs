@@ -10,9 +10,12 @@
 //! format is exactly the one plain `Bytes` fields have, and only where
 //! the bytes land differs.
 //!
-//! A slice keeps its whole frame alive. The marked fields are the ones a
-//! node uses and drops (written to a backend, hashed and decoded), never
-//! kept, so a frame lives no longer than the call it carried.
+//! A slice keeps alive the whole buffer its frame was read into, which a
+//! transport may have made larger than the frame. So only data of at least
+//! [`MIN_SLICE`] bytes is sliced, where the copy saved is worth it and the
+//! data is most of its frame: blocks on their way to a backend or a
+//! decoder. Smaller fields (checkstrings, share heads a client may keep in
+//! a cache) are copied, and never hold a large buffer.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -47,9 +50,15 @@ pub fn decode_within<T>(frame: &Bytes, decode: impl FnOnce(&[u8]) -> T) -> T {
     decode(frame)
 }
 
-/// `data` as a slice of the frame being decoded when it lies within it,
-/// else a copy.
+/// The smallest field decoded as a slice of its frame.
+pub const MIN_SLICE: usize = 16 << 10;
+
+/// `data` as a slice of the frame being decoded when it lies within it
+/// and is at least [`MIN_SLICE`] bytes, else a copy.
 fn from_frame(data: &[u8]) -> Bytes {
+    if data.len() < MIN_SLICE {
+        return Bytes::copy_from_slice(data);
+    }
     FRAME.with(|f| {
         let frame = f.borrow();
         match frame.as_ref() {
@@ -190,11 +199,19 @@ mod tests {
     fn sample() -> Plain {
         Plain {
             n: 7,
-            data: Bytes::from(vec![1u8; 1000]),
-            ranges: [(2u8, vec![Bytes::from_static(b"abc"), Bytes::new()])].into(),
+            data: Bytes::from(vec![1u8; MIN_SLICE]),
+            ranges: [(
+                2u8,
+                vec![
+                    Bytes::from(vec![2u8; MIN_SLICE + 1]),
+                    Bytes::from_static(b"abc"),
+                    Bytes::new(),
+                ],
+            )]
+            .into(),
             writes: vec![WriteVector {
                 offset: 9,
-                data: Bytes::from(vec![3u8; 500]),
+                data: Bytes::from(vec![3u8; 3 * MIN_SLICE]),
             }],
         }
     }
@@ -213,10 +230,11 @@ mod tests {
         assert_eq!(marked.data, plain.data);
         assert_eq!(marked.ranges, plain.ranges);
         assert_eq!(marked.writes, plain.writes);
-        // Share data points into the frame.
+        // Share data points into the frame; small fields are copies.
         assert!(within(&frame, &marked.data));
         assert!(within(&frame, &marked.writes[0].data));
         assert!(within(&frame, &marked.ranges[&2u8][0]));
+        assert!(!within(&frame, &marked.ranges[&2u8][1]));
     }
 
     #[test]
