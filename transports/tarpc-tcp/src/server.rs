@@ -327,14 +327,14 @@ async fn connection(
                 let (Some(permit), Some(request)) = (permit, waiting.take()) else {
                     break End::Close;
                 };
-                start(&server, request, Some(permit), &mut running, &mut cancels, config);
+                start(&server, request, Some(permit), &mut running, &mut cancels, config.max_frame_bytes);
             }
             frame = frames.next(), if room => match frame {
                 Some(Ok(tarpc::ClientMessage::Request(request))) => {
                     let NodeRequest::Call { request: call } = &request.message;
                     if call.waits().is_some() {
                         // It only waits: no memory to bound.
-                        start(&server, request, None, &mut running, &mut cancels, config);
+                        start(&server, request, None, &mut running, &mut cancels, config.max_frame_bytes);
                     } else {
                         waiting = Some(request);
                     }
@@ -396,9 +396,8 @@ fn start(
     permit: Option<OwnedSemaphorePermit>,
     running: &mut FuturesUnordered<Running>,
     cancels: &mut HashMap<u64, AbortHandle>,
-    config: &TarpcTcpConfig,
+    max_frame_bytes: usize,
 ) {
-    let config = config.clone();
     let id = request.id;
     let deadline = tokio::time::Instant::from_std(request.context.deadline);
     let serve = server.clone().serve();
@@ -413,7 +412,7 @@ fn start(
                 request_id: id,
                 message,
             },
-            &config,
+            max_frame_bytes,
         ))
     });
     cancels.insert(id, handle);

@@ -3,9 +3,8 @@
 //! coding of its frames. The server loop is in `server.rs`, the client in
 //! `client.rs`.
 
-use std::time::Duration;
-
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use bincode::Options as _;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -144,7 +143,6 @@ fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> std::io::E
 /// transport copies it twice more.
 pub(crate) struct FrameCodec<In, Out> {
     frames: LengthDelimitedCodec,
-    max: usize,
     /// Checks a frame before it is decoded.
     vet: fn(&[u8]) -> std::io::Result<()>,
     types: PhantomData<fn(Out) -> In>,
@@ -156,7 +154,6 @@ impl<In, Out> FrameCodec<In, Out> {
             frames: LengthDelimitedCodec::builder()
                 .max_frame_length(config.max_frame_bytes)
                 .new_codec(),
-            max: config.max_frame_bytes,
             vet,
             types: PhantomData,
         }
@@ -198,7 +195,7 @@ impl<In, Out: serde::Serialize> Encoder<Out> for FrameCodec<In, Out> {
     type Error = std::io::Error;
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> std::io::Result<()> {
-        encode_frame(&item, self.max, dst)
+        encode_frame(&item, self.frames.max_frame_length(), dst)
     }
 }
 
@@ -231,12 +228,9 @@ fn encode_frame(
 
 /// One answer's whole frame, length included, as the server's writer
 /// sends it.
-pub(crate) fn encode_response(
-    answer: &Outgoing,
-    config: &TarpcTcpConfig,
-) -> std::io::Result<Bytes> {
+pub(crate) fn encode_response(answer: &Outgoing, max_frame_bytes: usize) -> std::io::Result<Bytes> {
     let mut frame = BytesMut::new();
-    encode_frame(answer, config.max_frame_bytes, &mut frame)?;
+    encode_frame(answer, max_frame_bytes, &mut frame)?;
     Ok(frame.freeze())
 }
 
@@ -319,7 +313,7 @@ mod tests {
                 StorageResponse::ReadBucket(Bytes::from(vec![8u8; 70_000])),
             )))),
         };
-        let ours = encode_response(&answer, &config).unwrap();
+        let ours = encode_response(&answer, config.max_frame_bytes).unwrap();
         assert_eq!(ours, reference_frame(&answer));
         let mut buffer = BytesMut::from(&ours[..]);
         let frame_memory = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
