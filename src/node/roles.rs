@@ -15,7 +15,7 @@ use crate::node::queen;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tahoe_core::client::mutable::key_pool::KeyPool;
 use tahoe_core::client::mutable::rsa::SigningKey;
 use tahoe_core::format::ssk::MutableFormat;
@@ -427,13 +427,16 @@ pub(super) async fn publish_root(client: GridClient) {
     );
     let mut backoff = Duration::from_millis(500);
     loop {
-        let attempt = async {
-            if client.known().len() < want {
-                bail!(
-                    "{} of the {want} storage servers wanted have announced",
-                    client.known().len()
-                );
-            }
+        // Waiting for announcements is a local poll, not a failure: the
+        // root is published within a moment of the `happy`th server
+        // announcing, so a grid that has just started has its shared
+        // drive as soon as it can (a backoff here once left a fresh grid
+        // without one for seconds after every server had announced).
+        if client.known().len() < want {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let attempt: Result<&str> = async {
             let client = client.mutable_client(KeyPool::new(0)).await?;
             let cap = key.write_cap(MutableFormat::Sdmf);
             let empty = Arc::new(tahoe_core::client::source::BytesSource(bytes::Bytes::new()));

@@ -22,6 +22,10 @@ pub struct ProcessGrid {
     pub running: BTreeMap<PathBuf, Child>,
 }
 
+/// The queen's `encoding.happy` (the default; tests do not change the
+/// queen's): it publishes the shared drive once this many servers are up.
+const QUEEN_HAPPY: usize = 7;
+
 impl ProcessGrid {
     /// A queen and `clients` clients, every one started, the first knowing
     /// every storage node.
@@ -82,7 +86,25 @@ impl ProcessGrid {
             g.start(&c);
         }
         g.wait_known(&g.clients[0].clone(), clients);
+        if clients >= QUEEN_HAPPY {
+            g.wait_published();
+        }
         g
+    }
+
+    /// Wait until the queen has published the shared drive (it does once
+    /// `happy` servers have announced): a test that links into `tahoe:`
+    /// right after start must not race the publication.
+    pub fn wait_published(&self) {
+        let marker = self.queen.join("private/vdrive.published");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !marker.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the queen did not publish the shared drive"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Start the node in `basedir` (its output to `test-run.log` there);
