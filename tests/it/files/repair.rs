@@ -371,3 +371,78 @@ fn a_partial_publish_is_repaired_to_the_newest_recoverable_version() {
         }
     });
 }
+
+/// The repairer does not hash the ciphertext again (the download checked
+/// each segment against the UEB's tree); what guards the shares it writes
+/// is that they must reproduce the UEB, share hash tree included. Here the
+/// ciphertext changes between the download and the encoder (a byte the
+/// download's checks would have caught, planted after them): the shares
+/// made are refused and none is left on the servers.
+#[test]
+fn a_re_encoding_that_does_not_reproduce_the_ueb_places_nothing() {
+    use tahoe_core::client::immutable::upload::Uploader;
+    rt().block_on(async {
+        let grid = MemGrid::new(10).await;
+        let data = pseudo_random_bytes(5, 100_000);
+        let cap = grid.upload(&data, 3, 10, SEG).await;
+        let verifier = chk(&cap).verifier();
+        let si = verifier.storage_index;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut ciphertext = Vec::new();
+        grid.downloader()
+            .stream_ciphertext(&verifier, &grid.refs(), &mut ciphertext, tx)
+            .await
+            .unwrap();
+        let layout = rx.await.unwrap();
+        assert_eq!(ciphertext.len(), data.len());
+        assert!(ciphertext != data, "the repairer saw plaintext");
+        for i in 0..3 {
+            wipe(&grid, i, &si).await;
+        }
+        let place = |bytes: Vec<u8>| {
+            let (grid, layout) = (&grid, &layout);
+            async move {
+                let sink = HappySink::for_shares(
+                    grid.refs()[..3].to_vec(),
+                    vec![0, 1, 2],
+                    3,
+                    10,
+                    ClientSecret::random().unwrap(),
+                );
+                Uploader::upload_ciphertext(
+                    grid.codec("crs", 3, 10),
+                    Arc::new(BytesSource(Bytes::from(bytes))),
+                    si,
+                    layout,
+                    &sink,
+                )
+                .await
+            }
+        };
+        let mut planted = ciphertext.clone();
+        planted[70_000] ^= 1;
+        let e = place(planted).await.unwrap_err();
+        assert_eq!(e.kind(), tahoe_core::ErrorKind::Corrupt, "{e}");
+        assert!(e.to_string().contains("does not reproduce"), "{e}");
+        for i in 0..3 {
+            assert!(
+                grid.storage[i]
+                    .backend()
+                    .list(&si)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        // The same call with the bytes the download verified places the
+        // three shares, and they read the file back with any others.
+        place(ciphertext).await.unwrap();
+        for i in 0..3 {
+            assert_eq!(grid.storage[i].backend().list(&si).await.unwrap().len(), 1);
+        }
+        for i in 5..10 {
+            grid.set_fault(i, Fault::Down);
+        }
+        assert!(grid.download(chk(&cap)).await.unwrap().0 == data);
+    });
+}

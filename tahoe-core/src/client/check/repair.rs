@@ -109,15 +109,16 @@ pub(super) async fn repair(
         r
     };
     let place = async move {
-        let Ok(ueb) = ueb_rx.await else {
+        let Ok(layout) = ueb_rx.await else {
             // The download failed before it had the UEB: its error says why.
             return Ok(());
         };
+        let ueb = &layout.ueb;
         let codec = (tools.downloader.codecs)(&ueb.codec_name, ueb.codec_params()?)
             .map_err(|e| e.context("the file's codec"))?;
         let targets = permuted(&targets, &si);
         let sink = HappySink::for_shares(targets, shares, cap.k, cap.n, tools.secret.clone());
-        Uploader::upload_ciphertext(codec, Arc::new(source), si, &ueb, &sink).await
+        Uploader::upload_ciphertext(codec, Arc::new(source), si, &layout, &sink).await
     };
     let (downloaded, placed) = tokio::join!(download, place);
     // When placing failed first, the download's failure is only its echo

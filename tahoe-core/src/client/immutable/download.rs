@@ -44,6 +44,19 @@ use crate::kinds::codec::{Block, Codec};
 use crate::kinds::storage::{ShareNum, StorageIndex};
 use crate::protocol::{StorageService, read_bucket_chunked};
 
+/// What a download has verified before its first byte, for a repair that
+/// encodes the file again: the UEB (checked against the cap) and each
+/// segment's ciphertext hash (the leaves of the tree whose root is the
+/// UEB's). Every segment the download writes has been checked against its
+/// hash, so the re-encoding need not hash the ciphertext again.
+#[derive(Debug, Clone)]
+pub struct VerifiedLayout {
+    /// The file's UEB.
+    pub ueb: Ueb,
+    /// `segment_hashes[i]`: segment `i`'s ciphertext hash.
+    pub segment_hashes: Vec<Hash>,
+}
+
 /// What a download saw besides the data.
 #[derive(Debug, Clone, Default)]
 pub struct DownloadReport {
@@ -246,7 +259,7 @@ impl Downloader {
         cap: &ChkVerifierCap,
         servers: &[ServerRef],
         out: &mut (dyn AsyncWrite + Unpin + Send),
-        ueb_ready: tokio::sync::oneshot::Sender<Ueb>,
+        ueb_ready: tokio::sync::oneshot::Sender<VerifiedLayout>,
     ) -> Result<DownloadReport> {
         let (report, _) = self
             .fetch(cap, None, servers, 0..u64::MAX, out, Some(ueb_ready))
@@ -263,7 +276,7 @@ impl Downloader {
         servers: &[ServerRef],
         range: Range<u64>,
         out: &mut (dyn AsyncWrite + Unpin + Send),
-        ueb_ready: Option<tokio::sync::oneshot::Sender<Ueb>>,
+        ueb_ready: Option<tokio::sync::oneshot::Sender<VerifiedLayout>>,
     ) -> Result<(DownloadReport, Ueb)> {
         let si = cap.storage_index;
         let end = range.end.min(cap.size);
@@ -295,7 +308,13 @@ impl Downloader {
         };
         if let Some(tx) = ueb_ready {
             // Nobody waiting is no reason to stop.
-            let _ = tx.send(ctx.ueb.clone());
+            let first = ctx.crypttext_tree.len() / 2;
+            let _ = tx.send(VerifiedLayout {
+                ueb: ctx.ueb.clone(),
+                segment_hashes: ctx.crypttext_tree
+                    [first..first + ctx.plan.seg.num_segments as usize]
+                    .to_vec(),
+            });
         }
         let set = Arc::new(Mutex::new(ShareSet {
             active: Vec::new(),

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::client::immutable::KeyMode;
+use crate::client::immutable::download::VerifiedLayout;
 use crate::client::immutable::sink::ShareSink;
 use crate::client::source::Source;
 use crate::error::{Error, Result};
@@ -31,7 +32,6 @@ use crate::format::cap::{Cap, LIT_THRESHOLD, LitCap};
 use crate::format::chk::check_chk_cipher;
 use crate::format::chk::encode::{EncodedSegment, HashCollector, encode_segment};
 use crate::format::chk::plan::SharePlan;
-use crate::format::chk::ueb::Ueb;
 use crate::format::hash::{Hash, TaggedHasher, convergence_hasher, storage_index, tags};
 use crate::kinds::cipher::Cipher;
 use crate::kinds::codec::Codec;
@@ -198,7 +198,14 @@ impl Uploader {
         let si = StorageIndex(storage_index(&key));
         let to_write = sink.start(&si, plan.share_size).await?;
         match self
-            .push(source, &plan, key, recheck, &to_write, sink)
+            .push(
+                source,
+                &plan,
+                key,
+                Hashing::Compute { recheck },
+                &to_write,
+                sink,
+            )
             .await
         {
             Ok((cap, ueb)) => {
@@ -218,14 +225,18 @@ impl Uploader {
     /// places under `si`; nothing is encrypted and no key is needed. The
     /// file's UEB (`ueb`, vouched for by its verify cap) fixes the
     /// segmentation, and the shares made must reproduce it byte for byte:
-    /// otherwise nothing is kept.
+    /// otherwise nothing is kept. The ciphertext is not hashed again: its
+    /// segments' hashes are the verified ones of `layout`, and any byte
+    /// that reached the encoder changed would change the share hash tree,
+    /// which the UEB fixes too.
     pub async fn upload_ciphertext(
         codec: Arc<dyn Codec>,
         source: Arc<dyn Source>,
         si: StorageIndex,
-        ueb: &Ueb,
+        layout: &VerifiedLayout,
         sink: &dyn ShareSink,
     ) -> Result<()> {
+        let ueb = &layout.ueb;
         let plan = SharePlan::from_segmentation(ueb.segmentation(), codec.as_ref())?;
         let uploader = Uploader {
             codec,
@@ -237,7 +248,17 @@ impl Uploader {
         // The cap this makes carries no real key and is dropped: only the
         // UEB matters, and it holds no key.
         match uploader
-            .push(source, &plan, [0; 16], false, &to_write, sink)
+            .push(
+                source,
+                &plan,
+                [0; 16],
+                Hashing::Known {
+                    segments: Arc::new(layout.segment_hashes.clone()),
+                    whole: ueb.crypttext_hash,
+                },
+                &to_write,
+                sink,
+            )
             .await
         {
             Ok((_, made)) if made == ueb.pack() => sink.finish(&made).await,
@@ -262,7 +283,7 @@ impl Uploader {
         source: Arc<dyn Source>,
         plan: &SharePlan,
         key: [u8; 16],
-        recheck: bool,
+        hashing: Hashing,
     ) -> (
         tokio::task::JoinHandle<Result<Hash>>,
         tokio::sync::mpsc::Receiver<EncryptedSegment>,
@@ -274,6 +295,7 @@ impl Uploader {
             // pass; hash it again as it is read now, so that a file that
             // changed in between is refused instead of stored under a key
             // that does not match its contents.
+            let recheck = matches!(hashing, Hashing::Compute { recheck: true });
             let mut again = match &self.key_mode {
                 KeyMode::Convergent(secret) if recheck => Some(convergence_hasher(
                     plan.k,
@@ -290,6 +312,14 @@ impl Uploader {
                     let r = plan.seg.segment_range(i);
                     let mut buf = vec![0u8; (r.end - r.start) as usize];
                     source.read_at(r.start, &mut buf)?;
+                    if let Hashing::Known { segments, .. } = &hashing {
+                        cipher.apply_keystream(&key, r.start, &mut buf)?;
+                        let hash = segments[i as usize];
+                        if tx.blocking_send((i, buf, hash)).is_err() {
+                            return Err(Error::internal("upload stopped"));
+                        }
+                        continue;
+                    }
                     // The whole-file and this segment's ciphertext hashes
                     // (and the plaintext's again, when rechecked) are
                     // streams of one length: hashed side by side.
@@ -324,7 +354,10 @@ impl Uploader {
                          longer match the key computed from them); upload it again",
                     ));
                 }
-                Ok(whole.finalize())
+                Ok(match hashing {
+                    Hashing::Known { whole, .. } => whole,
+                    Hashing::Compute { .. } => whole.finalize(),
+                })
             })
         };
         (reader, rx)
@@ -335,7 +368,7 @@ impl Uploader {
         source: Arc<dyn Source>,
         plan: &SharePlan,
         key: [u8; 16],
-        recheck: bool,
+        hashing: Hashing,
         to_write: &[ShareNum],
         sink: &dyn ShareSink,
     ) -> Result<(crate::format::cap::ChkCap, Vec<u8>)> {
@@ -346,7 +379,7 @@ impl Uploader {
         let last = plan.seg.num_segments - 1;
         let mut held: Option<Vec<Vec<u8>>> = None;
 
-        let (reader, mut rx) = self.read_encrypted(source, plan, key, recheck);
+        let (reader, mut rx) = self.read_encrypted(source, plan, key, hashing);
 
         let mut collector = HashCollector::new(plan);
         let mut inflight: VecDeque<tokio::task::JoinHandle<Result<EncodedSegment>>> =
@@ -431,6 +464,20 @@ impl Uploader {
         sink.write(offset, pieces(to_write, ends)).await?;
         Ok((finished.cap, finished.ueb))
     }
+}
+
+/// Where the ciphertext's hashes (each segment's and the whole file's)
+/// come from.
+enum Hashing {
+    /// Hashed as the file is read (an upload); `recheck`: the plaintext
+    /// is hashed again for its convergent key, which must not change.
+    Compute { recheck: bool },
+    /// Known already (a repair: the download checked every segment against
+    /// these, and the UEB holds the whole file's).
+    Known {
+        segments: Arc<Vec<Hash>>,
+        whole: Hash,
+    },
 }
 
 /// One segment read and encrypted: its index, its ciphertext and the hash
