@@ -161,7 +161,8 @@ pub fn status(basedir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
 
 /// The report `tahoe status` shows, as JSON: `role`, `node_id`,
 /// `running`, and when running `pid`, `address`, `queen_connected`,
-/// `known_servers`, `servers` (`nickname`, `address`); `maintenance`
+/// `known_servers`, `connected_servers`, `servers` (`nickname`,
+/// `address`); `maintenance`
 /// (`line`, `bad`) for clients, `storage` lines where the crawler ran.
 fn status_report(basedir: &Path) -> Result<serde_json::Value> {
     use serde_json::json;
@@ -182,6 +183,7 @@ fn status_report(basedir: &Path) -> Result<serde_json::Value> {
             report["address"] = s.address.into();
             report["queen_connected"] = s.queen_connected.into();
             report["known_servers"] = s.known_servers.into();
+            report["connected_servers"] = s.connected_servers.into();
             report["servers"] = s
                 .servers
                 .into_iter()
@@ -228,7 +230,11 @@ fn print_status(r: &serde_json::Value, out: &mut dyn Write) -> Result<()> {
             let c = if c { "connected" } else { "not connected" };
             writeln!(out, "queen:       {c}")?;
         }
-        writeln!(out, "servers:     {} known", r["known_servers"])?;
+        writeln!(
+            out,
+            "servers:     {} known, {} connected",
+            r["known_servers"], r["connected_servers"]
+        )?;
         for s in r["servers"].as_array().into_iter().flatten() {
             writeln!(
                 out,

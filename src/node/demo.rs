@@ -212,14 +212,14 @@ fn scale_encoding(dir: &Path, clients: usize) -> Result<()> {
     Ok(())
 }
 
-/// Wait (a while) until the first client knows every storage node, the
+/// Wait (a while) until the first client is connected to every storage node, the
 /// queen has published the shared drive and the web UI listens.
 async fn wait_until_ready(queen: &Path, first: &Path, clients: usize, port: u16) {
     for _ in 0..200 {
         let known = std::fs::read(first.join(STATUS_FILE))
             .ok()
             .and_then(|b| serde_json::from_slice::<Status>(&b).ok())
-            .map(|s| s.known_servers)
+            .map(|s| s.connected_servers)
             .unwrap_or(0);
         if known >= clients {
             break;

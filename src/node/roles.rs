@@ -123,6 +123,7 @@ pub(super) async fn start_queen(
                     address: address.clone(),
                     queen_connected: None,
                     known_servers: queen.server_count(),
+                    connected_servers: queen.server_count(),
                     servers: Vec::new(),
                     pid: std::process::id(),
                 },
@@ -383,6 +384,7 @@ async fn report_client_status(
 ) {
     loop {
         let known = broker.known();
+        let connected = broker.statuses().iter().filter(|s| s.connected).count();
         write_status(
             &basedir,
             &Status {
@@ -391,6 +393,7 @@ async fn report_client_status(
                 address: address.clone(),
                 queen_connected: Some(broker.queen_connected()),
                 known_servers: known.len(),
+                connected_servers: connected,
                 servers: known.into_iter().map(|b| (b.nickname, b.address)).collect(),
                 pid: std::process::id(),
             },

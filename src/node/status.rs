@@ -19,6 +19,10 @@ pub struct Status {
     pub queen_connected: Option<bool>,
     /// Storage servers known (clients) or announced (queen).
     pub known_servers: usize,
+    /// Clients: the known servers whose connection is up now (a server
+    /// stays known while it restarts). The queen: as `known_servers`.
+    #[serde(default)]
+    pub connected_servers: usize,
     /// Nicknames and addresses of the known servers.
     pub servers: Vec<(String, String)>,
     /// Process id.

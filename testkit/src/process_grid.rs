@@ -85,7 +85,7 @@ impl ProcessGrid {
         for c in g.clients.clone() {
             g.start(&c);
         }
-        g.wait_known(&g.clients[0].clone(), clients);
+        g.wait_connected(&g.clients[0].clone(), clients);
         if clients >= QUEEN_HAPPY {
             g.wait_published();
         }
@@ -144,17 +144,21 @@ impl ProcessGrid {
             .unwrap_or(serde_json::Value::Null)
     }
 
-    /// Wait until `client` knows `count` storage nodes.
-    pub fn wait_known(&self, client: &Path, count: usize) {
+    /// Wait until `client` is connected to `count` storage nodes (a node
+    /// restarted stays known before it is reachable again: knowing is not
+    /// enough).
+    pub fn wait_connected(&self, client: &Path, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let known = self.status(client)["known_servers"].as_u64().unwrap_or(0);
-            if known as usize >= count {
+            let connected = self.status(client)["connected_servers"]
+                .as_u64()
+                .unwrap_or(0);
+            if connected as usize >= count {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{} knows {known} of {count} servers",
+                "{} is connected to {connected} of {count} servers",
                 client.display()
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -195,7 +195,7 @@ fn check_counts_what_the_servers_hold_as_they_go() {
         std::fs::remove_dir_all(c.join("storage/shares")).unwrap();
         g.start(c);
     }
-    g.wait_known(&c0, 10);
+    g.wait_connected(&c0, 10);
     let v = check_json(&c0, &chk);
     assert_eq!(counts(&v), (false, true, 7, 7, 7, 10), "{v:#}");
     assert_eq!(v["results"]["needs-rebalancing"], true);
@@ -373,7 +373,7 @@ fn deep_check_and_manifest_walk_a_tree_once_each_and_repair_it() {
         std::fs::remove_dir_all(c.join("storage/shares")).unwrap();
         g.start(c);
     }
-    g.wait_known(&c0, 10);
+    g.wait_connected(&c0, 10);
     let checked = on(&["deep-check", &root]);
     assert!(
         checked.contains("'a.bin': Not Healthy: 8 shares (enc 3-of-10)\n"),
@@ -455,7 +455,7 @@ fn repair_keeps_a_tree_whole_through_churn_that_loses_one_left_alone() {
             std::fs::remove_dir_all(c.join("storage/shares")).unwrap();
             g.start(&c);
         }
-        g.wait_known(&c0, 10);
+        g.wait_connected(&c0, 10);
         on(&[
             "deep-check",
             "--repair",

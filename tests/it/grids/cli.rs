@@ -562,8 +562,13 @@ fn progress_on_a_terminal_and_json_for_scripts() {
     assert_eq!(status["role"], "client");
     assert_eq!(status["running"], true);
     assert_eq!(status["known_servers"], 10);
+    assert_eq!(status["connected_servers"], 10);
     assert_eq!(status["servers"].as_array().unwrap().len(), 10);
     let said = run_on(&c0, &["status"]).unwrap();
+    assert!(
+        said.contains("servers:     10 known, 10 connected"),
+        "{said}"
+    );
     assert!(said.contains(&format!(
         "node id:     {}",
         status["node_id"].as_str().unwrap()

@@ -43,7 +43,7 @@ fn tahoe_lafs_cli_against_our_gateway() {
     g.start(&gw);
     let url = format!("http://127.0.0.1:{port}/");
     wait_listening(port);
-    g.wait_known(&gw, 10);
+    g.wait_connected(&gw, 10);
     // Tahoe's CLI finds the gateway through node.url in its directory.
     let home = g.dir.path().join("tahoe-cli");
     std::fs::create_dir_all(home.join("private")).unwrap();
@@ -285,7 +285,7 @@ fn tahoe_lafs_cli_against_our_gateway() {
     assert_eq!(v["count-repairs-attempted"], 0, "{v:#}");
     assert_eq!(v["count-objects-unhealthy-post-repair"], objects, "{v:#}");
     g.start(&down);
-    g.wait_known(&gw, 10);
+    g.wait_connected(&gw, 10);
     start("start-manifest", "m1");
     let v = poll("m1");
     same_shape(&v, &tahoe_data("tahoe-start-manifest.json"), &[]);

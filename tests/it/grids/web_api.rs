@@ -18,7 +18,7 @@ fn web_api_shapes_and_bad_requests() {
     std::io::Write::write_all(&mut toml, format!("\n[web]\nport = {port}\n").as_bytes()).unwrap();
     g.stop(&gw);
     g.start(&gw);
-    g.wait_known(&gw, 10);
+    g.wait_connected(&gw, 10);
     wait_listening(port);
     // webopen gives the URL of a path, which the gateway serves.
     wait_shared_drive(&gw);
@@ -454,7 +454,15 @@ fn web_forms_pages_and_metrics(port: u16, dir: &str, data: &[u8]) {
 }
 
 /// A 1 GiB file streams through `PUT /uri` and `GET /uri/CAP` with the
-/// gateway's node (which also stores shares) staying within 64 MiB.
+/// gateway's node (which also stores shares) staying within 96 MiB: less
+/// than a tenth of the file, so memory that grew with the file would fail
+/// it. What the node holds live is a few segments (about 50 MiB peak on
+/// an idle machine); besides that, the allocator keeps up to 32 MiB of
+/// freed memory resident by design (two arenas of 16 MiB, `src/main.rs`),
+/// and how much of that is in use at the peak depends on how the threads
+/// interleave: 46-67 MiB was seen under a whole test suite's load, so the
+/// 64 MiB bound this test had failed now and then for no fault of the
+/// streaming.
 #[test]
 fn a_gibibyte_streams_through_the_gateway_in_bounded_memory() {
     use std::io::{Read, Write};
@@ -483,7 +491,7 @@ fn a_gibibyte_streams_through_the_gateway_in_bounded_memory() {
     .unwrap();
     g.stop(&gw);
     g.start(&gw);
-    g.wait_known(&gw, 3);
+    g.wait_connected(&gw, 3);
     wait_listening(port);
     let pid = g.running[&gw].id();
 
@@ -527,7 +535,7 @@ fn a_gibibyte_streams_through_the_gateway_in_bounded_memory() {
     assert_eq!(r.read(&mut got).unwrap(), 0, "more bytes than the file");
     let peak = peak_rss(pid);
     assert!(
-        peak <= 64 << 20,
+        peak <= 96 << 20,
         "the gateway's node peaked at {} MiB",
         peak >> 20
     );

@@ -74,7 +74,7 @@ fn the_gateway_and_the_grid_hold_against_hostile_pages_users_and_servers() {
             });
         }
     });
-    g.wait_known(&gw, 11);
+    g.wait_connected(&gw, 11);
     wait_listening(port);
     wait_shared_drive(&gw);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -195,7 +195,7 @@ fn a_black_hole_server_costs_nothing(
             .await
             .unwrap();
     });
-    g.wait_known(gw, 12);
+    g.wait_connected(gw, 12);
     let after = [timed(|| drop(put())), timed(|| get(&cap)), timed(list)];
     eprintln!("put, get, ls without a black hole: {before:?}; with one: {after:?}");
     for ((what, b), a) in ["put", "get", "ls"].iter().zip(before).zip(after) {
