@@ -20,8 +20,8 @@ use bytes::Bytes;
 use tahoe_core::blocking::{in_place, on_pool};
 use tahoe_core::kinds::storage::{
     Lease, MAX_MUTABLE_SHARE, PendingShare, ShareInfo, ShareKind, ShareNum, StorageBackend,
-    StorageIndex, TestVector, WriteVector, constant_time_eq, length_after_writes, merge_lease,
-    read_range,
+    StorageIndex, TestVector, WriteVector, apply_writes, constant_time_eq, length_after_writes,
+    merge_lease, read_range, tests_hold,
 };
 use tahoe_core::{Error, Result};
 use tokio::sync::Mutex;
@@ -213,7 +213,15 @@ impl FsBackend {
     ) -> Result<bool> {
         let path = self.share_path(si, shnum, ShareKind::Mutable);
         let size = file.metadata().map_err(|e| io_err("stat", &path, e))?.len();
-        if !tests_hold_in(Some(file), size, &path, tests)? {
+        let mut all = true;
+        for t in tests {
+            let r = read_range(size, t.offset, t.length);
+            let mut buf = vec![0u8; (r.end - r.start) as usize];
+            file.read_exact_at(&mut buf, r.start)
+                .map_err(|e| io_err("read", &path, e))?;
+            all &= constant_time_eq(&buf, &t.expected);
+        }
+        if !all {
             return Ok(false);
         }
         length_after_writes(size, writes, new_length)?;
@@ -262,27 +270,15 @@ impl FsBackend {
 
     /// Write `data` to a temp file, fsync it, and rename it over `dest`.
     pub(crate) fn replace_file(&self, dest: &Path, data: &[u8]) -> Result<()> {
-        self.replace_with(dest, |tmp, f| {
-            f.write_all_at(data, 0)
-                .map_err(|e| io_err("write", tmp, e))?;
-            f.sync_all().map_err(|e| io_err("fsync", tmp, e))
-        })
-    }
-
-    /// Make a temp file, let `fill` write it (and fsync it), and rename it
-    /// over `dest`: a crash leaves the old file or the new one, whole.
-    pub(crate) fn replace_with(
-        &self,
-        dest: &Path,
-        fill: impl FnOnce(&Path, &File) -> Result<()>,
-    ) -> Result<()> {
         let tmp = self.temp_path();
         if let Some(parent) = tmp.parent() {
             create_dirs(parent)?;
         }
         let result = (|| {
             let f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
-            fill(&tmp, &f)?;
+            f.write_all_at(data, 0)
+                .map_err(|e| io_err("write", &tmp, e))?;
+            f.sync_all().map_err(|e| io_err("fsync", &tmp, e))?;
             if let Some(parent) = dest.parent() {
                 create_dirs(parent)?;
             }
@@ -296,57 +292,6 @@ impl FsBackend {
             let _ = fs::remove_file(&tmp);
         }
         result
-    }
-
-    /// Test and rewrite a small mutable share (or make a new one) through
-    /// a temp file renamed over it. Only the bytes of the old share that
-    /// the writes leave alone are read (for a new version, just the
-    /// container's header): a share is not read whole to be replaced, and
-    /// the written data goes from the call to the file without a copy.
-    fn rewrite(
-        &self,
-        si: &StorageIndex,
-        shnum: ShareNum,
-        tests: &[TestVector],
-        writes: &[WriteVector],
-        new_length: Option<u64>,
-    ) -> Result<bool> {
-        let path = self.share_path(si, shnum, ShareKind::Mutable);
-        let old = match File::open(&path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == IoKind::NotFound => None,
-            Err(e) => return Err(io_err("open", &path, e)),
-        };
-        let size = match &old {
-            Some(f) => f.metadata().map_err(|e| io_err("stat", &path, e))?.len(),
-            None => 0,
-        };
-        if size > MAX_MUTABLE_SHARE {
-            return Err(Error::corrupt(format!(
-                "mutable share {} is {size} bytes, over the {MAX_MUTABLE_SHARE} limit",
-                path.display()
-            )));
-        }
-        if !tests_hold_in(old.as_ref(), size, &path, tests)? {
-            return Ok(false);
-        }
-        if old.is_none() && writes.is_empty() && new_length.unwrap_or(0) == 0 {
-            return Ok(true);
-        }
-        let final_len = length_after_writes(size, writes, new_length)?;
-        self.replace_with(&path, |tmp, f| {
-            if let Some(old) = &old {
-                for gap in uncovered(writes, size.min(final_len)) {
-                    let mut kept = vec![0u8; (gap.end - gap.start) as usize];
-                    old.read_exact_at(&mut kept, gap.start)
-                        .map_err(|e| io_err("read", &path, e))?;
-                    f.write_all_at(&kept, gap.start)
-                        .map_err(|e| io_err("write", tmp, e))?;
-                }
-            }
-            apply_in_place(f, tmp, writes, Some(final_len))
-        })?;
-        Ok(true)
     }
 
     /// Remove the storage index's directory once it holds no shares.
@@ -412,48 +357,24 @@ impl FsBackend {
     }
 }
 
-/// Whether every test holds on the share in `file` (`size` bytes; `None`:
-/// no share, tested as empty), each compared in constant time for its
-/// length, every one evaluated (as `tests_hold` does on bytes in memory).
-fn tests_hold_in(
-    file: Option<&File>,
-    size: u64,
-    path: &Path,
-    tests: &[TestVector],
-) -> Result<bool> {
-    let mut all = true;
-    for t in tests {
-        let r = read_range(size, t.offset, t.length);
-        let mut buf = vec![0u8; (r.end - r.start) as usize];
-        if let Some(f) = file {
-            f.read_exact_at(&mut buf, r.start)
-                .map_err(|e| io_err("read", path, e))?;
+pub(crate) fn read_mutable(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::metadata(path) {
+        Ok(m) if m.len() > MAX_MUTABLE_SHARE => {
+            return Err(Error::corrupt(format!(
+                "mutable share {} is {} bytes, over the {MAX_MUTABLE_SHARE} limit",
+                path.display(),
+                m.len()
+            )));
         }
-        all &= constant_time_eq(&buf, &t.expected);
+        Ok(_) => {}
+        Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("stat", path, e)),
     }
-    Ok(all)
-}
-
-/// The parts of `0..len` that no write in `writes` covers, in order.
-fn uncovered(writes: &[WriteVector], len: u64) -> Vec<std::ops::Range<u64>> {
-    let mut covered: Vec<(u64, u64)> = writes
-        .iter()
-        .map(|w| (w.offset, w.offset.saturating_add(w.data.len() as u64)))
-        .filter(|&(start, end)| start < end && start < len)
-        .collect();
-    covered.sort_unstable();
-    let mut gaps = Vec::new();
-    let mut at = 0;
-    for (start, end) in covered {
-        if start > at {
-            gaps.push(at..start);
-        }
-        at = at.max(end);
+    match fs::read(path) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", path, e)),
     }
-    if at < len {
-        gaps.push(at..len);
-    }
-    gaps
 }
 
 #[async_trait]
@@ -639,7 +560,18 @@ impl StorageBackend for FsBackend {
                 }
                 _ => {}
             }
-            b.rewrite(&si, shnum, &tests, &writes, new_length)
+            let current = read_mutable(&path)?;
+            let exists = current.is_some();
+            let mut data = current.unwrap_or_default();
+            if !tests_hold(&data, &tests) {
+                return Ok(false);
+            }
+            if !exists && writes.is_empty() && new_length.unwrap_or(0) == 0 {
+                return Ok(true);
+            }
+            apply_writes(&mut data, &writes, new_length)?;
+            b.replace_file(&path, &data)?;
+            Ok(true)
         })
         .await
     }
@@ -730,7 +662,6 @@ mod tests {
     use super::*;
     use crate::REWRITE_LIMIT;
     use crate::journal::encode_journal;
-    use tahoe_core::kinds::storage::apply_writes;
 
     fn wv(offset: u64, data: &[u8]) -> WriteVector {
         WriteVector {
@@ -761,32 +692,22 @@ mod tests {
         assert!(e.contains("does not name a storage format"), "{e}");
     }
 
-    /// Writes of every shape to a mutable share of `len` bytes (changed in
-    /// place over [`REWRITE_LIMIT`], rewritten through a temp file under
-    /// it) give what applying them to the bytes in memory gives.
-    async fn changes_match_the_model(len: u64) {
+    #[tokio::test]
+    async fn large_mutable_shares_change_in_place_as_a_rewrite_would() {
         let dir = tempfile::tempdir().unwrap();
         let b = FsBackend::open(dir.path()).unwrap();
         let si = StorageIndex([3; 16]);
-        let mut model = vec![7u8; len as usize];
+        let mut model = vec![7u8; (REWRITE_LIMIT + 5000) as usize];
         assert!(
             b.test_and_write(&si, 1, &[TestVector::absent()], &[wv(0, &model)], None)
                 .await
                 .unwrap()
         );
         let steps: Vec<(Vec<WriteVector>, Option<u64>)> = vec![
-            (vec![wv(10, b"abc"), wv(len - 5000, b"tail")], None),
-            (vec![wv(len + 100, b"past the end")], None),
-            (vec![wv(5, b"x")], Some(len - 2000)),
-            (vec![], Some(len - 1000)),
-            // Overlapping, out of order: the later write wins.
-            (
-                vec![wv(40, &[1; 300]), wv(20, &[2; 100]), wv(30, b"z")],
-                None,
-            ),
-            // Everything after a kept head, as a new version is written.
-            (vec![wv(16, &vec![9; len as usize - 16])], Some(len)),
-            (vec![wv(16, &[4; 100]), wv(0, &[5; 10])], Some(200)),
+            (vec![wv(10, b"abc"), wv(REWRITE_LIMIT, b"tail")], None),
+            (vec![wv(model.len() as u64 + 100, b"past the end")], None),
+            (vec![wv(5, b"x")], Some(REWRITE_LIMIT + 3000)),
+            (vec![], Some(REWRITE_LIMIT + 4000)),
         ];
         for (writes, new_length) in steps {
             let test = TestVector::equals(0, Bytes::copy_from_slice(&model[..16]));
@@ -800,7 +721,7 @@ mod tests {
                 .read(&si, 1, ShareKind::Mutable, 0, 1 << 30)
                 .await
                 .unwrap();
-            assert!(got == model, "the share differs from the bytes in memory");
+            assert!(got == model, "in-place update differs from a rewrite");
             assert!(!b.journal_path(&si, 1).exists());
         }
         // A failing test changes nothing.
@@ -816,36 +737,6 @@ mod tests {
                 .unwrap()
                 == model
         );
-        let incoming = std::fs::read_dir(dir.path().join("incoming")).unwrap();
-        assert_eq!(incoming.count(), 0, "a temp file was left behind");
-    }
-
-    #[tokio::test]
-    async fn large_mutable_shares_change_in_place_as_a_rewrite_would() {
-        changes_match_the_model(REWRITE_LIMIT + 5000).await;
-    }
-
-    #[tokio::test]
-    async fn small_mutable_shares_are_rewritten_from_the_writes_and_the_bytes_they_keep() {
-        changes_match_the_model(20_000).await;
-    }
-
-    #[test]
-    fn uncovered_ranges_are_the_gaps_between_writes() {
-        let w = |ranges: &[(u64, usize)]| -> Vec<WriteVector> {
-            ranges.iter().map(|&(o, n)| wv(o, &vec![0; n])).collect()
-        };
-        assert_eq!(uncovered(&[], 10), vec![0..10]);
-        assert_eq!(
-            uncovered(&w(&[(0, 10)]), 10),
-            Vec::<std::ops::Range<u64>>::new()
-        );
-        assert_eq!(uncovered(&w(&[(16, 100)]), 50), vec![0..16]);
-        assert_eq!(
-            uncovered(&w(&[(30, 5), (2, 3), (4, 10), (60, 0)]), 50),
-            vec![0..2, 14..30, 35..50]
-        );
-        assert_eq!(uncovered(&w(&[(80, 5)]), 50), vec![0..50]);
     }
 
     /// A backend holding one mutable share over [`REWRITE_LIMIT`] (share 0
