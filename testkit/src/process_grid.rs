@@ -144,6 +144,25 @@ impl ProcessGrid {
             .unwrap_or(serde_json::Value::Null)
     }
 
+    /// Wait until `client` knows `count` storage nodes (has their
+    /// announcements), whether or not it could connect to them: for a
+    /// server that is announced and never answers.
+    pub fn wait_known(&self, client: &Path, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let known = self.status(client)["known_servers"].as_u64().unwrap_or(0);
+            if known as usize >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} knows {known} of {count} servers",
+                client.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Wait until `client` is connected to `count` storage nodes (a node
     /// restarted stays known before it is reachable again: knowing is not
     /// enough).
