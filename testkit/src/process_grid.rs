@@ -148,36 +148,28 @@ impl ProcessGrid {
     /// announcements), whether or not it could connect to them: for a
     /// server that is announced and never answers.
     pub fn wait_known(&self, client: &Path, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let known = self.status(client)["known_servers"].as_u64().unwrap_or(0);
-            if known as usize >= count {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} knows {known} of {count} servers",
-                client.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_servers(client, "known_servers", count);
     }
 
     /// Wait until `client` is connected to `count` storage nodes (a node
     /// restarted stays known before it is reachable again: knowing is not
     /// enough).
     pub fn wait_connected(&self, client: &Path, count: usize) {
+        self.wait_servers(client, "connected_servers", count);
+    }
+
+    /// Wait (30 s at most) until `field` of `client`'s status.json is at
+    /// least `count`.
+    fn wait_servers(&self, client: &Path, field: &str, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let connected = self.status(client)["connected_servers"]
-                .as_u64()
-                .unwrap_or(0);
-            if connected as usize >= count {
+            let now = self.status(client)[field].as_u64().unwrap_or(0);
+            if now as usize >= count {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{} is connected to {connected} of {count} servers",
+                "{}: {field} is {now}, {count} wanted",
                 client.display()
             );
             std::thread::sleep(Duration::from_millis(50));
