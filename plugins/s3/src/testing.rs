@@ -1,8 +1,12 @@
-//! A local S3 server for tests: moto's server mode (`moto_server`, from
-//! PyPI's `moto[server]`), which speaks the S3 REST API with multipart
-//! uploads and conditional writes (`If-Match`, `If-None-Match`). `make
-//! test` installs it into `target/s3-venv` (`make s3-deps`); the tests
-//! fail, loudly, when it is missing.
+//! A local S3 server for tests: moto's server mode (from PyPI's
+//! `moto[server]`), which speaks the S3 REST API with multipart uploads
+//! and conditional writes (`If-Match`, `If-None-Match`). `make test`
+//! installs it into `target/s3-venv` (`make s3-deps`); the tests fail,
+//! loudly, when it is missing. It runs through
+//! `scripts/s3-test-server.py`, which makes moto's conditional writes
+//! atomic as S3's are (moto checks and then writes with nothing held in
+//! between, so two racing writers could both win there and nowhere
+//! else).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,19 +14,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running `moto_server` on 127.0.0.1, stopped when dropped.
+/// A running moto server on 127.0.0.1, stopped when dropped.
 pub struct S3Server {
     /// Its port.
     pub port: u16,
     child: Child,
 }
 
-/// Where `make s3-deps` puts the server, or `TAHOE_TEST_S3_SERVER`.
-fn server_program() -> PathBuf {
+/// The server's program and its first arguments: `TAHOE_TEST_S3_SERVER`
+/// (a program taking moto_server's `-H HOST -p PORT`), or the Python that
+/// `make s3-deps` installs running `scripts/s3-test-server.py`.
+fn server_command() -> (PathBuf, Vec<PathBuf>) {
     if let Ok(p) = std::env::var("TAHOE_TEST_S3_SERVER") {
-        return PathBuf::from(p);
+        return (PathBuf::from(p), Vec::new());
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/s3-venv/bin/moto_server")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    (
+        root.join("target/s3-venv/bin/python"),
+        vec![root.join("scripts/s3-test-server.py")],
+    )
 }
 
 /// An Authorization header moto accepts (it verifies no signature).
@@ -31,7 +41,7 @@ const FAKE_AUTH: &str = "Authorization: AWS4-HMAC-SHA256 Credential=test/2026010
 impl S3Server {
     /// Start a server on a free port and wait until it answers.
     pub fn start() -> S3Server {
-        let program = server_program();
+        let (program, first_args) = server_command();
         assert!(
             program.exists(),
             "no S3 server for the tests at {}: run `make s3-deps` (or set TAHOE_TEST_S3_SERVER)",
@@ -42,6 +52,7 @@ impl S3Server {
             .map(|a| a.port())
             .unwrap_or_else(|e| panic!("no free port: {e}"));
         let child = Command::new(&program)
+            .args(&first_args)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
