@@ -70,6 +70,10 @@ pub enum Fault {
     /// Serve these mutable shares whatever is stored, and accept every
     /// slot write without applying it (a server rolling a file back).
     Stale(BTreeMap<ShareNum, Bytes>),
+    /// Serve these mutable shares to the next slot read only, then behave:
+    /// what a reader sees when a writer replaces the shares between two
+    /// of its reads.
+    StaleOnce(BTreeMap<ShareNum, Bytes>),
 }
 
 /// A storage service that can be told to misbehave, and counts reads.
@@ -201,7 +205,17 @@ impl StorageLayer for Faulty {
         r: Vec<(u64, u64)>,
     ) -> Result<BTreeMap<ShareNum, Vec<Bytes>>> {
         self.down().await?;
-        let fault = self.fault.lock().unwrap().clone();
+        let fault = {
+            let mut f = self.fault.lock().unwrap();
+            match &*f {
+                Fault::StaleOnce(shares) => {
+                    let once = Fault::Stale(shares.clone());
+                    *f = Fault::None;
+                    once
+                }
+                other => other.clone(),
+            }
+        };
         let mut got = match &fault {
             Fault::Stale(shares) => shares
                 .iter()

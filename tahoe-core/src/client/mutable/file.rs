@@ -251,9 +251,9 @@ impl MutableClient {
         }
     }
 
-    /// `err`, a failed read of `map`'s newest version, as a `Conflict`
-    /// when the file has changed since `map` was made (a writer replaced
-    /// the shares while they were read), else as it is.
+    /// `err`, a failed read of what `map` saw, as a `Conflict` when the
+    /// file has changed since `map` was made (a writer replaced the shares
+    /// while they were read), else as it is.
     async fn raced(&self, cap: &SskReadCap, map: &ServerMap, err: Error) -> Error {
         if !matches!(err.kind(), ErrorKind::NotEnoughShares | ErrorKind::Corrupt) {
             return err;
@@ -277,7 +277,10 @@ impl MutableClient {
     }
 
     /// The write keys of an existing file, from the encrypted private key
-    /// in one of its shares.
+    /// in one of its shares. Where the key lies past what the servermap
+    /// read, it is read at the offsets `map` saw; a writer that replaced
+    /// the shares since (another size, so another layout) leaves garbage
+    /// there, and that is a `Conflict` to retry, not a corrupt file.
     async fn write_keys(&self, map: &ServerMap, cap: &SskWriteCap) -> Result<WriteKeys> {
         let mut last = None;
         for shares in map.versions.values().rev() {
@@ -311,13 +314,14 @@ impl MutableClient {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| {
+        let err = last.unwrap_or_else(|| {
             Error::not_found(format!(
                 "no share of mutable file {} was found: {}",
                 map.storage_index,
                 map.describe()
             ))
-        }))
+        });
+        Err(self.raced(&cap.read_cap(), map, err).await)
     }
 
     /// Retry `attempt` while it fails with `Conflict`.
