@@ -1,13 +1,34 @@
-//! Filesystem primitives: errors naming the path, fsynced directories, free space.
+//! Filesystem primitives: errors naming the path, exact reads, fsynced
+//! directories, free space.
 
 use std::fs::{self, File};
 use std::io::ErrorKind as IoKind;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 
 use tahoe_core::{Error, Result};
 
 pub(crate) fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::from(e).context(format!("{what} {}", path.display()))
+}
+
+/// The bytes of `file` (at `path`) in `range`, all of them or an error.
+/// Read into the vector's spare capacity: a share read of a megabyte does
+/// not first write a megabyte of zeros (4% of a storage server's time in
+/// a verify, by `perf`).
+pub(crate) fn read_exactly(file: &File, path: &Path, range: Range<u64>) -> Result<Vec<u8>> {
+    let len = range.end - range.start;
+    let mut buf = Vec::with_capacity(len as usize);
+    let mut f = file;
+    f.seek(SeekFrom::Start(range.start))
+        .and_then(|_| f.take(len).read_to_end(&mut buf))
+        .map_err(|e| io_err("read", path, e))?;
+    if buf.len() as u64 != len {
+        let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        return Err(io_err("read", path, e));
+    }
+    Ok(buf)
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

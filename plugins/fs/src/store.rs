@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 
 use crate::NAME;
 use crate::REWRITE_LIMIT;
-use crate::files::{available_bytes, create_dirs, io_err, sync_dir};
+use crate::files::{available_bytes, create_dirs, io_err, read_exactly, sync_dir};
 use crate::journal::{JOURNAL_SUFFIX, apply_in_place, decode_journal, encode_journal};
 use crate::leases::{LEASES, encode_leases, read_leases};
 use crate::pending::{Pending, Reservation};
@@ -216,9 +216,7 @@ impl FsBackend {
         let mut all = true;
         for t in tests {
             let r = read_range(size, t.offset, t.length);
-            let mut buf = vec![0u8; (r.end - r.start) as usize];
-            file.read_exact_at(&mut buf, r.start)
-                .map_err(|e| io_err("read", &path, e))?;
+            let buf = read_exactly(file, &path, r)?;
             all &= constant_time_eq(&buf, &t.expected);
         }
         if !all {
@@ -451,10 +449,7 @@ impl StorageBackend for FsBackend {
             };
             let size = file.metadata().map_err(|e| io_err("stat", &path, e))?.len();
             let r = read_range(size, offset, len);
-            let mut buf = vec![0u8; (r.end - r.start) as usize];
-            file.read_exact_at(&mut buf, r.start)
-                .map_err(|e| io_err("read", &path, e))?;
-            Ok(Bytes::from(buf))
+            Ok(Bytes::from(read_exactly(&file, &path, r)?))
         })
         .await
     }
