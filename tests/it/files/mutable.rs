@@ -291,6 +291,41 @@ fn a_writer_whose_shares_are_replaced_after_its_servermap_retries() {
 }
 
 #[test]
+fn a_writer_that_meets_a_publish_under_way_retries() {
+    rt().block_on(async {
+        let (grid, client) = setup().await;
+        let cap = client
+            .create_with_key(test_key(37), MutableFormat::Sdmf, src(b"one"))
+            .await
+            .unwrap();
+        let si = cap.storage_index();
+        let v1: Vec<_> =
+            futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
+        client.overwrite(&cap, src(b"two")).await.unwrap();
+        // What a servermap sees while another writer publishes version 2:
+        // two servers still hold version 1, two already hold version 2,
+        // and the rest are being written (no share yet, as this fault
+        // shows them). Neither version is recoverable from that.
+        for (i, shares) in v1.into_iter().enumerate() {
+            match i {
+                0 | 1 => grid.set_fault(i, Fault::StaleOnce(shares)),
+                2 | 3 => {}
+                _ => grid.set_fault(i, Fault::StaleOnce(Default::default())),
+            }
+        }
+        let append = |old: &[u8]| -> tahoe_core::Result<Option<Vec<u8>>> {
+            Ok(Some([old, b" three"].concat()))
+        };
+        // The writer looks again, sees the file change, and goes on.
+        client.modify(&cap, &append).await.unwrap();
+        assert_eq!(
+            read_all(&client, &cap).await.unwrap(),
+            (b"two three".to_vec(), 3)
+        );
+    });
+}
+
+#[test]
 fn concurrent_writers_serialize_and_readers_never_see_a_mix() {
     rt().block_on(async {
         let (grid, client) = setup().await;

@@ -356,12 +356,30 @@ impl Browser {
     /// progress rows showed: for each `(name, size)`, in order, a row
     /// starting at `uploading` with an empty bar of the file's size, and
     /// ending `done` with its bar full.
+    /// An upload that fails stops the script from reloading: the test
+    /// then fails at once with what the row said.
     fn uploads_done(&self, files: &[(&str, usize)]) {
-        self.wait_for(
-            "the script's reload after the uploads",
-            "return window.__beforeReload === undefined && document.readyState === 'complete' \
-             && document.querySelector('#entries') !== null",
-        );
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let now = self.js(
+                "if (window.__beforeReload === undefined && document.readyState === 'complete' \
+                 && document.querySelector('#entries') !== null) return true; \
+                 const bad = Array.from(document.querySelectorAll('#upload-progress .state.bad')) \
+                   .map(s => s.parentElement.firstElementChild.textContent + ': ' + s.textContent); \
+                 return bad.length ? bad.join('; ') : false;",
+            );
+            if now == json!(true) {
+                break;
+            }
+            if let Some(failed) = now.as_str() {
+                panic!("an upload failed, so the script did not reload: {failed}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the script's reload after the uploads"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let log: Value = serde_json::from_str(
             self.js("const s = sessionStorage.getItem('uploads'); sessionStorage.removeItem('uploads'); return s")
                 .as_str()

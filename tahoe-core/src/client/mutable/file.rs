@@ -217,6 +217,21 @@ impl MutableClient {
         .await
     }
 
+    /// The servermap a writer works from: one with a version to replace
+    /// (or no shares at all). A map with no recoverable version because a
+    /// writer is publishing as it is made (some shares already of the next
+    /// version, the rest still of the last) is a `Conflict` to retry, as
+    /// [`MutableClient::raced`] tells; a file that stays unrecoverable is
+    /// the error it is.
+    async fn writers_map(&self, cap: &SskWriteCap) -> Result<ServerMap> {
+        let read_cap = cap.read_cap();
+        let map = self.servermap_of(&read_cap).await;
+        if let Err(e) = map.best() {
+            return Err(self.raced(&read_cap, &map, e).await);
+        }
+        Ok(map)
+    }
+
     /// Write bytes `range` of the newest version to `out`. A read that a
     /// writer raced (the shares changed between the servermap and the
     /// blocks) is tried again, while nothing has reached `out`.
@@ -353,7 +368,7 @@ impl MutableClient {
         source: Arc<dyn Source>,
     ) -> Result<PublishReport> {
         self.retrying("overwrite", || async {
-            let map = self.servermap_of(&cap.read_cap()).await;
+            let map = self.writers_map(cap).await?;
             let keys = self.write_keys(&map, cap).await?;
             self.publish_next(cap, &map, &keys, source.clone()).await
         })
@@ -435,7 +450,7 @@ impl MutableClient {
         change: &Change<'_>,
     ) -> Result<Option<PublishReport>> {
         self.retrying("modify", || async {
-            let map = self.servermap_of(&cap.read_cap()).await;
+            let map = self.writers_map(cap).await?;
             let keys = self.write_keys(&map, cap).await?;
             let mut old = Vec::new();
             if map.best()?.is_some() {
@@ -475,7 +490,7 @@ impl MutableClient {
                 .ok_or_else(|| Error::internal("the write changed nothing".to_string()));
         }
         self.retrying("write", || async {
-            let map = self.servermap_of(&cap.read_cap()).await;
+            let map = self.writers_map(cap).await?;
             let keys = self.write_keys(&map, cap).await?;
             self.update_mdmf(&map, &keys, offset, &data).await
         })

@@ -232,10 +232,17 @@ impl ServerMap {
         self.versions.keys().map(|p| p.seqnum).max().unwrap_or(0)
     }
 
-    /// Whether `other` (a later look at the same file) saw other versions
-    /// than this map: then a writer changed the file in between.
+    /// Whether `other` (a later look at the same file) saw other versions,
+    /// or other shares of them, than this map: then a writer changed the
+    /// file in between (or is changing it: a publish under way moves
+    /// shares from one version to the next one by one).
     pub fn changed_in(&self, other: &ServerMap) -> bool {
-        !self.versions.keys().eq(other.versions.keys())
+        fn held(map: &ServerMap) -> impl Iterator<Item = (&Prefix, BTreeSet<(usize, ShareNum)>)> {
+            map.versions
+                .iter()
+                .map(|(p, shares)| (p, shares.iter().map(|e| (e.server, e.shnum)).collect()))
+        }
+        !held(self).eq(held(other))
     }
 
     /// The newest recoverable version, `None` when there are no shares at
