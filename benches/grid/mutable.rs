@@ -15,7 +15,14 @@ pub fn run(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Path>
     use tahoe_core::client::source::BytesSource;
     use tahoe_core::format::ssk::MutableFormat;
 
-    const RUNS: usize = 5;
+    // `--runs N` for more (a profile wants a few hundred operations).
+    let args: Vec<String> = std::env::args().collect();
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(5);
     const POOL: usize = 2;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,7 +45,7 @@ pub fn run(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Path>
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    for run in 0..RUNS {
+    for run in 0..runs {
         let a = pseudo_random_bytes(7_000 + run as u64, 1_000_000);
         let b = pseudo_random_bytes(8_000 + run as u64, 1_000_000);
         signal_all(&tahoe_pids, libc::SIGSTOP);
@@ -119,7 +126,7 @@ pub fn run(root: &Path, gateway: &Path, nodes: &Nodes, tahoe_base: Option<&Path>
     signal_all(&tahoe_pids, libc::SIGCONT);
     println!(
         "mutable (MDMF, 1 MB, 3-of-10, 10 storage node processes; ours through a client keeping its \
-         connections and a pool of {POOL} keys; Tahoe-LAFS 1.20 through its web API, curl's time_total), median of {RUNS}:"
+         connections and a pool of {POOL} keys; Tahoe-LAFS 1.20 through its web API, curl's time_total), median of {runs}:"
     );
     print_table(&ops, &ours, &theirs);
     if std::env::args().any(|a| a == "--quick") {

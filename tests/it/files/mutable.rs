@@ -96,6 +96,28 @@ fn both_formats_round_trip_and_overwrite() {
 }
 
 #[test]
+fn an_overwrite_keeps_the_files_shape() {
+    rt().block_on(async {
+        let (grid, client) = setup().await;
+        // Made 2-of-5; overwritten by a client whose own shape is 3-of-10
+        // (and which starts encoding in that shape before it knows).
+        let other = grid.mutable_client(2, 5, 999);
+        for format in [MutableFormat::Sdmf, MutableFormat::Mdmf] {
+            let cap = other
+                .create(format, src(&pseudo_random_bytes(40, 5_000)))
+                .await
+                .unwrap();
+            let new = pseudo_random_bytes(41, 7_000);
+            client.overwrite(&cap, src(&new)).await.unwrap();
+            assert_eq!(read_all(&client, &cap).await.unwrap(), (new, 2));
+            let map = client.servermap_of(&cap.read_cap()).await;
+            let (prefix, _) = map.best().unwrap().unwrap();
+            assert_eq!((prefix.k, prefix.n), (2, 5), "{format:?}");
+        }
+    });
+}
+
+#[test]
 fn writes_at_an_offset_touch_only_their_segments() {
     rt().block_on(async {
         let (grid, client) = setup().await;
