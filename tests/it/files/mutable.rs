@@ -2,6 +2,7 @@
 //! writes at an offset that touch only their segments, concurrent writers,
 //! and servers that lie (each test plays the attacker against one check).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -12,6 +13,7 @@ use tahoe_core::client::source::BytesSource;
 use tahoe_core::format::cap::SskWriteCap;
 use tahoe_core::format::ssk::MutableFormat;
 use tahoe_core::format::ssk::layout::ShareHead;
+use tahoe_core::kinds::storage::ShareNum;
 use tahoe_core::testing::pseudo_random_bytes;
 use testkit::vectors::test_key;
 use testkit::{Fault, MemGrid, rt};
@@ -26,6 +28,25 @@ async fn read_all(c: &MutableClient, cap: &SskWriteCap) -> tahoe_core::Result<(V
     Ok((out, r.prefix.seqnum))
 }
 
+/// An SDMF file written as `old` then `new`, and the slot contents each
+/// of the 10 servers held of `old`.
+async fn written_twice(
+    grid: &MemGrid,
+    client: &MutableClient,
+    key: usize,
+    old: &[u8],
+    new: &[u8],
+) -> (SskWriteCap, Vec<BTreeMap<ShareNum, Bytes>>) {
+    let cap = client
+        .create_with_key(test_key(key), MutableFormat::Sdmf, src(old))
+        .await
+        .unwrap();
+    let si = cap.storage_index();
+    let v1 = futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
+    client.overwrite(&cap, src(new)).await.unwrap();
+    (cap, v1)
+}
+
 /// An SDMF file written as `old` then `new`, after which servers 0 to 6
 /// serve (and keep, whatever is written) the shares of `old`.
 async fn seven_rolled_back(
@@ -35,15 +56,9 @@ async fn seven_rolled_back(
     old: &[u8],
     new: &[u8],
 ) -> SskWriteCap {
-    let cap = client
-        .create_with_key(test_key(key), MutableFormat::Sdmf, src(old))
-        .await
-        .unwrap();
-    let si = cap.storage_index();
-    let v1: Vec<_> = futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
-    client.overwrite(&cap, src(new)).await.unwrap();
-    for (i, shares) in v1.iter().enumerate().take(7) {
-        grid.set_fault(i, Fault::Stale(shares.clone()));
+    let (cap, v1) = written_twice(grid, client, key, old, new).await;
+    for (i, shares) in v1.into_iter().enumerate().take(7) {
+        grid.set_fault(i, Fault::Stale(shares));
     }
     cap
 }
@@ -287,17 +302,10 @@ fn a_writer_whose_shares_are_replaced_after_its_servermap_retries() {
         // 20,000 bytes in 3-of-10 SDMF: shares of about 6.7 KB, whose
         // encrypted private key (after the share data) lies past the
         // servermap's first read, so the writer reads it in a second call.
-        let old = pseudo_random_bytes(1, 20_000);
-        let cap = client
-            .create_with_key(test_key(36), MutableFormat::Sdmf, src(&old))
-            .await
-            .unwrap();
-        let si = cap.storage_index();
-        let v1: Vec<_> =
-            futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
         // Another writer replaces every share with a version of another
         // size, so the private key now sits at another offset...
-        client.overwrite(&cap, src(b"short")).await.unwrap();
+        let old = pseudo_random_bytes(1, 20_000);
+        let (cap, v1) = written_twice(&grid, &client, 36, &old, b"short").await;
         // ...after this writer's servermap saw the old layout.
         for (i, shares) in v1.into_iter().enumerate() {
             grid.set_fault(i, Fault::StaleOnce(shares));
@@ -316,14 +324,7 @@ fn a_writer_whose_shares_are_replaced_after_its_servermap_retries() {
 fn a_writer_that_meets_a_publish_under_way_retries() {
     rt().block_on(async {
         let (grid, client) = setup().await;
-        let cap = client
-            .create_with_key(test_key(37), MutableFormat::Sdmf, src(b"one"))
-            .await
-            .unwrap();
-        let si = cap.storage_index();
-        let v1: Vec<_> =
-            futures::future::join_all((0..10).map(|i| grid.slot_contents(i, &si))).await;
-        client.overwrite(&cap, src(b"two")).await.unwrap();
+        let (cap, v1) = written_twice(&grid, &client, 37, b"one", b"two").await;
         // What a servermap sees while another writer publishes version 2:
         // two servers still hold version 1, two already hold version 2,
         // and the rest are being written (no share yet, as this fault

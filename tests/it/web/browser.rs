@@ -321,10 +321,18 @@ impl Browser {
         std::fs::write(self.shots.join(format!("{n:02}-{name}.png")), png).unwrap();
     }
 
-    /// Wait until a script returns true.
+    /// Wait until a script returns true; a script that returns a string
+    /// instead says why it never will, and the test fails with it.
     fn wait_for(&self, what: &str, script: &str) {
         let deadline = Instant::now() + Duration::from_secs(90);
-        while self.js(script) != json!(true) {
+        loop {
+            let now = self.js(script);
+            if now == json!(true) {
+                return;
+            }
+            if let Some(failed) = now.as_str() {
+                panic!("{what}: {failed}");
+            }
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -359,27 +367,14 @@ impl Browser {
     /// An upload that fails stops the script from reloading: the test
     /// then fails at once with what the row said.
     fn uploads_done(&self, files: &[(&str, usize)]) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let now = self.js(
-                "if (window.__beforeReload === undefined && document.readyState === 'complete' \
-                 && document.querySelector('#entries') !== null) return true; \
-                 const bad = Array.from(document.querySelectorAll('#upload-progress .state.bad')) \
-                   .map(s => s.parentElement.firstElementChild.textContent + ': ' + s.textContent); \
-                 return bad.length ? bad.join('; ') : false;",
-            );
-            if now == json!(true) {
-                break;
-            }
-            if let Some(failed) = now.as_str() {
-                panic!("an upload failed, so the script did not reload: {failed}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for the script's reload after the uploads"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_for(
+            "the script's reload after the uploads",
+            "if (window.__beforeReload === undefined && document.readyState === 'complete' \
+             && document.querySelector('#entries') !== null) return true; \
+             const bad = Array.from(document.querySelectorAll('#upload-progress .state.bad')) \
+               .map(s => s.parentElement.firstElementChild.textContent + ': ' + s.textContent); \
+             return bad.length ? 'an upload failed, so the script did not reload: ' + bad.join('; ') : false;",
+        );
         let log: Value = serde_json::from_str(
             self.js("const s = sessionStorage.getItem('uploads'); sessionStorage.removeItem('uploads'); return s")
                 .as_str()
