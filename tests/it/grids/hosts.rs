@@ -118,7 +118,10 @@ fn a_grid_across_five_hosts_survives_cut_links_and_a_moved_host() {
     );
 
     // Host 3's cable too, during the next upload: two hosts left, fewer
-    // than happy: the unhappy error, and nothing linked.
+    // than happy: the unhappy error, and nothing linked. Other bytes than
+    // big.bin's: the same bytes converge on the shares big.bin left on
+    // hosts 1-3, and an upload that finds its file happy sends nothing.
+    let f = write(&g, "unhappy", &pseudo_random_bytes(5, 48 << 20));
     let e = put_cutting(&g, &f, "tahoe:unhappy.bin", 3)
         .expect_err("an upload left with two of four hosts");
     assert!(e.contains("unhappy"), "not the unhappy error: {e}");
