@@ -36,7 +36,7 @@ CRATES = {
     "tahoe": {
         "src": "src",
         "layers": [
-            ["basedir", "announce", "plugins"],
+            ["basedir", "plugins"],
             ["client"],
             ["fs"],
             ["web"],

@@ -8,8 +8,7 @@
 //! above it in this list (checked by `scripts/layers.py` in `make test`):
 //!
 //! ```text
-//!  0. basedir, announce, plugins   a node's directory; signed announcements;
-//!                                  the built-in plugins
+//!  0. basedir, plugins            a node's directory; the built-in plugins
 //!  1. client/                      GridClient: the broker, links to servers,
 //!                                  aliases, file commands, transfers
 //!  2. fs/                          the grid as a file system: one core, the
@@ -20,7 +19,6 @@
 //!  6. cli/                         the command line
 //! ```
 
-pub mod announce;
 pub mod basedir;
 pub mod cli;
 pub mod client;

@@ -26,9 +26,9 @@ use tahoe_core::format::ssk::MutableFormat;
 use tahoe_core::plugin::config::{NodeConfig, Role};
 use tahoe_core::plugin::registry::{PluginContext, PluginKind, Registry, Selection};
 
-use crate::announce::AnnouncementBody;
 use crate::basedir::{SERVERS_FILE, convergence_secret, introducer_of};
 use crate::client::broker::{self, Broker};
+use tahoe_core::protocol::announce::AnnouncementBody;
 
 /// What a check does besides asking which shares the servers hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -36,7 +36,7 @@ use tahoe_core::protocol::{
 use tahoe_core::{Error, Result};
 use tokio::sync::Notify;
 
-use crate::announce::check;
+use tahoe_core::protocol::announce::check;
 
 /// Longest a poll waits.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -311,7 +311,7 @@ impl QueenService for Queen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::announce::{AnnouncementBody, sign};
+    use tahoe_core::protocol::announce::{AnnouncementBody, sign};
     use tahoe_core::protocol::identity::NodeKey;
     use tahoe_transport_memory::MemoryTransport;
 

@@ -27,8 +27,8 @@ use tahoe_core::protocol::transport::{Listener, LocalServices};
 use tahoe_core::server::{ServerConfig, StorageServer};
 
 use super::queen::Queen;
-use crate::announce::{self, AnnouncementBody, now_ms};
 use crate::client::broker::Broker;
+use tahoe_core::protocol::announce::{self, AnnouncementBody, now_ms};
 
 /// The address to announce: the bound one, or `transport.advertise`. An
 /// advertise value without a scheme is a `HOST:PORT` that replaces the

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::kinds::storage::{ShareNum, StorageIndex};
 use bytes::Bytes;
 
+pub mod announce;
 mod calls;
 pub mod frame;
 pub mod identity;

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tahoe::announce::{AnnouncementBody, sign};
 use tahoe_core::client::immutable::placement::HappySink;
 use tahoe_core::client::secrets::ClientSecret;
 use tahoe_core::client::servers::ServerRef;
 use tahoe_core::kinds::storage::{ShareNum, StorageIndex, WriteVector};
+use tahoe_core::protocol::announce::{AnnouncementBody, sign};
 use tahoe_core::protocol::identity::NodeKey;
 use tahoe_core::protocol::transport::{Listener, LocalServices, Transport};
 use tahoe_core::protocol::{

@@ -174,9 +174,9 @@ fn a_black_hole_server_costs_nothing(
             .unwrap();
     rt.block_on(async {
         let key = tahoe_core::protocol::identity::NodeKey::generate().unwrap();
-        let a = tahoe::announce::sign(
+        let a = tahoe_core::protocol::announce::sign(
             &key,
-            &tahoe::announce::AnnouncementBody {
+            &tahoe_core::protocol::announce::AnnouncementBody {
                 node_id: key.node_id(),
                 nickname: "black hole".into(),
                 address: format!("tahoe+tcp://{}@127.0.0.1:{hole_port}", key.node_id()),

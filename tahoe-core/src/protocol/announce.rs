@@ -7,12 +7,12 @@
 //! pins the right connection, and nobody can announce another node's
 //! address as theirs.
 
+use crate::error::{Error, Result};
+use crate::protocol::Announcement;
+use crate::protocol::identity::{NodeKey, node_id_of, verify};
+use crate::protocol::transport::Transport;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tahoe_core::protocol::Announcement;
-use tahoe_core::protocol::identity::{NodeKey, node_id_of, verify};
-use tahoe_core::protocol::transport::Transport;
-use tahoe_core::{Error, Result};
 
 /// The largest announcement body accepted.
 const MAX_BODY: usize = 4096;
@@ -50,7 +50,7 @@ const MAX_NICKNAME: usize = 200;
 /// Longest address, in bytes.
 const MAX_ADDRESS: usize = 500;
 /// Longest version string, in bytes.
-const MAX_VERSION: usize = 100;
+pub const MAX_VERSION: usize = 100;
 
 /// Check an announcement and return its body: the signature verifies, the
 /// node id is the signing key's, every field is within its limit, and the
@@ -101,57 +101,4 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tahoe_transport_tarpc_tcp::{TarpcTcp, TarpcTcpConfig};
-
-    fn transport() -> TarpcTcp {
-        TarpcTcp::new(
-            tahoe_transport_tarpc_tcp::Identity::ephemeral().expect("identity"),
-            TarpcTcpConfig::default(),
-        )
-    }
-
-    fn body(key: &NodeKey) -> AnnouncementBody {
-        AnnouncementBody {
-            node_id: key.node_id(),
-            nickname: "n".into(),
-            address: format!("tahoe+tcp://{}@127.0.0.1:1", key.node_id()),
-            available_space: Some(5),
-            version: "t".into(),
-            seq: 1,
-        }
-    }
-
-    #[test]
-    fn signed_announcements_check_and_forgeries_do_not() {
-        let t = transport();
-        let key = NodeKey::generate().unwrap();
-        let a = sign(&key, &body(&key)).unwrap();
-        assert_eq!(check(&a, &t).unwrap(), body(&key));
-        let mut tampered = a.clone();
-        let mut b = tampered.body.to_vec();
-        b[5] ^= 1;
-        tampered.body = Bytes::from(b);
-        assert!(check(&tampered, &t).is_err());
-        // Signed by another key while claiming this key's id.
-        let other = NodeKey::generate().unwrap();
-        let forged = sign(&other, &body(&key)).unwrap();
-        assert!(check(&forged, &t).is_err());
-        // Its own id, but someone else's address (key fingerprint).
-        let mut stolen = body(&other);
-        stolen.address = body(&key).address;
-        let e = check(&sign(&other, &stolen).unwrap(), &t).unwrap_err();
-        assert!(e.to_string().contains("another node's key"), "{e}");
-        // Fields over their limits, and addresses of no transport.
-        let mut long = body(&key);
-        long.version = "v".repeat(MAX_VERSION + 1);
-        assert!(check(&sign(&key, &long).unwrap(), &t).is_err());
-        let mut junk = body(&key);
-        junk.address = "memory:x".into();
-        assert!(check(&sign(&key, &junk).unwrap(), &t).is_err());
-    }
 }
