@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use tahoe_core::protocol::announce::check;
 use tahoe_core::protocol::Announcement;
+use tahoe_core::protocol::announce::check;
 use tahoe_transport_tarpc_tcp::{Identity, TarpcTcp, TarpcTcpConfig};
 
 static TRANSPORT: LazyLock<TarpcTcp> = LazyLock::new(|| {
