@@ -123,8 +123,17 @@ fn maintenance_keeps_what_is_reachable_and_servers_collect_the_rest() {
         start.elapsed() >= Duration::from_secs(LEASE),
         "collected before its lease ended"
     );
+    // A cycle's counts are published when the cycle ends, a moment after
+    // its deletions: wait for that moment.
     for port in &ports[..8] {
-        let v = storage_json(*port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let v = loop {
+            let v = storage_json(*port);
+            if recovered(&v, "actual-shares-immutable") >= 1 || Instant::now() > deadline {
+                break v;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
         assert!(recovered(&v, "actual-shares-immutable") >= 1, "{v:#}");
         assert!(recovered(&v, "actual-sharebytes") > 0, "{v:#}");
     }

@@ -16,8 +16,9 @@ use crate::format::hash::{Hash, block_hashes};
 use crate::kinds::codec::CodecProvider;
 use crate::kinds::storage::ShareNum;
 
-/// How many bytes of blocks one read fetches (at least one block): what
-/// one share's verification holds in memory, whatever the file's size.
+/// How many bytes of blocks one read fetches (at least one block, and up to
+/// three more to fill the hasher's lanes): what one share's verification
+/// holds in memory, whatever the file's size.
 const READ_BYTES: u64 = 1 << 20;
 
 /// Verify share `shnum` (of `size` bytes, as its server listed it) that
@@ -54,9 +55,12 @@ pub async fn verify_share(
     let leaves = share.block_tree.len() / 2;
     let mut seg = 0;
     while seg < segments {
+        // About READ_BYTES of blocks, in whole groups of the hasher's
+        // lanes: a group of three takes as long as one of four.
         let mut lens = vec![ctx.plan.block_len(seg)];
         while seg + (lens.len() as u64) < segments
-            && lens.iter().sum::<u64>() + ctx.plan.block_size <= READ_BYTES
+            && (lens.iter().sum::<u64>() + ctx.plan.block_size <= READ_BYTES
+                || !lens.len().is_multiple_of(tahoe_sha256x::LANES))
         {
             lens.push(ctx.plan.block_len(seg + lens.len() as u64));
         }
