@@ -19,7 +19,7 @@ use tahoe_core::protocol::{Announcement, QueenAddress, QueenService};
 use tahoe_core::{Error, Result};
 
 use super::link::Link;
-use tahoe_core::protocol::announce::{AnnouncementBody, check};
+use tahoe_core::protocol::announce::{AnnouncementBody, check, now_ms};
 
 /// Where an address points on the network: what follows the key (`@`), so
 /// that two ids announced at one place count as one machine.
@@ -164,9 +164,7 @@ impl Broker {
                 let received = if save {
                     Instant::now()
                 } else {
-                    let age = Duration::from_millis(
-                        tahoe_core::protocol::announce::now_ms().saturating_sub(body.seq),
-                    );
+                    let age = Duration::from_millis(now_ms().saturating_sub(body.seq));
                     Instant::now().checked_sub(age).unwrap_or_else(Instant::now)
                 };
                 known.insert(
