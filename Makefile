@@ -89,11 +89,14 @@ fuzz-deps:
 fuzz: fuzz-deps
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
 		mkdir -p corpus/$$t && \
-		$(CARGO) fuzz run -s none -a $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+		$(CARGO) fuzz run -s none -a $(FUZZ_BUILD) $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
 
+# The smoke run builds the targets unoptimised (--dev): ten seconds a
+# target find crashes on the corpus and near it, where compiling every
+# dependency at opt-level 3 would cost minutes more than it gains.
 fuzz-smoke:
-	$(MAKE) fuzz FUZZ_SECONDS=10
+	$(MAKE) fuzz FUZZ_SECONDS=10 FUZZ_BUILD=--dev
 
 # The layers of tahoe-core and of src/ (scripts/layers.py): no upward
 # import, no import between siblings, no cycle.
@@ -101,6 +104,9 @@ layers:
 	python3 scripts/layers.py
 
 test: fmt-check clippy doc layers unit test-no-avx2 fuzz-smoke deb-check
+
+# The package `make test` checks holds the test build's binary (see deb).
+test: DEB_PROFILE = test
 
 # The Debian package (cargo-deb, installed when missing): the release
 # binary, the man pages and completions it writes of itself, the example
@@ -110,11 +116,26 @@ CARGO_DEB_VERSION = 3.8.0
 deb-deps:
 	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install cargo-deb --version $(CARGO_DEB_VERSION) --locked
 
+#
+# DEB_PROFILE chooses the binary packaged: `release` (the default, what
+# `make deb` ships) compiles it; `test` takes the one `cargo test
+# --workspace` already compiled (target/debug/tahoe: optimised, with debug
+# assertions), which is what `make test` checks. Decision: deb-check is
+# about the package (its files, man pages, completions, unit, install,
+# purge), not the optimiser, and a second, release compile of the whole
+# tree cost CI about ten minutes of its 45. cargo-deb names the test
+# profile's directory target/test, so the binary is copied there.
+DEB_PROFILE ?= release
 deb: deb-deps
-	$(CARGO) build --release --bin tahoe
+ifeq ($(DEB_PROFILE),test)
+	test -x target/debug/tahoe || { echo "deb: no target/debug/tahoe: run cargo test --workspace first" >&2; exit 1; }
+	mkdir -p target/test && cp target/debug/tahoe target/test/tahoe
+else
+	$(CARGO) build --profile $(DEB_PROFILE) --bin tahoe
+endif
 	rm -rf target/dist target/debian/tahoe_*.deb
-	target/release/tahoe debug dist-files target/dist
-	$(CARGO) deb --no-build --strip --no-separate-debug-symbols
+	target/$(DEB_PROFILE)/tahoe debug dist-files target/dist
+	$(CARGO) deb --no-build --profile $(DEB_PROFILE) --strip --no-separate-debug-symbols
 
 # What an operator's machine would see of the package: contents, the
 # binary run, man pages rendered, lintian, systemd-analyze verify.

@@ -92,6 +92,13 @@ pub fn built_library(package: &str, lib: &str) -> std::path::PathBuf {
 /// binary (`target/release`), with `--profile bench`. Tests of
 /// plugin libraries and examples run what this returns; it panics, loudly,
 /// when cargo or the artifact is missing.
+///
+/// Select as the test or bench command did (`--workspace` from `cargo test
+/// --workspace`): cargo unifies features over the packages selected, so
+/// `-p tahoe --example embed` after `cargo test --workspace` compiles the
+/// `tahoe` library and its dependents a second time (minutes, in the
+/// middle of the test run), where `--workspace --example embed` finds
+/// them built.
 pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());

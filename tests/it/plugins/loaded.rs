@@ -97,7 +97,7 @@ fn the_example_backend_linked_in_passes_the_suite_too() {
 #[test]
 fn the_static_backend_example_offers_dirstore_built_in() {
     let exe = tahoe_core::testing::built(
-        &["-p", "tahoe", "--example", "static-backend"],
+        &["--workspace", "--example", "static-backend"],
         "examples/static-backend",
     );
     let list = Command::new(&exe).arg("plugins").output().unwrap();
