@@ -126,13 +126,15 @@ deb-deps:
 # tree cost CI about ten minutes of its 45. cargo-deb names the test
 # profile's directory target/test, so the binary is copied there.
 DEB_PROFILE ?= release
+# (A shell test, not make's ifeq: `test`'s target-specific DEB_PROFILE is
+# set only when the recipe runs, after make has read the conditionals.)
 deb: deb-deps
-ifeq ($(DEB_PROFILE),test)
-	test -x target/debug/tahoe || { echo "deb: no target/debug/tahoe: run cargo test --workspace first" >&2; exit 1; }
-	mkdir -p target/test && cp target/debug/tahoe target/test/tahoe
-else
-	$(CARGO) build --profile $(DEB_PROFILE) --bin tahoe
-endif
+	if [ "$(DEB_PROFILE)" = test ]; then \
+		test -x target/debug/tahoe || { echo "deb: no target/debug/tahoe: run cargo test --workspace first" >&2; exit 1; }; \
+		mkdir -p target/test && cp target/debug/tahoe target/test/tahoe; \
+	else \
+		$(CARGO) build --profile $(DEB_PROFILE) --bin tahoe; \
+	fi
 	rm -rf target/dist target/debian/tahoe_*.deb
 	target/$(DEB_PROFILE)/tahoe debug dist-files target/dist
 	$(CARGO) deb --no-build --profile $(DEB_PROFILE) --strip --no-separate-debug-symbols

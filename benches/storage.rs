@@ -81,8 +81,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let lib: PathBuf =
-        tahoe_core::testing::built_library("tahoe-example-dirstore", "tahoe_example_dirstore");
+    let lib: PathBuf = tahoe_core::testing::built_library("tahoe_example_dirstore");
     let base = if Path::new("/dev/shm").is_dir() {
         PathBuf::from("/dev/shm")
     } else {

@@ -76,11 +76,22 @@ pub fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// The shared library of workspace package `package` (file
-/// `lib{lib}.so`), built first: see [`built`].
-pub fn built_library(package: &str, lib: &str) -> std::path::PathBuf {
+/// What [`built`] asks cargo for: every workspace library and example,
+/// as `cargo test --workspace` selected them (features unified over the
+/// whole workspace, dev-dependencies included), so that after it every
+/// artifact is found built. A narrower selection (`-p tahoe-example-dirstore`,
+/// `-p tahoe --example embed`) unifies features differently: it compiled
+/// the `tahoe` library again in the middle of the test run, and since a
+/// shared library's file name has no hash for cargo to keep two builds
+/// apart, its rebuild made the next `cargo test` compile the `it` binary
+/// and the examples again (minutes each, in CI).
+pub const AS_TESTED: &[&str] = &["--workspace", "--lib", "--examples"];
+
+/// The shared library `lib{lib}.so` of a workspace package, built first:
+/// see [`built`].
+pub fn built_library(lib: &str) -> std::path::PathBuf {
     built(
-        &["-p", package],
+        AS_TESTED,
         &format!("lib{lib}{}", std::env::consts::DLL_SUFFIX),
     )
 }
@@ -92,13 +103,7 @@ pub fn built_library(package: &str, lib: &str) -> std::path::PathBuf {
 /// binary (`target/release`), with `--profile bench`. Tests of
 /// plugin libraries and examples run what this returns; it panics, loudly,
 /// when cargo or the artifact is missing.
-///
-/// Select as the test or bench command did (`--workspace` from `cargo test
-/// --workspace`): cargo unifies features over the packages selected, so
-/// `-p tahoe --example embed` after `cargo test --workspace` compiles the
-/// `tahoe` library and its dependents a second time (minutes, in the
-/// middle of the test run), where `--workspace --example embed` finds
-/// them built.
+/// `what` is cargo's selection: [`AS_TESTED`] unless a test needs another.
 pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());

@@ -16,11 +16,8 @@ use super::walk;
 #[test]
 fn a_grid_stores_its_shares_through_a_loaded_backend_library() {
     use tahoe_core::testing::built_library;
-    let dirstore = built_library("tahoe-example-dirstore", "tahoe_example_dirstore");
-    let bad = built_library(
-        "tahoe-test-misbehaving-plugin",
-        "tahoe_test_misbehaving_plugin",
-    );
+    let dirstore = built_library("tahoe_example_dirstore");
+    let bad = built_library("tahoe_test_misbehaving_plugin");
     let g = ProcessGrid::with_config(10, |i, _| {
         let (lib, backend, section) = if i == 9 {
             (&bad, "misbehaving", "mode = \"panic\"")
@@ -84,8 +81,7 @@ fn a_grid_stores_its_shares_through_a_loaded_backend_library() {
 /// says 1-of-3.
 #[test]
 fn files_are_coded_by_a_loaded_codec_library() {
-    let lib =
-        tahoe_core::testing::built_library("tahoe-example-replicate", "tahoe_example_replicate");
+    let lib = tahoe_core::testing::built_library("tahoe_example_replicate");
     let g = ProcessGrid::with_config(3, |_, _| {
         format!(
             "\n[encoding]\nk = 1\nhappy = 3\nn = 3\n\n[codec]\nname = \"replicate\"\n\n[plugins]\nload = [{:?}]\n",
@@ -102,7 +98,7 @@ fn files_are_coded_by_a_loaded_codec_library() {
 /// downloads a file on a running grid.
 #[test]
 fn the_embed_example_uploads_and_downloads_on_a_grid() {
-    let exe = tahoe_core::testing::built(&["--workspace", "--example", "embed"], "examples/embed");
+    let exe = tahoe_core::testing::built(tahoe_core::testing::AS_TESTED, "examples/embed");
     let g = ProcessGrid::new(10);
     let data = pseudo_random_bytes(31337, 300_000);
     let file = g.file("embedded.bin", &data);

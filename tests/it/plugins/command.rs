@@ -144,8 +144,7 @@ fn a_library_that_cannot_be_loaded_is_an_error_naming_it() {
 /// library in its plugins/ directory).
 #[test]
 fn the_example_configs_are_valid() {
-    let lib =
-        tahoe_core::testing::built_library("tahoe-example-dirstore", "tahoe_example_dirstore");
+    let lib = tahoe_core::testing::built_library("tahoe_example_dirstore");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {

@@ -16,14 +16,11 @@ use testkit::rt;
 use crate::EXE;
 
 fn dirstore() -> PathBuf {
-    built_library("tahoe-example-dirstore", "tahoe_example_dirstore")
+    built_library("tahoe_example_dirstore")
 }
 
 fn misbehaving() -> PathBuf {
-    built_library(
-        "tahoe-test-misbehaving-plugin",
-        "tahoe_test_misbehaving_plugin",
-    )
+    built_library("tahoe_test_misbehaving_plugin")
 }
 
 /// The storage conformance suite and `run_persistent` against the backend
@@ -96,10 +93,7 @@ fn the_example_backend_linked_in_passes_the_suite_too() {
 /// refused as a clash, naming the file.
 #[test]
 fn the_static_backend_example_offers_dirstore_built_in() {
-    let exe = tahoe_core::testing::built(
-        &["--workspace", "--example", "static-backend"],
-        "examples/static-backend",
-    );
+    let exe = tahoe_core::testing::built(tahoe_core::testing::AS_TESTED, "examples/static-backend");
     let list = Command::new(&exe).arg("plugins").output().unwrap();
     let out = String::from_utf8_lossy(&list.stdout);
     assert!(out.contains("  dirstore "), "{out}");
@@ -391,7 +385,7 @@ fn a_panicking_or_lying_backend_is_contained() {
 fn the_example_codec_library_meets_the_codec_contract_for_1_of_n() {
     use tahoe_core::kinds::codec::CodecParams;
     use tahoe_core::plugin::registry::{PluginContext, PluginKind, Registry};
-    let lib = built_library("tahoe-example-replicate", "tahoe_example_replicate");
+    let lib = built_library("tahoe_example_replicate");
     let mut registry = Registry::new();
     let (kind, name) =
         tahoe_core::plugin::loader::load(&mut registry, &lib, Path::new(".")).unwrap();
