@@ -116,7 +116,6 @@ CARGO_DEB_VERSION = 3.8.0
 deb-deps:
 	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install cargo-deb --version $(CARGO_DEB_VERSION) --locked
 
-#
 # DEB_PROFILE chooses the binary packaged: `release` (the default, what
 # `make deb` ships) compiles it; `test` takes the one `cargo test
 # --workspace` already compiled (target/debug/tahoe: optimised, with debug

@@ -19,8 +19,7 @@ use crate::setup::{EXE, grid, signal_all, timed, write_random_file};
 pub fn run(root: &Path, sizes: &[u64]) {
     const RUNS: u64 = 7;
     let lib = tahoe_core::testing::built_library("tahoe_example_dirstore");
-    let linked_exe =
-        tahoe_core::testing::built(tahoe_core::testing::AS_TESTED, "examples/static-backend");
+    let linked_exe = tahoe_core::testing::built("examples/static-backend");
     let section = "backend = \"dirstore\"\n\n[storage.dirstore]\npath = \"dirstore-shares\"\n";
     let loaded = format!(
         "{section}\n[plugins]\nload = [{:?}]\n",

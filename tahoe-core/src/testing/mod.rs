@@ -76,35 +76,31 @@ pub fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// What [`built`] asks cargo for: every workspace library and example,
-/// as `cargo test --workspace` selected them (features unified over the
-/// whole workspace, dev-dependencies included), so that after it every
-/// artifact is found built. A narrower selection (`-p tahoe-example-dirstore`,
-/// `-p tahoe --example embed`) unifies features differently: it compiled
-/// the `tahoe` library again in the middle of the test run, and since a
-/// shared library's file name has no hash for cargo to keep two builds
-/// apart, its rebuild made the next `cargo test` compile the `it` binary
-/// and the examples again (minutes each, in CI).
-pub const AS_TESTED: &[&str] = &["--workspace", "--lib", "--examples"];
-
 /// The shared library `lib{lib}.so` of a workspace package, built first:
 /// see [`built`].
 pub fn built_library(lib: &str) -> std::path::PathBuf {
-    built(
-        AS_TESTED,
-        &format!("lib{lib}{}", std::env::consts::DLL_SUFFIX),
-    )
+    built(&format!("lib{lib}{}", std::env::consts::DLL_SUFFIX))
 }
 
 /// The artifact `file` (a path under the profile directory), built first
-/// with `cargo build --profile test WHAT...` (the profile of the test
-/// binaries, so the libraries they were built from are reused) into the
-/// running test binary's profile directory (`target/debug`); from a bench
-/// binary (`target/release`), with `--profile bench`. Tests of
-/// plugin libraries and examples run what this returns; it panics, loudly,
-/// when cargo or the artifact is missing.
-/// `what` is cargo's selection: [`AS_TESTED`] unless a test needs another.
-pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
+/// with `cargo build --profile test --workspace --lib --examples` (the
+/// profile of the test binaries, so the libraries they were built from are
+/// reused) into the running test binary's profile directory
+/// (`target/debug`); from a bench binary (`target/release`), with
+/// `--profile bench`. Tests of plugin libraries and examples run what this
+/// returns; it panics, loudly, when cargo or the artifact is missing.
+///
+/// The selection is every workspace library and example, as `cargo test
+/// --workspace` selected them (features unified over the whole workspace,
+/// dev-dependencies included), so that after it everything is found built.
+/// A narrower one (`-p tahoe-example-dirstore`, `-p tahoe --example
+/// embed`) unifies features differently: it compiled the `tahoe` library
+/// again in the middle of the test run, and since a shared library's file
+/// name has no hash for cargo to keep two builds apart, its rebuild made
+/// the next `cargo test` compile the `it` binary and the examples again
+/// (minutes each, in CI).
+pub fn built(file: &str) -> std::path::PathBuf {
+    const WHAT: &[&str] = &["--workspace", "--lib", "--examples"];
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
@@ -141,10 +137,10 @@ pub fn built(what: &[&str], file: &str) -> std::path::PathBuf {
     };
     let status = cmd
         .args(["build", "--quiet", "--profile", profile])
-        .args(what)
+        .args(WHAT)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run `{cargo} build {}`: {e}", what.join(" ")));
-    assert!(status.success(), "`cargo build {}` failed", what.join(" "));
+        .unwrap_or_else(|e| panic!("cannot run `{cargo} build {}`: {e}", WHAT.join(" ")));
+    assert!(status.success(), "`cargo build {}` failed", WHAT.join(" "));
     let path = dir.join(file);
     assert!(path.exists(), "{} was not built", path.display());
     path

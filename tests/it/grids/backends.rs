@@ -98,7 +98,7 @@ fn files_are_coded_by_a_loaded_codec_library() {
 /// downloads a file on a running grid.
 #[test]
 fn the_embed_example_uploads_and_downloads_on_a_grid() {
-    let exe = tahoe_core::testing::built(tahoe_core::testing::AS_TESTED, "examples/embed");
+    let exe = tahoe_core::testing::built("examples/embed");
     let g = ProcessGrid::new(10);
     let data = pseudo_random_bytes(31337, 300_000);
     let file = g.file("embedded.bin", &data);

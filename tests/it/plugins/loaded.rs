@@ -93,7 +93,7 @@ fn the_example_backend_linked_in_passes_the_suite_too() {
 /// refused as a clash, naming the file.
 #[test]
 fn the_static_backend_example_offers_dirstore_built_in() {
-    let exe = tahoe_core::testing::built(tahoe_core::testing::AS_TESTED, "examples/static-backend");
+    let exe = tahoe_core::testing::built("examples/static-backend");
     let list = Command::new(&exe).arg("plugins").output().unwrap();
     let out = String::from_utf8_lossy(&list.stdout);
     assert!(out.contains("  dirstore "), "{out}");
