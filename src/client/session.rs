@@ -196,6 +196,12 @@ impl GridClient {
         Ok(self.uploader()?.key_hasher(size)?)
     }
 
+    /// A hasher for the convergent key of an immutable file whose size is
+    /// known only at its end (see `Uploader::open_key_hasher`).
+    pub fn open_key_hasher(&self) -> Result<Option<KeyHasher>> {
+        Ok(self.uploader()?.open_key_hasher()?)
+    }
+
     /// An immutable-file client over the servers known now.
     async fn immutable_client(&self) -> Result<ImmutableClient> {
         let e = &self.cfg.encoding;

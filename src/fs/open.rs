@@ -17,6 +17,12 @@
 //! nothing. Several opens of one path for writing share one `OpenFile`, so
 //! writes through any of them land in one spool.
 //!
+//! A new file written in order from its first byte (what `cp`, `sftp put`
+//! and rsync do) has its convergent key hashed as the writes arrive, on a
+//! thread beside them, so that its upload needs no first pass over the
+//! spool; any other write or truncation drops that hash, and the upload
+//! computes the key itself.
+//!
 //! [`FsConfig::read_ahead`]: super::tree::FsConfig::read_ahead
 
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
@@ -24,6 +30,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use tahoe_core::blocking::Beside;
+use tahoe_core::client::immutable::upload::PrecomputedKey;
 use tahoe_core::client::source::FileSource;
 use tahoe_core::format::cap::Cap;
 use tahoe_core::format::dirnode::{Metadata, Node};
@@ -75,6 +83,48 @@ struct State {
     last_end: Option<u64>,
     /// Reads of this open, for the operations page.
     download: Option<Box<dyn Transfer>>,
+    /// The convergent key of the spool's bytes, while they were written
+    /// in order from the first.
+    key: Option<KeyFold>,
+}
+
+/// A convergent key hashed beside in-order writes.
+struct KeyFold {
+    fold: Beside<Option<PrecomputedKey>>,
+    /// Bytes fed: the next in-order write starts here.
+    end: u64,
+}
+
+impl KeyFold {
+    /// A fold for a file written from its first byte; `None` when the
+    /// grid's keys are not convergent.
+    fn start(fs: &Fs) -> Option<KeyFold> {
+        let hasher = fs.grid.open_key_hasher().ok().flatten()?;
+        Some(KeyFold {
+            fold: Beside::start(hasher, |h, c| h.update(c), |h| h.finish()),
+            end: 0,
+        })
+    }
+
+    /// Feed the next bytes, in pieces of at most [`KeyFold::PIECE`]: the
+    /// fold's queue holds [`Beside::QUEUE`] of them at most, whatever the
+    /// size of the writes.
+    fn add(&mut self, data: &[u8]) {
+        for piece in data.chunks(Self::PIECE) {
+            self.fold.add(&bytes::Bytes::copy_from_slice(piece));
+        }
+        self.end += data.len() as u64;
+    }
+
+    const PIECE: usize = 64 << 10;
+
+    /// The key, when the bytes fed are the file's `size` bytes.
+    async fn finish(self, size: u64) -> Option<PrecomputedKey> {
+        if self.end != size {
+            return None;
+        }
+        self.fold.finish().await.ok().flatten()
+    }
 }
 
 /// How many bytes a stream keeps behind its position: the kernel sends a
@@ -461,6 +511,13 @@ impl OpenFile {
             let mut st = self.state.lock().await;
             let spool = self.spooled(&mut st, true).await?;
             spool.write_all_at(data, offset)?;
+            st.key = match st.key.take() {
+                Some(mut k) if k.end == offset => {
+                    k.add(data);
+                    Some(k)
+                }
+                _ => None,
+            };
             let end = offset + data.len() as u64;
             self.size.fetch_max(end, Ordering::AcqRel);
             self.touch();
@@ -479,6 +536,9 @@ impl OpenFile {
         let mut st = self.state.lock().await;
         let spool = self.spooled(&mut st, len > 0).await?;
         spool.set_len(len)?;
+        if st.key.as_ref().is_some_and(|k| k.end != len) {
+            st.key = None;
+        }
         self.size.store(len, Ordering::Release);
         self.touch();
         st.dirty = true;
@@ -507,6 +567,15 @@ impl OpenFile {
                 tokio::io::AsyncWriteExt::flush(&mut out).await?;
             } else {
                 self.size.store(0, Ordering::Release);
+                // A mutable file is overwritten under its own keys.
+                let mutable = self
+                    .node()
+                    .is_some_and(|n| matches!(n.known(), Some(Cap::SskWrite(_))));
+                st.key = if mutable {
+                    None
+                } else {
+                    KeyFold::start(&self.fs)
+                };
             }
             st.spool = Some(file);
         }
@@ -538,6 +607,7 @@ impl OpenFile {
             .fs
             .journal
             .transfer(self.fs.via, true, &self.name(), Some(size));
+        let key = st.key.take();
         let r = async {
             let source = Arc::new(FileSource::new(spool.try_clone()?)?);
             let old = self.node();
@@ -555,7 +625,11 @@ impl OpenFile {
                     });
                 }
                 _ => {
-                    let cap = self.fs.grid.put(source).await?;
+                    let key = match key {
+                        Some(k) => k.finish(size).await,
+                        None => None,
+                    };
+                    let cap = self.fs.grid.put_with(source, key).await?;
                     let node = Node::from_cap(cap);
                     let stat = Stat {
                         node: Some(node.clone()),
@@ -603,6 +677,7 @@ impl OpenFile {
         }
         st.stream = None;
         st.spool = None;
+        st.key = None;
         r
     }
 }

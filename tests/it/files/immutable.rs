@@ -114,6 +114,49 @@ fn convergence_and_random_keys() {
     });
 }
 
+/// A key hashed as the bytes go by (a gateway's spool, a file written
+/// in order through a mount) is the key the upload's own first pass
+/// computes: the caps are equal. The open-ended hasher, made before the
+/// size is known, gives a key only for sizes whose segments are the
+/// largest (it knows no other tag), and the sized one only for its size.
+#[test]
+fn keys_hashed_beside_are_the_uploads_own() {
+    rt().block_on(async {
+        let grid = MemGrid::new(4).await;
+        let up = grid.uploader(2, 4, SEG);
+        let sink = grid.sink(2, 4);
+        for size in [SEG, SEG + 1, 5 * SEG + 7] {
+            let data = bytes::Bytes::from(pseudo_random_bytes(size, size as usize));
+            let own = grid.upload(&data, 2, 4, SEG).await;
+            for open in [false, true] {
+                let mut h = if open {
+                    up.open_key_hasher().unwrap().unwrap()
+                } else {
+                    up.key_hasher(size).unwrap().unwrap()
+                };
+                for piece in data.chunks(1000) {
+                    h.update(piece);
+                }
+                let key = h.finish();
+                assert!(key.is_some(), "size {size}, open {open}");
+                let src =
+                    std::sync::Arc::new(tahoe_core::client::source::BytesSource(data.clone()));
+                let cap = up.upload_with(src, key, &sink).await.unwrap();
+                assert_eq!(cap, own, "size {size}, open {open}");
+            }
+        }
+        // Below the largest segment the open hasher's tag is not the
+        // file's: no key.
+        let mut h = up.open_key_hasher().unwrap().unwrap();
+        h.update(&pseudo_random_bytes(1, SEG as usize - 1));
+        assert!(h.finish().is_none());
+        // A sized hasher fed other than its size: no key.
+        let mut h = up.key_hasher(2 * SEG).unwrap().unwrap();
+        h.update(&pseudo_random_bytes(1, 2 * SEG as usize + 1));
+        assert!(h.finish().is_none());
+    });
+}
+
 #[test]
 fn every_choice_of_k_surviving_shares() {
     rt().block_on(async {

@@ -97,6 +97,23 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
         local
     );
 
+    // A new file written in order has its convergent key hashed as the
+    // writes arrive: its cap is the one `tahoe put` gives the same bytes.
+    let conv = work.join("conv.bin");
+    std::fs::write(&conv, pseudo_random_bytes(77, (3 << 20) + 12_345)).unwrap();
+    ok(
+        "cp",
+        &[
+            conv.to_str().unwrap(),
+            mnt.join("conv.bin").to_str().unwrap(),
+        ],
+    );
+    let put = run_on(&node, &["put", conv.to_str().unwrap()]).unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_str(&run_on(&node, &["ls", "--json", "tahoe:conv.bin"]).unwrap()).unwrap();
+    assert_eq!(listed[0], "filenode", "{listed}");
+    assert_eq!(listed[1]["ro_uri"], put.trim(), "{listed}");
+
     // rsync -a twice: the second finds nothing to send.
     let s = format!("{}/", src.display());
     let r = format!("{}/", mnt.join("synced").display());

@@ -72,12 +72,16 @@ fn window() -> usize {
 }
 
 /// The convergent key of a file, computed by a caller that sees the bytes
-/// before the upload reads them (a gateway spooling a request body), so
-/// that the upload needs no first pass over the file. Made by
-/// [`Uploader::key_hasher`] for a file of a known size.
+/// before the upload reads them (a gateway spooling a request body, a
+/// file written in order through a mount), so that the upload needs no
+/// first pass over the file. Made by [`Uploader::key_hasher`] for a file
+/// of a known size, or [`Uploader::open_key_hasher`] for one whose size
+/// is known only at its end.
 pub struct KeyHasher {
     hasher: TaggedHasher,
-    size: u64,
+    /// The sizes the key holds for: those whose segmentation is the one
+    /// the hasher was tagged with.
+    sizes: std::ops::RangeInclusive<u64>,
     seen: u64,
 }
 
@@ -88,15 +92,16 @@ impl KeyHasher {
         self.seen += data.len() as u64;
     }
 
-    /// The key, or `None` when the bytes fed were not as many as the size
-    /// the hasher was made for (the key would be another file's).
+    /// The key of the file of the bytes fed, or `None` when their count
+    /// is not a size the hasher was made for (the key would be another
+    /// file's).
     pub fn finish(self) -> Option<PrecomputedKey> {
-        (self.seen == self.size).then(|| {
+        self.sizes.contains(&self.seen).then(|| {
             let mut key = [0u8; 16];
             key.copy_from_slice(&self.hasher.finalize()[..16]);
             PrecomputedKey {
                 key,
-                size: self.size,
+                size: self.seen,
             }
         })
     }
@@ -129,7 +134,25 @@ impl Uploader {
         let plan = SharePlan::new(size, self.max_segment_size, self.codec.as_ref())?;
         Ok(Some(KeyHasher {
             hasher: convergence_hasher(plan.k, plan.n, plan.seg.segment_size, secret),
-            size,
+            sizes: size..=size,
+            seen: 0,
+        }))
+    }
+
+    /// A hasher computing the convergent key of a file whose size is
+    /// known only once its last byte has gone by: it holds for files of
+    /// at least `max_segment_size` bytes (all of them are cut into
+    /// segments of that size, which the key's tag names; a smaller file's
+    /// key costs little to compute again). `None` when keys are random.
+    pub fn open_key_hasher(&self) -> Result<Option<KeyHasher>> {
+        let KeyMode::Convergent(secret) = &self.key_mode else {
+            return Ok(None);
+        };
+        let min = self.max_segment_size.max(LIT_THRESHOLD + 1);
+        let plan = SharePlan::new(min, self.max_segment_size, self.codec.as_ref())?;
+        Ok(Some(KeyHasher {
+            hasher: convergence_hasher(plan.k, plan.n, plan.seg.segment_size, secret),
+            sizes: min..=u64::MAX,
             seen: 0,
         }))
     }
