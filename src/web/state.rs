@@ -60,9 +60,12 @@ impl Gateway {
         t
     }
 
-    /// Spool a request body; for an `immutable` upload whose length is
-    /// known in advance (Content-Length), hash its convergent key on the
-    /// way, so the upload reads the spooled file once instead of twice.
+    /// Spool a request body; for an `immutable` upload, hash its
+    /// convergent key on the way, so the upload reads the spooled file
+    /// once instead of twice. A body whose length is not known in advance
+    /// (chunked) gets the key of any size whose segments are the largest
+    /// (see `Uploader::open_key_hasher`); a smaller one is hashed again by
+    /// the upload.
     pub(super) async fn spool_body(
         &self,
         body: Body,
@@ -72,6 +75,7 @@ impl Gateway {
         use axum::body::HttpBody as _;
         let key = match body.size_hint().exact() {
             Some(len) if immutable => self.session.key_hasher(len)?,
+            None if immutable => self.session.open_key_hasher()?,
             _ => None,
         };
         let stream = form::Guarded::new(body, self.body_timeout);
