@@ -68,6 +68,7 @@ fn copy_fixture(to: &Path) {
         .unwrap();
     assert!(status.success());
     for node in std::fs::read_dir(to).unwrap().flatten() {
+        postpone_maintenance(&node.path().join("maintenance/state.json"));
         let dir = node.path().join("private");
         if dir.is_dir() {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -78,6 +79,33 @@ fn copy_fixture(to: &Path) {
             }
         }
     }
+}
+
+/// The duties' state carries absolute times: the fixture's nodes planned
+/// their next maintenance cycle about a day after it was made, and once
+/// that day has passed every node would start a cycle as soon as it
+/// starts, deep-checking and repairing the shared drive while this test
+/// reads and checks it (a race that failed it from 2026-12-07 on). This
+/// test is about the upgrade, not about overdue maintenance: the next
+/// cycle is moved as far past now as it was past the node's first start,
+/// and nothing else in the file changes.
+fn postpone_maintenance(state: &Path) {
+    let Ok(text) = std::fs::read_to_string(state) else {
+        return;
+    };
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let (next, first) = (
+        v["next_at"].as_u64().unwrap(),
+        v["first_seen"].as_u64().unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let field = format!("\"next_at\": {next}");
+    assert!(text.contains(&field), "{text}");
+    let moved = text.replace(&field, &format!("\"next_at\": {}", now + (next - first)));
+    std::fs::write(state, moved).unwrap();
 }
 
 fn wait(what: &str, mut ok: impl FnMut() -> bool) {
