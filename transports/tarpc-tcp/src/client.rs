@@ -14,6 +14,7 @@ use tarpc::context::Context;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
+use crate::connection::Connection;
 use crate::service::{ClientCodec, NodeClient, WireRequest, WireResponse};
 use crate::tls::client_config;
 use crate::{PeerAddress, TarpcTcpConfig, secs};
@@ -112,7 +113,7 @@ impl Remote {
         let stream = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| Error::timeout(format!("connecting to {host} took over {timeout:?}")))??;
-        let transport = tokio_util::codec::Framed::new(stream, ClientCodec::client(&self.config));
+        let transport = Connection::new(stream, ClientCodec::client(&self.config));
         Ok(NodeClient::new(tarpc::client::Config::default(), transport).spawn())
     }
 

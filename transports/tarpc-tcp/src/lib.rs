@@ -25,6 +25,7 @@
 //! see only `tahoe_core::protocol`'s traits.
 
 mod client;
+mod connection;
 mod peers;
 mod server;
 mod service;

@@ -42,7 +42,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::PollSemaphore;
 
 use crate::peers::{Admitted, Charge, Peers, UnreadLimits};
-use crate::service::{Node, NodeRequest, NodeServer, ServerCodec, encode_response};
+use crate::service::{Node, NodeRequest, NodeServer, ServerCodec, encode_frame};
 use crate::tls::Identity;
 use crate::{TarpcTcpConfig, secs};
 
@@ -197,11 +197,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 }
 
-/// An answer ready to go, and its place in the peer's unread budget.
-type Queued = (Bytes, Charge);
+/// An answer ready to go (its frame's chunks, [`encode_frame`]), and its
+/// place in the peer's unread budget.
+type Queued = (Vec<Bytes>, Charge);
 
-/// Answers smaller than this are gathered into one write; larger ones go
-/// to the socket (TLS) straight from their frame.
+/// The bytes of a frame's chunks.
+fn frame_len(chunks: &[Bytes]) -> u64 {
+    chunks.iter().map(|c| c.len() as u64).sum()
+}
+
+/// Chunks smaller than this are gathered into one write; larger ones (the
+/// share data of read answers) go to the socket (TLS) straight from
+/// where they were read.
 const GATHER_BYTES: usize = 64 << 10;
 
 /// Write queued answers (whole frames) until the queue closes. Every
@@ -220,14 +227,18 @@ async fn write_answers<W: AsyncWrite + Unpin>(
         )
     };
     while let Some((frame, charge)) = queue.recv().await {
-        tokio::time::timeout(stall, sink.write_all(&frame))
-            .await
-            .map_err(|_| stalled())??;
-        drop(charge);
-        while let Ok((frame, charge)) = queue.try_recv() {
-            tokio::time::timeout(stall, sink.write_all(&frame))
+        for chunk in frame {
+            tokio::time::timeout(stall, sink.write_all(&chunk))
                 .await
                 .map_err(|_| stalled())??;
+        }
+        drop(charge);
+        while let Ok((frame, charge)) = queue.try_recv() {
+            for chunk in frame {
+                tokio::time::timeout(stall, sink.write_all(&chunk))
+                    .await
+                    .map_err(|_| stalled())??;
+            }
             drop(charge);
         }
         tokio::time::timeout(stall, sink.flush())
@@ -239,7 +250,7 @@ async fn write_answers<W: AsyncWrite + Unpin>(
 
 /// A request being served: its id, and its answer's frame (`None` when
 /// it was cancelled or passed its deadline: nobody waits for it).
-type Running = Pin<Box<dyn Future<Output = (u64, Option<std::io::Result<Bytes>>)> + Send>>;
+type Running = Pin<Box<dyn Future<Output = (u64, Option<std::io::Result<Vec<Bytes>>>)> + Send>>;
 
 /// Why a connection's loop ended.
 enum End {
@@ -306,7 +317,7 @@ async fn connection(
                 cancels.remove(&id);
                 match answer {
                     None => {}
-                    Some(Ok(frame)) => match admitted.peer.charge(frame.len() as u64, &limits.unread) {
+                    Some(Ok(frame)) => match admitted.peer.charge(frame_len(&frame), &limits.unread) {
                         Ok(charge) => {
                             if queue.send((frame, charge)).is_err() {
                                 break End::Close;
@@ -375,7 +386,7 @@ async fn connection(
         let _ = tokio::time::timeout(Duration::from_millis(200), async {
             while let Some((_, answer)) = running.next().await {
                 let Some(Ok(frame)) = answer else { continue };
-                let Ok(charge) = admitted.peer.charge(frame.len() as u64, &limits.unread) else {
+                let Ok(charge) = admitted.peer.charge(frame_len(&frame), &limits.unread) else {
                     break;
                 };
                 if queue.send((frame, charge)).is_err() {
@@ -407,7 +418,7 @@ fn start(
         drop(permit);
         // Past its deadline the caller has given up: no answer.
         let message = answer.ok()?;
-        Some(encode_response(
+        Some(encode_frame(
             &tarpc::Response {
                 request_id: id,
                 message,

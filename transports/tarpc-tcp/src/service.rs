@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use bincode::Options as _;
 use bytes::{BufMut, Bytes, BytesMut};
+use tahoe_core::protocol::frame;
 use tahoe_core::protocol::transport::{LocalServices, service_not_offered};
 use tahoe_core::protocol::{
     QueenRequest, QueenResponse, StorageRequest, StorageResponse, serve_queen, serve_storage,
 };
 use tahoe_core::{Error, Result};
 use tarpc::context::Context;
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 
 use crate::TarpcTcpConfig;
 
@@ -135,12 +136,12 @@ fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> std::io::E
 /// `LengthDelimitedCodec`, which tarpc's serde transport used), then one
 /// message in bincode, at most `max_frame_bytes` each way.
 ///
-/// Encoding writes the message straight into the connection's buffer
-/// after its length, with no intermediate copy; decoding turns the share
-/// data of a message into slices of its frame
+/// Encoding makes a frame's chunks ([`encode_frame`]): its bytes, with the
+/// share data of the message beside them rather than copied in; decoding
+/// turns the share data of a message into slices of its frame
 /// ([`tahoe_core::protocol::frame`]). So a block crossing a connection is
-/// copied once by each end (besides TLS), where a serialize-then-frame
-/// transport copies it twice more.
+/// copied by TLS as it encrypts and once by the receiver (besides TLS),
+/// where a serialize-then-frame transport copies it three times more.
 pub(crate) struct FrameCodec<In, Out> {
     frames: LengthDelimitedCodec,
     /// Checks a frame before it is decoded.
@@ -160,10 +161,10 @@ impl<In, Out> FrameCodec<In, Out> {
     }
 }
 
-/// What a client reads and writes.
+/// What a client reads; it writes frames made by [`encode_frame`].
 pub(crate) type ClientCodec = FrameCodec<Outgoing, Incoming>;
-/// What a server reads (requests, vetted); it writes whole frames made by
-/// [`encode_response`].
+/// What a server reads (requests, vetted); it writes frames made by
+/// [`encode_frame`].
 pub(crate) type ServerCodec = FrameCodec<Incoming, Outgoing>;
 
 impl ClientCodec {
@@ -191,11 +192,10 @@ impl<In: serde::de::DeserializeOwned, Out> Decoder for FrameCodec<In, Out> {
     }
 }
 
-impl<In, Out: serde::Serialize> Encoder<Out> for FrameCodec<In, Out> {
-    type Error = std::io::Error;
-
-    fn encode(&mut self, item: Out, dst: &mut BytesMut) -> std::io::Result<()> {
-        encode_frame(&item, self.frames.max_frame_length(), dst)
+impl<In, Out> FrameCodec<In, Out> {
+    /// The largest frame either way.
+    pub(crate) fn max_frame_bytes(&self) -> usize {
+        self.frames.max_frame_length()
     }
 }
 
@@ -204,35 +204,28 @@ fn decode_frame<T: serde::de::DeserializeOwned>(frame: &Bytes) -> std::io::Resul
     tahoe_core::protocol::frame::decode_within(frame, |f| wire().deserialize(f)).map_err(invalid)
 }
 
-/// Append `item`'s frame to `dst`: its length, then the message, written
-/// in place; nothing is appended when it is over `max`.
-fn encode_frame(
+/// `item`'s frame, its length first, as chunks to be written one after
+/// the other: share data of 16 KiB or more are chunks of their own,
+/// shared with `item`, not copied ([`frame::encode_beside`]). Refused when
+/// the message is over `max` bytes.
+pub(crate) fn encode_frame(
     item: &impl serde::Serialize,
     max: usize,
-    dst: &mut BytesMut,
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<Bytes>> {
     let len = usize::try_from(wire().serialized_size(item).map_err(invalid)?)
         .ok()
         .filter(|&l| l <= max && u32::try_from(l).is_ok())
         .ok_or_else(|| invalid(format!("a message over the {max}-byte frame limit")))?;
-    dst.reserve(4 + len);
-    dst.put_u32(len as u32);
-    let start = dst.len();
-    if let Err(e) = wire().serialize_into((&mut *dst).writer(), item) {
-        dst.truncate(start - 4);
-        return Err(invalid(e));
-    }
-    debug_assert_eq!(dst.len() - start, len);
-    Ok(())
+    let mut head = BytesMut::with_capacity(4 + len.min(HEAD_BYTES));
+    head.put_u32(len as u32);
+    let chunks = frame::encode_beside(head, |w| wire().serialize_into(w, item)).map_err(invalid)?;
+    debug_assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), 4 + len);
+    Ok(chunks)
 }
 
-/// One answer's whole frame, length included, as the server's writer
-/// sends it.
-pub(crate) fn encode_response(answer: &Outgoing, max_frame_bytes: usize) -> std::io::Result<Bytes> {
-    let mut frame = BytesMut::new();
-    encode_frame(answer, max_frame_bytes, &mut frame)?;
-    Ok(frame.freeze())
-}
+/// The room first made for a frame's own bytes: all of a message without
+/// share data, the fields before it for one with.
+const HEAD_BYTES: usize = 512;
 
 /// Decode one incoming frame (without its length) as the server does;
 /// whether it decoded. For the fuzz target of RPC frames: a peer's frame
@@ -247,6 +240,7 @@ mod tests {
     use std::pin::Pin;
     use tarpc::tokio_serde::Serializer;
     use tarpc::tokio_serde::formats::Bincode;
+    use tokio_util::codec::Encoder as _;
 
     #[test]
     fn frames_decode_or_are_refused_without_panicking() {
@@ -313,8 +307,14 @@ mod tests {
                 StorageResponse::ReadBucket(Bytes::from(vec![8u8; 70_000])),
             )))),
         };
-        let ours = encode_response(&answer, config.max_frame_bytes).unwrap();
+        let chunks = encode_frame(&answer, config.max_frame_bytes).unwrap();
+        let ours: BytesMut = chunks.iter().flat_map(|c| c.iter().copied()).collect();
         assert_eq!(ours, reference_frame(&answer));
+        // The share data went beside the frame's bytes, not through them.
+        let StorageResponse::ReadBucket(sent) = read_answer(&answer) else {
+            unreachable!()
+        };
+        assert!(chunks.iter().any(|c| c.as_ptr() == sent.as_ptr()));
         let mut buffer = BytesMut::from(&ours[..]);
         let frame_memory = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
         let decoded = ClientCodec::client(&config)
@@ -333,9 +333,9 @@ mod tests {
         // Requests: two frames in one buffer, one from the reference, one
         // from the codec, decode one after the other.
         let mut buffer = reference_frame(&write_call(100_000));
-        ClientCodec::client(&config)
-            .encode(write_call(100_000), &mut buffer)
-            .unwrap();
+        for chunk in encode_frame(&write_call(100_000), config.max_frame_bytes).unwrap() {
+            buffer.extend_from_slice(&chunk);
+        }
         let mut server = ServerCodec::server(&config);
         for _ in 0..2 {
             let decoded = server.decode(&mut buffer).unwrap().expect("a whole frame");
@@ -354,15 +354,26 @@ mod tests {
         assert!(buffer.is_empty());
     }
 
+    /// The storage answer inside `answer`.
+    fn read_answer(answer: &Outgoing) -> &StorageResponse {
+        let Ok(NodeResponse::Call(Ok(WireResponse::Storage(r)))) = &answer.message else {
+            panic!("not a storage answer")
+        };
+        r
+    }
+
     #[test]
-    fn a_message_over_the_frame_limit_is_refused_and_leaves_the_buffer_as_it_was() {
+    fn a_message_over_the_frame_limit_is_refused() {
         let config = TarpcTcpConfig::default();
-        let mut codec = ClientCodec::client(&config);
-        let mut buffer = BytesMut::from(&b"earlier"[..]);
-        let err = codec
-            .encode(write_call(config.max_frame_bytes), &mut buffer)
-            .unwrap_err();
+        let err =
+            encode_frame(&write_call(config.max_frame_bytes), config.max_frame_bytes).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
-        assert_eq!(&buffer[..], b"earlier");
+        assert!(
+            encode_frame(
+                &write_call(config.max_frame_bytes - 100),
+                config.max_frame_bytes
+            )
+            .is_ok()
+        );
     }
 }

@@ -11,8 +11,8 @@ use tahoe_core::{Error, Result};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tokio_util::codec::FramedWrite;
 
+use crate::connection::Connection;
 use crate::service::{ClientCodec, Incoming, NodeRequest};
 use crate::tls::client_config;
 use crate::{PeerAddress, TarpcTcpConfig};
@@ -23,7 +23,7 @@ pub use crate::service::WireRequest as Flood;
 
 /// A connection that writes calls and reads nothing.
 pub struct Flooder {
-    frames: FramedWrite<TlsStream<TcpStream>, ClientCodec>,
+    frames: Connection<TlsStream<TcpStream>>,
     next_id: u64,
 }
 
@@ -46,7 +46,7 @@ impl Flooder {
             .await
             .map_err(|e| Error::unavailable(format!("TLS: {e}")))?;
         Ok(Flooder {
-            frames: FramedWrite::new(stream, ClientCodec::client(&config)),
+            frames: Connection::new(stream, ClientCodec::client(&config)),
             next_id: 0,
         })
     }
