@@ -14,6 +14,7 @@ use tahoe_core::client::immutable::KeyMode;
 use tahoe_core::client::immutable::client::ImmutableClient;
 use tahoe_core::client::immutable::download::{DownloadReport, Downloader};
 use tahoe_core::client::immutable::upload::{KeyHasher, PrecomputedKey, Uploader};
+use tahoe_core::client::mutable::contents::Contents;
 use tahoe_core::client::mutable::file::MutableClient;
 use tahoe_core::client::mutable::key_pool::KeyPool;
 use tahoe_core::client::mutable::retrieve::ReadReport;
@@ -50,6 +51,9 @@ pub struct GridClient {
     /// How long to wait for `n` servers to be known before going on with
     /// fewer (a command just started; a running node does not wait).
     server_wait: Duration,
+    /// The plaintext of mutable versions just read or written, shared by
+    /// every mutable client this session makes.
+    contents: Arc<Contents>,
 }
 
 impl GridClient {
@@ -92,6 +96,7 @@ impl GridClient {
             sel,
             broker,
             server_wait: Duration::from_secs(5),
+            contents: Arc::default(),
         })
     }
 
@@ -278,7 +283,7 @@ impl GridClient {
     pub async fn mutable_client(&self, keys: KeyPool) -> Result<MutableClient> {
         let e = &self.cfg.encoding;
         let servers = self.servers(usize::from(e.n)).await?;
-        Ok(MutableClient::new(
+        let mut client = MutableClient::new(
             servers,
             self.codec_provider(),
             self.chk_cipher()?,
@@ -287,7 +292,9 @@ impl GridClient {
             e.k,
             e.happy,
             e.n,
-        )?)
+        )?;
+        client.contents = self.contents.clone();
+        Ok(client)
     }
 
     /// A directory client over the servers known now.

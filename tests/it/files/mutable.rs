@@ -428,6 +428,53 @@ fn modify_retries_and_loses_no_update() {
 }
 
 #[test]
+fn a_change_after_a_change_reads_back_nothing_but_another_writers_version_is_read() {
+    rt().block_on(async {
+        let (grid, client) = setup().await;
+        let data = pseudo_random_bytes(4, 200_000);
+        let cap = client
+            .create_with_key(test_key(36), MutableFormat::Mdmf, src(&data))
+            .await
+            .unwrap();
+        let read = |g: &MemGrid| -> u64 {
+            g.servers
+                .iter()
+                .map(|s| s.slot_read_bytes.load(Ordering::SeqCst))
+                .sum()
+        };
+        let append = |b: u8| {
+            move |old: &[u8]| {
+                let mut v = old.to_vec();
+                v.push(b);
+                Ok(Some(v))
+            }
+        };
+        // The first change reads the file: three shares of 67 KB or so.
+        let r0 = read(&grid);
+        client.modify(&cap, &append(b'a')).await.unwrap();
+        let first = read(&grid) - r0;
+        assert!(first > 3 * 60_000, "the first change read {first} bytes");
+        // The second finds the version it wrote in its servermap and reads
+        // no more than the servermap does (4 KiB a share).
+        let r1 = read(&grid);
+        client.modify(&cap, &append(b'b')).await.unwrap();
+        let second = read(&grid) - r1;
+        assert!(second <= 10 * 4096, "the second change read {second} bytes");
+        // Another writer (its own client) changes the file: this client's
+        // next change must read that version, not build on its own.
+        let other = grid.mutable_client(3, 10, 999);
+        other.modify(&cap, &append(b'c')).await.unwrap();
+        let r2 = read(&grid);
+        client.modify(&cap, &append(b'd')).await.unwrap();
+        assert!(read(&grid) - r2 > 3 * 60_000);
+        let (got, _) = read_all(&other, &cap).await.unwrap();
+        let mut expected = data.clone();
+        expected.extend_from_slice(b"abcd");
+        assert_eq!(got, expected);
+    });
+}
+
+#[test]
 fn bad_signatures_wrong_keys_and_truncated_prefixes_are_skipped() {
     rt().block_on(async {
         let (grid, client) = setup().await;

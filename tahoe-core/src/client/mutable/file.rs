@@ -17,6 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::client::mutable::DEFAULT_MDMF_SEGMENT_SIZE;
+use crate::client::mutable::contents::Contents;
 use crate::client::mutable::key_pool::KeyPool;
 use crate::client::mutable::publish::{Plan, PublishReport, Publisher, SegmentSource, WriteKeys};
 use crate::client::mutable::retrieve::{Counting, ReadReport, Retriever};
@@ -66,6 +67,9 @@ pub struct MutableClient {
     pub happy: u16,
     /// Largest MDMF segment (rounded up to a multiple of k).
     pub mdmf_segment_size: u64,
+    /// The plaintext of versions `modify` just read or wrote, shared by
+    /// the client's clones.
+    pub contents: Arc<Contents>,
 }
 
 /// Segment plaintext read from a [`Source`].
@@ -107,6 +111,7 @@ impl MutableClient {
             n,
             happy,
             mdmf_segment_size: DEFAULT_MDMF_SEGMENT_SIZE,
+            contents: Arc::default(),
         })
     }
 
@@ -443,30 +448,46 @@ impl MutableClient {
 
     /// Read the whole newest version, apply `change` and publish the
     /// result; on conflict, again from the start. `change` returning
-    /// `None` leaves the file as it is.
+    /// `None` leaves the file as it is. The newest version is found in a
+    /// fresh servermap each time; its contents are read unless this client
+    /// has just read or written that very version ([`Contents`]).
     pub async fn modify(
         &self,
         cap: &SskWriteCap,
         change: &Change<'_>,
     ) -> Result<Option<PublishReport>> {
+        let si = cap.read_cap().storage_index();
         self.retrying("modify", || async {
             let map = self.writers_map(cap).await?;
             let keys = self.write_keys(&map, cap).await?;
-            let mut old = Vec::new();
-            if map.best()?.is_some() {
-                let read = self
-                    .retriever()
-                    .read(&map, &keys.read_key, 0..u64::MAX, &mut old)
-                    .await;
-                if let Err(e) = read {
-                    return Err(self.raced(&cap.read_cap(), &map, e).await);
-                }
-            }
+            let newest = map.best()?.map(|(prefix, _)| prefix.clone());
+            let old = match &newest {
+                None => Bytes::new(),
+                Some(version) => match self.contents.get(&si, version) {
+                    Some(known) => known,
+                    None => {
+                        let mut old = Vec::new();
+                        let read = self
+                            .retriever()
+                            .read(&map, &keys.read_key, 0..u64::MAX, &mut old)
+                            .await;
+                        if let Err(e) = read {
+                            return Err(self.raced(&cap.read_cap(), &map, e).await);
+                        }
+                        let old = Bytes::from(old);
+                        self.contents.put(si, version.clone(), old.clone());
+                        old
+                    }
+                },
+            };
             let Some(new) = change(&old)? else {
                 return Ok(None);
             };
-            let source: Arc<dyn Source> = Arc::new(BytesSource(Bytes::from(new)));
-            Ok(Some(self.publish_next(cap, &map, &keys, source).await?))
+            let new = Bytes::from(new);
+            let source: Arc<dyn Source> = Arc::new(BytesSource(new.clone()));
+            let report = self.publish_next(cap, &map, &keys, source).await?;
+            self.contents.put(si, report.prefix.clone(), new);
+            Ok(Some(report))
         })
         .await
     }

@@ -10,11 +10,14 @@
 //! - [`publish`]: writing a new version through test-and-write, so that a
 //!   concurrent writer is detected instead of overwritten, in two phases so
 //!   that a failed publish leaves the previous version readable;
+//! - [`contents`]: the plaintext of versions just read or written, so that
+//!   a change does not read back what the last one wrote;
 //! - [`file`](mod@file): the operations people use (create, read, overwrite, write
 //!   at an offset, modify with retries).
 //!
 //! docs/mutable.md describes the formats and protocols.
 
+pub mod contents;
 pub mod file;
 pub mod key_pool;
 pub mod publish;
