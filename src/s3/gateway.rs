@@ -1160,6 +1160,11 @@ impl S3 for Gateway {
             created: whole_seconds(SystemTime::now()),
         };
         let id = self.uploads.create(&up)?;
+        // Objects of at least a segment (every multipart one but the
+        // smallest) have their key hashed as the parts arrive.
+        if let Ok(Some(hasher)) = self.grid.open_key_hasher() {
+            self.uploads.fold_with(&id, hasher);
+        }
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -1196,6 +1201,8 @@ impl S3 for Gateway {
             let md5 = got.digest().await?;
             self.uploads
                 .keep_part(&input.upload_id, n, &got.data.path, &md5)?;
+            let (uploads, id) = (self.uploads.clone(), input.upload_id.clone());
+            tokio::spawn(async move { uploads.fold(&id).await });
             Ok(md5)
         }
         .await;
@@ -1274,6 +1281,7 @@ impl S3 for Gateway {
             })
             .collect();
         let (source, etag) = self.uploads.assemble(&input.upload_id, &wanted)?;
+        let key = self.uploads.folded_key(&input.upload_id, &wanted).await;
         let size = tahoe_core::client::source::Source::size(&source);
         let name = format!("{}/{}", up.bucket, up.key);
         let log = self.journal.transfer(Frontend::S3, true, &name, Some(size));
@@ -1281,7 +1289,7 @@ impl S3 for Gateway {
             let p = key_path(&fs, &up.bucket, &up.key).await?;
             let mut meta = up.meta.clone();
             meta.etag = etag.clone();
-            let node = self.upload(Arc::new(source), None).await?;
+            let node = self.upload(Arc::new(source), key).await?;
             let when = Conditions {
                 if_match: input.if_match,
                 if_none_match: input.if_none_match,

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod list;
 pub mod meta;
 pub mod multipart;
+pub mod parts_key;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

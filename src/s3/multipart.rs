@@ -8,8 +8,9 @@
 //! part arrives as `part-NNNNN.tmp` and is renamed into place once its
 //! body is whole and its `Content-MD5` (if sent) checked, so a part sent
 //! again replaces the first only when it is complete, and a client that
-//! disconnects leaves nothing. Completing reads the parts in order as one
-//! source for the upload (no copy is made) and then removes the
+//! disconnects leaves nothing. The object's convergent key is hashed as
+//! the parts arrive ([`super::parts_key`]). Completing reads the parts in
+//! order as one source for the upload (no copy is made) and then removes the
 //! directory; so does aborting; uploads left longer than
 //! `s3.multipart_expiry_secs` are removed by [`Uploads::expire`].
 //!
@@ -29,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use tahoe_core::client::source::Source;
 
 use super::meta::{ObjectMeta, hex};
+use super::parts_key::{PartsKeys, part_path};
+use tahoe_core::client::immutable::upload::{KeyHasher, PrecomputedKey};
 
 /// `upload.json`'s format (absent in the file: 1).
 pub const UPLOAD_FORMAT: u32 = 1;
@@ -77,6 +80,7 @@ pub const MIN_PART: u64 = 5 << 20;
 pub struct Uploads {
     dir: PathBuf,
     expiry: Duration,
+    keys: PartsKeys,
 }
 
 impl Uploads {
@@ -84,7 +88,11 @@ impl Uploads {
     /// than `expiry`.
     pub fn new(dir: PathBuf, expiry: Duration) -> anyhow::Result<Uploads> {
         crate::basedir::private_dir(&dir)?;
-        Ok(Uploads { dir, expiry })
+        Ok(Uploads {
+            dir,
+            expiry,
+            keys: PartsKeys::default(),
+        })
     }
 
     /// Start an upload; its ID.
@@ -117,6 +125,31 @@ impl Uploads {
         Ok(up)
     }
 
+    /// Hash the object's convergent key with `hasher` as the parts of
+    /// `id` arrive ([`Self::fold`]).
+    pub fn fold_with(&self, id: &str, hasher: KeyHasher) {
+        self.keys
+            .start(id, hasher, |id| self.path_of(id).is_ok_and(|d| d.exists()));
+    }
+
+    /// Hash the parts of `id` stored since the last time, in order.
+    pub async fn fold(&self, id: &str) {
+        if let Ok(dir) = self.path_of(id) {
+            self.keys.advance(id, dir).await;
+        }
+    }
+
+    /// The convergent key of the object completing `id` with the parts
+    /// `wanted` makes, when they are the parts hashed as they arrived.
+    pub async fn folded_key(&self, id: &str, wanted: &[(u32, String)]) -> Option<PrecomputedKey> {
+        let dir = self.path_of(id).ok()?;
+        let parts: Vec<(u32, PathBuf)> = wanted
+            .iter()
+            .map(|(n, _)| (*n, part_path(&dir, *n)))
+            .collect();
+        self.keys.key(id, &parts).await
+    }
+
     fn path_of(&self, id: &str) -> S3Result<PathBuf> {
         let ok = id.len() == 26 && id.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'));
         if !ok {
@@ -130,7 +163,7 @@ impl Uploads {
     pub fn keep_part(&self, id: &str, n: u32, spooled: &Path, md5: &str) -> S3Result<()> {
         check_part_number(n)?;
         let dir = self.path_of(id)?;
-        let part = dir.join(format!("part-{n:05}"));
+        let part = part_path(&dir, n);
         write_private(&dir.join(format!("part-{n:05}.md5.tmp")), md5.as_bytes())
             .map_err(internal)?;
         std::fs::rename(spooled, &part).map_err(internal)?;
@@ -214,7 +247,7 @@ impl Uploads {
                     p.size
                 ));
             }
-            files.push((dir.join(format!("part-{n:05}")), p.size));
+            files.push((part_path(&dir, n), p.size));
             for pair in p.md5.as_bytes().chunks(2) {
                 let s = std::str::from_utf8(pair).unwrap_or("zz");
                 digests.push(u8::from_str_radix(s, 16).map_err(internal)?);
@@ -231,6 +264,7 @@ impl Uploads {
     /// Remove the upload `id` and its parts.
     pub fn remove(&self, id: &str) -> S3Result<()> {
         let dir = self.path_of(id)?;
+        self.keys.forget(id);
         std::fs::remove_dir_all(dir).map_err(|_| no_such_upload())
     }
 

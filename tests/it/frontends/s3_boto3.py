@@ -411,6 +411,22 @@ def main():
     assert got.digest() == hashlib.sha256(big).digest()
     mid = s3.get_object(Bucket="alpha", Key="big/object.bin", Range=f"bytes={part - 3}-{part + 2}")
     assert mid["Body"].read() == big[part - 3:part + 3]
+    # The object is the file `PUT /uri` makes of the same bytes: its key,
+    # hashed as the parts arrived (out of order, four at a time), is the
+    # convergent key.
+    assert object_cap("big", "object.bin") == web_put(big)
+    # A part sent again after it was hashed: the object is made of the
+    # parts as completed, under their own convergent key.
+    a, b, a2 = os.urandom(5 << 20), os.urandom(2 << 20), os.urandom(5 << 20)
+    uid4 = s3.create_multipart_upload(Bucket="alpha", Key="big/again")["UploadId"]
+    s3.upload_part(Bucket="alpha", Key="big/again", UploadId=uid4, PartNumber=1, Body=a)
+    e2 = s3.upload_part(Bucket="alpha", Key="big/again", UploadId=uid4, PartNumber=2, Body=b)["ETag"]
+    time.sleep(1)
+    e1 = s3.upload_part(Bucket="alpha", Key="big/again", UploadId=uid4, PartNumber=1, Body=a2)["ETag"]
+    s3.complete_multipart_upload(Bucket="alpha", Key="big/again", UploadId=uid4, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    assert s3.get_object(Bucket="alpha", Key="big/again")["Body"].read() == a2 + b
+    assert object_cap("big", "again") == web_put(a2 + b)
     assert s3.list_multipart_uploads(Bucket="alpha").get("Uploads", []) == []
     expect(code_of(s3.list_parts, Bucket="alpha", Key="big/object.bin", UploadId=uid), "NoSuchUpload", 404)
     # Abort.
@@ -604,6 +620,20 @@ def web(method, path, body=None):
     out = r.status, r.read()
     conn.close()
     return out
+
+
+def web_put(data):
+    """The cap `PUT /uri` gives `data`."""
+    st, cap = web("PUT", "/uri", data)
+    assert st in (200, 201), st
+    return cap.decode()
+
+
+def object_cap(folder, name):
+    """The cap of the file `name` in the directory `folder` of bucket alpha."""
+    st, js = web("GET", f"/uri/{ROOT1}/alpha/{folder}?t=json")
+    assert st == 200, st
+    return json.loads(js)[1]["children"][name][1]["ro_uri"]
 
 
 def spool_files():
