@@ -1281,7 +1281,7 @@ impl S3 for Gateway {
             })
             .collect();
         let (source, etag) = self.uploads.assemble(&input.upload_id, &wanted)?;
-        let key = self.uploads.folded_key(&input.upload_id, &wanted).await;
+        let key = self.uploads.folded_key(&input.upload_id, &source).await;
         let size = tahoe_core::client::source::Source::size(&source);
         let name = format!("{}/{}", up.bucket, up.key);
         let log = self.journal.transfer(Frontend::S3, true, &name, Some(size));

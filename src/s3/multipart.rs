@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io::Write as _;
 
 use s3s::crypto::Checksum as _;
-use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -139,15 +139,11 @@ impl Uploads {
         }
     }
 
-    /// The convergent key of the object completing `id` with the parts
-    /// `wanted` makes, when they are the parts hashed as they arrived.
-    pub async fn folded_key(&self, id: &str, wanted: &[(u32, String)]) -> Option<PrecomputedKey> {
-        let dir = self.path_of(id).ok()?;
-        let parts: Vec<(u32, PathBuf)> = wanted
-            .iter()
-            .map(|(n, _)| (*n, part_path(&dir, *n)))
-            .collect();
-        self.keys.key(id, &parts).await
+    /// The convergent key of the object `source` (from [`Self::assemble`]
+    /// of `id`) holds, when its parts are the files hashed as they
+    /// arrived.
+    pub async fn folded_key(&self, id: &str, source: &PartsSource) -> Option<PrecomputedKey> {
+        self.keys.key(id, &source.parts).await
     }
 
     fn path_of(&self, id: &str) -> S3Result<PathBuf> {
@@ -240,14 +236,21 @@ impl Uploads {
         let mut digests = Vec::new();
         for (i, p) in found.into_iter().enumerate() {
             let n = p.number;
-            if i + 1 < wanted.len() && p.size < MIN_PART {
+            let path = part_path(&dir, n);
+            let meta = std::fs::metadata(&path).map_err(internal)?;
+            if i + 1 < wanted.len() && meta.len() < MIN_PART {
                 return Err(s3_error!(
                     EntityTooSmall,
                     "part {n} holds {} bytes: every part but the last must hold at least {MIN_PART}",
-                    p.size
+                    meta.len()
                 ));
             }
-            files.push((part_path(&dir, n), p.size));
+            files.push(PartFile {
+                number: n,
+                path,
+                file: (meta.dev(), meta.ino()),
+                size: meta.len(),
+            });
             for pair in p.md5.as_bytes().chunks(2) {
                 let s = std::str::from_utf8(pair).unwrap_or("zz");
                 digests.push(u8::from_str_radix(s, 16).map_err(internal)?);
@@ -311,28 +314,41 @@ impl Uploads {
     }
 }
 
+/// One part of an object being completed: the file it is now.
+pub struct PartFile {
+    /// Its number.
+    pub number: u32,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its device and inode: a part sent again is another file, renamed
+    /// over this one.
+    pub file: (u64, u64),
+    /// Bytes.
+    pub size: u64,
+}
+
 /// Parts read in order as one file. Each read opens the parts it needs
 /// (an upload may have 10,000 parts: they are not all held open), found
-/// by where each starts.
+/// by where each starts, and checks that each is still the file it was
+/// when the upload was completed: a part sent again meanwhile fails the
+/// read rather than mix two versions of it in one object (or, its key
+/// hashed as the parts arrived, put the object under another's key).
 pub struct PartsSource {
-    parts: Vec<PathBuf>,
+    parts: Vec<PartFile>,
     /// Where each part starts, then the total size.
     starts: Vec<u64>,
 }
 
 impl PartsSource {
-    fn new(parts: Vec<(PathBuf, u64)>) -> PartsSource {
+    fn new(parts: Vec<PartFile>) -> PartsSource {
         let mut starts = Vec::with_capacity(parts.len() + 1);
         let mut at = 0;
-        for (_, len) in &parts {
+        for p in &parts {
             starts.push(at);
-            at += len;
+            at += p.size;
         }
         starts.push(at);
-        PartsSource {
-            parts: parts.into_iter().map(|p| p.0).collect(),
-            starts,
-        }
+        PartsSource { parts, starts }
     }
 }
 
@@ -352,7 +368,17 @@ impl Source for PartsSource {
             let (start, end) = (self.starts[i], self.starts[i + 1]);
             let n = buf.len().min((end - at) as usize);
             let (here, rest) = std::mem::take(&mut buf).split_at_mut(n);
-            File::open(&self.parts[i])?.read_exact_at(here, at - start)?;
+            let part = &self.parts[i];
+            let file = File::open(&part.path)?;
+            let meta = file.metadata()?;
+            if (meta.dev(), meta.ino()) != part.file {
+                return Err(std::io::Error::other(format!(
+                    "part {} was sent again while the upload was being completed",
+                    part.number
+                ))
+                .into());
+            }
+            file.read_exact_at(here, at - start)?;
             buf = rest;
             at = end;
             i += 1;
@@ -495,6 +521,12 @@ mod tests {
         src.read_at(MIN_PART - 2, &mut buf).unwrap();
         assert_eq!(buf, b"\x07\x07tail");
         assert!(etag.ends_with("-2"), "{etag}");
+        // Part 2 sent again (the same bytes, another file): the source
+        // made before refuses to read it.
+        put(&u, &id, 2, b"tail");
+        let err = src.read_at(MIN_PART - 2, &mut buf).unwrap_err().to_string();
+        assert!(err.contains("part 2 was sent again"), "{err}");
+        src.read_at(0, &mut buf[..2]).unwrap();
         u.remove(&id).unwrap();
         assert!(u.open("k", &id).is_err());
     }

@@ -8,7 +8,9 @@
 //! as far as they are there) are hashed on the blocking pool, beside the
 //! parts still arriving. Completing then uses the key when the parts it
 //! lists are exactly the parts hashed, each still the very file hashed
-//! (its inode: a part sent again is a new file, renamed over the old);
+//! (its inode: a part sent again is a new file, renamed over the old; the
+//! completion's reads check the same inodes,
+//! [`PartsSource`](super::multipart::PartsSource));
 //! any other list (a part left out, one sent again after it was hashed,
 //! parts beyond those listed) gets the key hashed over the object as
 //! before. The folds live in memory only (a restarted node hashes at
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tahoe_core::client::immutable::upload::{KeyHasher, PrecomputedKey};
+
+use super::multipart::PartFile;
 
 /// The most uploads folded at once; later ones hash at completion.
 pub const MAX_FOLDS: usize = 256;
@@ -111,18 +115,17 @@ impl PartsKeys {
         .await;
     }
 
-    /// The key of the object made of `parts` (number and file, in order,
-    /// as completing reads them), when they are exactly the parts hashed;
+    /// The key of the object made of `parts` (as completing reads them,
+    /// in order), when they are exactly the parts hashed, the same files;
     /// the fold is used up either way.
-    pub async fn key(&self, id: &str, parts: &[(u32, PathBuf)]) -> Option<PrecomputedKey> {
+    pub async fn key(&self, id: &str, parts: &[PartFile]) -> Option<PrecomputedKey> {
         let fold = self.lock().remove(id)?;
         let mut fold = fold.lock().await;
         let same = parts.len() == fold.hashed.len()
-            && parts.iter().zip(&fold.hashed).all(|((n, path), h)| {
-                *n == h.number
-                    && std::fs::metadata(path)
-                        .is_ok_and(|m| (m.dev(), m.ino()) == h.file && m.len() == h.size)
-            });
+            && parts
+                .iter()
+                .zip(&fold.hashed)
+                .all(|(p, h)| p.number == h.number && p.file == h.file && p.size == h.size);
         if !same {
             return None;
         }
