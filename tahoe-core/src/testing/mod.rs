@@ -47,8 +47,34 @@ pub fn proc_status_kib(pid: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a node a test
+/// starts next.
+///
+/// Ports come from below the kernel's ephemeral range
+/// (`ip_local_port_range`), one at a time from a counter that starts at
+/// an offset made from the process id: a port asked of the kernel (`bind`
+/// to port 0) is an ephemeral one, and between the moment it is released
+/// and the moment the node binds it, any outgoing connection of the tests
+/// running beside (or a node binding port 0) could take it, and the node
+/// would fail to start. No port is handed out twice by one process.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768)
+        .min(65536);
+    let (first, span) = (10_000u32, low.saturating_sub(10_000));
+    if span >= 1_000 {
+        let start = std::process::id().wrapping_mul(7919) % span;
+        for _ in 0..span {
+            let port = first + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                return port as u16;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -64,6 +64,14 @@ async fn seven_rolled_back(
 }
 
 /// 10 servers, 3-of-10, MDMF segments of 999 bytes.
+/// Bytes the grid's servers have read from mutable shares so far.
+fn slot_bytes_read(grid: &MemGrid) -> u64 {
+    grid.servers
+        .iter()
+        .map(|s| s.slot_read_bytes.load(Ordering::SeqCst))
+        .sum()
+}
+
 async fn setup() -> (MemGrid, MutableClient) {
     let grid = MemGrid::new(10).await;
     let client = grid.mutable_client(3, 10, 999);
@@ -221,13 +229,7 @@ fn ranged_reads_fetch_only_their_segments() {
             .create_with_key(test_key(32), MutableFormat::Mdmf, src(&data))
             .await
             .unwrap();
-        let read = |g: &MemGrid| -> u64 {
-            g.servers
-                .iter()
-                .map(|s| s.slot_read_bytes.load(Ordering::SeqCst))
-                .sum()
-        };
-        let r0 = read(&grid);
+        let r0 = slot_bytes_read(&grid);
         let mut out = Vec::new();
         client
             .read(&cap.read_cap(), 150_000..150_010, &mut out)
@@ -237,7 +239,7 @@ fn ranged_reads_fetch_only_their_segments() {
         // The servermap's 4 KiB per share, one block tree per share read
         // (200 segments: 511 nodes), and one 349-byte block from each of
         // three shares: nowhere near the 67 KB a share holds.
-        let got = read(&grid) - r0;
+        let got = slot_bytes_read(&grid) - r0;
         assert!(
             got < 10 * 4096 + 3 * (511 * 32 + 400),
             "a 10-byte read fetched {got} bytes"
@@ -436,12 +438,6 @@ fn a_change_after_a_change_reads_back_nothing_but_another_writers_version_is_rea
             .create_with_key(test_key(36), MutableFormat::Mdmf, src(&data))
             .await
             .unwrap();
-        let read = |g: &MemGrid| -> u64 {
-            g.servers
-                .iter()
-                .map(|s| s.slot_read_bytes.load(Ordering::SeqCst))
-                .sum()
-        };
         let append = |b: u8| {
             move |old: &[u8]| {
                 let mut v = old.to_vec();
@@ -450,23 +446,23 @@ fn a_change_after_a_change_reads_back_nothing_but_another_writers_version_is_rea
             }
         };
         // The first change reads the file: three shares of 67 KB or so.
-        let r0 = read(&grid);
+        let r0 = slot_bytes_read(&grid);
         client.modify(&cap, &append(b'a')).await.unwrap();
-        let first = read(&grid) - r0;
+        let first = slot_bytes_read(&grid) - r0;
         assert!(first > 3 * 60_000, "the first change read {first} bytes");
         // The second finds the version it wrote in its servermap and reads
         // no more than the servermap does (4 KiB a share).
-        let r1 = read(&grid);
+        let r1 = slot_bytes_read(&grid);
         client.modify(&cap, &append(b'b')).await.unwrap();
-        let second = read(&grid) - r1;
+        let second = slot_bytes_read(&grid) - r1;
         assert!(second <= 10 * 4096, "the second change read {second} bytes");
         // Another writer (its own client) changes the file: this client's
         // next change must read that version, not build on its own.
         let other = grid.mutable_client(3, 10, 999);
         other.modify(&cap, &append(b'c')).await.unwrap();
-        let r2 = read(&grid);
+        let r2 = slot_bytes_read(&grid);
         client.modify(&cap, &append(b'd')).await.unwrap();
-        assert!(read(&grid) - r2 > 3 * 60_000);
+        assert!(slot_bytes_read(&grid) - r2 > 3 * 60_000);
         let (got, _) = read_all(&other, &cap).await.unwrap();
         let mut expected = data.clone();
         expected.extend_from_slice(b"abcd");

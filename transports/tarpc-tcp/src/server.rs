@@ -226,20 +226,16 @@ async fn write_answers<W: AsyncWrite + Unpin>(
             format!("the peer read nothing for {stall:?}"),
         )
     };
-    while let Some((frame, charge)) = queue.recv().await {
-        for chunk in frame {
-            tokio::time::timeout(stall, sink.write_all(&chunk))
-                .await
-                .map_err(|_| stalled())??;
-        }
-        drop(charge);
-        while let Ok((frame, charge)) = queue.try_recv() {
+    while let Some(first) = queue.recv().await {
+        let mut next = Some(first);
+        while let Some((frame, charge)) = next {
             for chunk in frame {
                 tokio::time::timeout(stall, sink.write_all(&chunk))
                     .await
                     .map_err(|_| stalled())??;
             }
             drop(charge);
+            next = queue.try_recv().ok();
         }
         tokio::time::timeout(stall, sink.flush())
             .await
