@@ -5,6 +5,7 @@
 
 pub mod aliases;
 pub mod broker;
+pub mod chunks;
 pub mod deep;
 pub mod files;
 pub mod json;

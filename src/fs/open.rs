@@ -30,16 +30,17 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use tahoe_core::blocking::Beside;
 use tahoe_core::client::immutable::upload::PrecomputedKey;
 use tahoe_core::client::source::FileSource;
 use tahoe_core::format::cap::Cap;
 use tahoe_core::format::dirnode::{Metadata, Node};
-use tokio::io::{AsyncReadExt as _, DuplexStream};
 
 use super::error::{FsError, FsResult};
 use super::tree::{Fs, Kind, Stat};
 use super::{Call, Transfer};
+use crate::client::chunks;
 
 /// How a file is opened.
 #[derive(Debug, Clone, Copy, Default)]
@@ -137,22 +138,33 @@ const KEEP_BEHIND: usize = 4 << 20;
 struct Stream {
     /// Where the next byte from `rx` is in the file.
     pos: u64,
-    rx: DuplexStream,
+    /// The chunks the download wrote, in order ([`chunks`]).
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    /// What is left of the chunk being taken from.
+    front: Bytes,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    /// The last bytes taken from `rx`, in order, ending at `pos`.
-    behind: std::collections::VecDeque<Vec<u8>>,
+    /// The last bytes taken, in order, ending at `pos`: slices of the
+    /// chunks received, not copies.
+    behind: std::collections::VecDeque<Bytes>,
     behind_len: usize,
 }
 
 impl Stream {
-    fn new(
-        pos: u64,
-        rx: DuplexStream,
-        task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    ) -> Stream {
+    /// The largest chunk the download hands over at once: a segment of
+    /// the default size, so that `ahead / CHUNK` chunks hold `ahead` bytes
+    /// of such a file.
+    const CHUNK: usize = 128 << 10;
+
+    /// Start downloading `range` of `node` at most `ahead` bytes ahead of
+    /// the reads.
+    fn start(fs: Arc<Fs>, node: Node, range: std::ops::Range<u64>, ahead: usize) -> Stream {
+        let (mut tx, rx) = chunks::channel(ahead / Self::CHUNK, Self::CHUNK, |b| b);
+        let pos = range.start;
+        let task = tokio::spawn(async move { fetch(&fs, &node, range, &mut tx).await });
         Stream {
             pos,
             rx,
+            front: Bytes::new(),
             task,
             behind: std::collections::VecDeque::new(),
             behind_len: 0,
@@ -164,20 +176,35 @@ impl Stream {
         self.pos - self.behind_len as u64
     }
 
-    /// Take `n` bytes from the download (fewer only at its end, which is
-    /// then an error), keeping them behind.
-    async fn take(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
-        let mut chunk = vec![0u8; n];
-        self.rx.read_exact(&mut chunk).await?;
-        self.pos += n as u64;
-        self.behind_len += n;
-        self.behind.push_back(chunk.clone());
+    /// Take `n` bytes from the download, into `out` if given (`n` of
+    /// them), keeping them behind; fewer only at its end, which is then
+    /// an error.
+    async fn take(&mut self, n: usize, mut out: Option<&mut [u8]>) -> std::io::Result<()> {
+        let mut done = 0;
+        while done < n {
+            if self.front.is_empty() {
+                self.front = self
+                    .rx
+                    .recv()
+                    .await
+                    .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+                continue;
+            }
+            let piece = self.front.split_to((n - done).min(self.front.len()));
+            if let Some(out) = out.as_deref_mut() {
+                out[done..done + piece.len()].copy_from_slice(&piece);
+            }
+            done += piece.len();
+            self.pos += piece.len() as u64;
+            self.behind_len += piece.len();
+            self.behind.push_back(piece);
+        }
         while self.behind_len > KEEP_BEHIND && self.behind.len() > 1 {
             if let Some(old) = self.behind.pop_front() {
                 self.behind_len -= old.len();
             }
         }
-        Ok(chunk)
+        Ok(())
     }
 
     /// Copy the bytes kept behind from `offset` into `out` (all of it must
@@ -443,12 +470,12 @@ impl OpenFile {
             s.copy_behind(offset, &mut buf[..head]);
             if head < buf.len() {
                 let skip = offset.saturating_sub(s.pos) as usize;
-                if skip > 0 && s.take(skip).await.is_err() {
+                if skip > 0 && s.take(skip, None).await.is_err() {
                     return Err(self.ended_early(st).await);
                 }
-                match s.take(buf.len() - head).await {
-                    Ok(bytes) => buf[head..].copy_from_slice(&bytes),
-                    Err(_) => return Err(self.ended_early(st).await),
+                let rest = buf.len() - head;
+                if s.take(rest, Some(&mut buf[head..])).await.is_err() {
+                    return Err(self.ended_early(st).await);
                 }
             }
             st.last_end = Some(end);
@@ -457,21 +484,12 @@ impl OpenFile {
         st.stream = None;
         if st.last_end == Some(offset) && end < size {
             // Sequential: stream the rest, up to `ahead` bytes in advance.
-            let (tx, rx) = tokio::io::duplex(ahead);
-            let fs = self.fs.clone();
-            let task = tokio::spawn(async move {
-                let mut tx = tx;
-                fetch(&fs, &node, offset..size, &mut tx).await
-            });
-            let mut s = Stream::new(offset, rx, task);
-            match s.take(buf.len()).await {
-                Ok(bytes) => buf.copy_from_slice(&bytes),
-                Err(_) => {
-                    st.stream = Some(s);
-                    return Err(self.ended_early(st).await);
-                }
-            }
+            let mut s = Stream::start(self.fs.clone(), node, offset..size, ahead);
+            let taken = s.take(buf.len(), Some(buf)).await;
             st.stream = Some(s);
+            if taken.is_err() {
+                return Err(self.ended_early(st).await);
+            }
             st.last_end = Some(end);
             return Ok(());
         }

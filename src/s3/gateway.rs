@@ -29,6 +29,7 @@ use super::list::{self, Query};
 use super::meta::{ObjectMeta, hex};
 use super::multipart::{Upload, Uploads, check_part_number, internal};
 use crate::client::GridClient;
+use crate::client::chunks;
 use crate::fs::{Call, Frontend, Fs, FsConfig, FsError, Journal, Kind, Stat, Transfer};
 use crate::web::form::{Guarded, spool};
 
@@ -503,11 +504,11 @@ impl Gateway {
     /// The bytes of the mutable file `node` (`size` of them) as a new
     /// immutable file, and their MD5.
     async fn copy_bytes(&self, tree: &Tree, node: &Node, size: u64) -> S3Result<(Node, String)> {
-        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let (mut tx, mut rx) = chunks::channel(PIPE_DEPTH, PIPE_CHUNK, Ok::<Bytes, std::io::Error>);
         let (fs, from) = (tree.fs.clone(), node.clone());
         let fetching =
             tokio::spawn(async move { crate::fs::open::fetch(&fs, &from, 0..size, &mut tx).await });
-        let stream = tokio_util::io::ReaderStream::with_capacity(rx, 256 << 10);
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let len = i64::try_from(size).map_err(internal)?;
         let got = self
             .receive(
@@ -562,16 +563,21 @@ impl Gateway {
     }
 }
 
+/// Chunks held between a download from the grid and what reads it
+/// (`crate::client::chunks`): at most 1 MiB.
+const PIPE_DEPTH: usize = 8;
+const PIPE_CHUNK: usize = 128 << 10;
+
 /// An object's body, streamed from the grid as the client reads it.
 struct Body {
-    pipe: tokio_util::io::ReaderStream<tokio::io::DuplexStream>,
+    pipe: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     left: u64,
     log: Option<Box<dyn Transfer>>,
 }
 
 impl Body {
     fn new(fs: Arc<Fs>, node: Node, range: std::ops::Range<u64>, log: Box<dyn Transfer>) -> Body {
-        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let (mut tx, pipe) = chunks::channel(PIPE_DEPTH, PIPE_CHUNK, Ok);
         let left = range.end - range.start;
         tokio::spawn(async move {
             if let Err(e) = crate::fs::open::fetch(&fs, &node, range, &mut tx).await {
@@ -579,7 +585,7 @@ impl Body {
             }
         });
         Body {
-            pipe: tokio_util::io::ReaderStream::with_capacity(rx, 256 << 10),
+            pipe,
             left,
             log: Some(log),
         }
@@ -597,7 +603,7 @@ impl Stream for Body {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        match Pin::new(&mut this.pipe).poll_next(cx) {
+        match this.pipe.poll_recv(cx) {
             Poll::Ready(Some(Ok(b))) => {
                 this.left = this.left.saturating_sub(b.len() as u64);
                 if let Some(log) = &this.log {

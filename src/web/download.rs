@@ -12,6 +12,8 @@ use tahoe_core::Error;
 use tahoe_core::format::cap::Cap;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::client::chunks::{self, ChunkWriter};
+
 use super::error::{HttpError, bad};
 use super::form::Args;
 use super::ops::Tracked;
@@ -21,18 +23,18 @@ use super::uri::percent_encode;
 
 /// The download's side of a response body: each write becomes one chunk
 /// of the body (a copy of at most `CHUNK` bytes), sent through a channel of
-/// a few chunks, so memory stays bounded and the body goes out in the
-/// segment-sized pieces the downloader writes rather than in the small
-/// reads of a pipe. Bytes sent are counted on the operation. When the
-/// client goes away the channel closes and the next write fails, which
-/// stops the download.
+/// a few chunks ([`crate::client::chunks`]), so memory stays bounded and
+/// the body goes out in the segment-sized pieces the downloader writes
+/// rather than in the small reads of a pipe. Bytes sent are counted on the
+/// operation. When the client goes away the channel closes and the next
+/// write fails, which stops the download.
 ///
 /// The first write (or the download's end, if it writes nothing) is told
 /// to whoever waits on [`BodyWriter::new`]'s receiver: the status line is
 /// sent only then, so a download that cannot start answers with its error
 /// (`410`, `503`) instead of `200` and an empty body.
 pub(super) struct BodyWriter {
-    tx: tokio_util::sync::PollSender<std::io::Result<bytes::Bytes>>,
+    chunks: ChunkWriter<std::io::Result<bytes::Bytes>>,
     op: Arc<Op>,
     started: Option<tokio::sync::oneshot::Sender<Result<()>>>,
 }
@@ -48,13 +50,12 @@ impl BodyWriter {
 
     /// A writer, the body it feeds, and word of its start.
     fn new(op: Arc<Op>) -> (Self, Body, Started) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(Self::DEPTH);
+        let (chunks, mut rx) = chunks::channel(Self::DEPTH, Self::CHUNK, Ok);
         let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
-        let tx = tokio_util::sync::PollSender::new(tx);
         let (started_tx, started) = tokio::sync::oneshot::channel();
         (
             Self {
-                tx,
+                chunks,
                 op,
                 started: Some(started_tx),
             },
@@ -92,17 +93,14 @@ impl AsyncWrite for BodyWriter {
         if let Some(s) = this.started.take() {
             let _ = s.send(Ok(()));
         }
-        match this.tx.poll_reserve(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(_)) => return Poll::Ready(Err(closed())),
-            Poll::Ready(Ok(())) => {}
+        match Pin::new(&mut this.chunks).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.op.add(n as u64);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(Err(closed())),
+            Poll::Pending => Poll::Pending,
         }
-        let n = buf.len().min(Self::CHUNK);
-        this.tx
-            .send_item(Ok(bytes::Bytes::copy_from_slice(&buf[..n])))
-            .map_err(|_| closed())?;
-        this.op.add(n as u64);
-        Poll::Ready(Ok(n))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
