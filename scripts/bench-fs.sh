@@ -10,7 +10,7 @@
 # so each sftp transfer is timed inside the batch (`!date` before and
 # after it), never as the sftp process.
 #
-# usage: scripts/bench-fs.sh   (RUNS=3 SIZES="1 16 128" FILES=1000 TAHOE_FILES=100)
+# usage: scripts/bench-fs.sh   (RUNS=3 SIZES="1 16 128" FILES=1000 REF_FILES=100)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 TG=${REFERENCE_GRID:-$here/../shared/bench/tahoe-grid.sh}
@@ -179,7 +179,7 @@ done
 
 # Trees of small files with rsync -a, once each: Tahoe's SFTP server
 # takes some 2.4 s a file (87 files in 210 s measured here), so the
-# side-by-side tree has $TAHOE_FILES files and ours also takes $FILES.
+# side-by-side tree has $REF_FILES files and ours also takes $FILES.
 small_tree() { # DIR COUNT
   local i d
   for i in $(seq 1 "$2"); do
@@ -188,10 +188,10 @@ small_tree() { # DIR COUNT
     head -c $((i * 37 % 4096)) /dev/urandom >"$d/f$i"
   done
 }
-TAHOE_FILES=${TAHOE_FILES:-100}
-small_tree "$W/small" "$TAHOE_FILES"
+REF_FILES=${REF_FILES:-100}
+small_tree "$W/small" "$REF_FILES"
 small_tree "$W/tree" "$FILES"
-row "sshfs rsync -a $TAHOE_FILES files" \
+row "sshfs rsync -a $REF_FILES files" \
   "$(timed rsync -a --modify-window=1 "$W/small/" "$W/m-ours/small/")" \
   "$(timed rsync -a --modify-window=1 "$W/small/" "$W/m-tahoe/small/")"
 row1 "sshfs rsync -a $FILES files" "$(timed rsync -a --modify-window=1 "$W/tree/" "$W/m-ours/tree/")"
