@@ -245,6 +245,16 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!mounted(&ro_mnt));
 
+    // A file larger than the read-ahead window (8 MiB), opened and read
+    // in part while every server is up: the rest is read below, after the
+    // grid has lost too many of them.
+    let long = pseudo_random_bytes(10, 24 << 20);
+    std::fs::write(mnt.join("long.bin"), &long).unwrap();
+    let mut reading = std::fs::File::open(mnt.join("long.bin")).unwrap();
+    let mut head = vec![0u8; 1 << 20];
+    std::io::Read::read_exact(&mut reading, &mut head).unwrap();
+    assert!(head == long[..1 << 20]);
+
     // Too few servers for an upload (happy is 7): cp exits non-zero,
     // nothing is linked.
     let all = g.clients.clone();
@@ -262,6 +272,19 @@ fn a_mounted_grid_works_for_cp_rsync_dd_mv_rm_and_df_and_reports_what_it_did() {
     );
     assert!(!o.status.success(), "cp succeeded with 6 of 10 servers");
     assert!(!run_on(&node, &["ls", "tahoe:"]).unwrap().contains("orphan"));
+
+    // Two servers left of ten (k is 3): the download under the open file
+    // fails part-way, and the read says so (EIO) after giving only
+    // bytes of the file, in place: never a short file that looks whole.
+    for c in &all[2..6] {
+        g.stop(c);
+    }
+    let mut rest = Vec::new();
+    let e = std::io::Read::read_to_end(&mut reading, &mut rest).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+    assert!(rest.len() < long.len() - head.len(), "{} bytes", rest.len());
+    assert!(rest == long[head.len()..head.len() + rest.len()]);
+    drop(reading);
 
     unmount(m, &mnt);
     assert!(!mnt.join("tree").exists());
