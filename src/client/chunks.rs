@@ -37,7 +37,7 @@ pub fn channel<T: Send + 'static>(
 }
 
 /// The error of a write whose reader has gone away.
-pub fn closed() -> std::io::Error {
+fn closed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader went away")
 }
 

@@ -63,7 +63,6 @@ async fn seven_rolled_back(
     cap
 }
 
-/// 10 servers, 3-of-10, MDMF segments of 999 bytes.
 /// Bytes the grid's servers have read from mutable shares so far.
 fn slot_bytes_read(grid: &MemGrid) -> u64 {
     grid.servers
@@ -72,6 +71,7 @@ fn slot_bytes_read(grid: &MemGrid) -> u64 {
         .sum()
 }
 
+/// 10 servers, 3-of-10, MDMF segments of 999 bytes.
 async fn setup() -> (MemGrid, MutableClient) {
     let grid = MemGrid::new(10).await;
     let client = grid.mutable_client(3, 10, 999);
