@@ -110,9 +110,10 @@ impl Remote {
                 }
             })
         };
-        let stream = tokio::time::timeout(timeout, connect)
+        let mut stream = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| Error::timeout(format!("connecting to {host} took over {timeout:?}")))??;
+        stream.get_mut().1.set_buffer_limit(Some(crate::TLS_BUFFER));
         let transport = Connection::new(stream, ClientCodec::client(&self.config));
         Ok(NodeClient::new(tarpc::client::Config::default(), transport).spawn())
     }
