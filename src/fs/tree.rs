@@ -141,8 +141,8 @@ impl Fs {
             config.read_only = true;
         }
         Arc::new(Fs {
+            keys: grid.fs_keys(),
             grid,
-            keys: KeyPool::new(1),
             root,
             spool,
             config,
