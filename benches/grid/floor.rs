@@ -109,13 +109,8 @@ impl Costs {
 
         let file_bytes = 256 * MIB;
         let path = dir.join("floor-spool");
-        let data = vec![9u8; MIB];
         let t = cpu();
-        let mut f = std::fs::File::create(&path).unwrap();
-        for _ in 0..file_bytes / MIB {
-            f.write_all(&data).unwrap();
-        }
-        drop(f);
+        fill(&path, file_bytes as u64);
         let write = (cpu() - t) / file_bytes as f64;
         let mut buf = vec![0u8; MIB];
         let t = cpu();
@@ -290,15 +285,20 @@ impl Costs {
 /// again, so without this the uploads would meet dearer memory than their
 /// floor does, and the ratio would measure the host, not the software.
 fn back_memory(dir: &Path, bytes: u64) {
-    const MIB: usize = 1 << 20;
     let path = dir.join("floor-back-memory");
-    let data = vec![5u8; MIB];
-    let mut f = std::fs::File::create(&path).unwrap();
+    fill(&path, bytes);
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Write a new file of `bytes` (rounded up to whole MiB) at `path`, a MiB
+/// at a time.
+fn fill(path: &Path, bytes: u64) {
+    const MIB: usize = 1 << 20;
+    let data = vec![9u8; MIB];
+    let mut f = std::fs::File::create(path).unwrap();
     for _ in 0..bytes.div_ceil(MIB as u64) {
         f.write_all(&data).unwrap();
     }
-    drop(f);
-    std::fs::remove_file(&path).unwrap();
 }
 
 /// `--floor`: `PUT /uri` against its floor, measured in one run.

@@ -111,7 +111,6 @@ pub struct Space {
 /// A directory cap seen as a file system (see the module docs).
 pub struct Fs {
     pub(super) grid: Arc<GridClient>,
-    keys: KeyPool,
     root: DirCap,
     pub(super) spool: PathBuf,
     pub(super) config: FsConfig,
@@ -141,7 +140,6 @@ impl Fs {
             config.read_only = true;
         }
         Arc::new(Fs {
-            keys: grid.fs_keys(),
             grid,
             root,
             spool,
@@ -170,7 +168,7 @@ impl Fs {
     }
 
     pub(super) async fn dirs(&self) -> FsResult<DirClient> {
-        Ok(self.grid.dir_client(self.keys.clone()).await?)
+        Ok(self.grid.dir_client(self.grid.fs_keys()).await?)
     }
 
     /// One name as a front end received it, as an entry name: UTF-8, NFC,

@@ -62,7 +62,7 @@ const MIN_FRAME_BYTES: u64 = MAX_CALL_DATA + (64 << 10);
 /// its socket (rustls takes 64 KiB by default): each write to the socket,
 /// and each wake-up of the server, carries up to this much. An upload of
 /// 16 MiB made 155 writes where it made 648, and a 128 MiB `PUT /uri` cost
-/// the gateway 4% less CPU (docs/benchmarks.md). Servers keep rustls's
+/// the gateway 5-12% less CPU (docs/benchmarks.md). Servers keep rustls's
 /// default: their answers showed no gain, and a larger buffer would raise
 /// what each of their many connections may hold.
 const TLS_BUFFER: usize = 512 << 10;
